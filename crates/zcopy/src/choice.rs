@@ -1,0 +1,248 @@
+//! Which engine moves the bytes: [`Engine`], the user's [`EngineChoice`], the kinds
+//! of descriptor each engine accepts, and the `auto` fallback chain.
+//!
+//! `auto` walks reflink's successors in the order of Rust std's `kernel_copy.rs`:
+//! copy_file_range → sendfile → splice → mmap → read-write, keeping the engines the
+//! source and sink kinds allow. A syscall the kernel lacks (`ENOSYS`) or a sandbox
+//! forbids (`EPERM` from seccomp) is remembered once per process in an `AtomicU8`, so
+//! later transfers skip it without asking again.
+
+use std::fmt;
+use std::io;
+use std::os::fd::AsFd;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use rustix::fs::FileType;
+
+/// One technique for moving bytes, named after its syscall.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Engine {
+    /// `read` into a user buffer, then `write` it: 2 CPU copies, 4 switches per chunk.
+    ReadWrite,
+    /// `mmap` the source, `write` from the mapping: 1 CPU copy.
+    Mmap,
+    /// `sendfile(2)`: file → anything, inside the kernel.
+    Sendfile,
+    /// `splice(2)` through a pipe: anything → anything, inside the kernel.
+    Splice,
+    /// `copy_file_range(2)`: file → file, inside the kernel or the file system.
+    CopyFileRange,
+}
+
+impl Engine {
+    /// Every engine, in the order `auto` tries them.
+    pub const CHAIN: [Engine; 5] = [
+        Engine::CopyFileRange,
+        Engine::Sendfile,
+        Engine::Splice,
+        Engine::Mmap,
+        Engine::ReadWrite,
+    ];
+
+    /// The engine's command-line name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::ReadWrite => "read-write",
+            Engine::Mmap => "mmap",
+            Engine::Sendfile => "sendfile",
+            Engine::Splice => "splice",
+            Engine::CopyFileRange => "copy-file-range",
+        }
+    }
+
+    /// Whether this engine can move bytes from a `src` descriptor to a `sink`;
+    /// `Err` says why not, in words for a report.
+    pub fn accepts(self, src: FdKind, sink: FdKind) -> Result<(), String> {
+        let positional = matches!(src, FdKind::File | FdKind::BlockDevice);
+        match self {
+            Engine::ReadWrite => Ok(()),
+            Engine::Mmap if src != FdKind::File => Err(format!("source is {src}")),
+            Engine::Sendfile if !positional => Err(format!("source is {src}")),
+            Engine::CopyFileRange if src != FdKind::File => Err(format!("source is {src}")),
+            Engine::CopyFileRange if sink != FdKind::File => Err(format!("sink is {sink}")),
+            Engine::Mmap | Engine::Sendfile | Engine::Splice | Engine::CopyFileRange => Ok(()),
+        }
+    }
+
+    /// Whether an earlier call found this engine's syscall missing in this process.
+    pub(crate) fn known_unavailable(self) -> bool {
+        self.probe().is_some_and(|p| p.load(Ordering::Relaxed) == UNAVAILABLE)
+    }
+
+    /// Records that this engine's syscall is missing (`ENOSYS`) or forbidden (`EPERM`).
+    pub(crate) fn mark_unavailable(self) {
+        if let Some(p) = self.probe() {
+            p.store(UNAVAILABLE, Ordering::Relaxed);
+        }
+    }
+
+    fn probe(self) -> Option<&'static AtomicU8> {
+        match self {
+            Engine::Sendfile => Some(&SENDFILE),
+            Engine::Splice => Some(&SPLICE),
+            Engine::CopyFileRange => Some(&COPY_FILE_RANGE),
+            Engine::ReadWrite | Engine::Mmap => None,
+        }
+    }
+}
+
+const UNKNOWN: u8 = 0;
+const UNAVAILABLE: u8 = 1;
+static SENDFILE: AtomicU8 = AtomicU8::new(UNKNOWN);
+static SPLICE: AtomicU8 = AtomicU8::new(UNKNOWN);
+static COPY_FILE_RANGE: AtomicU8 = AtomicU8::new(UNKNOWN);
+
+impl fmt::Display for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The user's choice: one engine, or `auto`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EngineChoice {
+    /// The first engine of the chain that applies and works.
+    #[default]
+    Auto,
+    /// Exactly this engine; a transfer it cannot do is an error.
+    Only(Engine),
+}
+
+impl EngineChoice {
+    /// The engines to try for `src` → `sink`, with the reasons the others were
+    /// passed over. An `Only` choice that does not apply is an error.
+    pub fn plan(self, src: FdKind, sink: FdKind) -> io::Result<(Vec<Engine>, Vec<crate::Skip>)> {
+        match self {
+            EngineChoice::Only(engine) => match engine.accepts(src, sink) {
+                Ok(()) => Ok((vec![engine], Vec::new())),
+                Err(why) => Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    format!("engine {engine} cannot move {src} to {sink}: {why}"),
+                )),
+            },
+            EngineChoice::Auto => {
+                let mut usable = Vec::new();
+                let mut skipped = Vec::new();
+                for engine in Engine::CHAIN {
+                    let verdict = engine.accepts(src, sink).and_then(|()| {
+                        if engine.known_unavailable() {
+                            Err("not available in this process (probed once, cached)".into())
+                        } else {
+                            Ok(())
+                        }
+                    });
+                    match verdict {
+                        Ok(()) => usable.push(engine),
+                        Err(reason) => skipped.push(crate::Skip { engine, reason }),
+                    }
+                }
+                Ok((usable, skipped))
+            }
+        }
+    }
+}
+
+impl FromStr for EngineChoice {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "auto" {
+            return Ok(EngineChoice::Auto);
+        }
+        Engine::CHAIN
+            .into_iter()
+            .find(|e| e.name() == s)
+            .map(EngineChoice::Only)
+            .ok_or_else(|| {
+                let names: Vec<_> = Engine::CHAIN.iter().map(|e| e.name()).collect();
+                format!("unknown engine '{s}' (expected auto, {})", names.join(", "))
+            })
+    }
+}
+
+impl fmt::Display for EngineChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EngineChoice::Auto => f.write_str("auto"),
+            EngineChoice::Only(e) => e.fmt(f),
+        }
+    }
+}
+
+/// What a descriptor is, as far as the engines care.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FdKind {
+    /// A regular file: positional, mappable.
+    File,
+    /// A socket.
+    Socket,
+    /// A pipe or FIFO.
+    Pipe,
+    /// A character device (a terminal, `/dev/null`).
+    CharDevice,
+    /// A block device: positional, not mappable by these engines.
+    BlockDevice,
+    /// A directory, which no engine reads or writes.
+    Directory,
+}
+
+impl FdKind {
+    /// `fstat(fd)` and classify the result.
+    pub fn of(fd: impl AsFd) -> io::Result<FdKind> {
+        let stat = rustix::fs::fstat(fd)?;
+        Ok(match FileType::from_raw_mode(stat.st_mode) {
+            FileType::RegularFile => FdKind::File,
+            FileType::Socket => FdKind::Socket,
+            FileType::Fifo => FdKind::Pipe,
+            FileType::CharacterDevice => FdKind::CharDevice,
+            FileType::BlockDevice => FdKind::BlockDevice,
+            FileType::Directory => FdKind::Directory,
+            FileType::Symlink | FileType::Unknown => FdKind::CharDevice,
+        })
+    }
+}
+
+impl fmt::Display for FdKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FdKind::File => "a regular file",
+            FdKind::Socket => "a socket",
+            FdKind::Pipe => "a pipe",
+            FdKind::CharDevice => "a character device",
+            FdKind::BlockDevice => "a block device",
+            FdKind::Directory => "a directory",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for engine in Engine::CHAIN {
+            assert_eq!(engine.name().parse(), Ok(EngineChoice::Only(engine)));
+        }
+        assert_eq!("auto".parse(), Ok(EngineChoice::Auto));
+        assert!("zero".parse::<EngineChoice>().is_err());
+    }
+
+    #[test]
+    fn auto_plan_says_why_engines_are_skipped() {
+        let (usable, skipped) = EngineChoice::Auto.plan(FdKind::Pipe, FdKind::Socket).unwrap();
+        assert_eq!(usable, vec![Engine::Splice, Engine::ReadWrite]);
+        let reasons: Vec<String> = skipped.iter().map(|s| s.to_string()).collect();
+        assert!(reasons.contains(&"sendfile: source is a pipe".to_string()), "{reasons:?}");
+        assert!(reasons.contains(&"copy-file-range: source is a pipe".to_string()));
+    }
+
+    #[test]
+    fn only_refuses_what_it_cannot_do() {
+        let err = EngineChoice::Only(Engine::CopyFileRange)
+            .plan(FdKind::File, FdKind::Socket)
+            .unwrap_err();
+        assert!(err.to_string().contains("sink is a socket"), "{err}");
+    }
+}

@@ -1,0 +1,181 @@
+//! The engines, one module per technique, each named after its syscall.
+//!
+//! Every engine is a small state machine driven by [`State::pump`]: it moves bytes
+//! from the source to the sink until the source is done, its budget is spent, or a
+//! non-blocking descriptor says `EAGAIN`. The position, the bytes moved and the
+//! syscalls issued live in the shared [`Cursor`], so progress is never lost: a
+//! `WouldBlock` keeps whatever the engine holds in flight (a buffer, a pipe) for the
+//! next call, an error leaves the count of bytes the sink accepted, and a fallback
+//! hands the cursor to the next engine at the exact byte where this one stopped.
+
+pub mod copy_file_range;
+pub mod mmap;
+pub mod read_write;
+pub mod sendfile;
+pub mod splice;
+
+use std::os::fd::BorrowedFd;
+
+use rustix::io::Errno;
+
+use crate::choice::{Engine, FdKind};
+use crate::report::{Syscall, Syscalls};
+use crate::Error;
+
+/// Where a transfer stands, shared by whichever engine is running.
+#[derive(Debug)]
+pub(crate) struct Cursor {
+    /// The next source offset, for positional sources (files, block devices).
+    pub src_pos: Option<u64>,
+    /// Bytes still to take from the source; `None` means until end of file.
+    pub remaining: Option<u64>,
+    /// The source reported end of file.
+    pub src_eof: bool,
+    /// Bytes the sink has accepted.
+    pub moved: u64,
+    /// Bytes the current call may still take from the source.
+    pub budget: u64,
+    /// Syscalls issued so far.
+    pub syscalls: Syscalls,
+}
+
+impl Cursor {
+    /// How many bytes the next source call may ask for, at most `cap`.
+    pub fn want(&self, cap: usize) -> usize {
+        let limit = self.remaining.unwrap_or(u64::MAX).min(self.budget);
+        usize::try_from(limit).unwrap_or(usize::MAX).min(cap)
+    }
+
+    /// Records `n` bytes taken from the source.
+    pub fn took(&mut self, n: usize) {
+        let n = n as u64;
+        if let Some(pos) = &mut self.src_pos {
+            *pos += n;
+        }
+        if let Some(rem) = &mut self.remaining {
+            *rem -= n;
+        }
+        self.budget -= n;
+    }
+
+    /// Returns `n` bytes taken from a positional source, to be taken again.
+    pub fn give_back(&mut self, n: usize) {
+        let n = n as u64;
+        if let Some(pos) = &mut self.src_pos {
+            *pos -= n;
+        }
+        if let Some(rem) = &mut self.remaining {
+            *rem += n;
+        }
+        self.budget = self.budget.saturating_add(n);
+    }
+
+    /// The source has nothing more to give this transfer.
+    pub fn source_done(&self) -> bool {
+        self.src_eof || self.remaining == Some(0)
+    }
+
+    /// Counts a syscall and passes its result through.
+    pub fn call<T>(&mut self, call: Syscall, result: rustix::io::Result<T>) -> rustix::io::Result<T> {
+        self.syscalls.count(call);
+        result
+    }
+}
+
+/// How an engine's pump ended, when it did not fail.
+#[derive(Debug)]
+pub(crate) enum Step {
+    /// The source is done and nothing is in flight.
+    Done,
+    /// The budget is spent and nothing is in flight.
+    Paused,
+    /// A non-blocking descriptor returned `EAGAIN`; call again when it is ready.
+    WouldBlock,
+    /// The engine cannot work here, found on its first call; nothing is in flight.
+    Fallback(String),
+}
+
+/// The running engine and what it holds between calls.
+pub(crate) enum State {
+    ReadWrite(read_write::ReadWrite),
+    Mmap(mmap::Mmap),
+    Sendfile(sendfile::Sendfile),
+    Splice(splice::Splice),
+    CopyFileRange(copy_file_range::CopyFileRange),
+}
+
+impl State {
+    /// Sets up `engine` for a `src` → `sink` transfer.
+    pub fn new(
+        engine: Engine,
+        buffer: usize,
+        pipe_size: usize,
+        src: FdKind,
+        sink: FdKind,
+        cursor: &mut Cursor,
+    ) -> Result<State, Error> {
+        Ok(match engine {
+            Engine::ReadWrite => State::ReadWrite(read_write::ReadWrite::new(buffer)),
+            Engine::Mmap => State::Mmap(mmap::Mmap::default()),
+            Engine::Sendfile => State::Sendfile(sendfile::Sendfile::default()),
+            Engine::Splice => State::Splice(splice::Splice::new(src, sink, pipe_size, cursor)?),
+            Engine::CopyFileRange => State::CopyFileRange(copy_file_range::CopyFileRange::default()),
+        })
+    }
+
+    /// Moves bytes until the source is done, the budget is spent, the descriptors
+    /// would block, or the engine asks to fall back.
+    pub fn pump(&mut self, src: BorrowedFd<'_>, sink: BorrowedFd<'_>, cur: &mut Cursor) -> Result<Step, Error> {
+        match self {
+            State::ReadWrite(e) => e.pump(src, sink, cur),
+            State::Mmap(e) => e.pump(src, sink, cur),
+            State::Sendfile(e) => e.pump(src, sink, cur),
+            State::Splice(e) => e.pump(src, sink, cur),
+            State::CopyFileRange(e) => e.pump(src, sink, cur),
+        }
+    }
+}
+
+/// What to do with an errno from a data-moving syscall.
+pub(crate) enum Verdict {
+    /// Retry the same call (`EINTR`).
+    Retry,
+    /// Report `WouldBlock` (`EAGAIN`).
+    WouldBlock,
+    /// A real error.
+    Fail(Error),
+}
+
+/// Sorts an errno into retry, would-block or failure of `engine`'s `call`.
+pub(crate) fn verdict(engine: Engine, call: Syscall, errno: Errno) -> Verdict {
+    match errno {
+        Errno::INTR => Verdict::Retry,
+        Errno::AGAIN => Verdict::WouldBlock,
+        _ => Verdict::Fail(Error::Io {
+            engine,
+            syscall: call.name(),
+            source: errno.into(),
+        }),
+    }
+}
+
+/// A write that returned 0 for a non-empty buffer: the sink will take no more.
+pub(crate) fn sink_closed(engine: Engine) -> Error {
+    Error::SinkClosed { engine }
+}
+
+/// An errno as a report shows it: "EXDEV: Invalid cross-device link".
+pub(crate) fn errno_words(errno: Errno) -> String {
+    let name = match errno {
+        Errno::NOSYS => "ENOSYS",
+        Errno::PERM => "EPERM",
+        Errno::INVAL => "EINVAL",
+        Errno::XDEV => "EXDEV",
+        Errno::OPNOTSUPP => "EOPNOTSUPP",
+        Errno::BADF => "EBADF",
+        _ => "errno",
+    };
+    let words = std::io::Error::from_raw_os_error(errno.raw_os_error()).to_string();
+    let words = words.split(" (os error").next().unwrap_or_default();
+    format!("{name}: {words}")
+}

@@ -1,0 +1,100 @@
+//! zcopy: move bytes between files, pipes and sockets on Linux with the least
+//! copying the kernel allows, and measure what each technique costs.
+//!
+//! Each technique is an [`Engine`], implemented in one module of [`engine`] named
+//! after its syscall:
+//!
+//! | engine | syscalls per chunk | CPU copies | source → sink |
+//! |---|---|---|---|
+//! | [`Engine::ReadWrite`] | `read` + `write` | 2 | anything → anything |
+//! | [`Engine::Mmap`] | `write` from a mapping | 1 | file → anything |
+//! | [`Engine::Sendfile`] | `sendfile` | 0 through user space | file → anything |
+//! | [`Engine::Splice`] | `splice` ×2 through a pipe | 0 through user space | anything → anything |
+//! | [`Engine::CopyFileRange`] | `copy_file_range` | 0 through user space | file → file |
+//!
+//! A [`Transfer`] runs one engine, or the `auto` chain, and returns a [`Report`]:
+//! bytes, time, syscalls by kind and the thread's resource usage.
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use zcopy::{EngineChoice, Engine, Options, Transfer, Status};
+//!
+//! let mut src = tempfile::tempfile()?;
+//! src.write_all(b"hello, zero copy")?;
+//! let (mut theirs, ours) = std::os::unix::net::UnixStream::pair()?;
+//! let options = Options { engine: EngineChoice::Only(Engine::Sendfile), ..Options::default() };
+//! let mut transfer = Transfer::new(&src, &ours, options)?;
+//! assert_eq!(transfer.run()?, Status::Done);
+//! let report = transfer.report();
+//! assert_eq!(report.syscalls.get(zcopy::Syscall::Sendfile), 2); // the data, then end of file
+//! drop(transfer);
+//! drop(ours);
+//! let mut got = String::new();
+//! theirs.read_to_string(&mut got)?;
+//! assert_eq!(got, "hello, zero copy");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! The engines rely on `SIGPIPE` being ignored, as the Rust runtime arranges for
+//! every binary: a sink that closes early is then an `EPIPE` error, not a signal.
+#![deny(missing_docs, unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+
+pub mod choice;
+pub mod engine;
+pub mod report;
+mod sys;
+pub mod transfer;
+
+pub use choice::{Engine, EngineChoice, FdKind};
+pub use report::{Report, Rusage, Skip, Syscall, Syscalls};
+pub use transfer::{Options, Status, Transfer};
+
+/// Why a transfer failed. The bytes already moved stay in [`Transfer::moved`].
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A syscall failed while moving bytes.
+    #[error("{syscall}: {source}")]
+    Io {
+        /// The engine that issued the call.
+        engine: Engine,
+        /// The syscall's name.
+        syscall: &'static str,
+        /// What the kernel said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The source ended before the promised length: the file shrank while it was
+    /// being sent (or mapped).
+    #[error("the source file shrank to {size} bytes during the transfer")]
+    SourceShrank {
+        /// Where the source ended.
+        size: u64,
+    },
+    /// The sink accepted zero bytes of a non-empty write.
+    #[error("{engine}: the sink accepted no more bytes")]
+    SinkClosed {
+        /// The engine that was writing.
+        engine: Engine,
+    },
+    /// The transfer could not be set up: a directory, an engine that does not
+    /// apply, a descriptor that cannot be examined.
+    #[error("{0}")]
+    Setup(std::io::Error),
+}
+
+impl Error {
+    /// The underlying I/O error kind, for callers that sort errors (a reset peer, say).
+    pub fn kind(&self) -> std::io::ErrorKind {
+        match self {
+            Error::Io { source, .. } | Error::Setup(source) => source.kind(),
+            Error::SourceShrank { .. } => std::io::ErrorKind::UnexpectedEof,
+            Error::SinkClosed { .. } => std::io::ErrorKind::WriteZero,
+        }
+    }
+}
+
+impl From<Error> for std::io::Error {
+    fn from(e: Error) -> std::io::Error {
+        std::io::Error::new(e.kind(), e)
+    }
+}

@@ -1,0 +1,214 @@
+//! A transfer: a source descriptor and a range of it, a sink descriptor, an engine
+//! choice, and the [`Report`] of what happened.
+//!
+//! [`Transfer::run`] moves everything, or stops at `WouldBlock` on non-blocking
+//! descriptors and resumes on the next call; [`Transfer::run_some`] moves at most a
+//! given number of bytes, for progress bars. Under `auto`, an engine that finds on
+//! its first call that it cannot work here hands over to the next one in the chain
+//! at the byte where it stopped, and the report records why.
+
+use std::collections::VecDeque;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::time::{Duration, Instant};
+
+use crate::choice::{Engine, EngineChoice, FdKind};
+use crate::engine::{Cursor, State, Step};
+use crate::report::{Report, Rusage, Skip, Syscalls};
+use crate::Error;
+
+/// How to run a transfer.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// Which engine, or `auto`.
+    pub engine: EngineChoice,
+    /// The read-write engine's buffer size (1 KiB is the seed's `Client`).
+    pub buffer: usize,
+    /// The size asked for the splice engine's pipe (`F_SETPIPE_SZ`).
+    pub pipe_size: usize,
+    /// Where to start in a positional source (a file); must be 0 for streams.
+    pub offset: u64,
+    /// How many bytes to move; `None` moves until the source ends. With `Some`, a
+    /// source that ends early is [`Error::SourceShrank`].
+    pub len: Option<u64>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            engine: EngineChoice::Auto,
+            buffer: 128 << 10,
+            pipe_size: 1 << 20,
+            offset: 0,
+            len: None,
+        }
+    }
+}
+
+/// What [`Transfer::run`] or [`Transfer::run_some`] left behind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// Everything asked for is in the sink.
+    Done,
+    /// A non-blocking descriptor is not ready; call again when it is.
+    WouldBlock,
+    /// `run_some` moved its share; more remains.
+    More,
+}
+
+/// A transfer in progress between two borrowed descriptors.
+pub struct Transfer<'a> {
+    src: BorrowedFd<'a>,
+    sink: BorrowedFd<'a>,
+    src_kind: FdKind,
+    sink_kind: FdKind,
+    options: Options,
+    engines: VecDeque<Engine>,
+    state: Option<State>,
+    cursor: Cursor,
+    skipped: Vec<Skip>,
+    elapsed: Duration,
+    rusage: Rusage,
+}
+
+impl<'a> Transfer<'a> {
+    /// Prepares to move bytes from `src` to `sink`, which is written at its current
+    /// offset. Fails if either is a directory, if an `offset` is given for a stream,
+    /// or if the chosen engine cannot handle these kinds of descriptor.
+    pub fn new(src: &'a impl AsFd, sink: &'a impl AsFd, options: Options) -> Result<Transfer<'a>, Error> {
+        let (src, sink) = (src.as_fd(), sink.as_fd());
+        let src_kind = FdKind::of(src).map_err(Error::Setup)?;
+        let sink_kind = FdKind::of(sink).map_err(Error::Setup)?;
+        for (kind, end) in [(src_kind, "source"), (sink_kind, "sink")] {
+            if kind == FdKind::Directory {
+                return Err(Error::Setup(std::io::Error::new(
+                    std::io::ErrorKind::IsADirectory,
+                    format!("the {end} is a directory"),
+                )));
+            }
+        }
+        let positional = matches!(src_kind, FdKind::File | FdKind::BlockDevice);
+        if !positional && options.offset != 0 {
+            return Err(Error::Setup(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("an offset needs a file as source, not {src_kind}"),
+            )));
+        }
+        let (engines, skipped) = options.engine.plan(src_kind, sink_kind).map_err(Error::Setup)?;
+        Ok(Transfer {
+            src,
+            sink,
+            src_kind,
+            sink_kind,
+            options,
+            engines: engines.into(),
+            state: None,
+            cursor: Cursor {
+                src_pos: positional.then_some(options.offset),
+                remaining: options.len,
+                src_eof: false,
+                moved: 0,
+                budget: 0,
+                syscalls: Syscalls::default(),
+            },
+            skipped,
+            elapsed: Duration::ZERO,
+            rusage: Rusage::default(),
+        })
+    }
+
+    /// Moves everything, or up to a `WouldBlock` of a non-blocking descriptor.
+    pub fn run(&mut self) -> Result<Status, Error> {
+        self.run_some(u64::MAX)
+    }
+
+    /// Moves at most about `max` bytes (an engine may finish what it holds in
+    /// flight), returning [`Status::More`] if the transfer is not finished.
+    pub fn run_some(&mut self, max: u64) -> Result<Status, Error> {
+        let started = Instant::now();
+        let usage = Rusage::thread();
+        self.cursor.budget = max;
+        let result = self.pump();
+        self.elapsed += started.elapsed();
+        let used = Rusage::thread().since(&usage);
+        self.rusage = add(&self.rusage, &used);
+        result
+    }
+
+    fn pump(&mut self) -> Result<Status, Error> {
+        loop {
+            let Some(&engine) = self.engines.front() else {
+                return Err(Error::Setup(std::io::Error::new(
+                    std::io::ErrorKind::Unsupported,
+                    format!("no engine could move {} to {}", self.src_kind, self.sink_kind),
+                )));
+            };
+            let state = match &mut self.state {
+                Some(state) => state,
+                None => self.state.insert(State::new(
+                    engine,
+                    self.options.buffer,
+                    self.options.pipe_size,
+                    self.src_kind,
+                    self.sink_kind,
+                    &mut self.cursor,
+                )?),
+            };
+            match state.pump(self.src, self.sink, &mut self.cursor)? {
+                Step::Done => {
+                    return match self.cursor.remaining {
+                        Some(missing) if missing > 0 => Err(Error::SourceShrank {
+                            size: self.cursor.src_pos.unwrap_or(self.cursor.moved),
+                        }),
+                        _ => Ok(Status::Done),
+                    }
+                }
+                Step::Paused => return Ok(Status::More),
+                Step::WouldBlock => return Ok(Status::WouldBlock),
+                Step::Fallback(reason) if self.engines.len() > 1 => {
+                    self.skipped.push(Skip { engine, reason });
+                    self.engines.pop_front();
+                    self.state = None;
+                }
+                Step::Fallback(reason) => {
+                    return Err(Error::Setup(std::io::Error::new(
+                        std::io::ErrorKind::Unsupported,
+                        format!("{engine} cannot move {} to {}: {reason}", self.src_kind, self.sink_kind),
+                    )))
+                }
+            }
+        }
+    }
+
+    /// Bytes the sink has accepted so far.
+    pub fn moved(&self) -> u64 {
+        self.cursor.moved
+    }
+
+    /// The engine running now (or next to run).
+    pub fn engine(&self) -> Option<Engine> {
+        self.engines.front().copied()
+    }
+
+    /// What the transfer did so far.
+    pub fn report(&self) -> Report {
+        Report {
+            engine: self.engines.front().copied().unwrap_or(Engine::ReadWrite),
+            skipped: self.skipped.clone(),
+            bytes: self.cursor.moved,
+            elapsed: self.elapsed,
+            syscalls: self.cursor.syscalls,
+            rusage: self.rusage,
+        }
+    }
+}
+
+fn add(a: &Rusage, b: &Rusage) -> Rusage {
+    Rusage {
+        user: a.user + b.user,
+        system: a.system + b.system,
+        voluntary_switches: a.voluntary_switches + b.voluntary_switches,
+        involuntary_switches: a.involuntary_switches + b.involuntary_switches,
+        minor_faults: a.minor_faults + b.minor_faults,
+        major_faults: a.major_faults + b.major_faults,
+    }
+}
