@@ -1,1 +1,45 @@
-fn main(){}
+//! `zcopy`: move bytes between files, pipes and sockets without copying them
+//! through user space, and measure what each technique saves.
+
+mod cmd;
+mod net;
+mod progress;
+mod size;
+mod summary;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Move bytes between files, pipes and sockets without copying them through user
+/// space, and measure what each technique saves.
+#[derive(Parser)]
+#[command(name = "zcopy", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    Send(cmd::send::Args),
+    Recv(cmd::recv::Args),
+    Echo(cmd::echo::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Send(args) => cmd::send::run(args),
+        Command::Recv(args) => cmd::recv::run(args),
+        Command::Echo(args) => cmd::echo::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if cmd::is_stdout_closed(&e) => ExitCode::from(141),
+        Err(e) => {
+            eprintln!("zcopy: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

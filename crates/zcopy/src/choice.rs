@@ -67,7 +67,8 @@ impl Engine {
 
     /// Whether an earlier call found this engine's syscall missing in this process.
     pub(crate) fn known_unavailable(self) -> bool {
-        self.probe().is_some_and(|p| p.load(Ordering::Relaxed) == UNAVAILABLE)
+        self.probe()
+            .is_some_and(|p| p.load(Ordering::Relaxed) == UNAVAILABLE)
     }
 
     /// Records that this engine's syscall is missing (`ENOSYS`) or forbidden (`EPERM`).
@@ -231,10 +232,15 @@ mod tests {
 
     #[test]
     fn auto_plan_says_why_engines_are_skipped() {
-        let (usable, skipped) = EngineChoice::Auto.plan(FdKind::Pipe, FdKind::Socket).unwrap();
+        let (usable, skipped) = EngineChoice::Auto
+            .plan(FdKind::Pipe, FdKind::Socket)
+            .unwrap();
         assert_eq!(usable, vec![Engine::Splice, Engine::ReadWrite]);
         let reasons: Vec<String> = skipped.iter().map(|s| s.to_string()).collect();
-        assert!(reasons.contains(&"sendfile: source is a pipe".to_string()), "{reasons:?}");
+        assert!(
+            reasons.contains(&"sendfile: source is a pipe".to_string()),
+            "{reasons:?}"
+        );
         assert!(reasons.contains(&"copy-file-range: source is a pipe".to_string()));
     }
 

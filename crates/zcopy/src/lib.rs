@@ -37,7 +37,11 @@
 //!
 //! The engines rely on `SIGPIPE` being ignored, as the Rust runtime arranges for
 //! every binary: a sink that closes early is then an `EPIPE` error, not a signal.
-#![deny(missing_docs, unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+#![deny(
+    missing_docs,
+    unsafe_op_in_unsafe_fn,
+    clippy::undocumented_unsafe_blocks
+)]
 
 pub mod choice;
 pub mod engine;
@@ -70,6 +74,15 @@ pub enum Error {
         /// Where the source ended.
         size: u64,
     },
+    /// A stream source (a socket, a pipe) ended before the promised length: the
+    /// peer closed early.
+    #[error("the peer closed after {got} of {expected} bytes")]
+    EndedEarly {
+        /// Bytes received.
+        got: u64,
+        /// Bytes promised.
+        expected: u64,
+    },
     /// The sink accepted zero bytes of a non-empty write.
     #[error("{engine}: the sink accepted no more bytes")]
     SinkClosed {
@@ -87,7 +100,9 @@ impl Error {
     pub fn kind(&self) -> std::io::ErrorKind {
         match self {
             Error::Io { source, .. } | Error::Setup(source) => source.kind(),
-            Error::SourceShrank { .. } => std::io::ErrorKind::UnexpectedEof,
+            Error::SourceShrank { .. } | Error::EndedEarly { .. } => {
+                std::io::ErrorKind::UnexpectedEof
+            }
             Error::SinkClosed { .. } => std::io::ErrorKind::WriteZero,
         }
     }

@@ -74,7 +74,11 @@ impl<'a> Transfer<'a> {
     /// Prepares to move bytes from `src` to `sink`, which is written at its current
     /// offset. Fails if either is a directory, if an `offset` is given for a stream,
     /// or if the chosen engine cannot handle these kinds of descriptor.
-    pub fn new(src: &'a impl AsFd, sink: &'a impl AsFd, options: Options) -> Result<Transfer<'a>, Error> {
+    pub fn new(
+        src: &'a impl AsFd,
+        sink: &'a impl AsFd,
+        options: Options,
+    ) -> Result<Transfer<'a>, Error> {
         let (src, sink) = (src.as_fd(), sink.as_fd());
         let src_kind = FdKind::of(src).map_err(Error::Setup)?;
         let sink_kind = FdKind::of(sink).map_err(Error::Setup)?;
@@ -93,7 +97,10 @@ impl<'a> Transfer<'a> {
                 format!("an offset needs a file as source, not {src_kind}"),
             )));
         }
-        let (engines, skipped) = options.engine.plan(src_kind, sink_kind).map_err(Error::Setup)?;
+        let (engines, skipped) = options
+            .engine
+            .plan(src_kind, sink_kind)
+            .map_err(Error::Setup)?;
         Ok(Transfer {
             src,
             sink,
@@ -139,7 +146,10 @@ impl<'a> Transfer<'a> {
             let Some(&engine) = self.engines.front() else {
                 return Err(Error::Setup(std::io::Error::new(
                     std::io::ErrorKind::Unsupported,
-                    format!("no engine could move {} to {}", self.src_kind, self.sink_kind),
+                    format!(
+                        "no engine could move {} to {}",
+                        self.src_kind, self.sink_kind
+                    ),
                 )));
             };
             let state = match &mut self.state {
@@ -156,8 +166,12 @@ impl<'a> Transfer<'a> {
             match state.pump(self.src, self.sink, &mut self.cursor)? {
                 Step::Done => {
                     return match self.cursor.remaining {
-                        Some(missing) if missing > 0 => Err(Error::SourceShrank {
-                            size: self.cursor.src_pos.unwrap_or(self.cursor.moved),
+                        Some(missing) if missing > 0 => Err(match self.cursor.src_pos {
+                            Some(size) => Error::SourceShrank { size },
+                            None => Error::EndedEarly {
+                                got: self.cursor.moved,
+                                expected: self.cursor.moved + missing,
+                            },
                         }),
                         _ => Ok(Status::Done),
                     }
@@ -172,7 +186,10 @@ impl<'a> Transfer<'a> {
                 Step::Fallback(reason) => {
                     return Err(Error::Setup(std::io::Error::new(
                         std::io::ErrorKind::Unsupported,
-                        format!("{engine} cannot move {} to {}: {reason}", self.src_kind, self.sink_kind),
+                        format!(
+                            "{engine} cannot move {} to {}: {reason}",
+                            self.src_kind, self.sink_kind
+                        ),
                     )))
                 }
             }

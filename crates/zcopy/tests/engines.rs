@@ -138,7 +138,11 @@ fn every_engine_every_end_every_size() {
                         continue;
                     }
                     let got = run_case(engine, src, sink, &data);
-                    assert!(got == data, "{engine}: {src:?} -> {sink:?}, {size} bytes: got {} bytes", got.len());
+                    assert!(
+                        got == data,
+                        "{engine}: {src:?} -> {sink:?}, {size} bytes: got {} bytes",
+                        got.len()
+                    );
                 }
             }
         }
@@ -160,7 +164,10 @@ fn auto_picks_the_first_engine_that_works() {
     t.run().unwrap();
     let report = t.report();
     assert_eq!(report.engine, Engine::Sendfile);
-    assert_eq!(report.skipped[0].to_string(), "copy-file-range: sink is a socket");
+    assert_eq!(
+        report.skipped[0].to_string(),
+        "copy-file-range: sink is a socket"
+    );
     drop(t);
     drop(a);
     assert!(drain.join().unwrap() == data);
@@ -174,12 +181,19 @@ fn auto_falls_back_when_the_sink_is_append_only() {
     let src = file_with(&data);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("out");
-    let sink = File::options().create(true).append(true).open(&path).unwrap();
+    let sink = File::options()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .unwrap();
     let mut t = Transfer::new(&src, &sink, Options::default()).unwrap();
     assert_eq!(t.run().unwrap(), Status::Done);
     let report = t.report();
     let reasons: Vec<String> = report.skipped.iter().map(|s| s.to_string()).collect();
-    assert!(report.engine == Engine::Mmap || report.engine == Engine::Splice, "{report:?}");
+    assert!(
+        report.engine == Engine::Mmap || report.engine == Engine::Splice,
+        "{report:?}"
+    );
     assert!(reasons[0].starts_with("copy-file-range: E"), "{reasons:?}");
     assert_eq!(std::fs::read(&path).unwrap(), data);
 }
@@ -222,8 +236,15 @@ fn a_source_that_shrinks_is_a_clean_error() {
         assert_eq!(t.run_some(100_000).unwrap(), Status::More);
         src.set_len(200_000).unwrap();
         let err = t.run().unwrap_err();
-        assert!(matches!(err, Error::SourceShrank { size: 200_000 }), "{engine}: {err}");
-        assert_eq!(t.moved(), 200_000, "{engine}: every byte the file still had arrived");
+        assert!(
+            matches!(err, Error::SourceShrank { size: 200_000 }),
+            "{engine}: {err}"
+        );
+        assert_eq!(
+            t.moved(),
+            200_000,
+            "{engine}: every byte the file still had arrived"
+        );
     }
 }
 
@@ -232,7 +253,12 @@ fn a_source_that_shrinks_is_a_clean_error() {
 #[test]
 fn short_writes_and_eagain_resume_exactly() {
     let data = pattern((4 << 20) + 17);
-    for engine in [Engine::ReadWrite, Engine::Mmap, Engine::Sendfile, Engine::Splice] {
+    for engine in [
+        Engine::ReadWrite,
+        Engine::Mmap,
+        Engine::Sendfile,
+        Engine::Splice,
+    ] {
         let src = file_with(&data);
         let (a, b) = tcp_pair();
         rustix::net::sockopt::set_socket_send_buffer_size(&a, 8192).unwrap();
@@ -255,10 +281,16 @@ fn short_writes_and_eagain_resume_exactly() {
         let mut blocked = 0;
         while t.run().unwrap() == Status::WouldBlock {
             blocked += 1;
-            let mut fds = [rustix::event::PollFd::new(&a, rustix::event::PollFlags::OUT)];
+            let mut fds = [rustix::event::PollFd::new(
+                &a,
+                rustix::event::PollFlags::OUT,
+            )];
             rustix::event::poll(&mut fds, None).unwrap();
         }
-        assert!(blocked > 0, "{engine}: the sink never filled, the test proves nothing");
+        assert!(
+            blocked > 0,
+            "{engine}: the sink never filled, the test proves nothing"
+        );
         drop(t);
         a.shutdown(Shutdown::Write).unwrap();
         assert!(drain.join().unwrap() == data, "{engine}");
@@ -304,7 +336,12 @@ fn mmap_survives_truncation_under_the_map() {
 #[test]
 fn a_peer_reset_is_an_error() {
     let data = pattern(16 << 20);
-    for engine in [Engine::ReadWrite, Engine::Mmap, Engine::Sendfile, Engine::Splice] {
+    for engine in [
+        Engine::ReadWrite,
+        Engine::Mmap,
+        Engine::Sendfile,
+        Engine::Splice,
+    ] {
         let src = file_with(&data);
         let (a, b) = tcp_pair();
         let reader = thread::spawn(move || {
@@ -319,7 +356,10 @@ fn a_peer_reset_is_an_error() {
         reader.join().unwrap();
         let kind = err.kind();
         assert!(
-            matches!(kind, std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe),
+            matches!(
+                kind,
+                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+            ),
             "{engine}: {err}"
         );
         assert!(t.moved() >= 65536, "{engine}: the count survives the error");
@@ -339,7 +379,12 @@ fn eintr_is_retried() {
         libc::sigaction(libc::SIGUSR1, &action, std::ptr::null_mut());
     }
     let data = pattern(4 << 20);
-    for engine in [Engine::ReadWrite, Engine::Mmap, Engine::Sendfile, Engine::Splice] {
+    for engine in [
+        Engine::ReadWrite,
+        Engine::Mmap,
+        Engine::Sendfile,
+        Engine::Splice,
+    ] {
         let src = file_with(&data);
         let (a, b) = tcp_pair();
         rustix::net::sockopt::set_socket_send_buffer_size(&a, 8192).unwrap();
@@ -412,7 +457,12 @@ fn expected_digest(len: u64, marks: &[(u64, &[u8])]) -> u128 {
 fn files_over_4_gib_through_every_stream_engine() {
     let (src, len, marks) = sparse_file();
     let want = expected_digest(len, &marks);
-    for engine in [Engine::ReadWrite, Engine::Mmap, Engine::Sendfile, Engine::Splice] {
+    for engine in [
+        Engine::ReadWrite,
+        Engine::Mmap,
+        Engine::Sendfile,
+        Engine::Splice,
+    ] {
         let (a, b) = tcp_pair();
         let drain = thread::spawn(move || {
             let mut b = b;
@@ -440,7 +490,10 @@ fn files_over_4_gib_through_every_stream_engine() {
         drop(a);
         assert_eq!(drain.join().unwrap(), (len, want), "{engine}");
         if engine == Engine::Sendfile {
-            assert!(report.syscalls.get(Syscall::Sendfile) >= 3, "the 0x7ffff000 cap splits 4 GiB");
+            assert!(
+                report.syscalls.get(Syscall::Sendfile) >= 3,
+                "the 0x7ffff000 cap splits 4 GiB"
+            );
         }
     }
 }
@@ -489,7 +542,9 @@ fn the_report_counts_syscalls_and_names_the_engine() {
 fn directories_and_offsets_on_streams_are_refused() {
     let dir = File::open(std::env::temp_dir()).unwrap();
     let sink = tempfile::tempfile().unwrap();
-    let err = Transfer::new(&dir, &sink, Options::default()).err().unwrap();
+    let err = Transfer::new(&dir, &sink, Options::default())
+        .err()
+        .unwrap();
     assert_eq!(err.to_string(), "the source is a directory");
     let (a, _b) = tcp_pair();
     let opts = Options {

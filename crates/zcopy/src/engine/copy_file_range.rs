@@ -32,7 +32,12 @@ pub(crate) struct CopyFileRange {
 }
 
 impl CopyFileRange {
-    pub fn pump(&mut self, src: BorrowedFd<'_>, sink: BorrowedFd<'_>, cur: &mut Cursor) -> Result<Step, Error> {
+    pub fn pump(
+        &mut self,
+        src: BorrowedFd<'_>,
+        sink: BorrowedFd<'_>,
+        cur: &mut Cursor,
+    ) -> Result<Step, Error> {
         loop {
             if cur.source_done() {
                 return Ok(Step::Done);
@@ -41,7 +46,9 @@ impl CopyFileRange {
                 return Ok(Step::Paused);
             }
             let want = cur.want(CHUNK);
-            let mut pos = cur.src_pos.expect("copy_file_range needs a positional source");
+            let mut pos = cur
+                .src_pos
+                .expect("copy_file_range needs a positional source");
             let result = rustix::fs::copy_file_range(src, Some(&mut pos), sink, None, want);
             match cur.call(Syscall::CopyFileRange, result) {
                 Ok(0) => cur.src_eof = true,
@@ -53,7 +60,10 @@ impl CopyFileRange {
                 // ENOSYS: before Linux 4.5; EPERM: seccomp filters (Docker's older profiles).
                 Err(errno @ (Errno::NOSYS | Errno::PERM)) if !self.started => {
                     Engine::CopyFileRange.mark_unavailable();
-                    return Ok(Step::Fallback(format!("{} (cached for this process)", errno_words(errno))));
+                    return Ok(Step::Fallback(format!(
+                        "{} (cached for this process)",
+                        errno_words(errno)
+                    )));
                 }
                 // EXDEV: different file systems (see the module doc); EINVAL: O_APPEND sink
                 // or a file system without support; EOPNOTSUPP: some FUSE and NFS mounts;

@@ -43,7 +43,12 @@ struct Window {
 }
 
 impl Mmap {
-    pub fn pump(&mut self, src: BorrowedFd<'_>, sink: BorrowedFd<'_>, cur: &mut Cursor) -> Result<Step, Error> {
+    pub fn pump(
+        &mut self,
+        src: BorrowedFd<'_>,
+        sink: BorrowedFd<'_>,
+        cur: &mut Cursor,
+    ) -> Result<Step, Error> {
         loop {
             if let Some(window) = &mut self.window {
                 if window.written < window.map.len() {
@@ -83,11 +88,14 @@ impl Mmap {
             // SAFETY: the mapping is read-only and never dereferenced by our code: its
             // bytes go only to write(2), where a page lost to truncation makes the kernel
             // return EFAULT (handled above) instead of raising SIGBUS in this process.
-            let map = unsafe { MmapOptions::new().offset(pos).len(len).map(&src) }.map_err(|source| Error::Io {
-                engine: Engine::Mmap,
-                syscall: "mmap",
-                source,
-            })?;
+            let map =
+                unsafe { MmapOptions::new().offset(pos).len(len).map(&src) }.map_err(|source| {
+                    Error::Io {
+                        engine: Engine::Mmap,
+                        syscall: "mmap",
+                        source,
+                    }
+                })?;
             cur.syscalls.count(Syscall::Madvise);
             // Readahead is only a hint: a kernel that refuses it still maps correctly.
             let _ = map.advise(Advice::Sequential);
@@ -99,11 +107,13 @@ impl Mmap {
 
 /// `fstat(fd)`'s size, counted.
 fn file_size(src: BorrowedFd<'_>, cur: &mut Cursor) -> Result<u64, Error> {
-    let stat = cur.call(Syscall::Fstat, rustix::fs::fstat(src)).map_err(|errno| Error::Io {
-        engine: Engine::Mmap,
-        syscall: "fstat",
-        source: errno.into(),
-    })?;
+    let stat = cur
+        .call(Syscall::Fstat, rustix::fs::fstat(src))
+        .map_err(|errno| Error::Io {
+            engine: Engine::Mmap,
+            syscall: "fstat",
+            source: errno.into(),
+        })?;
     Ok(stat.st_size as u64)
 }
 

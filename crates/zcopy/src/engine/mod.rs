@@ -76,7 +76,11 @@ impl Cursor {
     }
 
     /// Counts a syscall and passes its result through.
-    pub fn call<T>(&mut self, call: Syscall, result: rustix::io::Result<T>) -> rustix::io::Result<T> {
+    pub fn call<T>(
+        &mut self,
+        call: Syscall,
+        result: rustix::io::Result<T>,
+    ) -> rustix::io::Result<T> {
         self.syscalls.count(call);
         result
     }
@@ -119,13 +123,20 @@ impl State {
             Engine::Mmap => State::Mmap(mmap::Mmap::default()),
             Engine::Sendfile => State::Sendfile(sendfile::Sendfile::default()),
             Engine::Splice => State::Splice(splice::Splice::new(src, sink, pipe_size, cursor)?),
-            Engine::CopyFileRange => State::CopyFileRange(copy_file_range::CopyFileRange::default()),
+            Engine::CopyFileRange => {
+                State::CopyFileRange(copy_file_range::CopyFileRange::default())
+            }
         })
     }
 
     /// Moves bytes until the source is done, the budget is spent, the descriptors
     /// would block, or the engine asks to fall back.
-    pub fn pump(&mut self, src: BorrowedFd<'_>, sink: BorrowedFd<'_>, cur: &mut Cursor) -> Result<Step, Error> {
+    pub fn pump(
+        &mut self,
+        src: BorrowedFd<'_>,
+        sink: BorrowedFd<'_>,
+        cur: &mut Cursor,
+    ) -> Result<Step, Error> {
         match self {
             State::ReadWrite(e) => e.pump(src, sink, cur),
             State::Mmap(e) => e.pump(src, sink, cur),

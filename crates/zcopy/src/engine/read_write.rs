@@ -36,7 +36,12 @@ impl ReadWrite {
         }
     }
 
-    pub fn pump(&mut self, src: BorrowedFd<'_>, sink: BorrowedFd<'_>, cur: &mut Cursor) -> Result<Step, Error> {
+    pub fn pump(
+        &mut self,
+        src: BorrowedFd<'_>,
+        sink: BorrowedFd<'_>,
+        cur: &mut Cursor,
+    ) -> Result<Step, Error> {
         loop {
             if self.pending.is_empty() {
                 if cur.source_done() {

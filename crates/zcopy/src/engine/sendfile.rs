@@ -32,7 +32,12 @@ pub(crate) struct Sendfile {
 }
 
 impl Sendfile {
-    pub fn pump(&mut self, src: BorrowedFd<'_>, sink: BorrowedFd<'_>, cur: &mut Cursor) -> Result<Step, Error> {
+    pub fn pump(
+        &mut self,
+        src: BorrowedFd<'_>,
+        sink: BorrowedFd<'_>,
+        cur: &mut Cursor,
+    ) -> Result<Step, Error> {
         loop {
             if cur.source_done() {
                 return Ok(Step::Done);
@@ -53,7 +58,10 @@ impl Sendfile {
                 // ENOSYS: kernels or sandboxes without sendfile; EPERM: seccomp filters.
                 Err(errno @ (Errno::NOSYS | Errno::PERM)) if !self.started => {
                     Engine::Sendfile.mark_unavailable();
-                    return Ok(Step::Fallback(format!("{} (cached for this process)", errno_words(errno))));
+                    return Ok(Step::Fallback(format!(
+                        "{} (cached for this process)",
+                        errno_words(errno)
+                    )));
                 }
                 // EINVAL: the sink was opened O_APPEND or the source cannot be mapped
                 // (some FUSE and network file systems); EOPNOTSUPP: no splice_read support.

@@ -44,7 +44,12 @@ struct Pipe {
 }
 
 impl Splice {
-    pub fn new(src: FdKind, sink: FdKind, pipe_size: usize, cur: &mut Cursor) -> Result<Splice, Error> {
+    pub fn new(
+        src: FdKind,
+        sink: FdKind,
+        pipe_size: usize,
+        cur: &mut Cursor,
+    ) -> Result<Splice, Error> {
         if src == FdKind::Pipe || sink == FdKind::Pipe {
             return Ok(Splice {
                 pipe: None,
@@ -61,19 +66,31 @@ impl Splice {
             .call(Syscall::Pipe, rustix::pipe::pipe_with(PipeFlags::CLOEXEC))
             .map_err(fail)?;
         // EPERM past pipe-max-size for unprivileged users: keep the default size.
-        let got = cur.call(Syscall::Pipe, rustix::pipe::fcntl_setpipe_size(&write, pipe_size));
+        let got = cur.call(
+            Syscall::Pipe,
+            rustix::pipe::fcntl_setpipe_size(&write, pipe_size),
+        );
         let chunk = match got {
             Ok(size) => size,
             Err(_) => rustix::pipe::fcntl_getpipe_size(&write).map_err(fail)?,
         };
         Ok(Splice {
-            pipe: Some(Pipe { read, write, held: 0 }),
+            pipe: Some(Pipe {
+                read,
+                write,
+                held: 0,
+            }),
             chunk,
             started: false,
         })
     }
 
-    pub fn pump(&mut self, src: BorrowedFd<'_>, sink: BorrowedFd<'_>, cur: &mut Cursor) -> Result<Step, Error> {
+    pub fn pump(
+        &mut self,
+        src: BorrowedFd<'_>,
+        sink: BorrowedFd<'_>,
+        cur: &mut Cursor,
+    ) -> Result<Step, Error> {
         loop {
             let held = self.pipe.as_ref().map_or(0, |p| p.held);
             if held > 0 {
@@ -130,7 +147,10 @@ impl Splice {
                 // ENOSYS: kernels or sandboxes without splice; EPERM: seccomp filters.
                 Err(errno @ (Errno::NOSYS | Errno::PERM)) if !self.started => {
                     Engine::Splice.mark_unavailable();
-                    return Ok(Step::Fallback(format!("{} (cached for this process)", errno_words(errno))));
+                    return Ok(Step::Fallback(format!(
+                        "{} (cached for this process)",
+                        errno_words(errno)
+                    )));
                 }
                 // EINVAL: an end without splice support (a terminal, some FUSE files) or an
                 // O_APPEND sink.

@@ -1,0 +1,27 @@
+//! One module per subcommand, named after it.
+
+pub mod echo;
+pub mod recv;
+pub mod send;
+
+use std::io::Write;
+
+/// Marks an error as "stdout was closed by its reader": the command exits quietly,
+/// as `cat` does when piped into `head`.
+#[derive(Debug, thiserror::Error)]
+#[error("stdout closed")]
+pub struct StdoutClosed;
+
+/// Whether `e` is the quiet end of a closed stdout.
+pub fn is_stdout_closed(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<StdoutClosed>().is_some()
+}
+
+/// Prints one JSON object as a line on stdout.
+pub fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{value}").and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(StdoutClosed.into()),
+        other => Ok(other?),
+    }
+}

@@ -1,0 +1,68 @@
+//! What a command prints about a finished transfer: one human line on stderr, or
+//! one JSON object on stdout with `--json`.
+
+use serde_json::{json, Map, Value};
+use zcopy::{Report, Rusage};
+
+use crate::size::human;
+
+/// A finished transfer: the engine's report, the whole job's wall time (with
+/// headers and digests) and the resource usage measured around the job.
+pub struct Summary<'a> {
+    pub report: &'a Report,
+    pub seconds: f64,
+    pub usage: Rusage,
+}
+
+impl Summary<'_> {
+    /// The `--json` object: `bytes seconds engine syscalls cpu_user_s cpu_sys_s
+    /// ctx_switches` and the rest of the report, plus `extra` fields of the command.
+    pub fn json(&self, extra: Map<String, Value>) -> Value {
+        let r = self.report;
+        let syscalls: Map<String, Value> = r
+            .syscalls
+            .iter()
+            .map(|(call, n)| (call.name().to_string(), n.into()))
+            .collect();
+        let skipped: Vec<Value> = r
+            .skipped
+            .iter()
+            .map(|s| json!({ "engine": s.engine.name(), "reason": s.reason }))
+            .collect();
+        let mut out = json!({
+            "bytes": r.bytes,
+            "seconds": self.seconds,
+            "transfer_seconds": r.elapsed.as_secs_f64(),
+            "engine": r.engine.name(),
+            "skipped": skipped,
+            "syscalls": syscalls,
+            "syscalls_total": r.syscalls.total(),
+            "cpu_user_s": self.usage.user.as_secs_f64(),
+            "cpu_sys_s": self.usage.system.as_secs_f64(),
+            "ctx_switches": self.usage.context_switches(),
+            "voluntary_ctx_switches": self.usage.voluntary_switches,
+            "involuntary_ctx_switches": self.usage.involuntary_switches,
+            "minor_faults": self.usage.minor_faults,
+            "major_faults": self.usage.major_faults,
+        });
+        out.as_object_mut().expect("an object").extend(extra);
+        out
+    }
+
+    /// "1.0 GiB in 0.412 s (2.4 GiB/s) with sendfile [sendfile=2]".
+    pub fn line(&self) -> String {
+        let r = self.report;
+        let rate = if self.seconds > 0.0 {
+            format!(" ({}/s)", human((r.bytes as f64 / self.seconds) as u64))
+        } else {
+            String::new()
+        };
+        format!(
+            "{} in {:.3} s{rate} with {} [{}]",
+            human(r.bytes),
+            self.seconds,
+            r.engine,
+            r.syscalls
+        )
+    }
+}

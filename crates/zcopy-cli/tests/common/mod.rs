@@ -1,0 +1,142 @@
+//! What the integration tests share: the binary, servers started on port 0, test
+//! data, and skipping with a printed reason when a peer program is missing.
+#![allow(dead_code)] // each test file uses its own part of this module
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// The zcopy binary under test.
+pub fn zcopy() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_zcopy"))
+}
+
+/// Deterministic bytes that differ at every offset.
+pub fn pattern(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// Whether `tool` runs here; if not, prints why the caller skips.
+pub fn have(tool: &str, test: &str) -> bool {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        eprintln!("SKIP {test}: {tool} is not installed (.ci/run installs it)");
+    }
+    found
+}
+
+/// A port that was free a moment ago, for peers that cannot listen on port 0 and
+/// report it (nc).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A zcopy server (recv, echo, serve) on port 0, its stderr collected.
+pub struct Server {
+    pub child: Child,
+    pub addr: String,
+    stderr: Arc<Mutex<String>>,
+    reader: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Starts `zcopy ARGS` and waits for its "listening on ADDR" line.
+    pub fn start(args: &[&str]) -> Server {
+        Server::start_in(args, None)
+    }
+
+    pub fn start_in(args: &[&str], dir: Option<&std::path::Path>) -> Server {
+        let mut cmd = zcopy();
+        cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+        if let Some(dir) = dir {
+            cmd.current_dir(dir);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap());
+        let mut first = String::new();
+        lines.read_line(&mut first).unwrap();
+        let addr = first
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("no listening line, got {first:?}"))
+            .to_string();
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let sink = stderr.clone();
+        let reader = std::thread::spawn(move || {
+            for line in lines.lines().map_while(Result::ok) {
+                sink.lock().unwrap().push_str(&format!("{line}\n"));
+            }
+        });
+        Server {
+            child,
+            addr,
+            stderr,
+            reader: Some(reader),
+        }
+    }
+
+    /// Waits up to 60 s for the server to exit on its own (`--once`); returns its
+    /// status, stdout and stderr.
+    pub fn wait(&mut self) -> (ExitStatus, Vec<u8>, String) {
+        let stdout = self.child.stdout.take().map(|mut stdout| {
+            std::thread::spawn(move || {
+                let mut out = Vec::new();
+                stdout.read_to_end(&mut out).unwrap();
+                out
+            })
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "server did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        if let Some(r) = self.reader.take() {
+            r.join().unwrap();
+        }
+        let out = stdout.map(|t| t.join().unwrap()).unwrap_or_default();
+        (status, out, self.stderr())
+    }
+
+    /// What the server printed on stderr after its listening line, so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The names in a directory, sorted (to prove no partial file was left).
+pub fn names_in(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}

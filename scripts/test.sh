@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs zcopy's whole test suite on a fresh machine: installs the real peers the
+# integration tests talk to (netcat, Java, curl, xxhsum, mkfs for btrfs and xfs)
+# when they are missing and we may install them, then runs every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# command:package pairs; a missing command is installed from its package.
+wanted=(nc:netcat-openbsd javac:openjdk-17-jdk-headless curl:curl xxhsum:xxhash
+        mkfs.btrfs:btrfs-progs mkfs.xfs:xfsprogs losetup:mount)
+missing=()
+for pair in "${wanted[@]}"; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+done
+if ((${#missing[@]})); then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "not installing ${missing[*]} (needs root and apt-get): the tests that need them will skip" >&2
+  fi
+fi
+
+cargo test --workspace "$@"
