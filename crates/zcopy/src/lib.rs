@@ -46,10 +46,12 @@
 pub mod choice;
 pub mod engine;
 pub mod report;
+pub mod scan;
 mod sys;
 pub mod transfer;
 
 pub use choice::{Engine, EngineChoice, FdKind};
+pub use scan::{scan, ScanChoice, ScanEngine, ScanReport};
 pub use report::{Report, Rusage, Skip, Syscall, Syscalls};
 pub use transfer::{Options, Status, Transfer};
 
@@ -89,6 +91,15 @@ pub enum Error {
         /// The engine that was writing.
         engine: Engine,
     },
+    /// A scan's read failed.
+    #[error("{syscall}: {source}")]
+    ScanIo {
+        /// The syscall's name.
+        syscall: &'static str,
+        /// What the kernel said.
+        #[source]
+        source: std::io::Error,
+    },
     /// The transfer could not be set up: a directory, an engine that does not
     /// apply, a descriptor that cannot be examined.
     #[error("{0}")]
@@ -99,7 +110,7 @@ impl Error {
     /// The underlying I/O error kind, for callers that sort errors (a reset peer, say).
     pub fn kind(&self) -> std::io::ErrorKind {
         match self {
-            Error::Io { source, .. } | Error::Setup(source) => source.kind(),
+            Error::Io { source, .. } | Error::ScanIo { source, .. } | Error::Setup(source) => source.kind(),
             Error::SourceShrank { .. } | Error::EndedEarly { .. } => {
                 std::io::ErrorKind::UnexpectedEof
             }

@@ -9,6 +9,7 @@
 //! hands the cursor to the next engine at the exact byte where this one stopped.
 
 pub mod copy_file_range;
+pub mod direct;
 pub mod mmap;
 pub mod read_write;
 pub mod sendfile;

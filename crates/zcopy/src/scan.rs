@@ -1,0 +1,243 @@
+//! Reading a file into user space for code that must see the bytes (a checksum):
+//! the seed's buffered `FileReader` versus its `MmapFileReader`, and direct I/O.
+//!
+//! | engine | how | copies |
+//! |---|---|---|
+//! | [`ScanEngine::Read`] | `read` into a buffer (1 KiB is the seed's `FileReader`) | page cache → buffer |
+//! | [`ScanEngine::Mmap`] | map the page cache, `MADV_SEQUENTIAL` | none: the consumer reads the cache |
+//! | [`ScanEngine::Direct`] | `O_DIRECT` into an aligned buffer | device → buffer, no page cache |
+//!
+//! `auto` maps large regular files and reads everything else, as ripgrep does:
+//! mapping costs more than it saves on small files, and pipes cannot be mapped.
+//!
+//! A mapped file that shrinks raises SIGBUS on the next read of a lost page. The
+//! mmap reader guards each window (see `sys::SigbusGuard`): the fault is survived and
+//! reported as [`Error::SourceShrank`], never a crash.
+
+use std::fmt;
+use std::fs::File;
+use std::str::FromStr;
+use std::time::Instant;
+
+use memmap2::{Advice, MmapOptions};
+
+use crate::engine::direct::{AlignedBuf, DirectFile};
+use crate::engine::mmap::WINDOW;
+use crate::report::{Rusage, Syscall, Syscalls};
+use crate::sys::SigbusGuard;
+use crate::Error;
+
+/// Files at least this large are mapped under `auto`.
+pub const AUTO_MMAP_MIN: u64 = 1 << 20;
+
+/// How a scan reads the file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScanEngine {
+    /// Buffered `read(2)`.
+    Read,
+    /// `mmap(2)` windows read in place.
+    Mmap,
+    /// `O_DIRECT` reads into an aligned buffer.
+    Direct,
+}
+
+impl ScanEngine {
+    /// The command-line name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ScanEngine::Read => "read",
+            ScanEngine::Mmap => "mmap",
+            ScanEngine::Direct => "direct",
+        }
+    }
+}
+
+impl fmt::Display for ScanEngine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The user's choice of scan engine.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ScanChoice {
+    /// mmap for regular files of at least [`AUTO_MMAP_MIN`] bytes, read otherwise.
+    #[default]
+    Auto,
+    /// This engine, falling back to `read` with a note where it cannot work.
+    Only(ScanEngine),
+}
+
+impl FromStr for ScanChoice {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "auto" => ScanChoice::Auto,
+            "read" => ScanChoice::Only(ScanEngine::Read),
+            "mmap" => ScanChoice::Only(ScanEngine::Mmap),
+            "direct" => ScanChoice::Only(ScanEngine::Direct),
+            _ => return Err(format!("unknown scan engine '{s}' (expected auto, read, mmap, direct)")),
+        })
+    }
+}
+
+/// What a scan did.
+#[derive(Clone, Debug)]
+pub struct ScanReport {
+    /// The engine that read the bytes.
+    pub engine: ScanEngine,
+    /// Why the asked-for engine was not used, if it was not.
+    pub fallback: Option<String>,
+    /// Bytes handed to the consumer.
+    pub bytes: u64,
+    /// Wall-clock time of the scan, the consumer's work included.
+    pub elapsed: std::time::Duration,
+    /// Syscalls the reader issued.
+    pub syscalls: Syscalls,
+    /// The thread's resource usage during the scan.
+    pub rusage: Rusage,
+}
+
+/// Reads `file` from its start (or, for a stream, from where it is) to its end and
+/// hands every byte, in order, to `consume`. `buffer` sizes the read and direct
+/// engines' buffers.
+pub fn scan(file: &File, choice: ScanChoice, buffer: usize, consume: &mut dyn FnMut(&[u8])) -> Result<ScanReport, Error> {
+    let started = Instant::now();
+    let usage = Rusage::thread();
+    let mut syscalls = Syscalls::default();
+    syscalls.count(Syscall::Fstat);
+    let stat = rustix::fs::fstat(file).map_err(|e| io("fstat", e.into()))?;
+    let regular = rustix::fs::FileType::from_raw_mode(stat.st_mode) == rustix::fs::FileType::RegularFile;
+    let size = stat.st_size as u64;
+    let (wanted, mut fallback) = match choice {
+        ScanChoice::Auto if regular && size >= AUTO_MMAP_MIN => (ScanEngine::Mmap, None),
+        ScanChoice::Auto => (ScanEngine::Read, None),
+        ScanChoice::Only(engine @ (ScanEngine::Mmap | ScanEngine::Direct)) if !regular => {
+            (ScanEngine::Read, Some(format!("{engine}: not a regular file; read instead")))
+        }
+        ScanChoice::Only(engine) => (engine, None),
+    };
+    let mut bytes = 0;
+    let engine = match wanted {
+        ScanEngine::Read => {
+            read(file, regular, buffer, &mut syscalls, &mut bytes, consume)?;
+            ScanEngine::Read
+        }
+        ScanEngine::Mmap => {
+            mmap(file, size, &mut syscalls, &mut bytes, consume)?;
+            ScanEngine::Mmap
+        }
+        ScanEngine::Direct => match DirectFile::reopen(file) {
+            Ok(direct) => {
+                read_direct(&direct, buffer, &mut syscalls, &mut bytes, consume)?;
+                ScanEngine::Direct
+            }
+            // EINVAL: tmpfs, overlayfs on older kernels and some FUSE mounts refuse O_DIRECT.
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                fallback = Some("direct: the file system refuses O_DIRECT (EINVAL); read instead".into());
+                read(file, regular, buffer, &mut syscalls, &mut bytes, consume)?;
+                ScanEngine::Read
+            }
+            Err(e) => return Err(io("open(O_DIRECT)", e)),
+        },
+    };
+    Ok(ScanReport {
+        engine,
+        fallback,
+        bytes,
+        elapsed: started.elapsed(),
+        syscalls,
+        rusage: Rusage::thread().since(&usage),
+    })
+}
+
+fn io(syscall: &'static str, source: std::io::Error) -> Error {
+    Error::ScanIo { syscall, source }
+}
+
+fn read(
+    file: &File,
+    positional: bool,
+    buffer: usize,
+    syscalls: &mut Syscalls,
+    bytes: &mut u64,
+    consume: &mut dyn FnMut(&[u8]),
+) -> Result<(), Error> {
+    let mut buf = vec![0u8; buffer.max(1)];
+    loop {
+        let (call, result) = if positional {
+            (Syscall::Pread, rustix::io::pread(file, &mut buf, *bytes))
+        } else {
+            (Syscall::Read, rustix::io::read(file, &mut buf))
+        };
+        syscalls.count(call);
+        match result {
+            Ok(0) => return Ok(()),
+            Ok(n) => {
+                consume(&buf[..n]);
+                *bytes += n as u64;
+            }
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(io(call.name(), e.into())),
+        }
+    }
+}
+
+fn mmap(file: &File, size: u64, syscalls: &mut Syscalls, bytes: &mut u64, consume: &mut dyn FnMut(&[u8])) -> Result<(), Error> {
+    let shrank = |syscalls: &mut Syscalls| {
+        syscalls.count(Syscall::Fstat);
+        match rustix::fs::fstat(file) {
+            Ok(st) => Error::SourceShrank { size: st.st_size as u64 },
+            Err(e) => io("fstat", e.into()),
+        }
+    };
+    let mut pos = 0;
+    while pos < size {
+        let len = usize::try_from(WINDOW.min(size - pos)).unwrap_or(usize::MAX);
+        syscalls.count(Syscall::Mmap);
+        // SAFETY: every read of the mapping happens under a SigbusGuard (below), so a
+        // page lost to truncation reads as zeros and is reported, never a crash;
+        // the bytes are read only, never written.
+        let map = unsafe { MmapOptions::new().offset(pos).len(len).map(file) }
+            .map_err(|e| io("mmap", e))?;
+        syscalls.count(Syscall::Madvise);
+        // Readahead is only a hint: a kernel that refuses it still maps correctly.
+        let _ = map.advise(Advice::Sequential);
+        let Some(guard) = SigbusGuard::new(map.as_ptr(), map.len()) else {
+            return Err(io("mmap", std::io::Error::other("too many mapped scans at once")));
+        };
+        consume(&map);
+        if guard.faulted() {
+            return Err(shrank(syscalls));
+        }
+        drop(guard);
+        syscalls.count(Syscall::Munmap);
+        drop(map);
+        *bytes += len as u64;
+        pos += len as u64;
+    }
+    Ok(())
+}
+
+fn read_direct(
+    direct: &DirectFile,
+    buffer: usize,
+    syscalls: &mut Syscalls,
+    bytes: &mut u64,
+    consume: &mut dyn FnMut(&[u8]),
+) -> Result<(), Error> {
+    let mut buf = AlignedBuf::new(buffer.max(direct.offset_align), direct.mem_align.max(direct.offset_align));
+    loop {
+        syscalls.count(Syscall::Pread);
+        let n = direct.read_at(&mut buf, *bytes).map_err(|e| io("pread(O_DIRECT)", e))?;
+        if n == 0 {
+            return Ok(());
+        }
+        consume(buf.filled(n));
+        *bytes += n as u64;
+        if n % direct.offset_align != 0 {
+            return Ok(()); // a short, unaligned read is the tail of the file
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! The scan engines: the same bytes through read, mmap and direct, a file that
+//! shrinks under the map, and direct I/O leaving the page cache alone.
+
+use std::fs::File;
+use std::io::Write;
+
+use zcopy::{scan, Error, ScanChoice, ScanEngine};
+
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(17) as u8).collect()
+}
+
+fn file_with(data: &[u8]) -> File {
+    let mut f = tempfile::NamedTempFile::new_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    f.write_all(data).unwrap();
+    f.as_file().sync_all().unwrap();
+    f.into_file()
+}
+
+fn collect(file: &File, choice: ScanChoice, buffer: usize) -> (Vec<u8>, zcopy::ScanReport) {
+    let mut got = Vec::new();
+    let report = scan(file, choice, buffer, &mut |chunk| got.extend_from_slice(chunk)).unwrap();
+    (got, report)
+}
+
+#[test]
+fn every_scan_engine_sees_the_same_bytes() {
+    for size in [0, 1, 4095, 4096, 65537, (8 << 20) + 3] {
+        let data = pattern(size);
+        let file = file_with(&data);
+        for engine in [ScanEngine::Read, ScanEngine::Mmap, ScanEngine::Direct] {
+            for buffer in [1024, 128 << 10] {
+                let (got, report) = collect(&file, ScanChoice::Only(engine), buffer);
+                assert!(got == data, "{engine} buffer {buffer}: {size} bytes");
+                assert_eq!(report.bytes, size as u64);
+            }
+        }
+    }
+}
+
+#[test]
+fn auto_maps_large_files_and_reads_small_ones_and_pipes() {
+    let big = file_with(&pattern(2 << 20));
+    assert_eq!(collect(&big, ScanChoice::Auto, 4096).1.engine, ScanEngine::Mmap);
+    let small = file_with(&pattern(100));
+    assert_eq!(collect(&small, ScanChoice::Auto, 4096).1.engine, ScanEngine::Read);
+    let (r, w) = rustix::pipe::pipe().unwrap();
+    let mut w = File::from(w);
+    w.write_all(b"through a pipe").unwrap();
+    drop(w);
+    let (got, report) = collect(&File::from(r), ScanChoice::Only(ScanEngine::Mmap), 4096);
+    assert_eq!(got, b"through a pipe");
+    assert_eq!(report.engine, ScanEngine::Read);
+    assert!(report.fallback.unwrap().contains("not a regular file"));
+}
+
+/// The file is truncated while its mapping is being read: the reader sees SIGBUS,
+/// survives it, and reports the shrink instead of a checksum of zeros.
+#[test]
+fn a_file_that_shrinks_under_the_map_is_an_error_not_a_crash() {
+    let data = pattern(8 << 20);
+    let file = file_with(&data);
+    let mut first = true;
+    let mut sum = 0u64;
+    let err = scan(&file, ScanChoice::Only(ScanEngine::Mmap), 4096, &mut |chunk| {
+        if first {
+            file.set_len(4096).unwrap();
+            first = false;
+        }
+        sum += chunk.iter().map(|&b| u64::from(b)).sum::<u64>();
+    })
+    .unwrap_err();
+    assert!(matches!(err, Error::SourceShrank { size: 4096 }), "{err}");
+    // The process is alive and mapping still works afterwards.
+    let again = file_with(&pattern(3 << 20));
+    assert_eq!(collect(&again, ScanChoice::Only(ScanEngine::Mmap), 4096).0, pattern(3 << 20));
+}
+
+fn cached_pages(file: &File, len: usize) -> usize {
+    let map = unsafe { memmap2::Mmap::map(file) }.unwrap();
+    let pages = len.div_ceil(4096);
+    let mut vec = vec![0u8; pages];
+    // SAFETY: `map` covers `len` bytes and `vec` has one byte per page.
+    let rc = unsafe { libc::mincore(map.as_ptr() as *mut libc::c_void, len, vec.as_mut_ptr()) };
+    assert_eq!(rc, 0);
+    vec.iter().filter(|&&v| v & 1 == 1).count()
+}
+
+#[test]
+fn direct_leaves_the_page_cache_as_it_found_it() {
+    let len = 4 << 20;
+    let file = file_with(&pattern(len));
+    rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed).unwrap();
+    let before = cached_pages(&file, len);
+    let (got, report) = collect(&file, ScanChoice::Only(ScanEngine::Direct), 1 << 20);
+    if report.engine != ScanEngine::Direct {
+        eprintln!("SKIP direct_leaves_the_page_cache_as_it_found_it: {}", report.fallback.unwrap_or_default());
+        return;
+    }
+    assert!(got == pattern(len));
+    assert_eq!(cached_pages(&file, len), before, "direct I/O added pages to the cache");
+    collect(&file, ScanChoice::Only(ScanEngine::Read), 1 << 20);
+    assert!(cached_pages(&file, len) > before, "buffered reads fill the cache (the check works)");
+}
