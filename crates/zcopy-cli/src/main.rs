@@ -1,6 +1,7 @@
 //! `zcopy`: move bytes between files, pipes and sockets without copying them
 //! through user space, and measure what each technique saves.
 
+mod bench;
 mod cmd;
 mod net;
 mod progress;
@@ -25,6 +26,7 @@ enum Command {
     Send(cmd::send::Args),
     Recv(cmd::recv::Args),
     Echo(cmd::echo::Args),
+    Bench(bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -33,6 +35,7 @@ fn main() -> ExitCode {
         Command::Send(args) => cmd::send::run(args),
         Command::Recv(args) => cmd::recv::run(args),
         Command::Echo(args) => cmd::echo::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -178,6 +178,22 @@ impl Rusage {
     }
 }
 
+impl std::ops::Add for Rusage {
+    type Output = Rusage;
+
+    /// The usage of two threads or two stretches of time together.
+    fn add(self, other: Rusage) -> Rusage {
+        Rusage {
+            user: self.user + other.user,
+            system: self.system + other.system,
+            voluntary_switches: self.voluntary_switches + other.voluntary_switches,
+            involuntary_switches: self.involuntary_switches + other.involuntary_switches,
+            minor_faults: self.minor_faults + other.minor_faults,
+            major_faults: self.major_faults + other.major_faults,
+        }
+    }
+}
+
 /// Why an engine of the `auto` chain did not run, or stopped and handed over.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Skip {

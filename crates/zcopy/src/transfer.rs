@@ -137,7 +137,7 @@ impl<'a> Transfer<'a> {
         let result = self.pump();
         self.elapsed += started.elapsed();
         let used = Rusage::thread().since(&usage);
-        self.rusage = add(&self.rusage, &used);
+        self.rusage = self.rusage + used;
         result
     }
 
@@ -216,16 +216,5 @@ impl<'a> Transfer<'a> {
             syscalls: self.cursor.syscalls,
             rusage: self.rusage,
         }
-    }
-}
-
-fn add(a: &Rusage, b: &Rusage) -> Rusage {
-    Rusage {
-        user: a.user + b.user,
-        system: a.system + b.system,
-        voluntary_switches: a.voluntary_switches + b.voluntary_switches,
-        involuntary_switches: a.involuntary_switches + b.involuntary_switches,
-        minor_faults: a.minor_faults + b.minor_faults,
-        major_faults: a.major_faults + b.major_faults,
     }
 }

@@ -58,6 +58,9 @@ enum Target {
     File(PathBuf),
     /// Raw without `-o`: standard output, one connection at a time.
     Stdout(Arc<Mutex<()>>),
+    /// Raw into a device or FIFO (`/dev/null`), written in place: it cannot be
+    /// renamed over.
+    Device(PathBuf),
 }
 
 impl Target {
@@ -78,6 +81,12 @@ impl Target {
             }
             return Ok(Target::Dir(path.clone()));
         }
+        if path.exists() && !path.is_file() {
+            if !args.raw {
+                bail!("{}: not a directory or regular file; framed mode verifies what it writes (use --raw)", path.display());
+            }
+            return Ok(Target::Device(path.clone()));
+        }
         let parent = parent_dir(path);
         if !parent.is_dir() {
             bail!(
@@ -92,7 +101,7 @@ impl Target {
     fn path_for(&self, name: &str) -> PathBuf {
         match self {
             Target::Dir(dir) => dir.join(name),
-            Target::File(path) => path.clone(),
+            Target::File(path) | Target::Device(path) => path.clone(),
             Target::Stdout(_) => PathBuf::from("-"),
         }
     }
@@ -208,6 +217,14 @@ impl Job {
             return Ok((transfer.report(), String::new(), PathBuf::from("-")));
         }
         let path = self.target.path_for("");
+        if let Target::Device(_) = self.target {
+            let device = File::options()
+                .write(true)
+                .open(&path)
+                .with_context(|| format!("cannot open {}", path.display()))?;
+            let report = self.transfer(stream, &device, None, &what)?;
+            return Ok((report, String::new(), path));
+        }
         let temp = temp_beside(&path)?;
         let report = self.transfer(stream, temp.as_file(), None, &what)?;
         persist(temp, &path)?;

@@ -1,0 +1,372 @@
+//! The bench's jobs and the rows each one measures, and how one sample of a row
+//! is taken: real transfers over loopback TCP, file copies and file scans, each
+//! side on its own thread so its CPU time and context switches are its own.
+
+use std::fs::File;
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::thread;
+use std::time::Instant;
+
+use anyhow::{anyhow, Context, Result};
+use xxhash_rust::xxh3::Xxh3;
+use zcopy::{Engine, EngineChoice, Options, Rusage, ScanChoice, ScanEngine, Syscalls, Transfer};
+
+/// One kind of data movement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Job {
+    /// File → loopback socket; the peer drains with splice.
+    Send,
+    /// Loopback socket → file; the peer sends with sendfile.
+    Recv,
+    /// Socket → the same socket (the seed's Server); the peer sends and drains.
+    Echo,
+    /// File → file.
+    Cp,
+    /// File → user space, checksummed with XXH3.
+    Scan,
+    /// Many 4 KiB files → loopback socket: the seeds' "zero copy suits small files".
+    Small,
+}
+
+impl Job {
+    pub const ALL: [Job; 6] = [Job::Send, Job::Recv, Job::Echo, Job::Cp, Job::Scan, Job::Small];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Job::Send => "send",
+            Job::Recv => "recv",
+            Job::Echo => "echo",
+            Job::Cp => "cp",
+            Job::Scan => "scan",
+            Job::Small => "small",
+        }
+    }
+
+    pub fn parse(name: &str) -> Result<Job, String> {
+        Job::ALL
+            .into_iter()
+            .find(|j| j.name() == name)
+            .ok_or_else(|| format!("unknown job '{name}' (expected send, recv, echo, cp, scan, small)"))
+    }
+
+    /// Which side the row's engine runs on, and so whose figures are "engine side".
+    pub fn sides(self) -> (&'static str, Option<&'static str>) {
+        match self {
+            Job::Send | Job::Small => ("sender", Some("receiver")),
+            Job::Recv => ("receiver", Some("sender")),
+            Job::Echo => ("echo server", Some("client")),
+            Job::Cp => ("copier", None),
+            Job::Scan => ("scanner", None),
+        }
+    }
+}
+
+/// How a row moves its bytes.
+#[derive(Clone, Copy, Debug)]
+pub enum How {
+    Transfer { engine: Engine, buffer: usize },
+    Scan { engine: ScanEngine, buffer: usize },
+}
+
+/// One line of the table: a job run with one engine configuration.
+#[derive(Clone, Debug)]
+pub struct Row {
+    pub job: Job,
+    pub how: How,
+    /// What the row is called in the table ("seed Client (read-write, 1 KiB)").
+    pub label: String,
+}
+
+impl Row {
+    /// The engine's name as on the command line (DESIGN.md's names).
+    pub fn engine(&self) -> &'static str {
+        match self.how {
+            How::Transfer { engine, .. } => engine.name(),
+            How::Scan { engine: ScanEngine::Read, .. } => "read-write",
+            How::Scan { engine, .. } => engine.name(),
+        }
+    }
+
+    /// The read-write or scan buffer, where the engine has one.
+    pub fn buffer(&self) -> Option<usize> {
+        match self.how {
+            How::Transfer { engine: Engine::ReadWrite, buffer } | How::Scan { engine: ScanEngine::Read | ScanEngine::Direct, buffer } => {
+                Some(buffer)
+            }
+            _ => None,
+        }
+    }
+}
+
+const BUFFER: usize = 128 << 10;
+const SEED_BUFFER: usize = 1024;
+const DIRECT_BUFFER: usize = 4 << 20;
+/// The small-file job's file size.
+pub const SMALL_FILE: u64 = 4096;
+
+fn transfer(job: Job, engine: Engine, buffer: usize, label: &str) -> Row {
+    Row {
+        job,
+        how: How::Transfer { engine, buffer },
+        label: label.to_string(),
+    }
+}
+
+fn scan(engine: ScanEngine, buffer: usize, label: &str) -> Row {
+    Row {
+        job: Job::Scan,
+        how: How::Scan { engine, buffer },
+        label: label.to_string(),
+    }
+}
+
+/// Every row of `job`, the seed's own configurations among them.
+pub fn rows(job: Job) -> Vec<Row> {
+    use Engine::*;
+    match job {
+        Job::Send => vec![
+            transfer(job, ReadWrite, SEED_BUFFER, "seed Client (read-write, 1 KiB)"),
+            transfer(job, ReadWrite, BUFFER, "read-write, 128 KiB"),
+            transfer(job, Mmap, BUFFER, "mmap + write"),
+            transfer(job, Sendfile, BUFFER, "sendfile = seed ClientChannel (transferTo)"),
+            transfer(job, Splice, BUFFER, "splice through a pipe"),
+        ],
+        Job::Recv => vec![
+            transfer(job, ReadWrite, BUFFER, "read-write, 128 KiB"),
+            transfer(job, Splice, BUFFER, "splice through a pipe"),
+        ],
+        Job::Echo => vec![
+            transfer(job, ReadWrite, SEED_BUFFER, "seed Server (read-write, 1 KiB)"),
+            transfer(job, ReadWrite, BUFFER, "read-write, 128 KiB"),
+            transfer(job, Splice, BUFFER, "splice through a pipe"),
+        ],
+        Job::Cp => vec![
+            transfer(job, CopyFileRange, BUFFER, "copy_file_range"),
+            transfer(job, Sendfile, BUFFER, "sendfile"),
+            transfer(job, Splice, BUFFER, "splice through a pipe"),
+            transfer(job, Mmap, BUFFER, "mmap + write"),
+            transfer(job, ReadWrite, BUFFER, "read-write, 128 KiB"),
+        ],
+        Job::Scan => vec![
+            scan(ScanEngine::Read, SEED_BUFFER, "seed FileReader (read, 1 KiB)"),
+            scan(ScanEngine::Read, BUFFER, "read, 128 KiB"),
+            scan(ScanEngine::Mmap, BUFFER, "mmap = seed MmapFileReader"),
+            scan(ScanEngine::Direct, DIRECT_BUFFER, "direct (O_DIRECT, 4 MiB)"),
+        ],
+        Job::Small => vec![
+            transfer(job, ReadWrite, BUFFER, "read-write, 4 KiB files"),
+            transfer(job, Mmap, BUFFER, "mmap + write, 4 KiB files"),
+            transfer(job, Sendfile, BUFFER, "sendfile, 4 KiB files"),
+            transfer(job, Splice, BUFFER, "splice, 4 KiB files"),
+        ],
+    }
+}
+
+/// The files a bench works on.
+pub struct Files {
+    pub big: PathBuf,
+    pub size: u64,
+    pub small: PathBuf,
+    /// How many times the small-file job sends its file per sample.
+    pub small_count: u64,
+    pub dir: PathBuf,
+}
+
+/// One measurement of one row.
+#[derive(Clone, Debug)]
+pub struct Sample {
+    pub bytes: u64,
+    pub seconds: f64,
+    /// The engine side's own syscall count.
+    pub syscalls: Syscalls,
+    /// The engine side's resource usage.
+    pub side: Rusage,
+    /// The other side's, where there is one.
+    pub peer: Option<Rusage>,
+}
+
+/// Takes one sample of `row`.
+pub fn measure(row: &Row, files: &Files) -> Result<Sample> {
+    match (row.job, row.how) {
+        (Job::Send, How::Transfer { engine, buffer }) => send(files, engine, buffer, 1),
+        (Job::Small, How::Transfer { engine, buffer }) => send(files, engine, buffer, files.small_count),
+        (Job::Recv, How::Transfer { engine, buffer }) => recv(files, engine, buffer),
+        (Job::Echo, How::Transfer { engine, buffer }) => echo(files, engine, buffer),
+        (Job::Cp, How::Transfer { engine, buffer }) => copy(files, engine, buffer),
+        (Job::Scan, How::Scan { engine, buffer }) => scan_file(&files.big, engine, buffer),
+        (job, how) => Err(anyhow!("no such row: {} with {how:?}", job.name())),
+    }
+}
+
+fn options(engine: Engine, buffer: usize, len: Option<u64>) -> Options {
+    Options {
+        engine: EngineChoice::Only(engine),
+        buffer,
+        len,
+        ..Options::default()
+    }
+}
+
+/// Drains a socket into /dev/null with splice, returning the thread's usage.
+fn drain(stream: TcpStream) -> Result<Rusage> {
+    let usage = Rusage::thread();
+    let devnull = File::options().write(true).open("/dev/null")?;
+    Transfer::new(&stream, &devnull, options(Engine::Splice, BUFFER, None))?.run()?;
+    Ok(Rusage::thread().since(&usage))
+}
+
+fn loopback() -> Result<(TcpListener, std::net::SocketAddr)> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("bench: cannot listen on 127.0.0.1")?;
+    let addr = listener.local_addr()?;
+    Ok((listener, addr))
+}
+
+fn joined<T>(handle: thread::ScopedJoinHandle<'_, Result<T>>) -> Result<T> {
+    handle.join().map_err(|_| anyhow!("a bench thread panicked"))?
+}
+
+/// File → socket, `count` times over one connection (1 for the big file, many
+/// for the small one).
+fn send(files: &Files, engine: Engine, buffer: usize, count: u64) -> Result<Sample> {
+    let (listener, addr) = loopback()?;
+    let (path, len) = if count == 1 { (&files.big, files.size) } else { (&files.small, SMALL_FILE) };
+    let started = Instant::now();
+    thread::scope(|s| {
+        let receiver = s.spawn(|| drain(listener.accept()?.0));
+        let sender = s.spawn(|| -> Result<(Syscalls, Rusage)> {
+            let usage = Rusage::thread();
+            let file = File::open(path)?;
+            let stream = TcpStream::connect(addr)?;
+            let mut syscalls = Syscalls::default();
+            for _ in 0..count {
+                let mut t = Transfer::new(&file, &stream, options(engine, buffer, Some(len)))?;
+                t.run()?;
+                syscalls.add(&t.report().syscalls);
+            }
+            stream.shutdown(Shutdown::Write)?;
+            Ok((syscalls, Rusage::thread().since(&usage)))
+        });
+        let (syscalls, side) = joined(sender)?;
+        let peer = joined(receiver)?;
+        Ok(Sample {
+            bytes: len * count,
+            seconds: started.elapsed().as_secs_f64(),
+            syscalls,
+            side,
+            peer: Some(peer),
+        })
+    })
+}
+
+/// Socket → file; the peer sends the big file with sendfile.
+fn recv(files: &Files, engine: Engine, buffer: usize) -> Result<Sample> {
+    let (listener, addr) = loopback()?;
+    let sink_path = files.dir.join("recv.out");
+    let started = Instant::now();
+    let sample = thread::scope(|s| {
+        let sender = s.spawn(|| -> Result<Rusage> {
+            let usage = Rusage::thread();
+            let file = File::open(&files.big)?;
+            let stream = TcpStream::connect(addr)?;
+            Transfer::new(&file, &stream, options(Engine::Sendfile, BUFFER, Some(files.size)))?.run()?;
+            stream.shutdown(Shutdown::Write)?;
+            Ok(Rusage::thread().since(&usage))
+        });
+        let receiver = s.spawn(|| -> Result<(Syscalls, Rusage)> {
+            let usage = Rusage::thread();
+            let (stream, _) = listener.accept()?;
+            let sink = File::create(&sink_path)?;
+            let mut t = Transfer::new(&stream, &sink, options(engine, buffer, Some(files.size)))?;
+            t.run()?;
+            Ok((t.report().syscalls, Rusage::thread().since(&usage)))
+        });
+        let (syscalls, side) = joined(receiver)?;
+        let peer = joined(sender)?;
+        Ok(Sample {
+            bytes: files.size,
+            seconds: started.elapsed().as_secs_f64(),
+            syscalls,
+            side,
+            peer: Some(peer),
+        })
+    });
+    let _ = std::fs::remove_file(&sink_path);
+    sample
+}
+
+/// Socket → the same socket; a client sends the big file and drains the echo.
+fn echo(files: &Files, engine: Engine, buffer: usize) -> Result<Sample> {
+    let (listener, addr) = loopback()?;
+    let started = Instant::now();
+    thread::scope(|s| {
+        let server = s.spawn(|| -> Result<(Syscalls, Rusage)> {
+            let usage = Rusage::thread();
+            let (stream, _) = listener.accept()?;
+            let mut t = Transfer::new(&stream, &stream, options(engine, buffer, None))?;
+            t.run()?;
+            stream.shutdown(Shutdown::Write)?;
+            Ok((t.report().syscalls, Rusage::thread().since(&usage)))
+        });
+        let stream = TcpStream::connect(addr)?;
+        let back = stream.try_clone()?;
+        let reader = s.spawn(move || drain(back));
+        let writer = s.spawn(move || -> Result<Rusage> {
+            let usage = Rusage::thread();
+            let file = File::open(&files.big)?;
+            Transfer::new(&file, &stream, options(Engine::Sendfile, BUFFER, Some(files.size)))?.run()?;
+            stream.shutdown(Shutdown::Write)?;
+            Ok(Rusage::thread().since(&usage))
+        });
+        let (syscalls, side) = joined(server)?;
+        let w = joined(writer)?;
+        let r = joined(reader)?;
+        Ok(Sample {
+            bytes: files.size,
+            seconds: started.elapsed().as_secs_f64(),
+            syscalls,
+            side,
+            peer: Some(w + r),
+        })
+    })
+}
+
+fn copy(files: &Files, engine: Engine, buffer: usize) -> Result<Sample> {
+    let dst = files.dir.join("cp.out");
+    let started = Instant::now();
+    let usage = Rusage::thread();
+    let result = (|| -> Result<Syscalls> {
+        let src = File::open(&files.big)?;
+        let sink = File::create(&dst)?;
+        let mut t = Transfer::new(&src, &sink, options(engine, buffer, Some(files.size)))?;
+        t.run()?;
+        Ok(t.report().syscalls)
+    })();
+    let side = Rusage::thread().since(&usage);
+    let seconds = started.elapsed().as_secs_f64();
+    let _ = std::fs::remove_file(&dst);
+    Ok(Sample {
+        bytes: files.size,
+        seconds,
+        syscalls: result?,
+        side,
+        peer: None,
+    })
+}
+
+fn scan_file(path: &Path, engine: ScanEngine, buffer: usize) -> Result<Sample> {
+    let file = File::open(path)?;
+    let mut hasher = Xxh3::new();
+    let report = zcopy::scan(&file, ScanChoice::Only(engine), buffer, &mut |chunk| hasher.update(chunk))?;
+    std::hint::black_box(hasher.digest128());
+    if let Some(why) = report.fallback {
+        return Err(anyhow!("{why}"));
+    }
+    Ok(Sample {
+        bytes: report.bytes,
+        seconds: report.elapsed.as_secs_f64(),
+        syscalls: report.syscalls,
+        side: report.rusage,
+        peer: None,
+    })
+}
