@@ -12,21 +12,22 @@ pub fn parse(text: &str) -> Result<u64, String> {
     let number: u64 = number
         .parse()
         .map_err(|_| format!("'{text}' is not a size (examples: 1024, 64k, 1MiB, 1G)"))?;
-    let scale: u64 =
-        match unit {
-            "" | "B" => 1,
-            "k" | "K" | "KiB" => 1 << 10,
-            "M" | "MiB" => 1 << 20,
-            "G" | "GiB" => 1 << 30,
-            "T" | "TiB" => 1 << 40,
-            "KB" => 1_000,
-            "MB" => 1_000_000,
-            "GB" => 1_000_000_000,
-            "TB" => 1_000_000_000_000,
-            _ => return Err(format!(
+    let scale: u64 = match unit {
+        "" | "B" => 1,
+        "k" | "K" | "KiB" => 1 << 10,
+        "M" | "MiB" => 1 << 20,
+        "G" | "GiB" => 1 << 30,
+        "T" | "TiB" => 1 << 40,
+        "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        "TB" => 1_000_000_000_000,
+        _ => {
+            return Err(format!(
                 "'{text}' has an unknown unit '{unit}' (use k, M, G, T, KiB, MiB, GiB, KB, MB, GB)"
-            )),
-        };
+            ))
+        }
+    };
     number
         .checked_mul(scale)
         .ok_or_else(|| format!("'{text}' is too large"))

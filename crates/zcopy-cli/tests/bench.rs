@@ -22,16 +22,34 @@ fn bench_writes_table_json_and_svg() {
     let table = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(table.contains("seed Client (read-write, 1 KiB)"), "{table}");
-    assert!(table.contains("the seeds' claims on this machine"), "{table}");
+    assert!(
+        table.contains("the seeds' claims on this machine"),
+        "{table}"
+    );
 
     let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
-    for key in ["kernel", "cpu", "cores", "file_system", "file_size", "page_cache"] {
-        assert!(doc["environment"].get(key).is_some(), "environment lacks {key}");
+    for key in [
+        "kernel",
+        "cpu",
+        "cores",
+        "file_system",
+        "file_size",
+        "page_cache",
+    ] {
+        assert!(
+            doc["environment"].get(key).is_some(),
+            "environment lacks {key}"
+        );
     }
     let rows = doc["rows"].as_array().unwrap();
     let pairs: Vec<(String, String)> = rows
         .iter()
-        .map(|r| (r["job"].as_str().unwrap().to_string(), r["engine"].as_str().unwrap().to_string()))
+        .map(|r| {
+            (
+                r["job"].as_str().unwrap().to_string(),
+                r["engine"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     for (job, engine) in [
         ("send", "sendfile"),
@@ -45,7 +63,10 @@ fn bench_writes_table_json_and_svg() {
         ("scan", "direct"),
         ("small", "sendfile"),
     ] {
-        assert!(pairs.contains(&(job.to_string(), engine.to_string())), "no row {job}/{engine}: {pairs:?}");
+        assert!(
+            pairs.contains(&(job.to_string(), engine.to_string())),
+            "no row {job}/{engine}: {pairs:?}"
+        );
     }
     for r in rows {
         assert!(r["throughput_bytes_per_s"].as_f64().unwrap() > 0.0);
@@ -58,17 +79,36 @@ fn bench_writes_table_json_and_svg() {
     assert!(svg.starts_with("<svg"), "not an SVG");
     assert!(svg.contains("throughput (MiB/s)"));
     for r in rows {
-        let label = format!("{}: {}", r["job"].as_str().unwrap(), r["label"].as_str().unwrap());
+        let label = format!(
+            "{}: {}",
+            r["job"].as_str().unwrap(),
+            r["label"].as_str().unwrap()
+        );
         assert!(svg.contains(&label), "the chart lacks the series {label}");
     }
-    assert_eq!(svg.matches("<rect").count(), 2 * rows.len() + 1, "a bar per row in each panel, and the background");
+    assert_eq!(
+        svg.matches("<rect").count(),
+        2 * rows.len() + 1,
+        "a bar per row in each panel, and the background"
+    );
 }
 
 #[test]
 fn bench_filters_rows_and_refuses_unknown_names() {
     let dir = tempfile::tempdir().unwrap();
     let o = zcopy()
-        .args(["bench", "--size", "1MiB", "--repeat", "1", "--jobs", "cp", "--engines", "sendfile", "--dir"])
+        .args([
+            "bench",
+            "--size",
+            "1MiB",
+            "--repeat",
+            "1",
+            "--jobs",
+            "cp",
+            "--engines",
+            "sendfile",
+            "--dir",
+        ])
         .arg(dir.path())
         .output()
         .unwrap();
@@ -77,6 +117,22 @@ fn bench_filters_rows_and_refuses_unknown_names() {
     let rows: Vec<&str> = table.lines().filter(|l| l.starts_with("cp ")).collect();
     assert_eq!(rows.len(), 1, "{table}");
     assert!(rows[0].contains("sendfile"));
-    assert_eq!(zcopy().args(["bench", "--jobs", "nope"]).output().unwrap().status.code(), Some(2));
-    assert_eq!(zcopy().args(["bench", "--engines", "zero"]).output().unwrap().status.code(), Some(2));
+    assert_eq!(
+        zcopy()
+            .args(["bench", "--jobs", "nope"])
+            .output()
+            .unwrap()
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        zcopy()
+            .args(["bench", "--engines", "zero"])
+            .output()
+            .unwrap()
+            .status
+            .code(),
+        Some(2)
+    );
 }

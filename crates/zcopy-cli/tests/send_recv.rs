@@ -375,12 +375,29 @@ fn raw_into_a_device_writes_in_place() {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("a.bin");
     std::fs::write(&src, pattern(300_000)).unwrap();
-    let mut server = Server::start(&["recv", "--raw", "--once", "--listen", "127.0.0.1:0", "-o", "/dev/null"]);
+    let mut server = Server::start(&[
+        "recv",
+        "--raw",
+        "--once",
+        "--listen",
+        "127.0.0.1:0",
+        "-o",
+        "/dev/null",
+    ]);
     assert!(send(&src, &server.addr, &["--raw"]).status.success());
     let (status, _, stderr) = server.wait();
     assert!(status.success(), "{stderr}");
     use std::os::unix::fs::FileTypeExt;
-    assert!(std::fs::metadata("/dev/null").unwrap().file_type().is_char_device(), "/dev/null was replaced");
-    let framed = zcopy().args(["recv", "--listen", "127.0.0.1:0", "-o", "/dev/null"]).output().unwrap();
+    assert!(
+        std::fs::metadata("/dev/null")
+            .unwrap()
+            .file_type()
+            .is_char_device(),
+        "/dev/null was replaced"
+    );
+    let framed = zcopy()
+        .args(["recv", "--listen", "127.0.0.1:0", "-o", "/dev/null"])
+        .output()
+        .unwrap();
     assert_eq!(framed.status.code(), Some(1));
 }

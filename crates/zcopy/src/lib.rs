@@ -51,8 +51,8 @@ mod sys;
 pub mod transfer;
 
 pub use choice::{Engine, EngineChoice, FdKind};
-pub use scan::{scan, ScanChoice, ScanEngine, ScanReport};
 pub use report::{Report, Rusage, Skip, Syscall, Syscalls};
+pub use scan::{scan, ScanChoice, ScanEngine, ScanReport};
 pub use transfer::{Options, Status, Transfer};
 
 /// Why a transfer failed. The bytes already moved stay in [`Transfer::moved`].
@@ -110,7 +110,9 @@ impl Error {
     /// The underlying I/O error kind, for callers that sort errors (a reset peer, say).
     pub fn kind(&self) -> std::io::ErrorKind {
         match self {
-            Error::Io { source, .. } | Error::ScanIo { source, .. } | Error::Setup(source) => source.kind(),
+            Error::Io { source, .. } | Error::ScanIo { source, .. } | Error::Setup(source) => {
+                source.kind()
+            }
             Error::SourceShrank { .. } | Error::EndedEarly { .. } => {
                 std::io::ErrorKind::UnexpectedEof
             }

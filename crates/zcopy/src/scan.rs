@@ -77,7 +77,11 @@ impl FromStr for ScanChoice {
             "read" => ScanChoice::Only(ScanEngine::Read),
             "mmap" => ScanChoice::Only(ScanEngine::Mmap),
             "direct" => ScanChoice::Only(ScanEngine::Direct),
-            _ => return Err(format!("unknown scan engine '{s}' (expected auto, read, mmap, direct)")),
+            _ => {
+                return Err(format!(
+                    "unknown scan engine '{s}' (expected auto, read, mmap, direct)"
+                ))
+            }
         })
     }
 }
@@ -102,20 +106,27 @@ pub struct ScanReport {
 /// Reads `file` from its start (or, for a stream, from where it is) to its end and
 /// hands every byte, in order, to `consume`. `buffer` sizes the read and direct
 /// engines' buffers.
-pub fn scan(file: &File, choice: ScanChoice, buffer: usize, consume: &mut dyn FnMut(&[u8])) -> Result<ScanReport, Error> {
+pub fn scan(
+    file: &File,
+    choice: ScanChoice,
+    buffer: usize,
+    consume: &mut dyn FnMut(&[u8]),
+) -> Result<ScanReport, Error> {
     let started = Instant::now();
     let usage = Rusage::thread();
     let mut syscalls = Syscalls::default();
     syscalls.count(Syscall::Fstat);
     let stat = rustix::fs::fstat(file).map_err(|e| io("fstat", e.into()))?;
-    let regular = rustix::fs::FileType::from_raw_mode(stat.st_mode) == rustix::fs::FileType::RegularFile;
+    let regular =
+        rustix::fs::FileType::from_raw_mode(stat.st_mode) == rustix::fs::FileType::RegularFile;
     let size = stat.st_size as u64;
     let (wanted, mut fallback) = match choice {
         ScanChoice::Auto if regular && size >= AUTO_MMAP_MIN => (ScanEngine::Mmap, None),
         ScanChoice::Auto => (ScanEngine::Read, None),
-        ScanChoice::Only(engine @ (ScanEngine::Mmap | ScanEngine::Direct)) if !regular => {
-            (ScanEngine::Read, Some(format!("{engine}: not a regular file; read instead")))
-        }
+        ScanChoice::Only(engine @ (ScanEngine::Mmap | ScanEngine::Direct)) if !regular => (
+            ScanEngine::Read,
+            Some(format!("{engine}: not a regular file; read instead")),
+        ),
         ScanChoice::Only(engine) => (engine, None),
     };
     let mut bytes = 0;
@@ -135,7 +146,8 @@ pub fn scan(file: &File, choice: ScanChoice, buffer: usize, consume: &mut dyn Fn
             }
             // EINVAL: tmpfs, overlayfs on older kernels and some FUSE mounts refuse O_DIRECT.
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
-                fallback = Some("direct: the file system refuses O_DIRECT (EINVAL); read instead".into());
+                fallback =
+                    Some("direct: the file system refuses O_DIRECT (EINVAL); read instead".into());
                 read(file, regular, buffer, &mut syscalls, &mut bytes, consume)?;
                 ScanEngine::Read
             }
@@ -184,11 +196,19 @@ fn read(
     }
 }
 
-fn mmap(file: &File, size: u64, syscalls: &mut Syscalls, bytes: &mut u64, consume: &mut dyn FnMut(&[u8])) -> Result<(), Error> {
+fn mmap(
+    file: &File,
+    size: u64,
+    syscalls: &mut Syscalls,
+    bytes: &mut u64,
+    consume: &mut dyn FnMut(&[u8]),
+) -> Result<(), Error> {
     let shrank = |syscalls: &mut Syscalls| {
         syscalls.count(Syscall::Fstat);
         match rustix::fs::fstat(file) {
-            Ok(st) => Error::SourceShrank { size: st.st_size as u64 },
+            Ok(st) => Error::SourceShrank {
+                size: st.st_size as u64,
+            },
             Err(e) => io("fstat", e.into()),
         }
     };
@@ -205,7 +225,10 @@ fn mmap(file: &File, size: u64, syscalls: &mut Syscalls, bytes: &mut u64, consum
         // Readahead is only a hint: a kernel that refuses it still maps correctly.
         let _ = map.advise(Advice::Sequential);
         let Some(guard) = SigbusGuard::new(map.as_ptr(), map.len()) else {
-            return Err(io("mmap", std::io::Error::other("too many mapped scans at once")));
+            return Err(io(
+                "mmap",
+                std::io::Error::other("too many mapped scans at once"),
+            ));
         };
         consume(&map);
         if guard.faulted() {
@@ -227,10 +250,15 @@ fn read_direct(
     bytes: &mut u64,
     consume: &mut dyn FnMut(&[u8]),
 ) -> Result<(), Error> {
-    let mut buf = AlignedBuf::new(buffer.max(direct.offset_align), direct.mem_align.max(direct.offset_align));
+    let mut buf = AlignedBuf::new(
+        buffer.max(direct.offset_align),
+        direct.mem_align.max(direct.offset_align),
+    );
     loop {
         syscalls.count(Syscall::Pread);
-        let n = direct.read_at(&mut buf, *bytes).map_err(|e| io("pread(O_DIRECT)", e))?;
+        let n = direct
+            .read_at(&mut buf, *bytes)
+            .map_err(|e| io("pread(O_DIRECT)", e))?;
         if n == 0 {
             return Ok(());
         }

@@ -66,7 +66,10 @@ impl SigbusGuard {
     pub(crate) fn new(start: *const u8, len: usize) -> Option<SigbusGuard> {
         INSTALL.call_once(install_sigbus_handler);
         for slot in 0..SLOTS {
-            if LENS[slot].compare_exchange(0, usize::MAX, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+            if LENS[slot]
+                .compare_exchange(0, usize::MAX, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
                 FAULTED[slot].store(false, Ordering::Release);
                 STARTS[slot].store(start as usize, Ordering::Release);
                 LENS[slot].store(len, Ordering::Release);

@@ -7,7 +7,13 @@ use std::io::Write;
 use zcopy::{scan, Error, ScanChoice, ScanEngine};
 
 fn pattern(len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(17) as u8).collect()
+    (0..len)
+        .map(|i| {
+            (i as u64)
+                .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                .rotate_left(17) as u8
+        })
+        .collect()
 }
 
 fn file_with(data: &[u8]) -> File {
@@ -19,7 +25,10 @@ fn file_with(data: &[u8]) -> File {
 
 fn collect(file: &File, choice: ScanChoice, buffer: usize) -> (Vec<u8>, zcopy::ScanReport) {
     let mut got = Vec::new();
-    let report = scan(file, choice, buffer, &mut |chunk| got.extend_from_slice(chunk)).unwrap();
+    let report = scan(file, choice, buffer, &mut |chunk| {
+        got.extend_from_slice(chunk)
+    })
+    .unwrap();
     (got, report)
 }
 
@@ -41,9 +50,15 @@ fn every_scan_engine_sees_the_same_bytes() {
 #[test]
 fn auto_maps_large_files_and_reads_small_ones_and_pipes() {
     let big = file_with(&pattern(2 << 20));
-    assert_eq!(collect(&big, ScanChoice::Auto, 4096).1.engine, ScanEngine::Mmap);
+    assert_eq!(
+        collect(&big, ScanChoice::Auto, 4096).1.engine,
+        ScanEngine::Mmap
+    );
     let small = file_with(&pattern(100));
-    assert_eq!(collect(&small, ScanChoice::Auto, 4096).1.engine, ScanEngine::Read);
+    assert_eq!(
+        collect(&small, ScanChoice::Auto, 4096).1.engine,
+        ScanEngine::Read
+    );
     let (r, w) = rustix::pipe::pipe().unwrap();
     let mut w = File::from(w);
     w.write_all(b"through a pipe").unwrap();
@@ -62,18 +77,26 @@ fn a_file_that_shrinks_under_the_map_is_an_error_not_a_crash() {
     let file = file_with(&data);
     let mut first = true;
     let mut sum = 0u64;
-    let err = scan(&file, ScanChoice::Only(ScanEngine::Mmap), 4096, &mut |chunk| {
-        if first {
-            file.set_len(4096).unwrap();
-            first = false;
-        }
-        sum += chunk.iter().map(|&b| u64::from(b)).sum::<u64>();
-    })
+    let err = scan(
+        &file,
+        ScanChoice::Only(ScanEngine::Mmap),
+        4096,
+        &mut |chunk| {
+            if first {
+                file.set_len(4096).unwrap();
+                first = false;
+            }
+            sum += chunk.iter().map(|&b| u64::from(b)).sum::<u64>();
+        },
+    )
     .unwrap_err();
     assert!(matches!(err, Error::SourceShrank { size: 4096 }), "{err}");
     // The process is alive and mapping still works afterwards.
     let again = file_with(&pattern(3 << 20));
-    assert_eq!(collect(&again, ScanChoice::Only(ScanEngine::Mmap), 4096).0, pattern(3 << 20));
+    assert_eq!(
+        collect(&again, ScanChoice::Only(ScanEngine::Mmap), 4096).0,
+        pattern(3 << 20)
+    );
 }
 
 fn cached_pages(file: &File, len: usize) -> usize {
@@ -94,11 +117,21 @@ fn direct_leaves_the_page_cache_as_it_found_it() {
     let before = cached_pages(&file, len);
     let (got, report) = collect(&file, ScanChoice::Only(ScanEngine::Direct), 1 << 20);
     if report.engine != ScanEngine::Direct {
-        eprintln!("SKIP direct_leaves_the_page_cache_as_it_found_it: {}", report.fallback.unwrap_or_default());
+        eprintln!(
+            "SKIP direct_leaves_the_page_cache_as_it_found_it: {}",
+            report.fallback.unwrap_or_default()
+        );
         return;
     }
     assert!(got == pattern(len));
-    assert_eq!(cached_pages(&file, len), before, "direct I/O added pages to the cache");
+    assert_eq!(
+        cached_pages(&file, len),
+        before,
+        "direct I/O added pages to the cache"
+    );
     collect(&file, ScanChoice::Only(ScanEngine::Read), 1 << 20);
-    assert!(cached_pages(&file, len) > before, "buffered reads fill the cache (the check works)");
+    assert!(
+        cached_pages(&file, len) > before,
+        "buffered reads fill the cache (the check works)"
+    );
 }

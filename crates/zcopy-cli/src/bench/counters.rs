@@ -18,7 +18,10 @@ use perf_event::{Builder, Counter};
 pub const EVENTS: [(&str, Option<&str>); 4] = [
     ("raw_syscalls", Some("raw_syscalls/sys_enter")),
     ("context_switches", None),
-    ("page_cache_inserts", Some("filemap/mm_filemap_add_to_page_cache")),
+    (
+        "page_cache_inserts",
+        Some("filemap/mm_filemap_add_to_page_cache"),
+    ),
     ("skb_copies", Some("skb/skb_copy_datagram_iovec")),
 ];
 
@@ -40,7 +43,9 @@ impl Counters {
         let mut counters = Vec::new();
         for (name, tracepoint) in EVENTS {
             let mut builder = match tracepoint {
-                Some(tp) => Builder::new(Tracepoint::with_id(tracepoint_id(tp).map_err(|e| format!("{name}: {e}"))?)),
+                Some(tp) => Builder::new(Tracepoint::with_id(
+                    tracepoint_id(tp).map_err(|e| format!("{name}: {e}"))?,
+                )),
                 None => Builder::new(Software::CONTEXT_SWITCHES),
             };
             let counter = builder
@@ -86,8 +91,11 @@ impl Counters {
 
 fn tracepoint_id(name: &str) -> Result<u64, String> {
     let path = Path::new(TRACEFS).join("events").join(name).join("id");
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e} (is tracefs mounted?)", path.display()))?;
-    text.trim().parse().map_err(|_| format!("{}: not an id", path.display()))
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("{}: {e} (is tracefs mounted?)", path.display()))?;
+    text.trim()
+        .parse()
+        .map_err(|_| format!("{}: not an id", path.display()))
 }
 
 /// Mounts tracefs at its usual place if it is missing and we may (root).
@@ -96,5 +104,11 @@ fn ensure_tracefs() {
         return;
     }
     // Failure leaves the tracepoints unreadable, which `open` then explains.
-    let _ = rustix::mount::mount("tracefs", TRACEFS, "tracefs", rustix::mount::MountFlags::empty(), None);
+    let _ = rustix::mount::mount(
+        "tracefs",
+        TRACEFS,
+        "tracefs",
+        rustix::mount::MountFlags::empty(),
+        None,
+    );
 }

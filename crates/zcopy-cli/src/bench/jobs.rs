@@ -30,7 +30,14 @@ pub enum Job {
 }
 
 impl Job {
-    pub const ALL: [Job; 6] = [Job::Send, Job::Recv, Job::Echo, Job::Cp, Job::Scan, Job::Small];
+    pub const ALL: [Job; 6] = [
+        Job::Send,
+        Job::Recv,
+        Job::Echo,
+        Job::Cp,
+        Job::Scan,
+        Job::Small,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -47,7 +54,9 @@ impl Job {
         Job::ALL
             .into_iter()
             .find(|j| j.name() == name)
-            .ok_or_else(|| format!("unknown job '{name}' (expected send, recv, echo, cp, scan, small)"))
+            .ok_or_else(|| {
+                format!("unknown job '{name}' (expected send, recv, echo, cp, scan, small)")
+            })
     }
 
     /// Which side the row's engine runs on, and so whose figures are "engine side".
@@ -83,7 +92,10 @@ impl Row {
     pub fn engine(&self) -> &'static str {
         match self.how {
             How::Transfer { engine, .. } => engine.name(),
-            How::Scan { engine: ScanEngine::Read, .. } => "read-write",
+            How::Scan {
+                engine: ScanEngine::Read,
+                ..
+            } => "read-write",
             How::Scan { engine, .. } => engine.name(),
         }
     }
@@ -91,9 +103,14 @@ impl Row {
     /// The read-write or scan buffer, where the engine has one.
     pub fn buffer(&self) -> Option<usize> {
         match self.how {
-            How::Transfer { engine: Engine::ReadWrite, buffer } | How::Scan { engine: ScanEngine::Read | ScanEngine::Direct, buffer } => {
-                Some(buffer)
+            How::Transfer {
+                engine: Engine::ReadWrite,
+                buffer,
             }
+            | How::Scan {
+                engine: ScanEngine::Read | ScanEngine::Direct,
+                buffer,
+            } => Some(buffer),
             _ => None,
         }
     }
@@ -126,10 +143,20 @@ pub fn rows(job: Job) -> Vec<Row> {
     use Engine::*;
     match job {
         Job::Send => vec![
-            transfer(job, ReadWrite, SEED_BUFFER, "seed Client (read-write, 1 KiB)"),
+            transfer(
+                job,
+                ReadWrite,
+                SEED_BUFFER,
+                "seed Client (read-write, 1 KiB)",
+            ),
             transfer(job, ReadWrite, BUFFER, "read-write, 128 KiB"),
             transfer(job, Mmap, BUFFER, "mmap + write"),
-            transfer(job, Sendfile, BUFFER, "sendfile = seed ClientChannel (transferTo)"),
+            transfer(
+                job,
+                Sendfile,
+                BUFFER,
+                "sendfile = seed ClientChannel (transferTo)",
+            ),
             transfer(job, Splice, BUFFER, "splice through a pipe"),
         ],
         Job::Recv => vec![
@@ -137,7 +164,12 @@ pub fn rows(job: Job) -> Vec<Row> {
             transfer(job, Splice, BUFFER, "splice through a pipe"),
         ],
         Job::Echo => vec![
-            transfer(job, ReadWrite, SEED_BUFFER, "seed Server (read-write, 1 KiB)"),
+            transfer(
+                job,
+                ReadWrite,
+                SEED_BUFFER,
+                "seed Server (read-write, 1 KiB)",
+            ),
             transfer(job, ReadWrite, BUFFER, "read-write, 128 KiB"),
             transfer(job, Splice, BUFFER, "splice through a pipe"),
         ],
@@ -149,10 +181,18 @@ pub fn rows(job: Job) -> Vec<Row> {
             transfer(job, ReadWrite, BUFFER, "read-write, 128 KiB"),
         ],
         Job::Scan => vec![
-            scan(ScanEngine::Read, SEED_BUFFER, "seed FileReader (read, 1 KiB)"),
+            scan(
+                ScanEngine::Read,
+                SEED_BUFFER,
+                "seed FileReader (read, 1 KiB)",
+            ),
             scan(ScanEngine::Read, BUFFER, "read, 128 KiB"),
             scan(ScanEngine::Mmap, BUFFER, "mmap = seed MmapFileReader"),
-            scan(ScanEngine::Direct, DIRECT_BUFFER, "direct (O_DIRECT, 4 MiB)"),
+            scan(
+                ScanEngine::Direct,
+                DIRECT_BUFFER,
+                "direct (O_DIRECT, 4 MiB)",
+            ),
         ],
         Job::Small => vec![
             transfer(job, ReadWrite, BUFFER, "read-write, 4 KiB files"),
@@ -190,7 +230,9 @@ pub struct Sample {
 pub fn measure(row: &Row, files: &Files) -> Result<Sample> {
     match (row.job, row.how) {
         (Job::Send, How::Transfer { engine, buffer }) => send(files, engine, buffer, 1),
-        (Job::Small, How::Transfer { engine, buffer }) => send(files, engine, buffer, files.small_count),
+        (Job::Small, How::Transfer { engine, buffer }) => {
+            send(files, engine, buffer, files.small_count)
+        }
         (Job::Recv, How::Transfer { engine, buffer }) => recv(files, engine, buffer),
         (Job::Echo, How::Transfer { engine, buffer }) => echo(files, engine, buffer),
         (Job::Cp, How::Transfer { engine, buffer }) => copy(files, engine, buffer),
@@ -223,14 +265,20 @@ fn loopback() -> Result<(TcpListener, std::net::SocketAddr)> {
 }
 
 fn joined<T>(handle: thread::ScopedJoinHandle<'_, Result<T>>) -> Result<T> {
-    handle.join().map_err(|_| anyhow!("a bench thread panicked"))?
+    handle
+        .join()
+        .map_err(|_| anyhow!("a bench thread panicked"))?
 }
 
 /// File → socket, `count` times over one connection (1 for the big file, many
 /// for the small one).
 fn send(files: &Files, engine: Engine, buffer: usize, count: u64) -> Result<Sample> {
     let (listener, addr) = loopback()?;
-    let (path, len) = if count == 1 { (&files.big, files.size) } else { (&files.small, SMALL_FILE) };
+    let (path, len) = if count == 1 {
+        (&files.big, files.size)
+    } else {
+        (&files.small, SMALL_FILE)
+    };
     let started = Instant::now();
     thread::scope(|s| {
         let receiver = s.spawn(|| drain(listener.accept()?.0));
@@ -269,7 +317,12 @@ fn recv(files: &Files, engine: Engine, buffer: usize) -> Result<Sample> {
             let usage = Rusage::thread();
             let file = File::open(&files.big)?;
             let stream = TcpStream::connect(addr)?;
-            Transfer::new(&file, &stream, options(Engine::Sendfile, BUFFER, Some(files.size)))?.run()?;
+            Transfer::new(
+                &file,
+                &stream,
+                options(Engine::Sendfile, BUFFER, Some(files.size)),
+            )?
+            .run()?;
             stream.shutdown(Shutdown::Write)?;
             Ok(Rusage::thread().since(&usage))
         });
@@ -314,7 +367,12 @@ fn echo(files: &Files, engine: Engine, buffer: usize) -> Result<Sample> {
         let writer = s.spawn(move || -> Result<Rusage> {
             let usage = Rusage::thread();
             let file = File::open(&files.big)?;
-            Transfer::new(&file, &stream, options(Engine::Sendfile, BUFFER, Some(files.size)))?.run()?;
+            Transfer::new(
+                &file,
+                &stream,
+                options(Engine::Sendfile, BUFFER, Some(files.size)),
+            )?
+            .run()?;
             stream.shutdown(Shutdown::Write)?;
             Ok(Rusage::thread().since(&usage))
         });
@@ -357,7 +415,9 @@ fn copy(files: &Files, engine: Engine, buffer: usize) -> Result<Sample> {
 fn scan_file(path: &Path, engine: ScanEngine, buffer: usize) -> Result<Sample> {
     let file = File::open(path)?;
     let mut hasher = Xxh3::new();
-    let report = zcopy::scan(&file, ScanChoice::Only(engine), buffer, &mut |chunk| hasher.update(chunk))?;
+    let report = zcopy::scan(&file, ScanChoice::Only(engine), buffer, &mut |chunk| {
+        hasher.update(chunk)
+    })?;
     std::hint::black_box(hasher.digest128());
     if let Some(why) = report.fallback {
         return Err(anyhow!("{why}"));

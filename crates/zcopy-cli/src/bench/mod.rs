@@ -52,11 +52,21 @@ pub struct Args {
 }
 
 fn engine_name(name: &str) -> Result<String, String> {
-    const NAMES: [&str; 6] = ["read-write", "mmap", "sendfile", "splice", "copy-file-range", "direct"];
+    const NAMES: [&str; 6] = [
+        "read-write",
+        "mmap",
+        "sendfile",
+        "splice",
+        "copy-file-range",
+        "direct",
+    ];
     if NAMES.contains(&name) {
         Ok(name.to_string())
     } else {
-        Err(format!("unknown engine '{name}' (expected {})", NAMES.join(", ")))
+        Err(format!(
+            "unknown engine '{name}' (expected {})",
+            NAMES.join(", ")
+        ))
     }
 }
 
@@ -117,7 +127,10 @@ pub fn run(args: Args) -> Result<()> {
     }
     bar.finish_and_clear();
     let env = environment(dir.path(), &args, &counters);
-    let mut notes: Vec<String> = failures.iter().map(|f| format!("row not measured: {f}")).collect();
+    let mut notes: Vec<String> = failures
+        .iter()
+        .map(|f| format!("row not measured: {f}"))
+        .collect();
     if let Err(why) = &counters {
         notes.push(format!("perf counters n/a: {why}"));
     }
@@ -131,7 +144,8 @@ pub fn run(args: Args) -> Result<()> {
     if let Some(path) = &args.json {
         let rows: Vec<Value> = results.iter().map(row_json).collect();
         let doc = json!({ "environment": env, "rows": rows, "claims": claims, "notes": notes });
-        std::fs::write(path, serde_json::to_string_pretty(&doc)? + "\n").with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::write(path, serde_json::to_string_pretty(&doc)? + "\n")
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     if let Some(path) = &args.svg {
         chart::write(path, &results, &env)?;
@@ -143,10 +157,18 @@ fn progress(total: u64) -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
-    ProgressBar::new(total).with_style(ProgressStyle::with_template("{pos}/{len} {wide_bar} {msg}").expect("a valid template"))
+    ProgressBar::new(total).with_style(
+        ProgressStyle::with_template("{pos}/{len} {wide_bar} {msg}").expect("a valid template"),
+    )
 }
 
-fn measure_row(row: &Row, files: &Files, args: &Args, mut counters: Option<&mut Counters>, bar: &ProgressBar) -> Result<Measured> {
+fn measure_row(
+    row: &Row,
+    files: &Files,
+    args: &Args,
+    mut counters: Option<&mut Counters>,
+    bar: &ProgressBar,
+) -> Result<Measured> {
     let mut samples = Vec::new();
     for _ in 0..args.repeat {
         if args.cold {
@@ -160,7 +182,10 @@ fn measure_row(row: &Row, files: &Files, args: &Args, mut counters: Option<&mut 
         samples.push((sample?, counts));
         bar.inc(1);
     }
-    let throughputs = samples.iter().map(|(s, _)| s.bytes as f64 / s.seconds).collect();
+    let throughputs = samples
+        .iter()
+        .map(|(s, _)| s.bytes as f64 / s.seconds)
+        .collect();
     samples.sort_by(|a, b| a.0.seconds.total_cmp(&b.0.seconds));
     let (median, counts) = samples.swap_remove(samples.len() / 2);
     Ok(Measured {
@@ -188,7 +213,8 @@ fn make_files(dir: &Path, size: u64) -> Result<Files> {
             word.copy_from_slice(&x.to_le_bytes());
         }
         let n = left.min(block.len() as u64) as usize;
-        f.write_all(&block[..n]).with_context(|| format!("cannot write {}", big.display()))?;
+        f.write_all(&block[..n])
+            .with_context(|| format!("cannot write {}", big.display()))?;
         left -= n as u64;
     }
     f.sync_all()?;
@@ -213,7 +239,11 @@ fn environment(dir: &Path, args: &Args, counters: &Result<Counters, String>) -> 
     let uname = rustix::system::uname();
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_else(|| "unknown".into());
     json!({
         "kernel": uname.release().to_string_lossy(),
@@ -246,7 +276,11 @@ fn file_system(dir: &Path) -> String {
 fn row_json(m: &Measured) -> Value {
     let s = &m.median;
     let (side, peer_side) = m.row.job.sides();
-    let syscalls: serde_json::Map<String, Value> = s.syscalls.iter().map(|(c, n)| (c.name().to_string(), n.into())).collect();
+    let syscalls: serde_json::Map<String, Value> = s
+        .syscalls
+        .iter()
+        .map(|(c, n)| (c.name().to_string(), n.into()))
+        .collect();
     let model = model::of(&m.row);
     let peer = s.peer.as_ref();
     json!({
@@ -292,7 +326,10 @@ fn claims(results: &[Measured]) -> Vec<String> {
     };
     let mut out = Vec::new();
     let cpu = |m: &Measured| m.per_gib((m.median.side.user + m.median.side.system).as_secs_f64());
-    if let (Some(rw), Some(sf)) = (find(Job::Send, "read-write", "128 KiB"), find(Job::Send, "sendfile", "")) {
+    if let (Some(rw), Some(sf)) = (
+        find(Job::Send, "read-write", "128 KiB"),
+        find(Job::Send, "sendfile", ""),
+    ) {
         out.push(format!(
             "sendfile uses less sender CPU than read + write: {:.3} vs {:.3} CPU s/GiB ({:.2}x); {}",
             cpu(sf),
@@ -301,7 +338,10 @@ fn claims(results: &[Measured]) -> Vec<String> {
             if cpu(sf) < cpu(rw) { "holds" } else { "does not hold here" }
         ));
     }
-    if let (Some(seed), Some(sf)) = (find(Job::Send, "read-write", "seed Client"), find(Job::Send, "sendfile", "")) {
+    if let (Some(seed), Some(sf)) = (
+        find(Job::Send, "read-write", "seed Client"),
+        find(Job::Send, "sendfile", ""),
+    ) {
         out.push(format!(
             "seed ClientChannel (sendfile) vs seed Client (1 KiB read-write): {:.0} vs {:.0} MiB/s ({:.2}x)",
             sf.throughput() / MIB,
@@ -309,12 +349,19 @@ fn claims(results: &[Measured]) -> Vec<String> {
             sf.throughput() / seed.throughput()
         ));
     }
-    if let (Some(read), Some(map)) = (find(Job::Scan, "read-write", "128 KiB"), find(Job::Scan, "mmap", "")) {
+    if let (Some(read), Some(map)) = (
+        find(Job::Scan, "read-write", "128 KiB"),
+        find(Job::Scan, "mmap", ""),
+    ) {
         out.push(format!(
             "mmap saves the kernel-to-user copy of read: {:.3} vs {:.3} CPU s/GiB; {}",
             cpu(map),
             cpu(read),
-            if cpu(map) < cpu(read) { "holds" } else { "does not hold here" }
+            if cpu(map) < cpu(read) {
+                "holds"
+            } else {
+                "does not hold here"
+            }
         ));
     }
     if let (Some(rw_big), Some(sf_big), Some(rw_small), Some(sf_small)) = (
@@ -339,7 +386,12 @@ fn claims(results: &[Measured]) -> Vec<String> {
 
 const MIB: f64 = (1u64 << 20) as f64;
 
-fn print_table(results: &[Measured], claims: &[String], notes: &[String], env: &Value) -> Result<()> {
+fn print_table(
+    results: &[Measured],
+    claims: &[String],
+    notes: &[String],
+    env: &Value,
+) -> Result<()> {
     let mut out = String::new();
     out.push_str(&format!(
         "zcopy bench: {} file on {}, page cache {}, kernel {}, {} cores ({})\n\n",
@@ -370,11 +422,21 @@ fn print_table(results: &[Measured], claims: &[String], notes: &[String], env: &
     for m in results {
         let s = &m.median;
         let peer = match &s.peer {
-            Some(p) => format!("{:.2}/{:.2}", m.per_gib(p.user.as_secs_f64()), m.per_gib(p.system.as_secs_f64())),
+            Some(p) => format!(
+                "{:.2}/{:.2}",
+                m.per_gib(p.user.as_secs_f64()),
+                m.per_gib(p.system.as_secs_f64())
+            ),
             None => "-".into(),
         };
-        let perf = |i: usize| m.counts.map_or_else(|| "n/a".to_string(), |c| c[i].to_string());
-        let raw = m.counts.map_or_else(|| "n/a".to_string(), |c| format!("{:.0}", m.per_gib(c[0] as f64)));
+        let perf = |i: usize| {
+            m.counts
+                .map_or_else(|| "n/a".to_string(), |c| c[i].to_string())
+        };
+        let raw = m.counts.map_or_else(
+            || "n/a".to_string(),
+            |c| format!("{:.0}", m.per_gib(c[0] as f64)),
+        );
         let model = model::of(&m.row);
         let digit = |x: Option<u32>| x.map_or("-".to_string(), |x| x.to_string());
         out.push_str(&format!(
@@ -398,7 +460,12 @@ fn print_table(results: &[Measured], claims: &[String], notes: &[String], env: &
     out.push_str("\nmodel s/D/C: the seeds' user-kernel switches per chunk / DMA copies / CPU copies; CPU in s per GiB; perf counts cover both sides\n");
     out.push_str("\nwhat the measurements say about the model:\n");
     for m in results {
-        out.push_str(&format!("  {} / {}: {}\n", m.row.job.name(), m.row.label, model::check(&m.row, m)));
+        out.push_str(&format!(
+            "  {} / {}: {}\n",
+            m.row.job.name(),
+            m.row.label,
+            model::check(&m.row, m)
+        ));
     }
     if !claims.is_empty() {
         out.push_str("\nthe seeds' claims on this machine:\n");
@@ -411,8 +478,13 @@ fn print_table(results: &[Measured], claims: &[String], notes: &[String], env: &
         out.push_str(&format!("  - {n}\n"));
     }
     let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(out.as_bytes()).and_then(|()| stdout.flush()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(crate::cmd::StdoutClosed.into()),
+    match stdout
+        .write_all(out.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            Err(crate::cmd::StdoutClosed.into())
+        }
         other => Ok(other?),
     }
 }

@@ -46,8 +46,18 @@ pub fn of(row: &Row) -> Model {
             Engine::CopyFileRange => words("not in the seeds: in-kernel file copy"),
         },
         How::Scan { engine, .. } => match engine {
-            ScanEngine::Read => model(2, 1, 1, "FileReader: read copies the page cache into the buffer"),
-            ScanEngine::Mmap => model(2, 1, 0, "MmapFileReader: user space reads the page cache in place"),
+            ScanEngine::Read => model(
+                2,
+                1,
+                1,
+                "FileReader: read copies the page cache into the buffer",
+            ),
+            ScanEngine::Mmap => model(
+                2,
+                1,
+                0,
+                "MmapFileReader: user space reads the page cache in place",
+            ),
             ScanEngine::Direct => words("direct I/O: bypasses the kernel page cache"),
         },
     }
@@ -62,7 +72,13 @@ pub fn check(row: &Row, m: &Measured) -> String {
     let mut out = Vec::new();
     let small = row.job == Job::Small;
     match (row.how, row.buffer()) {
-        (How::Transfer { engine: Engine::ReadWrite, .. }, Some(buffer)) => {
+        (
+            How::Transfer {
+                engine: Engine::ReadWrite,
+                ..
+            },
+            Some(buffer),
+        ) => {
             let buffer = if small { SMALL_FILE as usize } else { buffer };
             let chunks = (s.bytes as f64 / buffer as f64).max(1.0);
             let per_chunk = total / chunks;
@@ -74,15 +90,28 @@ pub fn check(row: &Row, m: &Measured) -> String {
                 verdict((2.0 * per_chunk - 4.0).abs() < 0.5)
             ));
         }
-        (How::Transfer { engine: Engine::Sendfile, .. }, _) if small => {
-            let per_file = s.syscalls.get(Syscall::Sendfile) as f64 / (s.bytes / SMALL_FILE).max(1) as f64;
+        (
+            How::Transfer {
+                engine: Engine::Sendfile,
+                ..
+            },
+            _,
+        ) if small => {
+            let per_file =
+                s.syscalls.get(Syscall::Sendfile) as f64 / (s.bytes / SMALL_FILE).max(1) as f64;
             out.push(format!(
                 "{per_file:.1} sendfile calls per 4 KiB file = {:.1} switches (model 2): {}",
                 2.0 * per_file,
                 verdict((2.0 * per_file - 2.0).abs() < 0.5)
             ));
         }
-        (How::Transfer { engine: Engine::Sendfile, .. }, _) => {
+        (
+            How::Transfer {
+                engine: Engine::Sendfile,
+                ..
+            },
+            _,
+        ) => {
             let calls = s.syscalls.get(Syscall::Sendfile);
             out.push(format!(
                 "{calls} sendfile calls = {} switches, against {:.0} for read-write with 128 KiB chunks: fewer switches holds",
@@ -90,9 +119,18 @@ pub fn check(row: &Row, m: &Measured) -> String {
                 4.0 * s.bytes as f64 / (128u64 << 10) as f64
             ));
         }
-        (How::Scan { engine: ScanEngine::Read, .. }, Some(buffer)) => {
+        (
+            How::Scan {
+                engine: ScanEngine::Read,
+                ..
+            },
+            Some(buffer),
+        ) => {
             let per_chunk = total / (s.bytes as f64 / buffer as f64).max(1.0);
-            out.push(format!("{per_chunk:.2} syscalls per {} read", crate::size::human(buffer as u64)));
+            out.push(format!(
+                "{per_chunk:.2} syscalls per {} read",
+                crate::size::human(buffer as u64)
+            ));
         }
         _ => {}
     }
@@ -102,12 +140,25 @@ pub fn check(row: &Row, m: &Measured) -> String {
     ));
     if let Some(counts) = m.counts {
         let [_, _, inserts, skb] = counts;
-        if let How::Scan { engine: ScanEngine::Direct, .. } = row.how {
-            out.push(format!("{inserts} page-cache inserts: {}", verdict(inserts == 0)));
+        if let How::Scan {
+            engine: ScanEngine::Direct,
+            ..
+        } = row.how
+        {
+            out.push(format!(
+                "{inserts} page-cache inserts: {}",
+                verdict(inserts == 0)
+            ));
         } else if m.cold {
             out.push(format!("{inserts} page-cache inserts (cold cache)"));
         }
-        let reads_socket = matches!(row.how, How::Transfer { engine: Engine::ReadWrite, .. });
+        let reads_socket = matches!(
+            row.how,
+            How::Transfer {
+                engine: Engine::ReadWrite,
+                ..
+            }
+        );
         match row.job {
             Job::Recv | Job::Echo if reads_socket => out.push(format!(
                 "{skb} skb copies: the receiving side's copy into user space, which loopback cannot avoid"

@@ -35,13 +35,24 @@ impl DirectFile {
     /// caller's descriptor as it is. `EINVAL` means the file system refuses direct I/O.
     pub fn reopen(file: &File) -> io::Result<DirectFile> {
         let path = format!("/proc/self/fd/{}", file.as_raw_fd());
-        let fd = rustix::fs::open(path.as_str(), OFlags::RDONLY | OFlags::DIRECT | OFlags::CLOEXEC, rustix::fs::Mode::empty())?;
-        let (mem_align, offset_align) = match rustix::fs::statx(&fd, "", AtFlags::EMPTY_PATH, StatxFlags::DIOALIGN) {
-            Ok(st) if st.stx_mask & StatxFlags::DIOALIGN.bits() != 0 && st.stx_dio_offset_align != 0 => {
-                (st.stx_dio_mem_align as usize, st.stx_dio_offset_align as usize)
-            }
-            _ => (4096, 4096),
-        };
+        let fd = rustix::fs::open(
+            path.as_str(),
+            OFlags::RDONLY | OFlags::DIRECT | OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )?;
+        let (mem_align, offset_align) =
+            match rustix::fs::statx(&fd, "", AtFlags::EMPTY_PATH, StatxFlags::DIOALIGN) {
+                Ok(st)
+                    if st.stx_mask & StatxFlags::DIOALIGN.bits() != 0
+                        && st.stx_dio_offset_align != 0 =>
+                {
+                    (
+                        st.stx_dio_mem_align as usize,
+                        st.stx_dio_offset_align as usize,
+                    )
+                }
+                _ => (4096, 4096),
+            };
         Ok(DirectFile {
             file: File::from(fd),
             mem_align: mem_align.max(1),
