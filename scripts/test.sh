@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 # command:package pairs; a missing command is installed from its package.
 wanted=(nc:netcat-openbsd javac:openjdk-17-jdk-headless curl:curl xxhsum:xxhash
-        mkfs.btrfs:btrfs-progs mkfs.xfs:xfsprogs losetup:mount)
+        b3sum:b3sum mkfs.btrfs:btrfs-progs mkfs.xfs:xfsprogs losetup:mount filefrag:e2fsprogs)
 missing=()
 for pair in "${wanted[@]}"; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")

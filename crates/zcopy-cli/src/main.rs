@@ -27,6 +27,7 @@ enum Command {
     Recv(cmd::recv::Args),
     Echo(cmd::echo::Args),
     Bench(bench::Args),
+    Scan(cmd::scan::Args),
 }
 
 fn main() -> ExitCode {
@@ -36,10 +37,12 @@ fn main() -> ExitCode {
         Command::Recv(args) => cmd::recv::run(args),
         Command::Echo(args) => cmd::echo::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Scan(args) => cmd::scan::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if cmd::is_stdout_closed(&e) => ExitCode::from(141),
+        Err(e) if e.downcast_ref::<cmd::Quiet>().is_some() => ExitCode::FAILURE,
         Err(e) => {
             eprintln!("zcopy: {e:#}");
             ExitCode::FAILURE

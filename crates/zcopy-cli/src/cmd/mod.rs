@@ -2,6 +2,7 @@
 
 pub mod echo;
 pub mod recv;
+pub mod scan;
 pub mod send;
 
 use std::io::Write;
@@ -11,6 +12,12 @@ use std::io::Write;
 #[derive(Debug, thiserror::Error)]
 #[error("stdout closed")]
 pub struct StdoutClosed;
+
+/// A failure already reported on stderr, line by line: the command exits 1 with
+/// nothing more to say.
+#[derive(Debug, thiserror::Error)]
+#[error("")]
+pub struct Quiet;
 
 /// Whether `e` is the quiet end of a closed stdout.
 pub fn is_stdout_closed(e: &anyhow::Error) -> bool {
