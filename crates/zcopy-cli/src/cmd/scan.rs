@@ -172,8 +172,8 @@ fn digest_of(name: &str, digest: Digest, args: &Args) -> Result<String> {
                 .context("stdin")?,
         )
     } else {
-        let file = File::open(name).with_context(|| format!("{name}"))?;
-        if file.metadata().with_context(|| format!("{name}"))?.is_dir() {
+        let file = File::open(name).with_context(|| name.to_string())?;
+        if file.metadata().with_context(|| name.to_string())?.is_dir() {
             bail!("{name}: Is a directory");
         }
         file
@@ -182,7 +182,7 @@ fn digest_of(name: &str, digest: Digest, args: &Args) -> Result<String> {
     let report = zcopy::scan(&file, args.engine, args.buffer, &mut |chunk| {
         hasher.update(chunk)
     })
-    .with_context(|| format!("{}", display_name(name)))?;
+    .with_context(|| display_name(name).to_string())?;
     if let Some(note) = &report.fallback {
         if args.engine != ScanChoice::Only(ScanEngine::Read) {
             eprintln!("zcopy: note: {}: {note}", display_name(name));
@@ -218,12 +218,12 @@ fn check(name: &str, args: &Args, out: &mut impl Write) -> Result<bool> {
         Box::new(std::io::stdin().lock())
     } else {
         Box::new(BufReader::new(
-            File::open(name).with_context(|| format!("{name}"))?,
+            File::open(name).with_context(|| name.to_string())?,
         ))
     };
     let (mut bad, mut mismatched, mut unreadable, mut good) = (0, 0, 0, 0);
     for line in reader.lines() {
-        let line = line.with_context(|| format!("{name}"))?;
+        let line = line.with_context(|| name.to_string())?;
         if line.trim().is_empty() {
             continue;
         }
