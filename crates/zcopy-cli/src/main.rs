@@ -28,6 +28,7 @@ enum Command {
     Echo(cmd::echo::Args),
     Bench(bench::Args),
     Scan(cmd::scan::Args),
+    Cp(cmd::cp::Args),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +39,7 @@ fn main() -> ExitCode {
         Command::Echo(args) => cmd::echo::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Scan(args) => cmd::scan::run(args),
+        Command::Cp(args) => cmd::cp::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

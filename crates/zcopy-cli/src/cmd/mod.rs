@@ -1,5 +1,6 @@
 //! One module per subcommand, named after it.
 
+pub mod cp;
 pub mod echo;
 pub mod recv;
 pub mod scan;
@@ -22,6 +23,16 @@ pub struct Quiet;
 /// Whether `e` is the quiet end of a closed stdout.
 pub fn is_stdout_closed(e: &anyhow::Error) -> bool {
     e.downcast_ref::<StdoutClosed>().is_some()
+}
+
+/// An I/O error without the temporary path `tempfile` adds to its message: the
+/// caller names the real target instead.
+pub fn without_path(e: std::io::Error) -> std::io::Error {
+    // tempfile appends ` at path "..."` to the OS error's own words.
+    match e.to_string().split_once(" at path ") {
+        Some((words, _)) => std::io::Error::new(e.kind(), words.to_string()),
+        None => e,
+    }
 }
 
 /// Prints one JSON object as a line on stdout.

@@ -305,6 +305,7 @@ fn temp_beside(path: &Path) -> Result<NamedTempFile> {
         .prefix(&format!(".{name}."))
         .suffix(".zcopy-part")
         .tempfile_in(parent_dir(path))
+        .map_err(super::without_path)
         .with_context(|| format!("cannot create a file beside {}", path.display()))
 }
 

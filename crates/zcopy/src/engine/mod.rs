@@ -12,6 +12,8 @@ pub mod copy_file_range;
 pub mod direct;
 pub mod mmap;
 pub mod read_write;
+pub mod reflink;
+pub mod seek_data;
 pub mod sendfile;
 pub mod splice;
 
