@@ -266,8 +266,8 @@ fn fill(src: &File, size: u64, temp: &NamedTempFile, args: &Args) -> Result<Stri
         }
     }
     let segments = match args.sparse {
-        When::Never => vec![0..size],
-        When::Auto if !seek_data::has_holes(src)? => vec![0..size],
+        When::Never => Vec::from([0..size]),
+        When::Auto if !seek_data::has_holes(src)? => Vec::from([0..size]),
         When::Auto | When::Always => seek_data::data_segments(src, size)?,
     };
     let sparse = segments.len() != 1 || segments.first().is_some_and(|s| *s != (0..size));
