@@ -265,9 +265,10 @@ fn fill(src: &File, size: u64, temp: &NamedTempFile, args: &Args) -> Result<Stri
             Err(e) => skipped.push(format!("reflink: {e}")),
         }
     }
+    let whole = std::iter::once(0..size).collect();
     let segments = match args.sparse {
-        When::Never => Vec::from([0..size]),
-        When::Auto if !seek_data::has_holes(src)? => Vec::from([0..size]),
+        When::Never => whole,
+        When::Auto if !seek_data::has_holes(src)? => whole,
         When::Auto | When::Always => seek_data::data_segments(src, size)?,
     };
     let sparse = segments.len() != 1 || segments.first().is_some_and(|s| *s != (0..size));
