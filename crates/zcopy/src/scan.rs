@@ -3,7 +3,7 @@
 //!
 //! | engine | how | copies |
 //! |---|---|---|
-//! | [`ScanEngine::Read`] | `read` into a buffer (1 KiB is the seed's `FileReader`) | page cache → buffer |
+//! | [`ScanEngine::Read`] | `read` into a buffer (1 KiB is the seed's `FileReader`); from 64 KiB up, a helper thread reads the next buffer while the consumer works | page cache → buffer |
 //! | [`ScanEngine::Mmap`] | map the page cache, `MADV_SEQUENTIAL` | none: the consumer reads the cache |
 //! | [`ScanEngine::Direct`] | `O_DIRECT` into an aligned buffer | device → buffer, no page cache |
 //!
@@ -99,7 +99,8 @@ pub struct ScanReport {
     pub elapsed: std::time::Duration,
     /// Syscalls the reader issued.
     pub syscalls: Syscalls,
-    /// The thread's resource usage during the scan.
+    /// Resource usage of the scan's threads: the caller's and, for large read
+    /// buffers, the helper that reads ahead.
     pub rusage: Rusage,
 }
 
@@ -130,9 +131,10 @@ pub fn scan(
         ScanChoice::Only(engine) => (engine, None),
     };
     let mut bytes = 0;
+    let mut helper = Rusage::default();
     let engine = match wanted {
         ScanEngine::Read => {
-            read(file, regular, buffer, &mut syscalls, &mut bytes, consume)?;
+            helper = read(file, regular, buffer, &mut syscalls, &mut bytes, consume)?;
             ScanEngine::Read
         }
         ScanEngine::Mmap => {
@@ -148,7 +150,7 @@ pub fn scan(
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
                 fallback =
                     Some("direct: the file system refuses O_DIRECT (EINVAL); read instead".into());
-                read(file, regular, buffer, &mut syscalls, &mut bytes, consume)?;
+                helper = read(file, regular, buffer, &mut syscalls, &mut bytes, consume)?;
                 ScanEngine::Read
             }
             Err(e) => return Err(io("open(O_DIRECT)", e)),
@@ -160,13 +162,22 @@ pub fn scan(
         bytes,
         elapsed: started.elapsed(),
         syscalls,
-        rusage: Rusage::thread().since(&usage),
+        rusage: Rusage::thread().since(&usage) + helper,
     })
 }
 
 fn io(syscall: &'static str, source: std::io::Error) -> Error {
     Error::ScanIo { syscall, source }
 }
+
+/// Buffers at least this large are filled by a helper thread while the consumer
+/// works on the previous one; smaller ones (the seed's 1 KiB) are read inline, where
+/// a hand-off per buffer would cost more than it overlaps.
+pub const PIPELINE_MIN: usize = 64 << 10;
+
+/// What the reading thread hands over: a filled buffer and its length, or the
+/// failed call.
+type Filled = Result<(Vec<u8>, usize), (Syscall, std::io::Error)>;
 
 fn read(
     file: &File,
@@ -175,23 +186,89 @@ fn read(
     syscalls: &mut Syscalls,
     bytes: &mut u64,
     consume: &mut dyn FnMut(&[u8]),
-) -> Result<(), Error> {
-    let mut buf = vec![0u8; buffer.max(1)];
+) -> Result<Rusage, Error> {
+    let buffer = buffer.max(1);
+    if buffer < PIPELINE_MIN {
+        let mut buf = vec![0u8; buffer];
+        while let Some(n) = fill(file, positional, *bytes, &mut buf, syscalls)
+            .map_err(|(call, e)| io(call.name(), e))?
+        {
+            consume(&buf[..n]);
+            *bytes += n as u64;
+        }
+        return Ok(Rusage::default());
+    }
+    let (filled_tx, filled_rx) = std::sync::mpsc::sync_channel::<Filled>(1);
+    let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    for _ in 0..2 {
+        empty_tx
+            .send(vec![0u8; buffer])
+            .expect("the receiver is alive");
+    }
+    std::thread::scope(|s| {
+        let reader = s.spawn(move || {
+            let usage = Rusage::thread();
+            let mut count = Syscalls::default();
+            let mut pos = 0;
+            for mut buf in empty_rx {
+                let item = match fill(file, positional, pos, &mut buf, &mut count) {
+                    Ok(None) => break,
+                    Ok(Some(n)) => {
+                        pos += n as u64;
+                        Ok((buf, n))
+                    }
+                    Err(e) => Err(e),
+                };
+                let failed = item.is_err();
+                if filled_tx.send(item).is_err() || failed {
+                    break;
+                }
+            }
+            (count, Rusage::thread().since(&usage))
+        });
+        let mut result = Ok(());
+        for item in filled_rx.iter() {
+            match item {
+                Ok((buf, n)) => {
+                    consume(&buf[..n]);
+                    *bytes += n as u64;
+                    // The reader is gone only after an error or the end, reported here.
+                    let _ = empty_tx.send(buf);
+                }
+                Err((call, e)) => {
+                    result = Err(io(call.name(), e));
+                    break;
+                }
+            }
+        }
+        drop(filled_rx);
+        drop(empty_tx);
+        let (count, usage) = reader.join().expect("the reading thread does not panic");
+        syscalls.add(&count);
+        result.map(|()| usage)
+    })
+}
+
+/// One `pread` (positional) or `read` into `buf`, retried on `EINTR`; `None` at the end.
+fn fill(
+    file: &File,
+    positional: bool,
+    pos: u64,
+    buf: &mut [u8],
+    syscalls: &mut Syscalls,
+) -> Result<Option<usize>, (Syscall, std::io::Error)> {
     loop {
         let (call, result) = if positional {
-            (Syscall::Pread, rustix::io::pread(file, &mut buf, *bytes))
+            (Syscall::Pread, rustix::io::pread(file, &mut *buf, pos))
         } else {
-            (Syscall::Read, rustix::io::read(file, &mut buf))
+            (Syscall::Read, rustix::io::read(file, &mut *buf))
         };
         syscalls.count(call);
         match result {
-            Ok(0) => return Ok(()),
-            Ok(n) => {
-                consume(&buf[..n]);
-                *bytes += n as u64;
-            }
+            Ok(0) => return Ok(None),
+            Ok(n) => return Ok(Some(n)),
             Err(rustix::io::Errno::INTR) => {}
-            Err(e) => return Err(io(call.name(), e.into())),
+            Err(e) => return Err((call, e.into())),
         }
     }
 }
