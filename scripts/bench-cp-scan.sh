@@ -21,7 +21,7 @@ cargo build --release -q
 zcopy=$PWD/target/release/zcopy
 head -c "$((size_mib << 20))" /dev/urandom > "$work/data"
 sync
-hf() { hyperfine --style basic --warmup 1 --runs "${RUNS:-5}" --export-markdown "$work/out.md" "$@" > /dev/null; tail -n +3 "$work/out.md"; }
+hf() { hyperfine -N --style basic --warmup 1 --runs "${RUNS:-5}" --export-markdown "$work/out.md" "$@" > /dev/null; tail -n +3 "$work/out.md"; }
 
 echo "### scan, $size_mib MiB page-cached, XXH3"
 echo "| command | mean | min | max | relative |"
@@ -35,15 +35,16 @@ echo
 echo "### scan --engine direct against dd iflag=direct, cold file"
 echo "| command | mean | min | max | relative |"
 echo "|---|---|---|---|---|"
-drop="$zcopy scan --engine read --buffer 4k /dev/null >/dev/null; dd of=$work/data oflag=nocache conv=notrunc,fdatasync count=0 status=none"
+# dd with count=0 and oflag=nocache asks the kernel to drop the file's cached pages.
+drop="dd of=$work/data oflag=nocache conv=notrunc,fdatasync count=0 status=none"
 hf --prepare "$drop" -n "dd iflag=direct bs=4M" "dd if=$work/data of=/dev/null bs=4M iflag=direct status=none" \
    -n "zcopy scan --engine direct" "$zcopy scan --engine direct --buffer 4MiB $work/data"
 
 echo
-echo "### cp, $size_mib MiB on $(stat -f -c %T "$work")"
+echo "### cp, $size_mib MiB on $(df --output=fstype "$work" | tail -1)"
 echo "| command | mean | min | max | relative |"
 echo "|---|---|---|---|---|"
-hf --prepare "rm -f $work/copy" -n "GNU cp" "cp $work/data $work/copy" \
+hf --prepare "rm -f $work/copy; sync" -n "GNU cp" "cp $work/data $work/copy" \
    -n "zcopy cp" "$zcopy cp $work/data $work/copy"
 
 if [ "$(id -u)" = 0 ] && command -v mkfs.btrfs > /dev/null; then
