@@ -3,10 +3,12 @@
 
 mod bench;
 mod cmd;
+mod http;
 mod net;
 mod progress;
 mod size;
 mod summary;
+mod sys;
 
 use std::process::ExitCode;
 
@@ -29,6 +31,7 @@ enum Command {
     Bench(bench::Args),
     Scan(cmd::scan::Args),
     Cp(cmd::cp::Args),
+    Serve(cmd::serve::Args),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +43,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(args),
         Command::Scan(args) => cmd::scan::run(args),
         Command::Cp(args) => cmd::cp::run(args),
+        Command::Serve(args) => cmd::serve::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -5,6 +5,7 @@ pub mod echo;
 pub mod recv;
 pub mod scan;
 pub mod send;
+pub mod serve;
 
 use std::io::Write;
 

@@ -1,0 +1,364 @@
+//! `zcopy serve` driven by real curl (and raw sockets for what curl will not send):
+//! bodies byte for byte through every engine, HEAD, ranges, conditional requests,
+//! keep-alive, traversal, listings, hostile requests, timeouts and shutdown.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::{have, pattern, Server};
+
+fn site() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("www");
+    std::fs::create_dir_all(root.join("docs")).unwrap();
+    std::fs::create_dir_all(root.join("list")).unwrap();
+    std::fs::write(root.join("hello.txt"), b"hello, world\n").unwrap();
+    std::fs::write(root.join("big.bin"), pattern((3 << 20) + 7)).unwrap();
+    std::fs::write(root.join("docs/index.html"), b"<p>index</p>\n").unwrap();
+    std::fs::write(root.join("list/b <&>.txt"), b"b").unwrap();
+    std::fs::write(root.join("list/a.txt"), b"a").unwrap();
+    std::fs::write(dir.path().join("secret"), b"outside").unwrap();
+    std::os::unix::fs::symlink(dir.path().join("secret"), root.join("escape")).unwrap();
+    std::os::unix::fs::symlink("hello.txt", root.join("inside")).unwrap();
+    dir
+}
+
+fn serve(dir: &Path, extra: &[&str]) -> Server {
+    let root = dir.join("www");
+    let mut args = vec![
+        "serve",
+        root.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--workers",
+        "2",
+    ];
+    args.extend_from_slice(extra);
+    Server::start(&args)
+}
+
+/// curl ARGS; returns (HTTP status, headers, body).
+fn curl(args: &[&str]) -> (u16, String, Vec<u8>) {
+    let dir = tempfile::tempdir().unwrap();
+    let headers = dir.path().join("h");
+    let o = Command::new("curl")
+        .args(["-s", "-D"])
+        .arg(&headers)
+        .args(args)
+        .output()
+        .unwrap();
+    let headers = std::fs::read_to_string(&headers).unwrap_or_default();
+    let status = headers
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, headers, o.stdout)
+}
+
+fn header<'a>(headers: &'a str, name: &str) -> Option<&'a str> {
+    headers.lines().find_map(|l| {
+        let (n, value) = l.split_once(": ")?;
+        n.eq_ignore_ascii_case(name).then_some(value.trim())
+    })
+}
+
+#[test]
+fn full_bodies_through_every_engine() {
+    if !have("curl", "full_bodies_through_every_engine") {
+        return;
+    }
+    let dir = site();
+    let big = pattern((3 << 20) + 7);
+    for engine in ["auto", "sendfile", "splice", "mmap", "read-write"] {
+        let server = serve(dir.path(), &["--engine", engine]);
+        let (status, headers, body) = curl(&[&format!("http://{}/big.bin", server.addr)]);
+        assert_eq!(status, 200, "{engine}");
+        assert!(body == big, "{engine}: {} bytes", body.len());
+        assert_eq!(
+            header(&headers, "content-length"),
+            Some(&*big.len().to_string())
+        );
+        assert_eq!(header(&headers, "accept-ranges"), Some("bytes"));
+        let (_, headers, body) = curl(&[&format!("http://{}/hello.txt", server.addr)]);
+        assert_eq!(body, b"hello, world\n");
+        assert_eq!(header(&headers, "content-type"), Some("text/plain"));
+        assert!(header(&headers, "etag").is_some() && header(&headers, "last-modified").is_some());
+    }
+}
+
+#[test]
+fn head_ranges_and_conditional_requests() {
+    if !have("curl", "head_ranges_and_conditional_requests") {
+        return;
+    }
+    let dir = site();
+    let server = serve(dir.path(), &[]);
+    let url = format!("http://{}/big.bin", server.addr);
+    let big = pattern((3 << 20) + 7);
+    let size = big.len();
+
+    let (status, headers, _) = curl(&["-I", &url]);
+    assert_eq!(status, 200);
+    assert_eq!(header(&headers, "content-length"), Some(&*size.to_string()));
+    let head = raw(
+        &server.addr,
+        b"HEAD /big.bin HTTP/1.1\r\nConnection: close\r\n\r\n",
+    );
+    assert!(head.ends_with("\r\n\r\n"), "HEAD sends no body: {head}");
+
+    for (range, start, end) in [
+        ("0-99", 0, 99),
+        ("1000-2000", 1000, 2000),
+        ("-500", size - 500, size - 1),
+        (&*format!("{}-", size - 10), size - 10, size - 1),
+        (&*format!("5-{}", size + 100), 5, size - 1),
+    ] {
+        let (status, headers, body) = curl(&["-r", range, &url]);
+        assert_eq!(status, 206, "{range}");
+        assert!(body == big[start..=end], "{range}");
+        assert_eq!(
+            header(&headers, "content-range"),
+            Some(&*format!("bytes {start}-{end}/{size}"))
+        );
+    }
+    let (status, headers, _) = curl(&["-r", &format!("{size}-"), &url]);
+    assert_eq!(status, 416);
+    assert_eq!(
+        header(&headers, "content-range"),
+        Some(&*format!("bytes */{size}"))
+    );
+    let (status, _, body) = curl(&["-r", "0-1,5-6", &url]);
+    assert_eq!(
+        (status, body.len()),
+        (200, size),
+        "several ranges get the whole file"
+    );
+
+    let (_, headers, _) = curl(&["-I", &url]);
+    let etag = header(&headers, "etag").unwrap().to_string();
+    let modified = header(&headers, "last-modified").unwrap().to_string();
+    let (status, _, body) = curl(&["-H", &format!("If-None-Match: {etag}"), &url]);
+    assert_eq!((status, body.len()), (304, 0));
+    let (status, _, _) = curl(&["-H", "If-None-Match: \"other\"", &url]);
+    assert_eq!(status, 200);
+    let (status, _, _) = curl(&["-H", &format!("If-Modified-Since: {modified}"), &url]);
+    assert_eq!(status, 304);
+    let (status, _, _) = curl(&[
+        "-H",
+        "If-Modified-Since: Thu, 01 Jan 1970 00:00:00 GMT",
+        &url,
+    ]);
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn keep_alive_reuses_one_connection() {
+    if !have("curl", "keep_alive_reuses_one_connection") {
+        return;
+    }
+    let dir = site();
+    let server = serve(dir.path(), &[]);
+    let url = format!("http://{}/hello.txt", server.addr);
+    let urls: Vec<String> = (0..50).map(|_| url.clone()).collect();
+    let o = Command::new("curl")
+        .arg("-sv")
+        .args(&urls)
+        .output()
+        .unwrap();
+    assert_eq!(o.stdout, b"hello, world\n".repeat(50));
+    let log = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(
+        log.matches("Connected to").count(),
+        1,
+        "one TCP connection for 50 requests"
+    );
+
+    // Pipelining: three requests in one write, three responses in order.
+    let mut c = TcpStream::connect(&server.addr).unwrap();
+    c.write_all(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\nHEAD /hello.txt HTTP/1.1\r\nHost: x\r\n\r\nGET /docs/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut all = String::new();
+    c.read_to_string(&mut all).unwrap();
+    assert_eq!(all.matches("HTTP/1.1 200 OK").count(), 3, "{all}");
+    assert!(all.ends_with("<p>index</p>\n"), "{all}");
+}
+
+#[test]
+fn only_files_under_the_root_are_served() {
+    if !have("curl", "only_files_under_the_root_are_served") {
+        return;
+    }
+    let dir = site();
+    let server = serve(dir.path(), &[]);
+    let base = format!("http://{}", server.addr);
+    for (path, want) in [
+        ("/escape", 403),
+        ("/../secret", 403),
+        ("/%2e%2e/secret", 403),
+        ("/docs/%2E%2E/%2E%2E/secret", 403),
+        ("/a%00b", 403),
+        ("/missing", 404),
+        ("/inside", 200),
+        ("/%zz", 400),
+    ] {
+        let (status, _, _) = curl(&["--path-as-is", &format!("{base}{path}")]);
+        assert_eq!(status, want, "{path}");
+    }
+    let (status, headers, _) = curl(&[&format!("{base}/docs")]);
+    assert_eq!(
+        (status, header(&headers, "location")),
+        (301, Some("/docs/"))
+    );
+    let (_, _, body) = curl(&[&format!("{base}/docs/")]);
+    assert_eq!(body, b"<p>index</p>\n");
+    let (status, _, body) = curl(&[&format!("{base}/list/")]);
+    let html = String::from_utf8(body).unwrap();
+    assert_eq!(status, 200);
+    let a = html.find(">a.txt<").unwrap();
+    let b = html
+        .find(">b &lt;&amp;&gt;.txt<")
+        .expect("names are escaped");
+    assert!(a < b, "sorted");
+    assert!(html.contains("href=\"b%20%3C%26%3E.txt\""), "{html}");
+}
+
+fn raw(addr: &str, request: &[u8]) -> String {
+    let mut c = TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let _ = c.write_all(request);
+    let mut out = Vec::new();
+    let _ = c.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn hostile_requests_get_4xx_and_the_server_lives() {
+    let dir = site();
+    let server = serve(dir.path(), &[]);
+    let a = &server.addr;
+    assert!(raw(a, b"DELETE /hello.txt HTTP/1.1\r\n\r\n").contains("405 Method Not Allowed\r\n"));
+    assert!(raw(
+        a,
+        b"DELETE /hello.txt HTTP/1.1\r\nConnection: close\r\n\r\n"
+    )
+    .contains("Allow: GET, HEAD\r\n"));
+    assert!(raw(a, b"GARBAGE\x01\x02\r\n\r\n").starts_with("HTTP/1.1 400 "));
+    assert!(raw(
+        a,
+        b"GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx"
+    )
+    .starts_with("HTTP/1.1 400 "));
+    assert!(raw(a, b"GET / HTTP/1.1\r\nX: a\r\n folded\r\n\r\n").starts_with("HTTP/1.1 400 "));
+    let long = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(10_000));
+    assert!(raw(a, long.as_bytes()).starts_with("HTTP/1.1 414 "));
+    let fat = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(10_000));
+    assert!(raw(a, fat.as_bytes()).starts_with("HTTP/1.1 431 "));
+    let ok = raw(a, b"GET /hello.txt HTTP/1.1\r\nConnection: close\r\n\r\n");
+    assert!(
+        ok.starts_with("HTTP/1.1 200 OK") && ok.ends_with("hello, world\n"),
+        "{ok}"
+    );
+}
+
+/// Slowloris: a head that never completes is closed after the header timeout.
+#[test]
+fn a_slow_head_is_cut_off() {
+    let dir = site();
+    let server = serve(dir.path(), &["--header-timeout", "1"]);
+    let mut c = TcpStream::connect(&server.addr).unwrap();
+    c.write_all(b"GET /hello.txt HTTP/1.1\r\nX-Slow: ").unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut buf = [0u8; 64];
+    assert_eq!(
+        c.read(&mut buf).unwrap(),
+        0,
+        "the server closed the connection"
+    );
+    assert!(raw(&server.addr, b"GET /hello.txt HTTP/1.0\r\n\r\n").ends_with("hello, world\n"));
+}
+
+/// Many idle keep-alive connections are held, and the server still answers.
+#[test]
+fn many_idle_connections() {
+    let dir = site();
+    let server = serve(dir.path(), &[]);
+    let idle: Vec<TcpStream> = (0..1000)
+        .map(|_| TcpStream::connect(&server.addr).unwrap())
+        .collect();
+    assert!(raw(&server.addr, b"GET /hello.txt HTTP/1.0\r\n\r\n").ends_with("hello, world\n"));
+    for mut c in idle.iter().take(10) {
+        c.write_all(b"GET /hello.txt HTTP/1.1\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut s = String::new();
+        c.read_to_string(&mut s).unwrap();
+        assert!(s.ends_with("hello, world\n"));
+    }
+}
+
+/// A file that shrinks while it is sent ends that response (the connection closes
+/// short of Content-Length) and the server keeps serving.
+#[test]
+fn a_file_that_shrinks_mid_response_ends_only_that_response() {
+    let dir = site();
+    let path = dir.path().join("www/shrinks.bin");
+    std::fs::write(&path, pattern(64 << 20)).unwrap();
+    let server = serve(dir.path(), &[]);
+    let mut c = TcpStream::connect(&server.addr).unwrap();
+    rustix::net::sockopt::set_socket_recv_buffer_size(&c, 64 << 10).unwrap();
+    c.write_all(b"GET /shrinks.bin HTTP/1.1\r\n\r\n").unwrap();
+    let mut first = vec![0u8; 100_000];
+    c.read_exact(&mut first).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(1 << 20)
+        .unwrap();
+    let mut rest = Vec::new();
+    c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let _ = c.read_to_end(&mut rest);
+    assert!(
+        first.len() + rest.len() < 64 << 20,
+        "the response was cut short"
+    );
+    assert!(raw(&server.addr, b"GET /hello.txt HTTP/1.0\r\n\r\n").ends_with("hello, world\n"));
+    assert!(
+        server.stderr().contains("response ended early"),
+        "logged: {}",
+        server.stderr()
+    );
+}
+
+/// SIGTERM: the response in flight finishes, then the server exits 0.
+#[test]
+fn sigterm_finishes_responses_in_flight() {
+    let dir = site();
+    let mut server = serve(dir.path(), &[]);
+    let mut c = TcpStream::connect(&server.addr).unwrap();
+    rustix::net::sockopt::set_socket_recv_buffer_size(&c, 64 << 10).unwrap();
+    c.write_all(b"GET /big.bin HTTP/1.1\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut first = vec![0u8; 1000];
+    c.read_exact(&mut first).unwrap();
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(server.child.id() as i32).unwrap(),
+        rustix::process::Signal::TERM,
+    )
+    .unwrap();
+    let mut rest = Vec::new();
+    c.read_to_end(&mut rest).unwrap();
+    let all = [first, rest].concat();
+    let body_start = all.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert!(
+        all[body_start..] == pattern((3 << 20) + 7),
+        "the whole body arrived"
+    );
+    let (status, _, _) = server.wait();
+    assert!(status.success());
+}
