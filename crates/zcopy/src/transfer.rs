@@ -79,9 +79,21 @@ impl<'a> Transfer<'a> {
         sink: &'a impl AsFd,
         options: Options,
     ) -> Result<Transfer<'a>, Error> {
-        let (src, sink) = (src.as_fd(), sink.as_fd());
         let src_kind = FdKind::of(src).map_err(Error::Setup)?;
         let sink_kind = FdKind::of(sink).map_err(Error::Setup)?;
+        Transfer::with_kinds(src, src_kind, sink, sink_kind, options)
+    }
+
+    /// Like [`Transfer::new`], for a caller that already knows what the descriptors
+    /// are (a server answering many requests), saving two `fstat` calls.
+    pub fn with_kinds(
+        src: &'a impl AsFd,
+        src_kind: FdKind,
+        sink: &'a impl AsFd,
+        sink_kind: FdKind,
+        options: Options,
+    ) -> Result<Transfer<'a>, Error> {
+        let (src, sink) = (src.as_fd(), sink.as_fd());
         for (kind, end) in [(src_kind, "source"), (sink_kind, "sink")] {
             if kind == FdKind::Directory {
                 return Err(Error::Setup(std::io::Error::new(

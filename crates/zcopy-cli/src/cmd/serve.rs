@@ -67,7 +67,8 @@ pub fn run(args: Args) -> Result<()> {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
     let config = Config {
-        root,
+        root: crate::http::files::Root::open(root.clone())
+            .with_context(|| format!("cannot serve {}", root.display()))?,
         engine: args.engine,
         max_connections: args.max_connections,
         header_timeout: Duration::from_secs(args.header_timeout),

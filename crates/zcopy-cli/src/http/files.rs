@@ -1,5 +1,6 @@
 //! From a request target to a file under the served directory, safely: percent-
-//! decoding, no `..`, no NUL, no symlink that leads outside, no FIFO or device.
+//! decoding, no `..`, no NUL, no symlink that leads outside (the kernel checks, with
+//! `openat2(RESOLVE_BENEATH)`), no FIFO or device.
 
 use std::fs::{File, Metadata};
 use std::path::{Path, PathBuf};
@@ -8,6 +9,8 @@ use std::path::{Path, PathBuf};
 pub enum Resolved {
     /// A regular file, opened.
     File(File, Metadata, PathBuf),
+    /// A regular file from the server's open-file cache.
+    Cached(std::rc::Rc<File>, Metadata, PathBuf),
     /// A directory without `index.html`: list it.
     Listing(PathBuf, String),
     /// A directory asked for without its trailing slash.
@@ -17,8 +20,25 @@ pub enum Resolved {
     BadRequest,
 }
 
-/// Resolves `target` (the request's path and query) under `root` (canonical).
-pub fn resolve(root: &Path, target: &str) -> Resolved {
+/// The served directory: its path, and a descriptor every lookup starts from.
+pub struct Root {
+    pub path: PathBuf,
+    dir: File,
+}
+
+impl Root {
+    pub fn open(path: PathBuf) -> std::io::Result<Root> {
+        let dir = File::open(&path)?;
+        Ok(Root { path, dir })
+    }
+}
+
+/// Resolves `target` (the request's path and query) under `root`.
+///
+/// The file is opened with `openat2(RESOLVE_BENEATH)` from the root's descriptor:
+/// the kernel refuses any resolution, `..` or symlink, that would leave the root, in
+/// the same call that opens the file.
+pub fn resolve(root: &Root, target: &str) -> Resolved {
     let path = target.split(['?', '#']).next().unwrap_or_default();
     if !path.starts_with('/') {
         return Resolved::BadRequest;
@@ -32,47 +52,57 @@ pub fn resolve(root: &Path, target: &str) -> Resolved {
     let Ok(decoded) = String::from_utf8(decoded) else {
         return Resolved::NotFound;
     };
-    let mut full = root.to_path_buf();
+    let mut parts = Vec::new();
     for part in decoded.split('/') {
         match part {
             "" | "." => {}
             ".." => return Resolved::Forbidden,
-            name => full.push(name),
+            name => parts.push(name),
         }
     }
-    // Symlinks are followed, but only to places under the root.
-    let Ok(real) = full.canonicalize() else {
+    let relative = if parts.is_empty() {
+        ".".to_string()
+    } else {
+        parts.join("/")
+    };
+    let file = match open_beneath(&root.dir, &relative) {
+        Ok(file) => file,
+        Err(e) => return refusal(e),
+    };
+    let Ok(meta) = file.metadata() else {
         return Resolved::NotFound;
     };
-    if !real.starts_with(root) {
-        return Resolved::Forbidden;
-    }
-    let Ok(meta) = std::fs::metadata(&real) else {
-        return Resolved::NotFound;
-    };
+    let full = root.path.join(&relative);
     if meta.is_dir() {
         if !path.ends_with('/') {
             return Resolved::Redirect(format!("{path}/"));
         }
-        let index = real.join("index.html");
-        return match std::fs::metadata(&index) {
-            Ok(m) if m.is_file() => open(index),
-            _ => Resolved::Listing(real, decoded),
+        let index = open_beneath(&file, "index.html").map_err(std::io::Error::from);
+        return match index.and_then(|f| f.metadata().map(|m| (f, m))) {
+            Ok((index, m)) if m.is_file() => Resolved::File(index, m, full.join("index.html")),
+            _ => Resolved::Listing(full, decoded),
         };
     }
     if !meta.is_file() {
-        // Opening a FIFO would block the worker; devices are not content.
+        // FIFOs and devices are not content (opened non-blocking, so nothing waited).
         return Resolved::Forbidden;
     }
-    open(real)
+    Resolved::File(file, meta, full)
 }
 
-fn open(path: PathBuf) -> Resolved {
-    match File::open(&path).and_then(|f| f.metadata().map(|m| (f, m))) {
-        Ok((file, meta)) if meta.is_file() => Resolved::File(file, meta, path),
-        Ok(_) => Resolved::Forbidden,
-        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Resolved::Forbidden,
-        Err(_) => Resolved::NotFound,
+fn open_beneath(dir: &File, relative: &str) -> rustix::io::Result<File> {
+    use rustix::fs::{Mode, OFlags, ResolveFlags};
+    let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY;
+    let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS;
+    rustix::fs::openat2(dir, relative, flags, Mode::empty(), resolve).map(File::from)
+}
+
+fn refusal(e: rustix::io::Errno) -> Resolved {
+    use rustix::io::Errno;
+    match e {
+        // EXDEV: the path would leave the root; ELOOP: a symlink loop or a magic link.
+        Errno::XDEV | Errno::LOOP | Errno::ACCESS | Errno::PERM => Resolved::Forbidden,
+        _ => Resolved::NotFound,
     }
 }
 

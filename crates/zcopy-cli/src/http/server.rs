@@ -7,11 +7,11 @@
 //! engine on the non-blocking socket. The body's source is a file, so a response
 //! resumes after `EAGAIN` with a fresh engine call at the exact offset reached.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsFd, BorrowedFd};
-use std::path::PathBuf;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -19,14 +19,14 @@ use rustix::buffer::spare_capacity;
 use rustix::event::epoll::{self, EventData, EventFlags};
 use rustix::io::Errno;
 use rustix::net::SendFlags;
-use zcopy::{EngineChoice, Options, Status, Transfer};
+use zcopy::{EngineChoice, FdKind, Options, Status, Transfer};
 
 use super::files::{self, Resolved};
 use super::request::{self, Method, Parsed, Span};
 
 /// What every worker shares.
 pub struct Config {
-    pub root: PathBuf,
+    pub root: files::Root,
     pub engine: EngineChoice,
     pub max_connections: usize,
     /// Time allowed to send a whole request head once it has begun.
@@ -46,7 +46,7 @@ const READ_CHUNK: usize = 16 << 10;
 
 /// The body of a response still to send.
 enum Body {
-    File { file: File, next: u64, end: u64 },
+    File { file: Rc<File>, next: u64, end: u64 },
 }
 
 struct Conn {
@@ -64,6 +64,44 @@ struct Conn {
     body_bytes: u64,
     /// The engine that sent the last body, for the access log.
     engine: &'static str,
+    /// The events the connection is registered for.
+    interest: EventFlags,
+}
+
+/// Open files kept for a moment, so that a popular file is not opened, examined
+/// and closed for every request (nginx's `open_file_cache`).
+struct OpenFiles {
+    files: HashMap<String, (Rc<File>, std::fs::Metadata, std::path::PathBuf, Instant)>,
+}
+
+/// How long an open file is reused before its path is looked up again.
+const OPEN_FILE_VALID: Duration = Duration::from_secs(1);
+/// The most files kept open per worker.
+const OPEN_FILE_MAX: usize = 1024;
+
+impl OpenFiles {
+    fn resolve(&mut self, root: &files::Root, target: &str) -> Resolved {
+        let key = target.split(['?', '#']).next().unwrap_or_default();
+        if let Some((file, meta, path, at)) = self.files.get(key) {
+            if at.elapsed() < OPEN_FILE_VALID {
+                return Resolved::Cached(file.clone(), meta.clone(), path.clone());
+            }
+        }
+        match files::resolve(root, target) {
+            Resolved::File(file, meta, path) => {
+                if self.files.len() >= OPEN_FILE_MAX {
+                    self.files.clear();
+                }
+                let file = Rc::new(file);
+                self.files.insert(
+                    key.to_string(),
+                    (file.clone(), meta.clone(), path.clone(), Instant::now()),
+                );
+                Resolved::Cached(file, meta, path)
+            }
+            other => other,
+        }
+    }
 }
 
 /// Runs one worker until the server stops and its connections are done.
@@ -85,6 +123,9 @@ pub fn run_worker(
     let mut events = Vec::with_capacity(256);
     let mut listening = true;
     let mut last_sweep = Instant::now();
+    let mut open_files = OpenFiles {
+        files: HashMap::new(),
+    };
     loop {
         let timeout = rustix::time::Timespec {
             tv_sec: 1,
@@ -117,12 +158,19 @@ pub fn run_worker(
                 token => {
                     let slot = token as usize;
                     if conns.get(slot).is_some_and(Option::is_some) {
+                        let flags = event.flags;
+                        let readable = flags.intersects(
+                            EventFlags::IN | EventFlags::RDHUP | EventFlags::HUP | EventFlags::ERR,
+                        );
+                        let conn = conns[slot].as_mut().expect("checked");
                         let keep = serve(
                             &ep,
-                            conns[slot].as_mut().expect("checked"),
+                            conn,
                             token,
                             config,
+                            &mut open_files,
                             stopping,
+                            readable,
                         );
                         if !keep {
                             close(&ep, &mut conns, &mut free, slot, config);
@@ -203,6 +251,7 @@ fn accept_all(
             log: None,
             body_bytes: 0,
             engine: "-",
+            interest: EventFlags::IN | EventFlags::RDHUP,
         });
     }
 }
@@ -221,8 +270,18 @@ fn close(
     }
 }
 
-/// Handles readiness of one connection; `false` closes it.
-fn serve(ep: &impl AsFd, conn: &mut Conn, token: u64, config: &Config, stopping: bool) -> bool {
+/// Handles readiness of one connection; `false` closes it. `readable`: the socket
+/// may have bytes to read (after a read that drained it, no read is tried until
+/// epoll says so again).
+fn serve(
+    ep: &impl AsFd,
+    conn: &mut Conn,
+    token: u64,
+    config: &Config,
+    open_files: &mut OpenFiles,
+    stopping: bool,
+    mut readable: bool,
+) -> bool {
     loop {
         if !conn.output.is_empty() || conn.body.is_some() {
             match write(conn, config) {
@@ -243,7 +302,7 @@ fn serve(ep: &impl AsFd, conn: &mut Conn, token: u64, config: &Config, stopping:
         match request::parse(&conn.input) {
             Parsed::Complete(req, used) => {
                 conn.input.drain(..used);
-                respond(conn, &req, config);
+                respond(conn, &req, config, open_files);
             }
             Parsed::Refuse(status, why) => {
                 conn.close_after = true;
@@ -253,13 +312,15 @@ fn serve(ep: &impl AsFd, conn: &mut Conn, token: u64, config: &Config, stopping:
             Parsed::Partial => {
                 if conn.input.is_empty() {
                     conn.deadline = conn.deadline.min(Instant::now() + config.idle_timeout);
-                } else if conn.input.len() <= READ_CHUNK {
+                } else {
                     // A head has begun: it must be complete within the header timeout.
                     conn.deadline = conn.deadline.min(Instant::now() + config.header_timeout);
                 }
+                if !readable {
+                    return watch(ep, conn, token, EventFlags::IN | EventFlags::RDHUP);
+                }
                 match read(conn) {
-                    Ok(true) => continue,
-                    Ok(false) => return watch(ep, conn, token, EventFlags::IN | EventFlags::RDHUP),
+                    Ok(drained) => readable = !drained,
                     Err(()) => return false,
                 }
             }
@@ -267,25 +328,24 @@ fn serve(ep: &impl AsFd, conn: &mut Conn, token: u64, config: &Config, stopping:
     }
 }
 
-fn watch(ep: &impl AsFd, conn: &Conn, token: u64, flags: EventFlags) -> bool {
+fn watch(ep: &impl AsFd, conn: &mut Conn, token: u64, flags: EventFlags) -> bool {
+    if conn.interest == flags {
+        return true;
+    }
+    conn.interest = flags;
     epoll::modify(ep, &conn.stream, EventData::new_u64(token), flags).is_ok()
 }
 
-/// Reads what the socket has; `Ok(false)` when it has nothing now, `Err` at its end.
+/// Reads what the socket has; `Ok(true)` when the socket is drained (a short read
+/// or `EAGAIN`), `Err` at its end or on an error.
 fn read(conn: &mut Conn) -> Result<bool, ()> {
-    let len = conn.input.len();
-    conn.input.resize(len + READ_CHUNK, 0);
-    let result = rustix::io::read(&conn.stream, &mut conn.input[len..]);
-    match result {
+    conn.input.reserve(READ_CHUNK);
+    let room = conn.input.capacity() - conn.input.len();
+    match rustix::io::read(&conn.stream, spare_capacity(&mut conn.input)) {
         Ok(0) => Err(()),
-        Ok(n) => {
-            conn.input.truncate(len + n);
-            Ok(true)
-        }
-        Err(Errno::AGAIN | Errno::INTR) => {
-            conn.input.truncate(len);
-            Ok(false)
-        }
+        Ok(n) => Ok(n < room),
+        Err(Errno::AGAIN) => Ok(true),
+        Err(Errno::INTR) => Ok(false),
         Err(_) => Err(()),
     }
 }
@@ -318,7 +378,9 @@ fn write(conn: &mut Conn, config: &Config) -> Result<bool, String> {
             len: Some(*end - *next),
             ..Options::default()
         };
-        let mut transfer = Transfer::new(file, &conn.stream, options).map_err(|e| e.to_string())?;
+        let mut transfer =
+            Transfer::with_kinds(&**file, FdKind::File, &conn.stream, FdKind::Socket, options)
+                .map_err(|e| e.to_string())?;
         let status = transfer.run();
         let moved = transfer.moved();
         conn.engine = transfer.report().engine.name();
@@ -366,12 +428,30 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
+/// The `Date` header's value, formatted once a second per thread.
+fn http_date() -> String {
+    thread_local! {
+        static DATE: std::cell::RefCell<(u64, String)> = const { std::cell::RefCell::new((u64::MAX, String::new())) };
+    }
+    let now = SystemTime::now();
+    let secs = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    DATE.with(|d| {
+        let mut d = d.borrow_mut();
+        if d.0 != secs {
+            *d = (secs, httpdate::fmt_http_date(now));
+        }
+        d.1.clone()
+    })
+}
+
 /// Starts a response head with the status line and the headers every response has.
 fn head(conn: &Conn, status: u16) -> String {
     let mut h = format!(
         "HTTP/1.1 {status} {}\r\nServer: zcopy\r\nDate: {}\r\n",
         reason(status),
-        httpdate::fmt_http_date(SystemTime::now())
+        http_date()
     );
     if conn.close_after {
         h.push_str("Connection: close\r\n");
@@ -395,7 +475,7 @@ fn simple(conn: &mut Conn, status: u16, text: &str, extra: &[(&str, &str)]) {
     conn.body_bytes = body.len() as u64;
 }
 
-fn respond(conn: &mut Conn, req: &request::Request, config: &Config) {
+fn respond(conn: &mut Conn, req: &request::Request, config: &Config, open_files: &mut OpenFiles) {
     conn.close_after = !req.keep_alive;
     let started = Instant::now();
     let status = match req.method {
@@ -403,7 +483,7 @@ fn respond(conn: &mut Conn, req: &request::Request, config: &Config) {
             simple(conn, 405, "only GET and HEAD", &[("Allow", "GET, HEAD")]);
             405
         }
-        Method::Get | Method::Head => respond_path(conn, req, config),
+        Method::Get | Method::Head => respond_path(conn, req, config, open_files),
     };
     if req.method == Method::Head {
         conn.body = None;
@@ -415,9 +495,15 @@ fn respond(conn: &mut Conn, req: &request::Request, config: &Config) {
     conn.log = Some((req.method_name.clone(), req.target.clone(), status, started));
 }
 
-fn respond_path(conn: &mut Conn, req: &request::Request, config: &Config) -> u16 {
-    match files::resolve(&config.root, &req.target) {
-        Resolved::File(file, meta, path) => respond_file(conn, req, file, &meta, &path),
+fn respond_path(
+    conn: &mut Conn,
+    req: &request::Request,
+    config: &Config,
+    open_files: &mut OpenFiles,
+) -> u16 {
+    match open_files.resolve(&config.root, &req.target) {
+        Resolved::Cached(file, meta, path) => respond_file(conn, req, file, &meta, &path),
+        Resolved::File(file, meta, path) => respond_file(conn, req, Rc::new(file), &meta, &path),
         Resolved::Listing(dir, url) => match files::listing(&dir, &url) {
             Ok(html) => {
                 let mut h = head(conn, 200);
@@ -463,7 +549,7 @@ fn respond_path(conn: &mut Conn, req: &request::Request, config: &Config) -> u16
 fn respond_file(
     conn: &mut Conn,
     req: &request::Request,
-    file: File,
+    file: Rc<File>,
     meta: &std::fs::Metadata,
     path: &std::path::Path,
 ) -> u16 {
