@@ -267,6 +267,24 @@ mod tests {
         assert_eq!(span(Some("bytes=99999999999999999999999-"), 10), Span::Full);
     }
 
+    /// The fuzz target's seed corpus (hostile requests) goes through both parsers.
+    #[test]
+    fn fuzz_corpus_is_parsed_without_panics() {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/http_request");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let data = std::fs::read(entry.unwrap().path()).unwrap();
+            if let Parsed::Complete(req, used) = parse(&data) {
+                assert!(used <= data.len());
+                let _ = span(req.range.as_deref(), 1000);
+            }
+            let _ = span(std::str::from_utf8(&data).ok(), 1000);
+            seen += 1;
+        }
+        assert!(seen >= 10);
+    }
+
     /// Range arithmetic on many random headers and sizes: a part is always inside
     /// the file and never empty, and parsing never panics.
     #[test]
