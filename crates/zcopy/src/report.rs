@@ -222,7 +222,8 @@ pub struct Report {
     pub elapsed: Duration,
     /// Syscalls the engines issued.
     pub syscalls: Syscalls,
-    /// Resource usage of the thread while it ran the engines.
+    /// Resource usage of the thread while it ran the engines (zero when
+    /// `Options::rusage` is off).
     pub rusage: Rusage,
 }
 

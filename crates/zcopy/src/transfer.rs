@@ -30,6 +30,9 @@ pub struct Options {
     /// How many bytes to move; `None` moves until the source ends. With `Some`, a
     /// source that ends early is [`Error::SourceShrank`].
     pub len: Option<u64>,
+    /// Whether to read the thread's resource usage around every run (two
+    /// `getrusage` calls); a server answering small requests turns it off.
+    pub rusage: bool,
 }
 
 impl Default for Options {
@@ -40,6 +43,7 @@ impl Default for Options {
             pipe_size: 1 << 20,
             offset: 0,
             len: None,
+            rusage: true,
         }
     }
 }
@@ -144,12 +148,13 @@ impl<'a> Transfer<'a> {
     /// flight), returning [`Status::More`] if the transfer is not finished.
     pub fn run_some(&mut self, max: u64) -> Result<Status, Error> {
         let started = Instant::now();
-        let usage = Rusage::thread();
+        let usage = self.options.rusage.then(Rusage::thread);
         self.cursor.budget = max;
         let result = self.pump();
         self.elapsed += started.elapsed();
-        let used = Rusage::thread().since(&usage);
-        self.rusage = self.rusage + used;
+        if let Some(usage) = usage {
+            self.rusage = self.rusage + Rusage::thread().since(&usage);
+        }
         result
     }
 

@@ -376,6 +376,7 @@ fn write(conn: &mut Conn, config: &Config) -> Result<bool, String> {
             engine: config.engine,
             offset: *next,
             len: Some(*end - *next),
+            rusage: false,
             ..Options::default()
         };
         let mut transfer =
