@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use tempfile::NamedTempFile;
 use zcopy::engine::{reflink, seek_data};
+
+use super::parent_dir;
 use zcopy::{EngineChoice, Options, Transfer};
 
 /// Copy files and trees with reflinks, in-kernel copies and sparse awareness
@@ -117,7 +119,7 @@ fn copy_dir(src: &Path, dst: &Path, meta: &Metadata, args: &Args, umask: u32) ->
     let abs_src = src
         .canonicalize()
         .with_context(|| format!("cannot read '{}'", src.display()))?;
-    let abs_parent = parent_of(dst)
+    let abs_parent = parent_dir(dst)
         .canonicalize()
         .with_context(|| format!("cannot create directory '{}'", dst.display()))?;
     if abs_parent.starts_with(&abs_src) {
@@ -196,14 +198,7 @@ fn temp_name(path: &Path) -> PathBuf {
     let name = path
         .file_name()
         .map_or_else(|| "zcopy".into(), |n| n.to_string_lossy().into_owned());
-    parent_of(path).join(format!(".{name}.{}.zcopy-part", std::process::id()))
-}
-
-fn parent_of(path: &Path) -> &Path {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    }
+    parent_dir(path).join(format!(".{name}.{}.zcopy-part", std::process::id()))
 }
 
 fn copy_file(src: &Path, dst: &Path, meta: &Metadata, args: &Args, umask: u32) -> Result<()> {
@@ -224,12 +219,7 @@ fn copy_file(src: &Path, dst: &Path, meta: &Metadata, args: &Args, umask: u32) -
             );
         }
     }
-    let name = dst.file_name().and_then(|n| n.to_str()).unwrap_or("zcopy");
-    let temp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".zcopy-part")
-        .tempfile_in(parent_of(dst))
-        .map_err(super::without_path)
+    let temp = super::temp_beside(dst)
         .with_context(|| format!("cannot create regular file '{}'", dst.display()))?;
     let how = fill(&file, meta.len(), &temp, args)
         .with_context(|| format!("copying '{}' to '{}'", src.display(), dst.display()))?;

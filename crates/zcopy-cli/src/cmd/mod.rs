@@ -26,6 +26,25 @@ pub fn is_stdout_closed(e: &anyhow::Error) -> bool {
     e.downcast_ref::<StdoutClosed>().is_some()
 }
 
+/// The directory a path is in (`.` for a bare name).
+pub fn parent_dir(path: &std::path::Path) -> &std::path::Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    }
+}
+
+/// A new temporary file beside `path`, named `.NAME.XXXXXX.zcopy-part`, removed when
+/// dropped unless it is persisted (renamed) over `path`.
+pub fn temp_beside(path: &std::path::Path) -> std::io::Result<tempfile::NamedTempFile> {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("zcopy");
+    tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".zcopy-part")
+        .tempfile_in(parent_dir(path))
+        .map_err(without_path)
+}
+
 /// An I/O error without the temporary path `tempfile` adds to its message: the
 /// caller names the real target instead.
 pub fn without_path(e: std::io::Error) -> std::io::Error {

@@ -18,6 +18,7 @@ use serde_json::Map;
 use tempfile::NamedTempFile;
 use zcopy::{Engine, EngineChoice, Options, Rusage, Transfer};
 
+use super::parent_dir;
 use crate::net::{self, frame};
 use crate::summary::Summary;
 use crate::{progress, size};
@@ -104,13 +105,6 @@ impl Target {
             Target::File(path) | Target::Device(path) => path.clone(),
             Target::Stdout(_) => PathBuf::from("-"),
         }
-    }
-}
-
-fn parent_dir(path: &Path) -> &Path {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
     }
 }
 
@@ -298,14 +292,8 @@ impl Job {
     }
 }
 
-/// A temporary file in `path`'s directory, deleted unless [`persist`] renames it.
 fn temp_beside(path: &Path) -> Result<NamedTempFile> {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("zcopy");
-    tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".zcopy-part")
-        .tempfile_in(parent_dir(path))
-        .map_err(super::without_path)
+    super::temp_beside(path)
         .with_context(|| format!("cannot create a file beside {}", path.display()))
 }
 
