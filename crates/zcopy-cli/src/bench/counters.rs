@@ -6,7 +6,7 @@
 //! those threads have been joined. They need root or a low enough
 //! `kernel.perf_event_paranoid`, and tracefs for the tracepoint ids (mounted here
 //! when it is not and we are root). When they cannot be opened the table shows
-//! `n/a` and [`Counters::unavailable`] says why.
+//! `n/a` and the reason `Counters::open` gives is printed below it.
 
 use std::path::Path;
 

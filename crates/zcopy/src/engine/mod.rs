@@ -1,9 +1,9 @@
 //! The engines, one module per technique, each named after its syscall.
 //!
-//! Every engine is a small state machine driven by [`State::pump`]: it moves bytes
+//! Every engine is a small state machine driven by `State::pump`: it moves bytes
 //! from the source to the sink until the source is done, its budget is spent, or a
 //! non-blocking descriptor says `EAGAIN`. The position, the bytes moved and the
-//! syscalls issued live in the shared [`Cursor`], so progress is never lost: a
+//! syscalls issued live in the shared `Cursor`, so progress is never lost: a
 //! `WouldBlock` keeps whatever the engine holds in flight (a buffer, a pipe) for the
 //! next call, an error leaves the count of bytes the sink accepted, and a fallback
 //! hands the cursor to the next engine at the exact byte where this one stopped.
