@@ -288,6 +288,15 @@ fn a_slow_head_is_cut_off() {
 fn many_idle_connections() {
     let dir = site();
     let server = serve(dir.path(), &[]);
+    // 1000 sockets here, beside the other tests': lift the soft limit as the server does.
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    let _ = rustix::process::setrlimit(
+        rustix::process::Resource::Nofile,
+        rustix::process::Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        },
+    );
     let idle: Vec<TcpStream> = (0..1000)
         .map(|_| TcpStream::connect(&server.addr).unwrap())
         .collect();
