@@ -73,6 +73,10 @@ fn bench_writes_table_json_and_svg() {
         assert_eq!(r["throughput_samples"].as_array().unwrap().len(), 2);
         assert!(r["syscalls_per_gib"].as_f64().unwrap() > 0.0);
         assert!(r["model"].get("note").is_some());
+        assert!(
+            r.get("skb_copy_bytes").is_some(),
+            "a number, or null when it cannot be sampled"
+        );
     }
 
     let svg = std::fs::read_to_string(&svg).unwrap();

@@ -3,7 +3,7 @@
 //!
 //! | engine | how | copies |
 //! |---|---|---|
-//! | [`ScanEngine::Read`] | `read` into a buffer (1 KiB is the seed's `FileReader`); from 64 KiB up, a helper thread reads the next buffer while the consumer works | page cache → buffer |
+//! | [`ScanEngine::Read`] | `read` into a buffer (1 KiB is the seed's `FileReader`); from 1 MiB up, a helper thread reads the next buffer while the consumer works | page cache → buffer |
 //! | [`ScanEngine::Mmap`] | map the page cache, `MADV_SEQUENTIAL` | none: the consumer reads the cache |
 //! | [`ScanEngine::Direct`] | `O_DIRECT` into an aligned buffer | device → buffer, no page cache |
 //!
@@ -173,7 +173,7 @@ fn io(syscall: &'static str, source: std::io::Error) -> Error {
 /// Buffers at least this large are filled by a helper thread while the consumer
 /// works on the previous one; smaller ones (the seed's 1 KiB) are read inline, where
 /// a hand-off per buffer would cost more than it overlaps.
-pub const PIPELINE_MIN: usize = 64 << 10;
+pub const PIPELINE_MIN: usize = 1 << 20;
 
 /// What the reading thread hands over: a filled buffer and its length, or the
 /// failed call.

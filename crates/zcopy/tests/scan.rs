@@ -38,7 +38,7 @@ fn every_scan_engine_sees_the_same_bytes() {
         let data = pattern(size);
         let file = file_with(&data);
         for engine in [ScanEngine::Read, ScanEngine::Mmap, ScanEngine::Direct] {
-            for buffer in [1024, 128 << 10] {
+            for buffer in [1024, 128 << 10, 4 << 20] {
                 let (got, report) = collect(&file, ScanChoice::Only(engine), buffer);
                 assert!(got == data, "{engine} buffer {buffer}: {size} bytes");
                 assert_eq!(report.bytes, size as u64);

@@ -187,6 +187,11 @@ pub fn rows(job: Job) -> Vec<Row> {
                 "seed FileReader (read, 1 KiB)",
             ),
             scan(ScanEngine::Read, BUFFER, "read, 128 KiB"),
+            scan(
+                ScanEngine::Read,
+                DIRECT_BUFFER,
+                "read, 4 MiB, read ahead on a thread",
+            ),
             scan(ScanEngine::Mmap, BUFFER, "mmap = seed MmapFileReader"),
             scan(
                 ScanEngine::Direct,

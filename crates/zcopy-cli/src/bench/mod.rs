@@ -19,7 +19,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
 
 use crate::size;
-use counters::{Counters, Counts, EVENTS};
+use counters::{Counters, Counts, SkbBytes, EVENTS};
 use jobs::{Files, Job, Row, Sample};
 
 /// Measure every engine side by side, beside the seeds' model of copies and switches
@@ -76,6 +76,8 @@ pub struct Measured {
     /// The sample with the median time, whose figures the table shows.
     pub median: Sample,
     pub counts: Option<Counts>,
+    /// Bytes the kernel copied to user space in `skb_copy_datagram_iovec`.
+    pub skb_bytes: Option<u64>,
     /// Throughput of each sample, bytes per second.
     pub throughputs: Vec<f64>,
     pub cold: bool,
@@ -106,6 +108,7 @@ pub fn run(args: Args) -> Result<()> {
         .with_context(|| format!("cannot create a directory in {}", base.display()))?;
     let files = make_files(dir.path(), args.size)?;
     let mut counters = Counters::open();
+    let mut skb = SkbBytes::open();
     let rows: Vec<Row> = args
         .jobs
         .iter()
@@ -120,7 +123,14 @@ pub fn run(args: Args) -> Result<()> {
     let mut failures = Vec::new();
     for row in rows {
         bar.set_message(format!("{}: {}", row.job.name(), row.label));
-        match measure_row(&row, &files, &args, counters.as_mut().ok(), &bar) {
+        match measure_row(
+            &row,
+            &files,
+            &args,
+            counters.as_mut().ok(),
+            skb.as_mut().ok(),
+            &bar,
+        ) {
             Ok(m) => results.push(m),
             Err(e) => failures.push(format!("{} / {}: {e:#}", row.job.name(), row.label)),
         }
@@ -134,7 +144,12 @@ pub fn run(args: Args) -> Result<()> {
     if let Err(why) = &counters {
         notes.push(format!("perf counters n/a: {why}"));
     }
-    notes.push("skb copy bytes n/a: counting them needs a sampling ring buffer; the count of copies is shown".into());
+    match &skb {
+        Err(why) => notes.push(format!("skb copy bytes n/a: {why}")),
+        Ok(_) if results.iter().any(|m| m.skb_bytes.is_none()) => notes
+            .push("skb copy bytes n/a in some rows: the sampling ring buffer overflowed".into()),
+        Ok(_) => {}
+    }
     notes.push(
         "loopback has no DMA: the seeds' DMA copies do not happen here, and a receiver that reads into user space still copies"
             .into(),
@@ -167,6 +182,7 @@ fn measure_row(
     files: &Files,
     args: &Args,
     mut counters: Option<&mut Counters>,
+    mut skb: Option<&mut SkbBytes>,
     bar: &ProgressBar,
 ) -> Result<Measured> {
     let mut samples = Vec::new();
@@ -177,21 +193,26 @@ fn measure_row(
         if let Some(c) = counters.as_deref_mut() {
             c.start();
         }
+        if let Some(c) = skb.as_deref_mut() {
+            c.start();
+        }
         let sample = jobs::measure(row, files);
         let counts = counters.as_deref_mut().map(Counters::stop);
-        samples.push((sample?, counts));
+        let skb_bytes = skb.as_deref_mut().and_then(SkbBytes::stop);
+        samples.push((sample?, counts, skb_bytes));
         bar.inc(1);
     }
     let throughputs = samples
         .iter()
-        .map(|(s, _)| s.bytes as f64 / s.seconds)
+        .map(|(s, _, _)| s.bytes as f64 / s.seconds)
         .collect();
     samples.sort_by(|a, b| a.0.seconds.total_cmp(&b.0.seconds));
-    let (median, counts) = samples.swap_remove(samples.len() / 2);
+    let (median, counts, skb_bytes) = samples.swap_remove(samples.len() / 2);
     Ok(Measured {
         row: row.clone(),
         median,
         counts,
+        skb_bytes,
         throughputs,
         cold: args.cold,
     })
@@ -306,6 +327,7 @@ fn row_json(m: &Measured) -> Value {
         "involuntary_ctx_switches": s.side.involuntary_switches,
         "minor_faults": s.side.minor_faults,
         "major_faults": s.side.major_faults,
+        "skb_copy_bytes": m.skb_bytes,
         "perf": m.counts.map(|c| EVENTS.iter().zip(c).map(|((name, _), n)| ((*name).to_string(), Value::from(n))).collect::<serde_json::Map<_, _>>()),
         "model": {
             "switches": model.switches,
@@ -403,7 +425,7 @@ fn print_table(
         env["cpu"].as_str().unwrap_or("?"),
     ));
     out.push_str(&format!(
-        "{:<6} {:<44} {:>9} {:>6} {:>15} {:>15} {:>11} {:>11} {:>11} {:>11} {:>9} {:>10} {:>9} {:>9}\n",
+        "{:<6} {:<44} {:>9} {:>6} {:>15} {:>15} {:>11} {:>11} {:>11} {:>11} {:>9} {:>10} {:>9} {:>10} {:>9}\n",
         "job",
         "engine",
         "MiB/s",
@@ -417,6 +439,7 @@ fn print_table(
         "perf cs",
         "pc insert",
         "skb copy",
+        "skb bytes",
         "model s/D/C",
     ));
     for m in results {
@@ -440,7 +463,7 @@ fn print_table(
         let model = model::of(&m.row);
         let digit = |x: Option<u32>| x.map_or("-".to_string(), |x| x.to_string());
         out.push_str(&format!(
-            "{:<6} {:<44} {:>9.0} {:>6.1} {:>15} {:>15} {:>11.0} {:>11} {:>11} {:>11} {:>9} {:>10} {:>9} {:>9}\n",
+            "{:<6} {:<44} {:>9.0} {:>6.1} {:>15} {:>15} {:>11.0} {:>11} {:>11} {:>11} {:>9} {:>10} {:>9} {:>10} {:>9}\n",
             m.row.job.name(),
             m.row.label,
             m.throughput() / MIB,
@@ -454,6 +477,7 @@ fn print_table(
             perf(1),
             perf(2),
             perf(3),
+            m.skb_bytes.map_or_else(|| "n/a".to_string(), size::human),
             format!("{}/{}/{}", digit(model.switches), digit(model.dma_copies), digit(model.cpu_copies)),
         ));
     }

@@ -161,7 +161,8 @@ pub fn check(row: &Row, m: &Measured) -> String {
         );
         match row.job {
             Job::Recv | Job::Echo if reads_socket => out.push(format!(
-                "{skb} skb copies: the receiving side's copy into user space, which loopback cannot avoid"
+                "{skb} skb copies{}: the receiving side's copy into user space, which loopback cannot avoid",
+                m.skb_bytes.map_or_else(String::new, |b| format!(" of {}", crate::size::human(b)))
             )),
             Job::Send | Job::Small | Job::Echo | Job::Recv => {
                 out.push(format!("{skb} skb copies: every receiving side splices, so none copies into user space"))

@@ -35,8 +35,9 @@ pub struct Args {
     /// BSD-style lines: XXH3 (name) = hex
     #[arg(long)]
     tag: bool,
-    /// Buffer size of the read and direct engines (1KiB is the seed's FileReader)
-    #[arg(long, value_parser = size::parse_buffer, default_value = "1MiB")]
+    /// Buffer size of the read and direct engines (1KiB is the seed's FileReader;
+    /// from 1MiB a helper thread reads ahead)
+    #[arg(long, value_parser = size::parse_buffer, default_value = "4MiB")]
     buffer: usize,
 }
 
