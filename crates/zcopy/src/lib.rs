@@ -15,6 +15,11 @@
 //! A [`Transfer`] runs one engine, or the `auto` chain, and returns a [`Report`]:
 //! bytes, time, syscalls by kind and the thread's resource usage.
 //!
+//! Beside the transfer engines, [`engine::reflink`] clones a file copy-on-write
+//! (`FICLONE`), [`engine::seek_data`] finds the data of sparse files, and [`scan()`]
+//! reads a file into user space for a checksum by `read`, by `mmap` (surviving the
+//! SIGBUS of a file that shrinks) or by `O_DIRECT` ([`engine::direct`]).
+//!
 //! ```
 //! use std::io::{Read, Write};
 //! use zcopy::{EngineChoice, Engine, Options, Transfer, Status};
