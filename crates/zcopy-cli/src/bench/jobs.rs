@@ -3,6 +3,7 @@
 //! side on its own thread so its CPU time and context switches are its own.
 
 use std::fs::File;
+use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::thread;
@@ -27,16 +28,20 @@ pub enum Job {
     Scan,
     /// Many 4 KiB files → loopback socket: the seeds' "zero copy suits small files".
     Small,
+    /// `zcopy serve`'s event loop answering GETs of a 4 KiB file on one keep-alive
+    /// connection.
+    Serve,
 }
 
 impl Job {
-    pub const ALL: [Job; 6] = [
+    pub const ALL: [Job; 7] = [
         Job::Send,
         Job::Recv,
         Job::Echo,
         Job::Cp,
         Job::Scan,
         Job::Small,
+        Job::Serve,
     ];
 
     pub fn name(self) -> &'static str {
@@ -47,6 +52,7 @@ impl Job {
             Job::Cp => "cp",
             Job::Scan => "scan",
             Job::Small => "small",
+            Job::Serve => "serve",
         }
     }
 
@@ -55,7 +61,7 @@ impl Job {
             .into_iter()
             .find(|j| j.name() == name)
             .ok_or_else(|| {
-                format!("unknown job '{name}' (expected send, recv, echo, cp, scan, small)")
+                format!("unknown job '{name}' (expected send, recv, echo, cp, scan, small, serve)")
             })
     }
 
@@ -67,6 +73,7 @@ impl Job {
             Job::Echo => ("echo server", Some("client")),
             Job::Cp => ("copier", None),
             Job::Scan => ("scanner", None),
+            Job::Serve => ("server", Some("client")),
         }
     }
 }
@@ -205,6 +212,17 @@ pub fn rows(job: Job) -> Vec<Row> {
             transfer(job, Sendfile, BUFFER, "sendfile, 4 KiB files"),
             transfer(job, Splice, BUFFER, "splice, 4 KiB files"),
         ],
+        Job::Serve => vec![
+            transfer(job, Sendfile, BUFFER, "zcopy serve, sendfile, 4 KiB GETs"),
+            transfer(job, Splice, BUFFER, "zcopy serve, splice, 4 KiB GETs"),
+            transfer(job, Mmap, BUFFER, "zcopy serve, mmap, 4 KiB GETs"),
+            transfer(
+                job,
+                ReadWrite,
+                BUFFER,
+                "zcopy serve, read-write, 4 KiB GETs",
+            ),
+        ],
     }
 }
 
@@ -242,6 +260,7 @@ pub fn measure(row: &Row, files: &Files) -> Result<Sample> {
         (Job::Echo, How::Transfer { engine, buffer }) => echo(files, engine, buffer),
         (Job::Cp, How::Transfer { engine, buffer }) => copy(files, engine, buffer),
         (Job::Scan, How::Scan { engine, buffer }) => scan_file(&files.big, engine, buffer),
+        (Job::Serve, How::Transfer { engine, .. }) => serve(files, engine),
         (job, how) => Err(anyhow!("no such row: {} with {how:?}", job.name())),
     }
 }
@@ -433,5 +452,77 @@ fn scan_file(path: &Path, engine: ScanEngine, buffer: usize) -> Result<Sample> {
         syscalls: report.syscalls,
         side: report.rusage,
         peer: None,
+    })
+}
+
+/// GETs of the small file, one at a time on one keep-alive connection, answered by
+/// one `zcopy serve` event loop running in this process.
+fn serve(files: &Files, engine: Engine) -> Result<Sample> {
+    use crate::http::{files::Root, server};
+    let (listener, addr) = loopback()?;
+    listener.set_nonblocking(true)?;
+    let config = server::Config {
+        root: Root::open(files.dir.clone())?,
+        engine: EngineChoice::Only(engine),
+        max_connections: 16,
+        header_timeout: std::time::Duration::from_secs(10),
+        idle_timeout: std::time::Duration::from_secs(60),
+        stop: std::sync::atomic::AtomicBool::new(false),
+        open: std::sync::atomic::AtomicUsize::new(0),
+    };
+    let wake = rustix::event::eventfd(0, rustix::event::EventfdFlags::CLOEXEC)?;
+    let name = files
+        .small
+        .file_name()
+        .and_then(|n| n.to_str())
+        .context("small file name")?;
+    let request = format!("GET /{name} HTTP/1.1\r\nHost: bench\r\n\r\n");
+    let started = Instant::now();
+    thread::scope(|s| {
+        let worker = s.spawn(|| -> Result<(Syscalls, Rusage)> {
+            let usage = Rusage::thread();
+            let syscalls = server::run_worker(&listener, std::os::fd::AsFd::as_fd(&wake), &config)?;
+            Ok((syscalls, Rusage::thread().since(&usage)))
+        });
+        let client = s.spawn(|| -> Result<Rusage> {
+            let usage = Rusage::thread();
+            let mut stream = TcpStream::connect(addr)?;
+            let mut pending = Vec::new();
+            let mut buf = vec![0u8; 64 << 10];
+            for _ in 0..files.small_count {
+                stream.write_all(request.as_bytes())?;
+                loop {
+                    let head = pending
+                        .windows(4)
+                        .position(|w| w == b"\r\n\r\n")
+                        .map(|p| p + 4);
+                    match head {
+                        Some(head) if pending.len() >= head + SMALL_FILE as usize => {
+                            pending.drain(..head + SMALL_FILE as usize);
+                            break;
+                        }
+                        _ => match stream.read(&mut buf)? {
+                            0 => return Err(anyhow!("the server closed the connection")),
+                            n => pending.extend_from_slice(&buf[..n]),
+                        },
+                    }
+                }
+            }
+            Ok(Rusage::thread().since(&usage))
+        });
+        let peer = joined(client);
+        let seconds = started.elapsed().as_secs_f64();
+        config
+            .stop
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        rustix::io::write(&wake, &1u64.to_ne_bytes())?;
+        let (syscalls, side) = joined(worker)?;
+        Ok(Sample {
+            bytes: SMALL_FILE * files.small_count,
+            seconds,
+            syscalls,
+            side,
+            peer: Some(peer?),
+        })
     })
 }

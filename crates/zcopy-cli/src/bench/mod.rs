@@ -28,8 +28,13 @@ pub struct Args {
     /// Size of the generated test file
     #[arg(long, value_parser = size::parse, default_value = "256MiB")]
     size: u64,
-    /// Jobs to run: send, recv, echo, cp, scan, small
-    #[arg(long, value_delimiter = ',', value_parser = Job::parse, default_value = "send,recv,echo,cp,scan,small")]
+    /// Jobs to run: send, recv, echo, cp, scan, small, serve
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_parser = Job::parse,
+        default_value = "send,recv,echo,cp,scan,small,serve"
+    )]
     jobs: Vec<Job>,
     /// Only rows with these engines (read-write, mmap, sendfile, splice, copy-file-range, direct)
     #[arg(long, value_delimiter = ',', value_parser = engine_name)]

@@ -70,7 +70,7 @@ pub fn check(row: &Row, m: &Measured) -> String {
     let total = s.syscalls.total() as f64;
     let model = of(row);
     let mut out = Vec::new();
-    let small = row.job == Job::Small;
+    let small = matches!(row.job, Job::Small | Job::Serve);
     match (row.how, row.buffer()) {
         (
             How::Transfer {
@@ -164,6 +164,7 @@ pub fn check(row: &Row, m: &Measured) -> String {
                 "{skb} skb copies{}: the receiving side's copy into user space, which loopback cannot avoid",
                 m.skb_bytes.map_or_else(String::new, |b| format!(" of {}", crate::size::human(b)))
             )),
+            Job::Serve => out.push(format!("{skb} skb copies: the client reads each response into user space")),
             Job::Send | Job::Small | Job::Echo | Job::Recv => {
                 out.push(format!("{skb} skb copies: every receiving side splices, so none copies into user space"))
             }

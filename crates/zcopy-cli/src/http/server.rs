@@ -19,7 +19,7 @@ use rustix::buffer::spare_capacity;
 use rustix::event::epoll::{self, EventData, EventFlags};
 use rustix::io::Errno;
 use rustix::net::SendFlags;
-use zcopy::{EngineChoice, FdKind, Options, Status, Transfer};
+use zcopy::{EngineChoice, FdKind, Options, Status, Syscalls, Transfer};
 
 use super::files::{self, Resolved};
 use super::request::{self, Method, Parsed, Span};
@@ -66,6 +66,8 @@ struct Conn {
     engine: &'static str,
     /// The events the connection is registered for.
     interest: EventFlags,
+    /// Syscalls the engines issued for this connection's bodies.
+    syscalls: Syscalls,
 }
 
 /// Open files kept for a moment, so that a popular file is not opened, examined
@@ -104,12 +106,13 @@ impl OpenFiles {
     }
 }
 
-/// Runs one worker until the server stops and its connections are done.
+/// Runs one worker until the server stops and its connections are done; returns
+/// the syscalls its engines issued for response bodies.
 pub fn run_worker(
     listener: &TcpListener,
     wake: BorrowedFd<'_>,
     config: &Config,
-) -> std::io::Result<()> {
+) -> std::io::Result<Syscalls> {
     let ep = epoll::create(epoll::CreateFlags::CLOEXEC)?;
     epoll::add(
         &ep,
@@ -121,6 +124,7 @@ pub fn run_worker(
     let mut conns: Vec<Option<Conn>> = Vec::new();
     let mut free: VecDeque<usize> = VecDeque::new();
     let mut events = Vec::with_capacity(256);
+    let mut syscalls = Syscalls::default();
     let mut listening = true;
     let mut last_sweep = Instant::now();
     let mut open_files = OpenFiles {
@@ -147,7 +151,7 @@ pub fn run_worker(
                     .as_ref()
                     .is_some_and(|c| c.output.is_empty() && c.body.is_none())
                 {
-                    close(&ep, &mut conns, &mut free, slot, config);
+                    close(&ep, &mut conns, &mut free, slot, config, &mut syscalls);
                 }
             }
         }
@@ -173,7 +177,7 @@ pub fn run_worker(
                             readable,
                         );
                         if !keep {
-                            close(&ep, &mut conns, &mut free, slot, config);
+                            close(&ep, &mut conns, &mut free, slot, config, &mut syscalls);
                         }
                     }
                 }
@@ -186,12 +190,12 @@ pub fn run_worker(
                     .as_ref()
                     .is_some_and(|c| c.deadline <= last_sweep)
                 {
-                    close(&ep, &mut conns, &mut free, slot, config);
+                    close(&ep, &mut conns, &mut free, slot, config, &mut syscalls);
                 }
             }
         }
         if !listening && conns.iter().all(Option::is_none) {
-            return Ok(());
+            return Ok(syscalls);
         }
     }
 }
@@ -252,6 +256,7 @@ fn accept_all(
             body_bytes: 0,
             engine: "-",
             interest: EventFlags::IN | EventFlags::RDHUP,
+            syscalls: Syscalls::default(),
         });
     }
 }
@@ -262,10 +267,12 @@ fn close(
     free: &mut VecDeque<usize>,
     slot: usize,
     config: &Config,
+    total: &mut Syscalls,
 ) {
     if let Some(conn) = conns[slot].take() {
         let _ = epoll::delete(ep, &conn.stream);
         config.open.fetch_sub(1, Ordering::Relaxed);
+        total.add(&conn.syscalls);
         free.push_back(slot);
     }
 }
@@ -384,7 +391,9 @@ fn write(conn: &mut Conn, config: &Config) -> Result<bool, String> {
                 .map_err(|e| e.to_string())?;
         let status = transfer.run();
         let moved = transfer.moved();
-        conn.engine = transfer.report().engine.name();
+        let report = transfer.report();
+        conn.engine = report.engine.name();
+        conn.syscalls.add(&report.syscalls);
         *next += moved;
         conn.body_bytes += moved;
         if moved > 0 {
