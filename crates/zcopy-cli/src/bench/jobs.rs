@@ -282,6 +282,21 @@ fn drain(stream: TcpStream) -> Result<Rusage> {
     Ok(Rusage::thread().since(&usage))
 }
 
+/// Sends the big file into a socket with sendfile and shuts down writing, as a
+/// peer that is not being measured; returns the thread's usage.
+fn feed(files: &Files, stream: TcpStream) -> Result<Rusage> {
+    let usage = Rusage::thread();
+    let file = File::open(&files.big)?;
+    Transfer::new(
+        &file,
+        &stream,
+        options(Engine::Sendfile, BUFFER, Some(files.size)),
+    )?
+    .run()?;
+    stream.shutdown(Shutdown::Write)?;
+    Ok(Rusage::thread().since(&usage))
+}
+
 fn loopback() -> Result<(TcpListener, std::net::SocketAddr)> {
     let listener = TcpListener::bind("127.0.0.1:0").context("bench: cannot listen on 127.0.0.1")?;
     let addr = listener.local_addr()?;
@@ -337,19 +352,7 @@ fn recv(files: &Files, engine: Engine, buffer: usize) -> Result<Sample> {
     let sink_path = files.dir.join("recv.out");
     let started = Instant::now();
     let sample = thread::scope(|s| {
-        let sender = s.spawn(|| -> Result<Rusage> {
-            let usage = Rusage::thread();
-            let file = File::open(&files.big)?;
-            let stream = TcpStream::connect(addr)?;
-            Transfer::new(
-                &file,
-                &stream,
-                options(Engine::Sendfile, BUFFER, Some(files.size)),
-            )?
-            .run()?;
-            stream.shutdown(Shutdown::Write)?;
-            Ok(Rusage::thread().since(&usage))
-        });
+        let sender = s.spawn(|| feed(files, TcpStream::connect(addr)?));
         let receiver = s.spawn(|| -> Result<(Syscalls, Rusage)> {
             let usage = Rusage::thread();
             let (stream, _) = listener.accept()?;
@@ -388,18 +391,7 @@ fn echo(files: &Files, engine: Engine, buffer: usize) -> Result<Sample> {
         let stream = TcpStream::connect(addr)?;
         let back = stream.try_clone()?;
         let reader = s.spawn(move || drain(back));
-        let writer = s.spawn(move || -> Result<Rusage> {
-            let usage = Rusage::thread();
-            let file = File::open(&files.big)?;
-            Transfer::new(
-                &file,
-                &stream,
-                options(Engine::Sendfile, BUFFER, Some(files.size)),
-            )?
-            .run()?;
-            stream.shutdown(Shutdown::Write)?;
-            Ok(Rusage::thread().since(&usage))
-        });
+        let writer = s.spawn(move || feed(files, stream));
         let (syscalls, side) = joined(server)?;
         let w = joined(writer)?;
         let r = joined(reader)?;
