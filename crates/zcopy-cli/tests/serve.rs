@@ -371,3 +371,33 @@ fn sigterm_finishes_responses_in_flight() {
     let (status, _, _) = server.wait();
     assert!(status.success());
 }
+
+#[test]
+fn bad_directories_and_busy_addresses_are_one_line_errors() {
+    let dir = site();
+    let missing = dir.path().join("missing");
+    let file = dir.path().join("www/hello.txt");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = taken.local_addr().unwrap().to_string();
+    let www = dir.path().join("www");
+    for (args, want) in [
+        (
+            vec![missing.to_str().unwrap(), "--listen", "127.0.0.1:0"],
+            "No such file or directory",
+        ),
+        (
+            vec![file.to_str().unwrap(), "--listen", "127.0.0.1:0"],
+            "not a directory",
+        ),
+        (
+            vec![www.to_str().unwrap(), "--listen", &busy],
+            "Address already in use",
+        ),
+    ] {
+        let o = common::zcopy().arg("serve").args(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains(want), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    }
+}
