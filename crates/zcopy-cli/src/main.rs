@@ -1,5 +1,10 @@
 //! `zcopy`: move bytes between files, pipes and sockets without copying them
 //! through user space, and measure what each technique saves.
+#![deny(
+    unsafe_code,
+    unsafe_op_in_unsafe_fn,
+    clippy::undocumented_unsafe_blocks
+)]
 
 mod bench;
 mod cmd;
@@ -8,6 +13,8 @@ mod net;
 mod progress;
 mod size;
 mod summary;
+// Signal masks, which rustix does not wrap.
+#[allow(unsafe_code)]
 mod sys;
 
 use std::process::ExitCode;
@@ -49,6 +56,10 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if cmd::is_stdout_closed(&e) => ExitCode::from(141),
         Err(e) if e.downcast_ref::<cmd::Quiet>().is_some() => ExitCode::FAILURE,
+        Err(e) if e.downcast_ref::<cmd::Usage>().is_some() => {
+            eprintln!("zcopy: {e:#}\nTry 'zcopy --help' for more information.");
+            ExitCode::from(2)
+        }
         Err(e) => {
             eprintln!("zcopy: {e:#}");
             ExitCode::FAILURE

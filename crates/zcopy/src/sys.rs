@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Once;
 use std::time::Duration;
 
-use crate::report::Rusage;
+use crate::report::{Rusage, Syscall};
 
 /// Whose usage `getrusage` reads.
 #[derive(Clone, Copy, Debug)]
@@ -42,6 +42,35 @@ pub(crate) fn getrusage(who: RusageWho) -> Rusage {
         minor_faults: usage.ru_minflt as u64,
         major_faults: usage.ru_majflt as u64,
     }
+}
+
+/// Whether `call` is missing or forbidden in this process, as opposed to refused
+/// for the files at hand: the call is made with invalid descriptors, which a
+/// working syscall answers with `EBADF`, and a missing or filtered one with `ENOSYS`
+/// or `EPERM` (Rust std's probe for copy_file_range).
+pub(crate) fn syscall_is_missing(call: Syscall) -> bool {
+    // SAFETY: every call gets descriptor -1 and null offsets; the kernel checks the
+    // descriptors first and touches no memory of ours.
+    let result = unsafe {
+        match call {
+            Syscall::CopyFileRange => libc::syscall(
+                libc::SYS_copy_file_range,
+                -1,
+                std::ptr::null_mut::<libc::loff_t>(),
+                -1,
+                std::ptr::null_mut::<libc::loff_t>(),
+                1usize,
+                0u32,
+            ),
+            Syscall::Sendfile => libc::sendfile(-1, -1, std::ptr::null_mut(), 1) as libc::c_long,
+            Syscall::Splice => {
+                libc::splice(-1, std::ptr::null_mut(), -1, std::ptr::null_mut(), 1, 0)
+                    as libc::c_long
+            }
+            _ => return false,
+        }
+    };
+    result == -1 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EBADF)
 }
 
 /// Ranges of memory whose SIGBUS we turn into an error, one slot per live guard.
@@ -92,26 +121,36 @@ impl Drop for SigbusGuard {
     }
 }
 
+/// The page size, read before the handler is installed: the handler must not call
+/// anything that might initialise state lazily.
+static PAGE: AtomicUsize = AtomicUsize::new(0);
+/// The SIGBUS action we replaced, to which faults outside our ranges are passed.
+static PREVIOUS: std::sync::OnceLock<libc::sigaction> = std::sync::OnceLock::new();
+
 fn install_sigbus_handler() {
+    PAGE.store(rustix::param::page_size(), Ordering::Release);
     // SAFETY: a zeroed sigaction is valid; the handler below only does
-    // async-signal-safe work (atomics, mmap, sigaction).
+    // async-signal-safe work (atomics, mmap, sigaction, calling the old handler).
     unsafe {
         let mut action: libc::sigaction = std::mem::zeroed();
         action.sa_sigaction = on_sigbus as *const () as usize;
         action.sa_flags = libc::SA_SIGINFO | libc::SA_NODEFER;
         libc::sigemptyset(&mut action.sa_mask);
-        libc::sigaction(libc::SIGBUS, &action, std::ptr::null_mut());
+        let mut previous: libc::sigaction = std::mem::zeroed();
+        if libc::sigaction(libc::SIGBUS, &action, &mut previous) == 0 {
+            let _ = PREVIOUS.set(previous);
+        }
     }
 }
 
-extern "C" fn on_sigbus(_: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
+extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid siginfo for a SA_SIGINFO handler.
     let addr = unsafe { (*info).si_addr() } as usize;
+    let page = PAGE.load(Ordering::Acquire);
     for slot in 0..SLOTS {
         let start = STARTS[slot].load(Ordering::Acquire);
         let len = LENS[slot].load(Ordering::Acquire);
         if len != usize::MAX && start <= addr && addr < start.saturating_add(len) {
-            let page = rustix::param::page_size();
             let base = addr & !(page - 1);
             // SAFETY: `base` is a page inside a mapping this guard owns; replacing it
             // with a private zero page only changes what that mapping reads.
@@ -131,10 +170,31 @@ extern "C" fn on_sigbus(_: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc
             }
         }
     }
-    // Not ours: restore the default action; returning re-runs the faulting access,
-    // which now ends the process with SIGBUS as it would have without us.
-    // SAFETY: resetting a signal to SIG_DFL is always valid.
-    unsafe {
-        libc::signal(libc::SIGBUS, libc::SIG_DFL);
+    // Not ours: chain to the handler we replaced, or, if it was the default (or
+    // ignored, which the kernel does not honour for a real fault), restore the
+    // default action; returning re-runs the faulting access, which then ends the
+    // process with SIGBUS as it would have without us.
+    match PREVIOUS.get() {
+        Some(previous) if previous.sa_sigaction > libc::SIG_IGN => {
+            let handler = previous.sa_sigaction;
+            if previous.sa_flags & libc::SA_SIGINFO != 0 {
+                // SAFETY: the previous action was installed with SA_SIGINFO, so its
+                // handler takes these three arguments.
+                let handler: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+                    unsafe { std::mem::transmute(handler) };
+                handler(sig, info, ctx);
+            } else {
+                // SAFETY: without SA_SIGINFO the previous handler takes the signal number.
+                let handler: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(handler) };
+                handler(sig);
+            }
+        }
+        // SAFETY: restoring the default action with sigaction is async-signal-safe.
+        _ => unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = libc::SIG_DFL;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(libc::SIGBUS, &action, std::ptr::null_mut());
+        },
     }
 }

@@ -68,6 +68,8 @@ pub struct Transfer<'a> {
     options: Options,
     engines: VecDeque<Engine>,
     state: Option<State>,
+    /// `cursor.moved` when the running engine started.
+    engine_start: u64,
     cursor: Cursor,
     skipped: Vec<Skip>,
     elapsed: Duration,
@@ -125,6 +127,7 @@ impl<'a> Transfer<'a> {
             options,
             engines: engines.into(),
             state: None,
+            engine_start: 0,
             cursor: Cursor {
                 src_pos: positional.then_some(options.offset),
                 remaining: options.len,
@@ -171,16 +174,35 @@ impl<'a> Transfer<'a> {
             };
             let state = match &mut self.state {
                 Some(state) => state,
-                None => self.state.insert(State::new(
-                    engine,
-                    self.options.buffer,
-                    self.options.pipe_size,
-                    self.src_kind,
-                    self.sink_kind,
-                    &mut self.cursor,
-                )?),
+                None => {
+                    self.engine_start = self.cursor.moved;
+                    self.state.insert(State::new(
+                        engine,
+                        self.options.buffer,
+                        self.options.pipe_size,
+                        self.src_kind,
+                        self.sink_kind,
+                        &mut self.cursor,
+                    )?)
+                }
             };
             match state.pump(self.src, self.sink, &mut self.cursor)? {
+                Step::Done if self.size_may_lie(engine)? => {
+                    self.cursor.src_eof = false;
+                    self.state = None;
+                    let reason = "found end of file before its first byte: the source's \
+                                  size may lie (procfs, sysfs, FUSE), so reading to end of file";
+                    while self.engines.front() != Some(&Engine::ReadWrite) {
+                        let engine = self
+                            .engines
+                            .pop_front()
+                            .expect("read-write is in the chain");
+                        self.skipped.push(Skip {
+                            engine,
+                            reason: reason.into(),
+                        });
+                    }
+                }
                 Step::Done => {
                     return match self.cursor.remaining {
                         Some(missing) if missing > 0 => Err(match self.cursor.src_pos {
@@ -210,6 +232,39 @@ impl<'a> Transfer<'a> {
                     )))
                 }
             }
+        }
+    }
+
+    /// Whether `engine` ended at end of file without moving a byte of a positional
+    /// source, and reading may find more. procfs and sysfs files report a size of 0
+    /// or 4096 whatever they hold, as do some FUSE and overlay files, and
+    /// copy_file_range, sendfile, splice and mmap go by that size (Rust std's
+    /// `kernel_copy.rs` meets the same): only reading tells. Under `auto` the answer
+    /// sends the transfer on to read-write from the same byte; a single chosen
+    /// engine that would silently lose data is an error instead.
+    fn size_may_lie(&self, engine: Engine) -> Result<bool, Error> {
+        let Some(pos) = self.cursor.src_pos else {
+            return Ok(false);
+        };
+        if engine == Engine::ReadWrite
+            || !self.cursor.src_eof
+            || self.cursor.moved != self.engine_start
+        {
+            return Ok(false);
+        }
+        if self.engines.contains(&Engine::ReadWrite) {
+            return Ok(true);
+        }
+        let mut probe = [0u8; 1];
+        match rustix::io::pread(self.src, &mut probe, pos) {
+            Ok(0) | Err(_) => Ok(false),
+            Ok(_) => Err(Error::Setup(std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                format!(
+                    "{engine} found end of file at byte {pos}, but reading finds more: the \
+                     source's size lies (procfs, sysfs, FUSE); use the read-write engine"
+                ),
+            ))),
         }
     }
 

@@ -21,6 +21,12 @@ pub struct StdoutClosed;
 #[error("")]
 pub struct Quiet;
 
+/// A usage error found after parsing (operands that do not fit together): the
+/// command exits 2, as for the errors clap finds.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Usage(pub String);
+
 /// Whether `e` is the quiet end of a closed stdout.
 pub fn is_stdout_closed(e: &anyhow::Error) -> bool {
     e.downcast_ref::<StdoutClosed>().is_some()

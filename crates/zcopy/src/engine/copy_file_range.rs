@@ -8,16 +8,16 @@
 //! Pitfalls: `EXDEV` across file systems (always before Linux 5.3, and since 5.19
 //! whenever the two file systems are of different types); `EINVAL` when the sink
 //! is `O_APPEND`; `ENOSYS` before Linux 4.5. All of these fall back before the first
-//! byte moves.
+//! byte moves (see `engine::triage`). procfs, sysfs and some FUSE and overlay files
+//! report a size of 0 or a size they do not have, and the call returns 0 at once:
+//! the transfer then reads to end of file instead of trusting that 0.
 //!
 //! # References
 //!  - [copy_file_range(2)](https://man7.org/linux/man-pages/man2/copy_file_range.2.html)
 
 use std::os::fd::BorrowedFd;
 
-use rustix::io::Errno;
-
-use super::{errno_words, verdict, Cursor, Step, Verdict};
+use super::{triage, Cursor, Step};
 use crate::choice::Engine;
 use crate::report::Syscall;
 use crate::Error;
@@ -57,27 +57,18 @@ impl CopyFileRange {
                     cur.took(n);
                     cur.moved += n as u64;
                 }
-                // ENOSYS: before Linux 4.5; EPERM: seccomp filters (Docker's older profiles).
-                Err(errno @ (Errno::NOSYS | Errno::PERM)) if !self.started => {
-                    Engine::CopyFileRange.mark_unavailable();
-                    return Ok(Step::Fallback(format!(
-                        "{} (cached for this process)",
-                        errno_words(errno)
-                    )));
+                Err(errno) => {
+                    if let Some(end) = triage(
+                        Engine::CopyFileRange,
+                        Syscall::CopyFileRange,
+                        errno,
+                        self.started,
+                    )
+                    .end()
+                    {
+                        return end;
+                    }
                 }
-                // EXDEV: different file systems (see the module doc); EINVAL: O_APPEND sink
-                // or a file system without support; EOPNOTSUPP: some FUSE and NFS mounts;
-                // EBADF: the sink is O_APPEND on older kernels.
-                Err(errno @ (Errno::XDEV | Errno::INVAL | Errno::OPNOTSUPP | Errno::BADF))
-                    if !self.started =>
-                {
-                    return Ok(Step::Fallback(errno_words(errno)));
-                }
-                Err(errno) => match verdict(Engine::CopyFileRange, Syscall::CopyFileRange, errno) {
-                    Verdict::Retry => {}
-                    Verdict::WouldBlock => return Ok(Step::WouldBlock),
-                    Verdict::Fail(e) => return Err(e),
-                },
             }
         }
     }

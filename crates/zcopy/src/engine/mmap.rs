@@ -22,7 +22,7 @@ use std::os::fd::BorrowedFd;
 use memmap2::{Advice, MmapOptions};
 use rustix::io::Errno;
 
-use super::{sink_closed, verdict, Cursor, Step, Verdict};
+use super::{sink_closed, triage, Cursor, Step};
 use crate::choice::Engine;
 use crate::report::Syscall;
 use crate::Error;
@@ -35,6 +35,8 @@ pub const WINDOW: u64 = 64 << 20;
 #[derive(Default)]
 pub(crate) struct Mmap {
     window: Option<Window>,
+    /// Whether the sink has accepted a byte from a mapping (no fallback after).
+    started: bool,
 }
 
 struct Window {
@@ -56,15 +58,18 @@ impl Mmap {
                     match cur.call(Syscall::Write, result) {
                         Ok(0) => return Err(sink_closed(Engine::Mmap)),
                         Ok(n) => {
+                            self.started = true;
                             window.written += n;
                             cur.moved += n as u64;
                         }
                         Err(Errno::FAULT) => return Err(shrank(src, cur)),
-                        Err(errno) => match verdict(Engine::Mmap, Syscall::Write, errno) {
-                            Verdict::Retry => {}
-                            Verdict::WouldBlock => return Ok(Step::WouldBlock),
-                            Verdict::Fail(e) => return Err(e),
-                        },
+                        Err(errno) => {
+                            if let Some(end) =
+                                triage(Engine::Mmap, Syscall::Write, errno, true).end()
+                            {
+                                return end;
+                            }
+                        }
                     }
                     continue;
                 }
@@ -88,14 +93,16 @@ impl Mmap {
             // SAFETY: the mapping is read-only and never dereferenced by our code: its
             // bytes go only to write(2), where a page lost to truncation makes the kernel
             // return EFAULT (handled above) instead of raising SIGBUS in this process.
-            let map =
-                unsafe { MmapOptions::new().offset(pos).len(len).map(&src) }.map_err(|source| {
-                    Error::Io {
-                        engine: Engine::Mmap,
-                        syscall: "mmap",
-                        source,
+            let map = match unsafe { MmapOptions::new().offset(pos).len(len).map(&src) } {
+                Ok(map) => map,
+                Err(e) => {
+                    let errno = Errno::from_io_error(&e).unwrap_or(Errno::IO);
+                    match triage(Engine::Mmap, Syscall::Mmap, errno, self.started).end() {
+                        Some(end) => return end,
+                        None => continue,
                     }
-                })?;
+                }
+            };
             cur.syscalls.count(Syscall::Madvise);
             // Readahead is only a hint: a kernel that refuses it still maps correctly.
             let _ = map.advise(Advice::Sequential);

@@ -9,7 +9,11 @@
 //! hands the cursor to the next engine at the exact byte where this one stopped.
 
 pub mod copy_file_range;
+// Aligned buffers for O_DIRECT and read-write.
+#[allow(unsafe_code)]
 pub mod direct;
+// Maps the source file.
+#[allow(unsafe_code)]
 pub mod mmap;
 pub mod read_write;
 pub mod reflink;
@@ -156,15 +160,65 @@ pub(crate) enum Verdict {
     Retry,
     /// Report `WouldBlock` (`EAGAIN`).
     WouldBlock,
+    /// This engine cannot work here: the next one takes over at the cursor's byte.
+    Fallback(String),
     /// A real error.
     Fail(Error),
 }
 
-/// Sorts an errno into retry, would-block or failure of `engine`'s `call`.
-pub(crate) fn verdict(engine: Engine, call: Syscall, errno: Errno) -> Verdict {
+impl Verdict {
+    /// How the engine's pump ends on this verdict: `None` retries the call.
+    pub fn end(self) -> Option<Result<Step, Error>> {
+        match self {
+            Verdict::Retry => None,
+            Verdict::WouldBlock => Some(Ok(Step::WouldBlock)),
+            Verdict::Fallback(reason) => Some(Ok(Step::Fallback(reason))),
+            Verdict::Fail(e) => Some(Err(e)),
+        }
+    }
+}
+
+/// The one errno triage every engine uses, after Rust std's `kernel_copy.rs`.
+///
+/// `started` says whether the engine has already moved bytes: most "cannot work
+/// here" errnos are trusted only before the first byte, since a file system that
+/// copied some bytes and then refuses is failing, not unsupported.
+pub(crate) fn triage(engine: Engine, call: Syscall, errno: Errno, started: bool) -> Verdict {
+    let in_kernel = matches!(
+        engine,
+        Engine::Sendfile | Engine::Splice | Engine::CopyFileRange
+    );
     match errno {
         Errno::INTR => Verdict::Retry,
         Errno::AGAIN => Verdict::WouldBlock,
+        // ENOSYS: a kernel without the syscall (copy_file_range before 4.5); EPERM:
+        // a seccomp filter (Docker's older profiles), or an immutable or append-only
+        // file, which a probe with invalid descriptors tells apart before caching.
+        Errno::NOSYS | Errno::PERM if in_kernel && !started => {
+            if crate::sys::syscall_is_missing(call) {
+                engine.mark_unavailable();
+                Verdict::Fallback(format!("{} (cached for this process)", errno_words(errno)))
+            } else {
+                Verdict::Fallback(errno_words(errno))
+            }
+        }
+        // EXDEV: copy_file_range across file systems (always before Linux 5.3, and
+        // since 5.19 between file systems of different types).
+        // EINVAL: an end without splice or copy support (a terminal, procfs, some FUSE
+        // and NFS files) or a sink opened O_APPEND.
+        // EOPNOTSUPP: some FUSE and NFS mounts, and RHEL 7's copy_file_range.
+        // EBADF: copy_file_range into an O_APPEND sink on older kernels.
+        Errno::XDEV | Errno::INVAL | Errno::OPNOTSUPP | Errno::BADF if in_kernel && !started => {
+            Verdict::Fallback(errno_words(errno))
+        }
+        // EOVERFLOW: offset plus length past what the call's types or the file system
+        // allow; the next engine continues at the exact byte, even mid-transfer.
+        Errno::OVERFLOW if in_kernel => Verdict::Fallback(errno_words(errno)),
+        // ENODEV, EACCES, EINVAL from mmap: a file system that cannot map this file
+        // (procfs, sysfs attributes, some FUSE file systems).
+        Errno::NODEV | Errno::ACCESS | Errno::INVAL if call == Syscall::Mmap && !started => {
+            Verdict::Fallback(errno_words(errno))
+        }
         _ => Verdict::Fail(Error::Io {
             engine,
             syscall: call.name(),
@@ -187,6 +241,9 @@ pub(crate) fn errno_words(errno: Errno) -> String {
         Errno::XDEV => "EXDEV",
         Errno::OPNOTSUPP => "EOPNOTSUPP",
         Errno::BADF => "EBADF",
+        Errno::OVERFLOW => "EOVERFLOW",
+        Errno::NODEV => "ENODEV",
+        Errno::ACCESS => "EACCES",
         _ => "errno",
     };
     let words = std::io::Error::from_raw_os_error(errno.raw_os_error()).to_string();

@@ -15,9 +15,7 @@
 
 use std::os::fd::BorrowedFd;
 
-use rustix::io::Errno;
-
-use super::{errno_words, verdict, Cursor, Step, Verdict};
+use super::{triage, Cursor, Step};
 use crate::choice::Engine;
 use crate::report::Syscall;
 use crate::Error;
@@ -55,24 +53,13 @@ impl Sendfile {
                     cur.took(n);
                     cur.moved += n as u64;
                 }
-                // ENOSYS: kernels or sandboxes without sendfile; EPERM: seccomp filters.
-                Err(errno @ (Errno::NOSYS | Errno::PERM)) if !self.started => {
-                    Engine::Sendfile.mark_unavailable();
-                    return Ok(Step::Fallback(format!(
-                        "{} (cached for this process)",
-                        errno_words(errno)
-                    )));
+                Err(errno) => {
+                    if let Some(end) =
+                        triage(Engine::Sendfile, Syscall::Sendfile, errno, self.started).end()
+                    {
+                        return end;
+                    }
                 }
-                // EINVAL: the sink was opened O_APPEND or the source cannot be mapped
-                // (some FUSE and network file systems); EOPNOTSUPP: no splice_read support.
-                Err(errno @ (Errno::INVAL | Errno::OPNOTSUPP)) if !self.started => {
-                    return Ok(Step::Fallback(errno_words(errno)));
-                }
-                Err(errno) => match verdict(Engine::Sendfile, Syscall::Sendfile, errno) {
-                    Verdict::Retry => {}
-                    Verdict::WouldBlock => return Ok(Step::WouldBlock),
-                    Verdict::Fail(e) => return Err(e),
-                },
             }
         }
     }

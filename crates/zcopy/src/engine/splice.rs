@@ -22,7 +22,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::io::Errno;
 use rustix::pipe::{PipeFlags, SpliceFlags};
 
-use super::{errno_words, sink_closed, verdict, Cursor, Step, Verdict};
+use super::{sink_closed, triage, Cursor, Step, Verdict};
 use crate::choice::{Engine, FdKind};
 use crate::report::Syscall;
 use crate::Error;
@@ -104,18 +104,30 @@ impl Splice {
                         pipe.held -= n;
                         cur.moved += n as u64;
                     }
-                    // EINVAL: a sink without splice support or opened O_APPEND. The bytes
-                    // in the pipe go back to a positional source, and the next engine
-                    // starts from them.
-                    Err(errno @ Errno::INVAL) if !self.started && cur.src_pos.is_some() => {
-                        cur.give_back(held);
-                        return Ok(Step::Fallback(errno_words(errno)));
+                    Err(errno) => {
+                        match triage(Engine::Splice, Syscall::Splice, errno, self.started) {
+                            Verdict::Retry => {}
+                            // The bytes in the pipe go back to a positional source, and the
+                            // next engine starts from them; a stream cannot take them back.
+                            Verdict::Fallback(reason) if cur.src_pos.is_some() => {
+                                cur.give_back(held);
+                                pipe.held = 0;
+                                return Ok(Step::Fallback(reason));
+                            }
+                            Verdict::Fallback(_) => {
+                                return Err(Error::Io {
+                                    engine: Engine::Splice,
+                                    syscall: "splice",
+                                    source: errno.into(),
+                                })
+                            }
+                            other => {
+                                if let Some(end) = other.end() {
+                                    return end;
+                                }
+                            }
+                        }
                     }
-                    Err(errno) => match verdict(Engine::Splice, Syscall::Splice, errno) {
-                        Verdict::Retry => {}
-                        Verdict::WouldBlock => return Ok(Step::WouldBlock),
-                        Verdict::Fail(e) => return Err(e),
-                    },
                 }
                 continue;
             }
@@ -144,24 +156,13 @@ impl Splice {
                         }
                     }
                 }
-                // ENOSYS: kernels or sandboxes without splice; EPERM: seccomp filters.
-                Err(errno @ (Errno::NOSYS | Errno::PERM)) if !self.started => {
-                    Engine::Splice.mark_unavailable();
-                    return Ok(Step::Fallback(format!(
-                        "{} (cached for this process)",
-                        errno_words(errno)
-                    )));
+                Err(errno) => {
+                    if let Some(end) =
+                        triage(Engine::Splice, Syscall::Splice, errno, self.started).end()
+                    {
+                        return end;
+                    }
                 }
-                // EINVAL: an end without splice support (a terminal, some FUSE files) or an
-                // O_APPEND sink.
-                Err(errno @ Errno::INVAL) if !self.started => {
-                    return Ok(Step::Fallback(errno_words(errno)));
-                }
-                Err(errno) => match verdict(Engine::Splice, Syscall::Splice, errno) {
-                    Verdict::Retry => {}
-                    Verdict::WouldBlock => return Ok(Step::WouldBlock),
-                    Verdict::Fail(e) => return Err(e),
-                },
             }
         }
     }
