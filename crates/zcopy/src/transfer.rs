@@ -290,3 +290,27 @@ impl<'a> Transfer<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_engine_that_finds_nothing_in_a_procfs_file_hands_over_to_reading() {
+        // A chain whose first engine goes by the size procfs reports (0): the
+        // transfer must not take its end of file for the truth.
+        let want = std::fs::read("/proc/version").unwrap();
+        let src = std::fs::File::open("/proc/version").unwrap();
+        let sink = tempfile::tempfile().unwrap();
+        let mut transfer = Transfer::new(&src, &sink, Options::default()).unwrap();
+        transfer.engines = VecDeque::from([Engine::Mmap, Engine::ReadWrite]);
+        assert_eq!(transfer.run().unwrap(), Status::Done);
+        assert_eq!(transfer.moved(), want.len() as u64);
+        let report = transfer.report();
+        assert_eq!(report.engine, Engine::ReadWrite);
+        assert!(report
+            .skipped
+            .iter()
+            .any(|s| s.engine == Engine::Mmap && s.reason.contains("size may lie")));
+    }
+}
