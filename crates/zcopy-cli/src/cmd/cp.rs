@@ -116,6 +116,9 @@ struct Preserve {
     timestamps: bool,
     links: bool,
     xattr: bool,
+    /// `--no-preserve=mode`: new files get the default mode (0666 or 0777, less
+    /// the umask), not the source's.
+    default_mode: bool,
     /// From `all` (or `-a`): failing to keep xattrs is not an error.
     quiet_xattr: bool,
 }
@@ -124,7 +127,10 @@ impl Preserve {
     fn set(&mut self, list: &str, on: bool) -> Result<()> {
         for attr in list.split(',').filter(|a| !a.is_empty()) {
             match attr {
-                "mode" => self.mode = on,
+                "mode" => {
+                    self.mode = on;
+                    self.default_mode = !on;
+                }
                 "ownership" => self.ownership = on,
                 "timestamps" => self.timestamps = on,
                 "links" => self.links = on,
@@ -138,6 +144,7 @@ impl Preserve {
                         timestamps: on,
                         links: on,
                         xattr: on,
+                        default_mode: !on,
                         quiet_xattr: on,
                     }
                 }
@@ -441,8 +448,8 @@ impl Copier {
                 dst.display()
             );
         }
-        match std::fs::metadata(dst) {
-            Ok(existing) if existing.is_dir() => {}
+        let created = match std::fs::metadata(dst) {
+            Ok(existing) if existing.is_dir() => false,
             Ok(_) => bail!(
                 "cannot overwrite non-directory '{}' with directory '{}'",
                 dst.display(),
@@ -453,8 +460,9 @@ impl Copier {
                 rustix::fs::mkdir(dst, Mode::from_raw_mode(0o700))
                     .with_context(|| format!("cannot create directory '{}'", dst.display()))?;
                 self.say(src, dst, "")?;
+                true
             }
-        }
+        };
         let mut failed = false;
         // In inode order, as GNU cp reads a directory: on ext4 and xfs that is
         // roughly the order of the files on disk.
@@ -476,8 +484,13 @@ impl Copier {
         let dir = File::open(dst).with_context(|| format!("cannot access '{}'", dst.display()))?;
         let src_dir =
             File::open(src).with_context(|| format!("cannot access '{}'", src.display()))?;
+        // A directory that was there keeps its mode unless -p, as in GNU cp.
         let mode = if self.preserve.mode {
             meta.mode() & 0o7777
+        } else if !created {
+            dir.metadata()?.mode() & 0o7777
+        } else if self.preserve.default_mode {
+            0o777 & !self.umask
         } else {
             meta.mode() & 0o777 & !self.umask
         };
@@ -593,6 +606,8 @@ impl Copier {
             meta.mode() & 0o7777
         } else if let Some(existing) = &existing {
             existing.mode() & 0o7777
+        } else if self.preserve.default_mode {
+            0o666 & !self.umask
         } else {
             meta.mode() & 0o777 & !self.umask
         };

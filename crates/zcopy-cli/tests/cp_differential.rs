@@ -1,0 +1,651 @@
+//! The same cases through GNU cp and `zcopy cp`, in twin directories, compared:
+//! exit status, the tree left behind (names, types, contents, modes, link targets,
+//! hard links, and times where the case preserves them) and the `-v` lines.
+//! Where zcopy differs on purpose, the case says so and the README says why.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use common::{have, pattern, zcopy};
+
+/// What a case compares beyond status and tree.
+#[derive(Clone, Copy, PartialEq)]
+enum Compare {
+    /// Status, tree and -v lines.
+    All,
+    /// Also modification times (the case preserves them).
+    WithTimes,
+    /// Only whether both failed: GNU cp leaves a partial tree behind here and
+    /// zcopy refuses before writing (README, "cp").
+    StatusOnly,
+}
+
+struct Case {
+    name: &'static str,
+    setup: fn(&Path),
+    args: &'static [&'static str],
+    stdin: &'static str,
+    compare: Compare,
+}
+
+fn write(path: &Path, bytes: &[u8], mode: u32) {
+    std::fs::write(path, bytes).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+fn set_mtime(path: &Path, secs: i64) {
+    let times = rustix::fs::Timestamps {
+        last_access: rustix::fs::Timespec {
+            tv_sec: secs,
+            tv_nsec: 0,
+        },
+        last_modification: rustix::fs::Timespec {
+            tv_sec: secs,
+            tv_nsec: 123_456_789,
+        },
+    };
+    rustix::fs::utimensat(
+        rustix::fs::CWD,
+        path,
+        &times,
+        rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+    )
+    .unwrap();
+}
+
+/// A source tree: files of several modes and sizes, a symlink, a hard link, an
+/// empty directory, old times.
+fn tree(dir: &Path) {
+    let d = dir.join("d");
+    std::fs::create_dir_all(d.join("sub/empty")).unwrap();
+    write(&d.join("f"), b"hello\n", 0o644);
+    write(&d.join("x"), &pattern(70_000), 0o755);
+    write(&d.join("sub/private"), b"secret", 0o600);
+    symlink("f", d.join("link")).unwrap();
+    symlink("../f", d.join("sub/uplink")).unwrap();
+    std::fs::hard_link(d.join("x"), d.join("sub/x-again")).unwrap();
+    std::fs::set_permissions(d.join("sub"), std::fs::Permissions::from_mode(0o750)).unwrap();
+    for p in ["d/f", "d/x", "d/sub/private", "d/link", "d/sub/uplink"] {
+        set_mtime(&dir.join(p), 1_000_000_000);
+    }
+    for p in ["d/sub/empty", "d/sub", "d"] {
+        set_mtime(&dir.join(p), 1_100_000_000);
+    }
+}
+
+fn files(dir: &Path) {
+    write(&dir.join("a"), b"alpha\n", 0o644);
+    write(&dir.join("b"), &pattern(200_000), 0o640);
+    write(&dir.join("exe"), b"#!/bin/sh\n", 0o755);
+    write(&dir.join("empty"), b"", 0o644);
+    std::fs::create_dir(dir.join("dir")).unwrap();
+    set_mtime(&dir.join("a"), 1_000_000_000);
+    set_mtime(&dir.join("b"), 1_500_000_000);
+}
+
+fn files_and_old_target(dir: &Path) {
+    files(dir);
+    write(
+        &dir.join("target"),
+        b"old contents, longer than the new\n",
+        0o600,
+    );
+    set_mtime(&dir.join("target"), 1_200_000_000);
+}
+
+fn files_and_link_target(dir: &Path) {
+    files_and_old_target(dir);
+    symlink("target", dir.join("via-link")).unwrap();
+    symlink("nowhere", dir.join("dangling")).unwrap();
+    symlink("a", dir.join("to-a")).unwrap();
+    symlink("d", dir.join("to-d")).unwrap();
+    tree(dir);
+}
+
+fn special(dir: &Path) {
+    tree(dir);
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &dir.join("d/fifo"),
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o640),
+        0,
+    )
+    .unwrap();
+}
+
+fn sparse(dir: &Path) {
+    let f = std::fs::File::create(dir.join("sparse")).unwrap();
+    f.set_len(8 << 20).unwrap();
+    rustix::io::pwrite(&f, &pattern(5000), 3 << 20).unwrap();
+}
+
+fn setuid(dir: &Path) {
+    write(&dir.join("suid"), b"#!/bin/sh\n", 0o4755);
+    write(&dir.join("sticky-dir-file"), b"x", 0o1644);
+}
+
+const CASES: &[Case] = &[
+    Case {
+        name: "file to a new file",
+        setup: files,
+        args: &["a", "new"],
+        stdin: "",
+        compare: Compare::All,
+    },
+    Case {
+        name: "file over an existing file keeps its mode",
+        setup: files_and_old_target,
+        args: &["b", "target"],
+        stdin: "",
+        compare: Compare::All,
+    },
+    Case {
+        name: "file into a directory",
+        setup: files,
+        args: &["a", "dir"],
+        stdin: "",
+        compare: Compare::All,
+    },
+    Case {
+        name: "several files into a directory",
+        setup: files,
+        args: &["a", "b", "exe", "empty", "dir/"],
+        stdin: "",
+        compare: Compare::All,
+    },
+    Case {
+        name: "several files to a non-directory",
+        setup: files,
+        args: &["a", "b", "new"],
+        stdin: "",
+        compare: Compare::All,
+    },
+    Case {
+        name: "a missing source",
+        setup: files,
+        args: &["missing", "new"],
+        stdin: "",
+        compare: Compare::All,
+    },
+    Case {
+        name: "a directory without -r, the others copied",
+        setup: files,
+        args: &["a", "dir", "b", "dir2"],
+        stdin: "",
+        compare: Compare::All,
+    },
+    Case {
+        name: "a directory without -r into a directory",
+        setup: files_and_link_target,
+        args: &["a", "d", "b", "dir"],
+        stdin: "",
+        compare: Compare::All,
+    },
+    Case {
+        name: "-r a tree",
+        setup: tree,
+        args: &["-r", "d", "copy"],
+        stdin: "",
+        compare: Compare::All,
+    },
+    Case {
+        name: "-r into an existing directory",
+        setup: files_and_link_target,
+        args: &["-r", "d", "dir"],
+        stdin: "",
+        compare: Compare::All,
+    },
+    Case {
+        name: "-rv lines",
+        setup: tree,
+        args: &["-rv", "d", "copy"],
+        stdin: "",
+        compare: Compare::All,
+    },
+    Case {
+        name: "-a a tree: modes, times, links, hard links",
+        setup: tree,
+        args: &["-a", "d", "copy"],
+        stdin: "",
+        compare: Compare::WithTimes,
+    },
+    Case {
+        name: "-a into an existing directory",
+        setup: files_and_link_target,
+        args: &["-a", "d", "dir"],
+        stdin: "",
+        compare: Compare::WithTimes,
+    },
+    Case {
+        name: "-p keeps mode and times",
+        setup: files,
+        args: &["-p", "b", "a", "dir"],
+        stdin: "",
+        compare: Compare::WithTimes,
+    },
+    Case {
+        name: "--preserve=mode only",
+        setup: files,
+        args: &["--preserve=mode", "b", "new"],
+        stdin: "",
+        compare: Compare::All,
+    },
+    Case {
+        name: "--preserve=timestamps",
+        setup: files,
+        args: &["--preserve=timestamps", "b", "new"],
+        stdin: "",
+        compare: Compare::WithTimes,
+    },
+    Case {
+        name: "-a --no-preserve=mode",
+        setup: tree,
+        args: &["-a", "--no-preserve=mode", "d", "copy"],
+        stdin: "",
+        compare: Compare::WithTimes,
+    },
+    Case {
+        name: "-rd keeps hard links",
+        setup: tree,
+        args: &["-rd", "d", "copy"],
+        stdin: "",
+        compare: Compare::All,
+    },
+    Case {
+        name: "-n leaves an existing file",
+        setup: files_and_old_target,
+        args: &["-n", "a", "target"],
+        stdin: "",
+        compare: Compare::WithTimes,
+    },
+    Case {
+        name: "-n copies a missing file",
+        setup: files_and_old_target,
+        args: &["-n", "a", "new"],
+        stdin: "",
+        compare: Compare::All,
+    },
+    Case {
+        name: "-u with an older source leaves the target",
+        setup: files_and_old_target,
+        args: &["-u", "a", "target"],
+        stdin: "",
+        compare: Compare::WithTimes,
+    },
+    Case {
+        name: "-u with a newer source copies",
+        setup: files_and_old_target,
+        args: &["-u", "b", "target"],
+        stdin: "",
+        compare: Compare::All,
+    },
+    Case {
+        name: "-i answered no",
+        setup: files_and_old_target,
+        args: &["-i", "a", "target"],
+        stdin: "n\n",
+        compare: Compare::WithTimes,
+    },
+    Case {
+        name: "-i answered yes",
+        setup: files_and_old_target,
+        args: &["-i", "a", "target"],
+        stdin: "y\n",
+        compare: Compare::All,
+    },
+    Case {
+        name: "-n then -i: the last wins",
+        setup: files_and_old_target,
+        args: &["-n", "-i", "a", "target"],
+        stdin: "y\n",
+        compare: Compare::All,
+    },
+    Case {
+        name: "-f over a read-only file",
+        setup: files_and_old_target,
+        args: &["-f", "exe", "target"],
+        stdin: "",
+        compare: Compare::All,
+    },
+    Case {
+        name: "-t DIR",
+        setup: files,
+        args: &["-t", "dir", "a", "b"],
+        stdin: "",
+        compare: Compare::All,
+    },
+    Case {
+        name: "-T onto a directory fails",
+        setup: files,
+        args: &["-T", "a", "dir"],
+        stdin: "",
+        compare: Compare::All,
+    },
+    Case {
+        name: "-rT copies the contents into a directory",
+        setup: files_and_link_target,
+        args: &["-rT", "d", "dir"],
+        stdin: "",
+        compare: Compare::All,
+    },
+    Case {
+        name: "a destination symlink is written through",
+        setup: files_and_link_target,
+        args: &["a", "via-link"],
+        stdin: "",
+        compare: Compare::All,
+    },
+    Case {
+        name: "a dangling destination symlink is refused",
+        setup: files_and_link_target,
+        args: &["a", "dangling"],
+        stdin: "",
+        compare: Compare::All,
+    },
+    Case {
+        name: "a command-line symlink is followed",
+        setup: files_and_link_target,
+        args: &["to-a", "new"],
+        stdin: "",
+        compare: Compare::All,
+    },
+    Case {
+        name: "-P copies a command-line symlink",
+        setup: files_and_link_target,
+        args: &["-P", "to-a", "new"],
+        stdin: "",
+        compare: Compare::All,
+    },
+    Case {
+        name: "-r copies a symlink to a directory as a link",
+        setup: files_and_link_target,
+        args: &["-r", "to-d", "new"],
+        stdin: "",
+        compare: Compare::All,
+    },
+    Case {
+        name: "-rH follows command-line links only",
+        setup: files_and_link_target,
+        args: &["-rH", "to-d", "new"],
+        stdin: "",
+        compare: Compare::All,
+    },
+    Case {
+        name: "-rL follows every link",
+        setup: tree,
+        args: &["-rL", "d", "copy"],
+        stdin: "",
+        compare: Compare::All,
+    },
+    Case {
+        name: "a procfs file",
+        setup: files,
+        args: &["/proc/version", "version"],
+        stdin: "",
+        compare: Compare::All,
+    },
+    Case {
+        name: "/dev/null",
+        setup: files,
+        args: &["/dev/null", "null"],
+        stdin: "",
+        compare: Compare::All,
+    },
+    Case {
+        name: "-r recreates a fifo",
+        setup: special,
+        args: &["-r", "d", "copy"],
+        stdin: "",
+        compare: Compare::All,
+    },
+    Case {
+        name: "a file onto itself",
+        setup: files,
+        args: &["a", "a"],
+        stdin: "",
+        compare: Compare::All,
+    },
+    Case {
+        name: "a file onto a directory with -T",
+        setup: files,
+        args: &["-T", "b", "dir"],
+        stdin: "",
+        compare: Compare::All,
+    },
+    Case {
+        name: "a file into a missing directory",
+        setup: files,
+        args: &["a", "nodir/"],
+        stdin: "",
+        compare: Compare::All,
+    },
+    Case {
+        name: "a directory onto a file",
+        setup: files_and_link_target,
+        args: &["-r", "d", "a"],
+        stdin: "",
+        compare: Compare::All,
+    },
+    Case {
+        name: "a sparse file with --sparse=always",
+        setup: sparse,
+        args: &["--sparse=always", "--reflink=never", "sparse", "copy"],
+        stdin: "",
+        compare: Compare::All,
+    },
+    Case {
+        name: "set-user-ID bits without -p",
+        setup: setuid,
+        args: &["suid", "sticky-dir-file", "."],
+        stdin: "",
+        compare: Compare::All,
+    },
+    Case {
+        name: "set-user-ID bits with -p",
+        setup: setuid,
+        args: &["-p", "suid", "new"],
+        stdin: "",
+        compare: Compare::WithTimes,
+    },
+    Case {
+        name: "-v lines for several files",
+        setup: files,
+        args: &["-v", "a", "b", "empty", "dir"],
+        stdin: "",
+        compare: Compare::All,
+    },
+    Case {
+        name: "a directory into itself",
+        setup: tree,
+        args: &["-r", "d", "d/sub"],
+        stdin: "",
+        compare: Compare::StatusOnly,
+    },
+];
+
+/// One entry of a tree, as compared.
+#[derive(Debug, PartialEq)]
+struct Entry {
+    kind: &'static str,
+    mode: u32,
+    contents: Vec<u8>,
+    mtime: Option<(i64, i64)>,
+    /// The first path (in sorted order) of the same inode, for hard links.
+    same_as: Option<String>,
+}
+
+fn snapshot(root: &Path, times: bool) -> BTreeMap<String, Entry> {
+    let mut out = BTreeMap::new();
+    let mut inodes: BTreeMap<u64, String> = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    let mut paths = Vec::new();
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if std::fs::symlink_metadata(&path).unwrap().is_dir() {
+                stack.push(path.clone());
+            }
+            paths.push(path);
+        }
+    }
+    paths.sort();
+    for path in paths {
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        let name = path.strip_prefix(root).unwrap().display().to_string();
+        let t = meta.file_type();
+        let (kind, contents) = if t.is_symlink() {
+            (
+                "link",
+                std::fs::read_link(&path)
+                    .unwrap()
+                    .into_os_string()
+                    .into_encoded_bytes(),
+            )
+        } else if t.is_dir() {
+            ("dir", Vec::new())
+        } else if t.is_file() {
+            ("file", std::fs::read(&path).unwrap())
+        } else {
+            ("special", Vec::new())
+        };
+        let same_as = (!t.is_dir() && meta.nlink() > 1)
+            .then(|| inodes.entry(meta.ino()).or_insert(name.clone()).clone());
+        let mtime = (times && !t.is_dir()).then(|| (meta.mtime(), meta.mtime_nsec()));
+        out.insert(
+            name,
+            Entry {
+                kind,
+                mode: if t.is_symlink() {
+                    0
+                } else {
+                    meta.mode() & 0o7777
+                },
+                contents,
+                mtime,
+                same_as,
+            },
+        );
+    }
+    out
+}
+
+struct Run {
+    code: i32,
+    stdout: Vec<String>,
+    stderr: String,
+    tree: BTreeMap<String, Entry>,
+}
+
+fn run(mut cmd: Command, case: &Case, dir: &Path) -> Run {
+    (case.setup)(dir);
+    // Whatever the setup did not date gets one fixed time in both twins.
+    for (name, entry) in snapshot(dir, true) {
+        if entry.mtime.is_some_and(|(secs, _)| secs > 1_600_000_000) {
+            set_mtime(&dir.join(name), 1_300_000_000);
+        }
+    }
+    let mut child = cmd
+        .args(case.args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(case.stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let mut stdout: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    stdout.sort();
+    Run {
+        code: out.status.code().unwrap(),
+        stdout,
+        stderr: String::from_utf8(out.stderr).unwrap(),
+        tree: snapshot(dir, case.compare == Compare::WithTimes),
+    }
+}
+
+#[test]
+fn zcopy_cp_does_what_gnu_cp_does() {
+    if !have("cp", "zcopy_cp_does_what_gnu_cp_does") {
+        return;
+    }
+    let version = Command::new("cp").arg("--version").output().unwrap();
+    if !String::from_utf8_lossy(&version.stdout).contains("GNU coreutils") {
+        eprintln!("SKIP zcopy_cp_does_what_gnu_cp_does: cp is not GNU cp");
+        return;
+    }
+    let mut differences = Vec::new();
+    for case in CASES {
+        let base = tempfile::tempdir().unwrap();
+        let (gnu_dir, our_dir) = (base.path().join("gnu"), base.path().join("zcopy"));
+        std::fs::create_dir(&gnu_dir).unwrap();
+        std::fs::create_dir(&our_dir).unwrap();
+        let gnu = run(Command::new("cp"), case, &gnu_dir);
+        let mut ours = zcopy();
+        ours.arg("cp");
+        let ours = run(ours, case, &our_dir);
+        let mut why = Vec::new();
+        if (gnu.code == 0) != (ours.code == 0) {
+            why.push(format!("exit {} vs {}", gnu.code, ours.code));
+        }
+        if case.compare != Compare::StatusOnly {
+            if gnu.tree != ours.tree {
+                let keys: std::collections::BTreeSet<_> =
+                    gnu.tree.keys().chain(ours.tree.keys()).collect();
+                for key in keys {
+                    if gnu.tree.get(key) != ours.tree.get(key) {
+                        why.push(format!(
+                            "{key}: GNU {:?} / zcopy {:?}",
+                            gnu.tree.get(key).map(|e| (
+                                e.kind,
+                                format!("{:o}", e.mode),
+                                e.contents.len(),
+                                e.mtime,
+                                &e.same_as
+                            )),
+                            ours.tree.get(key).map(|e| (
+                                e.kind,
+                                format!("{:o}", e.mode),
+                                e.contents.len(),
+                                e.mtime,
+                                &e.same_as
+                            )),
+                        ));
+                    }
+                }
+            }
+            if gnu.stdout != ours.stdout {
+                why.push(format!("stdout {:?} vs {:?}", gnu.stdout, ours.stdout));
+            }
+        }
+        if (gnu.stderr.is_empty()) != (ours.stderr.is_empty()) {
+            why.push(format!("stderr {:?} vs {:?}", gnu.stderr, ours.stderr));
+        }
+        if !why.is_empty() {
+            differences.push(format!("{}:\n  {}", case.name, why.join("\n  ")));
+        }
+    }
+    assert!(
+        differences.is_empty(),
+        "{} of {} cases differ from GNU cp:\n{}",
+        differences.len(),
+        CASES.len(),
+        differences.join("\n")
+    );
+    eprintln!("{} cases: zcopy cp and GNU cp agree", CASES.len());
+}
