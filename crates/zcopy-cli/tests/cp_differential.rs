@@ -111,7 +111,7 @@ fn special(dir: &Path) {
     tree(dir);
     rustix::fs::mknodat(
         rustix::fs::CWD,
-        &dir.join("d/fifo"),
+        dir.join("d/fifo"),
         rustix::fs::FileType::Fifo,
         rustix::fs::Mode::from_raw_mode(0o640),
         0,
