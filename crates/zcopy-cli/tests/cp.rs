@@ -322,3 +322,33 @@ fn reflink_on_btrfs() {
 fn reflink_on_xfs() {
     reflink_shares_extents("xfs", "reflink_on_xfs");
 }
+
+#[test]
+fn a_large_directory_is_copied_whole_on_two_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("many");
+    std::fs::create_dir_all(tree.join("sub")).unwrap();
+    for i in 0..300 {
+        let data = pattern(i * 37);
+        std::fs::write(tree.join(format!("f{i}")), &data).unwrap();
+        std::fs::set_permissions(
+            tree.join(format!("f{i}")),
+            std::fs::Permissions::from_mode(0o600 | (i as u32 % 2) * 0o44),
+        )
+        .unwrap();
+    }
+    std::fs::write(tree.join("sub/inner"), b"inner").unwrap();
+    let copy = dir.path().join("copy");
+    let (code, err) = cp(&["-r", s(&tree), s(&copy)]);
+    assert_eq!(code, 0, "{err}");
+    for i in 0..300 {
+        let (a, b) = (tree.join(format!("f{i}")), copy.join(format!("f{i}")));
+        assert!(std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap(), "f{i}");
+        assert_eq!(
+            std::fs::metadata(&a).unwrap().mode(),
+            std::fs::metadata(&b).unwrap().mode()
+        );
+    }
+    assert_eq!(std::fs::read(copy.join("sub/inner")).unwrap(), b"inner");
+    assert_eq!(names_in(&copy).len(), 301, "no temporary names left");
+}

@@ -15,11 +15,11 @@ use std::fs::{File, Metadata};
 use std::io::{BufRead, IsTerminal, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use rustix::fs::{AtFlags, FileType, Mode, Timespec, Timestamps, CWD};
-use tempfile::NamedTempFile;
 use zcopy::engine::{reflink, seek_data};
 use zcopy::{EngineChoice, FdKind, Options, Transfer};
 
@@ -174,6 +174,10 @@ enum Clobber {
     Ask,
 }
 
+/// A directory with at least this many entries has its files copied on two
+/// threads: below it, starting a thread costs more than it saves.
+const SHARE_OUT_MIN: usize = 64;
+
 /// The copy in progress: the settings resolved from the flags, and what was learnt
 /// along the way.
 struct Copier {
@@ -187,9 +191,8 @@ struct Copier {
     engine: EngineChoice,
     verbose: u8,
     umask: u32,
-    /// (source device, destination device) pairs where FICLONE was refused: asked
-    /// once, not once per file.
-    no_reflink: HashSet<(u64, u64)>,
+    /// Source devices whose file system refused FICLONE: asked once, not per file.
+    no_reflink: HashSet<u64>,
     /// With `--preserve=links`: the first copy of each multiply-linked source.
     linked: HashMap<(u64, u64), PathBuf>,
     bar: Option<ProgressBar>,
@@ -463,24 +466,29 @@ impl Copier {
                 true
             }
         };
-        let mut failed = false;
         // In inode order, as GNU cp reads a directory: on ext4 and xfs that is
         // roughly the order of the files on disk.
         let mut entries = std::fs::read_dir(src)
             .and_then(|entries| entries.collect::<std::io::Result<Vec<_>>>())
             .with_context(|| format!("cannot access '{}'", src.display()))?;
         entries.sort_unstable_by_key(std::os::unix::fs::DirEntryExt::ino);
-        for entry in entries {
-            if let Err(e) = self.copy_entry(&entry.path(), &dst.join(entry.file_name()), false) {
-                if super::is_stdout_closed(&e) {
-                    return Err(e);
-                }
-                if e.downcast_ref::<super::Quiet>().is_none() {
-                    eprintln!("zcopy: {e:#}");
-                }
-                failed = true;
-            }
+        let mut failed = false;
+        if self.may_share_out() && entries.len() >= SHARE_OUT_MIN {
+            // Regular files (by d_type, no stat) split between this thread and a
+            // helper; directories and the rest after, in order.
+            let (mut files, rest): (Vec<_>, Vec<_>) = entries
+                .into_iter()
+                .partition(|e| e.file_type().is_ok_and(|t| t.is_file()));
+            let half = files.split_off(files.len() / 2);
+            let mut helper = self.helper();
+            let (mine, theirs) = std::thread::scope(|scope| {
+                let theirs = scope.spawn(|| helper.copy_entries(dst, half));
+                (self.copy_entries(dst, files), theirs.join())
+            });
+            failed |= mine? | theirs.expect("a copy thread does not panic")?;
+            entries = rest;
         }
+        failed |= self.copy_entries(dst, entries)?;
         let dir = File::open(dst).with_context(|| format!("cannot access '{}'", dst.display()))?;
         let src_dir =
             File::open(src).with_context(|| format!("cannot access '{}'", src.display()))?;
@@ -494,11 +502,51 @@ impl Copier {
         } else {
             meta.mode() & 0o777 & !self.umask
         };
-        self.keep_attributes(&src_dir, &dir, dst, meta, mode)?;
+        let current = if created { 0o700 } else { mode };
+        self.keep_attributes(&src_dir, &dir, dst, meta, mode, current)?;
         if failed {
             bail!(super::Quiet);
         }
         Ok(())
+    }
+
+    /// Copies `entries` into `dst`, each error reported as it happens; `Ok(true)`
+    /// when any failed.
+    fn copy_entries(&mut self, dst: &Path, entries: Vec<std::fs::DirEntry>) -> Result<bool> {
+        let mut failed = false;
+        for entry in entries {
+            if let Err(e) = self.copy_entry(&entry.path(), &dst.join(entry.file_name()), false) {
+                if super::is_stdout_closed(&e) {
+                    return Err(e);
+                }
+                if e.downcast_ref::<super::Quiet>().is_none() {
+                    eprintln!("zcopy: {e:#}");
+                }
+                failed = true;
+            }
+        }
+        Ok(failed)
+    }
+
+    /// Whether a directory's files may be copied on two threads: only when the
+    /// order of what is printed or asked does not matter (no -v, -i, progress) and
+    /// no hard-link map is shared (-a, -d), and there is a second core.
+    fn may_share_out(&self) -> bool {
+        self.verbose == 0
+            && self.clobber != Clobber::Ask
+            && !self.preserve.links
+            && self.bar.is_none()
+            && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1)
+    }
+
+    /// A copier for a helper thread, with the same settings and what was learnt.
+    fn helper(&self) -> Copier {
+        Copier {
+            no_reflink: self.no_reflink.clone(),
+            linked: HashMap::new(),
+            bar: None,
+            ..*self
+        }
     }
 
     fn copy_symlink(&mut self, src: &Path, dst: &Path, meta: &Metadata) -> Result<String> {
@@ -611,20 +659,13 @@ impl Copier {
         } else {
             meta.mode() & 0o777 & !self.umask
         };
-        let temp = tempfile::Builder::new()
-            .prefix(&format!(
-                ".{}.",
-                dst.file_name().and_then(|n| n.to_str()).unwrap_or("zcopy")
-            ))
-            .suffix(".zcopy-part")
-            .permissions(std::fs::Permissions::from_mode(mode & 0o777))
-            .tempfile_in(parent_dir(dst))
-            .map_err(super::without_path)
+        let temp = PartFile::create(dst, mode & 0o777)
             .with_context(|| format!("cannot create regular file '{}'", dst.display()))?;
         let how = self
             .fill(&file, meta, &temp, dst)
             .with_context(|| format!("error copying '{}' to '{}'", src.display(), dst.display()))?;
-        self.keep_attributes(&file, temp.as_file(), dst, meta, mode)?;
+        let created_as = mode & 0o777 & !self.umask;
+        self.keep_attributes(&file, temp.as_file(), dst, meta, mode, created_as)?;
         if let Some(existing) = existing.filter(|_| !self.preserve.ownership) {
             // Root replacing someone's file gives the new one back to its owner.
             if existing.uid() != meta.uid() || existing.gid() != meta.gid() {
@@ -636,31 +677,26 @@ impl Copier {
             }
         }
         temp.persist(dst)
-            .map_err(|e| e.error)
             .with_context(|| format!("cannot create regular file '{}'", dst.display()))?;
         Ok(how)
     }
 
     /// Fills `temp` with the contents of `src` and says how.
-    fn fill(
-        &mut self,
-        src: &File,
-        meta: &Metadata,
-        temp: &NamedTempFile,
-        dst: &Path,
-    ) -> Result<String> {
+    fn fill(&mut self, src: &File, meta: &Metadata, temp: &PartFile, dst: &Path) -> Result<String> {
         let mut skipped = Vec::new();
         let regular = meta.is_file();
-        let devices = (meta.dev(), temp.as_file().metadata()?.dev());
-        if regular && self.reflink != When::Never && !self.no_reflink.contains(&devices) {
+        if regular && self.reflink != When::Never && !self.no_reflink.contains(&meta.dev()) {
             match reflink::clone_file(src, temp.as_file()) {
                 Ok(()) => return Ok("reflink".into()),
                 Err(e) if self.reflink == When::Always => {
                     return Err(e).context("failed to clone (--reflink=always)");
                 }
                 Err(e) => {
-                    // EOPNOTSUPP, EXDEV, EINVAL: this pair of file systems cannot clone.
-                    self.no_reflink.insert(devices);
+                    // EOPNOTSUPP: the source's file system cannot clone at all, to any
+                    // destination: not asked again. EXDEV depends on the destination.
+                    if e.raw_os_error() == Some(libc::EOPNOTSUPP) {
+                        self.no_reflink.insert(meta.dev());
+                    }
                     skipped.push(format!("reflink: {e}"));
                 }
             }
@@ -758,6 +794,7 @@ impl Copier {
         path: &Path,
         meta: &Metadata,
         mode: u32,
+        current: u32,
     ) -> Result<()> {
         if self.preserve.ownership {
             let owner = rustix::fs::fchown(
@@ -782,10 +819,9 @@ impl Copier {
                 }
             }
         }
-        // The file was created with this mode less the umask; set it only where
-        // that took something away (or the file is a directory made private).
-        let current = file.metadata()?.mode() & 0o7777;
-        if current != mode {
+        // `current` is the mode the file was made with: set it only where that
+        // differs (the umask took something away, a directory was made private).
+        if current != mode || (self.preserve.ownership && mode & 0o6000 != 0) {
             rustix::fs::fchmod(file, Mode::from_raw_mode(mode))
                 .with_context(|| format!("cannot set permissions of '{}'", path.display()))?;
         }
@@ -849,10 +885,120 @@ fn timestamps(meta: &Metadata) -> Timestamps {
     }
 }
 
-/// A name beside `path` for a link or node being made (files use NamedTempFile).
+/// A name beside `path` for a file, link or node being made: `.NAME.PID-N.zcopy-part`,
+/// N counting up within this process.
 fn temp_name(path: &Path) -> PathBuf {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    let pid = *PID.get_or_init(std::process::id);
     let name = path
         .file_name()
         .map_or_else(|| "zcopy".into(), |n| n.to_string_lossy().into_owned());
-    parent_dir(path).join(format!(".{name}.{}.zcopy-part", std::process::id()))
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    parent_dir(path).join(format!(".{name}.{pid}-{n}.zcopy-part"))
+}
+
+/// A file being written beside its target, never visible under the target's name
+/// until it is complete. Where the file system allows, it is made with `O_TMPFILE`
+/// (no name at all; nothing is left behind if the copy dies) and linked into place
+/// by `linkat`: one directory update, as when GNU cp creates the file itself. A
+/// target that exists is replaced by a rename from a temporary name instead, as
+/// is everything on file systems without `O_TMPFILE`.
+struct PartFile {
+    /// The temporary name, when the file has one.
+    path: Option<PathBuf>,
+    file: File,
+    persisted: bool,
+}
+
+impl PartFile {
+    /// Creates it with `mode` (less the umask).
+    fn create(target: &Path, mode: u32) -> std::io::Result<PartFile> {
+        use rustix::fs::OFlags;
+        let unnamed = rustix::fs::open(
+            parent_dir(target),
+            OFlags::WRONLY | OFlags::TMPFILE | OFlags::CLOEXEC,
+            Mode::from_raw_mode(mode),
+        );
+        match unnamed {
+            Ok(fd) => {
+                return Ok(PartFile {
+                    path: None,
+                    file: File::from(fd),
+                    persisted: false,
+                })
+            }
+            // EOPNOTSUPP: a file system without O_TMPFILE (NFS, FUSE, older ones);
+            // EISDIR: a kernel that predates it (3.11).
+            Err(rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::ISDIR) => {}
+            Err(e) => return Err(e.into()),
+        }
+        loop {
+            let path = temp_name(target);
+            let opened = rustix::fs::open(
+                &path,
+                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
+                Mode::from_raw_mode(mode),
+            );
+            match opened {
+                Ok(fd) => {
+                    return Ok(PartFile {
+                        path: Some(path),
+                        file: File::from(fd),
+                        persisted: false,
+                    })
+                }
+                // Left by another process with our pid long ago: take the next name.
+                Err(rustix::io::Errno::EXIST) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    fn as_file(&self) -> &File {
+        &self.file
+    }
+
+    /// Puts the file in place under `target`, replacing what is there.
+    fn persist(mut self, target: &Path) -> std::io::Result<()> {
+        if self.path.is_none() {
+            let fd = format!(
+                "/proc/self/fd/{}",
+                std::os::fd::AsRawFd::as_raw_fd(&self.file)
+            );
+            let linked = rustix::fs::linkat(CWD, fd.as_str(), CWD, target, AtFlags::SYMLINK_FOLLOW);
+            match linked {
+                Ok(()) => {
+                    self.persisted = true;
+                    return Ok(());
+                }
+                // The target exists: link under a temporary name and rename over it.
+                Err(rustix::io::Errno::EXIST) => loop {
+                    let path = temp_name(target);
+                    match rustix::fs::linkat(CWD, fd.as_str(), CWD, &path, AtFlags::SYMLINK_FOLLOW)
+                    {
+                        Ok(()) => {
+                            self.path = Some(path);
+                            break;
+                        }
+                        Err(rustix::io::Errno::EXIST) => continue,
+                        Err(e) => return Err(e.into()),
+                    }
+                },
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let path = self.path.as_ref().expect("a named part file");
+        std::fs::rename(path, target)?;
+        self.persisted = true;
+        Ok(())
+    }
+}
+
+impl Drop for PartFile {
+    fn drop(&mut self) {
+        if let Some(path) = self.path.as_ref().filter(|_| !self.persisted) {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
