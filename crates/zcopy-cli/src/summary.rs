@@ -27,7 +27,7 @@ impl Summary<'_> {
         let skipped: Vec<Value> = r
             .skipped
             .iter()
-            .map(|s| json!({ "engine": s.engine.name(), "reason": s.reason }))
+            .map(|s| json!({ "engine": s.engine.name(), "reason": s.reason.to_string() }))
             .collect();
         let mut out = json!({
             "bytes": r.bytes,

@@ -333,7 +333,7 @@ fn a_large_directory_is_copied_whole_on_two_threads() {
         std::fs::write(tree.join(format!("f{i}")), &data).unwrap();
         std::fs::set_permissions(
             tree.join(format!("f{i}")),
-            std::fs::Permissions::from_mode(0o600 | (i as u32 % 2) * 0o44),
+            std::fs::Permissions::from_mode(0o600 | ((i as u32 % 2) * 0o44)),
         )
         .unwrap();
     }
@@ -343,7 +343,10 @@ fn a_large_directory_is_copied_whole_on_two_threads() {
     assert_eq!(code, 0, "{err}");
     for i in 0..300 {
         let (a, b) = (tree.join(format!("f{i}")), copy.join(format!("f{i}")));
-        assert!(std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap(), "f{i}");
+        assert!(
+            std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap(),
+            "f{i}"
+        );
         assert_eq!(
             std::fs::metadata(&a).unwrap().mode(),
             std::fs::metadata(&b).unwrap().mode()

@@ -15,6 +15,8 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 use rustix::fs::FileType;
 
+use crate::report::SkipReason;
+
 /// One technique for moving bytes, named after its syscall.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Engine {
@@ -52,15 +54,15 @@ impl Engine {
     }
 
     /// Whether this engine can move bytes from a `src` descriptor to a `sink`;
-    /// `Err` says why not, in words for a report.
-    pub fn accepts(self, src: FdKind, sink: FdKind) -> Result<(), String> {
+    /// `Err` says why not.
+    pub fn accepts(self, src: FdKind, sink: FdKind) -> Result<(), SkipReason> {
         let positional = matches!(src, FdKind::File | FdKind::BlockDevice);
         match self {
             Engine::ReadWrite => Ok(()),
-            Engine::Mmap if src != FdKind::File => Err(format!("source is {src}")),
-            Engine::Sendfile if !positional => Err(format!("source is {src}")),
-            Engine::CopyFileRange if src != FdKind::File => Err(format!("source is {src}")),
-            Engine::CopyFileRange if sink != FdKind::File => Err(format!("sink is {sink}")),
+            Engine::Mmap if src != FdKind::File => Err(SkipReason::Source(src)),
+            Engine::Sendfile if !positional => Err(SkipReason::Source(src)),
+            Engine::CopyFileRange if src != FdKind::File => Err(SkipReason::Source(src)),
+            Engine::CopyFileRange if sink != FdKind::File => Err(SkipReason::Sink(sink)),
             Engine::Mmap | Engine::Sendfile | Engine::Splice | Engine::CopyFileRange => Ok(()),
         }
     }
@@ -128,7 +130,7 @@ impl EngineChoice {
                 for engine in Engine::CHAIN {
                     let verdict = engine.accepts(src, sink).and_then(|()| {
                         if engine.known_unavailable() {
-                            Err("not available in this process (probed once, cached)".into())
+                            Err(SkipReason::Unavailable)
                         } else {
                             Ok(())
                         }

@@ -61,9 +61,9 @@ mod sys;
 pub mod transfer;
 
 pub use choice::{Engine, EngineChoice, FdKind};
-pub use report::{Report, Rusage, Skip, Syscall, Syscalls};
+pub use report::{Report, Rusage, Skip, SkipReason, Syscall, Syscalls};
 pub use scan::{scan, ScanChoice, ScanEngine, ScanReport};
-pub use transfer::{Options, Status, Transfer};
+pub use transfer::{Options, Status, Transfer, TransferState};
 
 /// Why a transfer failed. The bytes already moved stay in [`Transfer::moved`].
 #[derive(Debug, thiserror::Error)]

@@ -9,7 +9,9 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::choice::Engine;
+use rustix::io::Errno;
+
+use crate::choice::{Engine, FdKind};
 use crate::sys;
 
 /// A syscall an engine issues, counted in [`Syscalls`].
@@ -199,8 +201,71 @@ impl std::ops::Add for Rusage {
 pub struct Skip {
     /// The engine that was passed over.
     pub engine: Engine,
-    /// Why, in words: "source is a pipe", "EXDEV: files on different file systems".
-    pub reason: String,
+    /// Why; its `Display` says it in words.
+    pub reason: SkipReason,
+}
+
+/// Why an engine was passed over, typed so a caller can act on it and a report can
+/// say it without formatting anything until it is shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SkipReason {
+    /// The engine cannot read this kind of source.
+    Source(FdKind),
+    /// The engine cannot write this kind of sink.
+    Sink(FdKind),
+    /// An earlier call in this process found the syscall missing or forbidden.
+    Unavailable,
+    /// The kernel refused the call before the first byte (or, for `EOVERFLOW`,
+    /// mid-transfer); `cached` when that means the syscall is missing everywhere.
+    Refused {
+        /// The errno.
+        errno: Errno,
+        /// Whether the refusal is remembered for the rest of the process.
+        cached: bool,
+    },
+    /// End of file before the first byte from a source whose size may lie
+    /// (procfs, sysfs, FUSE): reading to end of file instead.
+    SizeMayLie,
+    /// Passed over on the way to the read-write engine after a [`SkipReason::SizeMayLie`].
+    ReadingInstead,
+}
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SkipReason::Source(kind) => write!(f, "source is {kind}"),
+            SkipReason::Sink(kind) => write!(f, "sink is {kind}"),
+            SkipReason::Unavailable => {
+                f.write_str("not available in this process (probed once, cached)")
+            }
+            SkipReason::Refused { errno, cached } => {
+                let name = match *errno {
+                    Errno::NOSYS => "ENOSYS",
+                    Errno::PERM => "EPERM",
+                    Errno::INVAL => "EINVAL",
+                    Errno::XDEV => "EXDEV",
+                    Errno::OPNOTSUPP => "EOPNOTSUPP",
+                    Errno::BADF => "EBADF",
+                    Errno::OVERFLOW => "EOVERFLOW",
+                    Errno::NODEV => "ENODEV",
+                    Errno::ACCESS => "EACCES",
+                    _ => "errno",
+                };
+                let words = std::io::Error::from_raw_os_error(errno.raw_os_error()).to_string();
+                let words = words.split(" (os error").next().unwrap_or_default();
+                write!(f, "{name}: {words}")?;
+                if *cached {
+                    f.write_str(" (cached for this process)")?;
+                }
+                Ok(())
+            }
+            SkipReason::SizeMayLie => f.write_str(
+                "found end of file before its first byte: the source's size may lie \
+                 (procfs, sysfs, FUSE), so reading to end of file",
+            ),
+            SkipReason::ReadingInstead => f.write_str("passed over: reading to end of file"),
+        }
+    }
 }
 
 impl fmt::Display for Skip {

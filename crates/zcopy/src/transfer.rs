@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::choice::{Engine, EngineChoice, FdKind};
 use crate::engine::{Cursor, State, Step};
-use crate::report::{Report, Rusage, Skip, Syscalls};
+use crate::report::{Report, Rusage, Skip, SkipReason, Syscalls};
 use crate::Error;
 
 /// How to run a transfer.
@@ -59,10 +59,19 @@ pub enum Status {
     More,
 }
 
-/// A transfer in progress between two borrowed descriptors.
+/// A transfer in progress between two borrowed descriptors: a [`TransferState`]
+/// and the descriptors it is driven with.
 pub struct Transfer<'a> {
     src: BorrowedFd<'a>,
     sink: BorrowedFd<'a>,
+    state: TransferState,
+}
+
+/// What a transfer keeps between calls: the engine chain, the running engine and
+/// what it holds (a pipe, a buffer), the cursor and the report. It borrows no
+/// descriptor, so a caller that owns its descriptors (a server connection) keeps
+/// it across readiness events and passes them to each [`TransferState::run_some`].
+pub struct TransferState {
     src_kind: FdKind,
     sink_kind: FdKind,
     options: Options,
@@ -99,7 +108,49 @@ impl<'a> Transfer<'a> {
         sink_kind: FdKind,
         options: Options,
     ) -> Result<Transfer<'a>, Error> {
-        let (src, sink) = (src.as_fd(), sink.as_fd());
+        Ok(Transfer {
+            src: src.as_fd(),
+            sink: sink.as_fd(),
+            state: TransferState::new(src_kind, sink_kind, options)?,
+        })
+    }
+
+    /// Moves everything, or up to a `WouldBlock` of a non-blocking descriptor.
+    pub fn run(&mut self) -> Result<Status, Error> {
+        self.state.run_some(self.src, self.sink, u64::MAX)
+    }
+
+    /// Moves at most about `max` bytes (an engine may finish what it holds in
+    /// flight), returning [`Status::More`] if the transfer is not finished.
+    pub fn run_some(&mut self, max: u64) -> Result<Status, Error> {
+        self.state.run_some(self.src, self.sink, max)
+    }
+
+    /// Bytes the sink has accepted so far.
+    pub fn moved(&self) -> u64 {
+        self.state.moved()
+    }
+
+    /// The engine running now (or next to run).
+    pub fn engine(&self) -> Option<Engine> {
+        self.state.engine()
+    }
+
+    /// What the transfer did so far.
+    pub fn report(&self) -> Report {
+        self.state.report()
+    }
+}
+
+impl TransferState {
+    /// Plans a transfer between descriptors of these kinds. Fails if either is a
+    /// directory, if an `offset` is given for a stream, or if the chosen engine
+    /// cannot handle these kinds of descriptor.
+    pub fn new(
+        src_kind: FdKind,
+        sink_kind: FdKind,
+        options: Options,
+    ) -> Result<TransferState, Error> {
         for (kind, end) in [(src_kind, "source"), (sink_kind, "sink")] {
             if kind == FdKind::Directory {
                 return Err(Error::Setup(std::io::Error::new(
@@ -119,9 +170,7 @@ impl<'a> Transfer<'a> {
             .engine
             .plan(src_kind, sink_kind)
             .map_err(Error::Setup)?;
-        Ok(Transfer {
-            src,
-            sink,
+        Ok(TransferState {
             src_kind,
             sink_kind,
             options,
@@ -142,18 +191,24 @@ impl<'a> Transfer<'a> {
         })
     }
 
-    /// Moves everything, or up to a `WouldBlock` of a non-blocking descriptor.
-    pub fn run(&mut self) -> Result<Status, Error> {
-        self.run_some(u64::MAX)
+    /// Moves everything from `src` to `sink`, or up to a `WouldBlock` of a
+    /// non-blocking descriptor. Every call must pass the same descriptors.
+    pub fn run(&mut self, src: BorrowedFd<'_>, sink: BorrowedFd<'_>) -> Result<Status, Error> {
+        self.run_some(src, sink, u64::MAX)
     }
 
     /// Moves at most about `max` bytes (an engine may finish what it holds in
     /// flight), returning [`Status::More`] if the transfer is not finished.
-    pub fn run_some(&mut self, max: u64) -> Result<Status, Error> {
+    pub fn run_some(
+        &mut self,
+        src: BorrowedFd<'_>,
+        sink: BorrowedFd<'_>,
+        max: u64,
+    ) -> Result<Status, Error> {
         let started = Instant::now();
         let usage = self.options.rusage.then(Rusage::thread);
         self.cursor.budget = max;
-        let result = self.pump();
+        let result = self.pump(src, sink);
         self.elapsed += started.elapsed();
         if let Some(usage) = usage {
             self.rusage = self.rusage + Rusage::thread().since(&usage);
@@ -161,7 +216,30 @@ impl<'a> Transfer<'a> {
         result
     }
 
-    fn pump(&mut self) -> Result<Status, Error> {
+    /// Starts the next transfer between descriptors of the same kinds (the next
+    /// response on a connection), keeping the engine that worked and what it holds
+    /// (the splice pipe, the buffer) when nothing is left in flight. The report
+    /// starts again from zero.
+    pub fn restart(&mut self, offset: u64, len: Option<u64>) {
+        self.cursor = Cursor {
+            src_pos: self.cursor.src_pos.map(|_| offset),
+            remaining: len,
+            src_eof: false,
+            moved: 0,
+            budget: 0,
+            syscalls: Syscalls::default(),
+        };
+        if self.state.as_ref().is_some_and(|state| !state.is_idle()) {
+            self.state = None;
+        }
+        self.options.offset = offset;
+        self.options.len = len;
+        self.engine_start = 0;
+        self.elapsed = Duration::ZERO;
+        self.rusage = Rusage::default();
+    }
+
+    fn pump(&mut self, src: BorrowedFd<'_>, sink: BorrowedFd<'_>) -> Result<Status, Error> {
         loop {
             let Some(&engine) = self.engines.front() else {
                 return Err(Error::Setup(std::io::Error::new(
@@ -186,21 +264,18 @@ impl<'a> Transfer<'a> {
                     )?)
                 }
             };
-            match state.pump(self.src, self.sink, &mut self.cursor)? {
-                Step::Done if self.size_may_lie(engine)? => {
+            match state.pump(src, sink, &mut self.cursor)? {
+                Step::Done if self.size_may_lie(src, engine)? => {
                     self.cursor.src_eof = false;
                     self.state = None;
-                    let reason = "found end of file before its first byte: the source's \
-                                  size may lie (procfs, sysfs, FUSE), so reading to end of file";
+                    let mut reason = SkipReason::SizeMayLie;
                     while self.engines.front() != Some(&Engine::ReadWrite) {
                         let engine = self
                             .engines
                             .pop_front()
                             .expect("read-write is in the chain");
-                        self.skipped.push(Skip {
-                            engine,
-                            reason: reason.into(),
-                        });
+                        self.skipped.push(Skip { engine, reason });
+                        reason = SkipReason::ReadingInstead;
                     }
                 }
                 Step::Done => {
@@ -242,7 +317,7 @@ impl<'a> Transfer<'a> {
     /// `kernel_copy.rs` meets the same): only reading tells. Under `auto` the answer
     /// sends the transfer on to read-write from the same byte; a single chosen
     /// engine that would silently lose data is an error instead.
-    fn size_may_lie(&self, engine: Engine) -> Result<bool, Error> {
+    fn size_may_lie(&self, src: BorrowedFd<'_>, engine: Engine) -> Result<bool, Error> {
         let Some(pos) = self.cursor.src_pos else {
             return Ok(false);
         };
@@ -256,7 +331,7 @@ impl<'a> Transfer<'a> {
             return Ok(true);
         }
         let mut probe = [0u8; 1];
-        match rustix::io::pread(self.src, &mut probe, pos) {
+        match rustix::io::pread(src, &mut probe, pos) {
             Ok(0) | Err(_) => Ok(false),
             Ok(_) => Err(Error::Setup(std::io::Error::new(
                 std::io::ErrorKind::Unsupported,
@@ -303,7 +378,7 @@ mod tests {
         let src = std::fs::File::open("/proc/version").unwrap();
         let sink = tempfile::tempfile().unwrap();
         let mut transfer = Transfer::new(&src, &sink, Options::default()).unwrap();
-        transfer.engines = VecDeque::from([Engine::Mmap, Engine::ReadWrite]);
+        transfer.state.engines = VecDeque::from([Engine::Mmap, Engine::ReadWrite]);
         assert_eq!(transfer.run().unwrap(), Status::Done);
         assert_eq!(transfer.moved(), want.len() as u64);
         let report = transfer.report();
@@ -311,6 +386,6 @@ mod tests {
         assert!(report
             .skipped
             .iter()
-            .any(|s| s.engine == Engine::Mmap && s.reason.contains("size may lie")));
+            .any(|s| s.engine == Engine::Mmap && s.reason == SkipReason::SizeMayLie));
     }
 }

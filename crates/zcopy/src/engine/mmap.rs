@@ -45,6 +45,11 @@ struct Window {
 }
 
 impl Mmap {
+    /// Whether no window is mapped.
+    pub fn is_idle(&self) -> bool {
+        self.window.is_none()
+    }
+
     pub fn pump(
         &mut self,
         src: BorrowedFd<'_>,

@@ -26,7 +26,7 @@ use std::os::fd::BorrowedFd;
 use rustix::io::Errno;
 
 use crate::choice::{Engine, FdKind};
-use crate::report::{Syscall, Syscalls};
+use crate::report::{SkipReason, Syscall, Syscalls};
 use crate::Error;
 
 /// Where a transfer stands, shared by whichever engine is running.
@@ -103,7 +103,7 @@ pub(crate) enum Step {
     /// A non-blocking descriptor returned `EAGAIN`; call again when it is ready.
     WouldBlock,
     /// The engine cannot work here, found on its first call; nothing is in flight.
-    Fallback(String),
+    Fallback(SkipReason),
 }
 
 /// The running engine and what it holds between calls.
@@ -136,6 +136,16 @@ impl State {
         })
     }
 
+    /// Whether the engine holds nothing in flight, so it can start another transfer.
+    pub fn is_idle(&self) -> bool {
+        match self {
+            State::ReadWrite(e) => e.is_idle(),
+            State::Mmap(e) => e.is_idle(),
+            State::Splice(e) => e.is_idle(),
+            State::Sendfile(_) | State::CopyFileRange(_) => true,
+        }
+    }
+
     /// Moves bytes until the source is done, the budget is spent, the descriptors
     /// would block, or the engine asks to fall back.
     pub fn pump(
@@ -161,7 +171,7 @@ pub(crate) enum Verdict {
     /// Report `WouldBlock` (`EAGAIN`).
     WouldBlock,
     /// This engine cannot work here: the next one takes over at the cursor's byte.
-    Fallback(String),
+    Fallback(SkipReason),
     /// A real error.
     Fail(Error),
 }
@@ -197,9 +207,15 @@ pub(crate) fn triage(engine: Engine, call: Syscall, errno: Errno, started: bool)
         Errno::NOSYS | Errno::PERM if in_kernel && !started => {
             if crate::sys::syscall_is_missing(call) {
                 engine.mark_unavailable();
-                Verdict::Fallback(format!("{} (cached for this process)", errno_words(errno)))
+                Verdict::Fallback(SkipReason::Refused {
+                    errno,
+                    cached: true,
+                })
             } else {
-                Verdict::Fallback(errno_words(errno))
+                Verdict::Fallback(SkipReason::Refused {
+                    errno,
+                    cached: false,
+                })
             }
         }
         // EXDEV: copy_file_range across file systems (always before Linux 5.3, and
@@ -209,15 +225,24 @@ pub(crate) fn triage(engine: Engine, call: Syscall, errno: Errno, started: bool)
         // EOPNOTSUPP: some FUSE and NFS mounts, and RHEL 7's copy_file_range.
         // EBADF: copy_file_range into an O_APPEND sink on older kernels.
         Errno::XDEV | Errno::INVAL | Errno::OPNOTSUPP | Errno::BADF if in_kernel && !started => {
-            Verdict::Fallback(errno_words(errno))
+            Verdict::Fallback(SkipReason::Refused {
+                errno,
+                cached: false,
+            })
         }
         // EOVERFLOW: offset plus length past what the call's types or the file system
         // allow; the next engine continues at the exact byte, even mid-transfer.
-        Errno::OVERFLOW if in_kernel => Verdict::Fallback(errno_words(errno)),
+        Errno::OVERFLOW if in_kernel => Verdict::Fallback(SkipReason::Refused {
+            errno,
+            cached: false,
+        }),
         // ENODEV, EACCES, EINVAL from mmap: a file system that cannot map this file
         // (procfs, sysfs attributes, some FUSE file systems).
         Errno::NODEV | Errno::ACCESS | Errno::INVAL if call == Syscall::Mmap && !started => {
-            Verdict::Fallback(errno_words(errno))
+            Verdict::Fallback(SkipReason::Refused {
+                errno,
+                cached: false,
+            })
         }
         _ => Verdict::Fail(Error::Io {
             engine,
@@ -230,23 +255,4 @@ pub(crate) fn triage(engine: Engine, call: Syscall, errno: Errno, started: bool)
 /// A write that returned 0 for a non-empty buffer: the sink will take no more.
 pub(crate) fn sink_closed(engine: Engine) -> Error {
     Error::SinkClosed { engine }
-}
-
-/// An errno as a report shows it: "EXDEV: Invalid cross-device link".
-pub(crate) fn errno_words(errno: Errno) -> String {
-    let name = match errno {
-        Errno::NOSYS => "ENOSYS",
-        Errno::PERM => "EPERM",
-        Errno::INVAL => "EINVAL",
-        Errno::XDEV => "EXDEV",
-        Errno::OPNOTSUPP => "EOPNOTSUPP",
-        Errno::BADF => "EBADF",
-        Errno::OVERFLOW => "EOVERFLOW",
-        Errno::NODEV => "ENODEV",
-        Errno::ACCESS => "EACCES",
-        _ => "errno",
-    };
-    let words = std::io::Error::from_raw_os_error(errno.raw_os_error()).to_string();
-    let words = words.split(" (os error").next().unwrap_or_default();
-    format!("{name}: {words}")
 }

@@ -43,6 +43,11 @@ impl ReadWrite {
         }
     }
 
+    /// Whether no bytes wait in the buffer.
+    pub fn is_idle(&self) -> bool {
+        self.pending.is_empty()
+    }
+
     pub fn pump(
         &mut self,
         src: BorrowedFd<'_>,

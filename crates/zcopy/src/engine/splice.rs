@@ -85,6 +85,11 @@ impl Splice {
         })
     }
 
+    /// Whether the private pipe (if any) is empty.
+    pub fn is_idle(&self) -> bool {
+        self.pipe.as_ref().is_none_or(|p| p.held == 0)
+    }
+
     pub fn pump(
         &mut self,
         src: BorrowedFd<'_>,
