@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 
 # command:package pairs; a missing command is installed from its package.
 wanted=(nc:netcat-openbsd javac:openjdk-17-jdk-headless curl:curl xxhsum:xxhash
-        b3sum:b3sum mkfs.btrfs:btrfs-progs mkfs.xfs:xfsprogs losetup:mount filefrag:e2fsprogs)
+        b3sum:b3sum mkfs.btrfs:btrfs-progs mkfs.xfs:xfsprogs losetup:mount filefrag:e2fsprogs
+        systemd-socket-activate:systemd dpkg:dpkg)
 missing=()
 for pair in "${wanted[@]}"; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
@@ -18,6 +19,15 @@ if ((${#missing[@]})); then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   else
     echo "not installing ${missing[*]} (needs root and apt-get): the tests that need them will skip" >&2
+  fi
+fi
+
+# cargo-deb builds the Debian package the packaging test installs.
+if ! cargo deb --version >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    cargo install cargo-deb --locked --quiet
+  else
+    echo "not installing cargo-deb (not root): the package test will skip" >&2
   fi
 fi
 

@@ -8,7 +8,11 @@
 
 mod bench;
 mod cmd;
+mod exit;
 mod http;
+// Takes over the socket systemd passes at descriptor 3.
+#[allow(unsafe_code)]
+mod listen_fds;
 mod net;
 mod progress;
 mod size;
@@ -16,16 +20,17 @@ mod summary;
 // Signal masks, which rustix does not wrap.
 #[allow(unsafe_code)]
 mod sys;
+mod version;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// Move bytes between files, pipes and sockets without copying them through user
 /// space, and measure what each technique saves.
 #[derive(Parser)]
 #[command(name = "zcopy", version, about)]
-struct Cli {
+pub struct Cli {
     #[command(subcommand)]
     command: Command,
 }
@@ -39,10 +44,16 @@ enum Command {
     Scan(cmd::scan::Args),
     Cp(cmd::cp::Args),
     Serve(cmd::serve::Args),
+    Generate(cmd::generate::Args),
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let long_version = version::long();
+    let matches = Cli::command().long_version(long_version).get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let result = match cli.command {
         Command::Send(args) => cmd::send::run(args),
         Command::Recv(args) => cmd::recv::run(args),
@@ -51,6 +62,7 @@ fn main() -> ExitCode {
         Command::Scan(args) => cmd::scan::run(args),
         Command::Cp(args) => cmd::cp::run(args),
         Command::Serve(args) => cmd::serve::run(args),
+        Command::Generate(args) => cmd::generate::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -58,11 +70,11 @@ fn main() -> ExitCode {
         Err(e) if e.downcast_ref::<cmd::Quiet>().is_some() => ExitCode::FAILURE,
         Err(e) if e.downcast_ref::<cmd::Usage>().is_some() => {
             eprintln!("zcopy: {e:#}\nTry 'zcopy --help' for more information.");
-            ExitCode::from(2)
+            ExitCode::from(exit::USAGE)
         }
         Err(e) => {
             eprintln!("zcopy: {e:#}");
-            ExitCode::FAILURE
+            ExitCode::from(exit::code(&e))
         }
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod cp;
 pub mod echo;
+pub mod generate;
 pub mod recv;
 pub mod scan;
 pub mod send;

@@ -60,7 +60,14 @@ pub fn run(args: Args) -> Result<()> {
         bail!("cannot serve {}: not a directory", args.dir.display());
     }
     raise_open_file_limit();
-    let listener = net::listen(&args.listen)?;
+    // A socket passed by systemd (zcopy-serve.socket) takes the place of --listen.
+    let listener = match crate::listen_fds::take()? {
+        Some(listener) => {
+            eprintln!("listening on {} (from systemd)", listener.local_addr()?);
+            listener
+        }
+        None => net::listen(&args.listen)?,
+    };
     listener.set_nonblocking(true).context("listener")?;
     let workers = args
         .workers

@@ -1,0 +1,70 @@
+//! `zcopy generate man|completions DIR`: the man pages and shell completions,
+//! generated from the command-line definitions themselves (as ripgrep's
+//! `--generate` does), so they never drift from the flags. The package build
+//! (`scripts/package.sh`) runs it; nothing generated is committed.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::CommandFactory;
+use clap_complete::Shell;
+
+/// Write the man pages or the shell completions into a directory
+#[derive(clap::Args)]
+pub struct Args {
+    /// What to write
+    #[arg(value_enum)]
+    what: What,
+    /// Directory to write into (created if missing)
+    dir: PathBuf,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum What {
+    /// zcopy.1 and one page per subcommand (zcopy-send.1, ...)
+    Man,
+    /// zcopy.bash, _zcopy (zsh) and zcopy.fish
+    Completions,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    std::fs::create_dir_all(&args.dir)
+        .with_context(|| format!("cannot create {}", args.dir.display()))?;
+    let mut command = crate::Cli::command();
+    command.build();
+    match args.what {
+        What::Man => man_pages(&command, &args.dir),
+        What::Completions => {
+            for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
+                let path = clap_complete::generate_to(shell, &mut command, "zcopy", &args.dir)
+                    .with_context(|| format!("cannot write {shell} completions"))?;
+                println!("{}", path.display());
+            }
+            Ok(())
+        }
+    }
+}
+
+/// `zcopy.1`, then `zcopy-SUB.1` for every visible subcommand, each with the exit
+/// codes section.
+fn man_pages(command: &clap::Command, dir: &Path) -> Result<()> {
+    let pages = std::iter::once((command.clone(), "zcopy".to_string())).chain(
+        command
+            .get_subcommands()
+            .filter(|sub| !sub.is_hide_set() && sub.get_name() != "help")
+            .map(|sub| {
+                let name = format!("zcopy-{}", sub.get_name());
+                (sub.clone().name(name.clone()), name)
+            }),
+    );
+    for (page, name) in pages {
+        let path = dir.join(format!("{name}.1"));
+        let mut out = Vec::new();
+        let man = clap_mangen::Man::new(page);
+        man.render(&mut out)?;
+        out.extend_from_slice(crate::exit::MAN_SECTION.as_bytes());
+        std::fs::write(&path, out).with_context(|| format!("cannot write {}", path.display()))?;
+        println!("{}", path.display());
+    }
+    Ok(())
+}

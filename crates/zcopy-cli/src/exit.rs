@@ -1,0 +1,118 @@
+//! Exit codes: curl's numbers for the same failures, so scripts that already
+//! sort curl's failures sort zcopy's. One table, printed in the README and in every
+//! man page.
+
+use std::io::ErrorKind;
+
+/// The code for a failed command, from the first cause in its chain that says
+/// which failure it was.
+pub fn code(e: &anyhow::Error) -> u8 {
+    for cause in e.chain() {
+        if cause.downcast_ref::<crate::cmd::Usage>().is_some() {
+            return USAGE;
+        }
+        if let Some(coded) = cause.downcast_ref::<Coded>() {
+            return coded.code;
+        }
+        let kind = if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            io.kind()
+        } else if let Some(engine) = cause.downcast_ref::<zcopy::Error>() {
+            match engine {
+                zcopy::Error::EndedEarly { .. } => return PEER_CLOSED,
+                zcopy::Error::SourceShrank { .. } => return FAILURE,
+                other => other.kind(),
+            }
+        } else {
+            continue;
+        };
+        match kind {
+            ErrorKind::ConnectionRefused
+            | ErrorKind::HostUnreachable
+            | ErrorKind::NetworkUnreachable
+            | ErrorKind::AddrNotAvailable => return CONNECT,
+            ErrorKind::TimedOut => return TIMEOUT,
+            ErrorKind::BrokenPipe => return SEND,
+            ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted => return RECEIVE,
+            _ => {}
+        }
+    }
+    FAILURE
+}
+
+/// An error that knows its exit code (a command that found the failure itself).
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Coded {
+    /// The exit code.
+    pub code: u8,
+    /// What went wrong, one line.
+    pub message: String,
+}
+
+/// Anything else: a file that cannot be read or written, a digest mismatch.
+pub const FAILURE: u8 = 1;
+/// Bad flags or operands.
+pub const USAGE: u8 = 2;
+/// Cannot connect to the peer.
+pub const CONNECT: u8 = 7;
+/// The peer closed before everything promised arrived.
+pub const PEER_CLOSED: u8 = 18;
+/// No progress for the time allowed.
+pub const TIMEOUT: u8 = 28;
+/// Sending to the peer failed (it went away).
+pub const SEND: u8 = 55;
+/// Receiving from the peer failed (the connection was reset).
+pub const RECEIVE: u8 = 56;
+
+/// The table, as a man page section.
+pub const MAN_SECTION: &str = r#".SH "EXIT STATUS"
+Numbers follow curl's for the same failures.
+.TP
+0
+Success.
+.TP
+1
+Anything else: a file that cannot be read or written, a digest mismatch, a refused name.
+.TP
+2
+Usage: bad flags or operands.
+.TP
+3
+get: a malformed URL.
+.TP
+6
+get: the host name does not resolve.
+.TP
+7
+Cannot connect to the peer.
+.TP
+8
+get: a malformed response head.
+.TP
+18
+The peer closed before everything promised arrived (a partial file is kept for resuming).
+.TP
+22
+get: the server answered 4xx or 5xx.
+.TP
+23
+get: cannot write the output file.
+.TP
+28
+Timed out: no progress for the time allowed.
+.TP
+33
+get: the server answered a range that was not asked for.
+.TP
+47
+get: more than 10 redirects.
+.TP
+55
+Sending to the peer failed.
+.TP
+56
+Receiving from the peer failed (the connection was reset).
+.TP
+141
+Standard output was closed by its reader (as for any program killed by SIGPIPE).
+"#;

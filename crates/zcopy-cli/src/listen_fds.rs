@@ -1,0 +1,45 @@
+//! systemd socket activation (`sd_listen_fds(3)`): a service started by a `.socket`
+//! unit finds its listening socket already open at descriptor 3, announced by
+//! `LISTEN_PID` (our pid) and `LISTEN_FDS` (how many). The variables are removed so
+//! that children do not take the socket for theirs.
+
+use std::net::TcpListener;
+use std::os::fd::{FromRawFd, OwnedFd};
+
+use anyhow::{bail, Result};
+
+/// The first descriptor systemd passes.
+const SD_LISTEN_FDS_START: i32 = 3;
+
+/// The listening socket systemd passed to this process, if it passed one.
+pub fn take() -> Result<Option<TcpListener>> {
+    let pid = std::env::var("LISTEN_PID").ok();
+    let count = std::env::var("LISTEN_FDS").ok();
+    std::env::remove_var("LISTEN_PID");
+    std::env::remove_var("LISTEN_FDS");
+    std::env::remove_var("LISTEN_FDNAMES");
+    let (Some(pid), Some(count)) = (pid, count) else {
+        return Ok(None);
+    };
+    if pid.parse::<u32>().ok() != Some(std::process::id()) {
+        return Ok(None);
+    }
+    match count.parse::<i32>() {
+        Ok(1) => {}
+        Ok(n) => bail!("systemd passed {n} sockets (LISTEN_FDS); zcopy serve takes exactly one"),
+        Err(_) => bail!("LISTEN_FDS={count} is not a number"),
+    }
+    let fd = SD_LISTEN_FDS_START;
+    let stat = rustix::fs::fstat(
+        // SAFETY: systemd passes descriptor 3 open to this process (LISTEN_PID is
+        // ours), and nothing else in the process has taken it yet.
+        unsafe { rustix::fd::BorrowedFd::borrow_raw(fd) },
+    )?;
+    if rustix::fs::FileType::from_raw_mode(stat.st_mode) != rustix::fs::FileType::Socket {
+        bail!("descriptor 3 from systemd (LISTEN_FDS) is not a socket");
+    }
+    // SAFETY: as above; from here the listener owns it.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    rustix::io::fcntl_setfd(&owned, rustix::io::FdFlags::CLOEXEC)?;
+    Ok(Some(TcpListener::from(owned)))
+}
