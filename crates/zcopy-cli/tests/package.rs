@@ -156,6 +156,10 @@ fn the_debian_package_installs_and_serves() {
     ] {
         assert!(Path::new(path).exists(), "the package installs {path}");
     }
+    if have("man", test) {
+        let page = ok(Command::new("man").args(["-P", "cat", "zcopy-send"]));
+        assert!(page.contains("EXIT STATUS"), "man zcopy-send opens: {page}");
+    }
     let version = ok(Command::new("/usr/bin/zcopy").arg("--version"));
     assert!(version.contains("engines: "), "{version}");
     std::fs::create_dir_all("/srv/zcopy").unwrap();
