@@ -8,6 +8,7 @@
 
 mod bench;
 mod cmd;
+mod digest;
 mod exit;
 mod http;
 // Takes over the socket systemd passes at descriptor 3.

@@ -1,36 +1,55 @@
-//! SIZE arguments: `1024`, `1KiB`, `64k`, `1M`, `1GiB`.
+//! SIZE arguments: `1024`, `1KiB`, `64k`, `1M`, `1GiB`, `1kb`, `1.5KiB`.
 //!
-//! `k`, `K`, `KiB`, `M`, `MiB`, `G`, `GiB`, `T`, `TiB` are powers of 1024; `KB`, `MB`,
-//! `GB`, `TB` are powers of 1000, as in GNU `dd` and `truncate`.
+//! Units are case-insensitive. `k`, `KiB`, `M`, `MiB`, `G`, `GiB`, `T`, `TiB` are
+//! powers of 1024; `KB`, `MB`, `GB`, `TB` are powers of 1000, as in GNU `dd` and
+//! `truncate`. A decimal point is allowed where the result is a whole number of
+//! bytes (`1.5KiB` is 1536, `0.5` is refused).
 
 /// Parses a SIZE; the error says what was wrong.
 pub fn parse(text: &str) -> Result<u64, String> {
-    let digits = text
-        .find(|c: char| !c.is_ascii_digit())
+    let number_end = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
         .unwrap_or(text.len());
-    let (number, unit) = text.split_at(digits);
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("'{text}' is not a size (examples: 1024, 64k, 1MiB, 1G)"))?;
-    let scale: u64 = match unit {
-        "" | "B" => 1,
-        "k" | "K" | "KiB" => 1 << 10,
-        "M" | "MiB" => 1 << 20,
-        "G" | "GiB" => 1 << 30,
-        "T" | "TiB" => 1 << 40,
-        "KB" => 1_000,
-        "MB" => 1_000_000,
-        "GB" => 1_000_000_000,
-        "TB" => 1_000_000_000_000,
+    let (number, unit) = text.split_at(number_end);
+    let not_a_size = || format!("'{text}' is not a size (examples: 1024, 64k, 1MiB, 1.5G, 1kb)");
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    if whole.is_empty() && fraction.is_empty() || fraction.contains('.') || fraction.len() > 18 {
+        return Err(not_a_size());
+    }
+    let scale: u128 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "t" | "tib" => 1 << 40,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "tb" => 1_000_000_000_000,
         _ => {
             return Err(format!(
                 "'{text}' has an unknown unit '{unit}' (use k, M, G, T, KiB, MiB, GiB, KB, MB, GB)"
             ))
         }
     };
-    number
-        .checked_mul(scale)
-        .ok_or_else(|| format!("'{text}' is too large"))
+    let digits = |s: &str| -> Result<u128, String> {
+        if s.is_empty() {
+            Ok(0)
+        } else {
+            s.parse().map_err(|_| not_a_size())
+        }
+    };
+    let too_large = || format!("'{text}' is too large");
+    let denominator = 10u128.pow(fraction.len() as u32);
+    let numerator = digits(whole)?
+        .checked_mul(denominator)
+        .and_then(|n| n.checked_add(digits(fraction).ok()?))
+        .and_then(|n| n.checked_mul(scale))
+        .ok_or_else(too_large)?;
+    if numerator % denominator != 0 {
+        return Err(format!("'{text}' is not a whole number of bytes"));
+    }
+    u64::try_from(numerator / denominator).map_err(|_| too_large())
 }
 
 /// A SIZE that fits in memory, for buffer sizes.
@@ -72,6 +91,18 @@ mod tests {
         assert_eq!(parse("1M"), Ok(1 << 20));
         assert_eq!(parse("1GiB"), Ok(1 << 30));
         assert_eq!(parse("1MB"), Ok(1_000_000));
+        assert_eq!(parse("1kb"), Ok(1000));
+        assert_eq!(parse("1kib"), Ok(1024));
+        assert_eq!(parse("1.5KiB"), Ok(1536));
+        assert_eq!(parse("1.5k"), Ok(1536));
+        assert_eq!(parse("0.5gb"), Ok(500_000_000));
+        assert_eq!(parse(".5K"), Ok(512));
+        assert_eq!(parse("2."), Ok(2));
+        assert!(parse("0.5").is_err(), "half a byte");
+        assert!(parse("1.2.3k").is_err());
+        assert!(parse(".").is_err());
+        assert!(parse("1e3").is_err());
+        assert!(parse("-1k").is_err());
         assert!(parse("").is_err());
         assert!(parse("k").is_err());
         assert!(parse("12q").is_err());

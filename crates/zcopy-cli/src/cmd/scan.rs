@@ -1,134 +1,80 @@
-//! `zcopy scan FILE...`: checksums files through read, mmap or direct I/O, in the
-//! formats `xxhsum` and `b3sum` print, and checks their check files (`--check`).
+//! `zcopy scan [FILE...]`: checksums files through read, mmap or direct I/O, in the
+//! formats xxhsum, b3sum and the GNU `*sum` tools print, and checks their check
+//! files (`--check`), so that each tool reads what the other writes.
 //!
-//! Output is GNU style, `<hex>  <name>` (`XXH3_<hex>  <name>` for XXH3, as xxhsum
-//! 0.8.2 prints it), or BSD style with `--tag`, `XXH3 (<name>) = <hex>`. `--check`
-//! reads either style and tells the digest from the line: a BSD name, the `XXH3_`
-//! prefix, or the length of the hex (64 BLAKE3, 32 XXH128, 16 XXH3, 8 CRC32C).
+//! Lines are GNU style, `<hex>  <name>`, except for the digests whose hex length
+//! does not name them to the peer tool (XXH3, which xxhsum 0.8.1 prints tagged, and
+//! CRC32C): those are BSD style, `XXH3 (<name>) = <hex>`, as is everything with
+//! `--tag`. `--check` reads both, tells the digest from the tag or from the length
+//! of the hex (with `--digest`, untagged lines are read as that digest), and
+//! follows GNU `sha256sum -c` in its output, its options and its exit status.
 
+mod line;
+
+use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::AsFd;
-use std::path::Path;
+use std::os::unix::ffi::OsStrExt;
 
 use anyhow::{bail, Context, Result};
-use xxhash_rust::xxh3::Xxh3;
 use zcopy::{ScanChoice, ScanEngine};
 
+use crate::digest::{Digest, Hasher};
 use crate::size;
 
-/// Checksum files through read, mmap or direct I/O (xxhsum- and b3sum-compatible output)
+/// Checksum files through read, mmap or direct I/O (xxhsum-, b3sum- and
+/// sha256sum-compatible output and check files)
 #[derive(clap::Args)]
 pub struct Args {
-    /// Files to checksum; - is standard input
-    #[arg(required = true, value_name = "FILE")]
-    files: Vec<String>,
+    /// Files to checksum (check files with -c); none or - is standard input
+    #[arg(value_name = "FILE")]
+    files: Vec<OsString>,
     /// How to read: read (buffered), mmap, direct (O_DIRECT), auto (mmap for large files)
     #[arg(long, default_value = "auto")]
     engine: ScanChoice,
-    /// Digest: xxh3, xxh128, crc32c, blake3
-    #[arg(long, default_value = "xxh3")]
-    digest: Digest,
+    /// Digest [default: xxh64, as xxhsum]; with -c, how untagged lines are read
+    /// [default: told by the length of the hex]
+    #[arg(long)]
+    digest: Option<Digest>,
     /// Read FILEs as check files and verify the digests they list
     #[arg(short = 'c', long)]
     check: bool,
-    /// BSD-style lines: XXH3 (name) = hex
-    #[arg(long)]
+    /// BSD-style lines for every digest: TAG (name) = hex
+    #[arg(long, conflicts_with = "check")]
     tag: bool,
     /// Buffer size of the read and direct engines (1KiB is the seed's FileReader;
     /// from 1MiB a helper thread reads ahead)
     #[arg(long, value_parser = size::parse_buffer, default_value = "4MiB")]
     buffer: usize,
+    /// With -c, print no OK lines; otherwise, no notes on stderr
+    #[arg(short = 'q', long, overrides_with_all = ["status", "warn"])]
+    quiet: bool,
+    /// With -c, print nothing: the exit status says whether all matched
+    #[arg(long, requires = "check", overrides_with_all = ["quiet", "warn"])]
+    status: bool,
+    /// With -c, exit 1 when a line is improperly formatted
+    #[arg(long, requires = "check")]
+    strict: bool,
+    /// With -c, skip listed files that do not exist
+    #[arg(long, requires = "check")]
+    ignore_missing: bool,
+    /// With -c, warn about each improperly formatted line
+    #[arg(short = 'w', long, requires = "check", overrides_with_all = ["quiet", "status"])]
+    warn: bool,
 }
 
-/// A digest algorithm.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Digest {
-    Xxh3,
-    Xxh128,
-    Crc32c,
-    Blake3,
-}
-
-impl Digest {
-    fn tag(self) -> &'static str {
-        match self {
-            Digest::Xxh3 => "XXH3",
-            Digest::Xxh128 => "XXH128",
-            Digest::Crc32c => "CRC32C",
-            Digest::Blake3 => "BLAKE3",
-        }
+pub fn run(mut args: Args) -> Result<()> {
+    if args.files.is_empty() {
+        args.files.push("-".into());
     }
-
-    fn from_tag(tag: &str) -> Option<Digest> {
-        [Digest::Xxh3, Digest::Xxh128, Digest::Crc32c, Digest::Blake3]
-            .into_iter()
-            .find(|d| d.tag().eq_ignore_ascii_case(tag))
-    }
-
-    fn from_hex_len(len: usize) -> Option<Digest> {
-        match len {
-            64 => Some(Digest::Blake3),
-            32 => Some(Digest::Xxh128),
-            16 => Some(Digest::Xxh3),
-            8 => Some(Digest::Crc32c),
-            _ => None,
-        }
-    }
-}
-
-enum Hasher {
-    Xxh(Box<Xxh3>),
-    Crc32c(u32),
-    Blake3(Box<blake3::Hasher>),
-}
-
-impl Hasher {
-    fn new(digest: Digest) -> Hasher {
-        match digest {
-            Digest::Xxh3 | Digest::Xxh128 => Hasher::Xxh(Box::default()),
-            Digest::Crc32c => Hasher::Crc32c(0),
-            Digest::Blake3 => Hasher::Blake3(Box::default()),
-        }
-    }
-
-    fn update(&mut self, bytes: &[u8]) {
-        match self {
-            Hasher::Xxh(h) => h.update(bytes),
-            Hasher::Crc32c(crc) => *crc = crc32c::crc32c_append(*crc, bytes),
-            Hasher::Blake3(h) => {
-                h.update(bytes);
-            }
-        }
-    }
-
-    fn hex(&self, digest: Digest) -> String {
-        match (self, digest) {
-            (Hasher::Xxh(h), Digest::Xxh128) => format!("{:032x}", h.digest128()),
-            (Hasher::Xxh(h), _) => format!("{:016x}", h.digest()),
-            (Hasher::Crc32c(crc), _) => format!("{crc:08x}"),
-            (Hasher::Blake3(h), _) => h.finalize().to_hex().to_string(),
-        }
-    }
-}
-
-pub fn run(args: Args) -> Result<()> {
-    let mut failed = false;
     let mut out = std::io::stdout().lock();
+    let mut failed = false;
     for name in &args.files {
         let result = if args.check {
             check(name, &args, &mut out)
         } else {
-            digest_of(name, args.digest, &args).and_then(|hex| {
-                let line = if args.tag {
-                    format!("{} ({}) = {hex}\n", args.digest.tag(), display_name(name))
-                } else if args.digest == Digest::Xxh3 {
-                    format!("XXH3_{hex}  {name}\n")
-                } else {
-                    format!("{hex}  {name}\n")
-                };
-                emit(&mut out, &line)
-            })
+            print_digest(name, &args, &mut out)
         };
         match result {
             Ok(ok) => failed |= !ok,
@@ -145,16 +91,59 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-fn display_name(name: &str) -> &str {
-    if name == "-" {
-        "stdin"
+fn print_digest(name: &OsStr, args: &Args, out: &mut impl Write) -> Result<bool> {
+    let digest = args.digest.unwrap_or(Digest::Xxh64);
+    let stdin = name == "-";
+    let shown = if stdin {
+        OsStr::new(digest.stdin_name())
     } else {
         name
-    }
+    };
+    let file = open(name).map_err(|e| open_error(shown, e))?;
+    let hex = hash(&file, shown, &[digest], args)?.remove(0);
+    let tagged = args.tag || digest.tagged_by_default();
+    emit(out, &line::format(digest, &hex, shown.as_bytes(), tagged))
 }
 
-fn emit(out: &mut impl Write, line: &str) -> Result<bool> {
-    match out.write_all(line.as_bytes()) {
+/// Opens a file to hash; `-` is standard input.
+fn open(name: &OsStr) -> std::io::Result<File> {
+    if name == "-" {
+        return Ok(File::from(std::io::stdin().as_fd().try_clone_to_owned()?));
+    }
+    File::open(name)
+}
+
+/// The digests of `file` in one pass, in hex.
+fn hash(file: &File, shown: &OsStr, digests: &[Digest], args: &Args) -> Result<Vec<String>> {
+    let shown = shown.display();
+    if file.metadata().with_context(|| shown.to_string())?.is_dir() {
+        bail!("{shown}: Is a directory");
+    }
+    let mut hashers: Vec<Hasher> = digests.iter().map(|d| Hasher::new(*d)).collect();
+    let report = zcopy::scan(file, args.engine, args.buffer, &mut |chunk| {
+        for h in &mut hashers {
+            h.update(chunk);
+        }
+    })
+    .with_context(|| shown.to_string())?;
+    if let Some(note) = &report.fallback {
+        if args.engine != ScanChoice::Only(ScanEngine::Read) && !args.quiet {
+            eprintln!("zcopy: note: {shown}: {note}");
+        }
+    }
+    Ok(hashers.into_iter().map(Hasher::hex).collect())
+}
+
+/// `NAME: No such file or directory`, in the words of the GNU tools (without Rust's
+/// ` (os error 2)`).
+fn open_error(name: &OsStr, e: std::io::Error) -> anyhow::Error {
+    let words = e.to_string();
+    let words = words.split(" (os error").next().unwrap_or_default();
+    anyhow::anyhow!("{}: {words}", name.display())
+}
+
+fn emit(out: &mut impl Write, line: &[u8]) -> Result<bool> {
+    match out.write_all(line) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(super::StdoutClosed.into()),
         other => {
             other?;
@@ -163,156 +152,176 @@ fn emit(out: &mut impl Write, line: &str) -> Result<bool> {
     }
 }
 
-/// The digest of one file (or stdin), in hex.
-fn digest_of(name: &str, digest: Digest, args: &Args) -> Result<String> {
-    let file = if name == "-" {
-        File::from(
-            std::io::stdin()
-                .as_fd()
-                .try_clone_to_owned()
-                .context("stdin")?,
-        )
+fn result_line(name: &[u8], word: &str) -> Vec<u8> {
+    [&line::display(name)[..], b": ", word.as_bytes(), b"\n"].concat()
+}
+
+/// What one check file came to.
+#[derive(Default)]
+struct Tally {
+    misformatted: usize,
+    unreadable: usize,
+    mismatched: usize,
+    matched: usize,
+    well_formed: usize,
+}
+
+/// Verifies every line of the check file `name`; `Ok(false)` when it fails as
+/// `sha256sum -c` would.
+fn check(name: &OsStr, args: &Args, out: &mut impl Write) -> Result<bool> {
+    let stdin = name == "-";
+    let shown = if stdin {
+        "standard input".to_string()
     } else {
-        let file = File::open(name).with_context(|| name.to_string())?;
-        if file.metadata().with_context(|| name.to_string())?.is_dir() {
-            bail!("{name}: Is a directory");
-        }
-        file
+        name.display().to_string()
     };
-    let mut hasher = Hasher::new(digest);
-    let report = zcopy::scan(&file, args.engine, args.buffer, &mut |chunk| {
-        hasher.update(chunk)
-    })
-    .with_context(|| display_name(name).to_string())?;
-    if let Some(note) = &report.fallback {
-        if args.engine != ScanChoice::Only(ScanEngine::Read) {
-            eprintln!("zcopy: note: {}: {note}", display_name(name));
-        }
-    }
-    Ok(hasher.hex(digest))
-}
-
-/// One line of a check file: the digest, its expected hex and the file name.
-fn parse_check_line(line: &str) -> Option<(Digest, String, String)> {
-    if let Some((head, hex)) = line.rsplit_once(") = ") {
-        let (tag, name) = head.split_once(" (")?;
-        return Some((
-            Digest::from_tag(tag)?,
-            hex.trim().to_ascii_lowercase(),
-            name.to_string(),
-        ));
-    }
-    let (hex, name) = line.split_once("  ").or_else(|| line.split_once(" *"))?;
-    let (digest, hex) = match hex.strip_prefix("XXH3_") {
-        Some(hex) => (Digest::Xxh3, hex),
-        None => (Digest::from_hex_len(hex.len())?, hex),
-    };
-    if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    Some((digest, hex.to_ascii_lowercase(), name.to_string()))
-}
-
-/// Verifies every line of the check file `name`; `Ok(false)` when any failed.
-fn check(name: &str, args: &Args, out: &mut impl Write) -> Result<bool> {
-    let reader: Box<dyn BufRead> = if name == "-" {
+    let mut reader: Box<dyn BufRead> = if stdin {
         Box::new(std::io::stdin().lock())
     } else {
-        Box::new(BufReader::new(
-            File::open(name).with_context(|| name.to_string())?,
-        ))
+        Box::new(BufReader::new(File::open(name).context(shown.clone())?))
     };
-    let (mut bad, mut mismatched, mut unreadable, mut good) = (0, 0, 0, 0);
-    for line in reader.lines() {
-        let line = line.with_context(|| name.to_string())?;
-        if line.trim().is_empty() {
+    let mut tally = Tally::default();
+    // Digests that matched in this file go first when a line's hex fits several.
+    let mut seen: Vec<Digest> = Vec::new();
+    let mut buf = Vec::new();
+    for number in 1.. {
+        buf.clear();
+        if reader.read_until(b'\n', &mut buf).context(shown.clone())? == 0 {
+            break;
+        }
+        let text = buf.strip_suffix(b"\n").unwrap_or(&buf);
+        let text = text.strip_suffix(b"\r").unwrap_or(text);
+        if text.is_empty() || text[0] == b'#' {
             continue;
         }
-        let Some((digest, want, file)) = parse_check_line(&line) else {
-            bad += 1;
+        let parsed = line::parse(text, args.digest).filter(|l| !(stdin && l.name == b"-"));
+        let Some(mut entry) = parsed else {
+            tally.misformatted += 1;
+            if args.warn {
+                let kind = args
+                    .digest
+                    .map(|d| format!("{} ", d.tag()))
+                    .unwrap_or_default();
+                eprintln!("zcopy: {shown}: {number}: improperly formatted {kind}checksum line");
+            }
             continue;
         };
-        let path = if file == "stdin" {
-            "-".to_string()
-        } else {
-            file.clone()
-        };
-        match digest_of(&path, digest, args) {
-            Ok(got) if got == want => {
-                good += 1;
-                emit(out, &format!("{file}: OK\n"))?;
-            }
-            Ok(_) => {
-                mismatched += 1;
-                emit(out, &format!("{file}: FAILED\n"))?;
-            }
-            Err(e) => {
-                unreadable += 1;
+        tally.well_formed += 1;
+        entry.digests.sort_by_key(|d| !seen.contains(d));
+        match verify(&entry, args) {
+            Verdict::Missing => {}
+            Verdict::Unreadable(e) => {
+                tally.unreadable += 1;
                 eprintln!("zcopy: {e:#}");
-                emit(out, &format!("{file}: FAILED open or read\n"))?;
+                if !args.status {
+                    emit(out, &result_line(&entry.name, "FAILED open or read"))?;
+                }
+            }
+            Verdict::Matched(digest) => {
+                tally.matched += 1;
+                if !seen.contains(&digest) {
+                    seen.push(digest);
+                }
+                if !args.status && !args.quiet {
+                    emit(out, &result_line(&entry.name, "OK"))?;
+                }
+            }
+            Verdict::Mismatched => {
+                tally.mismatched += 1;
+                if !args.status {
+                    emit(out, &result_line(&entry.name, "FAILED"))?;
+                }
             }
         }
     }
-    let plural = |n: usize| if n == 1 { "" } else { "s" };
-    if bad > 0 {
-        eprintln!(
-            "zcopy: WARNING: {bad} line{} improperly formatted in {name}",
-            plural(bad)
-        );
-    }
-    if unreadable > 0 {
-        eprintln!(
-            "zcopy: WARNING: {unreadable} listed file{} could not be read",
-            plural(unreadable)
-        );
-    }
-    if mismatched > 0 {
-        eprintln!(
-            "zcopy: WARNING: {mismatched} computed checksum{} did NOT match",
-            plural(mismatched)
-        );
-    }
-    if good + mismatched + unreadable == 0 {
-        eprintln!(
-            "zcopy: {}: no properly formatted checksum lines found",
-            Path::new(name).display()
-        );
+    if tally.well_formed == 0 {
+        eprintln!("zcopy: {shown}: no properly formatted checksum lines found");
         return Ok(false);
     }
-    Ok(mismatched == 0 && unreadable == 0)
+    if !args.status {
+        let plural =
+            |n: usize, one: &'static str, many: &'static str| if n == 1 { one } else { many };
+        let m = tally.misformatted;
+        if m > 0 {
+            eprintln!(
+                "zcopy: WARNING: {m} {}",
+                plural(
+                    m,
+                    "line is improperly formatted",
+                    "lines are improperly formatted"
+                )
+            );
+        }
+        let u = tally.unreadable;
+        if u > 0 {
+            eprintln!(
+                "zcopy: WARNING: {u} {}",
+                plural(
+                    u,
+                    "listed file could not be read",
+                    "listed files could not be read"
+                )
+            );
+        }
+        let f = tally.mismatched;
+        if f > 0 {
+            eprintln!(
+                "zcopy: WARNING: {f} {}",
+                plural(
+                    f,
+                    "computed checksum did NOT match",
+                    "computed checksums did NOT match"
+                )
+            );
+        }
+        if args.ignore_missing && tally.matched == 0 {
+            eprintln!("zcopy: {shown}: no file was verified");
+        }
+    }
+    Ok(tally.matched > 0
+        && tally.mismatched == 0
+        && tally.unreadable == 0
+        && !(args.strict && tally.misformatted > 0))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+enum Verdict {
+    Matched(Digest),
+    Mismatched,
+    /// Absent, and `--ignore-missing` says to skip it.
+    Missing,
+    Unreadable(anyhow::Error),
+}
 
-    #[test]
-    fn check_lines_in_both_styles() {
-        let h = "99fc819aaba2462a";
-        assert_eq!(
-            parse_check_line(&format!("XXH3 (a b.txt) = {h}")),
-            Some((Digest::Xxh3, h.into(), "a b.txt".into()))
-        );
-        assert_eq!(
-            parse_check_line(&format!("XXH3_{h}  f")),
-            Some((Digest::Xxh3, h.into(), "f".into()))
-        );
-        let h128 = "6bba86c7e069f56d5a10b435f1c8e49c";
-        assert_eq!(
-            parse_check_line(&format!("{h128}  f")),
-            Some((Digest::Xxh128, h128.into(), "f".into()))
-        );
-        assert_eq!(
-            parse_check_line(&format!("{}  f", "ab".repeat(32)))
-                .unwrap()
-                .0,
-            Digest::Blake3
-        );
-        assert_eq!(
-            parse_check_line("CRC32C (f) = 0a0b0c0d").unwrap().0,
-            Digest::Crc32c
-        );
-        assert_eq!(parse_check_line("zz  f"), None);
-        assert_eq!(parse_check_line("nonsense"), None);
+/// Hashes the file a check line names and compares. A line whose hex fits several
+/// digests is tried with each in turn (all in one pass for standard input, which
+/// cannot be read twice).
+fn verify(entry: &line::CheckLine, args: &Args) -> Verdict {
+    let name = OsStr::from_bytes(&entry.name);
+    let stdin = name == "-" || (name == "stdin" && entry.digests[0].stdin_name() == "stdin");
+    let path = if stdin { OsStr::new("-") } else { name };
+    let file = match open(path) {
+        Ok(file) => file,
+        Err(e) if args.ignore_missing && e.kind() == std::io::ErrorKind::NotFound => {
+            return Verdict::Missing
+        }
+        Err(e) => {
+            return Verdict::Unreadable(anyhow::Error::new(e).context(name.display().to_string()))
+        }
+    };
+    let batches: Vec<&[Digest]> = if stdin {
+        vec![&entry.digests]
+    } else {
+        entry.digests.chunks(1).collect()
+    };
+    for batch in batches {
+        match hash(&file, name, batch, args) {
+            Ok(hexes) => {
+                if let Some(i) = hexes.iter().position(|h| *h == entry.hex) {
+                    return Verdict::Matched(batch[i]);
+                }
+            }
+            Err(e) => return Verdict::Unreadable(e),
+        }
     }
+    Verdict::Mismatched
 }

@@ -1,0 +1,248 @@
+//! Check-file lines as the GNU `*sum` tools, xxhsum and b3sum write and read them.
+//!
+//! - GNU style: `<hex>  <name>` (`<hex> *<name>` in binary mode); xxhsum 0.8.2 also
+//!   writes `XXH3_<hex>  <name>`.
+//! - BSD style: `<TAG> (<name>) = <hex>` (`--tag`; `SHA256(name)= hex` from openssl
+//!   is read too).
+//! - A name holding a newline, a carriage return or a backslash is escaped (`\n`,
+//!   `\r`, `\\`) and its line starts with a backslash, as GNU coreutils and b3sum do.
+
+use crate::digest::Digest;
+
+/// Whether `name` must be escaped to fit on one line.
+pub fn needs_escape(name: &[u8]) -> bool {
+    name.iter().any(|b| matches!(b, b'\n' | b'\r' | b'\\'))
+}
+
+/// `name` as printed: escaped when it must be (the caller prints the leading `\`).
+pub fn escaped(name: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(name.len());
+    for &b in name {
+        match b {
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            _ => out.push(b),
+        }
+    }
+    out
+}
+
+/// A name as it starts a result line (`name: OK`): escaped, with its leading
+/// backslash, when it holds a problematic byte.
+pub fn display(name: &[u8]) -> Vec<u8> {
+    if needs_escape(name) {
+        let mut out = vec![b'\\'];
+        out.extend(escaped(name));
+        out
+    } else {
+        name.to_vec()
+    }
+}
+
+/// One output line, newline included.
+pub fn format(digest: Digest, hex: &str, name: &[u8], tagged: bool) -> Vec<u8> {
+    let escape = needs_escape(name);
+    let mut line = Vec::with_capacity(hex.len() + name.len() + 16);
+    if escape {
+        line.push(b'\\');
+    }
+    let name = if escape { escaped(name) } else { name.to_vec() };
+    if tagged {
+        line.extend_from_slice(digest.tag().as_bytes());
+        line.extend_from_slice(b" (");
+        line.extend_from_slice(&name);
+        line.extend_from_slice(b") = ");
+        line.extend_from_slice(hex.as_bytes());
+    } else {
+        line.extend_from_slice(hex.as_bytes());
+        line.extend_from_slice(b"  ");
+        line.extend_from_slice(&name);
+    }
+    line.push(b'\n');
+    line
+}
+
+/// A parsed check line.
+#[derive(Debug, PartialEq, Eq)]
+pub struct CheckLine {
+    /// The digests the line may hold, the likeliest first (one unless untagged).
+    pub digests: Vec<Digest>,
+    /// The expected digest, lower-case hex.
+    pub hex: String,
+    /// The file name, unescaped.
+    pub name: Vec<u8>,
+}
+
+/// Parses one line (without its newline). `digest` is the user's `--digest`, which
+/// untagged lines are read as; `None` when a line does not parse.
+pub fn parse(line: &[u8], digest: Option<Digest>) -> Option<CheckLine> {
+    let start = line.iter().position(|b| *b != b' ' && *b != b'\t')?;
+    let mut rest = &line[start..];
+    let escaped = rest.first() == Some(&b'\\');
+    if escaped {
+        rest = &rest[1..];
+    }
+    let (digests, hex, name) = match tagged(rest) {
+        Some((d, hex, name)) => (vec![d], hex, name),
+        None => {
+            let (digests, hex, name) = untagged(rest)?;
+            let digests = match digest {
+                Some(d) if digests.contains(&d) => vec![d],
+                Some(_) => return None,
+                None => digests,
+            };
+            (digests, hex, name)
+        }
+    };
+    if name.is_empty() {
+        return None;
+    }
+    let name = if escaped {
+        unescape(name)?
+    } else {
+        name.to_vec()
+    };
+    Some(CheckLine {
+        digests,
+        hex: std::str::from_utf8(hex).ok()?.to_ascii_lowercase(),
+        name,
+    })
+}
+
+/// `TAG (name) = hex` or `TAG(name)= hex`.
+fn tagged(line: &[u8]) -> Option<(Digest, &[u8], &[u8])> {
+    let tag_end = line.iter().position(|b| *b == b' ' || *b == b'(')?;
+    let digest = Digest::from_tag(std::str::from_utf8(&line[..tag_end]).ok()?)?;
+    let rest = line[tag_end..]
+        .strip_prefix(b" ")
+        .unwrap_or(&line[tag_end..]);
+    let rest = rest.strip_prefix(b"(")?;
+    let close = rest.iter().rposition(|b| *b == b')')?;
+    let (name, tail) = (&rest[..close], &rest[close + 1..]);
+    let tail = tail.strip_prefix(b" ").unwrap_or(tail);
+    let tail = tail.strip_prefix(b"=")?;
+    let hex = tail.strip_prefix(b" ").unwrap_or(tail);
+    is_hex(hex, digest.hex_len()).then_some((digest, hex, name))
+}
+
+/// `hex  name`, `hex *name`, `hex name` or `XXH3_hex  name`.
+fn untagged(line: &[u8]) -> Option<(Vec<Digest>, &[u8], &[u8])> {
+    let end = line.iter().position(|b| *b == b' ' || *b == b'\t')?;
+    let (word, rest) = (&line[..end], &line[end + 1..]);
+    let rest = match rest.first() {
+        Some(b' ' | b'*') => &rest[1..],
+        _ => rest,
+    };
+    let (digests, hex) = match word.strip_prefix(b"XXH3_") {
+        Some(hex) => (vec![Digest::Xxh3], hex),
+        None => (Digest::by_hex_len(word.len()).to_vec(), word),
+    };
+    (!digests.is_empty() && is_hex(hex, digests[0].hex_len())).then_some((digests, hex, rest))
+}
+
+fn is_hex(text: &[u8], len: usize) -> bool {
+    text.len() == len && text.iter().all(u8::is_ascii_hexdigit)
+}
+
+/// Undoes [`escaped`]; `None` for an unknown escape, as GNU refuses the line.
+fn unescape(name: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(name.len());
+    let mut bytes = name.iter();
+    while let Some(&b) = bytes.next() {
+        if b != b'\\' {
+            out.push(b);
+            continue;
+        }
+        out.push(match bytes.next()? {
+            b'n' => b'\n',
+            b'r' => b'\r',
+            b'\\' => b'\\',
+            _ => return None,
+        });
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(digests: &[Digest], hex: &str, name: &str) -> Option<CheckLine> {
+        Some(CheckLine {
+            digests: digests.to_vec(),
+            hex: hex.into(),
+            name: name.as_bytes().to_vec(),
+        })
+    }
+
+    #[test]
+    fn both_styles_and_their_variants() {
+        let h = "99fc819aaba2462a";
+        assert_eq!(
+            parse(format!("XXH3 (a b.txt) = {h}").as_bytes(), None),
+            line(&[Digest::Xxh3], h, "a b.txt")
+        );
+        assert_eq!(
+            parse(format!("XXH3_{h}  f").as_bytes(), None),
+            line(&[Digest::Xxh3], h, "f")
+        );
+        assert_eq!(
+            parse(format!("{h}  f").as_bytes(), None),
+            line(&[Digest::Xxh64, Digest::Xxh3], h, "f")
+        );
+        assert_eq!(
+            parse(format!("{h} *f").as_bytes(), Some(Digest::Xxh3)),
+            line(&[Digest::Xxh3], h, "f")
+        );
+        assert_eq!(
+            parse(format!("  {}  (x)", h.to_uppercase()).as_bytes(), None),
+            line(&[Digest::Xxh64, Digest::Xxh3], h, "(x)")
+        );
+        let sha = "ab".repeat(32);
+        assert_eq!(
+            parse(format!("SHA256(f)= {sha}").as_bytes(), None),
+            line(&[Digest::Sha256], &sha, "f")
+        );
+        assert_eq!(
+            parse(format!("{sha}  f").as_bytes(), None).unwrap().digests,
+            [Digest::Blake3, Digest::Sha256]
+        );
+        assert_eq!(
+            parse(b"CRC32C (f) = 0a0b0c0d", None).unwrap().digests,
+            [Digest::Crc32c]
+        );
+    }
+
+    #[test]
+    fn malformed_lines() {
+        for bad in [
+            "zz  f",
+            "nonsense",
+            "0a0b0c0d  ",
+            "XXH3 (f) = 0a0b",
+            "MD5 (f) = d41d8cd98f00b204e9800998ecf8427e",
+            "\\0a0b0c0d  bad\\qescape",
+        ] {
+            assert_eq!(parse(bad.as_bytes(), None), None, "{bad}");
+        }
+        assert_eq!(parse(b"0a0b0c0d  f", Some(Digest::Sha256)), None);
+    }
+
+    #[test]
+    fn escaped_names_round_trip() {
+        let name = b"a\nb\\c\rd";
+        let out = format(Digest::Sha256, &"0".repeat(64), name, false);
+        assert_eq!(
+            out,
+            [b"\\", "0".repeat(64).as_bytes(), b"  a\\nb\\\\c\\rd\n"].concat()
+        );
+        let parsed = parse(&out[..out.len() - 1], None).unwrap();
+        assert_eq!(parsed.name, name);
+        let tagged = format(Digest::Xxh3, "0a0b0c0d0e0f0a0b", name, true);
+        assert_eq!(tagged, b"\\XXH3 (a\\nb\\\\c\\rd) = 0a0b0c0d0e0f0a0b\n");
+        assert_eq!(parse(&tagged[..tagged.len() - 1], None).unwrap().name, name);
+        assert_eq!(display(b"plain"), b"plain");
+        assert_eq!(display(b"a\\b"), b"\\a\\\\b");
+    }
+}

@@ -1,0 +1,186 @@
+//! The digests `scan` computes, with the names and line formats of the tools that
+//! print them: xxhsum (XXH32, XXH64, XXH3, XXH128), b3sum (BLAKE3), sha256sum
+//! (SHA256); CRC32C has no such tool and is printed tagged.
+
+use std::fmt::Write as _;
+
+use sha2::Digest as _;
+use xxhash_rust::xxh3::Xxh3;
+use xxhash_rust::xxh32::Xxh32;
+use xxhash_rust::xxh64::Xxh64;
+
+/// A digest algorithm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Digest {
+    /// XXH64, xxhsum's default
+    Xxh64,
+    /// XXH32 (`xxhsum -H0`)
+    Xxh32,
+    /// XXH3 64 bits (`xxhsum -H3`)
+    Xxh3,
+    /// XXH3 128 bits (`xxhsum -H2`)
+    Xxh128,
+    /// CRC32C (Castagnoli), as iSCSI and ext4 use it
+    Crc32c,
+    /// BLAKE3, as b3sum
+    Blake3,
+    /// SHA-256, as sha256sum
+    Sha256,
+}
+
+impl Digest {
+    pub const ALL: [Digest; 7] = [
+        Digest::Xxh64,
+        Digest::Xxh32,
+        Digest::Xxh3,
+        Digest::Xxh128,
+        Digest::Crc32c,
+        Digest::Blake3,
+        Digest::Sha256,
+    ];
+
+    /// The name in BSD-style lines, `TAG (name) = hex`.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Digest::Xxh64 => "XXH64",
+            Digest::Xxh32 => "XXH32",
+            Digest::Xxh3 => "XXH3",
+            Digest::Xxh128 => "XXH128",
+            Digest::Crc32c => "CRC32C",
+            Digest::Blake3 => "BLAKE3",
+            Digest::Sha256 => "SHA256",
+        }
+    }
+
+    pub fn from_tag(tag: &str) -> Option<Digest> {
+        Digest::ALL.into_iter().find(|d| d.tag() == tag)
+    }
+
+    /// Hex digits in the digest.
+    pub fn hex_len(self) -> usize {
+        match self {
+            Digest::Xxh32 | Digest::Crc32c => 8,
+            Digest::Xxh64 | Digest::Xxh3 => 16,
+            Digest::Xxh128 => 32,
+            Digest::Blake3 | Digest::Sha256 => 64,
+        }
+    }
+
+    /// The digests an untagged line of `len` hex digits may hold, the peer tools'
+    /// reading first: xxhsum reads 8, 16 and 32 digits as XXH32, XXH64, XXH128.
+    pub fn by_hex_len(len: usize) -> &'static [Digest] {
+        match len {
+            8 => &[Digest::Xxh32, Digest::Crc32c],
+            16 => &[Digest::Xxh64, Digest::Xxh3],
+            32 => &[Digest::Xxh128],
+            64 => &[Digest::Blake3, Digest::Sha256],
+            _ => &[],
+        }
+    }
+
+    /// Whether lines are tagged by default: where the length of the hex does not
+    /// say which digest it is to the peer tool (xxhsum 0.8.1 prints XXH3 tagged).
+    pub fn tagged_by_default(self) -> bool {
+        matches!(self, Digest::Xxh3 | Digest::Crc32c)
+    }
+
+    /// What standard input is called in output lines: xxhsum says `stdin`, the
+    /// GNU tools and b3sum `-`.
+    pub fn stdin_name(self) -> &'static str {
+        match self {
+            Digest::Xxh64 | Digest::Xxh32 | Digest::Xxh3 | Digest::Xxh128 => "stdin",
+            Digest::Crc32c | Digest::Blake3 | Digest::Sha256 => "-",
+        }
+    }
+}
+
+/// A running digest.
+pub enum Hasher {
+    Xxh64(Box<Xxh64>),
+    Xxh32(Xxh32),
+    Xxh3(Box<Xxh3>),
+    Xxh128(Box<Xxh3>),
+    Crc32c(u32),
+    Blake3(Box<blake3::Hasher>),
+    Sha256(Box<sha2::Sha256>),
+}
+
+impl Hasher {
+    pub fn new(digest: Digest) -> Hasher {
+        match digest {
+            Digest::Xxh64 => Hasher::Xxh64(Box::new(Xxh64::new(0))),
+            Digest::Xxh32 => Hasher::Xxh32(Xxh32::new(0)),
+            Digest::Xxh3 => Hasher::Xxh3(Box::default()),
+            Digest::Xxh128 => Hasher::Xxh128(Box::default()),
+            Digest::Crc32c => Hasher::Crc32c(0),
+            Digest::Blake3 => Hasher::Blake3(Box::default()),
+            Digest::Sha256 => Hasher::Sha256(Box::default()),
+        }
+    }
+
+    pub fn update(&mut self, bytes: &[u8]) {
+        match self {
+            Hasher::Xxh64(h) => h.update(bytes),
+            Hasher::Xxh32(h) => h.update(bytes),
+            Hasher::Xxh3(h) | Hasher::Xxh128(h) => h.update(bytes),
+            Hasher::Crc32c(crc) => *crc = crc32c::crc32c_append(*crc, bytes),
+            Hasher::Blake3(h) => {
+                h.update(bytes);
+            }
+            Hasher::Sha256(h) => h.update(bytes),
+        }
+    }
+
+    /// The digest in lower-case hex, as the peer tools print it (big-endian).
+    pub fn hex(self) -> String {
+        match self {
+            Hasher::Xxh64(h) => format!("{:016x}", h.digest()),
+            Hasher::Xxh32(h) => format!("{:08x}", h.digest()),
+            Hasher::Xxh3(h) => format!("{:016x}", h.digest()),
+            Hasher::Xxh128(h) => format!("{:032x}", h.digest128()),
+            Hasher::Crc32c(crc) => format!("{crc:08x}"),
+            Hasher::Blake3(h) => h.finalize().to_hex().to_string(),
+            Hasher::Sha256(h) => h.finalize().iter().fold(String::new(), |mut s, b| {
+                let _ = write!(s, "{b:02x}");
+                s
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(digest: Digest, bytes: &[u8]) -> String {
+        let mut h = Hasher::new(digest);
+        h.update(bytes);
+        h.hex()
+    }
+
+    #[test]
+    fn known_digests_of_hi() {
+        // Printed by xxhsum 0.8.1, b3sum 1.2 and sha256sum 9.1 for "hi\n".
+        let hi = b"hi\n";
+        assert_eq!(hex(Digest::Xxh32, hi), "d20fe3d3");
+        assert_eq!(hex(Digest::Xxh64, hi), "d50463dd92503d34");
+        assert_eq!(hex(Digest::Xxh3, hi), "b34d1a3ab2bece70");
+        assert_eq!(hex(Digest::Xxh128, hi), "f4d0497cf9394caab34d1a3ab2bece70");
+        assert_eq!(
+            hex(Digest::Blake3, hi),
+            "0b8b60248fad7ac6dfac221b7e01a8b91c772421a15b387dd1fb2d6a94aee438"
+        );
+        assert_eq!(
+            hex(Digest::Sha256, hi),
+            "98ea6e4f216f2fb4b69fff9b3a44842c38686ca685f3f55dc48c5d3fb1107be4"
+        );
+    }
+
+    #[test]
+    fn every_length_names_its_digests() {
+        for d in Digest::ALL {
+            assert_eq!(Digest::from_tag(d.tag()), Some(d));
+            assert!(Digest::by_hex_len(d.hex_len()).contains(&d), "{d:?}");
+        }
+    }
+}
