@@ -38,12 +38,9 @@ fn every_engine_gives_the_same_digest() {
             outputs.iter().all(|o| o == &outputs[0]),
             "{digest}: {outputs:?}"
         );
+        let tagged = format!("({file}) = ");
         assert!(
-            outputs[0].ends_with(&format!("  {file}\n"))
-                || outputs[0].ends_with(&format!(
-                    "({file}) = {}",
-                    &outputs[0][outputs[0].len() - 17..]
-                )),
+            outputs[0].ends_with(&format!("  {file}\n")) || outputs[0].contains(&tagged),
             "{}",
             outputs[0]
         );

@@ -16,6 +16,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use zcopy::{ScanChoice, ScanEngine};
@@ -115,7 +116,7 @@ fn open(name: &OsStr) -> std::io::Result<File> {
 
 /// The digests of `file` in one pass, in hex.
 fn hash(file: &File, shown: &OsStr, digests: &[Digest], args: &Args) -> Result<Vec<String>> {
-    let shown = shown.display();
+    let shown = Path::new(shown).display();
     if file.metadata().with_context(|| shown.to_string())?.is_dir() {
         bail!("{shown}: Is a directory");
     }
@@ -139,7 +140,7 @@ fn hash(file: &File, shown: &OsStr, digests: &[Digest], args: &Args) -> Result<V
 fn open_error(name: &OsStr, e: std::io::Error) -> anyhow::Error {
     let words = e.to_string();
     let words = words.split(" (os error").next().unwrap_or_default();
-    anyhow::anyhow!("{}: {words}", name.display())
+    anyhow::anyhow!("{}: {words}", Path::new(name).display())
 }
 
 fn emit(out: &mut impl Write, line: &[u8]) -> Result<bool> {
@@ -173,7 +174,7 @@ fn check(name: &OsStr, args: &Args, out: &mut impl Write) -> Result<bool> {
     let shown = if stdin {
         "standard input".to_string()
     } else {
-        name.display().to_string()
+        Path::new(name).display().to_string()
     };
     let mut reader: Box<dyn BufRead> = if stdin {
         Box::new(std::io::stdin().lock())
@@ -304,9 +305,7 @@ fn verify(entry: &line::CheckLine, args: &Args) -> Verdict {
         Err(e) if args.ignore_missing && e.kind() == std::io::ErrorKind::NotFound => {
             return Verdict::Missing
         }
-        Err(e) => {
-            return Verdict::Unreadable(anyhow::Error::new(e).context(name.display().to_string()))
-        }
+        Err(e) => return Verdict::Unreadable(open_error(name, e)),
     };
     let batches: Vec<&[Digest]> = if stdin {
         vec![&entry.digests]
