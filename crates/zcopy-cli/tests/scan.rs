@@ -30,7 +30,7 @@ fn every_engine_gives_the_same_digest() {
     for digest in [
         "xxh64", "xxh32", "xxh3", "xxh128", "crc32c", "blake3", "sha256",
     ] {
-        let outputs: Vec<String> = ["read", "mmap", "direct", "auto"]
+        let outputs: Vec<String> = ["read", "pread", "mmap", "direct", "auto"]
             .iter()
             .map(|engine| scan(&["--digest", digest, "--engine", engine, &file]).1)
             .collect();

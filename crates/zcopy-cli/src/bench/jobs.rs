@@ -199,6 +199,11 @@ pub fn rows(job: Job) -> Vec<Row> {
                 DIRECT_BUFFER,
                 "read, 4 MiB, read ahead on a thread",
             ),
+            scan(
+                ScanEngine::Pread,
+                zcopy::scan::RING_CHUNK,
+                "pread ring, 256 KiB chunks, two threads (auto)",
+            ),
             scan(ScanEngine::Mmap, BUFFER, "mmap = seed MmapFileReader"),
             scan(
                 ScanEngine::Direct,

@@ -52,6 +52,12 @@ pub fn of(row: &Row) -> Model {
                 1,
                 "FileReader: read copies the page cache into the buffer",
             ),
+            ScanEngine::Pread => model(
+                2,
+                1,
+                1,
+                "FileReader on two threads: pread copies into page-aligned chunks",
+            ),
             ScanEngine::Mmap => model(
                 2,
                 1,

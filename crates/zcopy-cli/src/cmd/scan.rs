@@ -31,7 +31,9 @@ pub struct Args {
     /// Files to checksum (check files with -c); none or - is standard input
     #[arg(value_name = "FILE")]
     files: Vec<OsString>,
-    /// How to read: read (buffered), mmap, direct (O_DIRECT), auto (mmap for large files)
+    /// How to read: read (one buffer), pread (two threads, page-aligned chunks),
+    /// mmap, direct (O_DIRECT), auto (pread for files of 1 MiB or more; mmap for
+    /// blake3, which hashes on every core)
     #[arg(long, default_value = "auto")]
     engine: ScanChoice,
     /// Digest [default: xxh64, as xxhsum]; with -c, how untagged lines are read
@@ -63,6 +65,9 @@ pub struct Args {
     /// With -c, warn about each improperly formatted line
     #[arg(short = 'w', long, requires = "check", overrides_with_all = ["quiet", "status"])]
     warn: bool,
+    /// Say on stderr which engine read each file, and why
+    #[arg(short = 'v', long)]
+    verbose: bool,
 }
 
 pub fn run(mut args: Args) -> Result<()> {
@@ -121,7 +126,11 @@ fn hash(file: &File, shown: &OsStr, digests: &[Digest], args: &Args) -> Result<V
         bail!("{shown}: Is a directory");
     }
     let mut hashers: Vec<Hasher> = digests.iter().map(|d| Hasher::new(*d)).collect();
-    let report = zcopy::scan(file, args.engine, args.buffer, &mut |chunk| {
+    let choice = match args.engine {
+        ScanChoice::Auto if digests.contains(&Digest::Blake3) => ScanChoice::AutoInPlace,
+        choice => choice,
+    };
+    let report = zcopy::scan(file, choice, args.buffer, &mut |chunk| {
         for h in &mut hashers {
             h.update(chunk);
         }
@@ -131,6 +140,9 @@ fn hash(file: &File, shown: &OsStr, digests: &[Digest], args: &Args) -> Result<V
         if args.engine != ScanChoice::Only(ScanEngine::Read) && !args.quiet {
             eprintln!("zcopy: note: {shown}: {note}");
         }
+    }
+    if args.verbose {
+        eprintln!("zcopy: {shown}: {} ({})", report.engine, report.why);
     }
     Ok(hashers.into_iter().map(Hasher::hex).collect())
 }
