@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::Instant;
 
+use crate::xxh3::Xxh3;
 use anyhow::{anyhow, Context, Result};
-use xxhash_rust::xxh3::Xxh3;
 use zcopy::{Engine, EngineChoice, Options, Rusage, ScanChoice, ScanEngine, Syscalls, Transfer};
 
 /// One kind of data movement.
@@ -435,7 +435,7 @@ fn copy(files: &Files, engine: Engine, buffer: usize) -> Result<Sample> {
 
 fn scan_file(path: &Path, engine: ScanEngine, buffer: usize) -> Result<Sample> {
     let file = File::open(path)?;
-    let mut hasher = Xxh3::new();
+    let mut hasher = Xxh3::default();
     let report = zcopy::scan(&file, ScanChoice::Only(engine), buffer, &mut |chunk| {
         hasher.update(chunk)
     })?;
