@@ -9,9 +9,10 @@ use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::Instant;
 
-use crate::xxh3::Xxh3;
 use anyhow::{anyhow, Context, Result};
 use zcopy::{Engine, EngineChoice, Options, Rusage, ScanChoice, ScanEngine, Syscalls, Transfer};
+
+use crate::xxh3::Xxh3;
 
 /// One kind of data movement.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
