@@ -17,8 +17,9 @@
 //!
 //! Beside the transfer engines, [`engine::reflink`] clones a file copy-on-write
 //! (`FICLONE`), [`engine::seek_data`] finds the data of sparse files, and [`scan()`]
-//! reads a file into user space for a checksum by `read`, by `mmap` (surviving the
-//! SIGBUS of a file that shrinks) or by `O_DIRECT` ([`engine::direct`]).
+//! reads a file into user space for a checksum by `read`, by `pread` on two threads
+//! into a ring of page-aligned chunks, by `mmap` (surviving the SIGBUS of a file that
+//! shrinks) or by `O_DIRECT` ([`engine::direct`]).
 //!
 //! ```
 //! use std::io::{Read, Write};
