@@ -178,3 +178,23 @@ fn direct_leaves_the_page_cache_as_it_found_it() {
         "buffered reads fill the cache (the check works)"
     );
 }
+
+/// A consumer that panics mid-file unwinds out of the pread ring; the helper
+/// thread is stopped rather than left parked with the scope waiting for it.
+#[test]
+fn a_panicking_consumer_does_not_hang_the_ring() {
+    let file = file_with(&pattern(4 << 20));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut chunks = 0;
+        scan(
+            &file,
+            ScanChoice::Only(ScanEngine::Pread),
+            4096,
+            &mut |_| {
+                chunks += 1;
+                assert!(chunks < 3, "the consumer gives up");
+            },
+        )
+    }));
+    assert!(result.is_err());
+}

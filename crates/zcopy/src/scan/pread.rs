@@ -146,13 +146,24 @@ pub fn scan(
     let consumer = std::thread::current();
     std::thread::scope(|s| {
         let helper = s.spawn(|| read_ahead(&ring, &consumer));
+        let stop = Stop(&ring, helper.thread());
         let result = consume_in_order(&ring, helper.thread(), syscalls, consume);
-        ring.stop.store(true, Ordering::Release);
-        helper.thread().unpark();
+        drop(stop);
         let (count, usage) = helper.join().expect("the helper does not panic");
         syscalls.add(&count);
         result.map(|bytes| (bytes, usage))
     })
+}
+
+/// Stops the helper when dropped: after the last chunk, an error, or a panic in
+/// `consume` (without it the scope would wait for a parked helper forever).
+struct Stop<'r>(&'r Ring<'r>, &'r Thread);
+
+impl Drop for Stop<'_> {
+    fn drop(&mut self) {
+        self.0.stop.store(true, Ordering::Release);
+        self.1.unpark();
+    }
 }
 
 /// The helper: claims and reads chunks until the file or the consumer is done.
