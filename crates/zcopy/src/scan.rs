@@ -186,10 +186,25 @@ pub fn scan(
             helper = usage;
             ScanEngine::Pread
         }
-        ScanEngine::Mmap => {
-            mmap(file, size, &mut syscalls, &mut bytes, consume)?;
-            ScanEngine::Mmap
-        }
+        ScanEngine::Mmap => match mmap(file, size, &mut syscalls, &mut bytes, consume) {
+            Ok(()) => {
+                // A size that lies (procfs and sysfs say 0 or 4096) or a file that
+                // grew: what lies past the mapped size is read, not lost.
+                read(file, true, TAIL_BUFFER, &mut syscalls, &mut bytes, consume)?;
+                ScanEngine::Mmap
+            }
+            // ENODEV: the file system cannot map this file (sysfs attributes, some
+            // character devices); nothing was consumed yet.
+            Err(Error::ScanIo { source, .. })
+                if bytes == 0 && source.raw_os_error() == Some(libc::ENODEV) =>
+            {
+                fallback =
+                    Some("mmap: the file system cannot map it (ENODEV); read instead".into());
+                helper = read(file, regular, buffer, &mut syscalls, &mut bytes, consume)?;
+                ScanEngine::Read
+            }
+            Err(e) => return Err(e),
+        },
         ScanEngine::Direct => match DirectFile::reopen(file) {
             Ok(direct) => {
                 read_direct(&direct, buffer, &mut syscalls, &mut bytes, consume)?;
@@ -219,6 +234,9 @@ pub fn scan(
 fn io(syscall: &'static str, source: std::io::Error) -> Error {
     Error::ScanIo { syscall, source }
 }
+
+/// The buffer that reads what lies past a mapped file's reported size.
+const TAIL_BUFFER: usize = 64 << 10;
 
 /// Buffers at least this large are filled by a helper thread while the consumer
 /// works on the previous one; smaller ones (the seed's 1 KiB) are read inline, where

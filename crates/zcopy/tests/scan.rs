@@ -198,3 +198,32 @@ fn a_panicking_consumer_does_not_hang_the_ring() {
     }));
     assert!(result.is_err());
 }
+
+/// procfs and sysfs files report a size of 0 or 4096 whatever they hold, and sysfs
+/// cannot be mapped: every engine still reads exactly what `read` reads.
+#[test]
+fn proc_and_sys_files_whose_size_lies() {
+    for path in [
+        "/proc/version",
+        "/proc/self/cmdline",
+        "/sys/devices/system/cpu/possible",
+    ] {
+        let Ok(want) = std::fs::read(path) else {
+            eprintln!("SKIP {path}: not readable here");
+            continue;
+        };
+        assert!(!want.is_empty(), "{path}");
+        for engine in [
+            ScanEngine::Read,
+            ScanEngine::Pread,
+            ScanEngine::Mmap,
+            ScanEngine::Direct,
+        ] {
+            let file = File::open(path).unwrap();
+            let (got, _) = collect(&file, ScanChoice::Only(engine), 4096);
+            assert_eq!(got, want, "{engine}: {path}");
+        }
+        let (got, _) = collect(&File::open(path).unwrap(), ScanChoice::Auto, 4096);
+        assert_eq!(got, want, "auto: {path}");
+    }
+}
