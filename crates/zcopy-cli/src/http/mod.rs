@@ -8,3 +8,4 @@ pub mod digest;
 pub mod files;
 pub mod request;
 pub mod server;
+pub mod upload;
