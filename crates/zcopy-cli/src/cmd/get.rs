@@ -425,11 +425,11 @@ impl Job<'_> {
             }
             _ => {
                 let show = !self.args.json && !self.args.quiet;
-                let body = client::receive(&stream, &file, head.framing, self.options, url, show)?;
-                if head.keep_alive && matches!(head.framing, Framing::Length(_)) {
+                let body = client::receive(&stream, &file, head.framing, self.options, url, show);
+                if body.is_ok() && head.keep_alive && matches!(head.framing, Framing::Length(_)) {
                     *idle = Some((url.authority(), stream));
                 }
-                Ok((body, 1))
+                body.map(|body| (body, 1))
             }
         };
         let (body, connections) = match result {
