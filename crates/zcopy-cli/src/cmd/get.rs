@@ -398,6 +398,16 @@ impl Job<'_> {
             .map_err(write_failure)?;
         file.set_len(offset).map_err(write_failure)?;
         file.seek(SeekFrom::Start(offset)).map_err(write_failure)?;
+        if let Some(total) = total {
+            // Blocks reserved up front: ENOSPC now rather than mid-body, and extents
+            // allocated once (KEEP_SIZE: the size still counts the bytes received).
+            let _ = rustix::fs::fallocate(
+                &file,
+                rustix::fs::FallocateFlags::KEEP_SIZE,
+                offset,
+                total - offset,
+            );
+        }
         // Only a body of known length from a file with a validator can be resumed.
         let resumable = validator.is_some() && total.is_some();
         match (&validator, resumable) {
