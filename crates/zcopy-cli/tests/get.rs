@@ -663,3 +663,53 @@ impl Relay {
         }
     }
 }
+
+/// `-o -` and `-o FIFO` are written in place: no temporary file, no rename over
+/// them (which would replace a device such as /dev/null with a regular file).
+#[test]
+fn stdout_and_fifos_are_written_in_place() {
+    let site = Site::new();
+    let server = site.serve();
+    let url = format!("http://{}/big.bin", server.addr);
+    let out = get(&site.out(), &["-q", "-o", "-", &url]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(out.stdout == pattern((3 << 20) + 7));
+
+    let fifo = site.out().join("fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(fifo).unwrap())
+    };
+    let out = get(&site.out(), &["-q", "-o", "fifo", &url]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(reader.join().unwrap() == pattern((3 << 20) + 7));
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::symlink_metadata(&fifo)
+        .unwrap()
+        .file_type()
+        .is_fifo());
+    assert_eq!(names_in(&site.out()), ["fifo"]);
+
+    // A reader that leaves early: exit 23, as curl.
+    let mut child = zcopy()
+        .args(["get", "-o", "-", &url])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 10];
+    child
+        .stdout
+        .as_mut()
+        .unwrap()
+        .read_exact(&mut first)
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!([0, 23].contains(&code(&out)), "{}", stderr(&out));
+}

@@ -164,8 +164,17 @@ impl Job<'_> {
         let mut url = Url::parse(text)?;
         let target = self.target_for(&url)?;
         let part = part_path(&target);
-        let (resume_from, validator) = self.partial(&part);
+        // Standard output, a device or a FIFO (`-o -`, `-o /dev/null`) is written in
+        // place: it cannot be renamed over, resumed or read back.
+        let in_place =
+            target == Path::new("-") || std::fs::metadata(&target).is_ok_and(|m| !m.is_file());
+        let (resume_from, validator) = if in_place {
+            (0, None)
+        } else {
+            self.partial(&part)
+        };
         let extra = match &validator {
+            _ if in_place => String::new(),
             Some(v) if resume_from > 0 => {
                 format!("Range: bytes={resume_from}-\r\nIf-Range: {v}\r\n")
             }
@@ -204,6 +213,8 @@ impl Job<'_> {
                     Code::WeirdReply,
                     format!("{url}: unexpected {} {}", head.status, head.reason),
                 ));
+            } else if in_place {
+                self.write_in_place(stream, &head, &url, &target, idle)?
             } else {
                 self.save(stream, &head, &url, &target, &part, resume_from, idle)?
             };
@@ -339,6 +350,46 @@ impl Job<'_> {
                 ),
             )),
         }
+    }
+
+    /// The body into standard output or a device, as it comes.
+    fn write_in_place(
+        &self,
+        stream: TcpStream,
+        head: &Head,
+        url: &Url,
+        target: &Path,
+        idle: &mut Idle,
+    ) -> Result<Done, Failed> {
+        let sink = if target == Path::new("-") {
+            rustix::io::dup(std::io::stdout())
+                .map(File::from)
+                .map_err(std::io::Error::from)
+        } else {
+            OpenOptions::new().write(true).open(target)
+        }
+        .map_err(|e| {
+            fail(
+                Code::WriteError,
+                format!("cannot write {}: {e}", target.display()),
+            )
+        })?;
+        let body = client::receive(&stream, &sink, head.framing, self.options, url, false)?;
+        if head.keep_alive && matches!(head.framing, Framing::Length(_)) {
+            *idle = Some((url.authority(), stream));
+        }
+        Ok(Done {
+            url: url.clone(),
+            path: target.to_path_buf(),
+            status: head.status,
+            report: body.report,
+            seconds: 0.0,
+            usage: Rusage::default(),
+            resumed_from: 0,
+            connections: 1,
+            copied: body.copied,
+            verified: None,
+        })
     }
 
     #[allow(clippy::too_many_arguments)]
