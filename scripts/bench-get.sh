@@ -3,6 +3,8 @@
 # worker) over loopback, downloaded into a file on this disk by `zcopy get`
 # (splice, and its read-write engine for comparison), `curl -o` and `wget -O`.
 # Rounds alternate between the clients; each figure is the median of the rounds.
+# Then `--parallel 4` against one connection on a 64 MiB file that nginx sends at
+# 16 MiB/s per connection (`limit_rate`, as a rate-limited link or a mirror would).
 # Wall time and the client's CPU time (user + system) come from GNU time; the
 # written file is removed and `sync`ed away between runs (not timed).
 #   usage: scripts/bench-get.sh [ROUNDS]     (default 5)
@@ -18,6 +20,7 @@ cargo build --release -q
 mkdir -p "$work/www" "$work/nginx" "$work/out"
 chmod 755 "$work" "$work/www" # nginx workers run as nobody
 head -c 1G /dev/urandom > "$work/www/1g.bin"
+head -c 64M /dev/urandom > "$work/www/64m.bin"
 cat "$work/www/1g.bin" > /dev/null
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -36,7 +39,11 @@ http {
   fastcgi_temp_path $work/nginx;
   uwsgi_temp_path $work/nginx;
   scgi_temp_path $work/nginx;
-  server { listen 127.0.0.1:$port; root $work/www; }
+  server {
+    listen 127.0.0.1:$port;
+    root $work/www;
+    location /slow/ { alias $work/www/; limit_rate 16m; }
+  }
 }
 CONF
 nginx -c "$work/nginx/nginx.conf" &
@@ -72,4 +79,24 @@ for name in sys.argv[2:]:
     sys_ = statistics.median(r[2] for r in runs)
     cpu = statistics.median(r[1] + r[2] for r in runs)
     print(f"{name:22} {wall:8.3f} {user:10.3f} {sys_:10.3f} {cpu:10.3f} {1 / wall:12.2f}")
+PY
+
+echo
+echo "64 MiB at 16 MiB/s per connection (nginx limit_rate), median of 3 rounds"
+for ((r = 0; r < 3; r++)); do
+  for n in 1 4; do
+    rm -f "$work/out/f"; sync
+    /usr/bin/time -f "parallel-$n %e %U %S" -a -o "$work/times-slow" \
+      "$zcopy" get -q --parallel "$n" -o "$work/out/f" "http://127.0.0.1:$port/slow/64m.bin"
+    cmp "$work/out/f" "$work/www/64m.bin"
+  done
+done
+printf '%-22s %8s %10s\n' client wall_s 'MiB/s'
+python3 - "$work/times-slow" <<'PY'
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
+for name in ("parallel-1", "parallel-4"):
+    wall = statistics.median(float(w) for n, w, u, s in rows if n == name)
+    label = "zcopy get --parallel " + name.split("-")[1]
+    print(f"{label:22} {wall:8.3f} {64 / wall:10.1f}")
 PY
