@@ -173,6 +173,11 @@ impl Job<'_> {
         } else {
             self.partial(&part)
         };
+        let place = Place {
+            target,
+            part,
+            have: resume_from,
+        };
         let extra = match &validator {
             _ if in_place => String::new(),
             Some(v) if resume_from > 0 => {
@@ -202,7 +207,7 @@ impl Job<'_> {
                 continue;
             }
             let mut done = if head.status == 416 && resume_from > 0 {
-                self.already_complete(&head, &url, &target, &part, resume_from)?
+                self.already_complete(&head, &url, &place)?
             } else if head.status >= 400 {
                 return Err(fail(
                     Code::HttpError,
@@ -214,9 +219,9 @@ impl Job<'_> {
                     format!("{url}: unexpected {} {}", head.status, head.reason),
                 ));
             } else if in_place {
-                self.write_in_place(stream, &head, &url, &target, idle)?
+                self.write_in_place(stream, &head, &url, &place.target, idle)?
             } else {
-                self.save(stream, &head, &url, &target, &part, resume_from, idle)?
+                self.save(stream, &head, &url, &place, idle)?
             };
             done.seconds = started.elapsed().as_secs_f64();
             done.usage = Rusage::process().since(&usage);
@@ -318,14 +323,9 @@ impl Job<'_> {
     }
 
     /// A 416 to a resumed request: the partial file may hold the whole file already.
-    fn already_complete(
-        &self,
-        head: &Head,
-        url: &Url,
-        target: &Path,
-        part: &Path,
-        have: u64,
-    ) -> Result<Done, Failed> {
+    fn already_complete(&self, head: &Head, url: &Url, place: &Place) -> Result<Done, Failed> {
+        let Place { target, part, have } = place;
+        let have = *have;
         match head.content_range() {
             Some((None, total)) if total == have => {
                 finish(part, target, url)?;
@@ -392,17 +392,20 @@ impl Job<'_> {
         })
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn save(
         &self,
         stream: TcpStream,
         head: &Head,
         url: &Url,
-        target: &Path,
-        part: &Path,
-        resume_from: u64,
+        place: &Place,
         idle: &mut Idle,
     ) -> Result<Done, Failed> {
+        let Place {
+            target,
+            part,
+            have: resume_from,
+        } = place;
+        let resume_from = *resume_from;
         let range = head.content_range();
         let (offset, total) = match (head.status, range) {
             (206, Some((Some((start, end)), total))) => {
@@ -667,6 +670,14 @@ impl Job<'_> {
             eprintln!("zcopy: note: {line}");
         }
     }
+}
+
+/// Where a download goes: its target, its partial file, and how much of the
+/// partial file is kept for a resume.
+struct Place {
+    target: PathBuf,
+    part: PathBuf,
+    have: u64,
 }
 
 /// `.NAME.zcopy-part` beside `target`: a fixed name, so that `-C` finds it.
