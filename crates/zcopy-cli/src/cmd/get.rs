@@ -91,8 +91,10 @@ const VALIDATOR_XATTR: &str = "user.zcopy.validator";
 
 pub fn run(args: Args) -> Result<()> {
     if args.output.is_some() && args.urls.len() > 1 {
-        eprintln!("zcopy: get: -o names one file; use -O or -P DIR for several URLs");
-        return Err(Exit(2).into());
+        return Err(super::Usage(
+            "get: -o names one file; use -O or -P DIR for several URLs".into(),
+        )
+        .into());
     }
     if args.cacert.is_some() || args.insecure {
         eprintln!(
@@ -101,8 +103,8 @@ pub fn run(args: Args) -> Result<()> {
     }
     let engine = match args.engine {
         EngineChoice::Only(e @ (Engine::Mmap | Engine::Sendfile | Engine::CopyFileRange)) => {
-            eprintln!("zcopy: get: engine {e} needs a file as source; use splice or read-write");
-            return Err(Exit(2).into());
+            let why = format!("get: engine {e} needs a file as source; use splice or read-write");
+            return Err(super::Usage(why).into());
         }
         other => other,
     };

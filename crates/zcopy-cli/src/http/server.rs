@@ -75,7 +75,7 @@ struct Conn {
     /// Syscalls the engines issued for this connection's bodies.
     syscalls: Syscalls,
     /// A PUT body being received, with its request line and start for the log.
-    upload: Option<(Upload, String, String, Instant)>,
+    upload: Option<(Box<Upload>, String, String, Instant)>,
 }
 
 /// Open files kept for a moment, so that a popular file is not opened, examined
@@ -448,8 +448,8 @@ fn receive(conn: &mut Conn, config: &Config, readable: bool) -> Result<bool, Str
     }
     let (up, method, target, started) = conn.upload.take().expect("receiving an upload");
     let bytes = up.received();
-    conn.engine = up.engine;
-    conn.syscalls.add(&up.syscalls);
+    conn.engine = up.engine();
+    conn.syscalls.add(&up.syscalls());
     let status = match up.finish() {
         Ok(204) => {
             let mut h = head(conn, 204);

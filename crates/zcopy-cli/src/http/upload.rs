@@ -13,10 +13,11 @@
 use std::fs::File;
 use std::io::Write;
 use std::net::TcpStream;
+use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rustix::fs::{AtFlags, Mode, OFlags};
-use zcopy::{EngineChoice, FdKind, Options, Status, Syscalls, Transfer};
+use zcopy::{EngineChoice, FdKind, Options, Status, Syscalls, TransferState};
 
 use super::files::{self, Root};
 
@@ -25,7 +26,7 @@ pub enum Start {
     /// Refused before a byte of the body is read: this status, this reason.
     Refuse(u16, &'static str),
     /// Accepted: read the body into this upload.
-    Receive(Upload),
+    Receive(Box<Upload>),
 }
 
 /// An upload in progress: its directory, temporary file and what is left to read.
@@ -37,10 +38,9 @@ pub struct Upload {
     remaining: u64,
     received: u64,
     finished: bool,
-    /// The engine that moved the body, for the access log.
-    pub engine: &'static str,
-    /// Syscalls the engines issued for the body.
-    pub syscalls: Syscalls,
+    /// The socket → file transfer of the bytes after those read with the head,
+    /// kept across readiness events (with its splice pipe).
+    transfer: Option<TransferState>,
 }
 
 /// Tells the temporary names of uploads in flight apart.
@@ -107,7 +107,7 @@ pub fn start(root: &Root, target: &str, length: u64, max: u64) -> Start {
         Ok(fd) => File::from(fd),
         Err(_) => return Start::Refuse(403, "cannot create a file in that directory"),
     };
-    Start::Receive(Upload {
+    Start::Receive(Box::new(Upload {
         dir,
         temp,
         name: name.to_string(),
@@ -115,15 +115,30 @@ pub fn start(root: &Root, target: &str, length: u64, max: u64) -> Start {
         remaining: length,
         received: 0,
         finished: false,
-        engine: "-",
-        syscalls: Syscalls::default(),
-    })
+        transfer: None,
+    }))
 }
 
 impl Upload {
     /// Body bytes received so far.
     pub fn received(&self) -> u64 {
         self.received
+    }
+
+    /// The engine that moved the body (`-` if it all came with the head), for the
+    /// access log.
+    pub fn engine(&self) -> &'static str {
+        self.transfer
+            .as_ref()
+            .and_then(TransferState::engine)
+            .map_or("-", |e| e.name())
+    }
+
+    /// Syscalls the engines issued for the body.
+    pub fn syscalls(&self) -> Syscalls {
+        self.transfer
+            .as_ref()
+            .map_or_else(Syscalls::default, |t| t.report().syscalls)
     }
 
     /// Whether the whole body is in.
@@ -151,23 +166,25 @@ impl Upload {
         if self.remaining == 0 {
             return Ok(true);
         }
-        let options = Options {
-            engine: EngineChoice::Auto,
-            len: Some(self.remaining),
-            rusage: false,
-            ..Options::default()
+        let transfer = match &mut self.transfer {
+            Some(transfer) => transfer,
+            None => {
+                let options = Options {
+                    engine: EngineChoice::Auto,
+                    len: Some(self.remaining),
+                    rusage: false,
+                    ..Options::default()
+                };
+                let state = TransferState::new(FdKind::Socket, FdKind::File, options)
+                    .map_err(|e| e.to_string())?;
+                self.transfer.insert(state)
+            }
         };
-        let mut transfer =
-            Transfer::with_kinds(socket, FdKind::Socket, &self.file, FdKind::File, options)
-                .map_err(|e| e.to_string())?;
-        // At EAGAIN the engine's pipe is empty (it is drained before the socket is
-        // read again), so dropping the transfer between readiness events loses nothing.
-        let status = transfer.run();
-        let report = transfer.report();
-        self.engine = report.engine.name();
-        self.syscalls.add(&report.syscalls);
-        self.remaining -= report.bytes;
-        self.received += report.bytes;
+        let before = transfer.moved();
+        let status = transfer.run(socket.as_fd(), self.file.as_fd());
+        let moved = transfer.moved() - before;
+        self.remaining -= moved;
+        self.received += moved;
         match status.map_err(|e| e.to_string())? {
             Status::Done => Ok(true),
             Status::WouldBlock | Status::More => Ok(false),
