@@ -561,34 +561,15 @@ impl Job<'_> {
                 .enumerate()
                 .map(|(i, &(start, end))| {
                     let first = (i == 0).then(|| first.try_clone());
-                    s.spawn(move || {
-                        let stream = match first {
-                            Some(stream) => stream.map_err(|e| fail(Code::Other, format!("{url}: {e}")))?,
-                            None => {
-                                let stream = client::connect(url, self.connect_timeout, self.timeout)?;
-                                let extra = format!("Range: bytes={start}-{}\r\nIf-Range: {validator}\r\n", end - 1);
-                                client::send_get(&stream, url, &extra)?;
-                                let head = client::read_head(&stream, url)?.ok_or_else(|| {
-                                    fail(Code::RecvError, format!("{url}: the server closed without an answer"))
-                                })?;
-                                if head.content_range() != Some((Some((start, end - 1)), total))
-                                    || head.framing != Framing::Length(end - start)
-                                {
-                                    return Err(fail(
-                                        Code::RangeError,
-                                        format!("{url}: {} {} to the range {start}-{}: the file changed during the download", head.status, head.reason, end - 1),
-                                    ));
-                                }
-                                stream
-                            }
-                        };
-                        let file = OpenOptions::new()
-                            .write(true)
-                            .open(part)
-                            .and_then(|mut f| f.seek(SeekFrom::Start(start)).map(|_| f))
-                            .map_err(|e| fail(Code::WriteError, format!("cannot write {}: {e}", part.display())))?;
-                        client::receive(&stream, &file, Framing::Length(end - start), self.options, url, false)
-                    })
+                    let range = Range {
+                        url,
+                        part,
+                        start,
+                        end,
+                        total,
+                        validator,
+                    };
+                    s.spawn(move || self.fetch_range(&range, first))
                 })
                 .collect();
             handles
@@ -609,6 +590,56 @@ impl Job<'_> {
             }
         }
         Ok(combined.expect("at least one range"))
+    }
+
+    /// One `--parallel` range: on the first connection (which asked for `bytes=0-`),
+    /// or on a new one asking for exactly this range, spliced at its offset.
+    fn fetch_range(
+        &self,
+        range: &Range<'_>,
+        first: Option<std::io::Result<TcpStream>>,
+    ) -> Result<client::Body, Failed> {
+        let Range {
+            url,
+            part,
+            start,
+            end,
+            total,
+            validator,
+        } = *range;
+        let stream = match first {
+            Some(stream) => stream.map_err(|e| fail(Code::Other, format!("{url}: {e}")))?,
+            None => {
+                let stream = client::connect(url, self.connect_timeout, self.timeout)?;
+                let last = end - 1;
+                let extra = format!("Range: bytes={start}-{last}\r\nIf-Range: {validator}\r\n");
+                client::send_get(&stream, url, &extra)?;
+                let head = client::read_head(&stream, url)?.ok_or_else(|| {
+                    let why = format!("{url}: the server closed without an answer");
+                    fail(Code::RecvError, why)
+                })?;
+                if head.content_range() != Some((Some((start, last)), total))
+                    || head.framing != Framing::Length(end - start)
+                {
+                    let why = format!(
+                        "{url}: {} {} to the range {start}-{last}: the file changed during the download",
+                        head.status, head.reason
+                    );
+                    return Err(fail(Code::RangeError, why));
+                }
+                stream
+            }
+        };
+        let file = OpenOptions::new()
+            .write(true)
+            .open(part)
+            .and_then(|mut f| f.seek(SeekFrom::Start(start)).map(|_| f))
+            .map_err(|e| {
+                let why = format!("cannot write {}: {e}", part.display());
+                fail(Code::WriteError, why)
+            })?;
+        let framing = Framing::Length(end - start);
+        client::receive(&stream, &file, framing, self.options, url, false)
     }
 
     fn print(&self, done: &Done) -> Result<()> {
@@ -672,6 +703,17 @@ impl Job<'_> {
             eprintln!("zcopy: note: {line}");
         }
     }
+}
+
+/// One range of a `--parallel` download: bytes `start..end` of `total`.
+#[derive(Clone, Copy)]
+struct Range<'a> {
+    url: &'a Url,
+    part: &'a Path,
+    start: u64,
+    end: u64,
+    total: u64,
+    validator: &'a str,
 }
 
 /// Where a download goes: its target, its partial file, and how much of the
