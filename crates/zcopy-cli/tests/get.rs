@@ -713,3 +713,41 @@ fn stdout_and_fifos_are_written_in_place() {
     let out = child.wait_with_output().unwrap();
     assert!([0, 23].contains(&code(&out)), "{}", stderr(&out));
 }
+
+/// `--limit-rate` paces the body (spliced, parallel or chunked); the bytes are the
+/// same (no timing is asserted).
+#[test]
+fn limited_rate_downloads_are_whole() {
+    let site = Site::new();
+    let server = site.serve();
+    let url = format!("http://{}/mid.bin", server.addr);
+    for extra in [&[][..], &["--parallel", "2"][..]] {
+        let mut args = vec!["-q", "--limit-rate", "4M", "-o", "m.bin", &url];
+        args.extend_from_slice(extra);
+        let out = get(&site.out(), &args);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        assert_eq!(
+            std::fs::read(site.out().join("m.bin")).unwrap(),
+            pattern(1_000_000)
+        );
+    }
+    let chunked = Scripted::start(|_, s| {
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+        for piece in pattern(100_000).chunks(10_000) {
+            let _ = s.write_all(format!("{:x}\r\n", piece.len()).as_bytes());
+            let _ = s.write_all(piece);
+            let _ = s.write_all(b"\r\n");
+        }
+        let _ = s.write_all(b"0\r\n\r\n");
+    });
+    let url = format!("http://{}/c", chunked.addr);
+    let out = get(
+        &site.out(),
+        &["-q", "--limit-rate", "1M", "-o", "c.bin", &url],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read(site.out().join("c.bin")).unwrap(),
+        pattern(100_000)
+    );
+}

@@ -19,7 +19,7 @@ use anyhow::Result;
 use serde_json::{Map, Value};
 use zcopy::{Engine, EngineChoice, Options, Report, Rusage};
 
-use crate::http::client::{self, fail, Code, Failed, Framing, Head, Url};
+use crate::http::client::{self, fail, Code, Failed, Framing, Head, Receiving, Url};
 use crate::http::digest;
 use crate::summary::Summary;
 
@@ -59,6 +59,9 @@ pub struct Args {
     /// Do not verify https:// certificates (https:// is not supported yet)
     #[arg(short = 'k', long)]
     insecure: bool,
+    /// At most RATE bytes per second (a SIZE: 500k, 10M), shared by --parallel ranges
+    #[arg(long, value_name = "RATE", value_parser = crate::size::parse)]
+    limit_rate: Option<u64>,
     /// Engine for bodies with a length: auto (splice), splice, read-write
     #[arg(long, default_value = "auto")]
     engine: EngineChoice,
@@ -110,9 +113,13 @@ pub fn run(args: Args) -> Result<()> {
     };
     let job = Job {
         args: &args,
-        options: Options {
-            engine,
-            ..Options::default()
+        receiving: Receiving {
+            options: Options {
+                engine,
+                ..Options::default()
+            },
+            rate: args.limit_rate,
+            progress: !args.json && !args.quiet,
         },
         connect_timeout: Duration::from_secs_f64(args.connect_timeout),
         timeout: Duration::from_secs_f64(args.timeout),
@@ -140,7 +147,7 @@ type Idle = Option<(String, TcpStream)>;
 
 struct Job<'a> {
     args: &'a Args,
-    options: Options,
+    receiving: Receiving,
     connect_timeout: Duration,
     timeout: Duration,
 }
@@ -376,7 +383,11 @@ impl Job<'_> {
                 format!("cannot write {}: {e}", target.display()),
             )
         })?;
-        let body = client::receive(&stream, &sink, head.framing, self.options, url, false)?;
+        let how = Receiving {
+            progress: false,
+            ..self.receiving
+        };
+        let body = client::receive(&stream, &sink, head.framing, how, url)?;
         if head.keep_alive && matches!(head.framing, Framing::Length(_)) {
             *idle = Some((url.authority(), stream));
         }
@@ -490,8 +501,7 @@ impl Job<'_> {
                     .map(|body| (body, parallel))
             }
             _ => {
-                let show = !self.args.json && !self.args.quiet;
-                let body = client::receive(&stream, &file, head.framing, self.options, url, show);
+                let body = client::receive(&stream, &file, head.framing, self.receiving, url);
                 if body.is_ok() && head.keep_alive && matches!(head.framing, Framing::Length(_)) {
                     *idle = Some((url.authority(), stream));
                 }
@@ -639,7 +649,15 @@ impl Job<'_> {
                 fail(Code::WriteError, why)
             })?;
         let framing = Framing::Length(end - start);
-        client::receive(&stream, &file, framing, self.options, url, false)
+        let how = Receiving {
+            progress: false,
+            rate: self
+                .receiving
+                .rate
+                .map(|r| r / u64::from(self.args.parallel)),
+            ..self.receiving
+        };
+        client::receive(&stream, &file, framing, how, url)
     }
 
     fn print(&self, done: &Done) -> Result<()> {

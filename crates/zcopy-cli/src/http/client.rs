@@ -10,10 +10,10 @@ use std::fmt;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustix::net::RecvFlags;
-use zcopy::{Engine, Options, Report, Syscall, Syscalls, Transfer};
+use zcopy::{Engine, Options, Report, Status, Syscall, Syscalls, Transfer};
 
 /// Why a download failed, with the exit code curl gives the same failure.
 #[derive(Debug)]
@@ -480,25 +480,37 @@ pub struct Body {
     pub copied: bool,
 }
 
+/// How a body is received.
+#[derive(Clone, Copy, Debug)]
+pub struct Receiving {
+    pub options: Options,
+    /// At most this many bytes per second (`--limit-rate`).
+    pub rate: Option<u64>,
+    /// A progress bar on a terminal.
+    pub progress: bool,
+}
+
 /// Moves a body of `framing` from `stream` into `file` at the file's offset:
 /// spliced when its length is known or it runs until close, decoded otherwise.
 pub fn receive(
     stream: &TcpStream,
     file: &File,
     framing: Framing,
-    options: Options,
+    how: Receiving,
     url: &Url,
-    show_progress: bool,
 ) -> Result<Body, Failed> {
     let len = match framing {
         Framing::Length(n) => Some(n),
         Framing::UntilClose => None,
-        Framing::Chunked => return decode_chunked(stream, file, url),
+        Framing::Chunked => return decode_chunked(stream, file, url, how.rate.map(Pace::new)),
     };
-    let options = Options { len, ..options };
+    let options = Options { len, ..how.options };
     let mut transfer = Transfer::new(stream, file, options)
         .map_err(|e| fail(Code::WriteError, format!("{url}: {e}")))?;
-    let result = crate::progress::run(&mut transfer, len, show_progress);
+    let result = match how.rate {
+        None => crate::progress::run(&mut transfer, len, how.progress),
+        Some(rate) => paced(&mut transfer, rate),
+    };
     let report = transfer.report();
     match result {
         Ok(()) => Ok(Body {
@@ -506,6 +518,49 @@ pub fn receive(
             copied: false,
         }),
         Err(e) => Err(body_failure(url, &e, transfer.moved())),
+    }
+}
+
+/// Keeps a transfer at or under a rate by sleeping between its steps.
+struct Pace {
+    rate: u64,
+    started: Instant,
+}
+
+impl Pace {
+    fn new(rate: u64) -> Pace {
+        Pace {
+            rate: rate.max(1),
+            started: Instant::now(),
+        }
+    }
+
+    /// Sleeps until `moved` bytes are due.
+    fn wait(&self, moved: u64) {
+        let due = Duration::from_secs_f64(moved as f64 / self.rate as f64);
+        if let Some(ahead) = due.checked_sub(self.started.elapsed()) {
+            std::thread::sleep(ahead);
+        }
+    }
+}
+
+/// Runs `transfer` in steps of a tenth of a second's worth at `rate`; the socket
+/// buffer fills meanwhile and TCP slows the sender down.
+fn paced(transfer: &mut Transfer<'_>, rate: u64) -> Result<(), zcopy::Error> {
+    let pace = Pace::new(rate);
+    let step = (rate / 10).clamp(16 << 10, 4 << 20);
+    loop {
+        match transfer.run_some(step)? {
+            Status::Done => return Ok(()),
+            Status::More => pace.wait(transfer.moved()),
+            // Blocking sockets return EAGAIN only when SO_RCVTIMEO expired.
+            Status::WouldBlock => {
+                return Err(zcopy::Error::Setup(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "timed out waiting for the peer",
+                )))
+            }
+        }
     }
 }
 
@@ -554,7 +609,12 @@ fn body_failure(url: &Url, e: &zcopy::Error, moved: u64) -> Failed {
 
 /// A chunked body, decoded through a buffer. The connection is not reused after
 /// it (bytes past the last chunk would be lost in the buffer).
-fn decode_chunked(stream: &TcpStream, file: &File, url: &Url) -> Result<Body, Failed> {
+fn decode_chunked(
+    stream: &TcpStream,
+    file: &File,
+    url: &Url,
+    pace: Option<Pace>,
+) -> Result<Body, Failed> {
     let started = std::time::Instant::now();
     let mut reader = Buffered {
         stream,
@@ -595,6 +655,9 @@ fn decode_chunked(stream: &TcpStream, file: &File, url: &Url) -> Result<Body, Fa
             reader.start += n;
             left -= n as u64;
             written += n as u64;
+            if let Some(pace) = &pace {
+                pace.wait(written);
+            }
         }
         if !reader.line(url)?.is_empty() {
             return Err(weird("no CRLF after a chunk"));
