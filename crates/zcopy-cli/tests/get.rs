@@ -402,29 +402,34 @@ fn zcopy_serve_digest_is_checked_and_resume_is_verified() {
     );
 }
 
-/// A hand-written server: answers every connection with `respond(request)`.
+/// A hand-written server: answers every connection, on a thread of its own, with
+/// `respond(request head)`.
 struct Scripted {
     addr: String,
     _thread: JoinHandle<()>,
 }
 
 impl Scripted {
-    fn start(respond: impl Fn(&str, &mut TcpStream) + Send + 'static) -> Scripted {
+    fn start(respond: impl Fn(&str, &mut TcpStream) + Send + Sync + 'static) -> Scripted {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap().to_string();
+        let respond = std::sync::Arc::new(respond);
         let thread = std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { return };
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut request = String::new();
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                        break;
+                let respond = respond.clone();
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut request = String::new();
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                            break;
+                        }
+                        request.push_str(&line);
                     }
-                    request.push_str(&line);
-                }
-                respond(&request, &mut stream);
+                    respond(&request, &mut stream);
+                });
             }
         });
         Scripted {
@@ -749,5 +754,38 @@ fn limited_rate_downloads_are_whole() {
     assert_eq!(
         std::fs::read(site.out().join("c.bin")).unwrap(),
         pattern(100_000)
+    );
+}
+
+/// A file that changes while `--parallel` fetches it: a range answered with 200
+/// fails the download (33), shuts the other ranges down, and leaves no file.
+#[test]
+fn a_file_changed_during_a_parallel_download_leaves_nothing() {
+    const TOTAL: usize = 4 << 20;
+    let server = Scripted::start(|request, s| {
+        if request.contains("Range: bytes=0-\r\n") {
+            let _ = s.write_all(format!("HTTP/1.1 206 Partial Content\r\nContent-Length: {TOTAL}\r\nContent-Range: bytes 0-{}/{TOTAL}\r\nETag: \"v1\"\r\n\r\n", TOTAL - 1).as_bytes());
+            let _ = s.write_all(&pattern(TOTAL));
+        } else {
+            let _ = s.write_all(
+                format!("HTTP/1.1 200 OK\r\nContent-Length: {TOTAL}\r\nETag: \"v2\"\r\n\r\n")
+                    .as_bytes(),
+            );
+            let _ = s.write_all(&pattern(TOTAL));
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("http://{}/p.bin", server.addr);
+    let out = get(dir.path(), &["--parallel", "4", "-o", "p.bin", &url]);
+    assert_eq!(code(&out), 33, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the file changed during the download"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        names_in(dir.path()).is_empty(),
+        "{:?}",
+        names_in(dir.path())
     );
 }

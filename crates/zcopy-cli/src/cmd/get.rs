@@ -13,6 +13,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -565,7 +566,11 @@ impl Job<'_> {
             ranges.len(),
             ranges.len()
         ));
-        let results: Vec<Result<client::Body, Failed>> = std::thread::scope(|s| {
+        // The first failure, and every range's connection: a failed range shuts the
+        // others down rather than let them fetch what will be thrown away.
+        let failure: Mutex<Option<Failed>> = Mutex::new(None);
+        let open: Mutex<Vec<TcpStream>> = Mutex::new(Vec::new());
+        let bodies: Vec<Option<client::Body>> = std::thread::scope(|s| {
             let handles: Vec<_> = ranges
                 .iter()
                 .enumerate()
@@ -579,7 +584,22 @@ impl Job<'_> {
                         total,
                         validator,
                     };
-                    s.spawn(move || self.fetch_range(&range, first))
+                    let (failure, open) = (&failure, &open);
+                    s.spawn(
+                        move || match self.fetch_range(&range, first, open, failure) {
+                            Ok(body) => Some(body),
+                            Err(failed) => {
+                                let mut first_failure = lock(failure);
+                                if first_failure.is_none() {
+                                    *first_failure = Some(failed);
+                                    for stream in lock(open).iter() {
+                                        let _ = stream.shutdown(std::net::Shutdown::Both);
+                                    }
+                                }
+                                None
+                            }
+                        },
+                    )
                 })
                 .collect();
             handles
@@ -587,9 +607,11 @@ impl Job<'_> {
                 .map(|h| h.join().expect("a range thread does not panic"))
                 .collect()
         });
+        if let Some(failed) = lock(&failure).take() {
+            return Err(failed);
+        }
         let mut combined: Option<client::Body> = None;
-        for result in results {
-            let body = result?;
+        for body in bodies.into_iter().flatten() {
             match &mut combined {
                 None => combined = Some(body),
                 Some(c) => {
@@ -608,6 +630,8 @@ impl Job<'_> {
         &self,
         range: &Range<'_>,
         first: Option<std::io::Result<TcpStream>>,
+        open: &Mutex<Vec<TcpStream>>,
+        failure: &Mutex<Option<Failed>>,
     ) -> Result<client::Body, Failed> {
         let Range {
             url,
@@ -640,6 +664,13 @@ impl Job<'_> {
                 stream
             }
         };
+        if let Ok(clone) = stream.try_clone() {
+            lock(open).push(clone);
+        }
+        // Registered after another range failed: it was not shut down, so stop here.
+        if lock(failure).is_some() {
+            return Err(fail(Code::Other, format!("{url}: another range failed")));
+        }
         let file = OpenOptions::new()
             .write(true)
             .open(part)
@@ -806,6 +837,13 @@ fn finish(part: &Path, target: &Path, url: &Url) -> Result<(), Failed> {
             format!("{url}: cannot rename into {}: {e}", target.display()),
         )
     })
+}
+
+/// A mutex's guard, also after a panic elsewhere (the data is plain).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn empty_report() -> Report {
