@@ -221,8 +221,15 @@ fn redirects_loops_and_errors_from_nginx() {
     let nginx = site.nginx(
         "  location = /a { return 301 /b; }\n  location = /b { return 302 http://127.0.0.1:$server_port/hello.txt; }\n  location = /loop { return 302 /loop; }\n  location = /five { return 500; }",
     );
-    let out = get(&site.out(), &["-o", "r.txt", &nginx.url("/a")]);
+    let out = get(&site.out(), &["-v", "-o", "r.txt", &nginx.url("/a")]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // Both redirects' bodies were read: one connection for the three requests.
+    assert_eq!(
+        stderr(&out).matches("kept-alive connection").count(),
+        2,
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(
         std::fs::read(site.out().join("r.txt")).unwrap(),
         b"hello, world\n"

@@ -88,6 +88,8 @@ pub struct Exit(pub u8);
 
 /// Redirects followed at most, as curl and wget do by default.
 const MAX_REDIRECTS: usize = 10;
+/// The longest redirect body read to keep its connection.
+const REDIRECT_BODY_MAX: u64 = 64 << 10;
 /// The smallest range `--parallel` fetches on a connection of its own.
 const MIN_SEGMENT: u64 = 1 << 20;
 /// Where a partial file keeps the server's validator for `If-Range`.
@@ -208,6 +210,14 @@ impl Job<'_> {
                     ));
                 }
                 redirects += 1;
+                // A short redirect body is read, so that the connection serves the next request.
+                if let (Framing::Length(n @ ..=REDIRECT_BODY_MAX), true) =
+                    (head.framing, head.keep_alive)
+                {
+                    if client::discard(&stream, n, &url).is_ok() {
+                        *idle = Some((url.authority(), stream));
+                    }
+                }
                 let next = url.join(&location)?;
                 self.say(&format!(
                     "{} {}: redirected to {next}",

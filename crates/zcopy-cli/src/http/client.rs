@@ -473,6 +473,21 @@ pub fn recv_failure(url: &Url, e: io::Error, what: &str) -> Failed {
     }
 }
 
+/// Reads and drops a body of `len` bytes (a redirect's), keeping the connection
+/// usable.
+pub fn discard(stream: &TcpStream, len: u64, url: &Url) -> Result<(), Failed> {
+    io::copy(&mut stream.take(len), &mut io::sink())
+        .map_err(|e| recv_failure(url, e, "a redirect's body"))
+        .and_then(|n| {
+            (n == len).then_some(()).ok_or_else(|| {
+                fail(
+                    Code::PartialFile,
+                    format!("{url}: the redirect's body ended early"),
+                )
+            })
+        })
+}
+
 /// What a body transfer did.
 pub struct Body {
     pub report: Report,
