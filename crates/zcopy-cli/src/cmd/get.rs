@@ -20,7 +20,8 @@ use anyhow::Result;
 use serde_json::{Map, Value};
 use zcopy::{Engine, EngineChoice, Options, Report, Rusage};
 
-use crate::http::client::{self, fail, Code, Failed, Framing, Head, Receiving, Url};
+use crate::exit;
+use crate::http::client::{self, fail, Failed, Framing, Head, Receiving, Url};
 use crate::http::digest;
 use crate::summary::Summary;
 
@@ -140,7 +141,7 @@ pub fn run(args: Args) -> Result<()> {
     }
     match last_failure {
         // As curl: the code of the last failure.
-        Some(code) => Err(Exit(code as u8).into()),
+        Some(code) => Err(Exit(code).into()),
         None => Ok(()),
     }
 }
@@ -205,7 +206,7 @@ impl Job<'_> {
             if let (301 | 302 | 303 | 307 | 308, Some(location)) = (head.status, location) {
                 if redirects == MAX_REDIRECTS {
                     return Err(fail(
-                        Code::TooManyRedirects,
+                        exit::REDIRECTS,
                         format!("{text}: more than {MAX_REDIRECTS} redirects (last to {location})"),
                     ));
                 }
@@ -230,12 +231,12 @@ impl Job<'_> {
                 self.already_complete(&head, &url, &place)?
             } else if head.status >= 400 {
                 return Err(fail(
-                    Code::HttpError,
+                    exit::HTTP_ERROR,
                     format!("{url}: {} {}", head.status, head.reason),
                 ));
             } else if !(200..300).contains(&head.status) {
                 return Err(fail(
-                    Code::WeirdReply,
+                    exit::WEIRD_REPLY,
                     format!("{url}: unexpected {} {}", head.status, head.reason),
                 ));
             } else if in_place {
@@ -261,7 +262,7 @@ impl Job<'_> {
         };
         if path.is_dir() {
             return Err(fail(
-                Code::WriteError,
+                exit::WRITE,
                 format!(
                     "{}: is a directory (give a file name with -o)",
                     path.display()
@@ -271,7 +272,7 @@ impl Job<'_> {
         let parent = super::parent_dir(&path);
         if !parent.is_dir() {
             return Err(fail(
-                Code::WriteError,
+                exit::WRITE,
                 format!(
                     "cannot write {}: directory {} does not exist",
                     path.display(),
@@ -336,7 +337,7 @@ impl Job<'_> {
                 Ok((stream, head))
             }
             None => Err(fail(
-                Code::RecvError,
+                exit::RECEIVE,
                 format!("{url}: the server closed the connection without an answer"),
             )),
         }
@@ -363,7 +364,7 @@ impl Job<'_> {
                 })
             }
             _ => Err(fail(
-                Code::RangeError,
+                exit::RANGE,
                 format!(
                     "{url}: 416 Range Not Satisfiable for the {have} bytes of {}",
                     part.display()
@@ -390,7 +391,7 @@ impl Job<'_> {
         }
         .map_err(|e| {
             fail(
-                Code::WriteError,
+                exit::WRITE,
                 format!("cannot write {}: {e}", target.display()),
             )
         })?;
@@ -435,7 +436,7 @@ impl Job<'_> {
             (206, Some((Some((start, end)), total))) => {
                 if start != resume_from || end + 1 > total {
                     return Err(fail(
-                        Code::RangeError,
+                        exit::RANGE,
                         format!(
                             "{url}: asked for bytes from {resume_from}, got {start}-{end}/{total}"
                         ),
@@ -445,7 +446,7 @@ impl Job<'_> {
             }
             (206, _) => {
                 return Err(fail(
-                    Code::WeirdReply,
+                    exit::WEIRD_REPLY,
                     format!("{url}: 206 without a usable Content-Range"),
                 ))
             }
@@ -461,12 +462,8 @@ impl Job<'_> {
             }
         };
         let validator = validator_of(head);
-        let write_failure = |e: std::io::Error| {
-            fail(
-                Code::WriteError,
-                format!("cannot write {}: {e}", part.display()),
-            )
-        };
+        let write_failure =
+            |e: std::io::Error| fail(exit::WRITE, format!("cannot write {}: {e}", part.display()));
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -652,7 +649,7 @@ impl Job<'_> {
             validator,
         } = *range;
         let stream = match first {
-            Some(stream) => stream.map_err(|e| fail(Code::Other, format!("{url}: {e}")))?,
+            Some(stream) => stream.map_err(|e| fail(exit::FAILURE, format!("{url}: {e}")))?,
             None => {
                 let stream = client::connect(url, self.connect_timeout, self.timeout)?;
                 let last = end - 1;
@@ -660,7 +657,7 @@ impl Job<'_> {
                 client::send_get(&stream, url, &extra)?;
                 let head = client::read_head(&stream, url)?.ok_or_else(|| {
                     let why = format!("{url}: the server closed without an answer");
-                    fail(Code::RecvError, why)
+                    fail(exit::RECEIVE, why)
                 })?;
                 if head.content_range() != Some((Some((start, last)), total))
                     || head.framing != Framing::Length(end - start)
@@ -669,7 +666,7 @@ impl Job<'_> {
                         "{url}: {} {} to the range {start}-{last}: the file changed during the download",
                         head.status, head.reason
                     );
-                    return Err(fail(Code::RangeError, why));
+                    return Err(fail(exit::RANGE, why));
                 }
                 stream
             }
@@ -679,7 +676,7 @@ impl Job<'_> {
         }
         // Registered after another range failed: it was not shut down, so stop here.
         if lock(failure).is_some() {
-            return Err(fail(Code::Other, format!("{url}: another range failed")));
+            return Err(fail(exit::FAILURE, format!("{url}: another range failed")));
         }
         let file = OpenOptions::new()
             .write(true)
@@ -687,7 +684,7 @@ impl Job<'_> {
             .and_then(|mut f| f.seek(SeekFrom::Start(start)).map(|_| f))
             .map_err(|e| {
                 let why = format!("cannot write {}: {e}", part.display());
-                fail(Code::WriteError, why)
+                fail(exit::WRITE, why)
             })?;
         let framing = Framing::Length(end - start);
         let how = Receiving {
@@ -814,14 +811,14 @@ fn verify(head: &Head, file: &File, url: &Url) -> Result<Option<&'static str>, F
         .metadata()
         .map_err(|e| {
             fail(
-                Code::WriteError,
+                exit::WRITE,
                 format!("{url}: cannot read back the file: {e}"),
             )
         })?
         .len();
     let got = digest::of_file(file, len, algorithm).map_err(|e| {
         fail(
-            Code::WriteError,
+            exit::WRITE,
             format!("{url}: cannot read back the file: {e}"),
         )
     })?;
@@ -829,7 +826,7 @@ fn verify(head: &Head, file: &File, url: &Url) -> Result<Option<&'static str>, F
     let sent = format!("{}=:{sent}:", algorithm.name());
     if got != sent {
         return Err(fail(
-            Code::Other,
+            exit::FAILURE,
             format!("{url}: digest mismatch: the server sent {sent}, the download has {got}; nothing saved"),
         ));
     }
@@ -843,7 +840,7 @@ fn finish(part: &Path, target: &Path, url: &Url) -> Result<(), Failed> {
     }
     std::fs::rename(part, target).map_err(|e| {
         fail(
-            Code::WriteError,
+            exit::WRITE,
             format!("{url}: cannot rename into {}: {e}", target.display()),
         )
     })

@@ -15,46 +15,13 @@ use std::time::{Duration, Instant};
 use rustix::net::RecvFlags;
 use zcopy::{Engine, Options, Report, Status, Syscall, Syscalls, Transfer};
 
+use crate::exit;
+
 /// Why a download failed, with the exit code curl gives the same failure.
-#[derive(Debug)]
-pub struct Failed {
-    pub code: Code,
-    pub message: String,
-}
+pub type Failed = exit::Coded;
 
-impl fmt::Display for Failed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for Failed {}
-
-/// curl's exit codes, for the failures `get` can have.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Code {
-    /// https:// and other schemes, and anything without a code of its own.
-    Other = 1,
-    UrlMalformed = 3,
-    CannotResolve = 6,
-    CannotConnect = 7,
-    WeirdReply = 8,
-    /// The connection ended before the promised length.
-    PartialFile = 18,
-    /// The server answered 4xx or 5xx.
-    HttpError = 22,
-    /// The file could not be written.
-    WriteError = 23,
-    TimedOut = 28,
-    /// The server answered a range request with a range that was not asked for.
-    RangeError = 33,
-    TooManyRedirects = 47,
-    SendError = 55,
-    RecvError = 56,
-}
-
-/// A failure with its exit code.
-pub fn fail(code: Code, message: impl Into<String>) -> Failed {
+/// A failure with its exit code (one of [`exit`]'s).
+pub fn fail(code: u8, message: impl Into<String>) -> Failed {
     Failed {
         code,
         message: message.into(),
@@ -76,19 +43,19 @@ pub struct Url {
 impl Url {
     /// Parses `http://HOST[:PORT][/PATH][?QUERY]`; a URL without a scheme is http.
     pub fn parse(text: &str) -> Result<Url, Failed> {
-        let malformed = |why: &str| fail(Code::UrlMalformed, format!("{text}: {why}"));
+        let malformed = |why: &str| fail(exit::URL_MALFORMED, format!("{text}: {why}"));
         let rest = match text.split_once("://") {
             Some((scheme, rest)) => match scheme.to_ascii_lowercase().as_str() {
                 "http" => rest,
                 "https" => {
                     return Err(fail(
-                        Code::Other,
+                        exit::FAILURE,
                         format!("{text}: https:// is not supported yet (http:// only)"),
                     ))
                 }
                 other => {
                     return Err(fail(
-                        Code::Other,
+                        exit::FAILURE,
                         format!("{text}: unsupported protocol {other}://"),
                     ))
                 }
@@ -241,12 +208,7 @@ pub fn connect(
 ) -> Result<TcpStream, Failed> {
     let addrs: Vec<SocketAddr> = (url.host.as_str(), url.port)
         .to_socket_addrs()
-        .map_err(|e| {
-            fail(
-                Code::CannotResolve,
-                format!("cannot resolve {}: {e}", url.host),
-            )
-        })?
+        .map_err(|e| fail(exit::RESOLVE, format!("cannot resolve {}: {e}", url.host)))?
         .collect();
     let mut last = None;
     for addr in &addrs {
@@ -257,7 +219,7 @@ pub fn connect(
                     .set_read_timeout(Some(timeout))
                     .and_then(|()| stream.set_write_timeout(Some(timeout)))
                     .and_then(|()| stream.set_nodelay(true));
-                timeouts.map_err(|e| fail(Code::CannotConnect, format!("{addr}: {e}")))?;
+                timeouts.map_err(|e| fail(exit::CONNECT, format!("{addr}: {e}")))?;
                 return Ok(stream);
             }
             Err(e) => last = Some((addr, e)),
@@ -265,15 +227,12 @@ pub fn connect(
     }
     Err(match last {
         Some((addr, e)) if e.kind() == io::ErrorKind::TimedOut => fail(
-            Code::TimedOut,
+            exit::TIMEOUT,
             format!("cannot connect to {addr}: no answer within {connect_timeout:?}"),
         ),
-        Some((addr, e)) => fail(
-            Code::CannotConnect,
-            format!("cannot connect to {addr}: {e}"),
-        ),
+        Some((addr, e)) => fail(exit::CONNECT, format!("cannot connect to {addr}: {e}")),
         None => fail(
-            Code::CannotResolve,
+            exit::RESOLVE,
             format!("{}: the name has no address", url.host),
         ),
     })
@@ -287,12 +246,9 @@ pub fn send_get(stream: &TcpStream, url: &Url, extra: &str) -> Result<(), Failed
         url.authority(),
         env!("CARGO_PKG_VERSION"),
     );
-    (&*stream).write_all(request.as_bytes()).map_err(|e| {
-        fail(
-            Code::SendError,
-            format!("{url}: cannot send the request: {e}"),
-        )
-    })
+    (&*stream)
+        .write_all(request.as_bytes())
+        .map_err(|e| fail(exit::SEND, format!("{url}: cannot send the request: {e}")))
 }
 
 /// How a response's body is delimited.
@@ -348,7 +304,7 @@ pub fn read_head(stream: &TcpStream, url: &Url) -> Result<Option<Head>, Failed> 
         };
         let mut headers = [httparse::EMPTY_HEADER; 100];
         let mut response = httparse::Response::new(&mut headers);
-        let weird = |why: &str| fail(Code::WeirdReply, format!("{url}: {why}"));
+        let weird = |why: &str| fail(exit::WEIRD_REPLY, format!("{url}: {why}"));
         match response.parse(&raw) {
             Ok(httparse::Status::Complete(_)) => {}
             Ok(httparse::Status::Partial) => return Err(weird("incomplete response head")),
@@ -428,7 +384,7 @@ fn peek_head(stream: &TcpStream, url: &Url) -> Result<Option<Vec<u8>>, Failed> {
                 Ok(None)
             } else {
                 Err(fail(
-                    Code::RecvError,
+                    exit::RECEIVE,
                     format!("{url}: the server closed in the middle of the response head"),
                 ))
             };
@@ -451,7 +407,7 @@ fn peek_head(stream: &TcpStream, url: &Url) -> Result<Option<Vec<u8>>, Failed> {
         }
         if head.len() > MAX_HEAD {
             return Err(fail(
-                Code::WeirdReply,
+                exit::WEIRD_REPLY,
                 format!("{url}: response head longer than {MAX_HEAD} bytes"),
             ));
         }
@@ -465,11 +421,11 @@ pub fn recv_failure(url: &Url, e: io::Error, what: &str) -> Failed {
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
     ) {
         fail(
-            Code::TimedOut,
+            exit::TIMEOUT,
             format!("{url}: timed out waiting for {what}"),
         )
     } else {
-        fail(Code::RecvError, format!("{url}: receiving {what}: {e}"))
+        fail(exit::RECEIVE, format!("{url}: receiving {what}: {e}"))
     }
 }
 
@@ -481,7 +437,7 @@ pub fn discard(stream: &TcpStream, len: u64, url: &Url) -> Result<(), Failed> {
         .and_then(|n| {
             (n == len).then_some(()).ok_or_else(|| {
                 fail(
-                    Code::PartialFile,
+                    exit::PEER_CLOSED,
                     format!("{url}: the redirect's body ended early"),
                 )
             })
@@ -521,7 +477,7 @@ pub fn receive(
     };
     let options = Options { len, ..how.options };
     let mut transfer = Transfer::new(stream, file, options)
-        .map_err(|e| fail(Code::WriteError, format!("{url}: {e}")))?;
+        .map_err(|e| fail(exit::WRITE, format!("{url}: {e}")))?;
     let result = match how.rate {
         None => crate::progress::run(&mut transfer, len, how.progress),
         Some(rate) => paced(&mut transfer, rate),
@@ -585,7 +541,7 @@ fn body_failure(url: &Url, e: &zcopy::Error, moved: u64) -> Failed {
     let at = format!("{url}: after {moved} bytes");
     match e {
         zcopy::Error::EndedEarly { got, expected } => fail(
-            Code::PartialFile,
+            exit::PEER_CLOSED,
             format!("{url}: the server closed after {got} of {expected} bytes"),
         ),
         zcopy::Error::Io { source, .. } | zcopy::Error::Setup(source) => {
@@ -603,7 +559,7 @@ fn body_failure(url: &Url, e: &zcopy::Error, moved: u64) -> Failed {
             });
             if file_side {
                 fail(
-                    Code::WriteError,
+                    exit::WRITE,
                     format!("{at}: cannot write the file: {source}"),
                 )
             } else if matches!(
@@ -611,14 +567,14 @@ fn body_failure(url: &Url, e: &zcopy::Error, moved: u64) -> Failed {
                 io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
             ) {
                 fail(
-                    Code::TimedOut,
+                    exit::TIMEOUT,
                     format!("{at}: timed out waiting for the server"),
                 )
             } else {
-                fail(Code::RecvError, format!("{at}: {source}"))
+                fail(exit::RECEIVE, format!("{at}: {source}"))
             }
         }
-        other => fail(Code::RecvError, format!("{at}: {other}")),
+        other => fail(exit::RECEIVE, format!("{at}: {other}")),
     }
 }
 
@@ -640,7 +596,7 @@ fn decode_chunked(
     };
     let mut written = 0u64;
     let mut out = file;
-    let weird = |why: &str| fail(Code::WeirdReply, format!("{url}: chunked body: {why}"));
+    let weird = |why: &str| fail(exit::WEIRD_REPLY, format!("{url}: chunked body: {why}"));
     loop {
         let line = reader.line(url)?;
         let size = line.split(';').next().unwrap_or_default().trim();
@@ -654,19 +610,14 @@ fn decode_chunked(
         while left > 0 {
             if reader.start == reader.end && reader.fill(url)? == 0 {
                 return Err(fail(
-                    Code::PartialFile,
+                    exit::PEER_CLOSED,
                     format!("{url}: the server closed in the middle of a chunk"),
                 ));
             }
             let n = (reader.end - reader.start).min(usize::try_from(left).unwrap_or(usize::MAX));
             reader.syscalls.count(Syscall::Write);
             out.write_all(&reader.buf[reader.start..reader.start + n])
-                .map_err(|e| {
-                    fail(
-                        Code::WriteError,
-                        format!("{url}: cannot write the file: {e}"),
-                    )
-                })?;
+                .map_err(|e| fail(exit::WRITE, format!("{url}: cannot write the file: {e}")))?;
             reader.start += n;
             left -= n as u64;
             written += n as u64;
@@ -724,7 +675,7 @@ impl Buffered<'_> {
         loop {
             if self.start == self.end && self.fill(url)? == 0 {
                 return Err(fail(
-                    Code::PartialFile,
+                    exit::PEER_CLOSED,
                     format!("{url}: the server closed in the middle of a chunked body"),
                 ));
             }
@@ -742,7 +693,7 @@ impl Buffered<'_> {
             }
             if line.len() > 4096 {
                 return Err(fail(
-                    Code::WeirdReply,
+                    exit::WEIRD_REPLY,
                     format!("{url}: chunked body: line too long"),
                 ));
             }
@@ -751,7 +702,7 @@ impl Buffered<'_> {
             line.pop();
         }
         String::from_utf8(line)
-            .map_err(|_| fail(Code::WeirdReply, format!("{url}: chunked body: not text")))
+            .map_err(|_| fail(exit::WEIRD_REPLY, format!("{url}: chunked body: not text")))
     }
 }
 
@@ -776,18 +727,18 @@ mod tests {
         assert_eq!(u.file_name(), None);
         assert_eq!(Url::parse("127.0.0.1:9/x").unwrap().path, "/x");
         assert_eq!(Url::parse("http://h?q").unwrap().path, "/?q");
-        assert_eq!(Url::parse("https://h/").unwrap_err().code, Code::Other);
+        assert_eq!(Url::parse("https://h/").unwrap_err().code, exit::FAILURE);
         assert_eq!(
             Url::parse("http://h:99999/").unwrap_err().code,
-            Code::UrlMalformed
+            exit::URL_MALFORMED
         );
         assert_eq!(
             Url::parse("http://u@h/").unwrap_err().code,
-            Code::UrlMalformed
+            exit::URL_MALFORMED
         );
         assert_eq!(
             Url::parse("http:///x").unwrap_err().code,
-            Code::UrlMalformed
+            exit::URL_MALFORMED
         );
         assert_eq!(Url::parse("http://h/%2e%2e").unwrap().file_name(), None);
     }
