@@ -796,3 +796,44 @@ fn a_file_changed_during_a_parallel_download_leaves_nothing() {
         names_in(dir.path())
     );
 }
+
+/// `zcopy serve` killed while `get --limit-rate` is reading a body: the partial
+/// file stays, and `-C` against a new server finishes it.
+#[test]
+fn resume_after_zcopy_serve_is_killed_mid_body() {
+    let site = Site::new();
+    // Larger than what the two sockets' buffers hold, so that the kill cuts the body.
+    let size = 24 << 20;
+    std::fs::write(site.www().join("large.bin"), pattern(size)).unwrap();
+    let mut server = site.serve();
+    let url = format!("http://{}/large.bin", server.addr);
+    let client = zcopy()
+        .args(["get", "--limit-rate", "8M", &url])
+        .current_dir(site.out())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let part = site.out().join(".large.bin.zcopy-part");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::fs::metadata(&part).map_or(0, |m| m.len()) < 1_000_000 {
+        assert!(Instant::now() < deadline, "no progress");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = server.child.kill();
+    let _ = server.child.wait();
+    let out = client.wait_with_output().unwrap();
+    assert!([18, 56].contains(&code(&out)), "{}", stderr(&out));
+    assert!(!site.out().join("large.bin").exists());
+    let kept = std::fs::metadata(&part).unwrap().len();
+    assert!(kept < size as u64);
+
+    let server = site.serve();
+    let url = format!("http://{}/large.bin", server.addr);
+    let out = get(&site.out(), &["-C", "--json", &url]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let report = json(&out);
+    assert_eq!(report["status"], 206);
+    assert_eq!(report["resumed_from"], kept);
+    assert!(std::fs::read(site.out().join("large.bin")).unwrap() == pattern(size));
+    assert_eq!(names_in(&site.out()), ["large.bin"]);
+}
