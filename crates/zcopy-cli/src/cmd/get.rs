@@ -44,7 +44,7 @@ pub struct Args {
     #[arg(short = 'C', long = "continue")]
     resume: bool,
     /// Fetch a large file as N ranges over N connections, each spliced at its offset
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     parallel: u16,
     /// Seconds to wait for a connection
     #[arg(long, value_name = "S", default_value_t = 10.0, value_parser = seconds)]

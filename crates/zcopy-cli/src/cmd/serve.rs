@@ -12,7 +12,7 @@ use zcopy::{Engine, EngineChoice};
 use crate::http::server::{self, Config};
 use crate::{net, size, sys};
 
-/// Serve files over HTTP/1.1 with sendfile (GET, HEAD, ranges, conditional requests)
+/// Serve files over HTTP/1.1 with sendfile (GET, HEAD, ranges, conditional requests; PUT with --upload)
 #[derive(clap::Args)]
 pub struct Args {
     /// Directory to serve
