@@ -288,3 +288,44 @@ fn upload_off_loopback_needs_insecure() {
     let _ = server.child.kill();
     let _ = server.wait();
 }
+
+/// A body larger than the free space is refused (507) before it is read, and
+/// leaves nothing: a 1 MiB tmpfs (mounted as root) takes a 2 MiB upload.
+#[test]
+fn a_full_disk_is_refused_before_the_body() {
+    if !have("curl", "a_full_disk_is_refused_before_the_body") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("small");
+    std::fs::create_dir(&root).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(&root)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !mounted {
+        eprintln!("SKIP a_full_disk_is_refused_before_the_body: cannot mount a tmpfs (needs root)");
+        return;
+    }
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(&root);
+    let big = dir.path().join("big.bin");
+    std::fs::write(&big, pattern(2 << 20)).unwrap();
+    let small = dir.path().join("small.txt");
+    std::fs::write(&small, b"fits\n").unwrap();
+    let mut server = upload_server(&root, &[]);
+    let url = |p: &str| format!("http://{}{p}", server.addr);
+    let (status, body) = curl_put(&big, &url("/big.bin"), &["-H", "Expect: 100-continue"]);
+    assert_eq!(status, 507, "{body}");
+    assert_eq!(names_in(&root), Vec::<String>::new());
+    assert_eq!(curl_put(&small, &url("/small.txt"), &[]).0, 201);
+    assert_eq!(names_in(&root), ["small.txt"]);
+    let _ = server.child.kill();
+    let _ = server.wait();
+}

@@ -506,6 +506,7 @@ fn reason(status: u16) -> &'static str {
         414 => "URI Too Long",
         416 => "Range Not Satisfiable",
         431 => "Request Header Fields Too Large",
+        507 => "Insufficient Storage",
         _ => "Internal Server Error",
     }
 }

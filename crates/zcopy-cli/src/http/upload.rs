@@ -6,7 +6,8 @@
 //! directory, as downloads are, and the file is created and renamed by name inside
 //! that directory: no `..`, no symlink, no name can place a byte outside the served
 //! tree. A symlink under the target name is replaced, never followed. A directory
-//! that does not exist is not created (409). An upload cut off (the peer closes or
+//! that does not exist is not created (409), and a body the disk cannot hold is
+//! refused before it is read (507, from `fallocate`). An upload cut off (the peer closes or
 //! stalls past the idle timeout, the server stops) removes its temporary file;
 //! only a killed server leaves a `.NAME.*.zcopy-part` behind.
 
@@ -16,7 +17,7 @@ use std::net::TcpStream;
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rustix::fs::{AtFlags, Mode, OFlags};
+use rustix::fs::{AtFlags, FallocateFlags, Mode, OFlags};
 use zcopy::{EngineChoice, FdKind, Options, Status, Syscalls, TransferState};
 
 use super::files::{self, Root};
@@ -107,6 +108,16 @@ pub fn start(root: &Root, target: &str, length: u64, max: u64) -> Start {
         Ok(fd) => File::from(fd),
         Err(_) => return Start::Refuse(403, "cannot create a file in that directory"),
     };
+    // The body's blocks reserved at once: a full disk is refused before the body is
+    // read, and the file system allocates its extents once (KEEP_SIZE: the size
+    // still grows with the bytes written). EOPNOTSUPP and the like: written as is.
+    let reserved = rustix::fs::fallocate(&file, FallocateFlags::KEEP_SIZE, 0, length);
+    if let Err(rustix::io::Errno::NOSPC | rustix::io::Errno::DQUOT | rustix::io::Errno::FBIG) =
+        reserved
+    {
+        let _ = rustix::fs::unlinkat(&dir, temp.as_str(), AtFlags::empty());
+        return Start::Refuse(507, "not enough space for this upload");
+    }
     Start::Receive(Box::new(Upload {
         dir,
         temp,
