@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs zcopy's whole test suite on a fresh machine: installs the real peers the
-# integration tests talk to (netcat, Java, curl, xxhsum, mkfs for btrfs and xfs)
+# integration tests talk to (netcat, Java, curl, xxhsum, mkfs for btrfs and xfs, nginx)
 # when they are missing and we may install them, then runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 # command:package pairs; a missing command is installed from its package.
 wanted=(nc:netcat-openbsd javac:openjdk-17-jdk-headless curl:curl xxhsum:xxhash
         b3sum:b3sum mkfs.btrfs:btrfs-progs mkfs.xfs:xfsprogs losetup:mount filefrag:e2fsprogs
-        systemd-socket-activate:systemd dpkg:dpkg)
+        systemd-socket-activate:systemd dpkg:dpkg nginx:nginx-light)
 missing=()
 for pair in "${wanted[@]}"; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")

@@ -53,12 +53,26 @@ pub struct Coded {
 pub const FAILURE: u8 = 1;
 /// Bad flags or operands.
 pub const USAGE: u8 = 2;
+/// get: a malformed URL.
+pub const URL_MALFORMED: u8 = 3;
+/// get: the host name does not resolve.
+pub const RESOLVE: u8 = 6;
 /// Cannot connect to the peer.
 pub const CONNECT: u8 = 7;
+/// get: a malformed response head.
+pub const WEIRD_REPLY: u8 = 8;
 /// The peer closed before everything promised arrived.
 pub const PEER_CLOSED: u8 = 18;
+/// get: the server answered 4xx or 5xx.
+pub const HTTP_ERROR: u8 = 22;
+/// get: cannot write the output file.
+pub const WRITE: u8 = 23;
 /// No progress for the time allowed.
 pub const TIMEOUT: u8 = 28;
+/// get: the server answered a range that was not asked for.
+pub const RANGE: u8 = 33;
+/// get: more than 10 redirects.
+pub const REDIRECTS: u8 = 47;
 /// Sending to the peer failed (it went away).
 pub const SEND: u8 = 55;
 /// Receiving from the peer failed (the connection was reset).

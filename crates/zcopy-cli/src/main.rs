@@ -49,6 +49,7 @@ enum Command {
     Cp(cmd::cp::Args),
     Serve(cmd::serve::Args),
     Generate(cmd::generate::Args),
+    Get(cmd::get::Args),
 }
 
 fn main() -> ExitCode {
@@ -67,6 +68,7 @@ fn main() -> ExitCode {
         Command::Cp(args) => cmd::cp::run(args),
         Command::Serve(args) => cmd::serve::run(args),
         Command::Generate(args) => cmd::generate::run(args),
+        Command::Get(args) => cmd::get::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -75,6 +77,9 @@ fn main() -> ExitCode {
         Err(e) if e.downcast_ref::<cmd::Usage>().is_some() => {
             eprintln!("zcopy: {e:#}\nTry 'zcopy --help' for more information.");
             ExitCode::from(exit::USAGE)
+        }
+        Err(e) if e.downcast_ref::<cmd::get::Exit>().is_some() => {
+            ExitCode::from(e.downcast_ref::<cmd::get::Exit>().map_or(1, |exit| exit.0))
         }
         Err(e) => {
             eprintln!("zcopy: {e:#}");

@@ -460,6 +460,9 @@ fn serve(files: &Files, engine: Engine) -> Result<Sample> {
     let (listener, addr) = loopback()?;
     listener.set_nonblocking(true)?;
     let config = server::Config {
+        max_upload: None,
+        // Hashing the bench's files would add CPU time to what the bench measures.
+        digests: None,
         root: Root::open(files.dir.clone())?,
         engine: EngineChoice::Only(engine),
         max_connections: 16,

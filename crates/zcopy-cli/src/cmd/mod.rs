@@ -3,6 +3,7 @@
 pub mod cp;
 pub mod echo;
 pub mod generate;
+pub mod get;
 pub mod recv;
 pub mod scan;
 pub mod send;

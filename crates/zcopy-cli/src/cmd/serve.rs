@@ -10,9 +10,9 @@ use rustix::process::{Resource, Rlimit};
 use zcopy::{Engine, EngineChoice};
 
 use crate::http::server::{self, Config};
-use crate::{net, sys};
+use crate::{net, size, sys};
 
-/// Serve files over HTTP/1.1 with sendfile (GET, HEAD, ranges, conditional requests)
+/// Serve files over HTTP/1.1 with sendfile (GET, HEAD, ranges, conditional requests; PUT with --upload)
 #[derive(clap::Args)]
 pub struct Args {
     /// Directory to serve
@@ -36,6 +36,18 @@ pub struct Args {
     /// Seconds an idle keep-alive connection, or a stalled response, is kept
     #[arg(long, default_value_t = 75)]
     idle_timeout: u64,
+    /// Accept uploads: PUT /PATH (curl -T FILE URL) stores the body under DIR
+    #[arg(long)]
+    upload: bool,
+    /// The largest upload accepted (413 beyond)
+    #[arg(long, value_name = "SIZE", value_parser = size::parse, default_value = "1GiB")]
+    max_upload: u64,
+    /// Allow --upload on an address other than loopback without authentication
+    #[arg(long)]
+    insecure: bool,
+    /// Do not send Repr-Digest (the SHA-256 of each file, computed once per version)
+    #[arg(long)]
+    no_digest: bool,
     /// Log every request (method, path, status, bytes, duration) on stderr
     #[arg(short = 'v', long)]
     verbose: bool,
@@ -63,10 +75,14 @@ pub fn run(args: Args) -> Result<()> {
     // A socket passed by systemd (zcopy-serve.socket) takes the place of --listen.
     let listener = match crate::listen_fds::take()? {
         Some(listener) => {
+            upload_allowed(&args, listener.local_addr()?, &root)?;
             eprintln!("listening on {} (from systemd)", listener.local_addr()?);
             listener
         }
-        None => net::listen(&args.listen)?,
+        None => {
+            upload_allowed(&args, net::listen_addr(&args.listen)?, &root)?;
+            net::listen(&args.listen)?
+        }
     };
     listener.set_nonblocking(true).context("listener")?;
     let workers = args
@@ -82,6 +98,8 @@ pub fn run(args: Args) -> Result<()> {
         idle_timeout: Duration::from_secs(args.idle_timeout),
         stop: AtomicBool::new(false),
         open: AtomicUsize::new(0),
+        max_upload: args.upload.then_some(args.max_upload),
+        digests: (!args.no_digest).then(crate::http::digest::Cache::default),
     };
     let wake =
         rustix::event::eventfd(0, rustix::event::EventfdFlags::CLOEXEC).context("eventfd")?;
@@ -107,6 +125,15 @@ pub fn run(args: Args) -> Result<()> {
         // Every worker is done: the signal thread may still wait; exit from here.
         std::process::exit(0)
     })
+}
+
+/// Refuses `--upload` off loopback without `--insecure`: nobody may write where
+/// they do not belong (credentials are not implemented yet).
+fn upload_allowed(args: &Args, addr: std::net::SocketAddr, root: &std::path::Path) -> Result<()> {
+    if args.upload && !addr.ip().is_loopback() && !args.insecure {
+        bail!("refusing --upload on {addr}: anyone who can reach it could write into {} (credentials are not implemented yet); bind 127.0.0.1, or say --insecure", root.display());
+    }
+    Ok(())
 }
 
 /// Raises the open-file soft limit to the hard limit, for many idle connections.

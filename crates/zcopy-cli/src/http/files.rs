@@ -31,6 +31,11 @@ impl Root {
         let dir = File::open(&path)?;
         Ok(Root { path, dir })
     }
+
+    /// The descriptor every lookup under the root starts from.
+    pub fn dir(&self) -> &File {
+        &self.dir
+    }
 }
 
 /// Resolves `target` (the request's path and query) under `root`.
@@ -90,14 +95,14 @@ pub fn resolve(root: &Root, target: &str) -> Resolved {
     Resolved::File(file, meta, full)
 }
 
-fn open_beneath(dir: &File, relative: &str) -> rustix::io::Result<File> {
+pub fn open_beneath(dir: &File, relative: &str) -> rustix::io::Result<File> {
     use rustix::fs::{Mode, OFlags, ResolveFlags};
     let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY;
     let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS;
     rustix::fs::openat2(dir, relative, flags, Mode::empty(), resolve).map(File::from)
 }
 
-fn refusal(e: rustix::io::Errno) -> Resolved {
+pub fn refusal(e: rustix::io::Errno) -> Resolved {
     use rustix::io::Errno;
     match e {
         // EXDEV: the path would leave the root; ELOOP: a symlink loop or a magic link.
@@ -107,7 +112,7 @@ fn refusal(e: rustix::io::Errno) -> Resolved {
 }
 
 /// `%XX` decoding; `None` for a malformed escape.
-fn percent_decode(s: &str) -> Option<Vec<u8>> {
+pub fn percent_decode(s: &str) -> Option<Vec<u8>> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -13,6 +13,8 @@ pub const MAX_HEADERS: usize = 64;
 pub enum Method {
     Get,
     Head,
+    /// An upload (`zcopy serve --upload`, `curl -T`).
+    Put,
     /// Anything else: answered 405.
     Other,
 }
@@ -27,6 +29,10 @@ pub struct Request {
     pub range: Option<String>,
     pub if_none_match: Option<String>,
     pub if_modified_since: Option<String>,
+    /// The body's length; only a PUT may have a body.
+    pub content_length: Option<u64>,
+    /// The client waits for `100 Continue` before it sends the body.
+    pub expect_continue: bool,
 }
 
 /// What [`parse`] found at the start of a buffer.
@@ -60,13 +66,15 @@ pub fn parse(buf: &[u8]) -> Parsed {
     let method = match method_name {
         "GET" => Method::Get,
         "HEAD" => Method::Head,
+        "PUT" => Method::Put,
         _ => Method::Other,
     };
     let mut keep_alive = minor == 1;
     let mut range = None;
     let mut if_none_match = None;
     let mut if_modified_since = None;
-    let mut content_lengths = 0;
+    let mut content_length = None;
+    let mut expect_continue = false;
     for h in req.headers.iter() {
         let Ok(value) = std::str::from_utf8(h.value) else {
             continue;
@@ -85,16 +93,27 @@ pub fn parse(buf: &[u8]) -> Parsed {
             "range" => range = Some(value.to_string()),
             "if-none-match" => if_none_match = Some(value.to_string()),
             "if-modified-since" => if_modified_since = Some(value.to_string()),
-            // A body would be read as the next request (request smuggling): refuse any.
+            // A body the server does not read would be taken for the next request
+            // (request smuggling): anything but one plain length is refused.
+            "transfer-encoding" if method == Method::Put => {
+                return Parsed::Refuse(411, "uploads need a Content-Length")
+            }
             "transfer-encoding" => return Parsed::Refuse(400, "request bodies are not accepted"),
             "content-length" => {
-                content_lengths += 1;
-                if value != "0" || content_lengths > 1 {
-                    return Parsed::Refuse(400, "request bodies are not accepted");
+                let digits = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
+                match value.parse::<u64>() {
+                    Ok(n) if digits && content_length.is_none() => content_length = Some(n),
+                    _ => return Parsed::Refuse(400, "bad or repeated Content-Length"),
                 }
             }
+            "expect" => expect_continue = value.eq_ignore_ascii_case("100-continue"),
             _ => {}
         }
+    }
+    match (method, content_length) {
+        (Method::Put, None) => return Parsed::Refuse(411, "uploads need a Content-Length"),
+        (Method::Put, _) | (_, None | Some(0)) => {}
+        (_, Some(_)) => return Parsed::Refuse(400, "request bodies are not accepted"),
     }
     Parsed::Complete(
         Request {
@@ -105,6 +124,8 @@ pub fn parse(buf: &[u8]) -> Parsed {
             range,
             if_none_match,
             if_modified_since,
+            content_length,
+            expect_continue,
         },
         head_len,
     )
@@ -228,6 +249,31 @@ mod tests {
             req("GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"),
             Parsed::Refuse(400, _)
         ));
+        assert!(matches!(
+            req("GET / HTTP/1.1\r\nContent-Length: 3\r\n\r\n"),
+            Parsed::Refuse(400, _)
+        ));
+        assert!(matches!(
+            req("PUT /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            Parsed::Refuse(411, _)
+        ));
+        assert!(matches!(
+            req("PUT /a HTTP/1.1\r\n\r\n"),
+            Parsed::Refuse(411, _)
+        ));
+        for bad in ["-1", "+5", "5, 5", "0x10", "99999999999999999999999"] {
+            let text = format!("PUT /a HTTP/1.1\r\nContent-Length: {bad}\r\n\r\n");
+            assert!(matches!(req(&text), Parsed::Refuse(400, _)), "{bad}");
+        }
+        let Parsed::Complete(r, _) =
+            req("PUT /a HTTP/1.1\r\nContent-Length: 12\r\nExpect: 100-continue\r\n\r\n")
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (r.method, r.content_length, r.expect_continue),
+            (Method::Put, Some(12), true)
+        );
         assert!(matches!(
             req("GET / HTTP/1.1\r\nX: a\r\n  folded\r\n\r\n"),
             Parsed::Refuse(400, _)

@@ -21,8 +21,10 @@ use rustix::io::Errno;
 use rustix::net::SendFlags;
 use zcopy::{EngineChoice, FdKind, Options, Status, Syscalls, Transfer};
 
+use super::digest;
 use super::files::{self, Resolved};
 use super::request::{self, Method, Parsed, Span};
+use super::upload::{self, Upload};
 
 /// What every worker shares.
 pub struct Config {
@@ -37,6 +39,10 @@ pub struct Config {
     pub stop: AtomicBool,
     /// Connections open across all workers.
     pub open: AtomicUsize,
+    /// With `--upload`: the largest body a PUT may have.
+    pub max_upload: Option<u64>,
+    /// The `Repr-Digest` of each file version, when the server sends them.
+    pub digests: Option<digest::Cache>,
 }
 
 const LISTENER: u64 = u64::MAX;
@@ -68,6 +74,8 @@ struct Conn {
     interest: EventFlags,
     /// Syscalls the engines issued for this connection's bodies.
     syscalls: Syscalls,
+    /// A PUT body being received, with its request line and start for the log.
+    upload: Option<(Box<Upload>, String, String, Instant)>,
 }
 
 /// Open files kept for a moment, so that a popular file is not opened, examined
@@ -149,7 +157,7 @@ pub fn run_worker(
             for slot in 0..conns.len() {
                 if conns[slot]
                     .as_ref()
-                    .is_some_and(|c| c.output.is_empty() && c.body.is_none())
+                    .is_some_and(|c| c.output.is_empty() && c.body.is_none() && c.upload.is_none())
                 {
                     close(&ep, &mut conns, &mut free, slot, config, &mut syscalls);
                 }
@@ -257,6 +265,7 @@ fn accept_all(
             engine: "-",
             interest: EventFlags::IN | EventFlags::RDHUP,
             syscalls: Syscalls::default(),
+            upload: None,
         });
     }
 }
@@ -294,7 +303,8 @@ fn serve(
             match write(conn, config) {
                 Ok(true) => {
                     finish_log(conn);
-                    if conn.close_after || stopping {
+                    // `100 Continue` is sent before an upload's body: not an end.
+                    if (conn.close_after || stopping) && conn.upload.is_none() {
                         return false;
                     }
                     conn.deadline = Instant::now() + config.idle_timeout;
@@ -302,6 +312,16 @@ fn serve(
                 Ok(false) => return watch(ep, conn, token, EventFlags::OUT),
                 Err(why) => {
                     tracing::warn!("{}: response ended early: {why}", conn.peer);
+                    return false;
+                }
+            }
+        }
+        if conn.upload.is_some() {
+            match receive(conn, config, readable) {
+                Ok(true) => continue,
+                Ok(false) => return watch(ep, conn, token, EventFlags::IN | EventFlags::RDHUP),
+                Err(why) => {
+                    tracing::warn!("{}: upload ended early: {why}", conn.peer);
                     return false;
                 }
             }
@@ -407,6 +427,52 @@ fn write(conn: &mut Conn, config: &Config) -> Result<bool, String> {
     Ok(true)
 }
 
+/// Moves an upload's body on (the bytes read with the head, then what the socket
+/// has when `readable`); `Ok(true)` when it is stored and its response is ready.
+fn receive(conn: &mut Conn, config: &Config, readable: bool) -> Result<bool, String> {
+    let (up, _, target, _) = conn.upload.as_mut().expect("receiving an upload");
+    let before = up.received();
+    up.take_buffered(&mut conn.input)
+        .map_err(|e| format!("{target}: {e}"))?;
+    let done = if readable {
+        up.pump(&conn.stream)
+            .map_err(|e| format!("{target}: {e}"))?
+    } else {
+        up.complete()
+    };
+    if up.received() > before {
+        conn.deadline = Instant::now() + config.idle_timeout;
+    }
+    if !done {
+        return Ok(false);
+    }
+    let (up, method, target, started) = conn.upload.take().expect("receiving an upload");
+    let bytes = up.received();
+    conn.engine = up.engine();
+    conn.syscalls.add(&up.syscalls());
+    let status = match up.finish() {
+        Ok(204) => {
+            let mut h = head(conn, 204);
+            h.push_str("\r\n");
+            conn.output = h.into_bytes();
+            204
+        }
+        Ok(status) => {
+            simple(conn, status, "stored", &[("Location", &target)]);
+            status
+        }
+        Err(why) => {
+            tracing::warn!("{}: {why}", conn.peer);
+            conn.close_after = true;
+            simple(conn, 500, "cannot store the file", &[]);
+            500
+        }
+    };
+    conn.body_bytes = bytes;
+    conn.log = Some((method, target, status, started));
+    Ok(true)
+}
+
 fn finish_log(conn: &mut Conn) {
     if let Some((method, target, status, started)) = conn.log.take() {
         tracing::info!(
@@ -423,7 +489,10 @@ fn finish_log(conn: &mut Conn) {
 
 fn reason(status: u16) -> &'static str {
     match status {
+        100 => "Continue",
         200 => "OK",
+        201 => "Created",
+        204 => "No Content",
         206 => "Partial Content",
         301 => "Moved Permanently",
         304 => "Not Modified",
@@ -431,9 +500,13 @@ fn reason(status: u16) -> &'static str {
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        409 => "Conflict",
+        411 => "Length Required",
+        413 => "Content Too Large",
         414 => "URI Too Long",
         416 => "Range Not Satisfiable",
         431 => "Request Header Fields Too Large",
+        507 => "Insufficient Storage",
         _ => "Internal Server Error",
     }
 }
@@ -488,12 +561,42 @@ fn simple(conn: &mut Conn, status: u16, text: &str, extra: &[(&str, &str)]) {
 fn respond(conn: &mut Conn, req: &request::Request, config: &Config, open_files: &mut OpenFiles) {
     conn.close_after = !req.keep_alive;
     let started = Instant::now();
-    let status = match req.method {
-        Method::Other => {
+    let status = match (req.method, config.max_upload) {
+        (Method::Other, None) | (Method::Put, None) => {
+            // A PUT's body is not read: the connection cannot carry another request.
+            conn.close_after |= req.method == Method::Put;
             simple(conn, 405, "only GET and HEAD", &[("Allow", "GET, HEAD")]);
             405
         }
-        Method::Get | Method::Head => respond_path(conn, req, config, open_files),
+        (Method::Other, Some(_)) => {
+            simple(
+                conn,
+                405,
+                "only GET, HEAD and PUT",
+                &[("Allow", "GET, HEAD, PUT")],
+            );
+            405
+        }
+        (Method::Put, Some(max)) => {
+            let length = req.content_length.unwrap_or(0);
+            match upload::start(&config.root, &req.target, length, max) {
+                upload::Start::Refuse(status, why) => {
+                    conn.close_after = true;
+                    simple(conn, status, why, &[]);
+                    status
+                }
+                upload::Start::Receive(up) => {
+                    if req.expect_continue {
+                        conn.output = b"HTTP/1.1 100 Continue\r\n\r\n".to_vec();
+                    }
+                    conn.deadline = Instant::now() + config.idle_timeout;
+                    // Logged when the body is in (see `receive`).
+                    conn.upload = Some((up, req.method_name.clone(), req.target.clone(), started));
+                    return;
+                }
+            }
+        }
+        (Method::Get | Method::Head, _) => respond_path(conn, req, config, open_files),
     };
     if req.method == Method::Head {
         conn.body = None;
@@ -512,8 +615,10 @@ fn respond_path(
     open_files: &mut OpenFiles,
 ) -> u16 {
     match open_files.resolve(&config.root, &req.target) {
-        Resolved::Cached(file, meta, path) => respond_file(conn, req, file, &meta, &path),
-        Resolved::File(file, meta, path) => respond_file(conn, req, Rc::new(file), &meta, &path),
+        Resolved::Cached(file, meta, path) => respond_file(conn, req, config, file, &meta, &path),
+        Resolved::File(file, meta, path) => {
+            respond_file(conn, req, config, Rc::new(file), &meta, &path)
+        }
         Resolved::Listing(dir, url) => match files::listing(&dir, &url) {
             Ok(html) => {
                 let mut h = head(conn, 200);
@@ -559,6 +664,7 @@ fn respond_path(
 fn respond_file(
     conn: &mut Conn,
     req: &request::Request,
+    config: &Config,
     file: Rc<File>,
     meta: &std::fs::Metadata,
     path: &std::path::Path,
@@ -609,6 +715,14 @@ fn respond_file(
         "Content-Type: {mime}\r\nContent-Length: {}\r\n{validators}Accept-Ranges: bytes\r\n",
         end - start
     ));
+    if let Some(digest) = config
+        .digests
+        .as_ref()
+        .and_then(|d| d.repr_digest(&file, meta))
+    {
+        // The whole file's digest, on a part too: the client checks what it assembled.
+        h.push_str(&format!("Repr-Digest: {digest}\r\n"));
+    }
     if status == 206 {
         h.push_str(&format!(
             "Content-Range: bytes {start}-{}/{size}\r\n",

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Issue 12's benchmark: a 1 GiB page-cached file served by nginx (sendfile on, one
+# worker) over loopback, downloaded into a file on this disk by `zcopy get`
+# (splice, and its read-write engine for comparison), `curl -o` and `wget -O`.
+# Rounds alternate between the clients; each figure is the median of the rounds.
+# Then `--parallel 4` against one connection on a 64 MiB file that nginx sends at
+# 16 MiB/s per connection (`limit_rate`, as a rate-limited link or a mirror would).
+# Wall time and the client's CPU time (user + system) come from GNU time; the
+# written file is removed and `sync`ed away between runs (not timed).
+#   usage: scripts/bench-get.sh [ROUNDS]     (default 5)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds=${1:-5}
+work=$(mktemp -d /var/tmp/zcopy-get.XXXXXX)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+cargo build --release -q
+mkdir -p "$work/www" "$work/nginx" "$work/out"
+chmod 755 "$work" "$work/www" # nginx workers run as nobody
+head -c 1G /dev/urandom > "$work/www/1g.bin"
+head -c 64M /dev/urandom > "$work/www/64m.bin"
+cat "$work/www/1g.bin" > /dev/null
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat > "$work/nginx/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log;
+events {}
+http {
+  sendfile on;
+  tcp_nopush on;
+  access_log off;
+  client_body_temp_path $work/nginx;
+  proxy_temp_path $work/nginx;
+  fastcgi_temp_path $work/nginx;
+  uwsgi_temp_path $work/nginx;
+  scgi_temp_path $work/nginx;
+  server {
+    listen 127.0.0.1:$port;
+    root $work/www;
+    location /slow/ { alias $work/www/; limit_rate 16m; }
+  }
+}
+CONF
+nginx -c "$work/nginx/nginx.conf" &
+pids+=($!)
+url="http://127.0.0.1:$port/1g.bin"
+until curl -s -o /dev/null "http://127.0.0.1:$port/"; do sleep 0.05; done
+
+zcopy=$PWD/target/release/zcopy
+declare -A cmds=(
+  [zcopy-get]="$zcopy get -q -o $work/out/f $url"
+  [zcopy-get-read-write]="$zcopy get -q --engine read-write -o $work/out/f $url"
+  [curl]="curl -s -o $work/out/f $url"
+  [wget]="wget -q -O $work/out/f $url"
+)
+order=(zcopy-get curl wget zcopy-get-read-write)
+for ((r = 0; r < rounds; r++)); do
+  for name in "${order[@]}"; do
+    rm -f "$work/out/f"; sync
+    /usr/bin/time -f "$name %e %U %S" -a -o "$work/times" ${cmds[$name]}
+    cmp -n 4096 "$work/out/f" "$work/www/1g.bin"
+  done
+done
+sed "s/^/run: /" "$work/times" >&2
+echo "1 GiB page-cached file from nginx over loopback into $(df -T "$work" | awk 'NR==2 {print $2}'), median of $rounds rounds"
+printf '%-22s %8s %10s %10s %10s %12s\n' client wall_s user_s sys_s cpu_s 'GiB/s'
+python3 - "$work/times" "${order[@]}" <<'PY'
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
+for name in sys.argv[2:]:
+    runs = [(float(w), float(u), float(s)) for n, w, u, s in rows if n == name]
+    wall = statistics.median(r[0] for r in runs)
+    user = statistics.median(r[1] for r in runs)
+    sys_ = statistics.median(r[2] for r in runs)
+    cpu = statistics.median(r[1] + r[2] for r in runs)
+    print(f"{name:22} {wall:8.3f} {user:10.3f} {sys_:10.3f} {cpu:10.3f} {1 / wall:12.2f}")
+PY
+
+echo
+echo "64 MiB at 16 MiB/s per connection (nginx limit_rate), median of 3 rounds"
+for ((r = 0; r < 3; r++)); do
+  for n in 1 4; do
+    rm -f "$work/out/f"; sync
+    /usr/bin/time -f "parallel-$n %e %U %S" -a -o "$work/times-slow" \
+      "$zcopy" get -q --parallel "$n" -o "$work/out/f" "http://127.0.0.1:$port/slow/64m.bin"
+    cmp "$work/out/f" "$work/www/64m.bin"
+  done
+done
+printf '%-22s %8s %10s\n' client wall_s 'MiB/s'
+python3 - "$work/times-slow" <<'PY'
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
+for name in ("parallel-1", "parallel-4"):
+    wall = statistics.median(float(w) for n, w, u, s in rows if n == name)
+    label = "zcopy get --parallel " + name.split("-")[1]
+    print(f"{label:22} {wall:8.3f} {64 / wall:10.1f}")
+PY
