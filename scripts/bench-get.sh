@@ -5,6 +5,8 @@
 # Rounds alternate between the clients; each figure is the median of the rounds.
 # Then `--parallel 4` against one connection on a 64 MiB file that nginx sends at
 # 16 MiB/s per connection (`limit_rate`, as a rate-limited link or a mirror would).
+# Last, uploads: `curl -T` of the GiB into nginx (`dav_methods PUT`) and into
+# `zcopy serve --upload`, one worker each; the server's CPU time from /proc.
 # Wall time and the client's CPU time (user + system) come from GNU time; the
 # written file is removed and `sync`ed away between runs (not timed).
 #   usage: scripts/bench-get.sh [ROUNDS]     (default 5)
@@ -17,7 +19,8 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -r
 trap cleanup EXIT
 
 cargo build --release -q
-mkdir -p "$work/www" "$work/nginx" "$work/out"
+mkdir -p "$work/www" "$work/nginx" "$work/out" "$work/up-nginx" "$work/up-zcopy"
+chmod 777 "$work/up-nginx" # written by nginx's worker (nobody)
 chmod 755 "$work" "$work/www" # nginx workers run as nobody
 head -c 1G /dev/urandom > "$work/www/1g.bin"
 head -c 64M /dev/urandom > "$work/www/64m.bin"
@@ -43,6 +46,7 @@ http {
     listen 127.0.0.1:$port;
     root $work/www;
     location /slow/ { alias $work/www/; limit_rate 16m; }
+    location /up/ { alias $work/up-nginx/; dav_methods PUT; client_max_body_size 2g; }
   }
 }
 CONF
@@ -99,4 +103,41 @@ for name in ("parallel-1", "parallel-4"):
     wall = statistics.median(float(w) for n, w, u, s in rows if n == name)
     label = "zcopy get --parallel " + name.split("-")[1]
     print(f"{label:22} {wall:8.3f} {64 / wall:10.1f}")
+PY
+
+"$zcopy" serve "$work/up-zcopy" --listen 127.0.0.1:0 --workers 1 --upload --max-upload 2GiB 2> "$work/zcopy.log" &
+pids+=($!)
+zcopy_pid=$!
+until grep -q 'listening on' "$work/zcopy.log"; do sleep 0.05; done
+zcopy_port=$(sed -n 's/^listening on .*://p' "$work/zcopy.log")
+nginx_worker=$(pgrep -P "$(cat "$work/nginx/nginx.pid")" | head -1)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+tick=$(getconf CLK_TCK)
+echo
+echo "1 GiB uploaded with curl -T, one server worker, median of 3 rounds"
+for ((r = 0; r < 3; r++)); do
+  for server in nginx zcopy; do
+    if [ $server = nginx ]; then pid=$nginx_worker; url="http://127.0.0.1:$port/up/f"
+    else pid=$zcopy_pid; url="http://127.0.0.1:$zcopy_port/f"; fi
+    rm -f "$work/up-$server/f"; sync
+    before=$(cpu_ticks "$pid")
+    start=$(date +%s.%N)
+    code=$(curl -s -o /dev/null -w '%{http_code}' -T "$work/www/1g.bin" "$url")
+    end=$(date +%s.%N)
+    after=$(cpu_ticks "$pid")
+    case $code in 201|204) ;; *) echo "$server answered $code" >&2; exit 1 ;; esac
+    cmp -n 4096 "$work/up-$server/f" "$work/www/1g.bin"
+    echo "$server $(echo "$end - $start" | bc) $(echo "scale=3; ($after - $before) / $tick" | bc)" >> "$work/times-up"
+  done
+done
+sed "s/^/run: /" "$work/times-up" >&2
+printf '%-22s %8s %14s\n' server wall_s server_cpu_s
+python3 - "$work/times-up" <<'PY'
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
+for name in ("nginx", "zcopy"):
+    wall = statistics.median(float(w) for n, w, c in rows if n == name)
+    cpu = statistics.median(float(c) for n, w, c in rows if n == name)
+    label = {"nginx": "nginx dav PUT", "zcopy": "zcopy serve --upload"}[name]
+    print(f"{label:22} {wall:8.3f} {cpu:14.3f}")
 PY
