@@ -333,7 +333,11 @@ fn recv_raw_refuses_a_reset_and_leaves_nothing() {
     rustix::net::sockopt::set_socket_linger(&c, Some(Duration::ZERO)).unwrap();
     drop(c);
     let (status, _, stderr) = server.wait();
-    assert_eq!(status.code(), Some(56), "curl's code for a failure receiving");
+    assert_eq!(
+        status.code(),
+        Some(56),
+        "curl's code for a failure receiving"
+    );
     assert!(stderr.contains("Connection reset by peer"), "{stderr}");
     assert_eq!(common::names_in(dir.path()), Vec::<String>::new());
 }

@@ -103,6 +103,10 @@ pub fn run(args: Args) -> Result<()> {
         )
         .into());
     }
+    if args.json && args.output.as_deref() == Some(Path::new("-")) {
+        let why = "get: --json and -o - would both write to stdout".to_string();
+        return Err(super::Usage(why).into());
+    }
     if args.cacert.is_some() || args.insecure {
         eprintln!(
             "zcopy: note: --cacert and --insecure apply to https://, which is not supported yet"
