@@ -630,6 +630,10 @@ fn bad_urls_and_usage() {
         code(&get(dir.path(), &["-o", "x", "http://a/1", "http://a/2"])),
         2
     );
+    assert_eq!(
+        code(&get(dir.path(), &["--json", "-o", "-", "http://a/1"])),
+        2
+    );
     assert!(names_in(dir.path()).is_empty());
 }
 
