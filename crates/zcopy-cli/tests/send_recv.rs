@@ -270,7 +270,7 @@ fn sender_errors_are_one_line_and_exit_1() {
     Command::new(env!("CARGO_BIN_EXE_zcopy"))
         .args(["send", file.to_str().unwrap(), &format!("127.0.0.1:{port}")])
         .assert()
-        .code(1)
+        .code(7) // curl's code for a refused connection
         .stderr(format!(
             "zcopy: cannot connect to 127.0.0.1:{port}: Connection refused (os error 111)\n"
         ));
@@ -323,7 +323,7 @@ fn usage_errors_exit_2_and_address_in_use_exits_1() {
 }
 
 /// A receiver that resets the connection mid-transfer: the sender reports it and
-/// exits 1 (not killed by SIGPIPE), for every engine.
+/// exits with curl's code (not killed by SIGPIPE), for every engine.
 #[test]
 fn sender_survives_a_reset() {
     let dir = tempfile::tempdir().unwrap();
@@ -344,7 +344,11 @@ fn sender_survives_a_reset() {
         drop(c);
         let o = child.wait_with_output().unwrap();
         let stderr = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(1), "{engine}: {stderr}");
+        // curl's codes: 56 for a reset seen receiving, 55 for a broken pipe sending.
+        assert!(
+            [Some(55), Some(56)].contains(&o.status.code()),
+            "{engine}: {stderr}"
+        );
         assert!(
             stderr.contains(&addr) && stderr.contains("big.bin"),
             "{stderr}"
