@@ -329,3 +329,61 @@ fn a_full_disk_is_refused_before_the_body() {
     let _ = server.child.kill();
     let _ = server.wait();
 }
+
+/// `--auth-file`: uploads need HTTP Basic credentials matching an argon2 hash;
+/// downloads do not; with it, `--upload` may listen off loopback.
+#[test]
+fn uploads_with_credentials() {
+    if !have("curl", "uploads_with_credentials") {
+        return;
+    }
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let salt = SaltString::encode_b64(b"a salt of 16 B..").unwrap();
+    let hash = argon2::Argon2::default()
+        .hash_password(b"s3cret", &salt)
+        .unwrap()
+        .to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("www");
+    std::fs::create_dir(&root).unwrap();
+    let users = dir.path().join("users");
+    std::fs::write(&users, format!("ann:{hash}\n")).unwrap();
+    let file = dir.path().join("f.txt");
+    std::fs::write(&file, b"payload\n").unwrap();
+    let server = upload_server(&root, &["--auth-file", users.to_str().unwrap()]);
+    let url = format!("http://{}/f.txt", server.addr);
+
+    let (status, body) = curl_put(&file, &url, &[]);
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(curl_put(&file, &url, &["-u", "ann:wrong"]).0, 401);
+    assert_eq!(curl_put(&file, &url, &["-u", "bob:s3cret"]).0, 401);
+    assert!(names_in(&root).is_empty());
+    assert_eq!(curl_put(&file, &url, &["-u", "ann:s3cret"]).0, 201);
+    assert_eq!(curl_put(&file, &url, &["-u", "ann:s3cret"]).0, 204);
+    assert_eq!(std::fs::read(root.join("f.txt")).unwrap(), b"payload\n");
+    let got = Command::new("curl").args(["-s", &url]).output().unwrap();
+    assert_eq!(got.stdout, b"payload\n");
+
+    // With credentials, off loopback is allowed; a bad auth file is one line.
+    let mut open = Server::start(&[
+        "serve",
+        root.to_str().unwrap(),
+        "--upload",
+        "--auth-file",
+        users.to_str().unwrap(),
+        "--listen",
+        "0.0.0.0:0",
+    ]);
+    let _ = open.child.kill();
+    let _ = open.wait();
+    std::fs::write(&users, "ann:plain\n").unwrap();
+    let out = zcopy()
+        .args(["serve", root.to_str().unwrap(), "--upload", "--auth-file"])
+        .arg(&users)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(":1: not an argon2 hash"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}

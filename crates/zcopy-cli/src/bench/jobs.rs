@@ -461,6 +461,7 @@ fn serve(files: &Files, engine: Engine) -> Result<Sample> {
     listener.set_nonblocking(true)?;
     let config = server::Config {
         max_upload: None,
+        uploaders: None,
         // Hashing the bench's files would add CPU time to what the bench measures.
         digests: None,
         root: Root::open(files.dir.clone())?,

@@ -42,7 +42,10 @@ pub struct Args {
     /// The largest upload accepted (413 beyond)
     #[arg(long, value_name = "SIZE", value_parser = size::parse, default_value = "1GiB")]
     max_upload: u64,
-    /// Allow --upload on an address other than loopback without authentication
+    /// Who may upload: USER:ARGON2-HASH lines (HTTP Basic; `argon2 SALT -id -e` makes a hash)
+    #[arg(long, value_name = "F", requires = "upload")]
+    auth_file: Option<PathBuf>,
+    /// Allow --upload on an address other than loopback without --auth-file
     #[arg(long)]
     insecure: bool,
     /// Do not send Repr-Digest (the SHA-256 of each file, computed once per version)
@@ -71,6 +74,10 @@ pub fn run(args: Args) -> Result<()> {
     if !root.is_dir() {
         bail!("cannot serve {}: not a directory", args.dir.display());
     }
+    let uploaders = match &args.auth_file {
+        Some(path) => Some(crate::http::auth::Credentials::load(path)?),
+        None => None,
+    };
     raise_open_file_limit();
     // A socket passed by systemd (zcopy-serve.socket) takes the place of --listen.
     let listener = match crate::listen_fds::take()? {
@@ -99,6 +106,7 @@ pub fn run(args: Args) -> Result<()> {
         stop: AtomicBool::new(false),
         open: AtomicUsize::new(0),
         max_upload: args.upload.then_some(args.max_upload),
+        uploaders,
         digests: (!args.no_digest).then(crate::http::digest::Cache::default),
     };
     let wake =
@@ -127,11 +135,11 @@ pub fn run(args: Args) -> Result<()> {
     })
 }
 
-/// Refuses `--upload` off loopback without `--insecure`: nobody may write where
-/// they do not belong (credentials are not implemented yet).
+/// Refuses `--upload` off loopback without `--auth-file` or `--insecure`: nobody
+/// may write where they do not belong.
 fn upload_allowed(args: &Args, addr: std::net::SocketAddr, root: &std::path::Path) -> Result<()> {
-    if args.upload && !addr.ip().is_loopback() && !args.insecure {
-        bail!("refusing --upload on {addr}: anyone who can reach it could write into {} (credentials are not implemented yet); bind 127.0.0.1, or say --insecure", root.display());
+    if args.upload && !addr.ip().is_loopback() && args.auth_file.is_none() && !args.insecure {
+        bail!("refusing --upload on {addr}: anyone who can reach it could write into {}; give --auth-file, bind 127.0.0.1, or say --insecure", root.display());
     }
     Ok(())
 }

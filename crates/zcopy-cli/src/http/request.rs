@@ -33,6 +33,8 @@ pub struct Request {
     pub content_length: Option<u64>,
     /// The client waits for `100 Continue` before it sends the body.
     pub expect_continue: bool,
+    /// Credentials, for uploads.
+    pub authorization: Option<String>,
 }
 
 /// What [`parse`] found at the start of a buffer.
@@ -75,6 +77,7 @@ pub fn parse(buf: &[u8]) -> Parsed {
     let mut if_modified_since = None;
     let mut content_length = None;
     let mut expect_continue = false;
+    let mut authorization = None;
     for h in req.headers.iter() {
         let Ok(value) = std::str::from_utf8(h.value) else {
             continue;
@@ -107,6 +110,7 @@ pub fn parse(buf: &[u8]) -> Parsed {
                 }
             }
             "expect" => expect_continue = value.eq_ignore_ascii_case("100-continue"),
+            "authorization" => authorization = Some(value.to_string()),
             _ => {}
         }
     }
@@ -126,6 +130,7 @@ pub fn parse(buf: &[u8]) -> Parsed {
             if_modified_since,
             content_length,
             expect_continue,
+            authorization,
         },
         head_len,
     )

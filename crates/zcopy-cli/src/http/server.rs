@@ -41,6 +41,8 @@ pub struct Config {
     pub open: AtomicUsize,
     /// With `--upload`: the largest body a PUT may have.
     pub max_upload: Option<u64>,
+    /// With `--auth-file`: who may upload.
+    pub uploaders: Option<super::auth::Credentials>,
     /// The `Repr-Digest` of each file version, when the server sends them.
     pub digests: Option<digest::Cache>,
 }
@@ -496,6 +498,7 @@ fn reason(status: u16) -> &'static str {
         206 => "Partial Content",
         301 => "Moved Permanently",
         304 => "Not Modified",
+        401 => "Unauthorized",
         400 => "Bad Request",
         403 => "Forbidden",
         404 => "Not Found",
@@ -576,6 +579,22 @@ fn respond(conn: &mut Conn, req: &request::Request, config: &Config, open_files:
                 &[("Allow", "GET, HEAD, PUT")],
             );
             405
+        }
+        (Method::Put, Some(_))
+            if config
+                .uploaders
+                .as_ref()
+                .is_some_and(|u| !u.admits(req.authorization.as_deref())) =>
+        {
+            conn.close_after = true;
+            let challenge = "Basic realm=\"zcopy uploads\", charset=\"UTF-8\"";
+            simple(
+                conn,
+                401,
+                "uploads need credentials",
+                &[("WWW-Authenticate", challenge)],
+            );
+            401
         }
         (Method::Put, Some(max)) => {
             let length = req.content_length.unwrap_or(0);

@@ -1,0 +1,191 @@
+//! Who may upload (`serve --upload --auth-file F`): HTTP Basic credentials checked
+//! against argon2 hashes.
+//!
+//! The file has one `USER:HASH` line per user, HASH an argon2 PHC string
+//! (`$argon2id$v=19$m=19456,t=2,p=1$SALT$HASH`, as `argon2 SALT -id -e` prints it);
+//! blank lines and lines starting with `#` are skipped. A hash takes tens of
+//! milliseconds to check, on purpose, and a server cannot spend that per request:
+//! the verdict on each `Authorization` value is remembered, so a client pays once
+//! per server run, and a wrong guess is not checked twice.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Mutex;
+
+use anyhow::{bail, Context, Result};
+use argon2::{Argon2, PasswordHash, PasswordVerifier};
+
+/// The most `Authorization` values remembered; past it the memory starts afresh.
+const REMEMBERED_MAX: usize = 4096;
+
+/// The users of an auth file, and the verdicts reached so far.
+pub struct Credentials {
+    /// User name → PHC hash string.
+    users: HashMap<String, String>,
+    /// `Authorization` header value → whether it admits its sender.
+    verdicts: Mutex<HashMap<String, bool>>,
+}
+
+impl Credentials {
+    /// Reads `path`; an error names the file and the line.
+    pub fn load(path: &Path) -> Result<Credentials> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let mut users = HashMap::new();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let at = format!("{}:{}", path.display(), n + 1);
+            let Some((user, hash)) = line.split_once(':') else {
+                bail!("{at}: expected USER:ARGON2-HASH");
+            };
+            if let Err(e) = PasswordHash::new(hash) {
+                bail!("{at}: not an argon2 hash in PHC form ({e})");
+            }
+            if !hash.starts_with("$argon2") {
+                bail!("{at}: not an argon2 hash");
+            }
+            users.insert(user.to_string(), hash.to_string());
+        }
+        if users.is_empty() {
+            bail!("{}: no USER:ARGON2-HASH line", path.display());
+        }
+        Ok(Credentials {
+            users,
+            verdicts: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Whether a request with this `Authorization` header may upload.
+    pub fn admits(&self, authorization: Option<&str>) -> bool {
+        let Some(value) = authorization else {
+            return false;
+        };
+        if let Some(&verdict) = self.verdicts().get(value) {
+            return verdict;
+        }
+        let verdict = self.check(value);
+        let mut verdicts = self.verdicts();
+        if verdicts.len() >= REMEMBERED_MAX {
+            verdicts.clear();
+        }
+        verdicts.insert(value.to_string(), verdict);
+        verdict
+    }
+
+    fn verdicts(&self) -> std::sync::MutexGuard<'_, HashMap<String, bool>> {
+        self.verdicts.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn check(&self, value: &str) -> bool {
+        let Some(encoded) = value
+            .split_once(' ')
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
+            .map(|(_, rest)| rest.trim())
+        else {
+            return false;
+        };
+        let Some(decoded) = base64_decode(encoded).and_then(|b| String::from_utf8(b).ok()) else {
+            return false;
+        };
+        let Some((user, password)) = decoded.split_once(':') else {
+            return false;
+        };
+        let Some(hash) = self.users.get(user) else {
+            return false;
+        };
+        PasswordHash::new(hash).is_ok_and(|hash| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &hash)
+                .is_ok()
+        })
+    }
+}
+
+/// Standard base64 with padding; `None` for anything else.
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let bytes = text.as_bytes();
+    if bytes.len() % 4 != 0 {
+        return None;
+    }
+    let value = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let mut out = Vec::with_capacity(bytes.len() / 4 * 3);
+    for (i, group) in bytes.chunks(4).enumerate() {
+        let last = i + 1 == bytes.len() / 4;
+        let pad = group.iter().rev().take_while(|&&c| c == b'=').count();
+        if pad > 2 || (pad > 0 && !last) {
+            return None;
+        }
+        let mut n = 0u32;
+        for &c in &group[..4 - pad] {
+            n = n << 6 | value(c)?;
+        }
+        n <<= 6 * pad as u32;
+        let group_bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+        out.extend_from_slice(&group_bytes[..3 - pad]);
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use argon2::password_hash::{PasswordHasher, SaltString};
+
+    #[test]
+    fn base64_decoding() {
+        for (encoded, raw) in [
+            ("", ""),
+            ("Zg==", "f"),
+            ("Zm8=", "fo"),
+            ("Zm9v", "foo"),
+            ("Zm9vYg==", "foob"),
+            ("dXNlcjpwYXNz", "user:pass"),
+        ] {
+            assert_eq!(base64_decode(encoded).unwrap(), raw.as_bytes());
+        }
+        for bad in ["Zg=", "Z===", "Zg==Zg==", "Zm9*", "====", "Zm9vY"] {
+            assert!(base64_decode(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn basic_credentials_against_argon2() {
+        let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
+        let hash = Argon2::default()
+            .hash_password(b"s3cret", &salt)
+            .unwrap()
+            .to_string();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("users");
+        std::fs::write(&file, format!("# uploaders\n\nann:{hash}\n")).unwrap();
+        let creds = Credentials::load(&file).unwrap();
+        // "ann:s3cret", "ann:wrong", "bob:s3cret"
+        assert!(creds.admits(Some("Basic YW5uOnMzY3JldA==")));
+        assert!(creds.admits(Some("basic YW5uOnMzY3JldA==")));
+        assert!(!creds.admits(Some("Basic YW5uOndyb25n")));
+        assert!(!creds.admits(Some("Basic Ym9iOnMzY3JldA==")));
+        assert!(!creds.admits(Some("Bearer YW5uOnMzY3JldA==")));
+        assert!(!creds.admits(Some("Basic !!!")));
+        assert!(!creds.admits(None));
+        // Remembered: a second ask does not hash again.
+        assert_eq!(creds.verdicts().get("Basic YW5uOnMzY3JldA=="), Some(&true));
+
+        std::fs::write(&file, "ann:plaintext\n").unwrap();
+        let err = Credentials::load(&file).err().unwrap().to_string();
+        assert!(err.contains(":1: not an argon2 hash"), "{err}");
+        std::fs::write(&file, "# nobody\n").unwrap();
+        assert!(Credentials::load(&file).is_err());
+    }
+}
