@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 9's scan goals, measured in one run: each zcopy command against its peer
 # tool on a page-cached file, runs alternating between the two (so that a busy
-# neighbour slows both alike), medians in ms and the ratio peer/zcopy.
+# neighbour slows both alike), medians of wall and CPU ms, and the ratio peer/zcopy.
 #   usage: scripts/bench-scan.sh [SIZE_MIB] [ROUNDS] [WORK_DIR]   (default 1024, 9, /var/tmp)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,12 +14,10 @@ zcopy=$PWD/target/release/zcopy
 head -c "$((size_mib << 20))" /dev/urandom > "$work/data"
 cat "$work/data" > /dev/null
 
-ms() { # the wall time of one run of "$@", in ms
-  local t0 t1
-  t0=$(date +%s%N)
-  "$@" > /dev/null 2>&1
-  t1=$(date +%s%N)
-  echo $(((t1 - t0) / 1000000))
+# One run of "$@": "WALL_MS CPU_MS" (CPU = user + system, all threads).
+run() {
+  /usr/bin/time -f '%e %U %S' -o "$work/time" "$@" > /dev/null 2>&1
+  awk '{ printf "%d %d\n", $1 * 1000, ($2 + $3) * 1000 }' "$work/time"
 }
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
@@ -31,19 +29,22 @@ pair() {
   $peer "$work/data" > /dev/null 2>&1
   $ours "$work/data" > /dev/null
   for ((i = 0; i < rounds; i++)); do
-    ms $peer "$work/data" >> "$work/peer"
-    ms $ours "$work/data" >> "$work/ours"
+    run $peer "$work/data" >> "$work/peer"
+    run $ours "$work/data" >> "$work/ours"
   done
-  local p o
-  p=$(median < "$work/peer")
-  o=$(median < "$work/ours")
-  printf '| %s | `%s` | %s | `%s` | %s | %s |\n' "$label" "$peer" "$p" "zcopy ${ours#"$zcopy" }" "$o" \
-    "$(awk -v p="$p" -v o="$o" 'BEGIN { printf "%.2f", p / o }')"
+  local p o pc oc
+  p=$(cut -d' ' -f1 "$work/peer" | median)
+  o=$(cut -d' ' -f1 "$work/ours" | median)
+  pc=$(cut -d' ' -f2 "$work/peer" | median)
+  oc=$(cut -d' ' -f2 "$work/ours" | median)
+  printf '| %s | `%s` | %s (%s) | `%s` | %s (%s) | %s |\n' "$label" "$peer" "$p" "$pc" \
+    "zcopy ${ours#"$zcopy" }" "$o" "$oc" "$(awk -v p="$p" -v o="$o" 'BEGIN { printf "%.2f", p / o }')"
 }
 
-echo "$size_mib MiB page-cached, $rounds alternating runs each, medians; $(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "$size_mib MiB page-cached, $rounds alternating runs each, medians of wall and CPU time;"
+echo "$(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load average $(cut -d' ' -f1-3 /proc/loadavg) at the start"
 echo
-echo "| digest | peer | ms | zcopy | ms | peer / zcopy |"
+echo "| digest | peer | ms (CPU ms) | zcopy | ms (CPU ms) | peer / zcopy |"
 echo "|---|---|---:|---|---:|---:|"
 pair "XXH3" "xxhsum -H3" "$zcopy scan --digest xxh3"
 pair "XXH3, read engine" "xxhsum -H3" "$zcopy scan --digest xxh3 --engine read"
