@@ -740,7 +740,10 @@ impl<'a> Conn<'a> {
             .with_context(|| format!("{path}: the sender closed inside the block at {offset}"))?;
         let sent = u128::from_be_bytes(sent);
         if got != sent {
-            bail!("{path}: digest mismatch in the block at {offset} (sent {sent:032x}, received {got:032x})");
+            bail!(
+                "{path}: digest mismatch in the block at {offset} from {} (sent {sent:032x}, received {got:032x})",
+                self.peer
+            );
         }
         session.bytes.fetch_add(u64::from(len), Ordering::Relaxed);
         Ok(partial.verified(index, got)?)

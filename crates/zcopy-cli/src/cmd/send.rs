@@ -690,7 +690,11 @@ impl<'a> Sender<'a> {
             Ok(Heard::Refused(reason)) => bail!("{}: {reason}", self.addr),
             Ok(Heard::Closed(why)) => bail!("{}: {why} before answering for {path}", self.addr),
             Ok(_) => bail!("{}: an answer out of order for {path}", self.addr),
-            Err(_) => bail!("{}: no answer for {path} within the timeout", self.addr),
+            Err(_) => bail!(
+                "{}: timed out: no answer about {path} within {} s",
+                self.addr,
+                self.timeout.as_secs_f64()
+            ),
         }
     }
 
@@ -733,7 +737,11 @@ impl<'a> Sender<'a> {
             Ok(Heard::Refused(reason)) => bail!("{}: {reason}", self.addr),
             Ok(Heard::Closed(why)) => bail!("{}: {why} before confirming the transfer", self.addr),
             Ok(Heard::Have(..)) => bail!("{}: an answer out of order", self.addr),
-            Err(_) => bail!("{}: no confirmation within the timeout", self.addr),
+            Err(_) => bail!(
+                "{}: timed out: no confirmation within {} s",
+                self.addr,
+                self.timeout.as_secs_f64()
+            ),
         }
     }
 
