@@ -612,7 +612,7 @@ fn sources_that_lie_about_their_size_arrive_whole() {
         .unwrap()
         .starts_with(b"Name:"));
 
-    let mut server = recv_once(out.path(), &[]);
+    let server = recv_once(out.path(), &[]);
     let mut child = zcopy()
         .args(["send", "-", "--name", "sub/../stdin.bin", &server.addr])
         .stdin(Stdio::piped())
