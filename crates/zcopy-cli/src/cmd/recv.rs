@@ -735,9 +735,16 @@ impl<'a> Conn<'a> {
         }
         .with_context(|| format!("{path}: receiving the block at {offset} from {}", self.peer))?;
         let mut sent = [0u8; 16];
-        self.reader
-            .read_exact(&mut sent)
-            .with_context(|| format!("{path}: the sender closed inside the block at {offset}"))?;
+        if let Err(e) = self.reader.read_exact(&mut sent) {
+            bail!(
+                "{path}: the sender {} inside the block at {offset}",
+                if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                    "closed the connection".to_string()
+                } else {
+                    e.to_string()
+                }
+            );
+        }
         let sent = u128::from_be_bytes(sent);
         if got != sent {
             bail!(
