@@ -613,7 +613,12 @@ impl<'a> Conn<'a> {
             }
             let msg = msg
                 .with_context(|| format!("receiving from {}", self.peer))?
-                .with_context(|| format!("receiving from {}: the sender closed before the end ({files} files received)", self.peer))?;
+                .ok_or_else(|| {
+                    peer_closed(format!(
+                        "receiving from {}: the sender closed before the end ({files} files received)",
+                        self.peer
+                    ))
+                })?;
             match msg {
                 Msg::File(entry) => {
                     let path = entry.path.clone();
@@ -732,18 +737,23 @@ impl<'a> Conn<'a> {
         let got = match self.engine {
             Engine::Splice => self.splice_block(&partial.file, offset, len),
             _ => self.read_block(&partial.file, offset, len),
-        }
-        .with_context(|| format!("{path}: receiving the block at {offset} from {}", self.peer))?;
+        };
+        let what = || format!("{path}: receiving the block at {offset} from {}", self.peer);
+        let got = match got {
+            Ok(got) => got,
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                return Err(peer_closed(format!("{}: {e}", what())))
+            }
+            Err(e) => return Err(e).with_context(what),
+        };
         let mut sent = [0u8; 16];
         if let Err(e) = self.reader.read_exact(&mut sent) {
-            bail!(
-                "{path}: the sender {} inside the block at {offset}",
-                if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                    "closed the connection".to_string()
-                } else {
-                    e.to_string()
-                }
-            );
+            if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                return Err(peer_closed(format!(
+                    "{path}: the sender closed the connection inside the block at {offset}"
+                )));
+            }
+            return Err(e).with_context(|| format!("{path}: in the block at {offset}"));
         }
         let sent = u128::from_be_bytes(sent);
         if got != sent {
@@ -843,6 +853,15 @@ impl<'a> Conn<'a> {
         }
         Ok(h.digest128())
     }
+}
+
+/// The peer closed mid-transfer: curl's exit code 18 (a partial file may be kept).
+fn peer_closed(message: String) -> anyhow::Error {
+    crate::exit::Coded {
+        code: crate::exit::PEER_CLOSED,
+        message,
+    }
+    .into()
 }
 
 fn ended_early(got: u64, len: u32) -> std::io::Error {

@@ -690,11 +690,11 @@ impl<'a> Sender<'a> {
             Ok(Heard::Refused(reason)) => bail!("{}: {reason}", self.addr),
             Ok(Heard::Closed(why)) => bail!("{}: {why} before answering for {path}", self.addr),
             Ok(_) => bail!("{}: an answer out of order for {path}", self.addr),
-            Err(_) => bail!(
+            Err(_) => Err(timed_out(format!(
                 "{}: timed out: no answer about {path} within {} s",
                 self.addr,
                 self.timeout.as_secs_f64()
-            ),
+            ))),
         }
     }
 
@@ -737,11 +737,11 @@ impl<'a> Sender<'a> {
             Ok(Heard::Refused(reason)) => bail!("{}: {reason}", self.addr),
             Ok(Heard::Closed(why)) => bail!("{}: {why} before confirming the transfer", self.addr),
             Ok(Heard::Have(..)) => bail!("{}: an answer out of order", self.addr),
-            Err(_) => bail!(
+            Err(_) => Err(timed_out(format!(
                 "{}: timed out: no confirmation within {} s",
                 self.addr,
                 self.timeout.as_secs_f64()
-            ),
+            ))),
         }
     }
 
@@ -776,10 +776,10 @@ fn greet(stream: &TcpStream, addr: &str, session: u64, timeout: Duration) -> Res
         Ok(Ok(g)) if g.version >= frame::VERSION => Ok(g),
         Ok(Ok(g)) => bail!("{addr} speaks zcopy protocol {}, this sender {} (update the receiver)", g.version, frame::VERSION),
         Ok(Err(reason)) => bail!("{addr}: {reason}"),
-        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => bail!(
+        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => Err(timed_out(format!(
             "{addr}: no answer to the zcopy greeting within {} s: is it nc or `zcopy recv --raw`? (then add --raw)",
             timeout.as_secs_f64()
-        ),
+        ))),
         Err(e) => Err(e).with_context(|| format!("{addr}: not a zcopy receiver? (for nc or `recv --raw`, add --raw)")),
     }
 }
@@ -859,17 +859,31 @@ fn send_block(
         if let Some(l) = limiter {
             l.pace(moved);
         }
-        match status? {
+        match status.map_err(one_line)? {
             Status::Done => break,
             Status::More => {}
             Status::WouldBlock => {
-                bail!("timed out: the receiver took nothing for the whole --timeout")
+                return Err(timed_out(
+                    "timed out: the receiver took nothing for the whole --timeout".into(),
+                ))
             }
         }
     }
     let digest = hash_range(file, offset, len, buf)?;
     send_all(conn, &digest.to_be_bytes(), SendFlags::empty())?;
     Ok((digest, Some(transfer.report())))
+}
+
+/// An engine's error as one `io::Error` with its kind (for the exit code) and
+/// one message: the engine's error also lists its cause, which would print
+/// "Broken pipe" twice.
+fn one_line(e: zcopy::Error) -> std::io::Error {
+    std::io::Error::new(e.kind(), e.to_string())
+}
+
+/// A timeout as an error whose kind gives curl's exit code 28.
+fn timed_out(message: String) -> anyhow::Error {
+    std::io::Error::new(std::io::ErrorKind::TimedOut, message).into()
 }
 
 fn empty_report(engine: Engine) -> Report {
@@ -940,13 +954,15 @@ fn run_raw(args: &Args, paths: &[PathBuf], addr: &str) -> Result<()> {
     };
     let mut transfer = Transfer::new(&source, &stream, options)
         .with_context(|| format!("cannot send {}", path.display()))?;
-    progress::run(&mut transfer, len, !args.json && !args.quiet).with_context(|| {
-        format!(
-            "sending {} to {addr} failed after {} bytes",
-            path.display(),
-            transfer.moved()
-        )
-    })?;
+    progress::run(&mut transfer, len, !args.json && !args.quiet)
+        .map_err(one_line)
+        .with_context(|| {
+            format!(
+                "sending {} to {addr} failed after {} bytes",
+                path.display(),
+                transfer.moved()
+            )
+        })?;
     let report = transfer.report();
     let said = net::lingering_close(&stream, Duration::from_secs(1));
     if said.first() == Some(&b'X') {
