@@ -272,3 +272,54 @@ fn a_10_gib_sparse_file_keeps_its_holes() {
     got.read_exact_at(&mut zeros, 3 << 30).unwrap();
     assert!(zeros.iter().all(|&b| b == 0));
 }
+
+/// SIGTERM to the receiver removes a partial file that could never resume (from
+/// standard input: no size, no manifest) and keeps a resumable one.
+#[test]
+fn sigterm_removes_partials_that_cannot_resume() {
+    use std::io::Write;
+    let out = tempfile::tempdir().unwrap();
+    let mut server = recv(out.path());
+    let mut sender = zcopy()
+        .args(["send", "-", "--name", "s.bin", &server.addr, "-q"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = sender.stdin.take().unwrap();
+    stdin.write_all(&pattern(100_000)).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !names_in(out.path()).contains(&".s.bin.zcopy-part".to_string()) {
+        assert!(Instant::now() < deadline, "no partial file appeared");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = rustix::process::Pid::from_raw(server.child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    server.child.wait().unwrap();
+    drop(stdin);
+    let _ = sender.wait();
+    assert!(
+        names_in(out.path()).is_empty(),
+        "{:?}",
+        names_in(out.path())
+    );
+
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("big.bin");
+    std::fs::write(&file, pattern(24 << 20)).unwrap();
+    let mut server = recv(out.path());
+    let mut sender = slow_sender(&file, &server.addr);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !names_in(out.path()).contains(&".big.bin.zcopy-manifest".to_string()) {
+        assert!(Instant::now() < deadline, "no manifest appeared");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = rustix::process::Pid::from_raw(server.child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    server.child.wait().unwrap();
+    let _ = sender.wait();
+    assert_eq!(
+        names_in(out.path()),
+        [".big.bin.zcopy-manifest", ".big.bin.zcopy-part"]
+    );
+}

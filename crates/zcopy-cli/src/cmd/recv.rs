@@ -732,7 +732,7 @@ impl<'a> Conn<'a> {
         let index = partial.check_block(offset, len)?;
         let path = &partial.entry.path;
         if hole {
-            return Ok(partial.verified(index, frame::zeros_digest(len))?);
+            return Ok(partial.skipped_hole(index, frame::zeros_digest(len))?);
         }
         let got = match self.engine {
             Engine::Splice => self.splice_block(&partial.file, offset, len),

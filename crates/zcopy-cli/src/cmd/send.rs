@@ -507,6 +507,9 @@ impl<'a> Sender<'a> {
             )
         };
         Msg::File(entry).encode(&mut self.batch);
+        // A slow source may take long to fill a block: the receiver learns of the
+        // file now (blocks of unknown-size sources are full but for the last).
+        self.flush(false)?;
         let mut buf = AlignedBuf::new(block, 4096);
         let mut digests = Vec::new();
         let mut size = 0u64;

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::FileExt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -195,6 +195,8 @@ pub struct Partial {
     blocks: Mutex<Vec<Option<u128>>>,
     filled: Condvar,
     key: Mutex<Option<u64>>,
+    /// A hole was skipped or an old partial reused: the length must be set at the end.
+    set_len: AtomicBool,
 }
 
 impl Partial {
@@ -225,6 +227,7 @@ impl Partial {
                 blocks: Mutex::new(Vec::new()),
                 filled: Condvar::new(),
                 key: Mutex::new(None),
+                set_len: AtomicBool::new(false),
             };
             return Ok((partial, Have::Complete));
         }
@@ -304,6 +307,7 @@ impl Partial {
             blocks: Mutex::new(blocks),
             filled: Condvar::new(),
             key: Mutex::new(key),
+            set_len: AtomicBool::new(resuming),
         };
         Ok((partial, have))
     }
@@ -333,6 +337,12 @@ impl Partial {
             return Err(bad("is too far"));
         }
         Ok(index)
+    }
+
+    /// Records a block of zeros that was not written (a HOLE).
+    pub fn skipped_hole(&self, index: usize, digest: u128) -> io::Result<()> {
+        self.set_len.store(true, Ordering::Relaxed);
+        self.verified(index, digest)
     }
 
     /// Records a verified block (and appends it to the manifest).
@@ -392,7 +402,9 @@ impl Partial {
             ));
         }
         // Trailing holes were never written: the length makes them.
-        self.file.set_len(size)?;
+        if self.set_len.load(Ordering::Relaxed) {
+            self.file.set_len(size)?;
+        }
         rustix::fs::fchmod(&self.file, Mode::from_raw_mode(self.entry.mode & 0o7777))?;
         rustix::fs::futimens(&self.file, &times(self.entry.mtime))?;
         rustix::fs::renameat(
