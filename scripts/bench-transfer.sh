@@ -34,9 +34,10 @@ fresh() { rm -rf "$work/out"; mkdir "$work/out"; sync; }
 # Each contender prints its wall time in seconds.
 zcopy_tree() {
   fresh
+  rm -f "$work/recv.log"
   "$zcopy" recv --listen 127.0.0.1:0 -o "$work/out" --once -q 2> "$work/recv.log" &
   local pid=$!
-  until grep -q 'listening on' "$work/recv.log"; do sleep 0.01; done
+  until grep -qs 'listening on' "$work/recv.log"; do sleep 0.01; done
   local addr; addr=$(sed -n 's/^listening on //p' "$work/recv.log")
   local start; start=$(now)
   "$zcopy" send -q "$work/tree" "$addr"
@@ -56,9 +57,10 @@ tar_nc_tree() {
 }
 zcopy_big() { # extra flags for both sides
   fresh
+  rm -f "$work/recv.log"
   "$zcopy" recv --listen 127.0.0.1:0 -o "$work/out/big" --once -q "$@" 2> "$work/recv.log" &
   local pid=$!
-  until grep -q 'listening on' "$work/recv.log"; do sleep 0.01; done
+  until grep -qs 'listening on' "$work/recv.log"; do sleep 0.01; done
   local addr; addr=$(sed -n 's/^listening on //p' "$work/recv.log")
   local start; start=$(now)
   "$zcopy" send -q "$work/big" "$addr" "$@"

@@ -813,6 +813,7 @@ fn timeouts_end_stalled_transfers() {
 
     let deaf = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = deaf.local_addr().unwrap().to_string();
+    let (done, held) = std::sync::mpsc::channel::<()>();
     let holder = std::thread::spawn(move || {
         let (mut c, _) = deaf.accept().unwrap();
         let mut hello = [0u8; 17];
@@ -822,7 +823,8 @@ fn timeouts_end_stalled_transfers() {
         let mut have = body[..4].to_vec();
         have.push(0);
         c.write_all(&wire::msg(b'H', &have)).unwrap();
-        std::thread::sleep(std::time::Duration::from_secs(4));
+        // Holds the connection open, unread, until the sender has given up.
+        let _ = held.recv_timeout(std::time::Duration::from_secs(60));
     });
     let o = send(&file, &addr, &["--timeout", "1"]);
     let stderr = String::from_utf8_lossy(&o.stderr);
@@ -831,6 +833,7 @@ fn timeouts_end_stalled_transfers() {
         stderr.contains("timed out: the receiver took nothing"),
         "{stderr}"
     );
+    done.send(()).unwrap();
     holder.join().unwrap();
 
     let out = tempfile::tempdir().unwrap();

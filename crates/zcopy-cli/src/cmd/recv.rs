@@ -70,6 +70,9 @@ pub struct Args {
     /// Print nothing but errors
     #[arg(short, long)]
     quiet: bool,
+    /// Print each file as it is put in place
+    #[arg(short, long)]
+    verbose: bool,
 }
 
 /// Where received bytes go.
@@ -140,6 +143,7 @@ struct Job {
     raw: bool,
     json: bool,
     quiet: bool,
+    verbose: bool,
     progress: bool,
     timeout: Duration,
     limiter: Option<Arc<Limiter>>,
@@ -182,6 +186,7 @@ pub fn run(args: Args) -> Result<()> {
         raw: args.raw,
         json: args.json,
         quiet: args.quiet,
+        verbose: args.verbose,
         progress: args.once && !args.json && !args.quiet,
         timeout: Duration::from_secs_f64(args.timeout.max(0.0)),
         limiter: args.limit_rate.map(|r| Arc::new(Limiter::new(r))),
@@ -297,6 +302,7 @@ impl Job {
                     return Err(super::StdoutClosed.into())
                 }
                 other => other
+                    .map_err(net::engine_error)
                     .with_context(|| format!("{what} failed after {} bytes", transfer.moved()))?,
             }
             return Ok((transfer.report(), String::new(), PathBuf::from("-")));
@@ -405,12 +411,14 @@ impl Job {
             ..self.options
         };
         let mut transfer = Transfer::new(stream, file, options).context(what.to_string())?;
-        progress::run(&mut transfer, len, self.progress).with_context(|| {
-            format!(
-                "{what} failed after {} bytes; nothing written",
-                transfer.moved()
-            )
-        })?;
+        progress::run(&mut transfer, len, self.progress)
+            .map_err(net::engine_error)
+            .with_context(|| {
+                format!(
+                    "{what} failed after {} bytes; nothing written",
+                    transfer.moved()
+                )
+            })?;
         Ok(transfer.report())
     }
 }
@@ -678,6 +686,9 @@ impl<'a> Conn<'a> {
                         .unwrap_or_else(|p| p.into_inner())
                         .remove(&id);
                     files += 1;
+                    if self.job.verbose {
+                        eprintln!("{path}");
+                    }
                     self.reply(Msg::Ok { id }, false)?;
                 }
                 Msg::Done => {

@@ -617,26 +617,57 @@ impl<'a> Sender<'a> {
             .chain(self.extra.iter())
             .take(streams)
             .collect();
+        // One stream: a thread hashes the blocks ahead of sendfile, on the other core.
+        let (ahead_tx, ahead_rx) = std::sync::mpsc::sync_channel::<std::io::Result<u128>>(4);
+        let mut ahead = (streams == 1).then_some(ahead_rx);
         let results: Vec<Result<Report>> = std::thread::scope(|s| {
+            if ahead.is_some() {
+                let (todo, holes) = (&todo, &holes);
+                s.spawn(move || {
+                    let mut buf = AlignedBuf::new(256 << 10, 4096);
+                    for &i in todo {
+                        let offset = i as u64 * block;
+                        let len = block.min(size - offset);
+                        if !in_hole(holes, offset, len)
+                            && ahead_tx
+                                .send(hash_range(file, offset, len, &mut buf))
+                                .is_err()
+                        {
+                            break;
+                        }
+                    }
+                });
+            }
             let workers: Vec<_> = conns
                 .iter()
                 .map(|&conn| {
                     let (next, todo, digests, holes) = (&next, &todo, &digests, &holes);
+                    let ahead = ahead.take();
                     s.spawn(move || {
                         let mut buf = AlignedBuf::new(256 << 10, 4096);
+                        let mut digest = |offset, len| match &ahead {
+                            Some(rx) => rx.recv().unwrap_or_else(|_| {
+                                Err(std::io::Error::other("the hashing thread stopped"))
+                            }),
+                            None => hash_range(file, offset, len, &mut buf),
+                        };
                         let mut report: Option<Report> = None;
                         loop {
                             let k = next.fetch_add(1, Ordering::Relaxed);
                             let Some(&i) = todo.get(k) else { break };
                             let offset = i as u64 * block;
                             let len = block.min(size - offset);
-                            let hole = holes.as_ref().is_some_and(|segs| {
-                                !segs
-                                    .iter()
-                                    .any(|s| s.start < offset + len && s.end > offset)
-                            });
+                            let hole = in_hole(holes, offset, len);
                             let (d, r) = send_block(
-                                conn, file, id, offset, len, hole, options, &mut buf, limiter,
+                                conn,
+                                file,
+                                id,
+                                offset,
+                                len,
+                                hole,
+                                options,
+                                &mut digest,
+                                limiter,
                                 meter,
                             )?;
                             digests.lock().unwrap_or_else(|p| p.into_inner())[i] = d;
@@ -813,8 +844,18 @@ fn listen(reader: &mut Reader<TcpStream>, tx: &mpsc::Sender<Heard>) {
     }
 }
 
+/// Whether the block at `offset` lies wholly in a hole of a sparse file.
+fn in_hole(holes: &Option<Vec<std::ops::Range<u64>>>, offset: u64, len: u64) -> bool {
+    holes.as_ref().is_some_and(|data| {
+        !data
+            .iter()
+            .any(|d| d.start < offset + len && d.end > offset)
+    })
+}
+
 /// One block on one connection: DATA, the bytes through the engine, then their
-/// XXH3-128 read back from the page cache. A hole goes as HOLE.
+/// XXH3-128 (from `digest`: hashed ahead by another thread, or read back from the
+/// page cache). A hole goes as HOLE.
 #[allow(clippy::too_many_arguments)]
 fn send_block(
     conn: &TcpStream,
@@ -824,7 +865,7 @@ fn send_block(
     len: u64,
     hole: bool,
     options: Options,
-    buf: &mut AlignedBuf,
+    digest: &mut dyn FnMut(u64, u64) -> std::io::Result<u128>,
     limiter: Option<&Limiter>,
     meter: &Meter,
 ) -> Result<(u128, Option<Report>)> {
@@ -862,7 +903,7 @@ fn send_block(
         if let Some(l) = limiter {
             l.pace(moved);
         }
-        match status.map_err(one_line)? {
+        match status.map_err(net::engine_error)? {
             Status::Done => break,
             Status::More => {}
             Status::WouldBlock => {
@@ -872,16 +913,9 @@ fn send_block(
             }
         }
     }
-    let digest = hash_range(file, offset, len, buf)?;
+    let digest = digest(offset, len)?;
     send_all(conn, &digest.to_be_bytes(), SendFlags::empty())?;
     Ok((digest, Some(transfer.report())))
-}
-
-/// An engine's error as one `io::Error` with its kind (for the exit code) and
-/// one message: the engine's error also lists its cause, which would print
-/// "Broken pipe" twice.
-fn one_line(e: zcopy::Error) -> std::io::Error {
-    std::io::Error::new(e.kind(), e.to_string())
 }
 
 /// A timeout as an error whose kind gives curl's exit code 28.
@@ -958,7 +992,7 @@ fn run_raw(args: &Args, paths: &[PathBuf], addr: &str) -> Result<()> {
     let mut transfer = Transfer::new(&source, &stream, options)
         .with_context(|| format!("cannot send {}", path.display()))?;
     progress::run(&mut transfer, len, !args.json && !args.quiet)
-        .map_err(one_line)
+        .map_err(net::engine_error)
         .with_context(|| {
             format!(
                 "sending {} to {addr} failed after {} bytes",

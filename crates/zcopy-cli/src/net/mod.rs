@@ -69,6 +69,16 @@ pub fn connect(text: &str, timeout: Duration) -> Result<TcpStream> {
     }
 }
 
+/// An engine's error for printing: an I/O failure becomes one `io::Error` with
+/// its kind (the exit code) and one message, since the engine's error also lists
+/// its cause and `{:#}` would print "Broken pipe" twice; the others stay typed.
+pub fn engine_error(e: zcopy::Error) -> anyhow::Error {
+    match e {
+        zcopy::Error::Io { .. } => std::io::Error::new(e.kind(), e.to_string()).into(),
+        other => other.into(),
+    }
+}
+
 /// Liveness for a transfer socket: no send or receive waits more than `timeout`
 /// for progress (`SO_SNDTIMEO`, `SO_RCVTIMEO`), and TCP keepalive probes a silent
 /// peer, so a vanished host ends the transfer instead of hanging it.

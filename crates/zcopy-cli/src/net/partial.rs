@@ -22,6 +22,9 @@ use xxhash_rust::xxh3::Xxh3;
 
 use super::frame::{self, Entry, Have};
 
+/// The most blocks a file may have: its HAVE bitmap fits in one message.
+const MAX_BLOCKS: u64 = 1 << 22;
+
 /// Files larger than this many blocks keep a manifest and can resume.
 const RESUMABLE_BLOCKS: u64 = 1;
 
@@ -208,7 +211,14 @@ impl Partial {
         let manifest_name = part_name(&name, "zcopy-manifest");
         let block = u64::from(entry.block);
         let resumable = entry.size.is_some_and(|s| s > RESUMABLE_BLOCKS * block);
-        let nblocks = entry.size.map_or(0, |s| s.div_ceil(block)) as usize;
+        let nblocks = entry.size.map_or(0, |s| s.div_ceil(block));
+        if nblocks > MAX_BLOCKS {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{} blocks of {block} bytes are too many", nblocks),
+            ));
+        }
+        let nblocks = nblocks as usize;
         if entry.ask && entry.complete_ok && same_file_in_place(&dir, &name, &entry) {
             let file = File::from(rustix::fs::openat(
                 &*dir,
@@ -231,11 +241,13 @@ impl Partial {
             };
             return Ok((partial, Have::Complete));
         }
-        let mut blocks = vec![None; nblocks];
+        // Grown as blocks arrive: a hostile size allocates nothing.
+        let mut blocks = Vec::new();
         let mut have = Have::Nothing;
         let mut file = None;
         if entry.ask && resumable {
             if let Some((f, held)) = resume(&dir, &part, &manifest_name, &entry)? {
+                blocks.resize(nblocks, None);
                 for (i, d) in held {
                     blocks[i] = Some(d);
                 }
@@ -333,7 +345,7 @@ impl Partial {
             }
         }
         let index = usize::try_from(offset / block).map_err(|_| bad("is too far"))?;
-        if index > 1 << 26 {
+        if index as u64 >= MAX_BLOCKS {
             return Err(bad("is too far"));
         }
         Ok(index)
@@ -536,10 +548,9 @@ fn resume(
         else {
             continue;
         };
-        let offset = index * block;
-        if offset >= size {
+        let Some(offset) = index.checked_mul(block).filter(|&o| o < size) else {
             continue;
-        }
+        };
         let len = block.min(size - offset);
         // A block that cannot be read back is sent again.
         if hash_range(&file, offset, len, &mut buf).is_ok_and(|d| d == digest) {
