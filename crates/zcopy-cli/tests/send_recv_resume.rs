@@ -273,7 +273,7 @@ fn a_10_gib_sparse_file_keeps_its_holes() {
     assert!(zeros.iter().all(|&b| b == 0));
 }
 
-/// SIGTERM to the receiver removes a partial file that could never resume (from
+/// SIGTERM to the receiver leaves nothing of a file that could never resume (from
 /// standard input: no size, no manifest) and keeps a resumable one.
 #[test]
 fn sigterm_removes_partials_that_cannot_resume() {
@@ -288,11 +288,9 @@ fn sigterm_removes_partials_that_cannot_resume() {
         .unwrap();
     let mut stdin = sender.stdin.take().unwrap();
     stdin.write_all(&pattern(100_000)).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !names_in(out.path()).contains(&".s.bin.zcopy-part".to_string()) {
-        assert!(Instant::now() < deadline, "no partial file appeared");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    // The partial file is unnamed (O_TMPFILE) where the file system allows, named
+    // `.s.bin.zcopy-part` elsewhere: either way it must be gone after SIGTERM.
+    std::thread::sleep(Duration::from_millis(300));
     let pid = rustix::process::Pid::from_raw(server.child.id() as i32).unwrap();
     rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
     server.child.wait().unwrap();

@@ -1,7 +1,9 @@
 //! Where `recv` lands what arrives: every path opened beneath the output directory
-//! with `openat2(RESOLVE_BENEATH)`, every file written to `.NAME.zcopy-part` beside
-//! its target and renamed only once verified, and a manifest of verified blocks
-//! beside a large partial file so an interrupted transfer can resume.
+//! with `openat2(RESOLVE_BENEATH)`; every file written beside its target and put
+//! under its name only once verified: a large one as `.NAME.zcopy-part` with a
+//! manifest of verified blocks beside it, so an interrupted transfer can resume;
+//! any other as an unnamed `O_TMPFILE` linked into place (nothing is left if the
+//! receiver dies), or `.NAME.zcopy-part` where the file system has no `O_TMPFILE`.
 //!
 //! A manifest (`.NAME.zcopy-manifest`) is text: a header naming the file's size,
 //! mtime and block size, then one line per verified block, `INDEX DIGEST`,
@@ -11,6 +13,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -191,6 +194,9 @@ pub struct Partial {
     dir: Arc<File>,
     name: String,
     part: String,
+    /// Whether the partial file has the name `part` (else it is an unnamed
+    /// `O_TMPFILE`, linked into place at the end and gone if the receiver dies).
+    named: bool,
     manifest_name: String,
     pub file: File,
     pub entry: Entry,
@@ -230,6 +236,7 @@ impl Partial {
                 dir,
                 name,
                 part,
+                named: false,
                 manifest_name,
                 file,
                 entry,
@@ -262,21 +269,13 @@ impl Partial {
             }
         }
         let resuming = file.is_some();
-        let file = match file {
-            Some(f) => f,
-            None => File::from(
-                rustix::fs::openat(
-                    &*dir,
-                    part.as_str(),
-                    OFlags::RDWR
-                        | OFlags::CREATE
-                        | OFlags::TRUNC
-                        | OFlags::NOFOLLOW
-                        | OFlags::CLOEXEC,
-                    Mode::from_raw_mode(0o600),
-                )
-                .map_err(io::Error::from)?,
-            ),
+        let (file, named) = match file {
+            Some(f) => (f, true),
+            None if !resumable => match unnamed_file(&dir)? {
+                Some(f) => (f, false),
+                None => (create_part(&dir, &part)?, true),
+            },
+            None => (create_part(&dir, &part)?, true),
         };
         let manifest = if resumable {
             let mut flags = OFlags::WRONLY
@@ -300,7 +299,7 @@ impl Partial {
         } else {
             None
         };
-        let key = (!resumable).then(|| {
+        let key = (named && !resumable).then(|| {
             let key = NEXT_KEY.fetch_add(1, Ordering::Relaxed);
             UNRESUMABLE
                 .lock()
@@ -312,6 +311,7 @@ impl Partial {
             dir,
             name,
             part,
+            named,
             manifest_name,
             file,
             entry,
@@ -419,6 +419,30 @@ impl Partial {
         }
         rustix::fs::fchmod(&self.file, Mode::from_raw_mode(self.entry.mode & 0o7777))?;
         rustix::fs::futimens(&self.file, &times(self.entry.mtime))?;
+        if !self.named {
+            let fd = format!("/proc/self/fd/{}", self.file.as_raw_fd());
+            let link = |name: &str| {
+                rustix::fs::linkat(
+                    rustix::fs::CWD,
+                    fd.as_str(),
+                    &*self.dir,
+                    name,
+                    AtFlags::SYMLINK_FOLLOW,
+                )
+            };
+            match link(&self.name) {
+                Ok(()) => {
+                    self.unregister();
+                    return Ok(());
+                }
+                // The target exists: link under the part name and rename over it.
+                Err(Errno::EXIST) => {
+                    let _ = rustix::fs::unlinkat(&*self.dir, self.part.as_str(), AtFlags::empty());
+                    link(&self.part)?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
         rustix::fs::renameat(
             &*self.dir,
             self.part.as_str(),
@@ -450,14 +474,18 @@ impl Partial {
         {
             let blocks = self.blocks.lock().unwrap_or_else(|p| p.into_inner());
             let held = blocks.iter().flatten().count();
+            let all = self
+                .entry
+                .size
+                .map_or(0, |s| s.div_ceil(u64::from(self.entry.block)));
             Some(format!(
-                "{}: kept the partial file {} ({held} of {} blocks verified); send it again to resume",
-                self.entry.path,
-                self.part,
-                blocks.len()
+                "{}: kept the partial file {} ({held} of {all} blocks verified); send it again to resume",
+                self.entry.path, self.part,
             ))
         } else {
-            let _ = rustix::fs::unlinkat(&*self.dir, self.part.as_str(), AtFlags::empty());
+            if self.named {
+                let _ = rustix::fs::unlinkat(&*self.dir, self.part.as_str(), AtFlags::empty());
+            }
             None
         }
     }
@@ -475,6 +503,33 @@ impl Partial {
                 .remove(&key);
         }
     }
+}
+
+/// An unnamed file in `dir` (`O_TMPFILE`), or `None` where the file system has none.
+fn unnamed_file(dir: &File) -> io::Result<Option<File>> {
+    match rustix::fs::openat(
+        dir,
+        ".",
+        OFlags::RDWR | OFlags::TMPFILE | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    ) {
+        Ok(fd) => Ok(Some(File::from(fd))),
+        // EOPNOTSUPP: a file system without O_TMPFILE (NFS, FUSE, older ones);
+        // EISDIR: a kernel that predates it (3.11).
+        Err(Errno::OPNOTSUPP | Errno::ISDIR) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Creates (or truncates) the partial file `part` in `dir`.
+fn create_part(dir: &File, part: &str) -> io::Result<File> {
+    let fd = rustix::fs::openat(
+        dir,
+        part,
+        OFlags::RDWR | OFlags::CREATE | OFlags::TRUNC | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    )?;
+    Ok(File::from(fd))
 }
 
 fn manifest_header(entry: &Entry) -> String {
