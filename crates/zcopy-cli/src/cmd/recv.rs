@@ -18,7 +18,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -358,6 +358,7 @@ impl Job {
                 conn.refuse(&e);
                 return Err(e);
             };
+            session.joined.store(true, Ordering::Relaxed);
             conn.send_greeting(session.id)?;
             if let Err(e) = conn.blocks_only(&session) {
                 session.fail(&format!("{e:#}"));
@@ -464,6 +465,8 @@ struct Session {
     control: TcpStream,
     bytes: AtomicU64,
     syscalls: Mutex<Syscalls>,
+    /// Extra connections joined: a block or an entry may be awaited elsewhere.
+    joined: AtomicBool,
 }
 
 impl Session {
@@ -483,6 +486,7 @@ impl Session {
             control: control.try_clone().context("socket")?,
             bytes: AtomicU64::new(0),
             syscalls: Mutex::default(),
+            joined: AtomicBool::new(false),
         })
     }
 
@@ -493,6 +497,10 @@ impl Session {
             .get_or_insert_with(|| reason.to_string());
         self.arrived.notify_all();
         let _ = self.control.shutdown(std::net::Shutdown::Read);
+    }
+
+    fn joined(&self) -> bool {
+        self.joined.load(Ordering::Relaxed)
     }
 
     fn failure(&self) -> Option<String> {
@@ -662,7 +670,9 @@ impl<'a> Conn<'a> {
                                 .lock()
                                 .unwrap_or_else(|p| p.into_inner())
                                 .insert(id, Arc::new(partial));
-                            session.arrived.notify_all();
+                            if session.joined() {
+                                session.arrived.notify_all();
+                            }
                         }
                     }
                 }
@@ -743,7 +753,7 @@ impl<'a> Conn<'a> {
         let index = partial.check_block(offset, len)?;
         let path = &partial.entry.path;
         if hole {
-            return Ok(partial.skipped_hole(index, frame::zeros_digest(len))?);
+            return Ok(partial.skipped_hole(index, frame::zeros_digest(len), session.joined())?);
         }
         let got = match self.engine {
             Engine::Splice => self.splice_block(&partial.file, offset, len),
@@ -774,7 +784,7 @@ impl<'a> Conn<'a> {
             );
         }
         session.bytes.fetch_add(u64::from(len), Ordering::Relaxed);
-        Ok(partial.verified(index, got)?)
+        Ok(partial.verified(index, got, session.joined())?)
     }
 
     fn read_block(&mut self, file: &File, offset: u64, len: u32) -> std::io::Result<u128> {

@@ -352,13 +352,15 @@ impl Partial {
     }
 
     /// Records a block of zeros that was not written (a HOLE).
-    pub fn skipped_hole(&self, index: usize, digest: u128) -> io::Result<()> {
+    pub fn skipped_hole(&self, index: usize, digest: u128, notify: bool) -> io::Result<()> {
         self.set_len.store(true, Ordering::Relaxed);
-        self.verified(index, digest)
+        self.verified(index, digest, notify)
     }
 
-    /// Records a verified block (and appends it to the manifest).
-    pub fn verified(&self, index: usize, digest: u128) -> io::Result<()> {
+    /// Records a verified block (and appends it to the manifest). `notify` wakes a
+    /// connection waiting for the file's last blocks (only sessions with extra
+    /// connections have one; a wake is a syscall even with nobody waiting).
+    pub fn verified(&self, index: usize, digest: u128, notify: bool) -> io::Result<()> {
         if let Some(m) = &mut *self.manifest.lock().unwrap_or_else(|p| p.into_inner()) {
             m.write_all(format!("{index} {digest:032x}\n").as_bytes())?;
         }
@@ -367,7 +369,9 @@ impl Partial {
             blocks.resize(index + 1, None);
         }
         blocks[index] = Some(digest);
-        self.filled.notify_all();
+        if notify {
+            self.filled.notify_all();
+        }
         Ok(())
     }
 
