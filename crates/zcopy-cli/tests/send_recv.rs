@@ -647,6 +647,28 @@ fn sources_that_lie_about_their_size_arrive_whole() {
     assert!(server.wait().0.success());
     assert!(std::fs::read(out.path().join("stdin.bin")).unwrap() == data);
 
+    // --raw too: the bytes alone, read to the end.
+    let target = out.path().join("raw-version");
+    let mut server = Server::start(&[
+        "recv",
+        "--raw",
+        "--once",
+        "--listen",
+        "127.0.0.1:0",
+        "-o",
+        target.to_str().unwrap(),
+    ]);
+    let o = zcopy()
+        .args(["send", "--raw", "/proc/version", &server.addr])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(server.wait().0.success());
+    assert_eq!(
+        std::fs::read(&target).unwrap(),
+        std::fs::read("/proc/version").unwrap()
+    );
+
     if std::path::Path::new("/sys/kernel/mm/transparent_hugepage/enabled").exists() {
         let mut server = recv_once(out.path(), &[]);
         let o = zcopy()

@@ -956,27 +956,19 @@ fn run_raw(args: &Args, paths: &[PathBuf], addr: &str) -> Result<()> {
     };
     let stdin;
     let file;
-    let (source, len, pseudo): (std::os::fd::BorrowedFd<'_>, Option<u64>, bool) =
-        if path.as_os_str() == "-" {
-            stdin = std::io::stdin();
-            (stdin.as_fd(), None, false)
-        } else {
-            file = open_source(path)?;
-            let meta = file
-                .metadata()
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            let pseudo = meta.is_file()
-                && (meta.len() == 0 || on_pseudo_fs(&mut Vec::new(), path, meta.dev()));
-            (
-                file.as_fd(),
-                (meta.is_file() && !pseudo).then_some(meta.len()),
-                pseudo,
-            )
-        };
-    // Until the engines read such files to their end on their own, auto reads them.
-    let engine = match args.engine {
-        EngineChoice::Auto if pseudo => EngineChoice::Only(Engine::ReadWrite),
-        e => e,
+    // A size that may lie (/proc says 0, /sys 4096) is not promised: the engines
+    // read such a source to its end.
+    let (source, len): (std::os::fd::BorrowedFd<'_>, Option<u64>) = if path.as_os_str() == "-" {
+        stdin = std::io::stdin();
+        (stdin.as_fd(), None)
+    } else {
+        file = open_source(path)?;
+        let meta = file
+            .metadata()
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let trusted =
+            meta.is_file() && meta.len() > 0 && !on_pseudo_fs(&mut Vec::new(), path, meta.dev());
+        (file.as_fd(), trusted.then_some(meta.len()))
     };
     let stream = net::connect(addr, secs(args.connect_timeout))?;
     net::keep_alive(&stream, secs(args.timeout))
@@ -984,7 +976,7 @@ fn run_raw(args: &Args, paths: &[PathBuf], addr: &str) -> Result<()> {
     let started = Instant::now();
     let usage = Rusage::process();
     let options = Options {
-        engine,
+        engine: args.engine,
         buffer: args.buffer,
         len,
         ..Options::default()
