@@ -19,7 +19,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::sync::{mpsc, Arc, Condvar, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -454,6 +454,57 @@ fn refuse_framed_sender(stream: &TcpStream, peer: SocketAddr) -> Result<()> {
     Ok(())
 }
 
+/// Threads that put small files in place.
+const LANES: usize = 2;
+
+/// Files up to this size (in one block) are received into memory and put in
+/// place by a landing thread.
+const SMALL: u64 = 1 << 20;
+
+/// A small file received and checked in memory, waiting for a landing thread.
+struct Small {
+    entry: frame::Entry,
+    content: Vec<u8>,
+    digests: Vec<u128>,
+    /// END's size and file digest.
+    end: Option<(u64, u128)>,
+}
+
+impl Small {
+    fn fits(entry: &frame::Entry) -> bool {
+        !entry.ask
+            && entry
+                .size
+                .is_some_and(|s| s <= SMALL && s <= u64::from(entry.block))
+    }
+
+    fn new(entry: frame::Entry) -> Small {
+        Small {
+            entry,
+            content: Vec::new(),
+            digests: Vec::new(),
+            end: None,
+        }
+    }
+
+    /// Creates the file, writes it, checks END's digest and puts it in place.
+    fn land(self, root: &Root) -> std::io::Result<()> {
+        let (size, digest) = self.end.expect("landed after END");
+        let (partial, _) = Partial::open(root, self.entry)?;
+        if !self.content.is_empty() {
+            partial.file.write_all_at(&self.content, 0)?;
+        }
+        for (i, d) in self.digests.iter().enumerate() {
+            partial.verified(i, *d, false)?;
+        }
+        let result = partial.finish(size, digest, Duration::ZERO);
+        if result.is_err() {
+            partial.abandon();
+        }
+        result
+    }
+}
+
 /// One session: the files its connections are filling, by the sender's number.
 struct Session {
     id: u64,
@@ -617,12 +668,57 @@ impl<'a> Conn<'a> {
     }
 
     /// The first connection of a session: entries, blocks, ENDs, until DONE.
-    /// Returns the number of files received.
+    /// Returns the number of files received. Small files, verified in memory, are
+    /// put in place by landing threads (file creation is most of a small file's
+    /// cost, and two directories fill in parallel).
     fn control(&mut self, session: &Session) -> Result<u64> {
         let root = self.job.root.clone().expect("framed jobs have a root");
+        let (landed_tx, landed) = mpsc::channel::<Result<(u32, String), String>>();
+        std::thread::scope(|s| {
+            let lanes: Vec<mpsc::SyncSender<Small>> = (0..LANES)
+                .map(|_| {
+                    let (tx, rx) = mpsc::sync_channel::<Small>(64);
+                    let (root, landed_tx) = (&root, landed_tx.clone());
+                    s.spawn(move || {
+                        for small in rx {
+                            let (id, path) = (small.entry.id, small.entry.path.clone());
+                            let result = small
+                                .land(root)
+                                .map(|()| (id, path.clone()))
+                                .map_err(|e| format!("{path}: not written: {e}"));
+                            if let Err(reason) = &result {
+                                session.fail(reason);
+                            }
+                            if landed_tx.send(result).is_err() {
+                                break;
+                            }
+                        }
+                    });
+                    tx
+                })
+                .collect();
+            drop(landed_tx);
+            self.control_loop(session, &root, &lanes, &landed)
+        })
+    }
+
+    fn control_loop(
+        &mut self,
+        session: &Session,
+        root: &Root,
+        lanes: &[mpsc::SyncSender<Small>],
+        landed: &mpsc::Receiver<Result<(u32, String), String>>,
+    ) -> Result<u64> {
         let mut files = 0u64;
         let mut dirs = Vec::new();
+        let mut pending: HashMap<u32, Small> = HashMap::new();
+        let mut in_flight = 0u64;
+        let mut announced = 0u64;
         loop {
+            while let Ok(result) = landed.try_recv() {
+                in_flight -= 1;
+                self.landed(result, &mut files)?;
+            }
             let msg = self.reader.next();
             if let Some(reason) = session.failure() {
                 bail!("{reason}");
@@ -638,9 +734,10 @@ impl<'a> Conn<'a> {
             match msg {
                 Msg::File(entry) => {
                     let path = entry.path.clone();
-                    if root.is_single() && (files > 0 || entry.kind != EntryKind::File) {
+                    if root.is_single() && (announced > 0 || entry.kind != EntryKind::File) {
                         bail!("{path}: -o names one file, and the sender sends a tree (give a directory)");
                     }
+                    announced += 1;
                     match entry.kind {
                         EntryKind::Dir => {
                             root.mkdir(&path)
@@ -652,9 +749,12 @@ impl<'a> Conn<'a> {
                                 .with_context(|| format!("{path}: cannot create the symlink"))?;
                             files += 1;
                         }
+                        EntryKind::File if Small::fits(&entry) => {
+                            pending.insert(entry.id, Small::new(entry));
+                        }
                         EntryKind::File => {
                             let (id, ask) = (entry.id, entry.ask);
-                            let (partial, have) = Partial::open(&root, entry)
+                            let (partial, have) = Partial::open(root, entry)
                                 .with_context(|| format!("{path}: cannot create"))?;
                             let complete = have == frame::Have::Complete;
                             if ask {
@@ -676,8 +776,31 @@ impl<'a> Conn<'a> {
                         }
                     }
                 }
+                Msg::Data { id, offset, len } | Msg::Hole { id, offset, len }
+                    if pending.contains_key(&id) =>
+                {
+                    let hole = matches!(msg, Msg::Hole { .. });
+                    let small = pending.get_mut(&id).expect("checked above");
+                    self.small_block(small, offset, len, hole)?;
+                    session.bytes.fetch_add(u64::from(len), Ordering::Relaxed);
+                }
                 Msg::Data { id, offset, len } => self.block(session, id, offset, len, false)?,
                 Msg::Hole { id, offset, len } => self.block(session, id, offset, len, true)?,
+                Msg::End { id, size, digest } if pending.contains_key(&id) => {
+                    let mut small = pending.remove(&id).expect("checked above");
+                    small.end = Some((size, digest));
+                    let parent = small.entry.path.rsplit_once('/').map_or("", |(d, _)| d);
+                    let lane = xxhash_rust::xxh3::xxh3_64(parent.as_bytes()) as usize % lanes.len();
+                    if lanes[lane].send(small).is_err() {
+                        bail!(
+                            "{}",
+                            session
+                                .failure()
+                                .unwrap_or_else(|| "a landing thread stopped".into())
+                        );
+                    }
+                    in_flight += 1;
+                }
                 Msg::End { id, size, digest } => {
                     let partial = session
                         .files
@@ -695,13 +818,16 @@ impl<'a> Conn<'a> {
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
                         .remove(&id);
-                    files += 1;
-                    if self.job.verbose {
-                        eprintln!("{path}");
-                    }
-                    self.reply(Msg::Ok { id }, false)?;
+                    self.landed(Ok((id, path)), &mut files)?;
                 }
                 Msg::Done => {
+                    while in_flight > 0 {
+                        let result = landed
+                            .recv()
+                            .map_err(|_| anyhow!("a landing thread stopped"))?;
+                        in_flight -= 1;
+                        self.landed(result, &mut files)?;
+                    }
                     // Deepest first, so setting a child's mtime does not change its parent's after.
                     for d in dirs.iter().rev() {
                         root.finish_dir(&d.path, d.mode, d.mtime)
@@ -713,6 +839,67 @@ impl<'a> Conn<'a> {
                 other => bail!("receiving from {}: unexpected message {other:?}", self.peer),
             }
         }
+    }
+
+    /// A file is in place: count it, say so if asked, answer OK.
+    fn landed(&mut self, result: Result<(u32, String), String>, files: &mut u64) -> Result<()> {
+        let (id, path) = result.map_err(|reason| anyhow!("{reason}"))?;
+        *files += 1;
+        if self.job.verbose {
+            eprintln!("{path}");
+        }
+        self.reply(Msg::Ok { id }, false)
+    }
+
+    /// The one block of a small file, into memory, checked against its digest.
+    fn small_block(&mut self, small: &mut Small, offset: u64, len: u32, hole: bool) -> Result<()> {
+        let path = &small.entry.path;
+        if offset != 0 || Some(u64::from(len)) != small.entry.size || !small.digests.is_empty() {
+            bail!("{path}: block at {offset} of {len} bytes is not the file's one block");
+        }
+        if hole {
+            small.content = vec![0; len as usize];
+            small.digests.push(frame::zeros_digest(len));
+            return Ok(());
+        }
+        small.content.resize(len as usize, 0);
+        let mut got = 0;
+        while got < small.content.len() {
+            match self.reader.read(&mut small.content[got..]) {
+                Ok(0) => {
+                    return Err(peer_closed(format!(
+                        "{path}: receiving the block at 0 from {}: {}",
+                        self.peer,
+                        ended_early(got as u64, len)
+                    )))
+                }
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    return Err(e).with_context(|| format!("{path}: receiving from {}", self.peer))
+                }
+            }
+            self.syscalls.count(Syscall::Read);
+        }
+        let got = xxhash_rust::xxh3::xxh3_128(&small.content);
+        let mut sent = [0u8; 16];
+        if self.reader.read_exact(&mut sent).is_err() {
+            return Err(peer_closed(format!(
+                "{path}: the sender closed the connection inside the block at 0"
+            )));
+        }
+        let sent = u128::from_be_bytes(sent);
+        if got != sent {
+            bail!(
+                "{path}: digest mismatch in the block at 0 from {} (sent {sent:032x}, received {got:032x})",
+                self.peer
+            );
+        }
+        if let Some(l) = &self.job.limiter {
+            l.pace(u64::from(len));
+        }
+        small.digests.push(got);
+        Ok(())
     }
 
     /// An extra connection of a session: blocks only, until the sender closes it.

@@ -31,14 +31,17 @@ const MAX_BLOCKS: u64 = 1 << 22;
 /// Files larger than this many blocks keep a manifest and can resume.
 const RESUMABLE_BLOCKS: u64 = 1;
 
-/// The output directory, and the last directory an entry landed in (trees arrive
-/// directory by directory, so most lookups are one comparison).
+/// The output directory, and the directories entries landed in last.
 pub struct Root {
     dir: File,
     /// `-o FILE`: the one file of the transfer lands under this name.
     single: Option<String>,
-    last: Mutex<Option<(String, Arc<File>)>>,
+    recent: Mutex<Vec<(String, Arc<File>)>>,
 }
+
+/// Directories kept open for the entries that follow (trees arrive directory by
+/// directory, and the landing threads work in a few at a time).
+const RECENT_DIRS: usize = 8;
 
 impl Root {
     pub fn open(dir: &std::path::Path, single: Option<String>) -> io::Result<Root> {
@@ -50,7 +53,7 @@ impl Root {
         Ok(Root {
             dir: File::from(dir),
             single,
-            last: Mutex::new(None),
+            recent: Mutex::new(Vec::new()),
         })
     }
 
@@ -62,11 +65,14 @@ impl Root {
             return Ok((Arc::new(File::from(dir)), single.clone()));
         }
         let (parent, name) = rel.rsplit_once('/').unwrap_or((".", rel));
-        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((path, dir)) = &*last {
-            if path == parent {
-                return Ok((dir.clone(), name.to_string()));
-            }
+        if let Some((_, dir)) = self
+            .recent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .find(|(path, _)| path == parent)
+        {
+            return Ok((dir.clone(), name.to_string()));
         }
         let dir = rustix::fs::openat2(
             &self.dir,
@@ -77,7 +83,11 @@ impl Root {
         )
         .map_err(|e| beneath_error(e, parent))?;
         let dir = Arc::new(File::from(dir));
-        *last = Some((parent.to_string(), dir.clone()));
+        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        if recent.len() == RECENT_DIRS {
+            recent.remove(0);
+        }
+        recent.push((parent.to_string(), dir.clone()));
         Ok((dir, name.to_string()))
     }
 
