@@ -366,6 +366,8 @@ impl Job {
             return Ok(None);
         }
         let session = Arc::new(Session::new(&stream)?);
+        // `--once` on a terminal: the session's progress, redrawn on a timer.
+        let drawing = session.meter.show(self.progress);
         self.sessions
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -377,6 +379,7 @@ impl Job {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&session.id);
+        drop(drawing);
         match result {
             Ok(files) => Ok(Some((conn.report(&session), files))),
             Err(e) => {
@@ -518,6 +521,7 @@ struct Session {
     syscalls: Mutex<Syscalls>,
     /// Extra connections joined: a block or an entry may be awaited elsewhere.
     joined: AtomicBool,
+    meter: Arc<meter::Meter>,
 }
 
 impl Session {
@@ -538,6 +542,7 @@ impl Session {
             bytes: AtomicU64::new(0),
             syscalls: Mutex::default(),
             joined: AtomicBool::new(false),
+            meter: meter::Meter::new(None, 0),
         })
     }
 
@@ -548,6 +553,11 @@ impl Session {
             .get_or_insert_with(|| reason.to_string());
         self.arrived.notify_all();
         let _ = self.control.shutdown(std::net::Shutdown::Read);
+    }
+
+    fn received(&self, len: u32) {
+        self.bytes.fetch_add(u64::from(len), Ordering::Relaxed);
+        self.meter.add(u64::from(len));
     }
 
     fn joined(&self) -> bool {
@@ -738,6 +748,7 @@ impl<'a> Conn<'a> {
                         bail!("{path}: -o names one file, and the sender sends a tree (give a directory)");
                     }
                     announced += 1;
+                    session.meter.entry(announced, &path);
                     match entry.kind {
                         EntryKind::Dir => {
                             root.mkdir(&path)
@@ -782,7 +793,7 @@ impl<'a> Conn<'a> {
                     let hole = matches!(msg, Msg::Hole { .. });
                     let small = pending.get_mut(&id).expect("checked above");
                     self.small_block(small, offset, len, hole)?;
-                    session.bytes.fetch_add(u64::from(len), Ordering::Relaxed);
+                    session.received(len);
                 }
                 Msg::Data { id, offset, len } => self.block(session, id, offset, len, false)?,
                 Msg::Hole { id, offset, len } => self.block(session, id, offset, len, true)?,
@@ -970,7 +981,7 @@ impl<'a> Conn<'a> {
                 self.peer
             );
         }
-        session.bytes.fetch_add(u64::from(len), Ordering::Relaxed);
+        session.received(len);
         Ok(partial.verified(index, got, session.joined())?)
     }
 
