@@ -65,6 +65,7 @@ pub struct Args {
     #[arg(long, value_name = "S", default_value = "30")]
     timeout: f64,
     /// Receive at most RATE bytes per second (500k, 10M, 1G), over all connections
+    /// of a framed session
     #[arg(long, value_name = "RATE", value_parser = meter::parse_rate)]
     limit_rate: Option<u64>,
     /// Print nothing but errors
