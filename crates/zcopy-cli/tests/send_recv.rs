@@ -2,6 +2,7 @@
 //! peers, and the errors a user meets.
 
 mod common;
+mod wire;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -128,7 +129,6 @@ fn output_path_names_the_single_file() {
 /// 256 senders at once against one receiver.
 #[test]
 fn many_concurrent_senders() {
-    let dir = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
     let server = Server::start(&[
         "recv",
@@ -141,35 +141,26 @@ fn many_concurrent_senders() {
     let mut conns = Vec::new();
     for i in 0..256 {
         let data = pattern(1000 + i);
-        let header = frame_header(&format!("f{i}"), data.len() as u64);
         let mut c = TcpStream::connect(&server.addr).unwrap();
-        c.write_all(&header).unwrap();
+        let mut head = wire::greeting(0);
+        head.extend(wire::file(1, &format!("f{i}"), data.len() as u64));
+        c.write_all(&head).unwrap();
         conns.push((c, data));
     }
     for (c, data) in &mut conns {
-        c.write_all(data).unwrap();
-        c.write_all(&xxhash_rust::xxh3::xxh3_128(data).to_be_bytes())
-            .unwrap();
+        wire::read_greeting(c).unwrap();
+        let mut rest = wire::data(1, 0, data, None);
+        rest.extend(wire::end(1, data.len() as u64, &[data]));
+        rest.extend(wire::done());
+        c.write_all(&rest).unwrap();
     }
     for (c, _) in &mut conns {
-        let mut verdict = String::new();
-        c.read_to_string(&mut verdict).unwrap();
-        assert_eq!(verdict, "OK\n");
+        assert_eq!(wire::verdict(c), None);
     }
     for i in 0..256 {
         assert!(std::fs::read(out.path().join(format!("f{i}"))).unwrap() == pattern(1000 + i));
     }
     assert_eq!(names_in(out.path()).len(), 256);
-    drop(dir);
-}
-
-fn frame_header(name: &str, size: u64) -> Vec<u8> {
-    let mut h = b"ZCP1".to_vec();
-    h.extend_from_slice(&(name.len() as u16).to_be_bytes());
-    h.extend_from_slice(name.as_bytes());
-    h.extend_from_slice(&size.to_be_bytes());
-    h.extend_from_slice(&0o644u32.to_be_bytes());
-    h
 }
 
 /// Starts `recv --once` into a fresh directory, lets `peer` talk to it, and returns
@@ -191,12 +182,14 @@ fn recv_once_against(peer: impl FnOnce(TcpStream)) -> (bool, String, Vec<String>
 
 #[test]
 fn digest_mismatch_writes_nothing() {
-    let mut verdict = String::new();
+    let mut verdict = None;
     let (ok, stderr, names) = recv_once_against(|mut c| {
-        c.write_all(&frame_header("x.bin", 4)).unwrap();
-        c.write_all(b"abcd").unwrap();
-        c.write_all(&[0u8; 16]).unwrap();
-        c.read_to_string(&mut verdict).unwrap();
+        let mut s = wire::greeting(0);
+        s.extend(wire::file(1, "x.bin", 4));
+        s.extend(wire::data(1, 0, b"abcd", Some(0)));
+        c.write_all(&s).unwrap();
+        wire::read_greeting(&mut c).unwrap();
+        verdict = wire::verdict(&mut c);
     });
     assert!(!ok);
     assert!(stderr.contains("digest mismatch"), "{stderr}");
@@ -205,19 +198,40 @@ fn digest_mismatch_writes_nothing() {
         "names the file and the peer: {stderr}"
     );
     assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
-    assert!(verdict.starts_with("ERR "), "{verdict}");
+    assert!(verdict.unwrap().contains("digest mismatch"));
+    assert!(names.is_empty(), "{names:?}");
+    // The whole-file digest is checked too, not only each block's.
+    let (ok, stderr, names) = recv_once_against(|mut c| {
+        let mut s = wire::greeting(0);
+        s.extend(wire::file(1, "y.bin", 4));
+        s.extend(wire::data(1, 0, b"abcd", None));
+        s.extend(wire::end(1, 4, &[b"abce"]));
+        c.write_all(&s).unwrap();
+        wire::read_greeting(&mut c).unwrap();
+        wire::verdict(&mut c);
+    });
+    assert!(
+        !ok && stderr.contains("y.bin: not written: digest mismatch"),
+        "{stderr}"
+    );
     assert!(names.is_empty(), "{names:?}");
 }
 
 #[test]
 fn a_peer_closing_early_writes_nothing() {
     let (ok, stderr, names) = recv_once_against(|mut c| {
-        c.write_all(&frame_header("half.bin", 1 << 20)).unwrap();
-        c.write_all(&pattern(5000)).unwrap();
+        let mut s = wire::greeting(0);
+        s.extend(wire::file(1, "half.bin", 1 << 20));
+        let mut d = wire::data(1, 0, &pattern(1 << 20), None);
+        d.truncate(d.len() - 16 - ((1 << 20) - 5000));
+        s.extend(d);
+        c.write_all(&s).unwrap();
+        wire::read_greeting(&mut c).unwrap();
     });
     assert!(!ok);
     assert!(
-        stderr.contains("the peer closed after 5000 of 1048576 bytes"),
+        stderr.contains("half.bin: receiving the block at 0 from 127.0.0.1")
+            && stderr.contains("the peer closed after 5000 of 1048576 bytes"),
         "{stderr}"
     );
     assert!(names.is_empty(), "{names:?}");
@@ -225,15 +239,41 @@ fn a_peer_closing_early_writes_nothing() {
 
 #[test]
 fn hostile_names_are_refused() {
-    for name in ["../escape", "a/b", ".."] {
+    for name in ["../escape", "a/../../b", "..", "/etc/passwd", "a//b", "./x"] {
         let (ok, stderr, names) = recv_once_against(|mut c| {
-            c.write_all(&frame_header(name, 1)).unwrap();
-            c.write_all(b"x").unwrap();
+            let mut s = wire::greeting(0);
+            s.extend(wire::file(1, name, 1));
+            s.extend(wire::data(1, 0, b"x", None));
+            wire::write_lossy(&mut c, &s);
         });
         assert!(!ok);
-        assert!(stderr.contains("refused file name"), "{stderr}");
+        assert!(stderr.contains("refused file name"), "{name}: {stderr}");
         assert!(names.is_empty());
     }
+    // A symlink the sender made, then a file "through" it: never followed out.
+    let outside = tempfile::tempdir().unwrap();
+    let (ok, stderr, names) = recv_once_against(|mut c| {
+        let mut s = wire::greeting(0);
+        s.extend(wire::entry(
+            1,
+            2,
+            "link",
+            None,
+            outside.path().to_str().unwrap(),
+        ));
+        s.extend(wire::file(2, "link/planted", 1));
+        s.extend(wire::data(2, 0, b"x", None));
+        s.extend(wire::end(2, 1, &[b"x"]));
+        s.extend(wire::done());
+        wire::write_lossy(&mut c, &s);
+    });
+    assert!(!ok);
+    assert!(
+        stderr.contains("leads outside the output directory"),
+        "{stderr}"
+    );
+    assert_eq!(names, ["link"]);
+    assert!(names_in(outside.path()).is_empty(), "wrote outside -o");
     let (ok, stderr, _) =
         recv_once_against(|mut c| c.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap());
     assert!(!ok);
@@ -251,11 +291,16 @@ fn sender_errors_are_one_line_and_exit_1() {
             format!("cannot open {}: No such file", missing.display()),
         ),
         (
+            vec!["-".into(), format!("127.0.0.1:{port}")],
+            "-: standard input needs --name NAME".into(),
+        ),
+        (
             vec![
+                "--raw".into(),
                 dir.path().display().to_string(),
                 format!("127.0.0.1:{port}"),
             ],
-            "is a directory".into(),
+            "is a directory (send it without --raw)".into(),
         ),
     ];
     for (args, want) in cases {
@@ -270,7 +315,7 @@ fn sender_errors_are_one_line_and_exit_1() {
     Command::new(env!("CARGO_BIN_EXE_zcopy"))
         .args(["send", file.to_str().unwrap(), &format!("127.0.0.1:{port}")])
         .assert()
-        .code(7) // curl's code for a refused connection
+        .code(7)
         .stderr(format!(
             "zcopy: cannot connect to 127.0.0.1:{port}: Connection refused (os error 111)\n"
         ));
@@ -338,16 +383,28 @@ fn sender_survives_a_reset() {
             .spawn()
             .unwrap();
         let (mut c, _) = listener.accept().unwrap();
+        let mut hello = [0u8; 17];
+        c.read_exact(&mut hello).unwrap();
+        c.write_all(&hello).unwrap();
+        // A large file asks what the receiver holds: nothing.
+        let (kind, body) = wire::read_msg(&mut c).unwrap();
+        assert_eq!(kind, b'F');
+        let mut have = body[..4].to_vec();
+        have.push(0);
+        c.write_all(&wire::msg(b'H', &have)).unwrap();
         let mut buf = vec![0u8; 100_000];
         c.read_exact(&mut buf).unwrap();
         rustix::net::sockopt::set_socket_linger(&c, Some(std::time::Duration::ZERO)).unwrap();
         drop(c);
         let o = child.wait_with_output().unwrap();
         let stderr = String::from_utf8_lossy(&o.stderr);
-        // curl's codes: 56 for a reset seen receiving, 55 for a broken pipe sending.
         assert!(
-            [Some(55), Some(56)].contains(&o.status.code()),
-            "{engine}: {stderr}"
+            matches!(o.status.code(), Some(55 | 56)),
+            "{engine}: curl's send/receive failure codes: {stderr}"
+        );
+        assert!(
+            !stderr.contains("Broken pipe (os error 32): Broken pipe"),
+            "{stderr}"
         );
         assert!(
             stderr.contains(&addr) && stderr.contains("big.bin"),
@@ -362,11 +419,15 @@ fn sender_survives_a_reset() {
 
 #[test]
 fn a_file_that_shrinks_while_sent_is_refused_by_the_receiver() {
-    // The sender promises the size it saw; the receiver gets fewer bytes or a wrong
-    // digest and writes nothing. Simulated by a sender that lies about the size.
+    // The sender promises the size it saw; the receiver gets fewer bytes and
+    // writes nothing. Simulated by a sender that lies about the size.
     let (ok, stderr, names) = recv_once_against(|mut c| {
-        c.write_all(&frame_header("shrunk.bin", 10)).unwrap();
-        c.write_all(b"12345").unwrap();
+        let mut s = wire::greeting(0);
+        s.extend(wire::file(1, "shrunk.bin", 10));
+        let mut d = wire::data(1, 0, b"1234567890", None);
+        d.truncate(d.len() - 16 - 5);
+        s.extend(d);
+        c.write_all(&s).unwrap();
         c.shutdown(std::net::Shutdown::Write).unwrap();
     });
     assert!(!ok);
@@ -404,4 +465,407 @@ fn raw_into_a_device_writes_in_place() {
         .output()
         .unwrap();
     assert_eq!(framed.status.code(), Some(1));
+}
+
+fn recv_once(out: &std::path::Path, extra: &[&str]) -> Server {
+    let mut args = vec![
+        "recv",
+        "--listen",
+        "127.0.0.1:0",
+        "-o",
+        out.to_str().unwrap(),
+        "--once",
+    ];
+    args.extend_from_slice(extra);
+    Server::start(&args)
+}
+
+fn mode_of(p: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777
+}
+
+fn mtime_of(p: &std::path::Path) -> (i64, i64) {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::symlink_metadata(p).unwrap();
+    (m.mtime(), m.mtime_nsec())
+}
+
+/// Sets a path's mtime (not following a symlink) to a fixed, odd value.
+fn set_mtime(p: &std::path::Path, secs: i64) {
+    use rustix::fs::{AtFlags, Timespec, Timestamps, CWD};
+    let t = Timespec {
+        tv_sec: secs,
+        tv_nsec: 123_456_789,
+    };
+    let times = Timestamps {
+        last_access: t,
+        last_modification: t,
+    };
+    rustix::fs::utimensat(CWD, p, &times, AtFlags::SYMLINK_NOFOLLOW).unwrap();
+}
+
+/// A tree as `send DIR` must reproduce it: nested and empty directories, modes,
+/// mtimes, symlinks (also dangling), small, empty and multi-block files.
+#[test]
+fn a_tree_arrives_whole() {
+    use std::os::unix::fs::PermissionsExt;
+    let src = tempfile::tempdir().unwrap();
+    let root = src.path().join("tree");
+    for d in ["a/b/c", "empty", "a/x"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    std::fs::write(root.join("top.txt"), b"top").unwrap();
+    std::fs::write(root.join("a/empty-file"), b"").unwrap();
+    std::fs::write(root.join("a/b/c/deep.bin"), pattern(70_000)).unwrap();
+    std::fs::write(root.join("a/x/big.bin"), pattern((9 << 20) + 3)).unwrap();
+    std::os::unix::fs::symlink("../top.txt", root.join("a/to-top")).unwrap();
+    std::os::unix::fs::symlink("/nowhere/at/all", root.join("dangling")).unwrap();
+    std::fs::set_permissions(root.join("top.txt"), PermissionsExt::from_mode(0o640)).unwrap();
+    std::fs::set_permissions(
+        root.join("a/b/c/deep.bin"),
+        PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    std::fs::set_permissions(root.join("a/b"), PermissionsExt::from_mode(0o750)).unwrap();
+    let all = [
+        "",
+        "top.txt",
+        "a",
+        "a/empty-file",
+        "a/b",
+        "a/b/c",
+        "a/b/c/deep.bin",
+        "a/x",
+        "a/x/big.bin",
+        "a/to-top",
+        "dangling",
+        "empty",
+    ];
+    for (i, p) in all.iter().enumerate() {
+        set_mtime(&root.join(p), 1_000_000_000 + i as i64);
+    }
+    let out = tempfile::tempdir().unwrap();
+    let mut server = recv_once(out.path(), &[]);
+    let extra = src.path().join("extra.txt");
+    std::fs::write(&extra, b"second operand").unwrap();
+    let o = zcopy()
+        .args([
+            "send",
+            root.to_str().unwrap(),
+            extra.to_str().unwrap(),
+            &server.addr,
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(json["files"], 7);
+    let (status, _, stderr) = server.wait();
+    assert!(status.success(), "{stderr}");
+    let got = out.path().join("tree");
+    for p in all {
+        let (a, b) = (root.join(p), got.join(p));
+        let ma = std::fs::symlink_metadata(&a).unwrap();
+        let mb = std::fs::symlink_metadata(&b).unwrap_or_else(|_| panic!("{p} missing"));
+        assert_eq!(ma.file_type(), mb.file_type(), "{p}");
+        assert_eq!(mtime_of(&a), mtime_of(&b), "mtime of {p}");
+        if ma.file_type().is_symlink() {
+            assert_eq!(
+                std::fs::read_link(&a).unwrap(),
+                std::fs::read_link(&b).unwrap()
+            );
+        } else {
+            assert_eq!(mode_of(&a), mode_of(&b), "mode of {p}");
+        }
+        if ma.is_file() {
+            assert!(
+                std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap(),
+                "{p}"
+            );
+        }
+    }
+    assert_eq!(
+        std::fs::read(out.path().join("extra.txt")).unwrap(),
+        b"second operand"
+    );
+    assert_eq!(
+        names_in(&got.join("a/x")),
+        ["big.bin"],
+        "no part or manifest left"
+    );
+}
+
+/// Sources whose size is wrong or unknown are read to their end, never sent as
+/// 0 bytes with exit 0: /proc, /sys, standard input, a FIFO.
+#[test]
+fn sources_that_lie_about_their_size_arrive_whole() {
+    let out = tempfile::tempdir().unwrap();
+    let mut server = recv_once(out.path(), &[]);
+    let o = zcopy()
+        .args(["send", "/proc/self/status", "/proc/version", &server.addr])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(server.wait().0.success());
+    let version = std::fs::read(out.path().join("version")).unwrap();
+    assert!(!version.is_empty());
+    assert_eq!(version, std::fs::read("/proc/version").unwrap());
+    assert!(std::fs::read(out.path().join("status"))
+        .unwrap()
+        .starts_with(b"Name:"));
+
+    let server = recv_once(out.path(), &[]);
+    let mut child = zcopy()
+        .args(["send", "-", "--name", "sub/../stdin.bin", &server.addr])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdin.take());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "a hostile --name is refused at home"
+    );
+    drop(server);
+
+    let data = pattern((5 << 20) + 77);
+    let mut server = recv_once(out.path(), &[]);
+    let mut child = zcopy()
+        .args(["send", "-", "--name", "stdin.bin", &server.addr])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let feed = data.clone();
+    let writer = std::thread::spawn(move || stdin.write_all(&feed).unwrap());
+    assert!(child.wait().unwrap().success());
+    writer.join().unwrap();
+    assert!(server.wait().0.success());
+    assert!(std::fs::read(out.path().join("stdin.bin")).unwrap() == data);
+
+    // --raw too: the bytes alone, read to the end.
+    let target = out.path().join("raw-version");
+    let mut server = Server::start(&[
+        "recv",
+        "--raw",
+        "--once",
+        "--listen",
+        "127.0.0.1:0",
+        "-o",
+        target.to_str().unwrap(),
+    ]);
+    let o = zcopy()
+        .args(["send", "--raw", "/proc/version", &server.addr])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(server.wait().0.success());
+    assert_eq!(
+        std::fs::read(&target).unwrap(),
+        std::fs::read("/proc/version").unwrap()
+    );
+
+    if std::path::Path::new("/sys/kernel/mm/transparent_hugepage/enabled").exists() {
+        let mut server = recv_once(out.path(), &[]);
+        let o = zcopy()
+            .args([
+                "send",
+                "/sys/kernel/mm/transparent_hugepage/enabled",
+                &server.addr,
+            ])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(server.wait().0.success());
+        assert_eq!(
+            std::fs::read(out.path().join("enabled")).unwrap(),
+            std::fs::read("/sys/kernel/mm/transparent_hugepage/enabled").unwrap()
+        );
+    }
+}
+
+/// The receiver's reason reaches the sender, once, on one line.
+#[test]
+fn the_receivers_reason_travels_to_the_sender() {
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("a"), b"a").unwrap();
+    std::fs::write(src.path().join("b"), b"b").unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let target = out.path().join("one-file");
+    let mut server = recv_once(&target, &[]);
+    let o = zcopy()
+        .arg("send")
+        .arg(src.path().join("a"))
+        .arg(src.path().join("b"))
+        .arg(&server.addr)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr.contains("-o names one file"), "{stderr}");
+    assert!(stderr.contains(&server.addr), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(!server.wait().0.success());
+
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("SKIP the_receivers_reason_travels_to_the_sender (read-only, disk full): needs root to mount tmpfs");
+        return;
+    }
+    let ro = tempfile::tempdir().unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "ro,size=1M", "tmpfs"])
+        .arg(ro.path())
+        .status()
+        .unwrap();
+    assert!(mounted.success());
+    let mut server = recv_once(ro.path(), &[]);
+    let o = zcopy()
+        .arg("send")
+        .arg(src.path())
+        .arg(&server.addr)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr.contains("Read-only file system"), "{stderr}");
+    assert!(!stderr.contains("Broken pipe"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(!server.wait().0.success());
+    std::process::Command::new("umount")
+        .arg(ro.path())
+        .status()
+        .unwrap();
+
+    // Disk full: both sides say so; only the resumable partial stays.
+    let small = tempfile::tempdir().unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=6M", "tmpfs"])
+        .arg(small.path())
+        .status()
+        .unwrap();
+    assert!(mounted.success());
+    let big = src.path().join("big.bin");
+    std::fs::write(&big, pattern(12 << 20)).unwrap();
+    let mut server = recv_once(small.path(), &[]);
+    let o = zcopy()
+        .arg("send")
+        .arg(&big)
+        .arg(&server.addr)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr.contains("No space left on device"), "{stderr}");
+    let (status, _, rstderr) = server.wait();
+    assert!(!status.success());
+    assert!(rstderr.contains("No space left on device"), "{rstderr}");
+    assert!(rstderr.contains("send it again to resume"), "{rstderr}");
+    assert_eq!(
+        names_in(small.path()),
+        [".big.bin.zcopy-manifest", ".big.bin.zcopy-part"]
+    );
+    std::process::Command::new("umount")
+        .arg(small.path())
+        .status()
+        .unwrap();
+}
+
+/// A framed sender against a raw receiver, and the reverse: the side that can see
+/// it says so, with a hint, and nothing is written.
+#[test]
+fn framed_and_raw_mismatches_are_explained() {
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("f.bin");
+    std::fs::write(&file, pattern(100_000)).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let target = out.path().join("raw.bin");
+    let mut server = Server::start(&[
+        "recv",
+        "--raw",
+        "--once",
+        "--listen",
+        "127.0.0.1:0",
+        "-o",
+        target.to_str().unwrap(),
+    ]);
+    let o = send(&file, &server.addr, &[]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr.contains("add --raw to send"), "{stderr}");
+    let (status, _, rstderr) = server.wait();
+    assert!(!status.success());
+    assert!(
+        rstderr.contains("a framed zcopy sender connected"),
+        "{rstderr}"
+    );
+    assert!(names_in(out.path()).is_empty());
+
+    let mut server = recv_once(out.path(), &[]);
+    let o = send(&file, &server.addr, &["--raw"]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("drop --raw"), "{stderr}");
+    let (status, _, rstderr) = server.wait();
+    assert!(!status.success());
+    assert!(rstderr.contains("bad magic"), "{rstderr}");
+    assert!(names_in(out.path()).is_empty());
+}
+
+/// Nothing hangs: a peer that never answers the greeting, a peer that answers and
+/// then never reads, a receiver whose sender goes silent.
+#[test]
+fn timeouts_end_stalled_transfers() {
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("f.bin");
+    std::fs::write(&file, pattern(64 << 20)).unwrap();
+
+    let mute = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = mute.local_addr().unwrap().to_string();
+    let o = send(&file, &addr, &["--timeout", "1"]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(28), "curl's timeout code: {stderr}");
+    assert!(
+        stderr.contains("no answer to the zcopy greeting"),
+        "{stderr}"
+    );
+
+    let deaf = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = deaf.local_addr().unwrap().to_string();
+    let (done, held) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let (mut c, _) = deaf.accept().unwrap();
+        let mut hello = [0u8; 17];
+        c.read_exact(&mut hello).unwrap();
+        c.write_all(&hello).unwrap();
+        let (_, body) = wire::read_msg(&mut c).unwrap();
+        let mut have = body[..4].to_vec();
+        have.push(0);
+        c.write_all(&wire::msg(b'H', &have)).unwrap();
+        // Holds the connection open, unread, until the sender has given up.
+        let _ = held.recv_timeout(std::time::Duration::from_secs(60));
+    });
+    let o = send(&file, &addr, &["--timeout", "1"]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(28), "{stderr}");
+    assert!(
+        stderr.contains("timed out: the receiver took nothing"),
+        "{stderr}"
+    );
+    done.send(()).unwrap();
+    holder.join().unwrap();
+
+    let out = tempfile::tempdir().unwrap();
+    let mut server = recv_once(out.path(), &["--timeout", "1"]);
+    let mut c = TcpStream::connect(&server.addr).unwrap();
+    let mut s = wire::greeting(0);
+    s.extend(wire::file(1, "slow.bin", 10));
+    c.write_all(&s).unwrap();
+    let (status, _, stderr) = server.wait();
+    assert_eq!(status.code(), Some(28), "{stderr}");
+    assert!(stderr.contains("timed out"), "{stderr}");
+    assert!(names_in(out.path()).is_empty());
 }

@@ -1,84 +1,474 @@
-//! The framed protocol of `send` and `recv` (without `--raw`).
+//! The framed protocol of `send` and `recv` (without `--raw`), version 2.
 //!
 //! ```text
-//! sender → receiver   "ZCP1"  name_len:u16  name  size:u64  mode:u32   (big-endian)
-//!                     size bytes of file content
-//!                     XXH3-128 digest of the content (16 bytes, big-endian)
-//! receiver → sender   "OK\n"  or  "ERR <reason>\n", then close
+//! sender → receiver   greeting  "ZCPY" version:u8 caps:u32 session:u64
+//! receiver → sender   greeting  "ZCPY" version:u8 caps:u32 session:u64
+//! then messages, both ways:  kind:u8  body_len:u32  body      (big-endian)
 //! ```
 //!
-//! The receiver writes the content to a temporary name beside the target and
-//! renames it only when the size arrived in full and the digest matches, so a
-//! failed transfer never leaves a partial file under the real name. The digest is
-//! computed beside the zero-copy path (the sender hashes the file while sendfile
-//! runs; the receiver hashes the written file), not inside it.
+//! A session sends entries (files, directories, symlinks) in any number. A file's
+//! content travels as blocks of `block` bytes (the last one shorter), each a DATA
+//! message followed by its bytes and their XXH3-128, or a HOLE message for a block
+//! of zeros that is not sent. END closes a file with its size and the XXH3-128 of
+//! the block digests in block order; the receiver checks every block as it arrives
+//! and the file digest at END, then renames the file into place and answers OK.
+//! Extra connections of a session (`-j N`) send a greeting with the session number
+//! the first connection was given, and carry only DATA and HOLE messages.
+//!
+//! The receiver answers a file sent with `ASK` with HAVE: the blocks it already holds
+//! from an interrupted transfer (or the whole file), so the sender sends only the
+//! rest. Any error ends the session with ERR and its reason, which the sender
+//! prints. The greeting's capability bits leave room for later steps (authentication
+//! will be one); a side ignores bits it does not know.
 
 use std::io::{self, Read};
-use std::os::fd::AsFd;
 
-use xxhash_rust::xxh3::Xxh3;
+use xxhash_rust::xxh3::{xxh3_128, Xxh3};
 
-/// The first four bytes of every framed transfer.
-pub const MAGIC: &[u8; 4] = b"ZCP1";
+/// The first four bytes of every framed connection, both ways.
+pub const MAGIC: &[u8; 4] = b"ZCPY";
 
-/// The longest file name accepted, as on Linux file systems.
-pub const MAX_NAME: usize = 255;
+/// This protocol's version; the receiver answers with the version it speaks.
+pub const VERSION: u8 = 2;
 
-/// What the sender announces before the content.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Header {
-    /// The file's base name.
-    pub name: String,
-    /// Content length in bytes.
-    pub size: u64,
-    /// Permission bits (`st_mode & 0o7777`).
-    pub mode: u32,
+/// The greeting's capability bits this implementation has.
+pub const CAPS: u32 = CAP_RESUME | CAP_STREAMS;
+/// The receiver keeps partial files and answers ASK with HAVE.
+pub const CAP_RESUME: u32 = 1;
+/// The receiver accepts extra connections joining a session.
+pub const CAP_STREAMS: u32 = 2;
+
+/// The block size senders use: large enough that a block's header is noise, small
+/// enough that a resume loses little and `-j N` has blocks to spread.
+pub const BLOCK: u32 = 4 << 20;
+
+/// The block sizes a receiver accepts.
+pub const BLOCK_RANGE: std::ops::RangeInclusive<u32> = (4 << 10)..=(64 << 20);
+
+/// The longest message body accepted (a HAVE bitmap of a 2 TiB file fits).
+const MAX_BODY: u32 = 1 << 20;
+
+/// The longest relative path accepted, as Linux's `PATH_MAX`.
+pub const MAX_PATH: usize = 4096;
+
+/// The greeting, the same shape both ways.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Greeting {
+    pub version: u8,
+    pub caps: u32,
+    /// 0 from a sender opening a session; the session's number otherwise.
+    pub session: u64,
 }
 
-impl Header {
-    /// The header's bytes on the wire.
-    pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(4 + 2 + self.name.len() + 12);
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&(self.name.len() as u16).to_be_bytes());
-        out.extend_from_slice(self.name.as_bytes());
-        out.extend_from_slice(&self.size.to_be_bytes());
-        out.extend_from_slice(&self.mode.to_be_bytes());
+impl Greeting {
+    pub const LEN: usize = 17;
+
+    pub fn encode(&self) -> [u8; Greeting::LEN] {
+        let mut out = [0u8; Greeting::LEN];
+        out[..4].copy_from_slice(MAGIC);
+        out[4] = self.version;
+        out[5..9].copy_from_slice(&self.caps.to_be_bytes());
+        out[9..].copy_from_slice(&self.session.to_be_bytes());
         out
     }
 
-    /// Reads a header, exactly its bytes and no more, so the content that follows
-    /// stays in the socket for the engine.
-    pub fn read(stream: &mut impl Read) -> io::Result<Header> {
-        let mut fixed = [0u8; 6];
-        stream.read_exact(&mut fixed)?;
-        if &fixed[..4] != MAGIC {
+    pub fn decode(bytes: &[u8; Greeting::LEN]) -> io::Result<Greeting> {
+        if &bytes[..4] != MAGIC {
             return Err(invalid(
                 "not a zcopy sender (bad magic; use --raw for plain bytes)",
             ));
         }
-        let name_len = usize::from(u16::from_be_bytes([fixed[4], fixed[5]]));
-        if name_len == 0 || name_len > MAX_NAME {
-            return Err(invalid("file name length out of range"));
-        }
-        let mut name = vec![0u8; name_len];
-        stream.read_exact(&mut name)?;
-        let name = String::from_utf8(name).map_err(|_| invalid("file name is not UTF-8"))?;
-        check_name(&name)?;
-        let mut rest = [0u8; 12];
-        stream.read_exact(&mut rest)?;
-        let size = u64::from_be_bytes(rest[..8].try_into().expect("8 bytes"));
-        let mode = u32::from_be_bytes(rest[8..].try_into().expect("4 bytes"));
-        Ok(Header { name, size, mode })
+        Ok(Greeting {
+            version: bytes[4],
+            caps: u32::from_be_bytes(bytes[5..9].try_into().expect("4 bytes")),
+            session: u64::from_be_bytes(bytes[9..].try_into().expect("8 bytes")),
+        })
     }
 }
 
-/// Refuses names that would leave the target directory or cannot be file names.
-pub fn check_name(name: &str) -> io::Result<()> {
-    if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']) {
-        return Err(invalid(&format!(
-            "refused file name {name:?}: it must be a plain name"
-        )));
+/// What an entry is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EntryKind {
+    File = 0,
+    Dir = 1,
+    Symlink = 2,
+}
+
+/// A FILE message: one entry of the tree.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// The sender's number for this entry, echoed in DATA, HOLE, END, HAVE, OK, ERR.
+    pub id: u32,
+    pub kind: EntryKind,
+    /// Permission bits (`st_mode & 0o7777`).
+    pub mode: u32,
+    /// Modification time: seconds and nanoseconds since the epoch.
+    pub mtime: (i64, u32),
+    /// Content length; `None` for a source that does not know it (a pipe, `/proc`).
+    pub size: Option<u64>,
+    pub block: u32,
+    /// Answer with HAVE before any DATA (resume).
+    pub ask: bool,
+    /// With `ask`: a file already in place with the same size and mtime is complete.
+    pub complete_ok: bool,
+    /// The path relative to the receiver's directory, `/`-separated.
+    pub path: String,
+    /// A symlink's target, as it is (never followed by the receiver).
+    pub target: String,
+}
+
+/// How much of a file the receiver already holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Have {
+    Nothing,
+    /// One bit per block, least significant bit of byte 0 is block 0.
+    Blocks(Vec<u8>),
+    /// The file is in place with the same size and mtime; send nothing.
+    Complete,
+}
+
+impl Have {
+    pub fn holds(&self, block: usize) -> bool {
+        match self {
+            Have::Nothing => false,
+            Have::Complete => true,
+            Have::Blocks(bits) => bits
+                .get(block / 8)
+                .is_some_and(|b| b >> (block % 8) & 1 == 1),
+        }
+    }
+}
+
+/// One message after the greeting.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Msg {
+    /// Sender: an entry; a file's blocks and END follow.
+    File(Entry),
+    /// Sender: `len` bytes at `offset` follow, then their XXH3-128 (16 bytes).
+    Data { id: u32, offset: u64, len: u32 },
+    /// Sender: `len` zero bytes at `offset`, not sent.
+    Hole { id: u32, offset: u64, len: u32 },
+    /// Sender: the file is complete; its size and the digest of its block digests.
+    End { id: u32, size: u64, digest: u128 },
+    /// Sender: no more entries.
+    Done,
+    /// Receiver: the answer to an entry sent with `ask`.
+    Have { id: u32, have: Have },
+    /// Receiver: the file is verified and under its real name.
+    Ok { id: u32 },
+    /// Either side: the session ends for this reason (`id` 0: not about one file).
+    Err { id: u32, reason: String },
+    /// Receiver: every entry is in place; the session is over.
+    Bye,
+}
+
+impl Msg {
+    /// Appends the message's bytes to `out`.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let start = out.len();
+        out.extend_from_slice(&[0; 5]);
+        let kind = match self {
+            Msg::File(e) => {
+                out.extend_from_slice(&e.id.to_be_bytes());
+                out.push(e.kind as u8);
+                out.extend_from_slice(&e.mode.to_be_bytes());
+                out.extend_from_slice(&e.mtime.0.to_be_bytes());
+                out.extend_from_slice(&e.mtime.1.to_be_bytes());
+                out.extend_from_slice(&e.size.unwrap_or(u64::MAX).to_be_bytes());
+                out.extend_from_slice(&e.block.to_be_bytes());
+                out.push(u8::from(e.ask) | u8::from(e.complete_ok) << 1);
+                for text in [&e.path, &e.target] {
+                    out.extend_from_slice(&(text.len() as u16).to_be_bytes());
+                    out.extend_from_slice(text.as_bytes());
+                }
+                b'F'
+            }
+            Msg::Data { id, offset, len } | Msg::Hole { id, offset, len } => {
+                out.extend_from_slice(&id.to_be_bytes());
+                out.extend_from_slice(&offset.to_be_bytes());
+                out.extend_from_slice(&len.to_be_bytes());
+                if matches!(self, Msg::Data { .. }) {
+                    b'D'
+                } else {
+                    b'Z'
+                }
+            }
+            Msg::End { id, size, digest } => {
+                out.extend_from_slice(&id.to_be_bytes());
+                out.extend_from_slice(&size.to_be_bytes());
+                out.extend_from_slice(&digest.to_be_bytes());
+                b'E'
+            }
+            Msg::Done => b'Q',
+            Msg::Have { id, have } => {
+                out.extend_from_slice(&id.to_be_bytes());
+                match have {
+                    Have::Nothing => out.push(0),
+                    Have::Blocks(bits) => {
+                        out.push(1);
+                        out.extend_from_slice(bits);
+                    }
+                    Have::Complete => out.push(2),
+                }
+                b'H'
+            }
+            Msg::Ok { id } => {
+                out.extend_from_slice(&id.to_be_bytes());
+                b'K'
+            }
+            Msg::Err { id, reason } => {
+                out.extend_from_slice(&id.to_be_bytes());
+                out.extend_from_slice(reason.as_bytes());
+                b'X'
+            }
+            Msg::Bye => b'B',
+        };
+        let body = (out.len() - start - 5) as u32;
+        out[start] = kind;
+        out[start + 1..start + 5].copy_from_slice(&body.to_be_bytes());
+    }
+
+    /// Decodes a message from its kind and body; never panics on hostile bytes.
+    pub fn decode(kind: u8, body: &[u8]) -> io::Result<Msg> {
+        let mut b = Body(body);
+        let msg = match kind {
+            b'F' => {
+                let id = b.u32()?;
+                let kind = match b.u8()? {
+                    0 => EntryKind::File,
+                    1 => EntryKind::Dir,
+                    2 => EntryKind::Symlink,
+                    k => return Err(invalid(&format!("unknown entry kind {k}"))),
+                };
+                let mode = b.u32()?;
+                let mtime = (b.u64()? as i64, b.u32()?);
+                let size = Some(b.u64()?).filter(|&s| s != u64::MAX);
+                let block = b.u32()?;
+                let flags = b.u8()?;
+                let path = b.text()?;
+                let target = b.text()?;
+                if !BLOCK_RANGE.contains(&block) {
+                    return Err(invalid(&format!("block size {block} out of range")));
+                }
+                check_path(&path)?;
+                Msg::File(Entry {
+                    id,
+                    kind,
+                    mode,
+                    mtime,
+                    size,
+                    block,
+                    ask: flags & 1 != 0,
+                    complete_ok: flags & 2 != 0,
+                    path,
+                    target,
+                })
+            }
+            b'D' | b'Z' => {
+                let (id, offset, len) = (b.u32()?, b.u64()?, b.u32()?);
+                if kind == b'D' {
+                    Msg::Data { id, offset, len }
+                } else {
+                    Msg::Hole { id, offset, len }
+                }
+            }
+            b'E' => Msg::End {
+                id: b.u32()?,
+                size: b.u64()?,
+                digest: b.u128()?,
+            },
+            b'Q' => Msg::Done,
+            b'H' => {
+                let id = b.u32()?;
+                let have = match b.u8()? {
+                    0 => Have::Nothing,
+                    1 => Have::Blocks(b.0.to_vec()),
+                    2 => Have::Complete,
+                    s => return Err(invalid(&format!("unknown HAVE state {s}"))),
+                };
+                Msg::Have { id, have }
+            }
+            b'K' => Msg::Ok { id: b.u32()? },
+            b'X' => Msg::Err {
+                id: b.u32()?,
+                reason: String::from_utf8_lossy(b.0).into_owned(),
+            },
+            b'B' => Msg::Bye,
+            k => return Err(invalid(&format!("unknown message kind 0x{k:02x}"))),
+        };
+        Ok(msg)
+    }
+}
+
+/// A body being decoded, front to back.
+struct Body<'a>(&'a [u8]);
+
+impl Body<'_> {
+    fn take<const N: usize>(&mut self) -> io::Result<[u8; N]> {
+        if self.0.len() < N {
+            return Err(invalid("message body too short"));
+        }
+        let (head, rest) = self.0.split_at(N);
+        self.0 = rest;
+        Ok(head.try_into().expect("N bytes"))
+    }
+    fn u8(&mut self) -> io::Result<u8> {
+        Ok(self.take::<1>()?[0])
+    }
+    fn u32(&mut self) -> io::Result<u32> {
+        self.take().map(u32::from_be_bytes)
+    }
+    fn u64(&mut self) -> io::Result<u64> {
+        self.take().map(u64::from_be_bytes)
+    }
+    fn u128(&mut self) -> io::Result<u128> {
+        self.take().map(u128::from_be_bytes)
+    }
+    fn text(&mut self) -> io::Result<String> {
+        let len = usize::from(u16::from_be_bytes(self.take()?));
+        if self.0.len() < len {
+            return Err(invalid("message body too short"));
+        }
+        let (text, rest) = self.0.split_at(len);
+        self.0 = rest;
+        String::from_utf8(text.to_vec()).map_err(|_| invalid("a path is not UTF-8"))
+    }
+}
+
+/// Reads messages from a stream through a buffer of its own, so that the content
+/// after a DATA message can be taken from the buffer first and the socket after.
+pub struct Reader<R> {
+    inner: R,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl<R: Read> Reader<R> {
+    pub fn new(inner: R) -> Reader<R> {
+        Reader {
+            inner,
+            buf: vec![0; 64 << 10],
+            start: 0,
+            end: 0,
+        }
+    }
+
+    pub fn get_ref(&self) -> &R {
+        &self.inner
+    }
+
+    /// Whether a message or content is already buffered (so a reply can wait).
+    pub fn has_buffered(&self) -> bool {
+        self.start < self.end
+    }
+
+    /// Reads the greeting.
+    pub fn greeting(&mut self) -> io::Result<Greeting> {
+        let mut bytes = [0u8; Greeting::LEN];
+        self.read_exact(&mut bytes)?;
+        Greeting::decode(&bytes)
+    }
+
+    /// The receiver's answer to a greeting: its greeting, or ERR with its reason.
+    pub fn greeting_or_refusal(&mut self) -> io::Result<Result<Greeting, String>> {
+        if self.start == self.end && self.fill()? == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "closed the connection without answering",
+            ));
+        }
+        if self.buf[self.start] == b'X' {
+            return match self.next()? {
+                Some(Msg::Err { reason, .. }) => Ok(Err(reason)),
+                _ => Err(invalid("a garbled answer")),
+            };
+        }
+        self.greeting().map(Ok)
+    }
+
+    /// The next message, `None` at a clean end of stream between messages.
+    pub fn next(&mut self) -> io::Result<Option<Msg>> {
+        if self.start == self.end && self.fill()? == 0 {
+            return Ok(None);
+        }
+        let mut head = [0u8; 5];
+        self.read_exact(&mut head)?;
+        let len = u32::from_be_bytes(head[1..].try_into().expect("4 bytes"));
+        if len > MAX_BODY {
+            return Err(invalid(&format!("message body of {len} bytes is too long")));
+        }
+        let mut body = vec![0u8; len as usize];
+        self.read_exact(&mut body)?;
+        Msg::decode(head[0], &body).map(Some)
+    }
+
+    /// The bytes already buffered (content that arrived with a message), at most `max`.
+    pub fn buffered(&self, max: usize) -> &[u8] {
+        &self.buf[self.start..self.end.min(self.start + max)]
+    }
+
+    /// Marks `n` buffered bytes as used.
+    pub fn consume(&mut self, n: usize) {
+        self.start += n;
+        debug_assert!(self.start <= self.end);
+    }
+
+    fn fill(&mut self) -> io::Result<usize> {
+        self.start = 0;
+        self.end = 0;
+        let n = read_retrying(&mut self.inner, &mut self.buf)?;
+        self.end = n;
+        Ok(n)
+    }
+}
+
+impl<R: Read> Read for Reader<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.start == self.end {
+            if out.len() >= self.buf.len() {
+                return read_retrying(&mut self.inner, out);
+            }
+            self.fill()?;
+        }
+        let n = out.len().min(self.end - self.start);
+        out[..n].copy_from_slice(&self.buf[self.start..self.start + n]);
+        self.start += n;
+        Ok(n)
+    }
+}
+
+fn read_retrying(inner: &mut impl Read, out: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match inner.read(out) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            // SO_RCVTIMEO expired: no byte for the whole timeout.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "timed out: nothing received",
+                ))
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Refuses paths that would leave the receiver's directory or cannot be paths:
+/// absolute, empty components, `.` or `..`, NUL, over `PATH_MAX` or `NAME_MAX`.
+pub fn check_path(path: &str) -> io::Result<()> {
+    let refuse = || {
+        invalid(&format!(
+            "refused file name {path:?}: it must be a relative path without . or .."
+        ))
+    };
+    if path.is_empty() || path.len() > MAX_PATH || path.starts_with('/') || path.contains('\0') {
+        return Err(refuse());
+    }
+    for part in path.split('/') {
+        if part.is_empty() || part == "." || part == ".." || part.len() > 255 {
+            return Err(refuse());
+        }
     }
     Ok(())
 }
@@ -87,61 +477,112 @@ fn invalid(why: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, why.to_string())
 }
 
-/// XXH3-128 of the first `len` bytes of a file, read with `pread` (never mapped, so
-/// a file that shrinks meanwhile gives a short read, not a SIGBUS).
-pub fn digest_file(file: impl AsFd, len: u64) -> io::Result<u128> {
-    let mut hasher = Xxh3::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut pos = 0;
-    while pos < len {
-        let want = usize::try_from(len - pos)
-            .unwrap_or(usize::MAX)
-            .min(buf.len());
-        let n = match rustix::io::pread(&file, &mut buf[..want], pos) {
-            Ok(0) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the file shrank while it was hashed",
-                ))
-            }
-            Ok(n) => n,
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(e) => return Err(e.into()),
-        };
-        hasher.update(&buf[..n]);
-        pos += n as u64;
+/// The digest of a whole file: XXH3-128 of its blocks' XXH3-128s (16 bytes each,
+/// big-endian) in block order, so blocks can be hashed in any order, on any
+/// connection, and a resumed file needs no re-read of the blocks it kept.
+pub fn file_digest(blocks: &[u128]) -> u128 {
+    let mut h = Xxh3::new();
+    for d in blocks {
+        h.update(&d.to_be_bytes());
     }
-    Ok(hasher.digest128())
+    h.digest128()
+}
+
+/// The XXH3-128 of `len` zero bytes (a HOLE block), computed once per length.
+pub fn zeros_digest(len: u32) -> u128 {
+    use std::sync::Mutex;
+    static KNOWN: Mutex<Vec<(u32, u128)>> = Mutex::new(Vec::new());
+    let mut known = KNOWN.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(&(_, d)) = known.iter().find(|(l, _)| *l == len) {
+        return d;
+    }
+    let d = xxh3_128(&vec![0u8; len as usize]);
+    known.push((len, d));
+    d
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn header_round_trips() {
-        let h = Header {
-            name: "a.txt".into(),
-            size: 5 << 32,
-            mode: 0o644,
-        };
-        let bytes = h.encode();
-        assert_eq!(Header::read(&mut &bytes[..]).unwrap(), h);
+    fn round_trip(msg: Msg) {
+        let mut bytes = Vec::new();
+        msg.encode(&mut bytes);
+        let mut r = Reader::new(&bytes[..]);
+        assert_eq!(r.next().unwrap(), Some(msg));
+        assert_eq!(r.next().unwrap(), None);
     }
 
     #[test]
-    fn hostile_headers_are_refused() {
-        for name in ["..", ".", "a/b", "/etc/passwd", "x\0y", ""] {
-            let mut bytes = b"ZCP1".to_vec();
-            bytes.extend_from_slice(&(name.len() as u16).to_be_bytes());
-            bytes.extend_from_slice(name.as_bytes());
-            bytes.extend_from_slice(&[0; 12]);
-            assert!(Header::read(&mut &bytes[..]).is_err(), "{name:?}");
+    fn messages_round_trip() {
+        round_trip(Msg::File(Entry {
+            id: 7,
+            kind: EntryKind::Symlink,
+            mode: 0o755,
+            mtime: (-5, 999_999_999),
+            size: None,
+            block: BLOCK,
+            ask: true,
+            complete_ok: true,
+            path: "a/b c/é".into(),
+            target: "../x".into(),
+        }));
+        round_trip(Msg::Data {
+            id: 1,
+            offset: 5 << 32,
+            len: 9,
+        });
+        round_trip(Msg::Hole {
+            id: 1,
+            offset: 0,
+            len: 4096,
+        });
+        round_trip(Msg::End {
+            id: 1,
+            size: 3,
+            digest: u128::MAX - 1,
+        });
+        round_trip(Msg::Have {
+            id: 3,
+            have: Have::Blocks(vec![0b101]),
+        });
+        round_trip(Msg::Have {
+            id: 3,
+            have: Have::Complete,
+        });
+        round_trip(Msg::Err {
+            id: 0,
+            reason: "No space left on device".into(),
+        });
+        for m in [Msg::Done, Msg::Bye, Msg::Ok { id: 2 }] {
+            round_trip(m);
         }
-        assert!(Header::read(&mut &b"GET / HTTP/1.1\r\n"[..]).is_err());
-        assert!(
-            Header::read(&mut &b"ZCP1\x00\x05ab"[..]).is_err(),
-            "truncated"
-        );
+        let g = Greeting {
+            version: VERSION,
+            caps: CAPS,
+            session: 42,
+        };
+        assert_eq!(Greeting::decode(&g.encode()).unwrap(), g);
+    }
+
+    #[test]
+    fn hostile_paths_and_bodies_are_refused() {
+        for path in ["..", ".", "a/../b", "/etc/passwd", "x\0y", "", "a//b", "a/"] {
+            assert!(check_path(path).is_err(), "{path:?}");
+        }
+        assert!(check_path("a/b/c.txt").is_ok());
+        assert!(Msg::decode(b'F', &[0; 3]).is_err());
+        assert!(Msg::decode(b'?', &[]).is_err());
+        let mut huge = vec![b'D'];
+        huge.extend_from_slice(&u32::MAX.to_be_bytes());
+        assert!(Reader::new(&huge[..]).next().is_err());
+        assert!(Greeting::decode(b"GET / HTTP/1.1\r\n\r").is_err());
+    }
+
+    #[test]
+    fn have_bits() {
+        let h = Have::Blocks(vec![0b1000_0001, 0b1]);
+        assert!(h.holds(0) && h.holds(7) && h.holds(8));
+        assert!(!h.holds(1) && !h.holds(9) && !h.holds(100));
     }
 }

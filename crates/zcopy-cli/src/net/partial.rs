@@ -1,0 +1,655 @@
+//! Where `recv` lands what arrives: every path opened beneath the output directory
+//! with `openat2(RESOLVE_BENEATH)`; every file written beside its target and put
+//! under its name only once verified: a large one as `.NAME.zcopy-part` with a
+//! manifest of verified blocks beside it, so an interrupted transfer can resume;
+//! any other as an unnamed `O_TMPFILE` linked into place (nothing is left if the
+//! receiver dies), or `.NAME.zcopy-part` where the file system has no `O_TMPFILE`.
+//!
+//! A manifest (`.NAME.zcopy-manifest`) is text: a header naming the file's size,
+//! mtime and block size, then one line per verified block, `INDEX DIGEST`,
+//! appended as blocks are checked. A torn last line (a receiver killed mid-write)
+//! is ignored; the blocks it lists are hashed again before they are trusted.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags, Timespec, Timestamps};
+use rustix::io::Errno;
+use xxhash_rust::xxh3::Xxh3;
+
+use super::frame::{self, Entry, Have};
+
+/// The most blocks a file may have: its HAVE bitmap fits in one message.
+const MAX_BLOCKS: u64 = 1 << 22;
+
+/// Files larger than this many blocks keep a manifest and can resume.
+const RESUMABLE_BLOCKS: u64 = 1;
+
+/// The output directory, and the directories entries landed in last.
+pub struct Root {
+    dir: File,
+    /// `-o FILE`: the one file of the transfer lands under this name.
+    single: Option<String>,
+    recent: Mutex<Vec<(String, Arc<File>)>>,
+}
+
+/// Directories kept open for the entries that follow (trees arrive directory by
+/// directory, and the landing threads work in a few at a time).
+const RECENT_DIRS: usize = 8;
+
+impl Root {
+    pub fn open(dir: &std::path::Path, single: Option<String>) -> io::Result<Root> {
+        let dir = rustix::fs::open(
+            dir,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        Ok(Root {
+            dir: File::from(dir),
+            single,
+            recent: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The directory `rel` lands in (opened beneath the root, never through a
+    /// symlink that leaves it) and its last component.
+    pub fn parent_of(&self, rel: &str) -> io::Result<(Arc<File>, String)> {
+        if let Some(single) = &self.single {
+            let dir = rustix::io::fcntl_dupfd_cloexec(&self.dir, 0)?;
+            return Ok((Arc::new(File::from(dir)), single.clone()));
+        }
+        let (parent, name) = rel.rsplit_once('/').unwrap_or((".", rel));
+        if let Some((_, dir)) = self
+            .recent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .find(|(path, _)| path == parent)
+        {
+            return Ok((dir.clone(), name.to_string()));
+        }
+        let dir = rustix::fs::openat2(
+            &self.dir,
+            parent,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
+        )
+        .map_err(|e| beneath_error(e, parent))?;
+        let dir = Arc::new(File::from(dir));
+        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        if recent.len() == RECENT_DIRS {
+            recent.remove(0);
+        }
+        recent.push((parent.to_string(), dir.clone()));
+        Ok((dir, name.to_string()))
+    }
+
+    pub fn is_single(&self) -> bool {
+        self.single.is_some()
+    }
+
+    /// Creates directory `rel` (an existing directory is fine).
+    pub fn mkdir(&self, rel: &str) -> io::Result<()> {
+        let (dir, name) = self.parent_of(rel)?;
+        match rustix::fs::mkdirat(&*dir, name.as_str(), Mode::from_raw_mode(0o700)) {
+            Ok(()) => Ok(()),
+            Err(Errno::EXIST) => {
+                let st = rustix::fs::statat(&*dir, name.as_str(), AtFlags::SYMLINK_NOFOLLOW)?;
+                if rustix::fs::FileType::from_raw_mode(st.st_mode)
+                    == rustix::fs::FileType::Directory
+                {
+                    Ok(())
+                } else {
+                    Err(io::Error::new(
+                        io::ErrorKind::AlreadyExists,
+                        "exists and is not a directory",
+                    ))
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Sets a directory's mode and mtime, after its content arrived (adding entries
+    /// changes a directory's mtime).
+    pub fn finish_dir(&self, rel: &str, mode: u32, mtime: (i64, u32)) -> io::Result<()> {
+        let (dir, name) = self.parent_of(rel)?;
+        rustix::fs::chmodat(
+            &*dir,
+            name.as_str(),
+            Mode::from_raw_mode(mode & 0o7777),
+            AtFlags::empty(),
+        )?;
+        rustix::fs::utimensat(
+            &*dir,
+            name.as_str(),
+            &times(mtime),
+            AtFlags::SYMLINK_NOFOLLOW,
+        )?;
+        Ok(())
+    }
+
+    /// Creates symlink `rel` pointing at `target` (replacing what was there, atomically).
+    pub fn symlink(&self, rel: &str, target: &str, mtime: (i64, u32)) -> io::Result<()> {
+        let (dir, name) = self.parent_of(rel)?;
+        let temp = part_name(&name, "link");
+        let _ = rustix::fs::unlinkat(&*dir, temp.as_str(), AtFlags::empty());
+        rustix::fs::symlinkat(target, &*dir, temp.as_str())?;
+        rustix::fs::utimensat(
+            &*dir,
+            temp.as_str(),
+            &times(mtime),
+            AtFlags::SYMLINK_NOFOLLOW,
+        )?;
+        rustix::fs::renameat(&*dir, temp.as_str(), &*dir, name.as_str())?;
+        Ok(())
+    }
+}
+
+/// EXDEV and ELOOP from openat2 mean the path tried to leave the directory.
+fn beneath_error(e: Errno, path: &str) -> io::Error {
+    match e {
+        Errno::XDEV | Errno::LOOP => io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("refused file name {path:?}: it leads outside the output directory"),
+        ),
+        e => io::Error::from(e),
+    }
+}
+
+fn times(mtime: (i64, u32)) -> Timestamps {
+    let t = Timespec {
+        tv_sec: mtime.0,
+        tv_nsec: mtime.1.into(),
+    };
+    Timestamps {
+        last_access: t,
+        last_modification: t,
+    }
+}
+
+/// `.NAME.SUFFIX`, or a digest of NAME when that would be longer than NAME_MAX.
+fn part_name(name: &str, suffix: &str) -> String {
+    if name.len() + suffix.len() + 2 <= 255 {
+        format!(".{name}.{suffix}")
+    } else {
+        format!(
+            ".{:016x}.{suffix}",
+            xxhash_rust::xxh3::xxh3_64(name.as_bytes())
+        )
+    }
+}
+
+/// Partial files that cannot be resumed, removed if the receiver is interrupted.
+static UNRESUMABLE: Mutex<BTreeMap<u64, (Arc<File>, String)>> = Mutex::new(BTreeMap::new());
+static NEXT_KEY: AtomicU64 = AtomicU64::new(0);
+
+/// Removes every partial file that could never be resumed (SIGINT, SIGTERM).
+pub fn remove_unresumable() {
+    let parts = UNRESUMABLE.lock().unwrap_or_else(|p| p.into_inner());
+    for (dir, name) in parts.values() {
+        let _ = rustix::fs::unlinkat(&**dir, name.as_str(), AtFlags::empty());
+    }
+}
+
+/// One file being received.
+pub struct Partial {
+    dir: Arc<File>,
+    name: String,
+    part: String,
+    /// Whether the partial file has the name `part` (else it is an unnamed
+    /// `O_TMPFILE`, linked into place at the end and gone if the receiver dies).
+    named: bool,
+    manifest_name: String,
+    pub file: File,
+    pub entry: Entry,
+    manifest: Mutex<Option<File>>,
+    blocks: Mutex<Vec<Option<u128>>>,
+    filled: Condvar,
+    key: Mutex<Option<u64>>,
+    /// A hole was skipped or an old partial reused: the length must be set at the end.
+    set_len: AtomicBool,
+}
+
+impl Partial {
+    /// Opens the partial file for `entry`: a fresh one, or, when the sender asks
+    /// and a manifest matches, the interrupted one with the blocks it holds.
+    pub fn open(root: &Root, entry: Entry) -> io::Result<(Partial, Have)> {
+        let (dir, name) = root.parent_of(&entry.path)?;
+        let part = part_name(&name, "zcopy-part");
+        let manifest_name = part_name(&name, "zcopy-manifest");
+        let block = u64::from(entry.block);
+        let resumable = entry.size.is_some_and(|s| s > RESUMABLE_BLOCKS * block);
+        let nblocks = entry.size.map_or(0, |s| s.div_ceil(block));
+        if nblocks > MAX_BLOCKS {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{} blocks of {block} bytes are too many", nblocks),
+            ));
+        }
+        let nblocks = nblocks as usize;
+        if entry.ask && entry.complete_ok && same_file_in_place(&dir, &name, &entry) {
+            let file = File::from(rustix::fs::openat(
+                &*dir,
+                name.as_str(),
+                OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+                Mode::empty(),
+            )?);
+            let partial = Partial {
+                dir,
+                name,
+                part,
+                named: false,
+                manifest_name,
+                file,
+                entry,
+                manifest: Mutex::new(None),
+                blocks: Mutex::new(Vec::new()),
+                filled: Condvar::new(),
+                key: Mutex::new(None),
+                set_len: AtomicBool::new(false),
+            };
+            return Ok((partial, Have::Complete));
+        }
+        // Grown as blocks arrive: a hostile size allocates nothing.
+        let mut blocks = Vec::new();
+        let mut have = Have::Nothing;
+        let mut file = None;
+        if entry.ask && resumable {
+            if let Some((f, held)) = resume(&dir, &part, &manifest_name, &entry)? {
+                blocks.resize(nblocks, None);
+                for (i, d) in held {
+                    blocks[i] = Some(d);
+                }
+                let mut bits = vec![0u8; nblocks.div_ceil(8)];
+                for (i, b) in blocks.iter().enumerate() {
+                    if b.is_some() {
+                        bits[i / 8] |= 1 << (i % 8);
+                    }
+                }
+                have = Have::Blocks(bits);
+                file = Some(f);
+            }
+        }
+        let resuming = file.is_some();
+        let (file, named) = match file {
+            Some(f) => (f, true),
+            None if !resumable => match unnamed_file(&dir)? {
+                Some(f) => (f, false),
+                None => (create_part(&dir, &part)?, true),
+            },
+            None => (create_part(&dir, &part)?, true),
+        };
+        let manifest = if resumable {
+            let mut flags = OFlags::WRONLY
+                | OFlags::APPEND
+                | OFlags::CREATE
+                | OFlags::NOFOLLOW
+                | OFlags::CLOEXEC;
+            if !resuming {
+                flags |= OFlags::TRUNC;
+            }
+            let mut m = File::from(rustix::fs::openat(
+                &*dir,
+                manifest_name.as_str(),
+                flags,
+                Mode::from_raw_mode(0o600),
+            )?);
+            if !resuming {
+                m.write_all(manifest_header(&entry).as_bytes())?;
+            }
+            Some(m)
+        } else {
+            None
+        };
+        let key = (named && !resumable).then(|| {
+            let key = NEXT_KEY.fetch_add(1, Ordering::Relaxed);
+            UNRESUMABLE
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(key, (dir.clone(), part.clone()));
+            key
+        });
+        let partial = Partial {
+            dir,
+            name,
+            part,
+            named,
+            manifest_name,
+            file,
+            entry,
+            manifest: Mutex::new(manifest),
+            blocks: Mutex::new(blocks),
+            filled: Condvar::new(),
+            key: Mutex::new(key),
+            set_len: AtomicBool::new(resuming),
+        };
+        Ok((partial, have))
+    }
+
+    /// Checks a DATA or HOLE message's place: block-aligned, inside the file.
+    pub fn check_block(&self, offset: u64, len: u32) -> io::Result<usize> {
+        let block = u64::from(self.entry.block);
+        let bad = |why: &str| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "{}: block at {offset} of {len} bytes {why}",
+                    self.entry.path
+                ),
+            )
+        };
+        if offset % block != 0 || u64::from(len) > block || len == 0 {
+            return Err(bad("is not a block"));
+        }
+        if let Some(size) = self.entry.size {
+            if u64::from(len) != block.min(size.saturating_sub(offset)) {
+                return Err(bad("is outside the file"));
+            }
+        }
+        let index = usize::try_from(offset / block).map_err(|_| bad("is too far"))?;
+        if index as u64 >= MAX_BLOCKS {
+            return Err(bad("is too far"));
+        }
+        Ok(index)
+    }
+
+    /// Records a block of zeros that was not written (a HOLE).
+    pub fn skipped_hole(&self, index: usize, digest: u128, notify: bool) -> io::Result<()> {
+        self.set_len.store(true, Ordering::Relaxed);
+        self.verified(index, digest, notify)
+    }
+
+    /// Records a verified block (and appends it to the manifest). `notify` wakes a
+    /// connection waiting for the file's last blocks (only sessions with extra
+    /// connections have one; a wake is a syscall even with nobody waiting).
+    pub fn verified(&self, index: usize, digest: u128, notify: bool) -> io::Result<()> {
+        if let Some(m) = &mut *self.manifest.lock().unwrap_or_else(|p| p.into_inner()) {
+            m.write_all(format!("{index} {digest:032x}\n").as_bytes())?;
+        }
+        let mut blocks = self.blocks.lock().unwrap_or_else(|p| p.into_inner());
+        if blocks.len() <= index {
+            blocks.resize(index + 1, None);
+        }
+        blocks[index] = Some(digest);
+        if notify {
+            self.filled.notify_all();
+        }
+        Ok(())
+    }
+
+    /// Waits until every block of a `size`-byte file is verified (blocks of one
+    /// file may arrive on several connections), then checks the file digest, sets
+    /// mode and mtime and renames the file into place.
+    pub fn finish(&self, size: u64, digest: u128, wait: Duration) -> io::Result<()> {
+        let block = u64::from(self.entry.block);
+        let nblocks = size.div_ceil(block) as usize;
+        if self.entry.size.is_some_and(|s| s != size) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("END says {size} bytes, FILE said {:?}", self.entry.size),
+            ));
+        }
+        let digests = {
+            let blocks = self.blocks.lock().unwrap_or_else(|p| p.into_inner());
+            let (blocks, timeout) = self
+                .filled
+                .wait_timeout_while(blocks, wait, |b| {
+                    b.len() < nblocks || b[..nblocks].iter().any(Option::is_none)
+                })
+                .unwrap_or_else(|p| p.into_inner());
+            if timeout.timed_out() {
+                let got = blocks.iter().flatten().count();
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("{} of {nblocks} blocks arrived before the timeout", got),
+                ));
+            }
+            if blocks.len() > nblocks {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "blocks beyond the end of the file",
+                ));
+            }
+            blocks.iter().flatten().copied().collect::<Vec<_>>()
+        };
+        let got = frame::file_digest(&digests);
+        if got != digest {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("digest mismatch (sent {digest:032x}, received {got:032x})"),
+            ));
+        }
+        // Trailing holes were never written: the length makes them.
+        if self.set_len.load(Ordering::Relaxed) {
+            self.file.set_len(size)?;
+        }
+        rustix::fs::fchmod(&self.file, Mode::from_raw_mode(self.entry.mode & 0o7777))?;
+        rustix::fs::futimens(&self.file, &times(self.entry.mtime))?;
+        if !self.named {
+            let fd = format!("/proc/self/fd/{}", self.file.as_raw_fd());
+            let link = |name: &str| {
+                rustix::fs::linkat(
+                    rustix::fs::CWD,
+                    fd.as_str(),
+                    &*self.dir,
+                    name,
+                    AtFlags::SYMLINK_FOLLOW,
+                )
+            };
+            match link(&self.name) {
+                Ok(()) => {
+                    self.unregister();
+                    return Ok(());
+                }
+                // The target exists: link under the part name and rename over it.
+                Err(Errno::EXIST) => {
+                    let _ = rustix::fs::unlinkat(&*self.dir, self.part.as_str(), AtFlags::empty());
+                    link(&self.part)?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        rustix::fs::renameat(
+            &*self.dir,
+            self.part.as_str(),
+            &*self.dir,
+            self.name.as_str(),
+        )?;
+        if self
+            .manifest
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .is_some()
+        {
+            let _ = rustix::fs::unlinkat(&*self.dir, self.manifest_name.as_str(), AtFlags::empty());
+        }
+        self.unregister();
+        Ok(())
+    }
+
+    /// Gives up on the file: a resumable partial is kept with its manifest (and a
+    /// line saying so is returned); any other partial is removed.
+    pub fn abandon(&self) -> Option<String> {
+        self.unregister();
+        if self
+            .manifest
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+        {
+            let blocks = self.blocks.lock().unwrap_or_else(|p| p.into_inner());
+            let held = blocks.iter().flatten().count();
+            let all = self
+                .entry
+                .size
+                .map_or(0, |s| s.div_ceil(u64::from(self.entry.block)));
+            Some(format!(
+                "{}: kept the partial file {} ({held} of {all} blocks verified); send it again to resume",
+                self.entry.path, self.part,
+            ))
+        } else {
+            if self.named {
+                let _ = rustix::fs::unlinkat(&*self.dir, self.part.as_str(), AtFlags::empty());
+            }
+            None
+        }
+    }
+
+    /// A file already complete under its real name (`Have::Complete`): nothing to do.
+    pub fn skip(&self) {
+        self.unregister();
+    }
+
+    fn unregister(&self) {
+        if let Some(key) = self.key.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            UNRESUMABLE
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&key);
+        }
+    }
+}
+
+/// An unnamed file in `dir` (`O_TMPFILE`), or `None` where the file system has none.
+fn unnamed_file(dir: &File) -> io::Result<Option<File>> {
+    match rustix::fs::openat(
+        dir,
+        ".",
+        OFlags::RDWR | OFlags::TMPFILE | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    ) {
+        Ok(fd) => Ok(Some(File::from(fd))),
+        // EOPNOTSUPP: a file system without O_TMPFILE (NFS, FUSE, older ones);
+        // EISDIR: a kernel that predates it (3.11).
+        Err(Errno::OPNOTSUPP | Errno::ISDIR) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Creates (or truncates) the partial file `part` in `dir`.
+fn create_part(dir: &File, part: &str) -> io::Result<File> {
+    let fd = rustix::fs::openat(
+        dir,
+        part,
+        OFlags::RDWR | OFlags::CREATE | OFlags::TRUNC | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    )?;
+    Ok(File::from(fd))
+}
+
+fn manifest_header(entry: &Entry) -> String {
+    format!(
+        "zcopy-manifest 1 size={} mtime={}.{:09} block={}\n",
+        entry.size.unwrap_or(0),
+        entry.mtime.0,
+        entry.mtime.1,
+        entry.block
+    )
+}
+
+fn same_file_in_place(dir: &File, name: &str, entry: &Entry) -> bool {
+    match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) => {
+            rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::RegularFile
+                && Some(st.st_size as u64) == entry.size
+                && st.st_mtime == entry.mtime.0
+                && st.st_mtime_nsec as u32 == entry.mtime.1
+        }
+        Err(_) => false,
+    }
+}
+
+/// Block indexes and their digests.
+type HeldBlocks = Vec<(usize, u128)>;
+
+/// The partial file and the blocks it verifiably holds, if its manifest describes
+/// the same file (size, mtime, block size). Each listed block is hashed again, so
+/// a block the manifest lists but the disk lost is sent again.
+fn resume(
+    dir: &File,
+    part: &str,
+    manifest: &str,
+    entry: &Entry,
+) -> io::Result<Option<(File, HeldBlocks)>> {
+    let Ok(m) = rustix::fs::openat(
+        dir,
+        manifest,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) else {
+        return Ok(None);
+    };
+    let mut text = String::new();
+    if File::from(m).read_to_string(&mut text).is_err() {
+        return Ok(None);
+    }
+    let mut lines = text.split_inclusive('\n');
+    if lines.next() != Some(manifest_header(entry).as_str()) {
+        return Ok(None);
+    }
+    let Ok(file) = rustix::fs::openat(
+        dir,
+        part,
+        OFlags::RDWR | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) else {
+        return Ok(None);
+    };
+    let file = File::from(file);
+    let size = entry.size.unwrap_or(0);
+    let block = u64::from(entry.block);
+    let mut held = Vec::new();
+    let mut buf = zcopy::engine::direct::AlignedBuf::new(256 << 10, 4096);
+    for line in lines.filter(|l| l.ends_with('\n')) {
+        let Some((index, digest)) = line.trim_end().split_once(' ') else {
+            continue;
+        };
+        let (Ok(index), Ok(digest)) = (index.parse::<u64>(), u128::from_str_radix(digest, 16))
+        else {
+            continue;
+        };
+        let Some(offset) = index.checked_mul(block).filter(|&o| o < size) else {
+            continue;
+        };
+        let len = block.min(size - offset);
+        // A block that cannot be read back is sent again.
+        if hash_range(&file, offset, len, &mut buf).is_ok_and(|d| d == digest) {
+            held.push((index as usize, digest));
+        }
+    }
+    Ok(Some((file, held)))
+}
+
+/// XXH3-128 of `len` bytes of `file` at `offset`, read with `pread` into `buf`.
+pub fn hash_range(
+    file: &File,
+    offset: u64,
+    len: u64,
+    buf: &mut zcopy::engine::direct::AlignedBuf,
+) -> io::Result<u128> {
+    let mut h = Xxh3::new();
+    let mut pos = 0;
+    let cap = buf.as_mut_slice().len() as u64;
+    while pos < len {
+        let want = (len - pos).min(cap) as usize;
+        let n = file.read_at(&mut buf.as_mut_slice()[..want], offset + pos)?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the file shrank while it was hashed",
+            ));
+        }
+        h.update(buf.filled(n));
+        pos += n as u64;
+    }
+    Ok(h.digest128())
+}

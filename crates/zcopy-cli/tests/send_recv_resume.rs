@@ -1,0 +1,323 @@
+//! Interrupted transfers resume; large files spread over `-j N` connections; a
+//! 10 GiB sparse file keeps its holes. Each kill is `kill -9` at a random moment
+//! (the seed and the moments are printed, to replay a failure).
+
+mod common;
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::{names_in, pattern, zcopy, Server};
+
+fn recv(out: &Path) -> Server {
+    Server::start(&[
+        "recv",
+        "--listen",
+        "127.0.0.1:0",
+        "-o",
+        out.to_str().unwrap(),
+    ])
+}
+
+/// A small xorshift, seeded from the clock (printed).
+struct Dice(u64);
+
+impl Dice {
+    fn new() -> Dice {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64
+            | 1;
+        eprintln!("dice seed {seed}");
+        Dice(seed)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// Waits until the receiver's stderr holds `n` lines containing `what`.
+fn await_lines(server: &Server, what: &str, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while server.stderr().matches(what).count() < n {
+        assert!(
+            Instant::now() < deadline,
+            "no {what:?} line: {}",
+            server.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Sends `file` to completion and returns the payload bytes the sender moved.
+fn send_to_end(file: &Path, addr: &str, extra: &[&str]) -> u64 {
+    let o = zcopy()
+        .arg("send")
+        .arg(file)
+        .arg(addr)
+        .arg("--json")
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    json["bytes"].as_u64().unwrap()
+}
+
+fn slow_sender(file: &Path, addr: &str) -> std::process::Child {
+    zcopy()
+        .arg("send")
+        .arg(file)
+        .arg(addr)
+        .args(["--limit-rate", "16M", "-q"])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn a_killed_sender_resumes_with_the_missing_blocks() {
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("data.bin");
+    let data = pattern((24 << 20) + 12345);
+    std::fs::write(&file, &data).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let server = recv(out.path());
+    let mut dice = Dice::new();
+    for run in 1..=10 {
+        let wait = 350 + dice.below(1000);
+        eprintln!("run {run}: kill -9 the sender after {wait} ms");
+        let mut sender = slow_sender(&file, &server.addr);
+        std::thread::sleep(Duration::from_millis(wait));
+        let _ = sender.kill();
+        let finished = sender.wait().unwrap().success();
+        if !finished {
+            await_lines(&server, "kept the partial file", run);
+        }
+        let sent = send_to_end(&file, &server.addr, &[]);
+        eprintln!(
+            "run {run}: the resumed send moved {sent} of {} bytes",
+            data.len()
+        );
+        assert!(
+            sent < data.len() as u64 || finished,
+            "run {run}: resent all {sent} bytes"
+        );
+        assert!(
+            std::fs::read(out.path().join("data.bin")).unwrap() == data,
+            "run {run}"
+        );
+        assert_eq!(names_in(out.path()), ["data.bin"], "run {run}");
+        std::fs::remove_file(out.path().join("data.bin")).unwrap();
+    }
+}
+
+#[test]
+fn a_killed_receiver_resumes_with_the_missing_blocks() {
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("data.bin");
+    let data = pattern((24 << 20) + 999);
+    std::fs::write(&file, &data).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let mut dice = Dice::new();
+    for run in 1..=10 {
+        let mut server = recv(out.path());
+        let wait = 350 + dice.below(1000);
+        eprintln!("run {run}: kill -9 the receiver after {wait} ms");
+        let mut sender = slow_sender(&file, &server.addr);
+        std::thread::sleep(Duration::from_millis(wait));
+        server.child.kill().unwrap();
+        server.child.wait().unwrap();
+        let finished = sender.wait().unwrap().success();
+        let server = recv(out.path());
+        let sent = send_to_end(&file, &server.addr, &[]);
+        eprintln!(
+            "run {run}: the resumed send moved {sent} of {} bytes",
+            data.len()
+        );
+        assert!(
+            sent < data.len() as u64 || finished,
+            "run {run}: resent all {sent} bytes"
+        );
+        assert!(
+            std::fs::read(out.path().join("data.bin")).unwrap() == data,
+            "run {run}"
+        );
+        assert_eq!(names_in(out.path()), ["data.bin"], "run {run}");
+        std::fs::remove_file(out.path().join("data.bin")).unwrap();
+    }
+}
+
+/// `--resume` skips files already in place and fills in interrupted ones; a
+/// changed source (other mtime) starts over.
+#[test]
+fn resume_skips_what_is_in_place() {
+    let src = tempfile::tempdir().unwrap();
+    let tree = src.path().join("t");
+    std::fs::create_dir(&tree).unwrap();
+    for i in 0..20 {
+        std::fs::write(tree.join(format!("f{i}")), pattern(1000 * i + 1)).unwrap();
+    }
+    let out = tempfile::tempdir().unwrap();
+    let server = recv(out.path());
+    let first = send_to_end(&tree, &server.addr, &["--resume"]);
+    assert!(first > 0);
+    assert_eq!(
+        send_to_end(&tree, &server.addr, &["--resume"]),
+        0,
+        "all in place"
+    );
+    std::fs::write(tree.join("f3"), b"changed").unwrap();
+    assert_eq!(send_to_end(&tree, &server.addr, &["--resume"]), 7);
+    assert_eq!(std::fs::read(out.path().join("t/f3")).unwrap(), b"changed");
+}
+
+#[test]
+fn parallel_streams_carry_one_file_and_a_tree() {
+    let src = tempfile::tempdir().unwrap();
+    let tree = src.path().join("t");
+    std::fs::create_dir_all(tree.join("sub")).unwrap();
+    let big = pattern((41 << 20) + 3);
+    std::fs::write(tree.join("big.bin"), &big).unwrap();
+    for i in 0..50 {
+        std::fs::write(tree.join(format!("sub/s{i}")), pattern(i * 97)).unwrap();
+    }
+    let out = tempfile::tempdir().unwrap();
+    let mut server = Server::start(&[
+        "recv",
+        "--listen",
+        "127.0.0.1:0",
+        "-o",
+        out.path().to_str().unwrap(),
+        "--once",
+    ]);
+    let o = zcopy()
+        .arg("send")
+        .arg(&tree)
+        .arg(&server.addr)
+        .args(["-j", "4", "--json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(json["streams"], 4);
+    let (status, _, stderr) = server.wait();
+    assert!(status.success(), "{stderr}");
+    assert!(std::fs::read(out.path().join("t/big.bin")).unwrap() == big);
+    for i in 0..50 {
+        assert_eq!(
+            std::fs::read(out.path().join(format!("t/sub/s{i}"))).unwrap(),
+            pattern(i * 97)
+        );
+    }
+    assert_eq!(names_in(&out.path().join("t")), ["big.bin", "sub"]);
+}
+
+/// A 10 GiB file with three data regions: sent as its data blocks and HOLE
+/// messages, it arrives with the same bytes and (nearly) no allocated blocks.
+#[test]
+fn a_10_gib_sparse_file_keeps_its_holes() {
+    use std::os::unix::fs::{FileExt, MetadataExt};
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("sparse.img");
+    let f = std::fs::File::create(&file).unwrap();
+    let size = 10u64 << 30;
+    f.set_len(size).unwrap();
+    let marks = [
+        (0u64, pattern(5000)),
+        (5 << 30, pattern(70_000)),
+        (size - 100, pattern(100)),
+    ];
+    for (at, bytes) in &marks {
+        f.write_all_at(bytes, *at).unwrap();
+    }
+    f.sync_all().unwrap();
+    if f.metadata().unwrap().blocks() * 512 > 64 << 20 {
+        eprintln!(
+            "SKIP a_10_gib_sparse_file_keeps_its_holes: this file system does not keep holes"
+        );
+        return;
+    }
+    let out = tempfile::tempdir().unwrap();
+    let mut server = Server::start(&[
+        "recv",
+        "--listen",
+        "127.0.0.1:0",
+        "-o",
+        out.path().to_str().unwrap(),
+        "--once",
+    ]);
+    let sent = send_to_end(&file, &server.addr, &[]);
+    assert!(sent <= 3 * (4 << 20), "sent {sent} bytes of holes");
+    assert!(server.wait().0.success());
+    let got = std::fs::File::open(out.path().join("sparse.img")).unwrap();
+    let meta = got.metadata().unwrap();
+    assert_eq!(meta.len(), size);
+    assert!(
+        meta.blocks() * 512 <= 16 << 20,
+        "{} bytes allocated",
+        meta.blocks() * 512
+    );
+    for (at, bytes) in &marks {
+        let mut back = vec![0u8; bytes.len()];
+        got.read_exact_at(&mut back, *at).unwrap();
+        assert!(&back == bytes, "data at {at}");
+    }
+    let mut zeros = vec![1u8; 1 << 20];
+    got.read_exact_at(&mut zeros, 3 << 30).unwrap();
+    assert!(zeros.iter().all(|&b| b == 0));
+}
+
+/// SIGTERM to the receiver leaves nothing of a file that could never resume (from
+/// standard input: no size, no manifest) and keeps a resumable one.
+#[test]
+fn sigterm_removes_partials_that_cannot_resume() {
+    use std::io::Write;
+    let out = tempfile::tempdir().unwrap();
+    let mut server = recv(out.path());
+    let mut sender = zcopy()
+        .args(["send", "-", "--name", "s.bin", &server.addr, "-q"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = sender.stdin.take().unwrap();
+    stdin.write_all(&pattern(100_000)).unwrap();
+    // The partial file is unnamed (O_TMPFILE) where the file system allows, named
+    // `.s.bin.zcopy-part` elsewhere: either way it must be gone after SIGTERM.
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = rustix::process::Pid::from_raw(server.child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    server.child.wait().unwrap();
+    drop(stdin);
+    let _ = sender.wait();
+    assert!(
+        names_in(out.path()).is_empty(),
+        "{:?}",
+        names_in(out.path())
+    );
+
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("big.bin");
+    std::fs::write(&file, pattern(24 << 20)).unwrap();
+    let mut server = recv(out.path());
+    let mut sender = slow_sender(&file, &server.addr);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !names_in(out.path()).contains(&".big.bin.zcopy-manifest".to_string()) {
+        assert!(Instant::now() < deadline, "no manifest appeared");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = rustix::process::Pid::from_raw(server.child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    server.child.wait().unwrap();
+    let _ = sender.wait();
+    assert_eq!(
+        names_in(out.path()),
+        [".big.bin.zcopy-manifest", ".big.bin.zcopy-part"]
+    );
+}
