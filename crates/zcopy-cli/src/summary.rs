@@ -45,11 +45,23 @@ impl Summary<'_> {
             "minor_faults": self.usage.minor_faults,
             "major_faults": self.usage.major_faults,
         });
-        out.as_object_mut().expect("an object").extend(extra);
+        let object = out.as_object_mut().expect("an object");
+        if r.zerocopy.sends > 0 {
+            object.insert(
+                "zerocopy".into(),
+                json!({
+                    "sends": r.zerocopy.sends,
+                    "completions": r.zerocopy.completions,
+                    "copied": r.zerocopy.copied,
+                }),
+            );
+        }
+        object.extend(extra);
         out
     }
 
-    /// "1.0 GiB in 0.412 s (2.4 GiB/s) with sendfile [sendfile=2]".
+    /// "1.0 GiB in 0.412 s (2.4 GiB/s) with sendfile [sendfile=2]", and what the
+    /// kernel said of zero-copy sends, if any.
     pub fn line(&self) -> String {
         let r = self.report;
         let rate = if self.seconds > 0.0 {
@@ -57,8 +69,13 @@ impl Summary<'_> {
         } else {
             String::new()
         };
+        let zerocopy = if r.zerocopy.sends > 0 {
+            format!("; {}", r.zerocopy)
+        } else {
+            String::new()
+        };
         format!(
-            "{} in {:.3} s{rate} with {} [{}]",
+            "{} in {:.3} s{rate} with {} [{}]{zerocopy}",
             human(r.bytes),
             self.seconds,
             r.engine,

@@ -6,7 +6,7 @@ use std::fmt::Write;
 /// The long version text, probed now.
 pub fn long() -> String {
     let mut text = format!("{}\n", env!("CARGO_PKG_VERSION"));
-    let engines: Vec<&str> = zcopy::Engine::CHAIN.iter().map(|e| e.name()).collect();
+    let engines: Vec<&str> = zcopy::Engine::ALL.iter().map(|e| e.name()).collect();
     let _ = writeln!(text, "engines: {}", engines.join(" "));
     if let Ok(uname) = std::fs::read_to_string("/proc/sys/kernel/osrelease") {
         let _ = writeln!(text, "kernel: Linux {}", uname.trim());

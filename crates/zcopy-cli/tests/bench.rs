@@ -62,6 +62,10 @@ fn bench_writes_table_json_and_svg() {
         ("scan", "mmap"),
         ("scan", "direct"),
         ("small", "sendfile"),
+        ("send", "io-uring"),
+        ("recv", "io-uring"),
+        ("send", "msg-zerocopy"),
+        ("serve", "io-uring"),
     ] {
         assert!(
             pairs.contains(&(job.to_string(), engine.to_string())),
@@ -77,6 +81,22 @@ fn bench_writes_table_json_and_svg() {
             r.get("skb_copy_bytes").is_some(),
             "a number, or null when it cannot be sampled"
         );
+    }
+
+    // The zero-copy rows say what the kernel reported: on loopback, every send copied.
+    let zerocopy: Vec<_> = rows.iter().filter(|r| !r["zerocopy"].is_null()).collect();
+    assert!(zerocopy.len() >= 3, "MSG_ZEROCOPY ×2 and SEND_ZC rows");
+    for r in zerocopy {
+        let zc = &r["zerocopy"];
+        assert!(zc["sends"].as_u64().unwrap() > 0);
+        assert_eq!(zc["completions"], zc["sends"], "{r}");
+        assert_eq!(zc["copied"], zc["completions"], "{r}");
+        let check = r["check"].as_str().unwrap();
+        let words = format!(
+            "0 CPU copies on a NIC that supports it; on this path the kernel reported {} of {} copied",
+            zc["copied"], zc["completions"]
+        );
+        assert!(check.contains(&words), "{check}");
     }
 
     let svg = std::fs::read_to_string(&svg).unwrap();

@@ -75,7 +75,14 @@ fn full_bodies_through_every_engine() {
     }
     let dir = site();
     let big = pattern((3 << 20) + 7);
-    for engine in ["auto", "sendfile", "splice", "mmap", "read-write"] {
+    for engine in [
+        "auto",
+        "sendfile",
+        "splice",
+        "mmap",
+        "read-write",
+        "io-uring",
+    ] {
         let server = serve(dir.path(), &["--engine", engine]);
         let (status, headers, body) = curl(&[&format!("http://{}/big.bin", server.addr)]);
         assert_eq!(status, 200, "{engine}");

@@ -39,11 +39,27 @@ pub enum Syscall {
     Pipe,
     /// `fstat(2)`, issued to learn a file's size.
     Fstat,
+    /// `io_uring_setup(2)` and the `mmap`s of its rings.
+    IoUringSetup,
+    /// `io_uring_register(2)`: the opcode probe, registered buffers.
+    IoUringRegister,
+    /// `io_uring_enter(2)`: submits a batch of operations and waits for them.
+    IoUringEnter,
+    /// `send(2)` with `MSG_ZEROCOPY`.
+    Send,
+    /// `recvmsg(2)` on the error queue (`MSG_ERRQUEUE`): zerocopy completions.
+    Recvmsg,
+    /// `poll(2)`, waiting for zerocopy completions.
+    Poll,
+    /// `getsockopt(2)` and `setsockopt(2)` (`SO_ZEROCOPY`).
+    Sockopt,
+    /// `fcntl(2)` `F_GETFL`, to learn whether a socket blocks.
+    Fcntl,
 }
 
 impl Syscall {
     /// Every syscall, in display order.
-    pub const ALL: [Syscall; 11] = [
+    pub const ALL: [Syscall; 19] = [
         Syscall::Read,
         Syscall::Pread,
         Syscall::Write,
@@ -55,6 +71,14 @@ impl Syscall {
         Syscall::CopyFileRange,
         Syscall::Pipe,
         Syscall::Fstat,
+        Syscall::IoUringSetup,
+        Syscall::IoUringRegister,
+        Syscall::IoUringEnter,
+        Syscall::Send,
+        Syscall::Recvmsg,
+        Syscall::Poll,
+        Syscall::Sockopt,
+        Syscall::Fcntl,
     ];
 
     /// The syscall's name as in its man page.
@@ -71,6 +95,14 @@ impl Syscall {
             Syscall::CopyFileRange => "copy_file_range",
             Syscall::Pipe => "pipe",
             Syscall::Fstat => "fstat",
+            Syscall::IoUringSetup => "io_uring_setup",
+            Syscall::IoUringRegister => "io_uring_register",
+            Syscall::IoUringEnter => "io_uring_enter",
+            Syscall::Send => "send",
+            Syscall::Recvmsg => "recvmsg",
+            Syscall::Poll => "poll",
+            Syscall::Sockopt => "sockopt",
+            Syscall::Fcntl => "fcntl",
         }
     }
 }
@@ -122,6 +154,41 @@ impl fmt::Display for Syscalls {
             write!(f, "{}={n}", call.name())?;
         }
         Ok(())
+    }
+}
+
+/// What the kernel said about zero-copy sends (`MSG_ZEROCOPY`, io_uring's
+/// `SEND_ZC`): each send is completed once the kernel no longer needs its pages,
+/// and the completion says whether it sent them in place or copied them after all
+/// (loopback and veth always copy; so does a NIC without scatter-gather or
+/// checksum offload).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ZeroCopy {
+    /// Zero-copy sends issued (each `send` call or `SEND_ZC` operation that moved bytes).
+    pub sends: u64,
+    /// Sends the kernel has reported complete, releasing their buffer.
+    pub completions: u64,
+    /// Completions the kernel marked copied (`SO_EE_CODE_ZEROCOPY_COPIED`,
+    /// `IORING_NOTIF_USAGE_ZC_COPIED`): the pages were copied, not sent in place.
+    pub copied: u64,
+}
+
+impl ZeroCopy {
+    /// Adds `other`'s counts to these.
+    pub fn add(&mut self, other: &ZeroCopy) {
+        self.sends += other.sends;
+        self.completions += other.completions;
+        self.copied += other.copied;
+    }
+}
+
+impl fmt::Display for ZeroCopy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} zero-copy sends, {} completed, the kernel copied {} of them",
+            self.sends, self.completions, self.copied
+        )
     }
 }
 
@@ -228,6 +295,20 @@ pub enum SkipReason {
     SizeMayLie,
     /// Passed over on the way to the read-write engine after a [`SkipReason::SizeMayLie`].
     ReadingInstead,
+    /// A call setting the engine up was refused before the first byte
+    /// (`io_uring_setup`, `SO_ZEROCOPY`, registering buffers); `cached` as for
+    /// [`SkipReason::Refused`].
+    SetupRefused {
+        /// The call, or the option it set.
+        call: &'static str,
+        /// The errno.
+        errno: Errno,
+        /// Whether the refusal is remembered for the rest of the process.
+        cached: bool,
+    },
+    /// The kernel or the descriptor lacks what the engine needs, in words ("the
+    /// kernel has no IORING_OP_SPLICE (Linux 5.7+)").
+    Unsupported(&'static str),
 }
 
 impl fmt::Display for SkipReason {
@@ -239,26 +320,29 @@ impl fmt::Display for SkipReason {
                 f.write_str("not available in this process (probed once, cached)")
             }
             SkipReason::Refused { errno, cached } => {
-                let name = match *errno {
-                    Errno::NOSYS => "ENOSYS",
-                    Errno::PERM => "EPERM",
-                    Errno::INVAL => "EINVAL",
-                    Errno::XDEV => "EXDEV",
-                    Errno::OPNOTSUPP => "EOPNOTSUPP",
-                    Errno::BADF => "EBADF",
-                    Errno::OVERFLOW => "EOVERFLOW",
-                    Errno::NODEV => "ENODEV",
-                    Errno::ACCESS => "EACCES",
-                    _ => "errno",
-                };
-                let words = std::io::Error::from_raw_os_error(errno.raw_os_error()).to_string();
-                let words = words.split(" (os error").next().unwrap_or_default();
-                write!(f, "{name}: {words}")?;
+                f.write_str(&errno_words(*errno))?;
                 if *cached {
                     f.write_str(" (cached for this process)")?;
                 }
                 Ok(())
             }
+            SkipReason::SetupRefused {
+                call,
+                errno,
+                cached,
+            } => {
+                write!(f, "{call}: {}", errno_words(*errno))?;
+                if *call == "io_uring_setup" && *errno == Errno::PERM {
+                    // kernel.io_uring_disabled (Linux 6.6): 2 for everyone, 1 for
+                    // users outside kernel.io_uring_group; or a seccomp filter.
+                    f.write_str(" (kernel.io_uring_disabled or a seccomp filter)")?;
+                }
+                if *cached {
+                    f.write_str(" (cached for this process)")?;
+                }
+                Ok(())
+            }
+            SkipReason::Unsupported(words) => f.write_str(words),
             SkipReason::SizeMayLie => f.write_str(
                 "found end of file before its first byte: the source's size may lie \
                  (procfs, sysfs, FUSE), so reading to end of file",
@@ -266,6 +350,27 @@ impl fmt::Display for SkipReason {
             SkipReason::ReadingInstead => f.write_str("passed over: reading to end of file"),
         }
     }
+}
+
+/// An errno as a report shows it: "EXDEV: Invalid cross-device link".
+fn errno_words(errno: Errno) -> String {
+    let name = match errno {
+        Errno::NOSYS => "ENOSYS",
+        Errno::PERM => "EPERM",
+        Errno::INVAL => "EINVAL",
+        Errno::XDEV => "EXDEV",
+        Errno::OPNOTSUPP => "EOPNOTSUPP",
+        Errno::NOPROTOOPT => "ENOPROTOOPT",
+        Errno::BADF => "EBADF",
+        Errno::OVERFLOW => "EOVERFLOW",
+        Errno::NODEV => "ENODEV",
+        Errno::ACCESS => "EACCES",
+        Errno::NOMEM => "ENOMEM",
+        _ => "errno",
+    };
+    let words = std::io::Error::from_raw_os_error(errno.raw_os_error()).to_string();
+    let words = words.split(" (os error").next().unwrap_or_default();
+    format!("{name}: {words}")
 }
 
 impl fmt::Display for Skip {
@@ -287,6 +392,8 @@ pub struct Report {
     pub elapsed: Duration,
     /// Syscalls the engines issued.
     pub syscalls: Syscalls,
+    /// Zero-copy sends and their completions (all zero for the other engines).
+    pub zerocopy: ZeroCopy,
     /// Resource usage of the thread while it ran the engines (zero when
     /// `Options::rusage` is off).
     pub rusage: Rusage,

@@ -1,5 +1,6 @@
 //! The few calls rustix does not wrap, through `libc`, each in one small function.
 
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Once;
 use std::time::Duration;
@@ -196,5 +197,153 @@ extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
             libc::sigemptyset(&mut action.sa_mask);
             libc::sigaction(libc::SIGBUS, &action, std::ptr::null_mut());
         },
+    }
+}
+
+/// `SO_ZEROCOPY` from `asm-generic/socket.h` (the `libc` crate lacks it); alpha,
+/// mips, parisc and sparc number it differently and are not supported.
+const SO_ZEROCOPY: libc::c_int = 60;
+/// `SO_EE_ORIGIN_ZEROCOPY` from `linux/errqueue.h`.
+const SO_EE_ORIGIN_ZEROCOPY: u8 = 5;
+/// `SO_EE_CODE_ZEROCOPY_COPIED` from `linux/errqueue.h`.
+const SO_EE_CODE_ZEROCOPY_COPIED: u8 = 1;
+
+/// `setsockopt(fd, SOL_SOCKET, SO_ZEROCOPY, 1)`—allows `send(MSG_ZEROCOPY)` on a
+/// socket (Linux 4.14; TCP since 4.14, UDP since 5.0). `EOPNOTSUPP` for other
+/// families (Unix sockets), `ENOPROTOOPT` on older kernels.
+///
+/// # References
+///  - [MSG_ZEROCOPY](https://docs.kernel.org/networking/msg_zerocopy.html)
+pub(crate) fn set_zerocopy(fd: BorrowedFd<'_>) -> rustix::io::Result<()> {
+    let one: libc::c_int = 1;
+    // SAFETY: `one` is a valid c_int for the duration of the call, and its size is
+    // the length passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            SO_ZEROCOPY,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    errno_of(rc as isize).map(drop)
+}
+
+/// `getsockopt(fd, SOL_SOCKET, SO_ZEROCOPY)`—whether zero-copy sends are on.
+///
+/// # References
+///  - [MSG_ZEROCOPY](https://docs.kernel.org/networking/msg_zerocopy.html)
+pub(crate) fn zerocopy_enabled(fd: BorrowedFd<'_>) -> rustix::io::Result<bool> {
+    let mut value: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `value` and `len` are valid and writable for the duration of the
+    // call, and `len` holds the size of `value`.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            SO_ZEROCOPY,
+            (&mut value as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    errno_of(rc as isize).map(|_| value != 0)
+}
+
+/// `send(fd, buf, len, MSG_ZEROCOPY | MSG_NOSIGNAL)`—queues `len` bytes at `buf`
+/// for sending without copying them: the kernel pins the pages and reads them
+/// when it transmits, after this call has returned.
+///
+/// # Safety
+///
+/// The `len` bytes at `buf` must stay allocated and unmodified until the kernel
+/// reports this send complete on the socket's error queue ([`zerocopy_completion`]).
+///
+/// # References
+///  - [send(2)](https://man7.org/linux/man-pages/man2/send.2.html),
+///    [MSG_ZEROCOPY](https://docs.kernel.org/networking/msg_zerocopy.html)
+pub(crate) unsafe fn send_zerocopy(
+    fd: BorrowedFd<'_>,
+    buf: *const u8,
+    len: usize,
+) -> rustix::io::Result<usize> {
+    let flags = libc::MSG_ZEROCOPY | libc::MSG_NOSIGNAL;
+    // SAFETY: the caller guarantees `buf..buf + len` is readable until completion.
+    let rc = unsafe { libc::send(fd.as_raw_fd(), buf.cast(), len, flags) };
+    errno_of(rc).map(|n| n as usize)
+}
+
+/// One notification from a socket's error queue.
+pub(crate) enum ErrQueue {
+    /// Zero-copy sends `lo..=hi` (numbered from 0 in the order they were issued)
+    /// are complete; `copied` when the kernel copied their bytes after all.
+    Zerocopy { lo: u32, hi: u32, copied: bool },
+    /// Something else (an ICMP error, a timestamp), not ours to act on.
+    Other,
+}
+
+/// `recvmsg(fd, MSG_ERRQUEUE | MSG_DONTWAIT)`—the next notification on the error
+/// queue; `EAGAIN` when there is none.
+///
+/// # References
+///  - [recvmsg(2)](https://man7.org/linux/man-pages/man2/recvmsg.2.html),
+///    [ip(7)](https://man7.org/linux/man-pages/man7/ip.7.html) `IP_RECVERR`,
+///    [MSG_ZEROCOPY](https://docs.kernel.org/networking/msg_zerocopy.html)
+pub(crate) fn zerocopy_completion(fd: BorrowedFd<'_>) -> rustix::io::Result<ErrQueue> {
+    // Room for one control message carrying a `sock_extended_err` and an address.
+    let mut control = [0u64; 16];
+    // SAFETY: a zeroed msghdr is valid (no name, no iovec).
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control);
+    // SAFETY: `msg` points at `control`, which outlives the call and whose size is
+    // the length given; there is no data buffer to fill.
+    let rc = unsafe {
+        libc::recvmsg(
+            fd.as_raw_fd(),
+            &mut msg,
+            libc::MSG_ERRQUEUE | libc::MSG_DONTWAIT,
+        )
+    };
+    errno_of(rc)?;
+    // SAFETY: the kernel filled `msg_control` with `msg_controllen` bytes of
+    // well-formed control messages; CMSG_FIRSTHDR/NXTHDR stay within them.
+    let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(&msg) };
+    while !cmsg.is_null() {
+        // SAFETY: `cmsg` is non-null and inside the control buffer (see above).
+        let header = unsafe { &*cmsg };
+        let recverr = (header.cmsg_level == libc::SOL_IP && header.cmsg_type == libc::IP_RECVERR)
+            || (header.cmsg_level == libc::SOL_IPV6 && header.cmsg_type == libc::IPV6_RECVERR);
+        let size = std::mem::size_of::<libc::sock_extended_err>();
+        // SAFETY: CMSG_LEN is arithmetic on its argument.
+        if recverr && header.cmsg_len as usize >= unsafe { libc::CMSG_LEN(size as u32) } as usize {
+            // SAFETY: the message is an IP(V6)_RECVERR long enough to hold a
+            // sock_extended_err; the data may be unaligned, hence read_unaligned.
+            let err = unsafe {
+                std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::sock_extended_err>())
+            };
+            if err.ee_origin == SO_EE_ORIGIN_ZEROCOPY && err.ee_errno == 0 {
+                return Ok(ErrQueue::Zerocopy {
+                    lo: err.ee_info,
+                    hi: err.ee_data,
+                    copied: err.ee_code & SO_EE_CODE_ZEROCOPY_COPIED != 0,
+                });
+            }
+        }
+        // SAFETY: as for CMSG_FIRSTHDR.
+        cmsg = unsafe { libc::CMSG_NXTHDR(&msg, cmsg) };
+    }
+    Ok(ErrQueue::Other)
+}
+
+/// A libc return value as rustix's result: -1 is `errno`.
+fn errno_of(rc: isize) -> rustix::io::Result<isize> {
+    if rc == -1 {
+        Err(rustix::io::Errno::from_raw_os_error(
+            std::io::Error::last_os_error().raw_os_error().unwrap_or(0),
+        ))
+    } else {
+        Ok(rc)
     }
 }

@@ -12,6 +12,26 @@ use zcopy::{Engine, EngineChoice, Error, FdKind, Options, Status, Syscall, Trans
 
 const SIZES: [usize; 6] = [0, 1, 4095, 4096, 65537, (8 << 20) + 3];
 
+/// The engines that send a file into a socket.
+const STREAM_ENGINES: [Engine; 6] = [
+    Engine::ReadWrite,
+    Engine::Mmap,
+    Engine::Sendfile,
+    Engine::Splice,
+    Engine::IoUring,
+    Engine::MsgZerocopy,
+];
+
+/// The engines that copy a file into a file.
+const FILE_ENGINES: [Engine; 6] = [
+    Engine::CopyFileRange,
+    Engine::Sendfile,
+    Engine::Splice,
+    Engine::Mmap,
+    Engine::ReadWrite,
+    Engine::IoUring,
+];
+
 /// Deterministic bytes that differ at every offset, so a misplaced chunk shows.
 fn pattern(len: usize) -> Vec<u8> {
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -131,7 +151,7 @@ fn every_engine_every_end_every_size() {
     let ends = [End::File, End::Socket, End::Pipe];
     for size in SIZES {
         let data = pattern(size);
-        for engine in Engine::CHAIN {
+        for engine in Engine::ALL {
             for src in ends {
                 for sink in ends {
                     if engine.accepts(src.kind(), sink.kind()).is_err() {
@@ -201,7 +221,7 @@ fn auto_falls_back_when_the_sink_is_append_only() {
 #[test]
 fn a_range_is_moved_exactly_and_growth_is_ignored() {
     let data = pattern(50_000);
-    for engine in Engine::CHAIN {
+    for engine in FILE_ENGINES {
         let src = file_with(&data);
         let sink = tempfile::tempfile().unwrap();
         let opts = Options {
@@ -224,7 +244,7 @@ fn a_range_is_moved_exactly_and_growth_is_ignored() {
 
 #[test]
 fn a_source_that_shrinks_is_a_clean_error() {
-    for engine in Engine::CHAIN {
+    for engine in FILE_ENGINES {
         let data = pattern(1 << 20);
         let src = file_with(&data);
         let sink = tempfile::tempfile().unwrap();
@@ -253,12 +273,7 @@ fn a_source_that_shrinks_is_a_clean_error() {
 #[test]
 fn short_writes_and_eagain_resume_exactly() {
     let data = pattern((4 << 20) + 17);
-    for engine in [
-        Engine::ReadWrite,
-        Engine::Mmap,
-        Engine::Sendfile,
-        Engine::Splice,
-    ] {
+    for engine in STREAM_ENGINES {
         let src = file_with(&data);
         let (a, b) = tcp_pair();
         rustix::net::sockopt::set_socket_send_buffer_size(&a, 8192).unwrap();
@@ -336,12 +351,7 @@ fn mmap_survives_truncation_under_the_map() {
 #[test]
 fn a_peer_reset_is_an_error() {
     let data = pattern(16 << 20);
-    for engine in [
-        Engine::ReadWrite,
-        Engine::Mmap,
-        Engine::Sendfile,
-        Engine::Splice,
-    ] {
+    for engine in STREAM_ENGINES {
         let src = file_with(&data);
         let (a, b) = tcp_pair();
         let reader = thread::spawn(move || {
@@ -379,12 +389,7 @@ fn eintr_is_retried() {
         libc::sigaction(libc::SIGUSR1, &action, std::ptr::null_mut());
     }
     let data = pattern(4 << 20);
-    for engine in [
-        Engine::ReadWrite,
-        Engine::Mmap,
-        Engine::Sendfile,
-        Engine::Splice,
-    ] {
+    for engine in STREAM_ENGINES {
         let src = file_with(&data);
         let (a, b) = tcp_pair();
         rustix::net::sockopt::set_socket_send_buffer_size(&a, 8192).unwrap();
@@ -457,12 +462,7 @@ fn expected_digest(len: u64, marks: &[(u64, &[u8])]) -> u128 {
 fn files_over_4_gib_through_every_stream_engine() {
     let (src, len, marks) = sparse_file();
     let want = expected_digest(len, &marks);
-    for engine in [
-        Engine::ReadWrite,
-        Engine::Mmap,
-        Engine::Sendfile,
-        Engine::Splice,
-    ] {
+    for engine in STREAM_ENGINES {
         let (a, b) = tcp_pair();
         let drain = thread::spawn(move || {
             let mut b = b;
@@ -502,7 +502,7 @@ fn files_over_4_gib_through_every_stream_engine() {
 fn file_to_file_past_4_gib() {
     let (src, len, marks) = sparse_file();
     let start = (4 << 30) - 10_000;
-    for engine in Engine::CHAIN {
+    for engine in FILE_ENGINES {
         let sink = tempfile::tempfile().unwrap();
         let opts = Options {
             offset: start,

@@ -10,7 +10,9 @@ use std::thread;
 use std::time::Instant;
 
 use anyhow::{anyhow, Context, Result};
-use zcopy::{Engine, EngineChoice, Options, Rusage, ScanChoice, ScanEngine, Syscalls, Transfer};
+use zcopy::{
+    Engine, EngineChoice, Options, Rusage, ScanChoice, ScanEngine, Syscalls, Transfer, ZeroCopy,
+};
 
 use crate::xxh3::Xxh3;
 
@@ -82,8 +84,18 @@ impl Job {
 /// How a row moves its bytes.
 #[derive(Clone, Copy, Debug)]
 pub enum How {
-    Transfer { engine: Engine, buffer: usize },
-    Scan { engine: ScanEngine, buffer: usize },
+    Transfer {
+        engine: Engine,
+        buffer: usize,
+    },
+    Scan {
+        engine: ScanEngine,
+        buffer: usize,
+    },
+    /// The io-uring engine with `Options::send_zc`: `SEND_ZC` from registered buffers.
+    SendZc {
+        buffer: usize,
+    },
 }
 
 /// One line of the table: a job run with one engine configuration.
@@ -100,6 +112,7 @@ impl Row {
     pub fn engine(&self) -> &'static str {
         match self.how {
             How::Transfer { engine, .. } => engine.name(),
+            How::SendZc { .. } => Engine::IoUring.name(),
             How::Scan {
                 engine: ScanEngine::Read,
                 ..
@@ -166,10 +179,28 @@ pub fn rows(job: Job) -> Vec<Row> {
                 "sendfile = seed ClientChannel (transferTo)",
             ),
             transfer(job, Splice, BUFFER, "splice through a pipe"),
+            transfer(
+                job,
+                IoUring,
+                BUFFER,
+                "io_uring: splice chains, 8 MiB per enter",
+            ),
+            Row {
+                job,
+                how: How::SendZc { buffer: BUFFER },
+                label: "io_uring SEND_ZC from 128 KiB buffers".into(),
+            },
+            transfer(
+                job,
+                MsgZerocopy,
+                BUFFER,
+                "MSG_ZEROCOPY from 128 KiB buffers",
+            ),
         ],
         Job::Recv => vec![
             transfer(job, ReadWrite, BUFFER, "read-write, 128 KiB"),
             transfer(job, Splice, BUFFER, "splice through a pipe"),
+            transfer(job, IoUring, BUFFER, "io_uring: splices through a pipe"),
         ],
         Job::Echo => vec![
             transfer(
@@ -180,6 +211,7 @@ pub fn rows(job: Job) -> Vec<Row> {
             ),
             transfer(job, ReadWrite, BUFFER, "read-write, 128 KiB"),
             transfer(job, Splice, BUFFER, "splice through a pipe"),
+            transfer(job, IoUring, BUFFER, "io_uring: splices through a pipe"),
         ],
         Job::Cp => vec![
             transfer(job, CopyFileRange, BUFFER, "copy_file_range"),
@@ -187,6 +219,7 @@ pub fn rows(job: Job) -> Vec<Row> {
             transfer(job, Splice, BUFFER, "splice through a pipe"),
             transfer(job, Mmap, BUFFER, "mmap + write"),
             transfer(job, ReadWrite, BUFFER, "read-write, 128 KiB"),
+            transfer(job, IoUring, BUFFER, "io_uring: splice chains"),
         ],
         Job::Scan => vec![
             scan(
@@ -217,6 +250,8 @@ pub fn rows(job: Job) -> Vec<Row> {
             transfer(job, Mmap, BUFFER, "mmap + write, 4 KiB files"),
             transfer(job, Sendfile, BUFFER, "sendfile, 4 KiB files"),
             transfer(job, Splice, BUFFER, "splice, 4 KiB files"),
+            transfer(job, IoUring, BUFFER, "io_uring splice, 4 KiB files"),
+            transfer(job, MsgZerocopy, BUFFER, "MSG_ZEROCOPY, 4 KiB files"),
         ],
         Job::Serve => vec![
             transfer(job, Sendfile, BUFFER, "zcopy serve, sendfile, 4 KiB GETs"),
@@ -227,6 +262,12 @@ pub fn rows(job: Job) -> Vec<Row> {
                 ReadWrite,
                 BUFFER,
                 "zcopy serve, read-write, 4 KiB GETs",
+            ),
+            transfer(
+                job,
+                IoUring,
+                BUFFER,
+                "zcopy serve, io_uring splice, 4 KiB GETs",
             ),
         ],
     }
@@ -251,6 +292,8 @@ pub struct Sample {
     pub syscalls: Syscalls,
     /// The engine side's resource usage.
     pub side: Rusage,
+    /// What the kernel said of the engine side's zero-copy sends.
+    pub zerocopy: ZeroCopy,
     /// The other side's, where there is one.
     pub peer: Option<Rusage>,
 }
@@ -258,9 +301,19 @@ pub struct Sample {
 /// Takes one sample of `row`.
 pub fn measure(row: &Row, files: &Files) -> Result<Sample> {
     match (row.job, row.how) {
-        (Job::Send, How::Transfer { engine, buffer }) => send(files, engine, buffer, 1),
+        (Job::Send, How::Transfer { engine, buffer }) => {
+            send(files, options(engine, buffer, None), 1)
+        }
+        (Job::Send, How::SendZc { buffer }) => send(
+            files,
+            Options {
+                send_zc: true,
+                ..options(Engine::IoUring, buffer, None)
+            },
+            1,
+        ),
         (Job::Small, How::Transfer { engine, buffer }) => {
-            send(files, engine, buffer, files.small_count)
+            send(files, options(engine, buffer, None), files.small_count)
         }
         (Job::Recv, How::Transfer { engine, buffer }) => recv(files, engine, buffer),
         (Job::Echo, How::Transfer { engine, buffer }) => echo(files, engine, buffer),
@@ -303,6 +356,17 @@ fn feed(files: &Files, stream: TcpStream) -> Result<Rusage> {
     Ok(Rusage::thread().since(&usage))
 }
 
+/// The engine side's usage: its thread's, except for io_uring, whose splices run
+/// on io-wq worker threads of this process that the thread's usage misses; there
+/// it is the process's since `before`, less the `peers`' threads.
+fn engine_side(engine: Engine, thread: Rusage, before: &Rusage, peers: Rusage) -> Rusage {
+    if engine == Engine::IoUring {
+        Rusage::process().since(before).since(&peers)
+    } else {
+        thread
+    }
+}
+
 fn loopback() -> Result<(TcpListener, std::net::SocketAddr)> {
     let listener = TcpListener::bind("127.0.0.1:0").context("bench: cannot listen on 127.0.0.1")?;
     let addr = listener.local_addr()?;
@@ -315,9 +379,12 @@ fn joined<T>(handle: thread::ScopedJoinHandle<'_, Result<T>>) -> Result<T> {
         .map_err(|_| anyhow!("a bench thread panicked"))?
 }
 
-/// File → socket, `count` times over one connection (1 for the big file, many
-/// for the small one).
-fn send(files: &Files, engine: Engine, buffer: usize, count: u64) -> Result<Sample> {
+/// File → socket with `how` (its length set here), `count` times over one
+/// connection (1 for the big file, many for the small one).
+fn send(files: &Files, how: Options, count: u64) -> Result<Sample> {
+    let EngineChoice::Only(engine) = how.engine else {
+        unreachable!("bench rows name their engine")
+    };
     let (listener, addr) = loopback()?;
     let (path, len) = if count == 1 {
         (&files.big, files.size)
@@ -325,28 +392,36 @@ fn send(files: &Files, engine: Engine, buffer: usize, count: u64) -> Result<Samp
         (&files.small, SMALL_FILE)
     };
     let started = Instant::now();
+    let process = Rusage::process();
     thread::scope(|s| {
         let receiver = s.spawn(|| drain(listener.accept()?.0));
-        let sender = s.spawn(|| -> Result<(Syscalls, Rusage)> {
+        let sender = s.spawn(|| -> Result<(Syscalls, ZeroCopy, Rusage)> {
             let usage = Rusage::thread();
             let file = File::open(path)?;
             let stream = TcpStream::connect(addr)?;
             let mut syscalls = Syscalls::default();
+            let mut zerocopy = ZeroCopy::default();
             for _ in 0..count {
-                let mut t = Transfer::new(&file, &stream, options(engine, buffer, Some(len)))?;
+                let opts = Options {
+                    len: Some(len),
+                    ..how
+                };
+                let mut t = Transfer::new(&file, &stream, opts)?;
                 t.run()?;
                 syscalls.add(&t.report().syscalls);
+                zerocopy.add(&t.report().zerocopy);
             }
             stream.shutdown(Shutdown::Write)?;
-            Ok((syscalls, Rusage::thread().since(&usage)))
+            Ok((syscalls, zerocopy, Rusage::thread().since(&usage)))
         });
-        let (syscalls, side) = joined(sender)?;
+        let (syscalls, zerocopy, side) = joined(sender)?;
         let peer = joined(receiver)?;
         Ok(Sample {
             bytes: len * count,
             seconds: started.elapsed().as_secs_f64(),
             syscalls,
-            side,
+            side: engine_side(engine, side, &process, peer),
+            zerocopy,
             peer: Some(peer),
         })
     })
@@ -357,6 +432,7 @@ fn recv(files: &Files, engine: Engine, buffer: usize) -> Result<Sample> {
     let (listener, addr) = loopback()?;
     let sink_path = files.dir.join("recv.out");
     let started = Instant::now();
+    let process = Rusage::process();
     let sample = thread::scope(|s| {
         let sender = s.spawn(|| feed(files, TcpStream::connect(addr)?));
         let receiver = s.spawn(|| -> Result<(Syscalls, Rusage)> {
@@ -373,7 +449,8 @@ fn recv(files: &Files, engine: Engine, buffer: usize) -> Result<Sample> {
             bytes: files.size,
             seconds: started.elapsed().as_secs_f64(),
             syscalls,
-            side,
+            side: engine_side(engine, side, &process, peer),
+            zerocopy: ZeroCopy::default(),
             peer: Some(peer),
         })
     });
@@ -385,6 +462,7 @@ fn recv(files: &Files, engine: Engine, buffer: usize) -> Result<Sample> {
 fn echo(files: &Files, engine: Engine, buffer: usize) -> Result<Sample> {
     let (listener, addr) = loopback()?;
     let started = Instant::now();
+    let process = Rusage::process();
     thread::scope(|s| {
         let server = s.spawn(|| -> Result<(Syscalls, Rusage)> {
             let usage = Rusage::thread();
@@ -405,7 +483,8 @@ fn echo(files: &Files, engine: Engine, buffer: usize) -> Result<Sample> {
             bytes: files.size,
             seconds: started.elapsed().as_secs_f64(),
             syscalls,
-            side,
+            side: engine_side(engine, side, &process, w + r),
+            zerocopy: ZeroCopy::default(),
             peer: Some(w + r),
         })
     })
@@ -414,6 +493,7 @@ fn echo(files: &Files, engine: Engine, buffer: usize) -> Result<Sample> {
 fn copy(files: &Files, engine: Engine, buffer: usize) -> Result<Sample> {
     let dst = files.dir.join("cp.out");
     let started = Instant::now();
+    let process = Rusage::process();
     let usage = Rusage::thread();
     let result = (|| -> Result<Syscalls> {
         let src = File::open(&files.big)?;
@@ -429,7 +509,8 @@ fn copy(files: &Files, engine: Engine, buffer: usize) -> Result<Sample> {
         bytes: files.size,
         seconds,
         syscalls: result?,
-        side,
+        side: engine_side(engine, side, &process, Rusage::default()),
+        zerocopy: ZeroCopy::default(),
         peer: None,
     })
 }
@@ -449,6 +530,7 @@ fn scan_file(path: &Path, engine: ScanEngine, buffer: usize) -> Result<Sample> {
         seconds: report.elapsed.as_secs_f64(),
         syscalls: report.syscalls,
         side: report.rusage,
+        zerocopy: ZeroCopy::default(),
         peer: None,
     })
 }
@@ -480,6 +562,7 @@ fn serve(files: &Files, engine: Engine) -> Result<Sample> {
         .context("small file name")?;
     let request = format!("GET /{name} HTTP/1.1\r\nHost: bench\r\n\r\n");
     let started = Instant::now();
+    let process = Rusage::process();
     thread::scope(|s| {
         let worker = s.spawn(|| -> Result<(Syscalls, Rusage)> {
             let usage = Rusage::thread();
@@ -519,12 +602,14 @@ fn serve(files: &Files, engine: Engine) -> Result<Sample> {
             .store(true, std::sync::atomic::Ordering::Relaxed);
         rustix::io::write(&wake, &1u64.to_ne_bytes())?;
         let (syscalls, side) = joined(worker)?;
+        let peer = peer?;
         Ok(Sample {
             bytes: SMALL_FILE * files.small_count,
             seconds,
             syscalls,
-            side,
-            peer: Some(peer?),
+            side: engine_side(engine, side, &process, peer),
+            zerocopy: ZeroCopy::default(),
+            peer: Some(peer),
         })
     })
 }

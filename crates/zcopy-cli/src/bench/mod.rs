@@ -36,7 +36,8 @@ pub struct Args {
         default_value = "send,recv,echo,cp,scan,small,serve"
     )]
     jobs: Vec<Job>,
-    /// Only rows with these engines (read-write, mmap, sendfile, splice, copy-file-range, direct)
+    /// Only rows with these engines (read-write, mmap, sendfile, splice, copy-file-range,
+    /// direct, io-uring, msg-zerocopy)
     #[arg(long, value_delimiter = ',', value_parser = engine_name)]
     engines: Vec<String>,
     /// Samples per row; the table shows the median and the spread
@@ -57,13 +58,15 @@ pub struct Args {
 }
 
 fn engine_name(name: &str) -> Result<String, String> {
-    const NAMES: [&str; 6] = [
+    const NAMES: [&str; 8] = [
         "read-write",
         "mmap",
         "sendfile",
         "splice",
         "copy-file-range",
         "direct",
+        "io-uring",
+        "msg-zerocopy",
     ];
     if NAMES.contains(&name) {
         Ok(name.to_string())
@@ -333,6 +336,11 @@ fn row_json(m: &Measured) -> Value {
         "minor_faults": s.side.minor_faults,
         "major_faults": s.side.major_faults,
         "skb_copy_bytes": m.skb_bytes,
+        "zerocopy": (s.zerocopy.sends > 0).then(|| json!({
+            "sends": s.zerocopy.sends,
+            "completions": s.zerocopy.completions,
+            "copied": s.zerocopy.copied,
+        })),
         "perf": m.counts.map(|c| EVENTS.iter().zip(c).map(|((name, _), n)| ((*name).to_string(), Value::from(n))).collect::<serde_json::Map<_, _>>()),
         "model": {
             "switches": model.switches,

@@ -44,6 +44,21 @@ pub fn of(row: &Row) -> Model {
             Engine::Sendfile => model(2, 2, 1, "sendfile (0 CPU copies with SG-DMA)"),
             Engine::Splice => words("not in the seeds: splice through a pipe, no user-space copy"),
             Engine::CopyFileRange => words("not in the seeds: in-kernel file copy"),
+            Engine::IoUring => words(
+                "not in the seeds: splice through a pipe as io_uring operations, 8 pipefuls per io_uring_enter",
+            ),
+            Engine::MsgZerocopy => Model {
+                switches: None,
+                dma_copies: Some(2),
+                cpu_copies: Some(1),
+                note: "not in the seeds: read into a buffer (1 CPU copy), then send(MSG_ZEROCOPY): 0 CPU copies on a NIC that supports it",
+            },
+        },
+        How::SendZc { .. } => Model {
+            switches: None,
+            dma_copies: Some(2),
+            cpu_copies: Some(1),
+            note: "not in the seeds: read into registered buffers (1 CPU copy), then io_uring SEND_ZC: 0 CPU copies on a NIC that supports it",
         },
         How::Scan { engine, .. } => match engine {
             ScanEngine::Read => model(
@@ -139,6 +154,32 @@ pub fn check(row: &Row, m: &Measured) -> String {
             ));
         }
         _ => {}
+    }
+    if matches!(
+        row.how,
+        How::Transfer {
+            engine: Engine::MsgZerocopy,
+            ..
+        } | How::SendZc { .. }
+    ) {
+        let zc = s.zerocopy;
+        out.push(format!(
+            "the send: 0 CPU copies on a NIC that supports it; on this path the kernel reported {} of {} copied{}",
+            zc.copied,
+            zc.completions,
+            if zc.copied > 0 { " (loopback delivers to this host, which must not keep our pages)" } else { "" }
+        ));
+    }
+    if let How::Transfer {
+        engine: Engine::IoUring,
+        ..
+    }
+    | How::SendZc { .. } = row.how
+    {
+        out.push(format!(
+            "{:.1} io_uring_enter per GiB; CPU counts the kernel's io-wq workers",
+            s.syscalls.get(Syscall::IoUringEnter) as f64 / gib.max(f64::MIN_POSITIVE)
+        ));
     }
     out.push(format!(
         "engine side {:.3} s user CPU/GiB",

@@ -864,6 +864,7 @@ fn empty_report() -> Report {
         bytes: 0,
         elapsed: Duration::ZERO,
         syscalls: zcopy::Syscalls::default(),
+        zerocopy: zcopy::ZeroCopy::default(),
         rusage: Rusage::default(),
     }
 }

@@ -21,7 +21,7 @@ pub struct Args {
     /// Address to listen on: HOST:PORT, :PORT or PORT (127.0.0.1 unless told)
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     listen: String,
-    /// Engine for bodies: auto (sendfile), sendfile, splice, mmap, read-write
+    /// Engine for bodies: auto (sendfile), sendfile, splice, mmap, read-write, io-uring
     #[arg(long, default_value = "auto")]
     engine: EngineChoice,
     /// Event loops (threads); default one per core
@@ -59,6 +59,10 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     if let EngineChoice::Only(Engine::CopyFileRange) = args.engine {
         bail!("serve sends files to sockets: copy-file-range only copies between files");
+    }
+    if let EngineChoice::Only(Engine::MsgZerocopy) = args.engine {
+        // Its completions wake the event loop as EPOLLERR, which means a dead peer there.
+        bail!("serve: msg-zerocopy is not supported by the event loop (use sendfile or io-uring)");
     }
     let level = if args.verbose { "info" } else { "warn" };
     tracing_subscriber::fmt()

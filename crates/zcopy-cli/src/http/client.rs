@@ -636,6 +636,7 @@ fn decode_chunked(
             bytes: written,
             elapsed: started.elapsed(),
             syscalls: reader.syscalls,
+            zerocopy: zcopy::ZeroCopy::default(),
             rusage: zcopy::Rusage::default(),
         },
         copied: true,

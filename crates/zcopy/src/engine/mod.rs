@@ -12,9 +12,16 @@ pub mod copy_file_range;
 // Aligned buffers for O_DIRECT and read-write.
 #[allow(unsafe_code)]
 pub mod direct;
+// Submission entries point the kernel at our descriptors and buffers, which the
+// io-uring crate can only take as raw pointers and numbers.
+#[allow(unsafe_code)]
+pub mod io_uring;
 // Maps the source file.
 #[allow(unsafe_code)]
 pub mod mmap;
+// Hands buffers to the kernel that it reads after send returns, until it says done.
+#[allow(unsafe_code)]
+pub mod msg_zerocopy;
 pub mod read_write;
 pub mod reflink;
 pub mod seek_data;
@@ -26,7 +33,7 @@ use std::os::fd::BorrowedFd;
 use rustix::io::Errno;
 
 use crate::choice::{Engine, FdKind};
-use crate::report::{SkipReason, Syscall, Syscalls};
+use crate::report::{SkipReason, Syscall, Syscalls, ZeroCopy};
 use crate::Error;
 
 /// Where a transfer stands, shared by whichever engine is running.
@@ -44,6 +51,8 @@ pub(crate) struct Cursor {
     pub budget: u64,
     /// Syscalls issued so far.
     pub syscalls: Syscalls,
+    /// Zero-copy sends and their completions so far.
+    pub zerocopy: ZeroCopy,
 }
 
 impl Cursor {
@@ -113,6 +122,9 @@ pub(crate) enum State {
     Sendfile(sendfile::Sendfile),
     Splice(splice::Splice),
     CopyFileRange(copy_file_range::CopyFileRange),
+    // Boxed: the ring's handles make it ten times the size of the others.
+    IoUring(Box<io_uring::IoUring>),
+    MsgZerocopy(msg_zerocopy::MsgZerocopy),
 }
 
 impl State {
@@ -121,6 +133,7 @@ impl State {
         engine: Engine,
         buffer: usize,
         pipe_size: usize,
+        send_zc: bool,
         src: FdKind,
         sink: FdKind,
         cursor: &mut Cursor,
@@ -133,6 +146,16 @@ impl State {
             Engine::CopyFileRange => {
                 State::CopyFileRange(copy_file_range::CopyFileRange::default())
             }
+            Engine::IoUring => State::IoUring(Box::new(io_uring::IoUring::new(
+                src,
+                sink,
+                if send_zc && sink == FdKind::Socket {
+                    io_uring::Mode::SendZc { buffer }
+                } else {
+                    io_uring::Mode::Splice { pipe_size }
+                },
+            ))),
+            Engine::MsgZerocopy => State::MsgZerocopy(msg_zerocopy::MsgZerocopy::new(buffer)),
         })
     }
 
@@ -142,6 +165,8 @@ impl State {
             State::ReadWrite(e) => e.is_idle(),
             State::Mmap(e) => e.is_idle(),
             State::Splice(e) => e.is_idle(),
+            State::IoUring(e) => e.is_idle(),
+            State::MsgZerocopy(e) => e.is_idle(),
             State::Sendfile(_) | State::CopyFileRange(_) => true,
         }
     }
@@ -160,6 +185,8 @@ impl State {
             State::Sendfile(e) => e.pump(src, sink, cur),
             State::Splice(e) => e.pump(src, sink, cur),
             State::CopyFileRange(e) => e.pump(src, sink, cur),
+            State::IoUring(e) => e.pump(src, sink, cur),
+            State::MsgZerocopy(e) => e.pump(src, sink, cur),
         }
     }
 }
@@ -196,7 +223,7 @@ impl Verdict {
 pub(crate) fn triage(engine: Engine, call: Syscall, errno: Errno, started: bool) -> Verdict {
     let in_kernel = matches!(
         engine,
-        Engine::Sendfile | Engine::Splice | Engine::CopyFileRange
+        Engine::Sendfile | Engine::Splice | Engine::CopyFileRange | Engine::IoUring
     );
     match errno {
         Errno::INTR => Verdict::Retry,
