@@ -674,6 +674,7 @@ impl<'a> Conn<'a> {
             bytes: session.bytes.load(Ordering::Relaxed),
             elapsed: self.started.elapsed(),
             syscalls,
+            zerocopy: Default::default(),
             rusage: Rusage::default(),
         }
     }

@@ -418,6 +418,7 @@ impl<'a> Sender<'a> {
                 bytes: 0,
                 elapsed: Duration::ZERO,
                 syscalls: Default::default(),
+                zerocopy: Default::default(),
                 rusage: Rusage::default(),
             },
             buf: AlignedBuf::new(256 << 10, 4096),
@@ -930,6 +931,7 @@ fn empty_report(engine: Engine) -> Report {
         bytes: 0,
         elapsed: Duration::ZERO,
         syscalls: Default::default(),
+        zerocopy: Default::default(),
         rusage: Rusage::default(),
     }
 }
