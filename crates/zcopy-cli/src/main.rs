@@ -8,6 +8,7 @@
 
 mod bench;
 mod cmd;
+mod color;
 mod digest;
 mod exit;
 mod http;
@@ -37,6 +38,9 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Colour the output: auto (on a terminal, unless NO_COLOR is set), always, never
+    #[arg(long, global = true, value_enum, default_value = "auto")]
+    color: color::When,
 }
 
 #[derive(Subcommand)]
@@ -54,7 +58,11 @@ enum Command {
 
 fn main() -> ExitCode {
     let long_version = version::long();
-    let matches = Cli::command().long_version(long_version).get_matches();
+    color::set(color::from_args());
+    let matches = Cli::command()
+        .long_version(long_version)
+        .color(color::for_clap())
+        .get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => e.exit(),

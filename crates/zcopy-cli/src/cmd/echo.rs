@@ -20,6 +20,12 @@ pub struct Args {
     /// Buffer size of the read-write engine (1KiB is the seed's Server)
     #[arg(long, value_parser = size::parse_buffer, default_value = "128KiB")]
     buffer: usize,
+    /// Print only errors
+    #[arg(short = 'q', long)]
+    quiet: bool,
+    /// Say each connection's peer, bytes and engine when it ends
+    #[arg(short = 'v', long, action = clap::ArgAction::Count)]
+    verbose: u8,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -34,10 +40,11 @@ pub fn run(args: Args) -> Result<()> {
         buffer: args.buffer,
         ..Options::default()
     };
+    let verbose = args.verbose > 0 && !args.quiet;
     for conn in listener.incoming() {
         match conn {
             Ok(stream) => {
-                std::thread::spawn(move || echo(stream, options));
+                std::thread::spawn(move || echo(stream, options, verbose));
             }
             Err(e) => eprintln!("zcopy: echo: accept: {e}"),
         }
@@ -45,14 +52,21 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-fn echo(stream: TcpStream, options: Options) {
+fn echo(stream: TcpStream, options: Options, verbose: bool) {
     let peer = stream
         .peer_addr()
         .map_or_else(|_| "a peer".to_string(), |a| a.to_string());
-    let result = Transfer::new(&stream, &stream, options).and_then(|mut t| t.run().map(|_| ()));
+    let result =
+        Transfer::new(&stream, &stream, options).and_then(|mut t| t.run().map(|_| t.report()));
     match result {
-        Ok(()) => {
+        Ok(report) => {
             let _ = stream.shutdown(Shutdown::Write);
+            if verbose {
+                eprintln!(
+                    "echoed {} bytes to {peer} with {}",
+                    report.bytes, report.engine
+                );
+            }
         }
         Err(e) => eprintln!("zcopy: echo {peer}: {e}"),
     }

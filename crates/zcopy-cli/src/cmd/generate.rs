@@ -17,6 +17,12 @@ pub struct Args {
     what: What,
     /// Directory to write into (created if missing)
     dir: PathBuf,
+    /// Do not list the files written
+    #[arg(short = 'q', long)]
+    quiet: bool,
+    /// List the files written (the default)
+    #[arg(short = 'v', long, action = clap::ArgAction::Count)]
+    verbose: u8,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -33,12 +39,14 @@ pub fn run(args: Args) -> Result<()> {
     let mut command = crate::Cli::command();
     command.build();
     match args.what {
-        What::Man => man_pages(&command, &args.dir),
+        What::Man => man_pages(&command, &args.dir, args.quiet),
         What::Completions => {
             for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
                 let path = clap_complete::generate_to(shell, &mut command, "zcopy", &args.dir)
                     .with_context(|| format!("cannot write {shell} completions"))?;
-                println!("{}", path.display());
+                if !args.quiet {
+                    println!("{}", path.display());
+                }
             }
             Ok(())
         }
@@ -47,7 +55,7 @@ pub fn run(args: Args) -> Result<()> {
 
 /// `zcopy.1`, then `zcopy-SUB.1` for every visible subcommand, each with the exit
 /// codes section.
-fn man_pages(command: &clap::Command, dir: &Path) -> Result<()> {
+fn man_pages(command: &clap::Command, dir: &Path, quiet: bool) -> Result<()> {
     let pages = std::iter::once((command.clone(), "zcopy".to_string())).chain(
         command
             .get_subcommands()
@@ -64,7 +72,9 @@ fn man_pages(command: &clap::Command, dir: &Path) -> Result<()> {
         man.render(&mut out)?;
         out.extend_from_slice(crate::exit::MAN_SECTION.as_bytes());
         std::fs::write(&path, out).with_context(|| format!("cannot write {}", path.display()))?;
-        println!("{}", path.display());
+        if !quiet {
+            println!("{}", path.display());
+        }
     }
     Ok(())
 }

@@ -68,7 +68,7 @@ pub fn run(args: Args) -> Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(crate::color::stderr())
         .with_env_filter(tracing_subscriber::EnvFilter::new(level))
         .init();
     let root = args
