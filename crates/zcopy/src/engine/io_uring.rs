@@ -19,7 +19,7 @@
 //! may refuse `io_uring_setup` (`kernel.io_uring_disabled`, Linux 6.6, or a seccomp
 //! filter: `EPERM`; not built in: `ENOSYS`) or lack the opcode (Linux 5.7): the
 //! engine then falls back before its first byte, with the reason. On loopback this
-//! saves syscalls, not copies, and the splice engine measured as fast: see the
+//! saves syscalls, not copies, and costs more CPU than the splice engine: see the
 //! crate's engine table.
 //!
 //! With [`Options::send_zc`](crate::Options::send_zc) and a socket for sink, the
