@@ -1,4 +1,4 @@
-//! `zcopy scan [FILE...]`: checksums files through read, mmap or direct I/O, in the
+//! `zcopy scan [FILE...]`: checksums files through read, pread, mmap or direct I/O, in the
 //! formats xxhsum, b3sum and the GNU `*sum` tools print, and checks their check
 //! files (`--check`), so that each tool reads what the other writes.
 //!
@@ -24,7 +24,7 @@ use zcopy::{ScanChoice, ScanEngine};
 use crate::digest::{Digest, Hasher};
 use crate::size;
 
-/// Checksum files through read, mmap or direct I/O (xxhsum-, b3sum- and
+/// Checksum files through read, pread, mmap or direct I/O (xxhsum-, b3sum- and
 /// sha256sum-compatible output and check files)
 #[derive(clap::Args)]
 pub struct Args {
