@@ -99,6 +99,11 @@ impl Target {
                 Target::Dir(PathBuf::from("."))
             });
         };
+        // `-o DIR/` names a directory, made if missing (as `cp -r src dir/` expects one).
+        if !args.raw && !path.exists() && path.as_os_str().as_encoded_bytes().ends_with(b"/") {
+            std::fs::create_dir(path)
+                .with_context(|| format!("cannot create the directory {}", path.display()))?;
+        }
         if path.is_dir() {
             if args.raw {
                 bail!(
