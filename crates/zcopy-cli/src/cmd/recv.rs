@@ -775,8 +775,10 @@ impl<'a> Conn<'a> {
                             let (partial, have) = Partial::open(root, entry)
                                 .with_context(|| format!("{path}: cannot create"))?;
                             let complete = have == frame::Have::Complete;
+                            // Sent when the entries read so far are answered: a
+                            // window of asks (`send --resume`) gets one write.
                             if ask {
-                                self.reply(Msg::Have { id, have }, true)?;
+                                self.reply(Msg::Have { id, have }, false)?;
                             }
                             if complete {
                                 partial.skip();
