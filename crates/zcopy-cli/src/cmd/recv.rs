@@ -1,12 +1,15 @@
 //! `zcopy recv --listen ADDR`: receives files from `zcopy send`, or raw bytes from
 //! `nc` and the seed's Java clients, one thread per connection.
 //!
-//! Every file is written to a temporary name beside its target and renamed only
-//! when it is complete (framed: every block and the file digest match; raw: the
-//! peer closed cleanly), so a failed transfer leaves nothing under the real name.
+//! Every file is written beside its target and put under its name only when it is
+//! complete (framed: every block and the file digest match; raw: the peer closed
+//! cleanly), so a failed transfer leaves nothing under the real name (see
+//! [`crate::net::partial`] for the partial files, their manifests and resuming).
 //! A framed session may span several connections (`send -j N`): the first one
 //! carries the entries and the verdicts, the others join it with its number and
-//! carry blocks, written at their offsets into the same partial file.
+//! carry blocks, written at their offsets into the same partial file. Small files
+//! are checked in memory on the first connection's thread and created by two
+//! landing threads, since creating a file costs more than receiving 4 KiB.
 //!
 //! The framed receiver hashes each block from the buffer it writes from
 //! (read-write), or re-reads what it just spliced while it is hot in the page
