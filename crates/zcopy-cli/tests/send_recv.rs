@@ -104,6 +104,21 @@ fn empty_file_and_permissions_arrive() {
 }
 
 #[test]
+fn output_with_a_slash_is_a_directory_made_if_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("a.txt");
+    std::fs::write(&src, b"hello").unwrap();
+    let target = format!("{}/new/", dir.path().display());
+    let mut server = Server::start(&["recv", "--listen", ":0", "-o", &target, "--once"]);
+    assert!(send(&src, &server.addr, &[]).status.success());
+    assert!(server.wait().0.success());
+    assert_eq!(
+        std::fs::read(dir.path().join("new/a.txt")).unwrap(),
+        b"hello"
+    );
+}
+
+#[test]
 fn output_path_names_the_single_file() {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("a.txt");

@@ -153,15 +153,16 @@ fn a_killed_receiver_resumes_with_the_missing_blocks() {
     }
 }
 
-/// `--resume` skips files already in place and fills in interrupted ones; a
-/// changed source (other mtime) starts over.
+/// `--resume` skips files already in place (asking a window of files at a time)
+/// and sends those that changed.
 #[test]
 fn resume_skips_what_is_in_place() {
     let src = tempfile::tempdir().unwrap();
     let tree = src.path().join("t");
     std::fs::create_dir(&tree).unwrap();
-    for i in 0..20 {
-        std::fs::write(tree.join(format!("f{i}")), pattern(1000 * i + 1)).unwrap();
+    // More files than one window of asks (256).
+    for i in 0..300 {
+        std::fs::write(tree.join(format!("f{i}")), pattern(100 * i + 1)).unwrap();
     }
     let out = tempfile::tempdir().unwrap();
     let server = recv(out.path());

@@ -1,12 +1,15 @@
 //! `zcopy recv --listen ADDR`: receives files from `zcopy send`, or raw bytes from
 //! `nc` and the seed's Java clients, one thread per connection.
 //!
-//! Every file is written to a temporary name beside its target and renamed only
-//! when it is complete (framed: every block and the file digest match; raw: the
-//! peer closed cleanly), so a failed transfer leaves nothing under the real name.
+//! Every file is written beside its target and put under its name only when it is
+//! complete (framed: every block and the file digest match; raw: the peer closed
+//! cleanly), so a failed transfer leaves nothing under the real name (see
+//! [`crate::net::partial`] for the partial files, their manifests and resuming).
 //! A framed session may span several connections (`send -j N`): the first one
 //! carries the entries and the verdicts, the others join it with its number and
-//! carry blocks, written at their offsets into the same partial file.
+//! carry blocks, written at their offsets into the same partial file. Small files
+//! are checked in memory on the first connection's thread and created by two
+//! landing threads, since creating a file costs more than receiving 4 KiB.
 //!
 //! The framed receiver hashes each block from the buffer it writes from
 //! (read-write), or re-reads what it just spliced while it is hot in the page
@@ -99,6 +102,11 @@ impl Target {
                 Target::Dir(PathBuf::from("."))
             });
         };
+        // `-o DIR/` names a directory, made if missing (as `cp -r src dir/` expects one).
+        if !args.raw && !path.exists() && path.as_os_str().as_encoded_bytes().ends_with(b"/") {
+            std::fs::create_dir(path)
+                .with_context(|| format!("cannot create the directory {}", path.display()))?;
+        }
         if path.is_dir() {
             if args.raw {
                 bail!(
@@ -770,8 +778,10 @@ impl<'a> Conn<'a> {
                             let (partial, have) = Partial::open(root, entry)
                                 .with_context(|| format!("{path}: cannot create"))?;
                             let complete = have == frame::Have::Complete;
+                            // Sent when the entries read so far are answered: a
+                            // window of asks (`send --resume`) gets one write.
                             if ask {
-                                self.reply(Msg::Have { id, have }, true)?;
+                                self.reply(Msg::Have { id, have }, false)?;
                             }
                             if complete {
                                 partial.skip();

@@ -39,6 +39,9 @@ const SMALL: u64 = 1 << 20;
 /// The shared write buffer is flushed when it holds this much.
 const BATCH: usize = 1 << 20;
 
+/// How many small files `--resume` asks about before it waits for the answers.
+const RESUME_WINDOW: usize = 256;
+
 /// Files this large to a host that is not this one get 4 streams by default.
 const MANY_STREAMS_FROM: u64 = 256 << 20;
 
@@ -130,12 +133,31 @@ pub fn run(args: Args) -> Result<()> {
     let stream = net::connect(&addr, secs(args.connect_timeout))?;
     let mut sender = Sender::open(&args, &addr, stream, streams, meter.clone())?;
     let drawing = meter.show(!args.json && !args.quiet);
-    for (index, item) in items.iter().enumerate() {
-        meter.entry(index as u64 + 1, &item.entry.path);
-        if args.verbose {
-            eprintln!("{}", item.entry.path);
+    let mut index = 0;
+    while index < items.len() {
+        // --resume asks about small files a window at a time.
+        let window = if args.resume {
+            items[index..]
+                .iter()
+                .take(RESUME_WINDOW)
+                .take_while(|i| i.how == How::File && i.entry.size.is_some_and(|s| s <= SMALL))
+                .count()
+        } else {
+            0
+        };
+        let run = window.max(1);
+        for (n, item) in items[index..index + run].iter().enumerate() {
+            meter.entry((index + n) as u64 + 1, &item.entry.path);
+            if args.verbose {
+                eprintln!("{}", item.entry.path);
+            }
         }
-        sender.send(item)?;
+        if window > 0 {
+            sender.send_window(&items[index..index + window])?;
+        } else {
+            sender.send(&items[index])?;
+        }
+        index += run;
     }
     sender.finish()?;
     drop(drawing);
@@ -452,10 +474,42 @@ impl<'a> Sender<'a> {
         }
     }
 
+    /// `--resume` for a run of small files: their entries leave together, each
+    /// asking; then the answers are read in order and only the files not already in
+    /// place are sent. One round trip per window instead of one per file.
+    fn send_window(&mut self, window: &[Item]) -> Result<()> {
+        for item in window {
+            let mut entry = item.entry.clone();
+            entry.ask = true;
+            entry.complete_ok = true;
+            Msg::File(entry).encode(&mut self.batch);
+        }
+        self.flush(false)?;
+        let mut missing = Vec::new();
+        for item in window {
+            match self.await_have(item.entry.id, &item.entry.path)? {
+                Have::Complete => self.meter.add(item.entry.size.unwrap_or(0)),
+                _ => missing.push(item),
+            }
+        }
+        for item in missing {
+            let size = item.entry.size.expect("regular files have a size");
+            let file = File::open(&item.source)
+                .with_context(|| format!("cannot open {}", item.source.display()))?;
+            self.small_content(item, item.entry.id, &file, size)?;
+        }
+        Ok(())
+    }
+
     /// A small file: header, content, digest and END into the shared buffer.
-    fn send_small(&mut self, item: &Item, entry: Entry, mut file: &File, size: u64) -> Result<()> {
+    fn send_small(&mut self, item: &Item, entry: Entry, file: &File, size: u64) -> Result<()> {
         let id = entry.id;
         Msg::File(entry).encode(&mut self.batch);
+        self.small_content(item, id, file, size)
+    }
+
+    /// A small file's DATA, content, digest and END into the shared buffer.
+    fn small_content(&mut self, item: &Item, id: u32, mut file: &File, size: u64) -> Result<()> {
         Msg::Data {
             id,
             offset: 0,
