@@ -81,15 +81,15 @@ pub use transfer::{Options, Status, Transfer, TransferState};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A syscall failed while moving bytes.
-    #[error("{syscall}: {source}")]
+    #[error("{syscall}: {cause}")]
     Io {
         /// The engine that issued the call.
         engine: Engine,
         /// The syscall's name.
         syscall: &'static str,
-        /// What the kernel said.
-        #[source]
-        source: std::io::Error,
+        /// What the kernel said: in the message, not chained as a source, so a
+        /// report of the whole chain says it once.
+        cause: std::io::Error,
     },
     /// The source ended before the promised length: the file shrank while it was
     /// being sent (or mapped).
@@ -114,13 +114,12 @@ pub enum Error {
         engine: Engine,
     },
     /// A scan's read failed.
-    #[error("{syscall}: {source}")]
+    #[error("{syscall}: {cause}")]
     ScanIo {
         /// The syscall's name.
         syscall: &'static str,
-        /// What the kernel said.
-        #[source]
-        source: std::io::Error,
+        /// What the kernel said (in the message, as for [`Error::Io`]).
+        cause: std::io::Error,
     },
     /// The transfer could not be set up: a directory, an engine that does not
     /// apply, a descriptor that cannot be examined.
@@ -132,8 +131,8 @@ impl Error {
     /// The underlying I/O error kind, for callers that sort errors (a reset peer, say).
     pub fn kind(&self) -> std::io::ErrorKind {
         match self {
-            Error::Io { source, .. } | Error::ScanIo { source, .. } | Error::Setup(source) => {
-                source.kind()
+            Error::Io { cause, .. } | Error::ScanIo { cause, .. } | Error::Setup(cause) => {
+                cause.kind()
             }
             Error::SourceShrank { .. } | Error::EndedEarly { .. } => {
                 std::io::ErrorKind::UnexpectedEof

@@ -195,7 +195,7 @@ pub fn scan(
             }
             // ENODEV: the file system cannot map this file (sysfs attributes, some
             // character devices); nothing was consumed yet.
-            Err(Error::ScanIo { source, .. })
+            Err(Error::ScanIo { cause: source, .. })
                 if bytes == 0 && source.raw_os_error() == Some(libc::ENODEV) =>
             {
                 fallback =
@@ -232,7 +232,10 @@ pub fn scan(
 }
 
 fn io(syscall: &'static str, source: std::io::Error) -> Error {
-    Error::ScanIo { syscall, source }
+    Error::ScanIo {
+        syscall,
+        cause: source,
+    }
 }
 
 /// The buffer that reads what lies past a mapped file's reported size.

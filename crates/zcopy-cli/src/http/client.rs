@@ -544,7 +544,7 @@ fn body_failure(url: &Url, e: &zcopy::Error, moved: u64) -> Failed {
             exit::PEER_CLOSED,
             format!("{url}: the server closed after {got} of {expected} bytes"),
         ),
-        zcopy::Error::Io { source, .. } | zcopy::Error::Setup(source) => {
+        zcopy::Error::Io { cause: source, .. } | zcopy::Error::Setup(source) => {
             // EPIPE: `-o -` into a pipe whose reader left (curl says 23 too).
             let file_side = source.raw_os_error().is_some_and(|errno| {
                 [

@@ -343,7 +343,7 @@ impl IoUring {
                 .map_err(|errno| Error::Io {
                     engine: Engine::IoUring,
                     syscall: "fcntl",
-                    source: errno.into(),
+                    cause: errno.into(),
                 })?;
             if flags.contains(rustix::fs::OFlags::NONBLOCK) {
                 self.dontwait = libc::MSG_DONTWAIT;
@@ -354,7 +354,7 @@ impl IoUring {
             let fail = |errno: Errno| Error::Io {
                 engine: Engine::IoUring,
                 syscall: "pipe2",
-                source: errno.into(),
+                cause: errno.into(),
             };
             let (read, write) = cur
                 .call(Syscall::Pipe, rustix::pipe::pipe_with(PipeFlags::CLOEXEC))
@@ -546,7 +546,7 @@ impl IoUring {
                     return Err(Error::Io {
                         engine: Engine::IoUring,
                         syscall: "io_uring_enter",
-                        source: errno.into(),
+                        cause: errno.into(),
                     });
                 }
             }
@@ -683,7 +683,7 @@ impl IoUring {
         let error = || Error::Io {
             engine: Engine::IoUring,
             syscall: name,
-            source: errno.into(),
+            cause: errno.into(),
         };
         match triage(Engine::IoUring, Syscall::IoUringEnter, errno, self.started) {
             Verdict::Retry => None,

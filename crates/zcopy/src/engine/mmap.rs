@@ -124,7 +124,7 @@ fn file_size(src: BorrowedFd<'_>, cur: &mut Cursor) -> Result<u64, Error> {
         .map_err(|errno| Error::Io {
             engine: Engine::Mmap,
             syscall: "fstat",
-            source: errno.into(),
+            cause: errno.into(),
         })?;
     Ok(stat.st_size as u64)
 }

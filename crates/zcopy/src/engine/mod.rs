@@ -274,7 +274,7 @@ pub(crate) fn triage(engine: Engine, call: Syscall, errno: Errno, started: bool)
         _ => Verdict::Fail(Error::Io {
             engine,
             syscall: call.name(),
-            source: errno.into(),
+            cause: errno.into(),
         }),
     }
 }

@@ -222,7 +222,7 @@ impl MsgZerocopy {
             move |errno: Errno| Error::Io {
                 engine: Engine::MsgZerocopy,
                 syscall,
-                source: errno.into(),
+                cause: errno.into(),
             }
         };
         let stat = cur
@@ -336,7 +336,7 @@ impl MsgZerocopy {
                     return Err(Error::Io {
                         engine: Engine::MsgZerocopy,
                         syscall: "poll",
-                        source: errno.into(),
+                        cause: errno.into(),
                     })
                 }
             }
@@ -351,7 +351,7 @@ impl MsgZerocopy {
                 return Err(Error::Io {
                     engine: Engine::MsgZerocopy,
                     syscall: "send",
-                    source: errno.into(),
+                    cause: errno.into(),
                 });
             } else if revents.contains(PollFlags::HUP) {
                 return Ok(true);

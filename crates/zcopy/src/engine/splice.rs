@@ -60,7 +60,7 @@ impl Splice {
         let fail = |errno: Errno| Error::Io {
             engine: Engine::Splice,
             syscall: "pipe2",
-            source: errno.into(),
+            cause: errno.into(),
         };
         let (read, write) = cur
             .call(Syscall::Pipe, rustix::pipe::pipe_with(PipeFlags::CLOEXEC))
@@ -123,7 +123,7 @@ impl Splice {
                                 return Err(Error::Io {
                                     engine: Engine::Splice,
                                     syscall: "splice",
-                                    source: errno.into(),
+                                    cause: errno.into(),
                                 })
                             }
                             other => {
