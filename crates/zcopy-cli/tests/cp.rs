@@ -355,3 +355,46 @@ fn a_large_directory_is_copied_whole_on_two_threads() {
     assert_eq!(std::fs::read(copy.join("sub/inner")).unwrap(), b"inner");
     assert_eq!(names_in(&copy).len(), 301, "no temporary names left");
 }
+
+#[test]
+fn devices_and_fifos_as_destinations_are_written_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let data = pattern(300_000);
+    std::fs::write(&src, &data).unwrap();
+    let (code, err) = cp(&[s(&src), "/dev/null"]);
+    assert_eq!(code, 0, "{err}");
+    let null = std::fs::metadata("/dev/null").unwrap();
+    assert!(
+        std::os::unix::fs::FileTypeExt::is_char_device(&null.file_type()),
+        "/dev/null is still a device"
+    );
+    let (code, err) = cp(&["--engine", "read-write", s(&src), "/dev/full"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("No space left on device"), "{err}");
+    assert!(std::os::unix::fs::FileTypeExt::is_char_device(
+        &std::fs::metadata("/dev/full").unwrap().file_type()
+    ));
+    let fifo = dir.path().join("fifo");
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(fifo).unwrap())
+    };
+    let (code, err) = cp(&[s(&src), s(&fifo)]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        reader.join().unwrap() == data,
+        "the reader of the FIFO got the file"
+    );
+    assert!(std::os::unix::fs::FileTypeExt::is_fifo(
+        &std::fs::metadata(&fifo).unwrap().file_type()
+    ));
+}

@@ -649,6 +649,19 @@ impl Copier {
             other => (dst.to_path_buf(), other.cloned()),
         };
         let dst = dst.as_path();
+        if existing.as_ref().is_some_and(|e| !e.is_file()) {
+            // A device, FIFO or socket is written into, as GNU cp does: `cp f /dev/null`
+            // must never put a regular file in the place of /dev/null.
+            let sink = File::options()
+                .write(true)
+                .truncate(true)
+                .open(dst)
+                .with_context(|| format!("cannot open '{}' for writing", dst.display()))?;
+            let kind = FdKind::of(&sink)?;
+            return self.fill(&file, meta, &sink, kind, dst).with_context(|| {
+                format!("error copying '{}' to '{}'", src.display(), dst.display())
+            });
+        }
         // An existing file keeps its mode unless -p, as when GNU cp opens it O_TRUNC.
         let mode = if self.preserve.mode {
             meta.mode() & 0o7777
@@ -662,7 +675,7 @@ impl Copier {
         let temp = PartFile::create(dst, mode & 0o777)
             .with_context(|| format!("cannot create regular file '{}'", dst.display()))?;
         let how = self
-            .fill(&file, meta, &temp, dst)
+            .fill(&file, meta, temp.as_file(), FdKind::File, dst)
             .with_context(|| format!("error copying '{}' to '{}'", src.display(), dst.display()))?;
         let created_as = mode & 0o777 & !self.umask;
         self.keep_attributes(&file, temp.as_file(), dst, meta, mode, created_as)?;
@@ -681,12 +694,22 @@ impl Copier {
         Ok(how)
     }
 
-    /// Fills `temp` with the contents of `src` and says how.
-    fn fill(&mut self, src: &File, meta: &Metadata, temp: &PartFile, dst: &Path) -> Result<String> {
+    /// Fills `sink` (a new file, or a device written in place) with the contents of
+    /// `src` and says how; `dst` names it on the progress bar.
+    fn fill(
+        &mut self,
+        src: &File,
+        meta: &Metadata,
+        sink: &File,
+        sink_kind: FdKind,
+        dst: &Path,
+    ) -> Result<String> {
         let mut skipped = Vec::new();
         let regular = meta.is_file();
-        if regular && self.reflink != When::Never && !self.no_reflink.contains(&meta.dev()) {
-            match reflink::clone_file(src, temp.as_file()) {
+        // Clones and holes need a regular file at both ends.
+        let sparse_sink = regular && sink_kind == FdKind::File;
+        if sparse_sink && self.reflink != When::Never && !self.no_reflink.contains(&meta.dev()) {
+            match reflink::clone_file(src, sink) {
                 Ok(()) => return Ok("reflink".into()),
                 Err(e) if self.reflink == When::Always => {
                     return Err(e).context("failed to clone (--reflink=always)");
@@ -714,7 +737,7 @@ impl Copier {
         // Holes are looked for only where the size allows them; a size that lies
         // (procfs, sysfs) is never trusted for the length: copies run to end of file.
         let segments = match self.sparse {
-            When::Always if regular => Some(seek_data::data_segments(src, meta.len())?),
+            When::Always if sparse_sink => Some(seek_data::data_segments(src, meta.len())?),
             When::Auto
                 if regular && meta.blocks() * 512 < meta.len() && seek_data::has_holes(src)? =>
             {
@@ -734,25 +757,24 @@ impl Copier {
         let count = segments.as_ref().map_or(0, Vec::len);
         match segments {
             None => {
-                let mut transfer =
-                    Transfer::with_kinds(src, src_kind, temp.as_file(), FdKind::File, options)?;
+                let mut transfer = Transfer::with_kinds(src, src_kind, sink, sink_kind, options)?;
                 self.run(&mut transfer, dst)?;
                 record(transfer.report(), &mut skipped);
             }
             Some(segments) => {
                 for segment in &segments {
-                    rustix::fs::seek(temp.as_file(), rustix::fs::SeekFrom::Start(segment.start))?;
+                    rustix::fs::seek(sink, rustix::fs::SeekFrom::Start(segment.start))?;
                     let options = Options {
                         offset: segment.start,
                         len: Some(segment.end - segment.start),
                         ..options
                     };
                     let mut transfer =
-                        Transfer::with_kinds(src, src_kind, temp.as_file(), FdKind::File, options)?;
+                        Transfer::with_kinds(src, src_kind, sink, sink_kind, options)?;
                     self.run(&mut transfer, dst)?;
                     record(transfer.report(), &mut skipped);
                 }
-                rustix::fs::ftruncate(temp.as_file(), meta.len())?;
+                rustix::fs::ftruncate(sink, meta.len())?;
             }
         }
         let mut how = engine.map_or("empty", |e| e.name()).to_string();
