@@ -48,7 +48,8 @@ pub fn profile_path() -> Option<PathBuf> {
 
 /// Opens the profile for writing before anything is measured.
 pub fn open_profile() -> Result<Output> {
-    let path = profile_path().context("cannot find a cache directory: set XDG_CACHE_HOME or HOME")?;
+    let path =
+        profile_path().context("cannot find a cache directory: set XDG_CACHE_HOME or HOME")?;
     let dir = crate::cmd::parent_dir(&path);
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     Output::open(&path)
@@ -238,7 +239,9 @@ fn send_rate(path: &Path, size: u64, volume: u64, engine: Engine) -> Result<f64>
         Transfer::new(&file, &stream, options)?.run()?;
     }
     stream.shutdown(Shutdown::Write)?;
-    drain.join().map_err(|_| anyhow!("the receiver panicked"))??;
+    drain
+        .join()
+        .map_err(|_| anyhow!("the receiver panicked"))??;
     Ok((times * size) as f64 / started.elapsed().as_secs_f64())
 }
 

@@ -20,7 +20,7 @@ pub fn render(report: &Report) -> Result<String> {
         ".holds { color: #176117; font-weight: bold; }\n",
         ".does-not-hold { color: #a01818; font-weight: bold; }\n",
         ".inconclusive { color: #8a6200; font-weight: bold; }\n",
-        ".chart { overflow-x: auto; }\n",
+        ".chart svg { max-width: 100%; height: auto; }\n",
         "dl { display: grid; grid-template-columns: max-content auto; gap: 0.2em 1em; }\n",
         "dt { font-weight: bold; }\n",
         "</style>\n</head>\n<body>\n<h1>zcopy bench</h1>\n",
@@ -76,7 +76,7 @@ pub fn render(report: &Report) -> Result<String> {
         for m in &report.results {
             let check = model::check(&m.row, m);
             page.push_str(&format!(
-                "<tr><td>{}</td><td>{}</td><td class=\"n\">{:.0}</td><td class=\"n\">±{:.0}%</td><td class=\"n\">{:.3}</td><td class=\"n\">{:.0}</td><td>{}</td><td>{}</td></tr>\n",
+                "<tr><td>{}</td><td>{}</td><td class=\"n\">{:.0}</td><td class=\"n\">{:.0}%</td><td class=\"n\">{:.3}</td><td class=\"n\">{:.0}</td><td>{}</td><td>{}</td></tr>\n",
                 m.row.job.name(),
                 escape(&m.row.label),
                 m.throughput() / MIB,

@@ -233,7 +233,8 @@ impl Output {
     }
 
     fn finish(mut self, bytes: &[u8]) -> Result<()> {
-        let write = |e: std::io::Error| anyhow::anyhow!("cannot write {}: {e}", self.path.display());
+        let write =
+            |e: std::io::Error| anyhow::anyhow!("cannot write {}: {e}", self.path.display());
         self.temp.write_all(bytes).map_err(write)?;
         self.temp.as_file().sync_all().map_err(write)?;
         self.temp
@@ -260,7 +261,11 @@ pub fn run(args: Args) -> Result<()> {
     if rows.is_empty() && !args.calibrate {
         bail!(Usage(format!(
             "no row matches --jobs {} and --engines {}",
-            job_list.iter().map(|j| j.name()).collect::<Vec<_>>().join(","),
+            job_list
+                .iter()
+                .map(|j| j.name())
+                .collect::<Vec<_>>()
+                .join(","),
             args.engines.join(",")
         )));
     }

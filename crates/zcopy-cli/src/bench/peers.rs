@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use zcopy::{Engine, EngineChoice, Options, Rusage, Transfer};
 
 use super::jobs::{Files, Job};
-use super::table::{truncate, wrap};
+use super::table::{compact, truncate, wrap};
 use super::MIB;
 
 /// One sample of a command.
@@ -113,7 +113,9 @@ pub fn run(jobs: &[Job], files: &Files, repeat: u32) -> Peers {
             ("blake3", "b3sum", &["b3sum"][..]),
         ] {
             if !installed(tool) {
-                peers.missing.push(format!("{tool} (scan --digest {digest})"));
+                peers
+                    .missing
+                    .push(format!("{tool} (scan --digest {digest})"));
                 continue;
             }
             let mut ours = cmd(
@@ -149,7 +151,10 @@ impl Peers {
             &[exe, "send", "--raw", big, "{addr}"],
         )];
         if installed("nc") {
-            let mut nc = cmd("nc -N (netcat-openbsd)", &["nc", "-N", "127.0.0.1", "{port}"]);
+            let mut nc = cmd(
+                "nc -N (netcat-openbsd)",
+                &["nc", "-N", "127.0.0.1", "{port}"],
+            );
             nc.stdin = Some(files.big.clone());
             cmds.push(nc);
         } else {
@@ -179,9 +184,7 @@ impl Peers {
             }
             Err(why) => self.missing.push(format!("the seed's Java clients: {why}")),
         }
-        let mut group = self.group("send", &cmds, repeat, &mut |c| {
-            send_sample(c, files.size)
-        });
+        let mut group = self.group("send", &cmds, repeat, &mut |c| send_sample(c, files.size));
         if installed("iperf3") {
             let mut row = PeerRow {
                 name: "iperf3 (loopback ceiling)".into(),
@@ -272,10 +275,7 @@ impl Peers {
             zcopy_serve(exe, &files.dir),
         )];
         if installed("nginx") {
-            servers.push((
-                "nginx, 1 worker, sendfile on".into(),
-                nginx(&files.dir),
-            ));
+            servers.push(("nginx, 1 worker, sendfile on".into(), nginx(&files.dir)));
         } else {
             self.missing.push("nginx (serve)".into());
         }
@@ -321,8 +321,8 @@ impl Peers {
     pub fn table(&self, width: usize) -> String {
         let mut out = String::from("peers, under the same conditions:\n");
         out.push_str(&format!(
-            "{:<5} {:<30} {:>12} {:>4} {:>14} {:>7}\n",
-            "job", "command", "rate", "±%", "CPU", "zcopy×"
+            "{:<5} {:<30} {:>12} {:>6} {:>14} {:>7}\n",
+            "job", "command", "rate", "spread", "CPU", "zcopy×"
         ));
         for g in &self.groups {
             let ours = g.rows.first().filter(|r| r.error.is_none());
@@ -339,8 +339,8 @@ impl Peers {
                 }
                 let (rate, cpu) = if g.requests {
                     (
-                        format!("{:.0} req/s", r.rate()),
-                        format!("{:.0} req/CPU-s", 1.0 / r.cpu_per_work()),
+                        format!("{} req/s", compact(r.rate())),
+                        format!("{} req/CPU-s", compact(1.0 / r.cpu_per_work())),
                     )
                 } else {
                     (
@@ -353,9 +353,9 @@ impl Peers {
                     _ => "-".into(),
                 };
                 out.push_str(&format!(
-                    "{:<5} {name:<30} {rate:>12} {:>4.0} {cpu:>14} {ratio:>7}\n",
+                    "{:<5} {name:<30} {rate:>12} {:>6} {cpu:>14} {ratio:>7}\n",
                     g.job,
-                    100.0 * r.spread(),
+                    format!("{:.0}%", 100.0 * r.spread()),
                 ));
             }
         }
@@ -479,9 +479,7 @@ fn send_sample(c: &Cmd, size: u64) -> Result<Sample> {
         // Unblock the drain's accept if the command never connected.
         let _ = TcpStream::connect(addr);
     }
-    let received = drain
-        .join()
-        .map_err(|_| anyhow!("the receiver panicked"))?;
+    let received = drain.join().map_err(|_| anyhow!("the receiver panicked"))?;
     let sample = sample?;
     match received? {
         n if n == size => Ok(sample),
@@ -538,7 +536,15 @@ fn iperf3(size: u64) -> Result<Sample> {
         .context("cannot run iperf3")?;
     let client = cmd(
         "iperf3",
-        &["iperf3", "-c", "127.0.0.1", "-p", "{port}", "-n", &size.to_string()],
+        &[
+            "iperf3",
+            "-c",
+            "127.0.0.1",
+            "-p",
+            "{port}",
+            "-n",
+            &size.to_string(),
+        ],
     );
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -671,7 +677,12 @@ fn process_cpu(pid: u32) -> Result<f64> {
     // start with the state (field 3), so utime and stime (14, 15) are 11 and 12 on.
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     let hz = rustix::param::clock_ticks_per_second() as f64;
     Ok((ticks(11) + ticks(12)) / hz)
 }

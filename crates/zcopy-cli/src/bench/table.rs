@@ -28,7 +28,7 @@ pub fn terminal_width() -> usize {
 const ENGINE_WIDTH: usize = 32;
 
 /// The default view: job, engine, MiB/s, spread, CPU s/GiB, syscalls/GiB and the
-/// model check in a word; 77 columns.
+/// model check in a word; 79 columns.
 pub fn narrow(report: &Report, width: usize) -> String {
     let mut out = heading(report, width);
     if report.results.is_empty() {
@@ -36,16 +36,16 @@ pub fn narrow(report: &Report, width: usize) -> String {
         return out;
     }
     out.push_str(&format!(
-        "{:<5} {:<ENGINE_WIDTH$} {:>6} {:>5} {:>9} {:>8} {:<7}\n",
-        "job", "engine", "MiB/s", "±%", "CPU s/GiB", "sysc/GiB", "model"
+        "{:<5} {:<ENGINE_WIDTH$} {:>6} {:>6} {:>9} {:>8} {:<7}\n",
+        "job", "engine", "MiB/s", "spread", "CPU s/GiB", "sysc/GiB", "model"
     ));
     for m in &report.results {
         out.push_str(&format!(
-            "{:<5} {:<ENGINE_WIDTH$} {:>6.0} {:>5.0} {:>9.3} {:>8} {:<7}\n",
+            "{:<5} {:<ENGINE_WIDTH$} {:>6.0} {:>6} {:>9.3} {:>8} {:<7}\n",
             m.row.job.name(),
             short_label(&m.row.label),
             m.throughput() / MIB,
-            100.0 * m.spread(),
+            format!("{:.0}%", 100.0 * m.spread()),
             m.cpu_per_gib(),
             compact(m.per_gib(m.median.syscalls.total() as f64)),
             model::check(&m.row, m).word(),
@@ -53,7 +53,7 @@ pub fn narrow(report: &Report, width: usize) -> String {
     }
     out.push('\n');
     out.push_str(&wrap(
-        "±%: spread of throughput, (max - min) / median of the samples; CPU: the engine side, user + system; model: whether the seeds' count of switches (or, for direct I/O, page-cache inserts) held; every column and the model's reasons with --wide",
+        "spread: of throughput, (max - min) / median of the samples; CPU: the engine side, user + system; model: whether the seeds' count of switches (or, for direct I/O, page-cache inserts) held; every column and the model's reasons with --wide",
         width,
         "",
         "",
@@ -74,7 +74,7 @@ pub fn wide(report: &Report) -> String {
         "job",
         "engine",
         "MiB/s",
-        "±%",
+        "spread",
         "eng CPU usr/sys",
         "peer CPU u/s",
         "sysc/GiB",
@@ -191,7 +191,10 @@ fn short_label(label: &str) -> String {
         ("zcopy serve, ", ""),
         (" (transferTo)", ""),
         (" through a pipe", ""),
-        ("pread ring, 256 KiB chunks, two threads", "pread ring, two threads"),
+        (
+            "pread ring, 256 KiB chunks, two threads",
+            "pread ring, two threads",
+        ),
         ("read ahead on a thread", "read-ahead thread"),
     ];
     let mut s = label.to_string();
@@ -259,7 +262,9 @@ mod tests {
         assert!(out.lines().all(|l| l.chars().count() <= 20), "{out}");
         assert!(out.starts_with("  - the"));
         assert_eq!(
-            out.split_whitespace().filter(|w| *w != "-").collect::<Vec<_>>(),
+            out.split_whitespace()
+                .filter(|w| *w != "-")
+                .collect::<Vec<_>>(),
             text.split(' ').collect::<Vec<_>>()
         );
     }

@@ -152,7 +152,8 @@ const SPECS: [Spec; 4] = [
         figures: |m| format!("{:.3} vs {:.3} CPU s/GiB", m[1], m[0]),
     },
     Spec {
-        statement: "\"zero copy suits small files\": sendfile gains more over read-write on 4 KiB files",
+        statement:
+            "\"zero copy suits small files\": sendfile gains more over read-write on 4 KiB files",
         rows: &[
             (Job::Send, "read-write", "128 KiB"),
             (Job::Send, "sendfile", ""),

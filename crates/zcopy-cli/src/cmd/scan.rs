@@ -159,8 +159,7 @@ fn hash(file: &File, shown: &OsStr, digests: &[Digest], args: &Args) -> Result<V
 /// The engine `zcopy bench --calibrate` measured fastest for a regular file of
 /// this size, and why; `None` without a profile, where `auto`'s defaults apply.
 fn calibrated_engine(file: &File) -> Option<(ScanEngine, String)> {
-    static PROFILE: std::sync::OnceLock<Option<crate::bench::Profile>> =
-        std::sync::OnceLock::new();
+    static PROFILE: std::sync::OnceLock<Option<crate::bench::Profile>> = std::sync::OnceLock::new();
     let meta = file.metadata().ok().filter(std::fs::Metadata::is_file)?;
     let (engine, why) = PROFILE
         .get_or_init(crate::bench::Profile::load)
