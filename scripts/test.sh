@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs zcopy's whole test suite on a fresh machine: installs the real peers the
-# integration tests talk to (netcat, Java, curl, xxhsum, mkfs for btrfs and xfs, nginx)
-# when they are missing and we may install them, then runs every test.
+# integration tests talk to (netcat, socat, Java, curl, xxhsum, mkfs for btrfs and
+# xfs, nginx, wrk, iperf3, chromium for the bench report's screenshot) when they are
+# missing and we may install them, then runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

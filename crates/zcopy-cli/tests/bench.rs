@@ -307,7 +307,7 @@ fn two_runs_never_give_opposite_verdicts() {
         let doc: serde_json::Value =
             serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
         for c in doc["claims"].as_array().unwrap() {
-            let [low, high] = [0, 1].map(|i| c["interval_95"][i].as_f64().unwrap());
+            let [low, high] = [0, 1].map(|i| c["interval_99"][i].as_f64().unwrap());
             assert!(low <= c["ratio"].as_f64().unwrap() && low <= high, "{c}");
             match c["verdict"].as_str().unwrap() {
                 "holds" => assert!(low > 1.0, "{c}"),

@@ -53,7 +53,7 @@ pub fn render(report: &Report) -> Result<String> {
     ));
 
     if !report.claims.is_empty() {
-        page.push_str("<h2>The seeds' claims on this machine</h2>\n<table>\n<tr><th>claim</th><th>figures</th><th>95% interval of the ratio</th><th>verdict</th></tr>\n");
+        page.push_str("<h2>The seeds' claims on this machine</h2>\n<table>\n<tr><th>claim</th><th>figures</th><th>99% interval of the ratio</th><th>verdict</th></tr>\n");
         for c in &report.claims {
             page.push_str(&format!(
                 "<tr><td>{}</td><td>{}</td><td class=\"n\">{:.2}–{:.2}× ({} samples)</td><td class=\"{}\">{}</td></tr>\n",
