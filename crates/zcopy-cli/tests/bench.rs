@@ -386,6 +386,7 @@ fn peers_run_beside_zcopy_and_missing_ones_are_listed() {
     };
     for (tool, command) in [
         ("nc", "nc -N"),
+        ("cc", "bare C sendfile loop"),
         ("socat", "socat"),
         ("javac", "seed ClientChannel"),
         ("iperf3", "iperf3"),

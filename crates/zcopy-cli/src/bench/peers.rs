@@ -169,6 +169,18 @@ impl Peers {
         } else {
             self.missing.push("socat (send)".into());
         }
+        match c_sendfile_loop(&files.dir) {
+            Ok(path) => {
+                let path = path.to_string_lossy().into_owned();
+                cmds.push(cmd(
+                    "bare C sendfile loop",
+                    &[&path, big, "127.0.0.1", "{port}"],
+                ));
+            }
+            Err(why) => self
+                .missing
+                .push(format!("the bare C sendfile loop: {why}")),
+        }
         match java_classes(&files.dir) {
             Ok(classes) => {
                 let classes = classes.to_string_lossy().into_owned();
@@ -485,6 +497,33 @@ fn send_sample(c: &Cmd, size: u64) -> Result<Sample> {
         n if n == size => Ok(sample),
         n => bail!("{} delivered {n} of {size} bytes", c.name),
     }
+}
+
+/// Compiles the bare C sendfile loop into `dir`; the reason when it cannot.
+fn c_sendfile_loop(dir: &Path) -> Result<PathBuf, String> {
+    if !installed("cc") {
+        return Err("no C compiler (cc) installed".into());
+    }
+    let source = dir.join("sendfile_loop.c");
+    let binary = dir.join("sendfile-loop");
+    std::fs::write(&source, include_str!("sendfile_loop.c")).map_err(|e| e.to_string())?;
+    let out = Command::new("cc")
+        .arg("-O2")
+        .arg("-o")
+        .arg(&binary)
+        .arg(&source)
+        .output()
+        .map_err(|e| format!("cc: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "cc failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .next()
+                .unwrap_or("")
+        ));
+    }
+    Ok(binary)
 }
 
 /// Compiles the seed's Java clients into `dir`; the reason when it cannot.

@@ -215,10 +215,12 @@ pub fn truncate(s: &str, width: usize) -> String {
     }
 }
 
-/// 2097152 → "2.1M", 16384 → "16.4k", 256 → "256".
+/// 2097152 → "2.1M", 524288 → "524k", 16384 → "16.4k", 256 → "256".
 pub fn compact(x: f64) -> String {
     if x >= 1e6 {
         format!("{:.1}M", x / 1e6)
+    } else if x >= 1e5 {
+        format!("{:.0}k", x / 1e3)
     } else if x >= 1e4 {
         format!("{:.1}k", x / 1e3)
     } else {
@@ -283,6 +285,7 @@ mod tests {
     #[test]
     fn compact_numbers() {
         assert_eq!(compact(2_097_152.0), "2.1M");
+        assert_eq!(compact(524_288.0), "524k");
         assert_eq!(compact(16_384.0), "16.4k");
         assert_eq!(compact(256.0), "256");
     }
