@@ -288,8 +288,7 @@ impl Profile {
         let entries = self.doc["scan"].as_array()?;
         let e = entries
             .iter()
-            .filter(|e| e["size"].as_u64().is_some_and(|s| s <= size))
-            .next_back()
+            .rfind(|e| e["size"].as_u64().is_some_and(|s| s <= size))
             .or_else(|| entries.first())?;
         let best = e["best"].as_str()?;
         let engine = SCAN_ENGINES.into_iter().find(|s| s.name() == best)?;

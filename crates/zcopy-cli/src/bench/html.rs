@@ -12,7 +12,7 @@ pub fn render(report: &Report) -> Result<String> {
     let mut page = String::from(concat!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n",
         "<title>zcopy bench</title>\n<style>\n",
-        "body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 72em; color: #222; }\n",
+        "body { font-family: system-ui, sans-serif; margin: 2em auto; padding: 0 1.5em; max-width: 72em; color: #222; }\n",
         "table { border-collapse: collapse; margin: 1em 0; }\n",
         "th, td { padding: 0.25em 0.6em; border-bottom: 1px solid #ddd; text-align: left; }\n",
         "td.n { text-align: right; font-variant-numeric: tabular-nums; }\n",

@@ -459,8 +459,8 @@ fn take(
         c.start();
     }
     let sample = jobs::measure(row, files);
-    let counts = counters.as_deref_mut().map(Counters::stop);
-    let skb_bytes = skb.as_deref_mut().and_then(SkbBytes::stop);
+    let counts = counters.map(Counters::stop);
+    let skb_bytes = skb.and_then(SkbBytes::stop);
     Ok(Taken {
         sample: sample?,
         counts,

@@ -420,7 +420,7 @@ impl Peers {
 pub fn installed(tool: &str) -> bool {
     std::env::var_os("PATH").is_some_and(|path| {
         std::env::split_paths(&path).any(|dir| {
-            rustix::fs::access(&dir.join(tool), rustix::fs::Access::EXEC_OK).is_ok()
+            rustix::fs::access(dir.join(tool), rustix::fs::Access::EXEC_OK).is_ok()
                 && dir.join(tool).is_file()
         })
     })
