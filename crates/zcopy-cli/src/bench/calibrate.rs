@@ -10,8 +10,9 @@
 //! off, which needs a NIC: loopback copies a zero-copy send anyway.
 //!
 //! The library's `auto` has no hook for a profile, so the command line applies it:
-//! `zcopy scan` under `auto` asks [`Profile::scan_engine`] and, when the profile
-//! has an answer for the file's size, uses that engine and cites the measurement.
+//! `zcopy scan` under `auto` asks [`Profile::scan_engine`] and `zcopy send` asks
+//! [`Profile::send_engine`]; when the profile has an answer for the file's size,
+//! the command uses that engine and cites the measurement.
 
 use std::fs::File;
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -314,6 +315,33 @@ impl Profile {
     }
 }
 
+impl Profile {
+    /// The engine measured faster than sendfile (auto's first choice for a file into
+    /// a socket) for a file of `size` bytes, with the reason in words; `None` when
+    /// sendfile won, when nothing won by more than 5%, or when the file is larger
+    /// than any calibrated size.
+    pub fn send_engine(&self, size: u64) -> Option<(Engine, String)> {
+        let entries = self.doc["send_small"].as_array()?;
+        let e = entries
+            .iter()
+            .find(|e| e["size"].as_u64().is_some_and(|s| s >= size))?;
+        let rates = e["mib_s"].as_object()?;
+        let read_write = rates.get(Engine::ReadWrite.name())?.as_f64()?;
+        let sendfile = rates.get(Engine::Sendfile.name())?.as_f64()?;
+        let ratio = read_write / sendfile.max(f64::MIN_POSITIVE);
+        (ratio >= 1.0 + MARGIN).then(|| {
+            (
+                Engine::ReadWrite,
+                format!(
+                    "read-write: {ratio:.1}x sendfile on this machine for files up to {}, calibrated {}",
+                    size::human(e["size"].as_u64().unwrap_or(0)),
+                    self.doc["calibrated"].as_str().unwrap_or("?")
+                ),
+            )
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -321,7 +349,7 @@ mod tests {
     #[test]
     fn dates() {
         assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(20_780), (2026, 11, 22));
+        assert_eq!(civil_from_days(20_779), (2026, 11, 22));
         assert_eq!(civil_from_days(11_016), (2000, 2, 29));
     }
 
@@ -352,5 +380,33 @@ mod tests {
             }),
         };
         assert!(close.scan_engine(1 << 20).is_none(), "2% decides nothing");
+    }
+
+    #[test]
+    fn profile_picks_read_write_for_small_sends_only_where_it_won() {
+        let profile = Profile {
+            doc: json!({
+                "version": 1,
+                "calibrated": "2026-11-22",
+                "send_small": [
+                    { "size": 4096, "mib_s": { "read-write": 800.0, "sendfile": 500.0 }, "best": "read-write" },
+                    { "size": 65536, "mib_s": { "read-write": 900.0, "sendfile": 1900.0 }, "best": "sendfile" },
+                ],
+            }),
+        };
+        let (engine, why) = profile.send_engine(1000).unwrap();
+        assert_eq!(engine, Engine::ReadWrite);
+        assert_eq!(
+            why,
+            "read-write: 1.6x sendfile on this machine for files up to 4 KiB, calibrated 2026-11-22"
+        );
+        assert!(
+            profile.send_engine(8192).is_none(),
+            "sendfile won at 64 KiB"
+        );
+        assert!(
+            profile.send_engine(1 << 20).is_none(),
+            "larger than calibrated"
+        );
     }
 }
