@@ -100,7 +100,7 @@ impl Calibration {
         }
         out.push_str(&wrap(
             &format!(
-                "written to {}; zcopy scan --engine auto uses it",
+                "written to {}; zcopy scan and zcopy send use it under --engine auto",
                 profile_path().map_or_else(|| "?".into(), |p| p.display().to_string())
             ),
             width,

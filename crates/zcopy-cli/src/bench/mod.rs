@@ -293,7 +293,11 @@ pub fn run(args: Args) -> Result<()> {
         .prefix("zcopy-bench.")
         .tempdir_in(&base)
         .with_context(|| format!("cannot create a directory in {}", base.display()))?;
-    let files = make_files(dir.path(), args.size)?;
+    // Calibration writes files of its own sizes; it never reads the rows' file.
+    let files = make_files(
+        dir.path(),
+        if args.calibrate { MIN_SIZE } else { args.size },
+    )?;
     let mut counters = Counters::open();
     let mut skb = SkbBytes::open();
     let bar = progress(rows.len() as u64 * u64::from(args.repeat));

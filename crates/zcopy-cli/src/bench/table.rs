@@ -144,12 +144,19 @@ pub fn wide(report: &Report) -> String {
 
 fn heading(report: &Report, width: usize) -> String {
     let env = &report.env;
-    let mut out = wrap(
-        &format!(
-            "zcopy bench: {} file on {}, page cache {}, kernel {}, {} cores ({}), load {}",
+    let file = if report.results.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " {} file on {}, page cache {},",
             size::human(env["file_size"].as_u64().unwrap_or(0)),
             env["file_system"].as_str().unwrap_or("?"),
             env["page_cache"].as_str().unwrap_or("?"),
+        )
+    };
+    let mut out = wrap(
+        &format!(
+            "zcopy bench:{file} kernel {}, {} cores ({}), load {}",
             env["kernel"].as_str().unwrap_or("?"),
             env["cores"],
             env["cpu"].as_str().unwrap_or("?"),
@@ -176,7 +183,9 @@ fn tail(report: &Report, width: usize, out: &mut String) {
         out.push_str(&peers.table(width));
     }
     if let Some(calibration) = &report.calibration {
-        out.push('\n');
+        if !out.ends_with("\n\n") {
+            out.push('\n');
+        }
         out.push_str(&calibration.table(width));
     }
     out.push_str("\nnotes:\n");
