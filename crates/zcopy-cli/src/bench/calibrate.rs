@@ -10,8 +10,8 @@
 //! off, which needs a NIC: loopback copies a zero-copy send anyway.
 //!
 //! The library's `auto` has no hook for a profile, so the command line applies it:
-//! `zcopy scan` under `auto` asks [`Profile::scan_engine`] and `zcopy send` asks
-//! [`Profile::send_engine`]; when the profile has an answer for the file's size,
+//! `zcopy scan` under `auto` asks [`Profile::scan_engine`] and `zcopy send --raw`
+//! asks [`Profile::send_engine`] (the framed protocol batches small files its own way); when the profile has an answer for the file's size,
 //! the command uses that engine and cites the measurement.
 
 use std::fs::File;
@@ -100,7 +100,7 @@ impl Calibration {
         }
         out.push_str(&wrap(
             &format!(
-                "written to {}; zcopy scan and zcopy send use it under --engine auto",
+                "written to {}; zcopy scan and zcopy send --raw use it under --engine auto",
                 profile_path().map_or_else(|| "?".into(), |p| p.display().to_string())
             ),
             width,

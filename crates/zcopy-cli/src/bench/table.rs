@@ -196,8 +196,13 @@ fn tail(report: &Report, width: usize, out: &mut String) {
 
 /// The row's label shortened to the narrow table's engine column.
 fn short_label(label: &str) -> String {
-    const SHORTER: [(&str, &str); 5] = [
+    const SHORTER: [(&str, &str); 7] = [
         ("zcopy serve, ", ""),
+        (
+            "io_uring: splice chains, 8 MiB per enter",
+            "io_uring splices, 8 MiB/enter",
+        ),
+        (" from 128 KiB buffers", ", 128 KiB"),
         (" (transferTo)", ""),
         (" through a pipe", ""),
         (
