@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs zcopy's whole test suite on a fresh machine: installs the real peers the
-# integration tests talk to (netcat, Java, curl, xxhsum, mkfs for btrfs and xfs, nginx)
-# when they are missing and we may install them, then runs every test.
+# integration tests talk to (netcat, socat, Java, curl, xxhsum, mkfs for btrfs and
+# xfs, nginx, wrk, iperf3, chromium for the bench report's screenshot) when they are
+# missing and we may install them, then runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,7 +10,8 @@ cd "$(dirname "$0")/.."
 wanted=(nc:netcat-openbsd javac:openjdk-17-jdk-headless curl:curl xxhsum:xxhash
         b3sum:b3sum mkfs.btrfs:btrfs-progs mkfs.xfs:xfsprogs losetup:mount filefrag:e2fsprogs
         systemd-socket-activate:systemd dpkg:dpkg nginx:nginx-light
-        nft:nftables ip:iproute2 tc:iproute2)
+        nft:nftables ip:iproute2 tc:iproute2 wrk:wrk socat:socat iperf3:iperf3
+        chromium:chromium)
 missing=()
 for pair in "${wanted[@]}"; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")

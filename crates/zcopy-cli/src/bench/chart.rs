@@ -1,7 +1,6 @@
-//! The `--svg` chart: one bar per row for throughput, one for the engine side's
-//! CPU seconds per GiB, grouped by job.
-
-use std::path::Path;
+//! The `--svg` chart (also drawn into the `--html` page): one bar per row for
+//! throughput with a line from the slowest to the fastest sample, one for the
+//! engine side's CPU seconds per GiB, grouped by job.
 
 use anyhow::{anyhow, Result};
 use plotters::prelude::*;
@@ -14,11 +13,18 @@ const BAR_WIDTH: i32 = 300;
 const ROW_HEIGHT: i32 = 22;
 const TOP: i32 = 70;
 
-pub fn write(path: &Path, results: &[Measured], env: &Value) -> Result<()> {
+/// The chart as an SVG document.
+pub fn render(results: &[Measured], env: &Value) -> Result<String> {
     let height = TOP + ROW_HEIGHT * results.len() as i32 + 30;
     let width = LABEL_WIDTH + 2 * (BAR_WIDTH + 120);
-    let root = SVGBackend::new(path, (width as u32, height as u32)).into_drawing_area();
-    let fail = |e: DrawingAreaErrorKind<_>| anyhow!("cannot draw {}: {e}", path.display());
+    let mut svg = String::new();
+    draw(&mut svg, (width as u32, height as u32), results, env)?;
+    Ok(svg)
+}
+
+fn draw(svg: &mut String, size: (u32, u32), results: &[Measured], env: &Value) -> Result<()> {
+    let root = SVGBackend::with_string(svg, size).into_drawing_area();
+    let fail = |e: DrawingAreaErrorKind<_>| anyhow!("cannot draw the chart: {e}");
     root.fill(&WHITE).map_err(fail)?;
     let title = format!(
         "zcopy bench: {} file, {}, kernel {}",
@@ -32,12 +38,25 @@ pub fn write(path: &Path, results: &[Measured], env: &Value) -> Result<()> {
     root.draw(&text(&title, 10, 10, 18)).map_err(fail)?;
     let throughput_x = LABEL_WIDTH;
     let cpu_x = LABEL_WIDTH + BAR_WIDTH + 120;
-    root.draw(&text("throughput (MiB/s)", throughput_x, 42, 14))
-        .map_err(fail)?;
-    root.draw(&text("CPU s/GiB, engine side (user + sys)", cpu_x, 42, 14))
-        .map_err(fail)?;
-    let max_rate = results.iter().map(Measured::throughput).fold(1.0, f64::max);
-    let cpu = |m: &Measured| m.per_gib((m.median.side.user + m.median.side.system).as_secs_f64());
+    root.draw(&text(
+        "throughput (MiB/s), higher is better; line: slowest to fastest sample",
+        throughput_x,
+        42,
+        13,
+    ))
+    .map_err(fail)?;
+    root.draw(&text(
+        "CPU s/GiB, engine side (user + sys), lower is better",
+        cpu_x,
+        42,
+        13,
+    ))
+    .map_err(fail)?;
+    let max_rate = results
+        .iter()
+        .flat_map(Measured::throughputs)
+        .fold(1.0, f64::max);
+    let cpu = Measured::cpu_per_gib;
     let max_cpu = results.iter().map(cpu).fold(f64::MIN_POSITIVE, f64::max);
     for (i, m) in results.iter().enumerate() {
         let y = TOP + ROW_HEIGHT * i as i32;
@@ -58,9 +77,26 @@ pub fn write(path: &Path, results: &[Measured], env: &Value) -> Result<()> {
             color.filled(),
         ))
         .map_err(fail)?;
+        let rates = m.throughputs();
+        let x_of = |rate: f64| throughput_x + (f64::from(BAR_WIDTH) * rate / max_rate) as i32;
+        let slowest = x_of(rates.iter().copied().fold(f64::MAX, f64::min));
+        let fastest = x_of(rates.iter().copied().fold(0.0, f64::max));
+        let mid = y + (ROW_HEIGHT - 6) / 2;
+        root.draw(&PathElement::new(
+            vec![(slowest, mid), (fastest, mid)],
+            BLACK.stroke_width(2),
+        ))
+        .map_err(fail)?;
+        for x in [slowest, fastest] {
+            root.draw(&PathElement::new(
+                vec![(x, y + 3), (x, y + ROW_HEIGHT - 9)],
+                BLACK.stroke_width(2),
+            ))
+            .map_err(fail)?;
+        }
         root.draw(&text(
             &format!("{:.0}", m.throughput() / MIB),
-            throughput_x + w + 6,
+            fastest.max(throughput_x + w) + 6,
             y + 3,
             12,
         ))

@@ -4,20 +4,33 @@
 //! The bench writes its own test file, runs each row of each job `--repeat` times
 //! (page cache warm, or dropped with `posix_fadvise(DONTNEED)` under `--cold`),
 //! and reports the median sample with the spread of throughput across samples.
+//! The rows that decide one of the seeds' claims are then sampled again, in turn,
+//! until the claim's confidence interval is clear of "no difference" or the time
+//! budget is spent (see `verdict`). Output files are opened before the first
+//! sample, so a bad path fails in a moment rather than after the run.
 
+mod calibrate;
 mod chart;
 mod counters;
+mod html;
 mod jobs;
 mod model;
+mod peers;
+mod table;
+mod verdict;
+
+pub use calibrate::Profile;
 
 use std::fs::File;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
 
+use crate::cmd::Usage;
 use crate::size;
 use counters::{Counters, Counts, SkbBytes, EVENTS};
 use jobs::{Files, Job, Row, Sample};
@@ -25,8 +38,8 @@ use jobs::{Files, Job, Row, Sample};
 /// Measure every engine side by side, beside the seeds' model of copies and switches
 #[derive(clap::Args)]
 pub struct Args {
-    /// Size of the generated test file
-    #[arg(long, value_parser = size::parse, default_value = "256MiB")]
+    /// Size of the generated test file (at least 64 KiB)
+    #[arg(long, value_parser = test_size, default_value = "256MiB")]
     size: u64,
     /// Jobs to run: send, recv, echo, cp, scan, small, serve
     #[arg(
@@ -43,18 +56,54 @@ pub struct Args {
     /// Samples per row; the table shows the median and the spread
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     repeat: u32,
+    /// Seconds spent at most on extra samples of the rows that decide a claim
+    #[arg(long, value_name = "SECONDS", default_value_t = 20.0, value_parser = budget)]
+    budget: f64,
     /// Drop the test file from the page cache before every sample
     #[arg(long)]
     cold: bool,
+    /// Also run the installed peers (nc, socat, the seed's Java clients, nginx with wrk,
+    /// xxhsum, b3sum, GNU cp, iperf3) under the same conditions, with ratios
+    #[arg(long)]
+    peers: bool,
+    /// Measure only this machine's crossovers and write them to the calibration
+    /// profile that `scan --engine auto` reads ($XDG_CACHE_HOME/zcopy/calibration.json)
+    #[arg(long)]
+    calibrate: bool,
+    /// Show every column (peer CPU, context switches, faults, perf counters, the model)
+    #[arg(long)]
+    wide: bool,
     /// Write every row and the environment as JSON to FILE
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
     /// Write a chart of throughput and CPU per GiB as SVG to FILE
     #[arg(long, value_name = "FILE")]
     svg: Option<PathBuf>,
+    /// Write a self-contained HTML report (table, chart, machine, claims) to FILE
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
     /// Directory for the test files (its file system is the one measured)
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
+}
+
+/// The smallest test file: below a few pages the rows measure start-up, not moving bytes.
+const MIN_SIZE: u64 = 64 << 10;
+
+fn test_size(text: &str) -> Result<u64, String> {
+    match size::parse(text)? {
+        n if n < MIN_SIZE => Err(format!(
+            "'{text}' is too small: the test file needs at least 64KiB"
+        )),
+        n => Ok(n),
+    }
+}
+
+fn budget(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s.is_finite() && s >= 0.0 => Ok(s),
+        _ => Err(format!("'{text}' is not a number of seconds")),
+    }
 }
 
 fn engine_name(name: &str) -> Result<String, String> {
@@ -78,72 +127,235 @@ fn engine_name(name: &str) -> Result<String, String> {
     }
 }
 
-/// A row's samples, summarised.
-pub struct Measured {
-    pub row: Row,
-    /// The sample with the median time, whose figures the table shows.
-    pub median: Sample,
+/// One sample of a row with the kernel's counts around it.
+pub struct Taken {
+    pub sample: Sample,
     pub counts: Option<Counts>,
     /// Bytes the kernel copied to user space in `skb_copy_datagram_iovec`.
     pub skb_bytes: Option<u64>,
-    /// Throughput of each sample, bytes per second.
-    pub throughputs: Vec<f64>,
+}
+
+/// A row's samples, summarised.
+pub struct Measured {
+    pub row: Row,
+    pub taken: Vec<Taken>,
+    /// The sample with the median time, whose figures the table shows.
+    pub median: Sample,
+    pub counts: Option<Counts>,
+    pub skb_bytes: Option<u64>,
     pub cold: bool,
 }
 
 impl Measured {
+    fn new(row: Row, taken: Vec<Taken>, cold: bool) -> Measured {
+        let first = &taken[0];
+        let mut m = Measured {
+            row,
+            median: first.sample.clone(),
+            counts: first.counts,
+            skb_bytes: first.skb_bytes,
+            taken,
+            cold,
+        };
+        m.settle();
+        m
+    }
+
+    /// Points the summary at the median sample, after samples were added.
+    fn settle(&mut self) {
+        let mut order: Vec<usize> = (0..self.taken.len()).collect();
+        order.sort_by(|&a, &b| {
+            self.taken[a]
+                .sample
+                .seconds
+                .total_cmp(&self.taken[b].sample.seconds)
+        });
+        let mid = &self.taken[order[order.len() / 2]];
+        self.median = mid.sample.clone();
+        self.counts = mid.counts;
+        self.skb_bytes = mid.skb_bytes;
+    }
+
     fn throughput(&self) -> f64 {
         self.median.bytes as f64 / self.median.seconds
     }
 
+    fn throughputs(&self) -> Vec<f64> {
+        self.taken
+            .iter()
+            .map(|t| t.sample.bytes as f64 / t.sample.seconds)
+            .collect()
+    }
+
     /// (max − min) / median of the samples' throughput.
     fn spread(&self) -> f64 {
-        let max = self.throughputs.iter().copied().fold(f64::MIN, f64::max);
-        let min = self.throughputs.iter().copied().fold(f64::MAX, f64::min);
+        let all = self.throughputs();
+        let max = all.iter().copied().fold(f64::MIN, f64::max);
+        let min = all.iter().copied().fold(f64::MAX, f64::min);
         (max - min) / self.throughput()
     }
 
     fn per_gib(&self, x: f64) -> f64 {
         x / (self.median.bytes as f64 / (1u64 << 30) as f64)
     }
+
+    /// The engine side's CPU seconds (user + system) per GiB, the median over the
+    /// samples (as the claims take it).
+    fn cpu_per_gib(&self) -> f64 {
+        let mut all: Vec<f64> = self
+            .taken
+            .iter()
+            .map(|t| {
+                let s = &t.sample;
+                (s.side.user + s.side.system).as_secs_f64() / (s.bytes as f64 / (1u64 << 30) as f64)
+            })
+            .collect();
+        all.sort_by(f64::total_cmp);
+        all[all.len() / 2]
+    }
+}
+
+/// An output file, created beside its real name before the run and renamed over
+/// it only when complete.
+struct Output {
+    path: PathBuf,
+    temp: tempfile::NamedTempFile,
+}
+
+impl Output {
+    fn open(path: &Path) -> Result<Output> {
+        if path.is_dir() {
+            bail!("cannot write {}: Is a directory", path.display());
+        }
+        let dir = crate::cmd::parent_dir(path);
+        let temp = tempfile::Builder::new()
+            .prefix(".zcopy-bench.")
+            .tempfile_in(dir)
+            .map_err(|e| {
+                let words = e.to_string();
+                let words = words.split(" (os error").next().unwrap_or_default();
+                anyhow::anyhow!("cannot write {}: {words}", path.display())
+            })?;
+        Ok(Output {
+            path: path.to_path_buf(),
+            temp,
+        })
+    }
+
+    fn finish(mut self, bytes: &[u8]) -> Result<()> {
+        let write =
+            |e: std::io::Error| anyhow::anyhow!("cannot write {}: {e}", self.path.display());
+        self.temp.write_all(bytes).map_err(write)?;
+        self.temp.as_file().sync_all().map_err(write)?;
+        self.temp
+            .persist(&self.path)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {}", self.path.display(), e.error))?;
+        Ok(())
+    }
 }
 
 pub fn run(args: Args) -> Result<()> {
+    let mut job_list: Vec<Job> = Vec::new();
+    for job in &args.jobs {
+        if !job_list.contains(job) {
+            job_list.push(*job);
+        }
+    }
+    // Calibration is a run of its own: the crossovers, not the table.
+    let rows: Vec<Row> = job_list
+        .iter()
+        .filter(|_| !args.calibrate)
+        .flat_map(|&job| jobs::rows(job))
+        .filter(|row| args.engines.is_empty() || args.engines.iter().any(|e| e == row.engine()))
+        .collect();
+    if rows.is_empty() && !args.calibrate {
+        bail!(Usage(format!(
+            "no row matches --jobs {} and --engines {}",
+            job_list
+                .iter()
+                .map(|j| j.name())
+                .collect::<Vec<_>>()
+                .join(","),
+            args.engines.join(",")
+        )));
+    }
+    let json_out = args.json.as_deref().map(Output::open).transpose()?;
+    let svg_out = args.svg.as_deref().map(Output::open).transpose()?;
+    let html_out = args.html.as_deref().map(Output::open).transpose()?;
+    let profile_out = if args.calibrate {
+        Some(calibrate::open_profile()?)
+    } else {
+        None
+    };
+
     let base = args.dir.clone().unwrap_or_else(std::env::temp_dir);
     let dir = tempfile::Builder::new()
         .prefix("zcopy-bench.")
         .tempdir_in(&base)
         .with_context(|| format!("cannot create a directory in {}", base.display()))?;
-    let files = make_files(dir.path(), args.size)?;
+    // Calibration writes files of its own sizes; it never reads the rows' file.
+    let files = make_files(
+        dir.path(),
+        if args.calibrate { MIN_SIZE } else { args.size },
+    )?;
     let mut counters = Counters::open();
     let mut skb = SkbBytes::open();
-    let rows: Vec<Row> = args
-        .jobs
-        .iter()
-        .flat_map(|&job| jobs::rows(job))
-        .filter(|row| args.engines.is_empty() || args.engines.iter().any(|e| e == row.engine()))
-        .collect();
-    if rows.is_empty() {
-        bail!("no row matches --jobs and --engines");
-    }
     let bar = progress(rows.len() as u64 * u64::from(args.repeat));
     let mut results = Vec::new();
     let mut failures = Vec::new();
     for row in rows {
         bar.set_message(format!("{}: {}", row.job.name(), row.label));
-        match measure_row(
-            &row,
-            &files,
-            &args,
-            counters.as_mut().ok(),
-            skb.as_mut().ok(),
-            &bar,
-        ) {
-            Ok(m) => results.push(m),
-            Err(e) => failures.push(format!("{} / {}: {e:#}", row.job.name(), row.label)),
+        let mut taken = Vec::new();
+        let mut failed = None;
+        for _ in 0..args.repeat {
+            match take(
+                &row,
+                &files,
+                args.cold,
+                counters.as_mut().ok(),
+                skb.as_mut().ok(),
+            ) {
+                Ok(t) => taken.push(t),
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+            bar.inc(1);
+        }
+        match failed {
+            None => results.push(Measured::new(row, taken, args.cold)),
+            Some(e) => failures.push(format!("{} / {}: {e:#}", row.job.name(), row.label)),
         }
     }
+    bar.set_message("repeating the rows that decide the seeds' claims");
+    let claims = verdict::decide(
+        &mut results,
+        Duration::from_secs_f64(args.budget),
+        &mut |row| {
+            take(
+                row,
+                &files,
+                args.cold,
+                counters.as_mut().ok(),
+                skb.as_mut().ok(),
+            )
+        },
+    );
+    let peers = if args.peers && !args.calibrate {
+        bar.set_message("peers");
+        Some(peers::run(&job_list, &files, args.repeat))
+    } else {
+        None
+    };
+    let calibration = if args.calibrate {
+        bar.set_message("calibrating");
+        Some(calibrate::measure(dir.path(), args.repeat, args.size)?)
+    } else {
+        None
+    };
     bar.finish_and_clear();
+
     let env = environment(dir.path(), &args, &counters);
     let mut notes: Vec<String> = failures
         .iter()
@@ -162,18 +374,66 @@ pub fn run(args: Args) -> Result<()> {
         "loopback has no DMA: the seeds' DMA copies do not happen here, and a receiver that reads into user space still copies"
             .into(),
     );
-    let claims = claims(&results);
-    print_table(&results, &claims, &notes, &env)?;
-    if let Some(path) = &args.json {
-        let rows: Vec<Value> = results.iter().map(row_json).collect();
-        let doc = json!({ "environment": env, "rows": rows, "claims": claims, "notes": notes });
-        std::fs::write(path, serde_json::to_string_pretty(&doc)? + "\n")
-            .with_context(|| format!("cannot write {}", path.display()))?;
+    let report = Report {
+        env,
+        results,
+        claims,
+        peers,
+        calibration,
+        notes,
+    };
+    let text = if args.wide {
+        table::wide(&report)
+    } else {
+        table::narrow(&report, table::terminal_width())
+    };
+    if let (Some(out), Some(profile)) = (profile_out, &report.calibration) {
+        out.finish(&profile.bytes())?;
     }
-    if let Some(path) = &args.svg {
-        chart::write(path, &results, &env)?;
+    if let Some(out) = json_out {
+        out.finish((serde_json::to_string_pretty(&report.json())? + "\n").as_bytes())?;
     }
-    Ok(())
+    if let Some(out) = svg_out {
+        out.finish(chart::render(&report.results, &report.env)?.as_bytes())?;
+    }
+    if let Some(out) = html_out {
+        out.finish(html::render(&report)?.as_bytes())?;
+    }
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            Err(crate::cmd::StdoutClosed.into())
+        }
+        other => Ok(other?),
+    }
+}
+
+/// Everything a run found, for the table, the JSON, the chart and the HTML page.
+pub struct Report {
+    pub env: Value,
+    pub results: Vec<Measured>,
+    pub claims: Vec<verdict::Claim>,
+    pub peers: Option<peers::Peers>,
+    pub calibration: Option<calibrate::Calibration>,
+    pub notes: Vec<String>,
+}
+
+impl Report {
+    fn json(&self) -> Value {
+        let rows: Vec<Value> = self.results.iter().map(row_json).collect();
+        let claims: Vec<Value> = self.claims.iter().map(verdict::Claim::json).collect();
+        json!({
+            "environment": self.env,
+            "rows": rows,
+            "claims": claims,
+            "peers": self.peers.as_ref().map(peers::Peers::json),
+            "calibration": self.calibration.as_ref().map(calibrate::Calibration::json),
+            "notes": self.notes,
+        })
+    }
 }
 
 fn progress(total: u64) -> ProgressBar {
@@ -185,44 +445,30 @@ fn progress(total: u64) -> ProgressBar {
     )
 }
 
-fn measure_row(
+/// One sample of `row`, with the counters around it.
+fn take(
     row: &Row,
     files: &Files,
-    args: &Args,
+    cold: bool,
     mut counters: Option<&mut Counters>,
     mut skb: Option<&mut SkbBytes>,
-    bar: &ProgressBar,
-) -> Result<Measured> {
-    let mut samples = Vec::new();
-    for _ in 0..args.repeat {
-        if args.cold {
-            drop_cache(&files.big)?;
-        }
-        if let Some(c) = counters.as_deref_mut() {
-            c.start();
-        }
-        if let Some(c) = skb.as_deref_mut() {
-            c.start();
-        }
-        let sample = jobs::measure(row, files);
-        let counts = counters.as_deref_mut().map(Counters::stop);
-        let skb_bytes = skb.as_deref_mut().and_then(SkbBytes::stop);
-        samples.push((sample?, counts, skb_bytes));
-        bar.inc(1);
+) -> Result<Taken> {
+    if cold {
+        drop_cache(&files.big)?;
     }
-    let throughputs = samples
-        .iter()
-        .map(|(s, _, _)| s.bytes as f64 / s.seconds)
-        .collect();
-    samples.sort_by(|a, b| a.0.seconds.total_cmp(&b.0.seconds));
-    let (median, counts, skb_bytes) = samples.swap_remove(samples.len() / 2);
-    Ok(Measured {
-        row: row.clone(),
-        median,
+    if let Some(c) = counters.as_deref_mut() {
+        c.start();
+    }
+    if let Some(c) = skb.as_deref_mut() {
+        c.start();
+    }
+    let sample = jobs::measure(row, files);
+    let counts = counters.map(Counters::stop);
+    let skb_bytes = skb.and_then(SkbBytes::stop);
+    Ok(Taken {
+        sample: sample?,
         counts,
         skb_bytes,
-        throughputs,
-        cold: args.cold,
     })
 }
 
@@ -274,15 +520,21 @@ fn environment(dir: &Path, args: &Args, counters: &Result<Counters, String>) -> 
                 .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
         })
         .unwrap_or_else(|| "unknown".into());
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into());
     json!({
         "kernel": uname.release().to_string_lossy(),
         "machine": uname.machine().to_string_lossy(),
         "cpu": cpu,
         "cores": std::thread::available_parallelism().map_or(1, |n| n.get()),
+        "load_average": load,
         "file_system": file_system(dir),
         "file_size": args.size,
         "page_cache": if args.cold { "cold (posix_fadvise DONTNEED before each sample)" } else { "warm" },
         "repeat": args.repeat,
+        "budget_s": args.budget,
         "perf_counters": match counters { Ok(_) => "available".to_string(), Err(why) => format!("n/a: {why}") },
         "zcopy": env!("CARGO_PKG_VERSION"),
     })
@@ -311,6 +563,7 @@ fn row_json(m: &Measured) -> Value {
         .map(|(c, n)| (c.name().to_string(), n.into()))
         .collect();
     let model = model::of(&m.row);
+    let check = model::check(&m.row, m);
     let peer = s.peer.as_ref();
     json!({
         "job": m.row.job.name(),
@@ -319,9 +572,9 @@ fn row_json(m: &Measured) -> Value {
         "buffer": m.row.buffer(),
         "bytes": s.bytes,
         "seconds": s.seconds,
-        "samples": m.throughputs.len(),
+        "samples": m.taken.len(),
         "throughput_bytes_per_s": m.throughput(),
-        "throughput_samples": m.throughputs,
+        "throughput_samples": m.throughputs(),
         "spread": m.spread(),
         "engine_side": side,
         "peer_side": peer_side,
@@ -348,180 +601,9 @@ fn row_json(m: &Measured) -> Value {
             "cpu_copies": model.cpu_copies,
             "note": model.note,
         },
-        "check": model::check(&m.row, m),
+        "check": check.text,
+        "check_holds": check.holds,
     })
 }
 
-/// The seeds' general claims, each with the figures that decide it.
-fn claims(results: &[Measured]) -> Vec<String> {
-    let find = |job: Job, engine: &str, label: &str| {
-        results
-            .iter()
-            .find(|m| m.row.job == job && m.row.engine() == engine && m.row.label.contains(label))
-    };
-    let mut out = Vec::new();
-    let cpu = |m: &Measured| m.per_gib((m.median.side.user + m.median.side.system).as_secs_f64());
-    if let (Some(rw), Some(sf)) = (
-        find(Job::Send, "read-write", "128 KiB"),
-        find(Job::Send, "sendfile", ""),
-    ) {
-        out.push(format!(
-            "sendfile uses less sender CPU than read + write: {:.3} vs {:.3} CPU s/GiB ({:.2}x); {}",
-            cpu(sf),
-            cpu(rw),
-            cpu(rw) / cpu(sf),
-            if cpu(sf) < cpu(rw) { "holds" } else { "does not hold here" }
-        ));
-    }
-    if let (Some(seed), Some(sf)) = (
-        find(Job::Send, "read-write", "seed Client"),
-        find(Job::Send, "sendfile", ""),
-    ) {
-        out.push(format!(
-            "seed ClientChannel (sendfile) vs seed Client (1 KiB read-write): {:.0} vs {:.0} MiB/s ({:.2}x)",
-            sf.throughput() / MIB,
-            seed.throughput() / MIB,
-            sf.throughput() / seed.throughput()
-        ));
-    }
-    if let (Some(read), Some(map)) = (
-        find(Job::Scan, "read-write", "128 KiB"),
-        find(Job::Scan, "mmap", ""),
-    ) {
-        out.push(format!(
-            "mmap saves the kernel-to-user copy of read: {:.3} vs {:.3} CPU s/GiB; {}",
-            cpu(map),
-            cpu(read),
-            if cpu(map) < cpu(read) {
-                "holds"
-            } else {
-                "does not hold here"
-            }
-        ));
-    }
-    if let (Some(rw_big), Some(sf_big), Some(rw_small), Some(sf_small)) = (
-        find(Job::Send, "read-write", "128 KiB"),
-        find(Job::Send, "sendfile", ""),
-        find(Job::Small, "read-write", ""),
-        find(Job::Small, "sendfile", ""),
-    ) {
-        let big = sf_big.throughput() / rw_big.throughput();
-        let small = sf_small.throughput() / rw_small.throughput();
-        out.push(format!(
-            "\"zero copy suits small files\": sendfile/read-write is {small:.2}x on 4 KiB files and {big:.2}x on the large file; {}",
-            if small >= big {
-                "holds: the gain is at least as large on small files"
-            } else {
-                "does not hold: the gain shrinks on small files, where per-call costs dominate and there is little copying to save"
-            }
-        ));
-    }
-    out
-}
-
 const MIB: f64 = (1u64 << 20) as f64;
-
-fn print_table(
-    results: &[Measured],
-    claims: &[String],
-    notes: &[String],
-    env: &Value,
-) -> Result<()> {
-    let mut out = String::new();
-    out.push_str(&format!(
-        "zcopy bench: {} file on {}, page cache {}, kernel {}, {} cores ({})\n\n",
-        size::human(env["file_size"].as_u64().unwrap_or(0)),
-        env["file_system"].as_str().unwrap_or("?"),
-        env["page_cache"].as_str().unwrap_or("?"),
-        env["kernel"].as_str().unwrap_or("?"),
-        env["cores"],
-        env["cpu"].as_str().unwrap_or("?"),
-    ));
-    out.push_str(&format!(
-        "{:<6} {:<44} {:>9} {:>6} {:>15} {:>15} {:>11} {:>11} {:>11} {:>11} {:>9} {:>10} {:>9} {:>10} {:>9}\n",
-        "job",
-        "engine",
-        "MiB/s",
-        "±%",
-        "eng CPU usr/sys",
-        "peer CPU u/s",
-        "sysc/GiB",
-        "cs vol/inv",
-        "flt min/maj",
-        "perf sys/GiB",
-        "perf cs",
-        "pc insert",
-        "skb copy",
-        "skb bytes",
-        "model s/D/C",
-    ));
-    for m in results {
-        let s = &m.median;
-        let peer = match &s.peer {
-            Some(p) => format!(
-                "{:.2}/{:.2}",
-                m.per_gib(p.user.as_secs_f64()),
-                m.per_gib(p.system.as_secs_f64())
-            ),
-            None => "-".into(),
-        };
-        let perf = |i: usize| {
-            m.counts
-                .map_or_else(|| "n/a".to_string(), |c| c[i].to_string())
-        };
-        let raw = m.counts.map_or_else(
-            || "n/a".to_string(),
-            |c| format!("{:.0}", m.per_gib(c[0] as f64)),
-        );
-        let model = model::of(&m.row);
-        let digit = |x: Option<u32>| x.map_or("-".to_string(), |x| x.to_string());
-        out.push_str(&format!(
-            "{:<6} {:<44} {:>9.0} {:>6.1} {:>15} {:>15} {:>11.0} {:>11} {:>11} {:>11} {:>9} {:>10} {:>9} {:>10} {:>9}\n",
-            m.row.job.name(),
-            m.row.label,
-            m.throughput() / MIB,
-            100.0 * m.spread(),
-            format!("{:.2}/{:.2}", m.per_gib(s.side.user.as_secs_f64()), m.per_gib(s.side.system.as_secs_f64())),
-            peer,
-            m.per_gib(s.syscalls.total() as f64),
-            format!("{}/{}", s.side.voluntary_switches, s.side.involuntary_switches),
-            format!("{}/{}", s.side.minor_faults, s.side.major_faults),
-            raw,
-            perf(1),
-            perf(2),
-            perf(3),
-            m.skb_bytes.map_or_else(|| "n/a".to_string(), size::human),
-            format!("{}/{}/{}", digit(model.switches), digit(model.dma_copies), digit(model.cpu_copies)),
-        ));
-    }
-    out.push_str("\nmodel s/D/C: the seeds' user-kernel switches per chunk / DMA copies / CPU copies; CPU in s per GiB; perf counts cover both sides\n");
-    out.push_str("\nwhat the measurements say about the model:\n");
-    for m in results {
-        out.push_str(&format!(
-            "  {} / {}: {}\n",
-            m.row.job.name(),
-            m.row.label,
-            model::check(&m.row, m)
-        ));
-    }
-    if !claims.is_empty() {
-        out.push_str("\nthe seeds' claims on this machine:\n");
-        for c in claims {
-            out.push_str(&format!("  - {c}\n"));
-        }
-    }
-    out.push_str("\nnotes:\n");
-    for n in notes {
-        out.push_str(&format!("  - {n}\n"));
-    }
-    let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(out.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
-            Err(crate::cmd::StdoutClosed.into())
-        }
-        other => Ok(other?),
-    }
-}

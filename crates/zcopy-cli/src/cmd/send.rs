@@ -1031,8 +1031,16 @@ fn run_raw(args: &Args, paths: &[PathBuf], addr: &str) -> Result<()> {
         .with_context(|| format!("{addr}: socket options"))?;
     let started = Instant::now();
     let usage = Rusage::process();
+    let calibrated = match (args.engine, len) {
+        (EngineChoice::Auto, Some(len)) => {
+            crate::bench::Profile::load().and_then(|p| p.send_engine(len))
+        }
+        _ => None,
+    };
     let options = Options {
-        engine: args.engine,
+        engine: calibrated
+            .as_ref()
+            .map_or(args.engine, |(engine, _)| EngineChoice::Only(*engine)),
         buffer: args.buffer,
         len,
         ..Options::default()
@@ -1064,9 +1072,18 @@ fn run_raw(args: &Args, paths: &[PathBuf], addr: &str) -> Result<()> {
         let mut extra = Map::new();
         extra.insert("file".into(), path.display().to_string().into());
         extra.insert("peer".into(), addr.into());
+        if let Some((_, why)) = &calibrated {
+            extra.insert(
+                "engine_reason".into(),
+                format!("auto, calibrated: {why}").into(),
+            );
+        }
         super::print_json(&summary.json(extra))?;
     } else if !args.quiet {
-        eprintln!("sent {}: {}", path.display(), summary.line());
+        let why = calibrated.map_or_else(String::new, |(_, why)| {
+            format!(" (auto, calibrated: {why})")
+        });
+        eprintln!("sent {}: {}{why}", path.display(), summary.line());
     }
     Ok(())
 }

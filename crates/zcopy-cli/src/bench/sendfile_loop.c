@@ -1,5 +1,6 @@
 /* The baseline for `zcopy send`: a bare sendfile(2) loop in C, sending FILE to
- * HOST PORT over TCP, as small as such a client can be. Used by bench-send.sh. */
+ * HOST PORT over TCP, as small as such a client can be: a peer of `zcopy bench
+ * --peers`, which compiles it with cc when a compiler is installed. */
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <stdio.h>
