@@ -73,6 +73,12 @@ pub struct Args {
     /// Show every column (peer CPU, context switches, faults, perf counters, the model)
     #[arg(long)]
     wide: bool,
+    /// Print nothing but errors (the files of --json, --svg, --html are still written)
+    #[arg(short = 'q', long)]
+    quiet: bool,
+    /// The wide table (as --wide)
+    #[arg(short = 'v', long, action = clap::ArgAction::Count)]
+    verbose: u8,
     /// Write every row and the environment as JSON to FILE
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -382,7 +388,9 @@ pub fn run(args: Args) -> Result<()> {
         calibration,
         notes,
     };
-    let text = if args.wide {
+    let text = if args.quiet {
+        String::new()
+    } else if args.wide || args.verbose > 0 {
         table::wide(&report)
     } else {
         table::narrow(&report, table::terminal_width())

@@ -8,9 +8,16 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// The zcopy binary under test.
+/// The zcopy binary under test, blind to any calibration profile the developer's
+/// own `zcopy bench --calibrate` left in ~/.cache (a test that wants one sets
+/// `XDG_CACHE_HOME` itself).
 pub fn zcopy() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_zcopy"))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zcopy"));
+    cmd.env(
+        "XDG_CACHE_HOME",
+        concat!(env!("CARGO_TARGET_TMPDIR"), "/no-calibration"),
+    );
+    cmd
 }
 
 /// Deterministic bytes that differ at every offset.
