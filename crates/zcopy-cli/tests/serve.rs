@@ -61,6 +61,37 @@ fn curl(args: &[&str]) -> (u16, String, Vec<u8>) {
     (status, headers, o.stdout)
 }
 
+/// The parts of a `multipart/byteranges` body: (Content-Range, bytes) each; checks
+/// that Content-Length is the body's length.
+fn multipart(headers: &str, body: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let kind = header(headers, "content-type").unwrap();
+    let boundary = kind
+        .strip_prefix("multipart/byteranges; boundary=")
+        .unwrap_or_else(|| panic!("{kind}"));
+    assert_eq!(
+        header(headers, "content-length"),
+        Some(&*body.len().to_string())
+    );
+    let delimiter = format!("--{boundary}");
+    let text = body;
+    let mut parts = Vec::new();
+    let mut rest = text;
+    let find = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).position(|w| w == needle);
+    let first = find(rest, delimiter.as_bytes()).unwrap();
+    rest = &rest[first + delimiter.len()..];
+    while !rest.starts_with(b"--") {
+        let head_end = find(rest, b"\r\n\r\n").unwrap();
+        let head = std::str::from_utf8(&rest[..head_end]).unwrap();
+        let range = header(head, "content-range").unwrap().to_string();
+        let after = &rest[head_end + 4..];
+        let next = find(after, format!("\r\n{delimiter}").as_bytes()).unwrap();
+        parts.push((range, after[..next].to_vec()));
+        rest = &after[next + 2 + delimiter.len()..];
+    }
+    assert_eq!(rest, b"--\r\n");
+    parts
+}
+
 fn header<'a>(headers: &'a str, name: &str) -> Option<&'a str> {
     headers.lines().find_map(|l| {
         let (n, value) = l.split_once(": ")?;
@@ -140,11 +171,22 @@ fn head_ranges_and_conditional_requests() {
         header(&headers, "content-range"),
         Some(&*format!("bytes */{size}"))
     );
-    let (status, _, body) = curl(&["-r", "0-1,5-6", &url]);
+    // Several ranges: one multipart/byteranges body, each part with its range.
+    let (status, headers, body) = curl(&["-r", "0-1,1000-2999,-5", &url]);
+    assert_eq!(status, 206);
+    let parts = multipart(&headers, &body);
+    let want = [(0, 1), (1000, 2999), (size - 5, size - 1)];
+    assert_eq!(parts.len(), want.len());
+    for ((range, bytes), (start, end)) in parts.iter().zip(want) {
+        assert_eq!(range, &format!("bytes {start}-{end}/{size}"));
+        assert!(bytes[..] == big[start..=end], "{range}");
+    }
+    // Overlapping ranges are coalesced into one.
+    let (status, headers, body) = curl(&["-r", "0-9,5-19", &url]);
+    assert_eq!((status, body.len()), (206, 20));
     assert_eq!(
-        (status, body.len()),
-        (200, size),
-        "several ranges get the whole file"
+        header(&headers, "content-range"),
+        Some(&*format!("bytes 0-19/{size}"))
     );
 
     let (_, headers, _) = curl(&["-I", &url]);
