@@ -450,3 +450,229 @@ fn bad_directories_and_busy_addresses_are_one_line_errors() {
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
     }
 }
+
+#[test]
+fn precompressed_siblings_follow_accept_encoding() {
+    if !have("curl", "precompressed_siblings_follow_accept_encoding")
+        || !have("gzip", "precompressed_siblings_follow_accept_encoding")
+    {
+        return;
+    }
+    let dir = site();
+    let root = dir.path().join("www");
+    let text = "a readable page\n".repeat(200);
+    std::fs::write(root.join("page.txt"), &text).unwrap();
+    let gz = Command::new("gzip")
+        .args(["-k", "-9"])
+        .arg(root.join("page.txt"))
+        .status()
+        .unwrap();
+    assert!(gz.success());
+    // Not real brotli: the server sends the sibling's bytes as they are.
+    std::fs::write(root.join("page.txt.br"), b"brotli bytes").unwrap();
+    let server = serve(dir.path(), &["--cache-control", "public, max-age=60"]);
+    let url = format!("http://{}/page.txt", server.addr);
+
+    let (status, headers, body) = curl(&[&url]);
+    assert_eq!((status, body), (200, text.as_bytes().to_vec()));
+    assert_eq!(header(&headers, "content-encoding"), None);
+    assert_eq!(header(&headers, "vary"), Some("Accept-Encoding"));
+    assert_eq!(
+        header(&headers, "cache-control"),
+        Some("public, max-age=60")
+    );
+    let plain_tag = header(&headers, "etag").unwrap().to_string();
+
+    // curl --compressed asks for gzip (and more) and decodes what comes.
+    let (status, headers, body) = curl(&["-H", "Accept-Encoding: gzip", "--compressed", &url]);
+    assert_eq!((status, body), (200, text.as_bytes().to_vec()));
+    assert_eq!(header(&headers, "content-encoding"), Some("gzip"));
+    assert_eq!(header(&headers, "content-type"), Some("text/plain"));
+    assert_ne!(
+        header(&headers, "etag"),
+        Some(&*plain_tag),
+        "each coding has its own tag"
+    );
+    assert_eq!(
+        header(&headers, "cache-control"),
+        Some("public, max-age=60")
+    );
+
+    let (_, headers, body) = curl(&["-H", "Accept-Encoding: gzip, br", &url]);
+    assert_eq!(header(&headers, "content-encoding"), Some("br"));
+    assert_eq!(body, b"brotli bytes");
+    let (_, headers, _) = curl(&["-H", "Accept-Encoding: br;q=0, gzip", &url]);
+    assert_eq!(header(&headers, "content-encoding"), Some("gzip"));
+    // A range of the coded representation.
+    let (status, headers, body) = curl(&["-H", "Accept-Encoding: br", "-r", "0-5", &url]);
+    assert_eq!((status, &body[..]), (206, &b"brotli"[..]));
+    assert_eq!(header(&headers, "content-range"), Some("bytes 0-5/12"));
+    // A file without siblings does not vary.
+    let (_, headers, _) = curl(&[
+        "-H",
+        "Accept-Encoding: gzip",
+        &format!("http://{}/hello.txt", server.addr),
+    ]);
+    assert_eq!(
+        (
+            header(&headers, "content-encoding"),
+            header(&headers, "vary")
+        ),
+        (None, None)
+    );
+
+    let server = serve(dir.path(), &["--no-precompressed"]);
+    let (_, headers, _) = curl(&[
+        "-H",
+        "Accept-Encoding: gzip, br",
+        &format!("http://{}/page.txt", server.addr),
+    ]);
+    assert_eq!(header(&headers, "content-encoding"), None);
+}
+
+#[test]
+fn listings_for_people_and_for_programs() {
+    if !have("curl", "listings_for_people_and_for_programs") {
+        return;
+    }
+    let dir = site();
+    let root = dir.path().join("www");
+    std::fs::create_dir(root.join("list/Zsub")).unwrap();
+    std::fs::write(root.join("list/big.bin"), vec![0u8; 1536]).unwrap();
+    std::os::unix::fs::symlink("a.txt", root.join("list/alias")).unwrap();
+    std::os::unix::fs::symlink(dir.path().join("secret"), root.join("list/outside")).unwrap();
+    std::os::unix::fs::symlink("nowhere", root.join("list/dangling")).unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        root.join("list/fifo"),
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o644),
+        0,
+    )
+    .unwrap();
+    let server = serve(dir.path(), &[]);
+    let base = format!("http://{}", server.addr);
+
+    let (status, headers, body) =
+        curl(&["-H", "Accept: application/json", &format!("{base}/list/")]);
+    assert_eq!(status, 200);
+    assert_eq!(header(&headers, "content-type"), Some("application/json"));
+    assert_eq!(header(&headers, "vary"), Some("Accept"));
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(json["path"], "/list/");
+    let names: Vec<&str> = json["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    // Folders first; what a GET would refuse (a symlink out, a FIFO, a dangling
+    // link) is not listed.
+    assert_eq!(names, ["Zsub", "a.txt", "alias", "b <&>.txt", "big.bin"]);
+    let alias = &json["entries"][2];
+    assert_eq!(
+        (
+            alias["type"].as_str(),
+            alias["symlink"].as_bool(),
+            alias["size"].as_u64()
+        ),
+        (Some("file"), Some(true), Some(1))
+    );
+    assert_eq!(json["entries"][0]["type"], "directory");
+
+    let (_, headers, body) = curl(&[&format!("{base}/list/")]);
+    assert_eq!(
+        header(&headers, "content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    let html = String::from_utf8(body).unwrap();
+    assert!(
+        html.find(">Zsub/<").unwrap() < html.find(">a.txt<").unwrap(),
+        "folders first"
+    );
+    assert!(html.contains("href=\"../\""), "a way up below the root");
+    assert!(html.contains("title=\"1536 bytes\">1.5 KiB</td>"), "{html}");
+    assert!(
+        html.contains(">alias</a> <span class=\"link\""),
+        "symlinks marked"
+    );
+    for hidden in ["outside", "fifo", "dangling"] {
+        assert!(!html.contains(hidden), "{hidden} listed");
+    }
+    let (_, _, body) = curl(&[&format!("{base}/")]);
+    let html = String::from_utf8(body).unwrap();
+    assert!(!html.contains("href=\"../\""), "no way up at the root");
+    assert!(
+        !html.contains(">escape<"),
+        "the symlink out of the root is not listed"
+    );
+    assert!(html.contains(">inside</a> <span class=\"link\""));
+}
+
+#[test]
+fn unix_socket_and_json_access_log() {
+    if !have("curl", "unix_socket_and_json_access_log") {
+        return;
+    }
+    let dir = site();
+    let socket = dir.path().join("serve.sock");
+    let root = dir.path().join("www");
+    let listen = format!("unix:{}", socket.display());
+    let mut server = Server::start(&[
+        "serve",
+        root.to_str().unwrap(),
+        "--listen",
+        &listen,
+        "-v",
+        "--log-format",
+        "json",
+    ]);
+    assert_eq!(server.addr, listen);
+    let o = Command::new("curl")
+        .args(["-s", "--unix-socket"])
+        .arg(&socket)
+        .args([
+            "http://zcopy/hello.txt",
+            "http://zcopy/big.bin",
+            "http://zcopy/missing",
+        ])
+        .output()
+        .unwrap();
+    let mut want = b"hello, world\n".to_vec();
+    want.extend(pattern((3 << 20) + 7));
+    assert!(o.stdout.starts_with(&want));
+    rustix::process::kill_process(
+        rustix::process::Pid::from_child(&server.child),
+        rustix::process::Signal::TERM,
+    )
+    .unwrap();
+    let (status, _, stderr) = server.wait();
+    assert!(status.success(), "{stderr}");
+    assert!(!socket.exists(), "the socket file is removed at exit");
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let seen: Vec<_> = lines
+        .iter()
+        .map(|l| {
+            (
+                l["target"].as_str().unwrap(),
+                l["status"].as_u64().unwrap(),
+                l["peer"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("/hello.txt", 200, "unix"),
+            ("/big.bin", 200, "unix"),
+            ("/missing", 404, "unix")
+        ]
+    );
+    assert_eq!(lines[1]["bytes"], (3 << 20) + 7);
+    assert_eq!(lines[0]["engine"], "memory");
+    assert_eq!(lines[1]["engine"], "sendfile");
+}

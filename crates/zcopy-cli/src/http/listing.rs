@@ -98,9 +98,13 @@ a{{text-decoration:none}}a:hover{{text-decoration:underline}}.link{{color:#777}}
         let slash = if entry.is_dir { "/" } else { "" };
         let href = escape(&percent_encode(&entry.name));
         let size = if entry.is_dir {
-            String::new()
+            "<td class=\"size\"></td>".to_string()
         } else {
-            human_size(entry.size)
+            format!(
+                "<td class=\"size\" title=\"{} bytes\">{}</td>",
+                entry.size,
+                human_size(entry.size)
+            )
         };
         let link = if entry.symlink {
             " <span class=\"link\" title=\"symbolic link\">→</span>"
@@ -109,9 +113,8 @@ a{{text-decoration:none}}a:hover{{text-decoration:underline}}.link{{color:#777}}
         };
         let date = httpdate::fmt_http_date(entry.modified);
         page.push_str(&format!(
-            "<tr><td><a href=\"{href}{slash}\">{}{slash}</a>{link}</td><td class=\"size\" title=\"{} bytes\">{size}</td><td>{date}</td></tr>\n",
+            "<tr><td><a href=\"{href}{slash}\">{}{slash}</a>{link}</td>{size}<td>{date}</td></tr>\n",
             escape(&entry.name),
-            entry.size,
         ));
     }
     page.push_str("</table></body></html>\n");

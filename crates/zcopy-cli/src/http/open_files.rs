@@ -209,7 +209,12 @@ fn entry(
 ) -> Entry {
     let size = meta.len();
     let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-    let etag = format!("\"{:x}-{:x}\"", meta.mtime(), size);
+    // A sibling's tag names its coding: the same size and time must not make
+    // a gzip body and a plain one look like the same representation.
+    let etag = match encoding {
+        None => format!("\"{:x}-{:x}\"", meta.mtime(), size),
+        Some(enc) => format!("\"{:x}-{:x}-{}\"", meta.mtime(), size, enc.token()),
+    };
     let digest = config
         .digests
         .as_ref()

@@ -273,7 +273,7 @@ mod tests {
             panic!()
         };
         assert_eq!(
-            (r.method, r.target.as_str(), r.keep_alive, n),
+            (r.method, r.target, r.keep_alive, n),
             (Method::Get, "/a%20b", true, 50)
         );
         assert_eq!(r.range, Some("bytes=0-9"));
