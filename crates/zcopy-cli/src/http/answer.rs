@@ -47,11 +47,11 @@ pub fn respond(conn: &mut Conn, req: &Request<'_>, cx: &mut Context<'_>) {
                 }
                 upload::Start::Receive(upload) => {
                     if cx.config.log.is_some() {
-                        conn.record = Some(super::access_log::Record::new(
+                        conn.record = Some(Box::new(super::access_log::Record::new(
                             req.method_name,
                             req.target,
                             Status::Continue,
-                        ));
+                        )));
                     }
                     conn.deadline = cx.clock.now() + cx.config.idle_timeout;
                     conn.phase = if req.expect_continue {
@@ -106,7 +106,7 @@ pub fn respond(conn: &mut Conn, req: &Request<'_>, cx: &mut Context<'_>) {
 /// An upload's body is in: store it and answer.
 pub fn stored(conn: &mut Conn, upload: Upload, cx: &mut Context<'_>) {
     let bytes = upload.received();
-    conn.syscalls.add(&upload.syscalls());
+    cx.syscalls.add(&upload.syscalls());
     if let Some(record) = &mut conn.record {
         record.engine = upload.engine();
     }

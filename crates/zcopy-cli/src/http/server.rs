@@ -265,6 +265,7 @@ impl Worker<'_> {
             files: &mut self.files,
             clock: &self.clock,
             stopping,
+            syscalls: &mut self.totals.syscalls,
         };
         let mut keep = conn.ready(&mut cx, readable);
         if keep {
@@ -344,7 +345,6 @@ impl Worker<'_> {
         if let Some(conn) = self.conns[slot].take() {
             let _ = epoll::delete(&self.ep, &conn.socket);
             self.shared.open.fetch_sub(1, Ordering::Relaxed);
-            self.totals.syscalls.add(&conn.syscalls);
             self.free.push(slot);
         }
     }
