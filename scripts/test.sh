@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 wanted=(nc:netcat-openbsd javac:openjdk-17-jdk-headless curl:curl xxhsum:xxhash
         b3sum:b3sum mkfs.btrfs:btrfs-progs mkfs.xfs:xfsprogs losetup:mount filefrag:e2fsprogs
         systemd-socket-activate:systemd dpkg:dpkg nginx:nginx-light
-        nft:nftables ip:iproute2 tc:iproute2)
+        nft:nftables ip:iproute2 tc:iproute2 chromium:chromium)
 missing=()
 for pair in "${wanted[@]}"; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")

@@ -676,3 +676,66 @@ fn unix_socket_and_json_access_log() {
     assert_eq!(lines[0]["engine"], "memory");
     assert_eq!(lines[1]["engine"], "sendfile");
 }
+
+/// The listing as a browser shows it: headless Chromium renders the page to a PNG
+/// (kept in the target directory, `serve-listing.png`, for a person to look at),
+/// and its DOM has the table the server sent.
+#[test]
+fn the_listing_renders_in_a_headless_browser() {
+    if !have("chromium", "the_listing_renders_in_a_headless_browser") {
+        return;
+    }
+    let dir = site();
+    let root = dir.path().join("www");
+    std::fs::write(root.join("list/movie.mkv"), vec![0u8; 3 << 20]).unwrap();
+    std::fs::create_dir(root.join("list/photos")).unwrap();
+    std::os::unix::fs::symlink("a.txt", root.join("list/latest")).unwrap();
+    let server = serve(dir.path(), &[]);
+    let url = format!("http://{}/list/", server.addr);
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("serve-listing.png");
+    let _ = std::fs::remove_file(&shot);
+    let browser = |args: &[&str]| {
+        Command::new("chromium")
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--hide-scrollbars",
+            ])
+            .arg("--no-first-run")
+            .arg(format!(
+                "--user-data-dir={}",
+                dir.path().join("chromium").display()
+            ))
+            .args(args)
+            .arg(&url)
+            .output()
+            .unwrap()
+    };
+    let o = browser(&[
+        "--window-size=800,400",
+        &format!("--screenshot={}", shot.display()),
+    ]);
+    let png = std::fs::read(&shot)
+        .unwrap_or_else(|_| panic!("no screenshot: {}", String::from_utf8_lossy(&o.stderr)));
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let width = u32::from_be_bytes(png[16..20].try_into().unwrap());
+    let height = u32::from_be_bytes(png[20..24].try_into().unwrap());
+    assert_eq!((width, height), (800, 400));
+    // A blank page compresses to a few hundred bytes; text and table rows do not.
+    assert!(
+        png.len() > 8000,
+        "the screenshot looks empty ({} bytes)",
+        png.len()
+    );
+    eprintln!("listing screenshot: {}", shot.display());
+
+    let o = browser(&["--dump-dom"]);
+    let dom = String::from_utf8_lossy(&o.stdout);
+    assert!(dom.contains("<h1>Index of /list/</h1>"), "{dom}");
+    let photos = dom.find(">photos/</a>").expect("the folder is listed");
+    let movie = dom.find(">movie.mkv</a>").expect("the file is listed");
+    assert!(photos < movie, "folders first");
+    assert!(dom.contains("3.0 MiB</td>"), "{dom}");
+    assert!(dom.contains(">latest</a> <span class=\"link\""), "{dom}");
+}
