@@ -258,12 +258,13 @@ fn file(
     let close = conn.close_after;
     // Known when the entry was made, except while a large file is being hashed.
     let pending = entry.digest_pending(config);
-    let digest = match pending {
-        true => config
+    let digest = if pending {
+        config
             .digests
             .as_ref()
-            .and_then(|d| d.repr_digest(&entry.file, &entry.meta)),
-        false => entry.digest.clone(),
+            .and_then(|d| d.repr_digest(&entry.file, &entry.meta))
+    } else {
+        entry.digest.clone()
     };
     if not_modified(req, entry) {
         let out = &mut conn.out;

@@ -89,11 +89,19 @@ pub fn parse(buf: &[u8]) -> Parsed<'_> {
             continue;
         };
         let value = value.trim();
-        // Names compared in place: no lowercased copy per header line.
-        let name = h.name;
-        let is = |want: &str| name.eq_ignore_ascii_case(want);
-        match () {
-            () if is("connection") => {
+        // Lowercased on the stack: no allocation per header line. A name longer
+        // than any the server reads matches none.
+        let mut lower = [0u8; 24];
+        let name = match lower.get_mut(..h.name.len()) {
+            Some(room) => {
+                room.copy_from_slice(h.name.as_bytes());
+                room.make_ascii_lowercase();
+                &*room
+            }
+            None => &[],
+        };
+        match name {
+            b"connection" => {
                 for token in value.split(',').map(str::trim) {
                     if token.eq_ignore_ascii_case("close") {
                         keep_alive = false;
@@ -102,20 +110,20 @@ pub fn parse(buf: &[u8]) -> Parsed<'_> {
                     }
                 }
             }
-            () if is("range") => range = Some(value),
-            () if is("if-none-match") => if_none_match = Some(value),
-            () if is("if-modified-since") => if_modified_since = Some(value),
-            () if is("accept-encoding") => accept_encoding = Some(value),
-            () if is("accept") => accept = Some(value),
+            b"range" => range = Some(value),
+            b"if-none-match" => if_none_match = Some(value),
+            b"if-modified-since" => if_modified_since = Some(value),
+            b"accept-encoding" => accept_encoding = Some(value),
+            b"accept" => accept = Some(value),
             // A body the server does not read would be taken for the next request
             // (request smuggling): anything but one plain length is refused.
-            () if is("transfer-encoding") && method == Method::Put => {
+            b"transfer-encoding" if method == Method::Put => {
                 return Parsed::Refuse(Status::LengthRequired, "uploads need a Content-Length")
             }
-            () if is("transfer-encoding") => {
+            b"transfer-encoding" => {
                 return Parsed::Refuse(Status::BadRequest, "request bodies are not accepted")
             }
-            () if is("content-length") => {
+            b"content-length" => {
                 let digits = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
                 match value.parse::<u64>() {
                     Ok(n) if digits && content_length.is_none() => content_length = Some(n),
@@ -124,9 +132,9 @@ pub fn parse(buf: &[u8]) -> Parsed<'_> {
                     }
                 }
             }
-            () if is("expect") => expect_continue = value.eq_ignore_ascii_case("100-continue"),
-            () if is("authorization") => authorization = Some(value),
-            () => {}
+            b"expect" => expect_continue = value.eq_ignore_ascii_case("100-continue"),
+            b"authorization" => authorization = Some(value),
+            _ => {}
         }
     }
     match (method, content_length) {
@@ -261,7 +269,7 @@ fn one_range(item: &str, size: u64) -> Option<Option<(u64, u64)>> {
 mod tests {
     use super::*;
 
-    fn req(text: &str) -> Parsed {
+    fn req(text: &str) -> Parsed<'_> {
         parse(text.as_bytes())
     }
 
@@ -277,6 +285,12 @@ mod tests {
             (Method::Get, "/a%20b", true, 50)
         );
         assert_eq!(r.range, Some("bytes=0-9"));
+        let Parsed::Complete(r, _) = req(
+            "GET / HTTP/1.1\r\nACCEPT-Encoding: br\r\nX-A-Name-Longer-Than-The-Buffer: 1\r\n\r\n",
+        ) else {
+            panic!()
+        };
+        assert_eq!(r.accept_encoding, Some("br"));
         let Parsed::Complete(r, _) = req("HEAD / HTTP/1.0\r\n\r\n") else {
             panic!()
         };
