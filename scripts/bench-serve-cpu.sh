@@ -4,12 +4,14 @@
 # lighttpd (when installed), all with one worker, in the same run: wrk -t1 -c64 on
 # a 4 KiB and a 64 KiB file, ROUNDS rounds with the servers alternating, medians.
 # CPU per request = the server's user+system ticks (/proc/PID/stat) over the run,
-# divided by the requests wrk completed.
-#   usage: scripts/bench-serve-cpu.sh [SECONDS] [ROUNDS]   (default 3 s, 3 rounds)
+# divided by the requests wrk completed (summed over a server's worker processes).
+#   usage: scripts/bench-serve-cpu.sh [SECONDS] [ROUNDS] [WORKERS]
+#          (default 3 s, 3 rounds, 1 worker; wrk runs as many threads as workers)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-3}
 rounds=${2:-3}
+workers=${3:-1}
 work=$(mktemp -d /var/tmp/zcopy-serve-cpu.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
@@ -27,7 +29,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 declare -A port pid
 start_zcopy() { # name, extra args...
   local name=$1; shift
-  target/release/zcopy serve "$work/www" --listen 127.0.0.1:0 --workers 1 --no-digest "$@" 2> "$work/$name.log" &
+  target/release/zcopy serve "$work/www" --listen 127.0.0.1:0 --workers "$workers" --no-digest "$@" 2> "$work/$name.log" &
   pids+=($!); pid[$name]=$!
   until grep -q 'listening on' "$work/$name.log"; do sleep 0.05; done
   port[$name]=$(sed -n 's/^listening on .*://p' "$work/$name.log")
@@ -39,7 +41,7 @@ servers=(zcopy zcopy-sendfile)
 if command -v nginx > /dev/null; then
   port[nginx]=$(free_port)
   cat > "$work/nginx/nginx.conf" <<CONF
-worker_processes 1;
+worker_processes $workers;
 daemon off;
 pid $work/nginx/nginx.pid;
 error_log $work/nginx/error.log;
@@ -60,7 +62,7 @@ CONF
   nginx -c "$work/nginx/nginx.conf" &
   pids+=($!)
   until curl -s -o /dev/null "http://127.0.0.1:${port[nginx]}/4k.bin"; do sleep 0.05; done
-  pid[nginx]=$(pgrep -P "$(cat "$work/nginx/nginx.pid")" | head -1)
+  pid[nginx]=$(pgrep -P "$(cat "$work/nginx/nginx.pid")" | tr '\n' ' ')
   servers+=(nginx)
 fi
 if command -v lighttpd > /dev/null; then
@@ -72,19 +74,25 @@ server.port = ${port[lighttpd]}
 server.max-keep-alive-requests = 1000000
 server.network-backend = "sendfile"
 server.errorlog = "$work/lighttpd.err"
+$( ((workers > 1)) && echo "server.max-worker = $workers")
 CONF
   lighttpd -D -f "$work/lighttpd.conf" &
   pids+=($!); pid[lighttpd]=$!
   until curl -s -o /dev/null "http://127.0.0.1:${port[lighttpd]}/4k.bin"; do sleep 0.05; done
+  pid[lighttpd]+=" $(pgrep -P "${pid[lighttpd]}" | tr '\n' ' ')"
   servers+=(lighttpd)
 fi
 
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+ticks() { # the user + system ticks of these processes, all their threads
+  local p sum=0
+  for p in "$@"; do sum=$((sum + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done
+  echo "$sum"
+}
 hz=$(getconf CLK_TCK)
 declare -A rps cpu
 for f in 4k 64k; do
   port[c-$f]=$(free_port)
-  "$work/sendfile-server" "$work/www/$f.bin" "${port[c-$f]}" &
+  "$work/sendfile-server" "$work/www/$f.bin" "${port[c-$f]}" "$workers" &
   pids+=($!); pid[c-$f]=$!
   until curl -s -o /dev/null "http://127.0.0.1:${port[c-$f]}/"; do sleep 0.05; done
 done
@@ -93,9 +101,11 @@ for f in 4k 64k; do
   for round in $(seq "$rounds"); do
     for s in c "${servers[@]}"; do
       key=$s; [ "$s" = c ] && key=c-$f
-      before=$(ticks "${pid[$key]}")
-      out=$(wrk -t1 -c64 -d"${secs}s" "http://127.0.0.1:${port[$key]}/$f.bin")
-      after=$(ticks "${pid[$key]}")
+      # shellcheck disable=SC2086 # a list of pids
+      before=$(ticks ${pid[$key]})
+      out=$(wrk -t"$workers" -c64 -d"${secs}s" "http://127.0.0.1:${port[$key]}/$f.bin")
+      # shellcheck disable=SC2086
+      after=$(ticks ${pid[$key]})
       if grep -q "Non-2xx" <<< "$out"; then echo "non-2xx responses from $s" >&2; exit 1; fi
       requests=$(awk '/requests in/ {print $1}' <<< "$out")
       rps[$s-$f]+="$(awk '/Requests\/sec/ {print $2}' <<< "$out") "
@@ -105,7 +115,7 @@ for f in 4k 64k; do
 done
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-echo "wrk -t1 -c64 -d${secs}s, one server worker, median of $rounds alternating rounds; machine shared"
+echo "wrk -t$workers -c64 -d${secs}s, $workers server worker(s), median of $rounds alternating rounds; machine shared"
 echo
 echo "| server | 4 KiB req/s | 4 KiB CPU µs/req | 4 KiB req per CPU-s | 64 KiB req/s | 64 KiB CPU µs/req | 64 KiB req per CPU-s |"
 echo "|---|---:|---:|---:|---:|---:|---:|"
