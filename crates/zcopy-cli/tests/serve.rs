@@ -61,6 +61,37 @@ fn curl(args: &[&str]) -> (u16, String, Vec<u8>) {
     (status, headers, o.stdout)
 }
 
+/// The parts of a `multipart/byteranges` body: (Content-Range, bytes) each; checks
+/// that Content-Length is the body's length.
+fn multipart(headers: &str, body: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let kind = header(headers, "content-type").unwrap();
+    let boundary = kind
+        .strip_prefix("multipart/byteranges; boundary=")
+        .unwrap_or_else(|| panic!("{kind}"));
+    assert_eq!(
+        header(headers, "content-length"),
+        Some(&*body.len().to_string())
+    );
+    let delimiter = format!("--{boundary}");
+    let text = body;
+    let mut parts = Vec::new();
+    let mut rest = text;
+    let find = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).position(|w| w == needle);
+    let first = find(rest, delimiter.as_bytes()).unwrap();
+    rest = &rest[first + delimiter.len()..];
+    while !rest.starts_with(b"--") {
+        let head_end = find(rest, b"\r\n\r\n").unwrap();
+        let head = std::str::from_utf8(&rest[..head_end]).unwrap();
+        let range = header(head, "content-range").unwrap().to_string();
+        let after = &rest[head_end + 4..];
+        let next = find(after, format!("\r\n{delimiter}").as_bytes()).unwrap();
+        parts.push((range, after[..next].to_vec()));
+        rest = &after[next + 2 + delimiter.len()..];
+    }
+    assert_eq!(rest, b"--\r\n");
+    parts
+}
+
 fn header<'a>(headers: &'a str, name: &str) -> Option<&'a str> {
     headers.lines().find_map(|l| {
         let (n, value) = l.split_once(": ")?;
@@ -140,11 +171,22 @@ fn head_ranges_and_conditional_requests() {
         header(&headers, "content-range"),
         Some(&*format!("bytes */{size}"))
     );
-    let (status, _, body) = curl(&["-r", "0-1,5-6", &url]);
+    // Several ranges: one multipart/byteranges body, each part with its range.
+    let (status, headers, body) = curl(&["-r", "0-1,1000-2999,-5", &url]);
+    assert_eq!(status, 206);
+    let parts = multipart(&headers, &body);
+    let want = [(0, 1), (1000, 2999), (size - 5, size - 1)];
+    assert_eq!(parts.len(), want.len());
+    for ((range, bytes), (start, end)) in parts.iter().zip(want) {
+        assert_eq!(range, &format!("bytes {start}-{end}/{size}"));
+        assert!(bytes[..] == big[start..=end], "{range}");
+    }
+    // Overlapping ranges are coalesced into one.
+    let (status, headers, body) = curl(&["-r", "0-9,5-19", &url]);
+    assert_eq!((status, body.len()), (206, 20));
     assert_eq!(
-        (status, body.len()),
-        (200, size),
-        "several ranges get the whole file"
+        header(&headers, "content-range"),
+        Some(&*format!("bytes 0-19/{size}"))
     );
 
     let (_, headers, _) = curl(&["-I", &url]);
@@ -407,4 +449,293 @@ fn bad_directories_and_busy_addresses_are_one_line_errors() {
         assert!(stderr.contains(want), "{args:?}: {stderr}");
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
     }
+}
+
+#[test]
+fn precompressed_siblings_follow_accept_encoding() {
+    if !have("curl", "precompressed_siblings_follow_accept_encoding")
+        || !have("gzip", "precompressed_siblings_follow_accept_encoding")
+    {
+        return;
+    }
+    let dir = site();
+    let root = dir.path().join("www");
+    let text = "a readable page\n".repeat(200);
+    std::fs::write(root.join("page.txt"), &text).unwrap();
+    let gz = Command::new("gzip")
+        .args(["-k", "-9"])
+        .arg(root.join("page.txt"))
+        .status()
+        .unwrap();
+    assert!(gz.success());
+    // Not real brotli: the server sends the sibling's bytes as they are.
+    std::fs::write(root.join("page.txt.br"), b"brotli bytes").unwrap();
+    let server = serve(dir.path(), &["--cache-control", "public, max-age=60"]);
+    let url = format!("http://{}/page.txt", server.addr);
+
+    let (status, headers, body) = curl(&[&url]);
+    assert_eq!((status, body), (200, text.as_bytes().to_vec()));
+    assert_eq!(header(&headers, "content-encoding"), None);
+    assert_eq!(header(&headers, "vary"), Some("Accept-Encoding"));
+    assert_eq!(
+        header(&headers, "cache-control"),
+        Some("public, max-age=60")
+    );
+    let plain_tag = header(&headers, "etag").unwrap().to_string();
+
+    // curl --compressed asks for gzip (and more) and decodes what comes.
+    let (status, headers, body) = curl(&["-H", "Accept-Encoding: gzip", "--compressed", &url]);
+    assert_eq!((status, body), (200, text.as_bytes().to_vec()));
+    assert_eq!(header(&headers, "content-encoding"), Some("gzip"));
+    assert_eq!(header(&headers, "content-type"), Some("text/plain"));
+    assert_ne!(
+        header(&headers, "etag"),
+        Some(&*plain_tag),
+        "each coding has its own tag"
+    );
+    assert_eq!(
+        header(&headers, "cache-control"),
+        Some("public, max-age=60")
+    );
+
+    let (_, headers, body) = curl(&["-H", "Accept-Encoding: gzip, br", &url]);
+    assert_eq!(header(&headers, "content-encoding"), Some("br"));
+    assert_eq!(body, b"brotli bytes");
+    let (_, headers, _) = curl(&["-H", "Accept-Encoding: br;q=0, gzip", &url]);
+    assert_eq!(header(&headers, "content-encoding"), Some("gzip"));
+    // A range of the coded representation.
+    let (status, headers, body) = curl(&["-H", "Accept-Encoding: br", "-r", "0-5", &url]);
+    assert_eq!((status, &body[..]), (206, &b"brotli"[..]));
+    assert_eq!(header(&headers, "content-range"), Some("bytes 0-5/12"));
+    // A file without siblings does not vary.
+    let (_, headers, _) = curl(&[
+        "-H",
+        "Accept-Encoding: gzip",
+        &format!("http://{}/hello.txt", server.addr),
+    ]);
+    assert_eq!(
+        (
+            header(&headers, "content-encoding"),
+            header(&headers, "vary")
+        ),
+        (None, None)
+    );
+
+    let server = serve(dir.path(), &["--no-precompressed"]);
+    let (_, headers, _) = curl(&[
+        "-H",
+        "Accept-Encoding: gzip, br",
+        &format!("http://{}/page.txt", server.addr),
+    ]);
+    assert_eq!(header(&headers, "content-encoding"), None);
+}
+
+#[test]
+fn listings_for_people_and_for_programs() {
+    if !have("curl", "listings_for_people_and_for_programs") {
+        return;
+    }
+    let dir = site();
+    let root = dir.path().join("www");
+    std::fs::create_dir(root.join("list/Zsub")).unwrap();
+    std::fs::write(root.join("list/big.bin"), vec![0u8; 1536]).unwrap();
+    std::os::unix::fs::symlink("a.txt", root.join("list/alias")).unwrap();
+    std::os::unix::fs::symlink(dir.path().join("secret"), root.join("list/outside")).unwrap();
+    std::os::unix::fs::symlink("nowhere", root.join("list/dangling")).unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        root.join("list/fifo"),
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o644),
+        0,
+    )
+    .unwrap();
+    let server = serve(dir.path(), &[]);
+    let base = format!("http://{}", server.addr);
+
+    let (status, headers, body) =
+        curl(&["-H", "Accept: application/json", &format!("{base}/list/")]);
+    assert_eq!(status, 200);
+    assert_eq!(header(&headers, "content-type"), Some("application/json"));
+    assert_eq!(header(&headers, "vary"), Some("Accept"));
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(json["path"], "/list/");
+    let names: Vec<&str> = json["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    // Folders first; what a GET would refuse (a symlink out, a FIFO, a dangling
+    // link) is not listed.
+    assert_eq!(names, ["Zsub", "a.txt", "alias", "b <&>.txt", "big.bin"]);
+    let alias = &json["entries"][2];
+    assert_eq!(
+        (
+            alias["type"].as_str(),
+            alias["symlink"].as_bool(),
+            alias["size"].as_u64()
+        ),
+        (Some("file"), Some(true), Some(1))
+    );
+    assert_eq!(json["entries"][0]["type"], "directory");
+
+    let (_, headers, body) = curl(&[&format!("{base}/list/")]);
+    assert_eq!(
+        header(&headers, "content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    let html = String::from_utf8(body).unwrap();
+    assert!(
+        html.find(">Zsub/<").unwrap() < html.find(">a.txt<").unwrap(),
+        "folders first"
+    );
+    assert!(html.contains("href=\"../\""), "a way up below the root");
+    assert!(html.contains("title=\"1536 bytes\">1.5 KiB</td>"), "{html}");
+    assert!(
+        html.contains(">alias</a> <span class=\"link\""),
+        "symlinks marked"
+    );
+    for hidden in ["outside", "fifo", "dangling"] {
+        assert!(!html.contains(hidden), "{hidden} listed");
+    }
+    let (_, _, body) = curl(&[&format!("{base}/")]);
+    let html = String::from_utf8(body).unwrap();
+    assert!(!html.contains("href=\"../\""), "no way up at the root");
+    assert!(
+        !html.contains(">escape<"),
+        "the symlink out of the root is not listed"
+    );
+    assert!(html.contains(">inside</a> <span class=\"link\""));
+}
+
+#[test]
+fn unix_socket_and_json_access_log() {
+    if !have("curl", "unix_socket_and_json_access_log") {
+        return;
+    }
+    let dir = site();
+    let socket = dir.path().join("serve.sock");
+    let root = dir.path().join("www");
+    let listen = format!("unix:{}", socket.display());
+    let mut server = Server::start(&[
+        "serve",
+        root.to_str().unwrap(),
+        "--listen",
+        &listen,
+        "-v",
+        "--log-format",
+        "json",
+    ]);
+    assert_eq!(server.addr, listen);
+    let o = Command::new("curl")
+        .args(["-s", "--unix-socket"])
+        .arg(&socket)
+        .args([
+            "http://zcopy/hello.txt",
+            "http://zcopy/big.bin",
+            "http://zcopy/missing",
+        ])
+        .output()
+        .unwrap();
+    let mut want = b"hello, world\n".to_vec();
+    want.extend(pattern((3 << 20) + 7));
+    assert!(o.stdout.starts_with(&want));
+    rustix::process::kill_process(
+        rustix::process::Pid::from_child(&server.child),
+        rustix::process::Signal::TERM,
+    )
+    .unwrap();
+    let (status, _, stderr) = server.wait();
+    assert!(status.success(), "{stderr}");
+    assert!(!socket.exists(), "the socket file is removed at exit");
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let seen: Vec<_> = lines
+        .iter()
+        .map(|l| {
+            (
+                l["target"].as_str().unwrap(),
+                l["status"].as_u64().unwrap(),
+                l["peer"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("/hello.txt", 200, "unix"),
+            ("/big.bin", 200, "unix"),
+            ("/missing", 404, "unix")
+        ]
+    );
+    assert_eq!(lines[1]["bytes"], (3 << 20) + 7);
+    assert_eq!(lines[0]["engine"], "memory");
+    assert_eq!(lines[1]["engine"], "sendfile");
+}
+
+/// The listing as a browser shows it: headless Chromium renders the page to a PNG
+/// (kept in the target directory, `serve-listing.png`, for a person to look at),
+/// and its DOM has the table the server sent.
+#[test]
+fn the_listing_renders_in_a_headless_browser() {
+    if !have("chromium", "the_listing_renders_in_a_headless_browser") {
+        return;
+    }
+    let dir = site();
+    let root = dir.path().join("www");
+    std::fs::write(root.join("list/movie.mkv"), vec![0u8; 3 << 20]).unwrap();
+    std::fs::create_dir(root.join("list/photos")).unwrap();
+    std::os::unix::fs::symlink("a.txt", root.join("list/latest")).unwrap();
+    let server = serve(dir.path(), &[]);
+    let url = format!("http://{}/list/", server.addr);
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("serve-listing.png");
+    let _ = std::fs::remove_file(&shot);
+    let browser = |args: &[&str]| {
+        Command::new("chromium")
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--hide-scrollbars",
+            ])
+            .arg("--no-first-run")
+            .arg(format!(
+                "--user-data-dir={}",
+                dir.path().join("chromium").display()
+            ))
+            .args(args)
+            .arg(&url)
+            .output()
+            .unwrap()
+    };
+    let o = browser(&[
+        "--window-size=800,400",
+        &format!("--screenshot={}", shot.display()),
+    ]);
+    let png = std::fs::read(&shot)
+        .unwrap_or_else(|_| panic!("no screenshot: {}", String::from_utf8_lossy(&o.stderr)));
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let width = u32::from_be_bytes(png[16..20].try_into().unwrap());
+    let height = u32::from_be_bytes(png[20..24].try_into().unwrap());
+    assert_eq!((width, height), (800, 400));
+    // A blank page compresses to a few hundred bytes; text and table rows do not.
+    assert!(
+        png.len() > 8000,
+        "the screenshot looks empty ({} bytes)",
+        png.len()
+    );
+    eprintln!("listing screenshot: {}", shot.display());
+
+    let o = browser(&["--dump-dom"]);
+    let dom = String::from_utf8_lossy(&o.stdout);
+    assert!(dom.contains("<h1>Index of /list/</h1>"), "{dom}");
+    let photos = dom.find(">photos/</a>").expect("the folder is listed");
+    let movie = dom.find(">movie.mkv</a>").expect("the file is listed");
+    assert!(photos < movie, "folders first");
+    assert!(dom.contains("3.0 MiB</td>"), "{dom}");
+    assert!(dom.contains(">latest</a> <span class=\"link\""), "{dom}");
 }

@@ -536,11 +536,11 @@ fn scan_file(path: &Path, engine: ScanEngine, buffer: usize) -> Result<Sample> {
 }
 
 /// GETs of the small file, one at a time on one keep-alive connection, answered by
-/// one `zcopy serve` event loop running in this process.
+/// one `zcopy serve` event loop running in this process (the command's
+/// `Server::spawn`, with the engine fixed: no body goes out from memory).
 fn serve(files: &Files, engine: Engine) -> Result<Sample> {
     use crate::http::{files::Root, server};
     let (listener, addr) = loopback()?;
-    listener.set_nonblocking(true)?;
     let config = server::Config {
         max_upload: None,
         uploaders: None,
@@ -551,24 +551,26 @@ fn serve(files: &Files, engine: Engine) -> Result<Sample> {
         max_connections: 16,
         header_timeout: std::time::Duration::from_secs(10),
         idle_timeout: std::time::Duration::from_secs(60),
-        stop: std::sync::atomic::AtomicBool::new(false),
-        open: std::sync::atomic::AtomicUsize::new(0),
+        cache_control: None,
+        precompressed: false,
+        memory_body_max: 0,
+        log: None,
     };
-    let wake = rustix::event::eventfd(0, rustix::event::EventfdFlags::CLOEXEC)?;
     let name = files
         .small
         .file_name()
         .and_then(|n| n.to_str())
         .context("small file name")?;
     let request = format!("GET /{name} HTTP/1.1\r\nHost: bench\r\n\r\n");
+    let handle = server::Server {
+        config,
+        listener: server::Listener::Tcp(listener),
+        workers: 1,
+    }
+    .spawn()?;
     let started = Instant::now();
     let process = Rusage::process();
     thread::scope(|s| {
-        let worker = s.spawn(|| -> Result<(Syscalls, Rusage)> {
-            let usage = Rusage::thread();
-            let syscalls = server::run_worker(&listener, std::os::fd::AsFd::as_fd(&wake), &config)?;
-            Ok((syscalls, Rusage::thread().since(&usage)))
-        });
         let client = s.spawn(|| -> Result<Rusage> {
             let usage = Rusage::thread();
             let mut stream = TcpStream::connect(addr)?;
@@ -597,17 +599,13 @@ fn serve(files: &Files, engine: Engine) -> Result<Sample> {
         });
         let peer = joined(client);
         let seconds = started.elapsed().as_secs_f64();
-        config
-            .stop
-            .store(true, std::sync::atomic::Ordering::Relaxed);
-        rustix::io::write(&wake, &1u64.to_ne_bytes())?;
-        let (syscalls, side) = joined(worker)?;
+        let server = handle.stop()?;
         let peer = peer?;
         Ok(Sample {
             bytes: SMALL_FILE * files.small_count,
             seconds,
-            syscalls,
-            side: engine_side(engine, side, &process, peer),
+            syscalls: server.syscalls,
+            side: engine_side(engine, server.rusage, &process, peer),
             zerocopy: ZeroCopy::default(),
             peer: Some(peer),
         })

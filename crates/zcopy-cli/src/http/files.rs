@@ -3,16 +3,15 @@
 //! `openat2(RESOLVE_BENEATH)`), no FIFO or device.
 
 use std::fs::{File, Metadata};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// What a request target names.
 pub enum Resolved {
     /// A regular file, opened.
     File(File, Metadata, PathBuf),
-    /// A regular file from the server's open-file cache.
-    Cached(std::rc::Rc<File>, Metadata, PathBuf),
-    /// A directory without `index.html`: list it.
-    Listing(PathBuf, String),
+    /// A directory without `index.html`: list it (its descriptor, its path
+    /// relative to the root, and the decoded request path).
+    Listing(File, String, String),
     /// A directory asked for without its trailing slash.
     Redirect(String),
     NotFound,
@@ -85,7 +84,7 @@ pub fn resolve(root: &Root, target: &str) -> Resolved {
         let index = open_beneath(&file, "index.html").map_err(std::io::Error::from);
         return match index.and_then(|f| f.metadata().map(|m| (f, m))) {
             Ok((index, m)) if m.is_file() => Resolved::File(index, m, full.join("index.html")),
-            _ => Resolved::Listing(full, decoded),
+            _ => Resolved::Listing(file, relative, decoded),
         };
     }
     if !meta.is_file() {
@@ -130,74 +129,14 @@ pub fn percent_decode(s: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// An HTML listing of `dir` (shown as `url_path`): names escaped and sorted, with
-/// sizes and modification dates.
-pub fn listing(dir: &Path, url_path: &str) -> std::io::Result<Vec<u8>> {
-    let mut entries: Vec<(String, bool, u64, String)> = std::fs::read_dir(dir)?
-        .filter_map(Result::ok)
-        .map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let meta = e.metadata().ok();
-            let is_dir = meta.as_ref().is_some_and(Metadata::is_dir);
-            let size = meta.as_ref().map_or(0, Metadata::len);
-            let date = meta
-                .and_then(|m| m.modified().ok())
-                .map_or_else(String::new, httpdate::fmt_http_date);
-            (name, is_dir, size, date)
-        })
-        .collect();
-    entries.sort();
-    let title = escape(&format!("Index of /{}", url_path.trim_start_matches('/')));
-    let mut html = format!("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title></head>\n<body><h1>{title}</h1>\n<table>\n<tr><th>Name</th><th>Size</th><th>Modified</th></tr>\n<tr><td><a href=\"../\">../</a></td><td></td><td></td></tr>\n");
-    for (name, is_dir, size, date) in entries {
-        let slash = if is_dir { "/" } else { "" };
-        let href = escape(&percent_encode(&name));
-        let size = if is_dir {
-            "-".to_string()
-        } else {
-            size.to_string()
-        };
-        html.push_str(&format!(
-            "<tr><td><a href=\"{href}{slash}\">{}{slash}</a></td><td>{size}</td><td>{date}</td></tr>\n",
-            escape(&name)
-        ));
-    }
-    html.push_str("</table></body></html>\n");
-    Ok(html.into_bytes())
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
-
-fn percent_encode(name: &str) -> String {
-    name.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn decoding_and_escaping() {
+    fn decoding() {
         assert_eq!(percent_decode("/a%20b%2e%2E").unwrap(), b"/a b..");
         assert!(percent_decode("/%zz").is_none());
         assert!(percent_decode("/%2").is_none());
-        assert_eq!(
-            escape("<a href='x'>&</a>"),
-            "&lt;a href=&#39;x&#39;&gt;&amp;&lt;/a&gt;"
-        );
-        assert_eq!(percent_encode("a b#?"), "a%20b%23%3F");
     }
 }

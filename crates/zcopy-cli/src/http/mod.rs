@@ -1,12 +1,24 @@
-//! HTTP/1.1: the file server of `zcopy serve` (request parsing in [`request`], safe
-//! path resolution and listings in [`files`], the event loops in [`server`], uploads
-//! in [`upload`], who may upload in [`auth`]), the client of `zcopy get` ([`client`]), and the digests both
-//! sides use ([`digest`]).
+//! HTTP/1.1: the file server of `zcopy serve` and the client of `zcopy get`.
+//!
+//! The server in rooms: the event loops and [`server::Server::spawn`] in
+//! [`server`], a connection's state machine in [`conn`], requests parsed borrowed
+//! from the input buffer in [`request`], from a request to its response in
+//! [`answer`], heads encoded in [`response`], the open-file cache with each file's
+//! prebuilt head in [`open_files`], safe path resolution in [`files`], listings in
+//! [`listing`], uploads in [`upload`], who may upload in [`auth`], and the
+//! access log in [`access_log`]. The client of `zcopy get` is [`client`]; both
+//! sides use [`digest`].
 
+pub mod access_log;
+pub mod answer;
 pub mod auth;
 pub mod client;
+pub mod conn;
 pub mod digest;
 pub mod files;
+pub mod listing;
+pub mod open_files;
 pub mod request;
+pub mod response;
 pub mod server;
 pub mod upload;

@@ -13,19 +13,19 @@
 
 use std::fs::File;
 use std::io::Write;
-use std::net::TcpStream;
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rustix::fs::{AtFlags, FallocateFlags, Mode, OFlags};
-use zcopy::{EngineChoice, FdKind, Options, Status, Syscalls, TransferState};
+use zcopy::{EngineChoice, FdKind, Options, Syscalls, TransferState};
 
 use super::files::{self, Root};
+use super::response::Status;
 
 /// What a PUT request gets.
 pub enum Start {
     /// Refused before a byte of the body is read: this status, this reason.
-    Refuse(u16, &'static str),
+    Refuse(Status, &'static str),
     /// Accepted: read the body into this upload.
     Receive(Box<Upload>),
 }
@@ -50,31 +50,34 @@ static SERIAL: AtomicU64 = AtomicU64::new(0);
 /// Checks a `PUT target` of `length` bytes and creates its temporary file.
 pub fn start(root: &Root, target: &str, length: u64, max: u64) -> Start {
     if length > max {
-        return Start::Refuse(413, "larger than this server accepts (--max-upload)");
+        return Start::Refuse(
+            Status::ContentTooLarge,
+            "larger than this server accepts (--max-upload)",
+        );
     }
     let path = target.split(['?', '#']).next().unwrap_or_default();
     if !path.starts_with('/') {
-        return Start::Refuse(400, "malformed path");
+        return Start::Refuse(Status::BadRequest, "malformed path");
     }
     let Some(decoded) = files::percent_decode(path) else {
-        return Start::Refuse(400, "malformed path");
+        return Start::Refuse(Status::BadRequest, "malformed path");
     };
     if decoded.contains(&0) {
-        return Start::Refuse(403, "not stored");
+        return Start::Refuse(Status::Forbidden, "not stored");
     }
     let Ok(decoded) = String::from_utf8(decoded) else {
-        return Start::Refuse(400, "the path is not UTF-8");
+        return Start::Refuse(Status::BadRequest, "the path is not UTF-8");
     };
     let mut parts = Vec::new();
     for part in decoded.split('/') {
         match part {
             "" | "." => {}
-            ".." => return Start::Refuse(403, "not stored"),
+            ".." => return Start::Refuse(Status::Forbidden, "not stored"),
             name => parts.push(name),
         }
     }
     let (Some(name), false) = (parts.pop(), decoded.ends_with('/')) else {
-        return Start::Refuse(409, "a directory cannot be uploaded onto");
+        return Start::Refuse(Status::Conflict, "a directory cannot be uploaded onto");
     };
     let parent = if parts.is_empty() {
         ".".to_string()
@@ -85,18 +88,24 @@ pub fn start(root: &Root, target: &str, length: u64, max: u64) -> Start {
         Ok(dir) => dir,
         Err(e) => {
             return match files::refusal(e) {
-                files::Resolved::Forbidden => Start::Refuse(403, "not stored"),
-                _ => Start::Refuse(409, "no such directory (uploads do not create them)"),
+                files::Resolved::Forbidden => Start::Refuse(Status::Forbidden, "not stored"),
+                _ => Start::Refuse(
+                    Status::Conflict,
+                    "no such directory (uploads do not create them)",
+                ),
             }
         }
     };
     if !dir.metadata().is_ok_and(|m| m.is_dir()) {
-        return Start::Refuse(409, "no such directory (uploads do not create them)");
+        return Start::Refuse(
+            Status::Conflict,
+            "no such directory (uploads do not create them)",
+        );
     }
     if rustix::fs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW)
         .is_ok_and(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir())
     {
-        return Start::Refuse(409, "a directory has that name");
+        return Start::Refuse(Status::Conflict, "a directory has that name");
     }
     let temp = format!(
         ".{name}.{}.{}.zcopy-part",
@@ -106,7 +115,9 @@ pub fn start(root: &Root, target: &str, length: u64, max: u64) -> Start {
     let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC | OFlags::NOFOLLOW;
     let file = match rustix::fs::openat(&dir, temp.as_str(), flags, Mode::from_raw_mode(0o644)) {
         Ok(fd) => File::from(fd),
-        Err(_) => return Start::Refuse(403, "cannot create a file in that directory"),
+        Err(_) => {
+            return Start::Refuse(Status::Forbidden, "cannot create a file in that directory")
+        }
     };
     // The body's blocks reserved at once: a full disk is refused before the body is
     // read, and the file system allocates its extents once (KEEP_SIZE: the size
@@ -116,7 +127,10 @@ pub fn start(root: &Root, target: &str, length: u64, max: u64) -> Start {
         reserved
     {
         let _ = rustix::fs::unlinkat(&dir, temp.as_str(), AtFlags::empty());
-        return Start::Refuse(507, "not enough space for this upload");
+        return Start::Refuse(
+            Status::InsufficientStorage,
+            "not enough space for this upload",
+        );
     }
     Start::Receive(Box::new(Upload {
         dir,
@@ -173,7 +187,7 @@ impl Upload {
 
     /// Splices what the non-blocking socket has into the file; `Ok(true)` once the
     /// whole body is in.
-    pub fn pump(&mut self, socket: &TcpStream) -> Result<bool, String> {
+    pub fn pump(&mut self, socket: impl AsFd) -> Result<bool, String> {
         if self.remaining == 0 {
             return Ok(true);
         }
@@ -197,20 +211,24 @@ impl Upload {
         self.remaining -= moved;
         self.received += moved;
         match status.map_err(|e| e.to_string())? {
-            Status::Done => Ok(true),
-            Status::WouldBlock | Status::More => Ok(false),
+            zcopy::Status::Done => Ok(true),
+            zcopy::Status::WouldBlock | zcopy::Status::More => Ok(false),
         }
     }
 
     /// Renames the complete upload over its target: 201 for a new file, 204 for
     /// one replaced.
-    pub fn finish(mut self) -> Result<u16, String> {
+    pub fn finish(mut self) -> Result<Status, String> {
         let replaced =
             rustix::fs::statat(&self.dir, self.name.as_str(), AtFlags::SYMLINK_NOFOLLOW).is_ok();
         rustix::fs::renameat(&self.dir, self.temp.as_str(), &self.dir, self.name.as_str())
             .map_err(|e| format!("cannot rename into {}: {e}", self.name))?;
         self.finished = true;
-        Ok(if replaced { 204 } else { 201 })
+        Ok(if replaced {
+            Status::NoContent
+        } else {
+            Status::Created
+        })
     }
 }
 

@@ -1,0 +1,411 @@
+//! From a request to its response: files (whole, one range, several ranges as
+//! `multipart/byteranges`, precompressed siblings, conditional requests),
+//! listings, redirects, refusals, and uploads.
+
+use std::time::SystemTime;
+
+use super::conn::{Conn, Context, Part, Phase};
+use super::listing;
+use super::open_files::{Entry, Lookup, Variants};
+use super::request::{self, Method, Request, Span};
+use super::response::{self, Status};
+use super::upload::{self, Upload};
+
+/// Answers `req`: the response is left in `conn` to be written.
+pub fn respond(conn: &mut Conn, req: &Request<'_>, cx: &mut Context<'_>) {
+    conn.close_after = !req.keep_alive;
+    let head_only = req.method == Method::Head;
+    let (status, bytes) = match (req.method, cx.config.max_upload) {
+        (Method::Get | Method::Head, _) => path(conn, req, cx, head_only),
+        (Method::Put, Some(_))
+            if cx
+                .config
+                .uploaders
+                .as_ref()
+                .is_some_and(|u| !u.admits(req.authorization)) =>
+        {
+            conn.close_after = true;
+            let challenge = [(
+                "WWW-Authenticate",
+                "Basic realm=\"zcopy uploads\", charset=\"UTF-8\"",
+            )];
+            simple(
+                conn,
+                cx,
+                Status::Unauthorized,
+                "uploads need credentials",
+                &challenge,
+                false,
+            )
+        }
+        (Method::Put, Some(max)) => {
+            let length = req.content_length.unwrap_or(0);
+            match upload::start(&cx.config.root, req.target, length, max) {
+                upload::Start::Refuse(status, why) => {
+                    conn.close_after = true;
+                    simple(conn, cx, status, why, &[], false)
+                }
+                upload::Start::Receive(upload) => {
+                    if cx.config.log.is_some() {
+                        conn.record = Some(Box::new(super::access_log::Record::new(
+                            req.method_name,
+                            req.target,
+                            Status::Continue,
+                        )));
+                    }
+                    conn.deadline = cx.clock.now() + cx.config.idle_timeout;
+                    conn.phase = if req.expect_continue {
+                        conn.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+                        Phase::Continuing(upload)
+                    } else {
+                        Phase::ReadingBody(upload)
+                    };
+                    return;
+                }
+            }
+        }
+        (Method::Put, None) => {
+            // A PUT's body is not read: the connection cannot carry another request.
+            conn.close_after = true;
+            let allow = [("Allow", "GET, HEAD")];
+            simple(
+                conn,
+                cx,
+                Status::MethodNotAllowed,
+                "only GET and HEAD",
+                &allow,
+                false,
+            )
+        }
+        (Method::Other, None) => {
+            let allow = [("Allow", "GET, HEAD")];
+            simple(
+                conn,
+                cx,
+                Status::MethodNotAllowed,
+                "only GET and HEAD",
+                &allow,
+                head_only,
+            )
+        }
+        (Method::Other, Some(_)) => {
+            let allow = [("Allow", "GET, HEAD, PUT")];
+            simple(
+                conn,
+                cx,
+                Status::MethodNotAllowed,
+                "only GET, HEAD and PUT",
+                &allow,
+                false,
+            )
+        }
+    };
+    conn.begin(cx, Some((req.method_name, req.target)), status, bytes);
+}
+
+/// An upload's body is in: store it and answer.
+pub fn stored(conn: &mut Conn, upload: Upload, cx: &mut Context<'_>) {
+    let bytes = upload.received();
+    cx.syscalls.add(&upload.syscalls());
+    if let Some(record) = &mut conn.record {
+        record.engine = upload.engine();
+    }
+    let status = match upload.finish() {
+        Ok(Status::NoContent) => {
+            response::start(
+                &mut conn.out,
+                Status::NoContent,
+                cx.clock.date(),
+                conn.close_after,
+            );
+            response::end(&mut conn.out);
+            Status::NoContent
+        }
+        Ok(status) => {
+            let location = conn
+                .record
+                .as_ref()
+                .map(|r| r.target.clone())
+                .unwrap_or_default();
+            simple(
+                conn,
+                cx,
+                status,
+                "stored",
+                &[("Location", &location)],
+                false,
+            );
+            status
+        }
+        Err(why) => {
+            let peer = conn
+                .peer
+                .map_or_else(|| "unix".to_string(), |p| p.to_string());
+            tracing::warn!("{peer}: {why}");
+            conn.close_after = true;
+            simple(
+                conn,
+                cx,
+                Status::InternalServerError,
+                "cannot store the file",
+                &[],
+                false,
+            );
+            Status::InternalServerError
+        }
+    };
+    conn.begin(cx, None, status, bytes);
+}
+
+fn simple(
+    conn: &mut Conn,
+    cx: &Context<'_>,
+    status: Status,
+    text: &str,
+    extra: &[(&str, &str)],
+    head_only: bool,
+) -> (Status, u64) {
+    let date = cx.clock.date();
+    let bytes = response::simple(
+        &mut conn.out,
+        status,
+        text,
+        extra,
+        date,
+        conn.close_after,
+        head_only,
+    );
+    (status, bytes)
+}
+
+fn path(
+    conn: &mut Conn,
+    req: &Request<'_>,
+    cx: &mut Context<'_>,
+    head_only: bool,
+) -> (Status, u64) {
+    match cx.files.resolve(cx.config, req.target, cx.clock.now()) {
+        Lookup::File(variants) => file(conn, req, cx, &variants, head_only),
+        Lookup::Listing(dir, relative, shown) => {
+            match listing::read(&cx.config.root, &dir, &relative) {
+                Ok(entries) => {
+                    let (body, kind) = if wants_json(req.accept) {
+                        (listing::json(&entries, &shown), "application/json")
+                    } else {
+                        (listing::html(&entries, &shown), "text/html; charset=utf-8")
+                    };
+                    let out = &mut conn.out;
+                    response::start(out, Status::Ok, cx.clock.date(), conn.close_after);
+                    response::header(out, "Content-Type", kind);
+                    response::header(out, "Content-Length", body.len());
+                    out.extend_from_slice(b"Vary: Accept\r\n");
+                    response::end(out);
+                    if head_only {
+                        return (Status::Ok, 0);
+                    }
+                    out.extend_from_slice(&body);
+                    (Status::Ok, body.len() as u64)
+                }
+                Err(_) => simple(
+                    conn,
+                    cx,
+                    Status::Forbidden,
+                    "cannot list this directory",
+                    &[],
+                    head_only,
+                ),
+            }
+        }
+        Lookup::Redirect(location) => simple(
+            conn,
+            cx,
+            Status::MovedPermanently,
+            "see the directory's address",
+            &[("Location", &location)],
+            head_only,
+        ),
+        Lookup::NotFound => simple(conn, cx, Status::NotFound, "no such file", &[], head_only),
+        Lookup::Forbidden => simple(conn, cx, Status::Forbidden, "not served", &[], head_only),
+        Lookup::BadRequest => {
+            conn.close_after = true;
+            simple(
+                conn,
+                cx,
+                Status::BadRequest,
+                "malformed path",
+                &[],
+                head_only,
+            )
+        }
+    }
+}
+
+/// A listing goes out as JSON to a client that asks for JSON and not for HTML.
+fn wants_json(accept: Option<&str>) -> bool {
+    accept.is_some_and(|a| a.contains("application/json") && !a.contains("text/html"))
+}
+
+fn file(
+    conn: &mut Conn,
+    req: &Request<'_>,
+    cx: &Context<'_>,
+    variants: &Variants,
+    head_only: bool,
+) -> (Status, u64) {
+    let entry = variants.choose(req.accept_encoding);
+    let config = cx.config;
+    let date = cx.clock.date();
+    let close = conn.close_after;
+    // Known when the entry was made, except while a large file is being hashed.
+    let pending = entry.digest_pending(config);
+    let digest = if pending {
+        config
+            .digests
+            .as_ref()
+            .and_then(|d| d.repr_digest(&entry.file, &entry.meta))
+    } else {
+        entry.digest.clone()
+    };
+    if not_modified(req, entry) {
+        let out = &mut conn.out;
+        response::start(out, Status::NotModified, date, close);
+        response::header(out, "ETag", &entry.etag);
+        response::header(
+            out,
+            "Last-Modified",
+            httpdate::fmt_http_date(entry.modified),
+        );
+        if entry.vary {
+            out.extend_from_slice(b"Vary: Accept-Encoding\r\n");
+        }
+        if let Some(value) = &config.cache_control {
+            response::header(out, "Cache-Control", value);
+        }
+        response::end(out);
+        return (Status::NotModified, 0);
+    }
+    let size = entry.size;
+    match request::span(req.range, size) {
+        Span::Full => {
+            if pending {
+                response::start(&mut conn.out, Status::Ok, date, close);
+                response::header(&mut conn.out, "Content-Length", size);
+                entry.representation_headers(&mut conn.out, config, true, digest.as_deref());
+                response::end(&mut conn.out);
+            } else {
+                response::cached(&mut conn.out, &entry.head, date, close);
+            }
+            if head_only || size == 0 {
+                return (Status::Ok, 0);
+            }
+            match &entry.bytes {
+                // Under `auto`, a small body goes out from memory with its head, in one send.
+                Some(bytes) if config.engine == zcopy::EngineChoice::Auto => {
+                    conn.out.extend_from_slice(bytes);
+                    conn.memory_body = true;
+                }
+                _ => conn.body.push_back(Part::File {
+                    file: entry.file.clone(),
+                    start: 0,
+                    end: size,
+                }),
+            }
+            (Status::Ok, size)
+        }
+        Span::Part { start, end } => {
+            let out = &mut conn.out;
+            response::start(out, Status::PartialContent, date, close);
+            response::header(out, "Content-Length", end + 1 - start);
+            response::header(
+                out,
+                "Content-Range",
+                format_args!("bytes {start}-{end}/{size}"),
+            );
+            entry.representation_headers(out, config, true, digest.as_deref());
+            response::end(out);
+            if head_only {
+                return (Status::PartialContent, 0);
+            }
+            conn.body.push_back(Part::File {
+                file: entry.file.clone(),
+                start,
+                end: end + 1,
+            });
+            (Status::PartialContent, end + 1 - start)
+        }
+        Span::Many(parts) => {
+            let boundary = boundary(entry);
+            let mut length = 0;
+            let mut body = Vec::new();
+            for (i, &(start, end)) in parts.iter().enumerate() {
+                let lead = if i == 0 { "" } else { "\r\n" };
+                let part_head = format!(
+                    "{lead}--{boundary}\r\nContent-Type: {}\r\nContent-Range: bytes {start}-{end}/{size}\r\n\r\n",
+                    entry.mime
+                );
+                length += part_head.len() as u64 + end + 1 - start;
+                body.push(Part::Bytes(part_head.into_bytes()));
+                body.push(Part::File {
+                    file: entry.file.clone(),
+                    start,
+                    end: end + 1,
+                });
+            }
+            let tail = format!("\r\n--{boundary}--\r\n");
+            length += tail.len() as u64;
+            body.push(Part::Bytes(tail.into_bytes()));
+            let out = &mut conn.out;
+            response::start(out, Status::PartialContent, date, close);
+            response::header(out, "Content-Length", length);
+            response::header(
+                out,
+                "Content-Type",
+                format_args!("multipart/byteranges; boundary={boundary}"),
+            );
+            entry.representation_headers(out, config, false, digest.as_deref());
+            response::end(out);
+            if head_only {
+                return (Status::PartialContent, 0);
+            }
+            conn.body.extend(body);
+            (Status::PartialContent, length)
+        }
+        Span::Unsatisfiable => {
+            let range = format!("bytes */{size}");
+            simple(
+                conn,
+                cx,
+                Status::RangeNotSatisfiable,
+                "range outside the file",
+                &[("Content-Range", &range)],
+                head_only,
+            )
+        }
+    }
+}
+
+/// A multipart boundary: it must not occur in the parts, so it carries the
+/// file's version and the moment, in a form file bytes are unlikely to hold.
+fn boundary(entry: &Entry) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let tag = entry.etag.trim_matches('"');
+    format!("zcopy-{tag}-{nanos:08x}")
+}
+
+fn not_modified(req: &Request<'_>, entry: &Entry) -> bool {
+    match (req.if_none_match, req.if_modified_since) {
+        (Some(tags), _) => tags.split(',').map(str::trim).any(|t| {
+            t == "*" || t == entry.etag || t.strip_prefix("W/") == Some(entry.etag.as_str())
+        }),
+        (None, Some(since)) => httpdate::parse_http_date(since).is_ok_and(|since| {
+            let secs = |t: SystemTime| {
+                t.duration_since(SystemTime::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs())
+            };
+            secs(entry.modified) <= secs(since)
+        }),
+        (None, None) => false,
+    }
+}

@@ -1,0 +1,419 @@
+//! One connection: its socket and where it is in the protocol, as an explicit
+//! state machine (reading a head → writing a head → writing a body → reading the
+//! next head, or closing; an upload reads its body after its head). The readiness
+//! a connection waits for is derived from its state ([`Conn::interest`]), never
+//! kept beside it (rustls' `tlsserver-mio`).
+//!
+//! A response is the bytes in `out` (its head, or a whole response kept in memory:
+//! errors, listings, small files), sent with `MSG_MORE` when a body follows, then
+//! the body's parts: bytes (multipart boundaries) and file ranges sent through the
+//! connection's [`TransferState`], which outlives each response, so the engine, and
+//! the splice pipe or buffer it holds, is set up once per connection, not once per
+//! `EPOLLOUT`.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, OwnedFd};
+use std::rc::Rc;
+use std::time::Instant;
+
+use rustix::buffer::spare_capacity;
+use rustix::event::epoll::EventFlags;
+use rustix::io::Errno;
+use rustix::net::SendFlags;
+use zcopy::{FdKind, Options, Syscalls, TransferState};
+
+use super::access_log::{self, Record};
+use super::answer;
+use super::open_files::OpenFiles;
+use super::request::{self, Parsed};
+use super::response::{self, Clock, Status};
+use super::server::Config;
+use super::upload::Upload;
+
+/// Bytes read from a socket at once.
+const READ_CHUNK: usize = 16 << 10;
+/// The splice engine's pipe per connection: the default pipe size, since a
+/// server holds one per open connection.
+const PIPE_SIZE: usize = 64 << 10;
+
+/// Where a connection is.
+pub enum Phase {
+    /// Waiting for (the rest of) a request head.
+    ReadingHead,
+    /// Sending `out`: a response head, or a whole response kept in memory.
+    WritingHead,
+    /// Sending the body's parts.
+    WritingBody,
+    /// Sending `100 Continue`, then reading the upload's body.
+    Continuing(Box<Upload>),
+    /// Reading an upload's body into its file.
+    ReadingBody(Box<Upload>),
+    /// Done: the connection is closed.
+    Closing,
+}
+
+/// A part of a response body after the head.
+pub enum Part {
+    /// Bytes from memory (a multipart boundary and part head).
+    Bytes(Vec<u8>),
+    /// Bytes `start..end` of a file, through the transfer engine.
+    File {
+        file: Rc<File>,
+        start: u64,
+        end: u64,
+    },
+}
+
+/// What a worker lends a connection for one readiness event.
+pub struct Context<'a> {
+    pub config: &'a Config,
+    pub files: &'a mut OpenFiles,
+    pub clock: &'a Clock,
+    pub stopping: bool,
+    /// Syscalls the engines issued for response bodies and uploads.
+    pub syscalls: &'a mut Syscalls,
+}
+
+pub struct Conn {
+    pub socket: OwnedFd,
+    /// `None` for a Unix-domain peer.
+    pub peer: Option<SocketAddr>,
+    pub phase: Phase,
+    input: Vec<u8>,
+    pub out: Vec<u8>,
+    sent: usize,
+    pub body: VecDeque<Part>,
+    /// Bytes of the first body part already sent (a `Bytes` part), or whether its
+    /// transfer has been restarted for it (a `File` part: non-zero).
+    part_sent: usize,
+    /// Boxed: most of a server's connections are idle, and a connection's size
+    /// is what 10,000 idle ones cost.
+    transfer: Option<Box<TransferState>>,
+    /// The body being written went out from memory with its head (for the log).
+    pub memory_body: bool,
+    /// The connection ends after the response being written.
+    pub close_after: bool,
+    pub deadline: Instant,
+    /// With `-v`: the response being written, for the access log.
+    pub record: Option<Box<Record>>,
+    /// The events epoll was last told, to skip `epoll_ctl` when they are unchanged.
+    pub registered: EventFlags,
+}
+
+impl Conn {
+    pub fn new(socket: OwnedFd, peer: Option<SocketAddr>, deadline: Instant) -> Conn {
+        Conn {
+            socket,
+            peer,
+            phase: Phase::ReadingHead,
+            input: Vec::new(),
+            out: Vec::new(),
+            sent: 0,
+            body: VecDeque::new(),
+            part_sent: 0,
+            transfer: None,
+            memory_body: false,
+            close_after: false,
+            deadline,
+            record: None,
+            registered: EventFlags::IN | EventFlags::RDHUP,
+        }
+    }
+
+    /// The events this connection waits for, from its phase.
+    pub fn interest(&self) -> EventFlags {
+        match self.phase {
+            Phase::ReadingHead | Phase::ReadingBody(_) => EventFlags::IN | EventFlags::RDHUP,
+            Phase::WritingHead | Phase::WritingBody | Phase::Continuing(_) => EventFlags::OUT,
+            Phase::Closing => EventFlags::empty(),
+        }
+    }
+
+    /// Whether the connection waits for a request with nothing of it read: it
+    /// may be closed at once when the server stops.
+    pub fn idle(&self) -> bool {
+        matches!(self.phase, Phase::ReadingHead) && self.input.is_empty()
+    }
+
+    /// Moves the connection on as far as it goes without blocking; `false` when
+    /// it is to be closed. `readable`: the socket may have bytes to read (after a
+    /// read that drained it, none is tried until epoll says so again).
+    pub fn ready(&mut self, cx: &mut Context<'_>, mut readable: bool) -> bool {
+        loop {
+            match &mut self.phase {
+                Phase::ReadingHead => {
+                    if cx.stopping && self.input.is_empty() {
+                        return false;
+                    }
+                    // Taken out so that the request borrows it while the response
+                    // is written into the connection.
+                    let input = std::mem::take(&mut self.input);
+                    let used = match request::parse(&input) {
+                        Parsed::Complete(req, used) => {
+                            answer::respond(self, &req, cx);
+                            used
+                        }
+                        Parsed::Refuse(status, why) => {
+                            self.close_after = true;
+                            let date = cx.clock.date();
+                            let bytes = response::simple(
+                                &mut self.out,
+                                status,
+                                why,
+                                &[],
+                                date,
+                                true,
+                                false,
+                            );
+                            self.begin(cx, None, status, bytes);
+                            input.len()
+                        }
+                        Parsed::Partial => {
+                            let limit = if input.is_empty() {
+                                cx.config.idle_timeout
+                            } else {
+                                // A head has begun: it must be complete in time.
+                                cx.config.header_timeout
+                            };
+                            self.deadline = self.deadline.min(cx.clock.now() + limit);
+                            self.input = input;
+                            if !readable {
+                                return true;
+                            }
+                            match self.read() {
+                                Ok(drained) => readable = !drained,
+                                Err(()) => return false,
+                            }
+                            continue;
+                        }
+                    };
+                    self.input = input;
+                    if used == self.input.len() {
+                        self.input.clear();
+                    } else {
+                        self.input.drain(..used);
+                    }
+                }
+                Phase::WritingHead | Phase::Continuing(_) => match self.write_out() {
+                    Ok(true) => {
+                        self.phase = match std::mem::replace(&mut self.phase, Phase::Closing) {
+                            Phase::Continuing(upload) => {
+                                self.out.clear();
+                                self.sent = 0;
+                                Phase::ReadingBody(upload)
+                            }
+                            _ if self.body.is_empty() => {
+                                if !self.finish(cx) {
+                                    return false;
+                                }
+                                continue;
+                            }
+                            _ => Phase::WritingBody,
+                        };
+                    }
+                    Ok(false) => return true,
+                    Err(why) => return self.fail(format!("response ended early: {why}")),
+                },
+                Phase::WritingBody => match self.write_body(cx) {
+                    Ok(true) => {
+                        if !self.finish(cx) {
+                            return false;
+                        }
+                    }
+                    Ok(false) => return true,
+                    Err(why) => return self.fail(format!("response ended early: {why}")),
+                },
+                Phase::ReadingBody(upload) => {
+                    match receive(upload, &mut self.input, &self.socket, readable) {
+                        Ok(Some(moved)) => {
+                            if moved {
+                                self.deadline = cx.clock.now() + cx.config.idle_timeout;
+                            }
+                            return true;
+                        }
+                        Ok(None) => {
+                            let Phase::ReadingBody(upload) =
+                                std::mem::replace(&mut self.phase, Phase::Closing)
+                            else {
+                                unreachable!("matched above")
+                            };
+                            answer::stored(self, *upload, cx);
+                        }
+                        Err(why) => return self.fail(format!("upload ended early: {why}")),
+                    }
+                }
+                Phase::Closing => return false,
+            }
+        }
+    }
+
+    /// The response in `out` (and `body`) is ready: write it next.
+    pub fn begin(
+        &mut self,
+        cx: &Context<'_>,
+        request: Option<(&str, &str)>,
+        status: Status,
+        bytes: u64,
+    ) {
+        self.sent = 0;
+        self.part_sent = 0;
+        self.phase = Phase::WritingHead;
+        if cx.config.log.is_some() {
+            // An upload's record was made when its head came.
+            let record = self.record.get_or_insert_with(|| {
+                let (method, target) = request.unwrap_or(("-", "-"));
+                Box::new(Record::new(method, target, status))
+            });
+            record.status = status;
+            record.bytes = bytes;
+            if self.memory_body {
+                record.engine = "memory";
+            }
+        }
+    }
+
+    /// The response is out: log it, then read the next request or close.
+    fn finish(&mut self, cx: &mut Context<'_>) -> bool {
+        self.out.clear();
+        self.memory_body = false;
+        self.sent = 0;
+        if let (Some(format), Some(record)) = (cx.config.log, self.record.take()) {
+            access_log::write(format, self.peer, &record);
+        }
+        self.deadline = cx.clock.now() + cx.config.idle_timeout;
+        if self.close_after || cx.stopping {
+            self.phase = Phase::Closing;
+            return false;
+        }
+        self.phase = Phase::ReadingHead;
+        true
+    }
+
+    fn fail(&mut self, why: String) -> bool {
+        let peer = self
+            .peer
+            .map_or_else(|| "unix".to_string(), |p| p.to_string());
+        tracing::warn!("{peer}: {why}");
+        self.phase = Phase::Closing;
+        false
+    }
+
+    /// Reads what the socket has; `Ok(true)` when the socket is drained (a short
+    /// read or `EAGAIN`), `Err` at its end or on an error.
+    fn read(&mut self) -> Result<bool, ()> {
+        self.input.reserve(READ_CHUNK);
+        let room = self.input.capacity() - self.input.len();
+        match rustix::io::read(&self.socket, spare_capacity(&mut self.input)) {
+            Ok(0) => Err(()),
+            Ok(n) => Ok(n < room),
+            Err(Errno::AGAIN) => Ok(true),
+            Err(Errno::INTR) => Ok(false),
+            Err(_) => Err(()),
+        }
+    }
+
+    /// Sends `out`; `Ok(true)` when it is all sent.
+    fn write_out(&mut self) -> Result<bool, Errno> {
+        let more = if self.body.is_empty() {
+            SendFlags::NOSIGNAL
+        } else {
+            SendFlags::NOSIGNAL | SendFlags::MORE
+        };
+        while self.sent < self.out.len() {
+            match rustix::net::send(&self.socket, &self.out[self.sent..], more) {
+                Ok(n) => self.sent += n,
+                Err(Errno::INTR) => {}
+                Err(Errno::AGAIN) => return Ok(false),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(true)
+    }
+
+    /// Sends the body's parts; `Ok(true)` when they are all sent.
+    fn write_body(&mut self, cx: &mut Context<'_>) -> Result<bool, String> {
+        while let Some(part) = self.body.front() {
+            let more = if self.body.len() > 1 {
+                SendFlags::NOSIGNAL | SendFlags::MORE
+            } else {
+                SendFlags::NOSIGNAL
+            };
+            match part {
+                Part::Bytes(bytes) => {
+                    while self.part_sent < bytes.len() {
+                        match rustix::net::send(&self.socket, &bytes[self.part_sent..], more) {
+                            Ok(n) => self.part_sent += n,
+                            Err(Errno::INTR) => {}
+                            Err(Errno::AGAIN) => return Ok(false),
+                            Err(e) => return Err(e.to_string()),
+                        }
+                    }
+                }
+                Part::File { file, start, end } => {
+                    let (start, len) = (*start, *end - *start);
+                    let transfer = match &mut self.transfer {
+                        Some(transfer) if self.part_sent == 0 => {
+                            transfer.restart(start, Some(len));
+                            transfer
+                        }
+                        Some(transfer) => transfer,
+                        None => {
+                            let options = Options {
+                                engine: cx.config.engine,
+                                offset: start,
+                                len: Some(len),
+                                pipe_size: PIPE_SIZE,
+                                rusage: false,
+                                ..Options::default()
+                            };
+                            let state = TransferState::new(FdKind::File, FdKind::Socket, options)
+                                .map_err(|e| e.to_string())?;
+                            self.transfer.insert(Box::new(state))
+                        }
+                    };
+                    self.part_sent = 1;
+                    let before = transfer.moved();
+                    let status = transfer.run(file.as_fd(), self.socket.as_fd());
+                    if transfer.moved() > before {
+                        self.deadline = cx.clock.now() + cx.config.idle_timeout;
+                    }
+                    let status = status.map_err(|e| e.to_string());
+                    let done = matches!(status, Ok(zcopy::Status::Done));
+                    if let (Some(record), Some(engine)) = (&mut self.record, transfer.engine()) {
+                        record.engine = engine.name();
+                    }
+                    if done || status.is_err() {
+                        cx.syscalls.add(&transfer.report().syscalls);
+                    }
+                    if !done {
+                        status?;
+                        return Ok(false);
+                    }
+                }
+            }
+            self.body.pop_front();
+            self.part_sent = 0;
+        }
+        Ok(true)
+    }
+}
+
+/// Moves an upload's body on (the bytes read with the head, then what the socket
+/// has when `readable`): `Some(moved)` while more is to come, `None` when it is in.
+fn receive(
+    upload: &mut Upload,
+    input: &mut Vec<u8>,
+    socket: &OwnedFd,
+    readable: bool,
+) -> Result<Option<bool>, String> {
+    let before = upload.received();
+    upload.take_buffered(input).map_err(|e| e.to_string())?;
+    let done = if readable {
+        upload.pump(socket)?
+    } else {
+        upload.complete()
+    };
+    Ok((!done).then_some(upload.received() > before))
+}

@@ -1,0 +1,306 @@
+//! The open-file cache: a popular file is not opened, examined and closed for
+//! every request (nginx's `open_file_cache`), and what a request for it needs is
+//! worked out once, when it enters the cache: its MIME type, validators, the whole
+//! `200` head (date patched per response, see [`response::cached`]), its
+//! precompressed siblings, and for a small file its bytes.
+//!
+//! An entry is trusted for [`VALID`]; then the path is looked up again, so a file
+//! replaced on disk is served within a second (a small body read into memory is
+//! the version of that moment, consistent with its validators).
+
+use std::collections::HashMap;
+use std::fs::{File, Metadata};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use super::files::{self, Resolved};
+use super::response::{self, Status, DATE_LEN};
+use super::server::Config;
+
+/// How long an entry is reused before its path is looked up again.
+const VALID: Duration = Duration::from_secs(1);
+/// The most paths kept per worker.
+const MAX_ENTRIES: usize = 1024;
+
+/// A content coding of a precompressed sibling (`FILE.br`, `FILE.zst`, `FILE.gz`),
+/// in the server's order of preference.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoding {
+    Brotli,
+    Zstd,
+    Gzip,
+}
+
+impl Encoding {
+    const ALL: [Encoding; 3] = [Encoding::Brotli, Encoding::Zstd, Encoding::Gzip];
+
+    /// The `Content-Encoding` token.
+    pub fn token(self) -> &'static str {
+        match self {
+            Encoding::Brotli => "br",
+            Encoding::Zstd => "zstd",
+            Encoding::Gzip => "gzip",
+        }
+    }
+
+    fn suffix(self) -> &'static str {
+        match self {
+            Encoding::Brotli => ".br",
+            Encoding::Zstd => ".zst",
+            Encoding::Gzip => ".gz",
+        }
+    }
+}
+
+/// One representation of a file: the file itself or a precompressed sibling.
+pub struct Entry {
+    pub file: Rc<File>,
+    pub meta: Metadata,
+    pub size: u64,
+    pub modified: SystemTime,
+    pub etag: String,
+    pub mime: &'static str,
+    pub encoding: Option<Encoding>,
+    /// `Vary: Accept-Encoding` goes on every response of a file with siblings.
+    pub vary: bool,
+    pub digest: Option<Arc<str>>,
+    /// The `200` head, with a placeholder date at [`response::DATE_AT`].
+    pub head: Vec<u8>,
+    /// The whole body, for a file small enough to go out with its head.
+    pub bytes: Option<Vec<u8>>,
+}
+
+/// A path's representations.
+pub struct Variants {
+    pub plain: Rc<Entry>,
+    pub encoded: Vec<Rc<Entry>>,
+    looked_up: Instant,
+}
+
+impl Variants {
+    /// The representation for a request's `Accept-Encoding`: the first sibling
+    /// (in [`Encoding`] order) the client accepts, else the file itself.
+    pub fn choose(&self, accept_encoding: Option<&str>) -> &Rc<Entry> {
+        let Some(accepted) = accept_encoding else {
+            return &self.plain;
+        };
+        self.encoded
+            .iter()
+            .find(|e| e.encoding.is_some_and(|enc| accepts(accepted, enc.token())))
+            .unwrap_or(&self.plain)
+    }
+}
+
+/// Whether an `Accept-Encoding` value accepts `token` (listed, or `*`, without
+/// `q=0`).
+fn accepts(header: &str, token: &str) -> bool {
+    let mut star = false;
+    for item in header.split(',') {
+        let mut params = item.split(';');
+        let name = params.next().unwrap_or_default().trim();
+        let refused = params.any(|p| {
+            p.trim()
+                .strip_prefix("q=")
+                .and_then(|q| q.trim().parse::<f32>().ok())
+                .is_some_and(|q| q <= 0.0)
+        });
+        if name.eq_ignore_ascii_case(token) {
+            return !refused;
+        }
+        if name == "*" {
+            star = !refused;
+        }
+    }
+    star
+}
+
+/// What a request path leads to.
+pub enum Lookup {
+    File(Rc<Variants>),
+    /// A directory to list: its descriptor, its path relative to the root, and
+    /// the decoded request path.
+    Listing(File, String, String),
+    /// A directory asked for without its trailing slash: here is its address.
+    Redirect(String),
+    NotFound,
+    Forbidden,
+    BadRequest,
+}
+
+/// A worker's cache.
+#[derive(Default)]
+pub struct OpenFiles {
+    paths: HashMap<String, Rc<Variants>>,
+}
+
+impl OpenFiles {
+    /// Resolves `target` (path and query) under the root, from the cache when the
+    /// entry is fresh.
+    pub fn resolve(&mut self, config: &Config, target: &str, now: Instant) -> Lookup {
+        let key = target.split(['?', '#']).next().unwrap_or_default();
+        if let Some(variants) = self.paths.get(key) {
+            if now.duration_since(variants.looked_up) < VALID {
+                return Lookup::File(variants.clone());
+            }
+        }
+        match files::resolve(&config.root, target) {
+            Resolved::File(file, meta, path) => {
+                let variants = Rc::new(variants(config, file, meta, &path, now));
+                if self.paths.len() >= MAX_ENTRIES {
+                    self.paths.clear();
+                }
+                self.paths.insert(key.to_string(), variants.clone());
+                Lookup::File(variants)
+            }
+            Resolved::Listing(dir, relative, shown) => Lookup::Listing(dir, relative, shown),
+            Resolved::Redirect(location) => Lookup::Redirect(location),
+            Resolved::NotFound => Lookup::NotFound,
+            Resolved::Forbidden => Lookup::Forbidden,
+            Resolved::BadRequest => Lookup::BadRequest,
+        }
+    }
+}
+
+fn variants(config: &Config, file: File, meta: Metadata, path: &Path, now: Instant) -> Variants {
+    let mime = mime_guess::from_path(path)
+        .first_raw()
+        .unwrap_or("application/octet-stream");
+    let relative = path
+        .strip_prefix(&config.root.path)
+        .ok()
+        .and_then(Path::to_str)
+        .map(str::to_string);
+    let siblings: Vec<(Encoding, File, Metadata)> = match &relative {
+        Some(relative) if config.precompressed => Encoding::ALL
+            .into_iter()
+            .filter_map(|enc| {
+                let sibling =
+                    files::open_beneath(config.root.dir(), &format!("{relative}{}", enc.suffix()))
+                        .ok()?;
+                let meta = sibling.metadata().ok().filter(Metadata::is_file)?;
+                Some((enc, sibling, meta))
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let vary = !siblings.is_empty();
+    let plain = Rc::new(entry(config, file, meta, mime, None, vary));
+    let encoded = siblings
+        .into_iter()
+        .map(|(enc, file, meta)| Rc::new(entry(config, file, meta, mime, Some(enc), vary)))
+        .collect();
+    Variants {
+        plain,
+        encoded,
+        looked_up: now,
+    }
+}
+
+fn entry(
+    config: &Config,
+    file: File,
+    meta: Metadata,
+    mime: &'static str,
+    encoding: Option<Encoding>,
+    vary: bool,
+) -> Entry {
+    let size = meta.len();
+    let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+    // A sibling's tag names its coding: the same size and time must not make
+    // a gzip body and a plain one look like the same representation.
+    let etag = match encoding {
+        None => format!("\"{:x}-{:x}\"", meta.mtime(), size),
+        Some(enc) => format!("\"{:x}-{:x}-{}\"", meta.mtime(), size, enc.token()),
+    };
+    let digest = config
+        .digests
+        .as_ref()
+        .and_then(|d| d.repr_digest(&file, &meta));
+    let bytes = (size <= config.memory_body_max)
+        .then(|| {
+            let mut buf = vec![0; size as usize];
+            rustix::io::pread(&file, &mut buf, 0)
+                .ok()
+                .filter(|&n| n == buf.len())
+                .map(|_| buf)
+        })
+        .flatten();
+    let mut entry = Entry {
+        file: Rc::new(file),
+        meta,
+        size,
+        modified,
+        etag,
+        mime,
+        encoding,
+        vary,
+        digest,
+        head: Vec::new(),
+        bytes,
+    };
+    let mut head = Vec::with_capacity(320);
+    response::start(&mut head, Status::Ok, &[b' '; DATE_LEN], false);
+    response::header(&mut head, "Content-Length", size);
+    entry.representation_headers(&mut head, config, true, entry.digest.as_deref());
+    response::end(&mut head);
+    entry.head = head;
+    entry
+}
+
+impl Entry {
+    /// The headers that describe this representation, on a 200, a 206 and a 304
+    /// (`with_type`: not on a multipart body, whose parts carry it).
+    pub fn representation_headers(
+        &self,
+        out: &mut Vec<u8>,
+        config: &Config,
+        with_type: bool,
+        digest: Option<&str>,
+    ) {
+        if with_type {
+            response::header(out, "Content-Type", self.mime);
+        }
+        response::header(out, "ETag", &self.etag);
+        response::header(out, "Last-Modified", httpdate::fmt_http_date(self.modified));
+        out.extend_from_slice(b"Accept-Ranges: bytes\r\n");
+        if let Some(encoding) = self.encoding {
+            response::header(out, "Content-Encoding", encoding.token());
+        }
+        if self.vary {
+            out.extend_from_slice(b"Vary: Accept-Encoding\r\n");
+        }
+        if let Some(value) = &config.cache_control {
+            response::header(out, "Cache-Control", value);
+        }
+        if let Some(digest) = digest {
+            // The whole representation's digest, on a part too: the client checks
+            // what it assembled.
+            response::header(out, "Repr-Digest", digest);
+        }
+    }
+
+    /// Whether the digest is still being computed (a large file seen for the
+    /// first time): asked again per request until it is known.
+    pub fn digest_pending(&self, config: &Config) -> bool {
+        self.digest.is_none() && config.digests.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_encoding() {
+        assert!(accepts("gzip, deflate, br", "br"));
+        assert!(accepts("br;q=0.5, gzip", "gzip"));
+        assert!(!accepts("gzip;q=0, br", "gzip"));
+        assert!(!accepts("identity", "gzip"));
+        assert!(accepts("*", "zstd"));
+        assert!(!accepts("*, zstd;q=0", "zstd"));
+        assert!(!accepts("*;q=0", "br"));
+    }
+}
