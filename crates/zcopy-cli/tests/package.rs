@@ -197,3 +197,44 @@ fn the_debian_package_installs_and_serves() {
     ok(Command::new("dpkg").args(["-r", "zcopy"]));
     assert_eq!(body, b"installed\n");
 }
+
+#[test]
+fn every_command_follows_the_conventions() {
+    let help = ok(zcopy().arg("--help"));
+    let commands: Vec<&str> = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .collect();
+    assert!(commands.len() >= 9, "{commands:?}");
+    for command in commands {
+        let help = ok(zcopy().args([command, "--help"]));
+        for flag in ["-q, --quiet", "-v, --verbose", "--color <COLOR>"] {
+            assert!(
+                help.contains(flag),
+                "zcopy {command} has no {flag}:\n{help}"
+            );
+        }
+        // A usage error exits 2 with one line naming the problem.
+        let out = zcopy().args([command, "--no-such-flag"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "zcopy {command}");
+    }
+    // NO_COLOR: no escape sequences in clap's help, even when forced by no terminal.
+    let out = zcopy()
+        .args(["cp", "--help"])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(!out.stdout.contains(&0x1b));
+    let out = zcopy()
+        .args(["--color=always", "cp", "--help"])
+        .output()
+        .unwrap();
+    assert!(
+        out.stdout.contains(&0x1b),
+        "--color=always colours even into a pipe"
+    );
+}

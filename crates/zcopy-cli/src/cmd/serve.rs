@@ -69,6 +69,9 @@ pub struct Args {
     /// Log every request (method, path, status, bytes, duration) on stderr
     #[arg(short = 'v', long)]
     verbose: bool,
+    /// Print only errors (no warnings such as the one for a signal)
+    #[arg(short = 'q', long, conflicts_with = "verbose")]
+    quiet: bool,
     /// Format of the access log that -v writes
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
@@ -82,7 +85,13 @@ pub fn run(args: Args) -> Result<()> {
         // Its completions wake the event loop as EPOLLERR, which means a dead peer there.
         bail!("serve: msg-zerocopy is not supported by the event loop (use sendfile or io-uring)");
     }
-    let level = if args.verbose { "info" } else { "warn" };
+    let level = if args.verbose {
+        "info"
+    } else if args.quiet {
+        "error"
+    } else {
+        "warn"
+    };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_target(false)
