@@ -170,7 +170,8 @@ impl Link {
                 "recv",
                 "--once",
             ])
-            .args(["--listen", "10.77.0.2:0", "-o"])
+            // Loss and rate shaping are under test here, not authentication.
+            .args(["--insecure", "--listen", "10.77.0.2:0", "-o"])
             .arg(out)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
