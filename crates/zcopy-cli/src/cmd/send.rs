@@ -104,26 +104,14 @@ pub struct Args {
 
 /// With a secret, the TLS side that pins the receiver; without, plain TCP.
 fn secure(args: &Args) -> Result<Option<tls::Sender>> {
-    let secret = match (&args.fingerprint, args.raw) {
-        (None, _) if args.secret_file.is_none() => return Ok(None),
-        (_, true) => {
-            return Err(super::Usage(
-                "send --raw sends plain bytes: it has no secret or fingerprint (drop --raw)".into(),
-            )
-            .into())
-        }
-        (None, false) => {
-            return Err(super::Usage(
-                "--secret-file needs --fingerprint too: paste the whole line `zcopy recv` printed"
-                    .into(),
-            )
-            .into())
-        }
-        (Some(_), false) => tls::Secret::given(args.secret_file.as_deref())?,
-    };
+    let secret = tls::Secret::given(args.secret_file.as_deref())?;
+    let usage = |text: &str| Err(super::Usage(text.to_string()).into());
     match (secret, &args.fingerprint) {
+        (None, None) => Ok(None),
+        _ if args.raw => usage("send --raw sends plain bytes: it takes no secret or fingerprint (drop --raw, or unset ZCOPY_SECRET)"),
         (Some(secret), Some(fp)) => Ok(Some(tls::Sender::new(secret, fp)?)),
-        _ => Err(super::Usage("--fingerprint needs the secret too: ZCOPY_SECRET or --secret-file, as `zcopy recv` printed".into()).into()),
+        (Some(_), None) => usage("a secret (ZCOPY_SECRET or --secret-file) needs --fingerprint too: paste the whole line `zcopy recv` printed"),
+        (None, Some(_)) => usage("--fingerprint needs the secret too: ZCOPY_SECRET or --secret-file, as `zcopy recv` printed"),
     }
 }
 
