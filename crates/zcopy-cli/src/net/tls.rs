@@ -39,13 +39,22 @@ const ACCEPTED: u8 = 1;
 const REFUSED: u8 = 0;
 
 /// rustls with ring, AES-128-GCM first: the fastest suite where the CPU has AES-NI
-/// (the README has the measurement), and TLS 1.3 only (the proof needs its exporter).
-fn provider() -> Arc<CryptoProvider> {
+/// (the README has the measurement). send/recv limit it to TLS 1.3 (the proof
+/// needs its exporter); `serve` also speaks 1.2.
+pub fn provider() -> Arc<CryptoProvider> {
     let mut p = provider::default_provider();
+    use provider::cipher_suite as suite;
     p.cipher_suites = vec![
-        provider::cipher_suite::TLS13_AES_128_GCM_SHA256,
-        provider::cipher_suite::TLS13_AES_256_GCM_SHA384,
-        provider::cipher_suite::TLS13_CHACHA20_POLY1305_SHA256,
+        suite::TLS13_AES_128_GCM_SHA256,
+        suite::TLS13_AES_256_GCM_SHA384,
+        suite::TLS13_CHACHA20_POLY1305_SHA256,
+        // TLS 1.2, for `serve`'s older clients; send/recv speak 1.3 only.
+        suite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        suite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+        suite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+        suite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+        suite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+        suite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
     ];
     Arc::new(p)
 }
@@ -306,7 +315,8 @@ impl ServerCertVerifier for Pin {
     }
 }
 
-fn handshake(conn: &mut Connection, sock: &mut TcpStream) -> io::Result<()> {
+/// Drives a blocking handshake to its end (the socket's timeouts bound it).
+pub fn handshake(conn: &mut Connection, sock: &mut TcpStream) -> io::Result<()> {
     while conn.is_handshaking() {
         let (read, written) = conn.complete_io(sock)?;
         if read == 0 && written == 0 && conn.is_handshaking() {
@@ -362,20 +372,25 @@ fn loopback_pair() -> io::Result<(TcpStream, TcpStream)> {
 }
 
 /// Pumps `conn` over `sock` to and from a loopback stream it returns.
-fn tunnel(mut conn: Connection, sock: TcpStream) -> io::Result<TcpStream> {
-    // The pump bounds what it buffers itself (one 256 KiB read at a time).
-    conn.set_buffer_limit(None);
+pub fn tunnel(conn: Connection, sock: TcpStream) -> io::Result<TcpStream> {
     let (near, far) = loopback_pair()?;
     near.set_nodelay(true)?;
-    sock.set_nonblocking(true)?;
-    far.set_nonblocking(true)?;
-    std::thread::spawn(move || {
-        if pump(conn, &sock, &far).is_err() {
-            let _ = sock.shutdown(Shutdown::Both);
-            let _ = far.shutdown(Shutdown::Both);
-        }
-    });
+    std::thread::spawn(move || relay(conn, sock, far));
     Ok(near)
+}
+
+/// Pumps `conn` over `sock` to and from `local` on this thread, until both
+/// directions are closed; an error closes both sockets.
+pub fn relay(mut conn: Connection, sock: TcpStream, local: TcpStream) {
+    // The pump bounds what it buffers itself (one 256 KiB read at a time).
+    conn.set_buffer_limit(None);
+    let ready = sock
+        .set_nonblocking(true)
+        .and_then(|()| local.set_nonblocking(true));
+    if ready.is_err() || pump(conn, &sock, &local).is_err() {
+        let _ = sock.shutdown(Shutdown::Both);
+        let _ = local.shutdown(Shutdown::Both);
+    }
 }
 
 /// One thread, both directions: plaintext from `local` is encrypted to `net`, and
