@@ -119,8 +119,9 @@ fn front(
             "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
             text.len()
         );
+        tracing::warn!("{peer}: plain HTTP on the TLS port; answered 400");
         crate::net::lingering_close(&sock, Duration::from_secs(1));
-        return Err(anyhow!("plain HTTP on the TLS port; answered 400"));
+        return Ok(());
     }
     let mut conn = Connection::Server(rustls::ServerConnection::new(config)?);
     tls::handshake(&mut conn, &mut sock).context("TLS handshake")?;
