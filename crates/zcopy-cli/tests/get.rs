@@ -614,10 +614,10 @@ fn a_wrong_digest_saves_nothing() {
 #[test]
 fn bad_urls_and_usage() {
     let dir = tempfile::tempdir().unwrap();
-    let out = get(dir.path(), &["https://127.0.0.1/x"]);
+    let out = get(dir.path(), &["ftp://127.0.0.1/x"]);
     assert_eq!(code(&out), 1);
     assert!(
-        stderr(&out).contains("https:// is not supported yet"),
+        stderr(&out).contains("unsupported protocol ftp://"),
         "{}",
         stderr(&out)
     );
