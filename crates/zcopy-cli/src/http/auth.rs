@@ -221,16 +221,28 @@ mod tests {
         let file = dir.path().join("users");
         std::fs::write(&file, format!("# uploaders\n\nann:{hash}\n")).unwrap();
         let creds = Credentials::load(&file).unwrap();
+        let ann = IpAddr::from([192, 0, 2, 1]);
         // "ann:s3cret", "ann:wrong", "bob:s3cret"
-        assert!(creds.admits(Some("Basic YW5uOnMzY3JldA==")));
-        assert!(creds.admits(Some("basic YW5uOnMzY3JldA==")));
-        assert!(!creds.admits(Some("Basic YW5uOndyb25n")));
-        assert!(!creds.admits(Some("Basic Ym9iOnMzY3JldA==")));
-        assert!(!creds.admits(Some("Bearer YW5uOnMzY3JldA==")));
-        assert!(!creds.admits(Some("Basic !!!")));
-        assert!(!creds.admits(None));
+        assert!(creds.admits(Some("Basic YW5uOnMzY3JldA=="), ann));
+        assert!(creds.admits(Some("basic YW5uOnMzY3JldA=="), ann));
+        assert!(!creds.admits(Some("Basic YW5uOndyb25n"), ann));
+        assert!(!creds.admits(Some("Basic Ym9iOnMzY3JldA=="), ann));
+        assert!(!creds.admits(Some("Bearer YW5uOnMzY3JldA=="), ann));
+        assert!(!creds.admits(Some("Basic !!!"), ann));
+        assert!(!creds.admits(None, ann));
         // Remembered: a second ask does not hash again.
         assert_eq!(creds.verdicts().get("Basic YW5uOnMzY3JldA=="), Some(&true));
+
+        // Past FAILURES_MAX failures an address's guesses are refused unchecked, the
+        // right password from it too (unless already known good), others unaffected.
+        let eve = IpAddr::from([192, 0, 2, 66]);
+        for _ in 0..FAILURES_MAX {
+            assert!(!creds.admits(Some("Basic YW5uOndyb25n"), eve));
+        }
+        assert!(creds.limited(eve));
+        assert!(!creds.admits(Some("Basic YW5uOnMzY3JldDI="), eve));
+        assert!(creds.admits(Some("Basic YW5uOnMzY3JldA=="), eve));
+        assert!(!creds.limited(ann));
 
         std::fs::write(&file, "ann:plaintext\n").unwrap();
         let err = Credentials::load(&file).err().unwrap().to_string();
