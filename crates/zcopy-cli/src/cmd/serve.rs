@@ -138,7 +138,8 @@ pub fn run(args: Args) -> Result<()> {
         (Some(cert), Some(key), Listener::Tcp(public)) => {
             let tls = crate::http::tls_front::load(cert, key)?;
             let timeout = Duration::from_secs(args.header_timeout);
-            let (inner, peers) = crate::http::tls_front::start(public, tls, timeout)?;
+            let (inner, peers) =
+                crate::http::tls_front::start(public, tls, timeout, args.max_connections)?;
             (Listener::Tcp(inner), Some(peers))
         }
         (Some(_), Some(_), Listener::Unix(_)) => {

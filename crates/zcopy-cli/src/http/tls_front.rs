@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -68,10 +69,13 @@ pub fn load(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>> {
 
 /// Starts accepting TLS on `public`; returns the loopback listener the event
 /// loops accept the decrypted connections from, and who is behind each.
+/// At most `max_connections` clients are in front at once (handshaking or
+/// relayed); past it a client is closed at once, as the event loops do.
 pub fn start(
     public: TcpListener,
     config: Arc<ServerConfig>,
     handshake_timeout: Duration,
+    max_connections: usize,
 ) -> Result<(TcpListener, Arc<Peers>)> {
     let inner = TcpListener::bind(("127.0.0.1", 0)).context("TLS: loopback listener")?;
     let to = inner.local_addr().context("TLS: loopback listener")?;
@@ -80,17 +84,26 @@ pub fn start(
         .set_nonblocking(false)
         .context("TLS: listening socket")?;
     let shared = peers.clone();
+    let open = Arc::new(AtomicUsize::new(0));
     std::thread::spawn(move || {
         for conn in public.incoming() {
             let Ok(sock) = conn else { continue };
-            let (config, peers) = (config.clone(), shared.clone());
+            let peer = sock
+                .peer_addr()
+                .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+            if open.fetch_add(1, Ordering::Relaxed) >= max_connections {
+                open.fetch_sub(1, Ordering::Relaxed);
+                tracing::warn!(
+                    "{peer}: refused, {max_connections} TLS connections open (--max-connections)"
+                );
+                continue;
+            }
+            let (config, peers, open) = (config.clone(), shared.clone(), open.clone());
             std::thread::spawn(move || {
-                let peer = sock
-                    .peer_addr()
-                    .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
                 if let Err(e) = front(sock, peer, config, &peers, to, handshake_timeout) {
                     tracing::warn!("{peer}: {e:#}");
                 }
+                open.fetch_sub(1, Ordering::Relaxed);
             });
         }
     });

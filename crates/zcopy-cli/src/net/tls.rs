@@ -296,8 +296,9 @@ impl ServerCertVerifier for Pin {
         _cert: &CertificateDer<'_>,
         _dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::PeerIncompatible(
-            rustls::PeerIncompatible::Tls13RequiredForQuic,
+        // Unreachable in practice: the sender offers TLS 1.3 only.
+        Err(rustls::Error::General(
+            "send/recv speak TLS 1.3 only".into(),
         ))
     }
 
