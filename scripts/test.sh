@@ -11,7 +11,7 @@ wanted=(nc:netcat-openbsd javac:openjdk-17-jdk-headless curl:curl xxhsum:xxhash
         b3sum:b3sum mkfs.btrfs:btrfs-progs mkfs.xfs:xfsprogs losetup:mount filefrag:e2fsprogs
         systemd-socket-activate:systemd dpkg:dpkg nginx:nginx-light
         nft:nftables ip:iproute2 tc:iproute2 wrk:wrk socat:socat iperf3:iperf3
-        chromium:chromium)
+        chromium:chromium openssl:openssl)
 missing=()
 for pair in "${wanted[@]}"; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")

@@ -73,6 +73,15 @@ pub const TIMEOUT: u8 = 28;
 pub const RANGE: u8 = 33;
 /// get: more than 10 redirects.
 pub const REDIRECTS: u8 = 47;
+/// get: the TLS handshake failed (not an https:// server, no common version).
+pub const SSL_CONNECT: u8 = 35;
+/// send: the receiver's certificate is not the one whose fingerprint was given;
+/// get: the server's certificate is not trusted.
+pub const PEER_VERIFY: u8 = 60;
+/// send/recv: the secret was missing or wrong.
+pub const AUTH: u8 = 67;
+/// get: the CA certificates cannot be read.
+pub const SSL_CACERT: u8 = 77;
 /// Sending to the peer failed (it went away).
 pub const SEND: u8 = 55;
 /// Receiving from the peer failed (the connection was reset).

@@ -27,3 +27,28 @@ pub fn wait_for_stop_signal() -> i32 {
         sig
     }
 }
+
+/// setsockopt(fd, IPPROTO_TCP, TCP_ULP, name) — attaches an upper layer protocol
+/// ("tls" for kTLS) to a connected TCP socket; rustix has no wrapper.
+///
+/// # References
+/// - tcp(7), <https://docs.kernel.org/networking/tls.html>
+pub fn set_tcp_ulp(socket: &impl std::os::fd::AsFd, name: &str) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the name's bytes are valid for their length during the call, and the
+    // descriptor is borrowed for the call's duration.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_fd().as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_ULP,
+            name.as_ptr().cast(),
+            name.len() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}

@@ -614,10 +614,10 @@ fn a_wrong_digest_saves_nothing() {
 #[test]
 fn bad_urls_and_usage() {
     let dir = tempfile::tempdir().unwrap();
-    let out = get(dir.path(), &["https://127.0.0.1/x"]);
+    let out = get(dir.path(), &["ftp://127.0.0.1/x"]);
     assert_eq!(code(&out), 1);
     assert!(
-        stderr(&out).contains("https:// is not supported yet"),
+        stderr(&out).contains("unsupported protocol ftp://"),
         "{}",
         stderr(&out)
     );
@@ -840,4 +840,54 @@ fn resume_after_zcopy_serve_is_killed_mid_body() {
     assert_eq!(report["resumed_from"], kept);
     assert!(std::fs::read(site.out().join("large.bin")).unwrap() == pattern(size));
     assert_eq!(names_in(&site.out()), ["large.bin"]);
+}
+
+/// `get https://` from nginx with a test CA: verified with --cacert, refused
+/// without it (60), the bytes as nginx sent them.
+#[test]
+fn https_from_nginx_with_a_test_ca() {
+    if !have_nginx("https_from_nginx_with_a_test_ca") {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let Some((ca, cert, key)) = common::test_ca(work.path(), "https_from_nginx_with_a_test_ca")
+    else {
+        return;
+    };
+    let root = work.path().join("www");
+    std::fs::create_dir(&root).unwrap();
+    std::fs::write(root.join("f.bin"), pattern(2 << 20)).unwrap();
+    let tls_port = free_port();
+    let nginx = Nginx::start(
+        &root,
+        work.path(),
+        &format!("  listen 127.0.0.1:{tls_port} ssl;\n  ssl_certificate {cert};\n  ssl_certificate_key {key};\n"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", tls_port)).is_err() {
+        assert!(Instant::now() < deadline, "nginx's TLS port did not open");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let url = format!("https://localhost:{tls_port}/f.bin");
+    let out = tempfile::tempdir().unwrap();
+    let o = get(out.path(), &["--cacert", &ca, &url]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        std::fs::read(out.path().join("f.bin")).unwrap(),
+        pattern(2 << 20)
+    );
+    let o = zcopy()
+        .args(["get", "-o", "g.bin", &url])
+        .env("SSL_CERT_FILE", &cert)
+        .current_dir(out.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(60),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!out.path().join("g.bin").exists());
+    drop(nginx);
 }

@@ -170,7 +170,8 @@ impl Link {
                 "recv",
                 "--once",
             ])
-            .args(["--listen", "10.77.0.2:0", "-o"])
+            // Loss and rate shaping are under test here, not authentication.
+            .args(["--insecure", "--listen", "10.77.0.2:0", "-o"])
             .arg(out)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -316,4 +317,67 @@ fn the_link_down_for_5_s() {
     check(sender.wait_with_output().unwrap(), "link down");
     assert!(recv.wait().unwrap().success());
     assert!(std::fs::read(out.path().join("data.bin")).unwrap() == data);
+}
+
+/// The default off loopback: the receiver in `b` makes a secret and prints the
+/// line; the sender in `a` pastes it and sends over TLS with `-j 4` across 1% loss.
+#[test]
+fn the_pasted_line_over_a_real_link() {
+    if !can_run("the_pasted_line_over_a_real_link") {
+        return;
+    }
+    let link = Link::new();
+    link.lose(1);
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("data.bin");
+    let data = pattern(16 << 20);
+    std::fs::write(&file, &data).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let mut recv = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &link.b,
+            env!("CARGO_BIN_EXE_zcopy"),
+            "recv",
+            "--once",
+        ])
+        .args(["--listen", "10.77.0.2:0", "-o"])
+        .arg(out.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(recv.stderr.take().unwrap());
+    let (mut listening, mut ticket) = (String::new(), String::new());
+    lines.read_line(&mut listening).unwrap();
+    lines.read_line(&mut ticket).unwrap();
+    let words: Vec<&str> = ticket.split_whitespace().collect();
+    let secret = words
+        .iter()
+        .find_map(|w| w.strip_prefix("ZCOPY_SECRET="))
+        .unwrap_or_else(|| panic!("no secret in {ticket:?}"));
+    let at = words.iter().position(|w| *w == "--fingerprint").unwrap();
+    let addr = words.last().unwrap();
+    assert_eq!(
+        *addr,
+        listening.trim().strip_prefix("listening on ").unwrap()
+    );
+    let o = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &link.a,
+            env!("CARGO_BIN_EXE_zcopy"),
+            "send",
+        ])
+        .arg(&file)
+        .args([addr, "--fingerprint", words[at + 1], "-j", "4", "--json"])
+        .env("ZCOPY_SECRET", secret)
+        .output()
+        .unwrap();
+    let secs = check(o, "TLS over the veth pair");
+    assert!(recv.wait().unwrap().success());
+    assert!(std::fs::read(out.path().join("data.bin")).unwrap() == data);
+    eprintln!("TLS, -j 4, 1% loss: {secs:.2} s");
 }

@@ -387,3 +387,40 @@ fn uploads_with_credentials() {
     assert!(err.contains(":1: not an argon2 hash"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+/// 100 wrong passwords from one address: all 401, nothing written, the server
+/// still answers, and past the limit it stops checking that address's guesses.
+#[test]
+fn a_hundred_wrong_passwords_are_refused_and_limited() {
+    if !have("curl", "a_hundred_wrong_passwords_are_refused_and_limited") {
+        return;
+    }
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let salt = SaltString::encode_b64(b"a salt of 16 B..").unwrap();
+    let hash = argon2::Argon2::default()
+        .hash_password(b"s3cret", &salt)
+        .unwrap()
+        .to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("www");
+    std::fs::create_dir(&root).unwrap();
+    std::fs::write(root.join("here.txt"), b"still here\n").unwrap();
+    let users = dir.path().join("users");
+    std::fs::write(&users, format!("ann:{hash}\n")).unwrap();
+    let file = dir.path().join("f.txt");
+    std::fs::write(&file, b"payload\n").unwrap();
+    let server = upload_server(&root, &["--auth-file", users.to_str().unwrap()]);
+    let url = format!("http://{}/f.txt", server.addr);
+    for i in 0..100 {
+        let (status, body) = curl_put(&file, &url, &["-u", &format!("ann:guess{i}")]);
+        assert_eq!(status, 401, "guess {i}: {body}");
+    }
+    assert_eq!(names_in(&root), ["here.txt"]);
+    let got = Command::new("curl")
+        .args(["-s", &format!("http://{}/here.txt", server.addr)])
+        .output()
+        .unwrap();
+    assert_eq!(got.stdout, b"still here\n");
+    let log = server.stderr();
+    assert!(log.contains("failed upload logins"), "{log}");
+}

@@ -22,10 +22,10 @@ use zcopy::{Engine, EngineChoice, Options, Report, Rusage};
 
 use crate::exit;
 use crate::http::client::{self, fail, Failed, Framing, Head, Receiving, Url};
-use crate::http::digest;
+use crate::http::{digest, tls_client};
 use crate::summary::Summary;
 
-/// Download files over HTTP/1.1, spliced from the socket into the file (http:// only)
+/// Download files over HTTP/1.1 (http:// and https://), spliced from the socket into the file
 #[derive(clap::Args)]
 pub struct Args {
     /// What to download
@@ -55,10 +55,10 @@ pub struct Args {
     /// Print one JSON object per download on stdout
     #[arg(long)]
     json: bool,
-    /// CA certificates for https:// (https:// is not supported yet)
+    /// CA certificates (PEM) to verify https:// servers with, instead of the system's
     #[arg(long, value_name = "F")]
     cacert: Option<PathBuf>,
-    /// Do not verify https:// certificates (https:// is not supported yet)
+    /// Do not verify https:// certificates (the session is still encrypted)
     #[arg(short = 'k', long)]
     insecure: bool,
     /// At most RATE bytes per second (a SIZE: 500k, 10M), shared by --parallel ranges
@@ -107,11 +107,6 @@ pub fn run(args: Args) -> Result<()> {
         let why = "get: --json and -o - would both write to stdout".to_string();
         return Err(super::Usage(why).into());
     }
-    if args.cacert.is_some() || args.insecure {
-        eprintln!(
-            "zcopy: note: --cacert and --insecure apply to https://, which is not supported yet"
-        );
-    }
     let engine = match args.engine {
         EngineChoice::Only(e @ (Engine::Mmap | Engine::Sendfile | Engine::CopyFileRange)) => {
             let why = format!("get: engine {e} needs a file as source; use splice or read-write");
@@ -131,6 +126,7 @@ pub fn run(args: Args) -> Result<()> {
         },
         connect_timeout: Duration::from_secs_f64(args.connect_timeout),
         timeout: Duration::from_secs_f64(args.timeout),
+        tls: tls_client::Settings::new(args.cacert.clone(), args.insecure),
     };
     let mut idle = None;
     let mut last_failure = None;
@@ -158,6 +154,7 @@ struct Job<'a> {
     receiving: Receiving,
     connect_timeout: Duration,
     timeout: Duration,
+    tls: tls_client::Settings,
 }
 
 /// A finished download.
@@ -220,7 +217,7 @@ impl Job<'_> {
                     (head.framing, head.keep_alive)
                 {
                     if client::discard(&stream, n, &url).is_ok() {
-                        *idle = Some((url.authority(), stream));
+                        *idle = Some((url.origin(), stream));
                     }
                 }
                 let next = url.join(&location)?;
@@ -323,7 +320,7 @@ impl Job<'_> {
     ) -> Result<(TcpStream, Head), Failed> {
         self.say(&format!("GET {url}"));
         if let Some((key, stream)) = idle.take() {
-            if key == url.authority() && client::send_get(&stream, url, extra).is_ok() {
+            if key == url.origin() && client::send_get(&stream, url, extra).is_ok() {
                 if let Ok(Some(head)) = client::read_head(&stream, url) {
                     self.say(&format!(
                         "{} {} (kept-alive connection)",
@@ -333,7 +330,7 @@ impl Job<'_> {
                 }
             }
         }
-        let stream = client::connect(url, self.connect_timeout, self.timeout)?;
+        let stream = client::connect(url, self.connect_timeout, self.timeout, &self.tls)?;
         client::send_get(&stream, url, extra)?;
         match client::read_head(&stream, url)? {
             Some(head) => {
@@ -405,7 +402,7 @@ impl Job<'_> {
         };
         let body = client::receive(&stream, &sink, head.framing, how, url)?;
         if head.keep_alive && matches!(head.framing, Framing::Length(_)) {
-            *idle = Some((url.authority(), stream));
+            *idle = Some((url.origin(), stream));
         }
         Ok(Done {
             url: url.clone(),
@@ -515,7 +512,7 @@ impl Job<'_> {
             _ => {
                 let body = client::receive(&stream, &file, head.framing, self.receiving, url);
                 if body.is_ok() && head.keep_alive && matches!(head.framing, Framing::Length(_)) {
-                    *idle = Some((url.authority(), stream));
+                    *idle = Some((url.origin(), stream));
                 }
                 body.map(|body| (body, 1))
             }
@@ -655,7 +652,7 @@ impl Job<'_> {
         let stream = match first {
             Some(stream) => stream.map_err(|e| fail(exit::FAILURE, format!("{url}: {e}")))?,
             None => {
-                let stream = client::connect(url, self.connect_timeout, self.timeout)?;
+                let stream = client::connect(url, self.connect_timeout, self.timeout, &self.tls)?;
                 let last = end - 1;
                 let extra = format!("Range: bytes={start}-{last}\r\nIf-Range: {validator}\r\n");
                 client::send_get(&stream, url, &extra)?;

@@ -11,6 +11,11 @@
 //! are checked in memory on the first connection's thread and created by two
 //! landing threads, since creating a file costs more than receiving 4 KiB.
 //!
+//! Off loopback the framed receiver is authenticated and encrypted by default
+//! (`net::tls`): every connection, joiners included, proves the secret before a
+//! name is read; without `--secret-file` or `ZCOPY_SECRET` a one-time secret is
+//! made and printed with the certificate's fingerprint, as one line for the sender.
+//!
 //! The framed receiver hashes each block from the buffer it writes from
 //! (read-write), or re-reads what it just spliced while it is hot in the page
 //! cache (splice): the digest costs no second pass over the file.
@@ -36,6 +41,7 @@ use super::parent_dir;
 use crate::net::frame::{self, EntryKind, Greeting, Msg, Reader};
 use crate::net::meter::{self, Limiter};
 use crate::net::partial::{self, Partial, Root};
+use crate::net::{ktls, tls};
 use crate::summary::Summary;
 use crate::{net, progress, size, sys};
 
@@ -77,6 +83,14 @@ pub struct Args {
     /// Print each file as it is put in place
     #[arg(short, long)]
     verbose: bool,
+    /// Senders must prove this secret (the file's first line; or set ZCOPY_SECRET);
+    /// the session is then TLS-encrypted. Off loopback a one-time secret is made
+    /// when none is given
+    #[arg(long, value_name = "FILE")]
+    secret_file: Option<PathBuf>,
+    /// Off loopback, accept anyone and receive in clear (prints a warning)
+    #[arg(long)]
+    insecure: bool,
 }
 
 /// Where received bytes go.
@@ -157,6 +171,8 @@ struct Job {
     timeout: Duration,
     limiter: Option<Arc<Limiter>>,
     sessions: Arc<Mutex<HashMap<u64, Weak<Session>>>>,
+    /// Framed connections must prove the secret and speak TLS.
+    tls: Option<Arc<tls::Receiver>>,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -200,8 +216,14 @@ pub fn run(args: Args) -> Result<()> {
         timeout: Duration::from_secs_f64(args.timeout.max(0.0)),
         limiter: args.limit_rate.map(|r| Arc::new(Limiter::new(r))),
         sessions: Arc::default(),
+        tls: None,
     };
     let listener = net::listen(&args.listen)?;
+    let local = listener.local_addr().context("listen")?;
+    let job = Job {
+        tls: secure(&args, local)?.map(Arc::new),
+        ..job
+    };
     // Partial files that can never resume are removed on SIGINT/SIGTERM; the
     // resumable ones stay, with their manifests.
     sys::block_stop_signals();
@@ -212,13 +234,25 @@ pub fn run(args: Args) -> Result<()> {
         std::process::exit(128 + sig);
     });
     if args.once {
-        let (stream, peer) = listener.accept().context("accept")?;
-        if !job.raw {
-            // Extra connections of this session (`send -j N`) keep arriving.
-            let joins = job.clone();
-            std::thread::spawn(move || joins.serve(listener));
+        loop {
+            let (stream, peer) = listener.accept().context("accept")?;
+            let stream = match job.admit(stream, peer) {
+                Ok(stream) => stream,
+                // A peer without the secret does not end a `--once` receiver:
+                // anyone could otherwise stop it.
+                Err(e) if job.tls.is_some() => {
+                    eprintln!("zcopy: {e:#}");
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            if !job.raw {
+                // Extra connections of this session (`send -j N`) keep arriving.
+                let joins = job.clone();
+                std::thread::spawn(move || joins.serve(listener));
+            }
+            return job.handle(stream, peer);
         }
-        return job.handle(stream, peer);
     }
     job.serve(listener);
     Ok(())
@@ -234,7 +268,10 @@ impl Job {
                         let peer = stream
                             .peer_addr()
                             .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
-                        if let Err(e) = job.handle(stream, peer) {
+                        if let Err(e) = job
+                            .admit(stream, peer)
+                            .and_then(|stream| job.handle(stream, peer))
+                        {
                             eprintln!("zcopy: {e:#}");
                         }
                     });
@@ -245,9 +282,24 @@ impl Job {
         }
     }
 
-    fn handle(&self, stream: TcpStream, peer: SocketAddr) -> Result<()> {
+    /// Socket options; then, when a secret is required, the TLS handshake and the
+    /// secret's proof (nothing is read as a name before it).
+    fn admit(&self, stream: TcpStream, peer: SocketAddr) -> Result<TcpStream> {
         net::keep_alive(&stream, self.timeout)
             .with_context(|| format!("{peer}: socket options"))?;
+        let Some(tls) = self.tls.as_ref().filter(|_| !self.raw) else {
+            return Ok(stream);
+        };
+        refuse_plain_sender(&stream, peer)?;
+        let inner = tls.accept(stream, &peer.to_string())?;
+        net::keep_alive(&inner, self.timeout).with_context(|| format!("{peer}: socket options"))?;
+        if self.verbose {
+            eprintln!("{peer}: secret proven; TLS 1.3; {}", ktls::status());
+        }
+        Ok(inner)
+    }
+
+    fn handle(&self, stream: TcpStream, peer: SocketAddr) -> Result<()> {
         let started = Instant::now();
         let usage = Rusage::thread();
         let (report, name, path, files) = if self.raw {
@@ -272,6 +324,10 @@ impl Job {
             extra.insert("name".into(), name.into());
             extra.insert("path".into(), path.display().to_string().into());
             extra.insert("peer".into(), peer.to_string().into());
+            extra.insert("encrypted".into(), (self.tls.is_some() && !self.raw).into());
+            if self.tls.is_some() && !self.raw {
+                extra.insert("ktls".into(), ktls::status().into());
+            }
             if let Some(files) = files {
                 extra.insert("files".into(), files.into());
             }
@@ -434,6 +490,88 @@ impl Job {
             })?;
         Ok(transfer.report())
     }
+}
+
+/// Decides how this receiver admits senders: a secret (given, or made here off
+/// loopback) and TLS, or anyone (loopback; `--insecure`, with a warning).
+fn secure(args: &Args, local: SocketAddr) -> Result<Option<tls::Receiver>> {
+    let loopback = local.ip().is_loopback();
+    if args.raw {
+        if args.secret_file.is_some() {
+            return Err(super::Usage("recv --raw takes plain bytes: it has no --secret-file (drop --raw to authenticate senders)".into()).into());
+        }
+        if !loopback && !args.insecure {
+            return Err(super::Usage(format!("recv --raw on {local} would take bytes from anyone who reaches it, in clear: add --insecure to accept that, or drop --raw (framed send/recv authenticate and encrypt)")).into());
+        }
+        if !loopback {
+            eprintln!("zcopy: warning: recv --raw --insecure on {local}: anyone who reaches it can write, and the bytes cross the network in clear");
+        }
+        return Ok(None);
+    }
+    let (secret, made) = match tls::Secret::given(args.secret_file.as_deref())? {
+        Some(secret) => (secret, None),
+        None if loopback => return Ok(None),
+        None if args.insecure => {
+            eprintln!("zcopy: warning: recv --insecure on {local}: anyone who reaches it can write into the output directory, and names and bytes cross the network in clear");
+            return Ok(None);
+        }
+        None => {
+            let (secret, text) = tls::Secret::random()?;
+            (secret, Some(text))
+        }
+    };
+    let receiver = tls::Receiver::new(secret)?;
+    let host = if local.ip().is_unspecified() {
+        let name = rustix::system::uname();
+        format!("{}:{}", name.nodename().to_string_lossy(), local.port())
+    } else {
+        local.to_string()
+    };
+    match made {
+        Some(secret) => eprintln!(
+            "zcopy: to send here: ZCOPY_SECRET={secret} zcopy send --fingerprint {} PATH... {host}",
+            receiver.fingerprint
+        ),
+        None => eprintln!(
+            "zcopy: to send here, with the same secret (ZCOPY_SECRET or --secret-file): zcopy send --fingerprint {} PATH... {host}",
+            receiver.fingerprint
+        ),
+    }
+    Ok(Some(receiver))
+}
+
+/// A receiver that needs a secret meets a sender without one (its greeting comes
+/// where a TLS handshake should): it says so to both sides.
+fn refuse_plain_sender(stream: &TcpStream, peer: SocketAddr) -> Result<()> {
+    let mut first = [0u8; 1];
+    let n = loop {
+        match rustix::net::recv(stream, &mut first, rustix::net::RecvFlags::PEEK) {
+            Ok((n, _)) => break n,
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => {
+                return Err(std::io::Error::from(e)).with_context(|| format!("{peer}: receiving"))
+            }
+        }
+    };
+    // 0x16: a TLS handshake record.
+    if n == 1 && first[0] != 0x16 {
+        let mut greeting = [0u8; Greeting::LEN];
+        let _ = (&*stream).read_exact(&mut greeting);
+        let mut out = Vec::new();
+        Msg::Err {
+            id: 0,
+            reason: frame::NEEDS_SECRET.into(),
+        }
+        .encode(&mut out);
+        let _ = (&*stream).write_all(&out);
+        net::lingering_close(stream, Duration::from_secs(2));
+        return Err(crate::exit::Coded {
+            code: crate::exit::AUTH,
+            message: format!("{peer}: a sender without the secret; refused, nothing written"),
+        }
+        .into());
+    }
+    Ok(())
 }
 
 /// A raw receiver sees a framed sender's greeting: it says so to both sides

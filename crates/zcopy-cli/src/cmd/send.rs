@@ -30,8 +30,9 @@ use zcopy::{Engine, EngineChoice, Options, Report, Rusage, Status, Syscall, Tran
 use crate::net::frame::{self, Entry, EntryKind, Greeting, Have, Msg, Reader};
 use crate::net::meter::{self, Limiter, Meter};
 use crate::net::partial::hash_range;
+use crate::net::{ktls, tls};
 use crate::summary::Summary;
-use crate::{net, progress, size, sys};
+use crate::{exit, net, progress, size, sys};
 
 /// Files up to this size travel inside the shared write buffer.
 const SMALL: u64 = 1 << 20;
@@ -91,6 +92,42 @@ pub struct Args {
     /// Print each entry as it is sent
     #[arg(short, long)]
     verbose: bool,
+    /// Prove this secret to the receiver (the file's first line; or set
+    /// ZCOPY_SECRET); needs --fingerprint. The session is then TLS-encrypted
+    #[arg(long, value_name = "FILE")]
+    secret_file: Option<PathBuf>,
+    /// The receiver's certificate fingerprint (sha256:HEX, from the line `zcopy
+    /// recv` printed): any other certificate is refused before a byte is sent
+    #[arg(long, value_name = "FP")]
+    fingerprint: Option<String>,
+}
+
+/// With a secret, the TLS side that pins the receiver; without, plain TCP.
+fn secure(args: &Args) -> Result<Option<tls::Sender>> {
+    let secret = tls::Secret::given(args.secret_file.as_deref())?;
+    let usage = |text: &str| Err(super::Usage(text.to_string()).into());
+    match (secret, &args.fingerprint) {
+        (None, None) => Ok(None),
+        _ if args.raw => usage("send --raw sends plain bytes: it takes no secret or fingerprint (drop --raw, or unset ZCOPY_SECRET)"),
+        (Some(secret), Some(fp)) => Ok(Some(tls::Sender::new(secret, fp)?)),
+        (Some(_), None) => usage("a secret (ZCOPY_SECRET or --secret-file) needs --fingerprint too: paste the whole line `zcopy recv` printed"),
+        (None, Some(_)) => usage("--fingerprint needs the secret too: ZCOPY_SECRET or --secret-file, as `zcopy recv` printed"),
+    }
+}
+
+/// Connects with the socket options of a transfer; with `secure`, the TLS
+/// handshake with the pinned receiver and the secret's proof come first.
+fn dial(addr: &str, args: &Args, secure: Option<&tls::Sender>) -> Result<TcpStream> {
+    let stream = net::connect(addr, secs(args.connect_timeout))?;
+    net::keep_alive(&stream, secs(args.timeout))
+        .with_context(|| format!("{addr}: socket options"))?;
+    let Some(secure) = secure else {
+        return Ok(stream);
+    };
+    let inner = secure.connect(stream, addr)?;
+    net::keep_alive(&inner, secs(args.timeout))
+        .with_context(|| format!("{addr}: socket options"))?;
+    Ok(inner)
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -105,6 +142,7 @@ pub fn run(args: Args) -> Result<()> {
         .to_str()
         .with_context(|| format!("{}: not an address", addr.display()))?
         .to_string();
+    let secure = secure(&args)?;
     if args.raw {
         return run_raw(&args, paths, &addr);
     }
@@ -130,8 +168,18 @@ pub fn run(args: Args) -> Result<()> {
         None => 1,
     };
     let meter = Meter::new(total, items.len() as u64);
-    let stream = net::connect(&addr, secs(args.connect_timeout))?;
-    let mut sender = Sender::open(&args, &addr, stream, streams, meter.clone())?;
+    let stream = dial(&addr, &args, secure.as_ref())?;
+    if args.verbose && secure.is_some() {
+        eprintln!("{addr}: secret proven; TLS 1.3; {}", ktls::status());
+    }
+    let mut sender = Sender::open(
+        &args,
+        &addr,
+        stream,
+        streams,
+        meter.clone(),
+        secure.as_ref(),
+    )?;
     let drawing = meter.show(!args.json && !args.quiet);
     let mut index = 0;
     while index < items.len() {
@@ -175,6 +223,10 @@ pub fn run(args: Args) -> Result<()> {
         extra.insert("files".into(), files.into());
         extra.insert("streams".into(), streams.into());
         extra.insert("peer".into(), addr.clone().into());
+        extra.insert("encrypted".into(), secure.is_some().into());
+        if secure.is_some() {
+            extra.insert("ktls".into(), ktls::status().into());
+        }
         if let [one] = &items[..] {
             extra.insert("file".into(), one.source.display().to_string().into());
         }
@@ -400,6 +452,8 @@ struct Sender<'a> {
     heard: mpsc::Receiver<Heard>,
     meter: Arc<Meter>,
     limiter: Option<Limiter>,
+    /// The TLS side every connection of the session goes through, if any.
+    secure: Option<&'a tls::Sender>,
     report: Report,
     buf: AlignedBuf,
     timeout: Duration,
@@ -412,9 +466,9 @@ impl<'a> Sender<'a> {
         stream: TcpStream,
         streams: usize,
         meter: Arc<Meter>,
+        secure: Option<&'a tls::Sender>,
     ) -> Result<Sender<'a>> {
         let timeout = secs(args.timeout);
-        net::keep_alive(&stream, timeout).with_context(|| format!("{addr}: socket options"))?;
         let greeting = greet(&stream, addr, 0, timeout)?;
         let (tx, heard) = mpsc::channel();
         let mut reader = Reader::new(stream.try_clone().context("socket")?);
@@ -434,6 +488,7 @@ impl<'a> Sender<'a> {
             heard,
             meter,
             limiter: args.limit_rate.map(Limiter::new),
+            secure,
             report: Report {
                 engine: Engine::ReadWrite,
                 skipped: Vec::new(),
@@ -761,9 +816,7 @@ impl<'a> Sender<'a> {
     /// Opens the extra connections of `-j N` (once), each joining this session.
     fn join_streams(&mut self, streams: usize) -> Result<()> {
         while self.extra.len() + 1 < streams {
-            let stream = net::connect(self.addr, secs(self.args.connect_timeout))?;
-            net::keep_alive(&stream, self.timeout)
-                .with_context(|| format!("{}: socket options", self.addr))?;
+            let stream = dial(self.addr, self.args, self.secure)?;
             greet(&stream, self.addr, self.session, self.timeout)?;
             self.extra.push(stream);
         }
@@ -864,6 +917,11 @@ fn greet(stream: &TcpStream, addr: &str, session: u64, timeout: Duration) -> Res
     match reader.greeting_or_refusal() {
         Ok(Ok(g)) if g.version >= frame::VERSION => Ok(g),
         Ok(Ok(g)) => bail!("{addr} speaks zcopy protocol {}, this sender {} (update the receiver)", g.version, frame::VERSION),
+        Ok(Err(reason)) if reason == frame::NEEDS_SECRET => Err(exit::Coded {
+            code: exit::AUTH,
+            message: format!("{addr}: {reason}"),
+        }
+        .into()),
         Ok(Err(reason)) => bail!("{addr}: {reason}"),
         Err(e) if e.kind() == std::io::ErrorKind::TimedOut => Err(timed_out(format!(
             "{addr}: no answer to the zcopy greeting within {} s: is it nc or `zcopy recv --raw`? (then add --raw)",

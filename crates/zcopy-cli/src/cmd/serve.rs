@@ -51,6 +51,12 @@ pub struct Args {
     /// Who may upload: USER:ARGON2-HASH lines (HTTP Basic; `argon2 SALT -id -e` makes a hash)
     #[arg(long, value_name = "F", requires = "upload")]
     auth_file: Option<PathBuf>,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key)
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Allow --upload on an address other than loopback without --auth-file
     #[arg(long)]
     insecure: bool,
@@ -128,6 +134,19 @@ pub fn run(args: Args) -> Result<()> {
             }
         },
     };
+    let (listener, tls_peers) = match (&args.tls_cert, &args.tls_key, listener) {
+        (Some(cert), Some(key), Listener::Tcp(public)) => {
+            let tls = crate::http::tls_front::load(cert, key)?;
+            let timeout = Duration::from_secs(args.header_timeout);
+            let (inner, peers) =
+                crate::http::tls_front::start(public, tls, timeout, args.max_connections)?;
+            (Listener::Tcp(inner), Some(peers))
+        }
+        (Some(_), Some(_), Listener::Unix(_)) => {
+            bail!("--tls-cert: a unix: socket is served in clear (TLS is for TCP addresses)")
+        }
+        (_, _, listener) => (listener, None),
+    };
     let workers = args
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
@@ -150,6 +169,7 @@ pub fn run(args: Args) -> Result<()> {
             MEMORY_BODY_MAX
         },
         log: args.verbose.then_some(args.log_format),
+        tls_peers,
     };
     sys::block_stop_signals();
     let handle = Server {

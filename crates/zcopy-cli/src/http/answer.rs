@@ -11,6 +11,12 @@ use super::request::{self, Method, Request, Span};
 use super::response::{self, Status};
 use super::upload::{self, Upload};
 
+/// The address failed logins are counted under; clients of a Unix socket share one.
+fn client_ip(conn: &Conn) -> std::net::IpAddr {
+    conn.peer
+        .map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |p| p.ip())
+}
+
 /// Answers `req`: the response is left in `conn` to be written.
 pub fn respond(conn: &mut Conn, req: &Request<'_>, cx: &mut Context<'_>) {
     conn.close_after = !req.keep_alive;
@@ -22,7 +28,7 @@ pub fn respond(conn: &mut Conn, req: &Request<'_>, cx: &mut Context<'_>) {
                 .config
                 .uploaders
                 .as_ref()
-                .is_some_and(|u| !u.admits(req.authorization)) =>
+                .is_some_and(|u| !u.admits(req.authorization, client_ip(conn))) =>
         {
             conn.close_after = true;
             let challenge = [(

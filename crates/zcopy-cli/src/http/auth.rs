@@ -7,10 +7,17 @@
 //! milliseconds to check, on purpose, and a server cannot spend that per request:
 //! the verdict on each `Authorization` value is remembered, so a client pays once
 //! per server run, and a wrong guess is not checked twice.
+//!
+//! Failures are logged and limited per client address: after `FAILURES_MAX` in
+//! `FAILURE_WINDOW`, that address's new guesses are refused without a hash check
+//! until the window ends, so a guesser can neither try passwords quickly nor keep
+//! the server busy hashing them.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use argon2::{Argon2, PasswordHash, PasswordVerifier};
@@ -18,12 +25,20 @@ use argon2::{Argon2, PasswordHash, PasswordVerifier};
 /// The most `Authorization` values remembered; past it the memory starts afresh.
 const REMEMBERED_MAX: usize = 4096;
 
+/// Failed logins one address may make per window before its guesses are refused
+/// unchecked.
+const FAILURES_MAX: u32 = 10;
+/// The window of `FAILURES_MAX`, from an address's first failure in it.
+const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+
 /// The users of an auth file, and the verdicts reached so far.
 pub struct Credentials {
     /// User name → PHC hash string.
     users: HashMap<String, String>,
     /// `Authorization` header value → whether it admits its sender.
     verdicts: Mutex<HashMap<String, bool>>,
+    /// Client address → failures in the current window and when the window began.
+    failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
 }
 
 impl Credentials {
@@ -55,24 +70,59 @@ impl Credentials {
         Ok(Credentials {
             users,
             verdicts: Mutex::new(HashMap::new()),
+            failures: Mutex::new(HashMap::new()),
         })
     }
 
-    /// Whether a request with this `Authorization` header may upload.
-    pub fn admits(&self, authorization: Option<&str>) -> bool {
+    /// Whether a request from `peer` with this `Authorization` header may upload.
+    pub fn admits(&self, authorization: Option<&str>, peer: IpAddr) -> bool {
         let Some(value) = authorization else {
             return false;
         };
-        if let Some(&verdict) = self.verdicts().get(value) {
-            return verdict;
+        let known = self.verdicts().get(value).copied();
+        if known == Some(true) {
+            return true;
         }
-        let verdict = self.check(value);
-        let mut verdicts = self.verdicts();
-        if verdicts.len() >= REMEMBERED_MAX {
-            verdicts.clear();
+        if self.limited(peer) {
+            return false;
         }
-        verdicts.insert(value.to_string(), verdict);
+        let verdict = known.unwrap_or_else(|| {
+            let verdict = self.check(value);
+            let mut verdicts = self.verdicts();
+            if verdicts.len() >= REMEMBERED_MAX {
+                verdicts.clear();
+            }
+            verdicts.insert(value.to_string(), verdict);
+            verdict
+        });
+        if !verdict {
+            self.failed(peer);
+        }
         verdict
+    }
+
+    /// Whether `peer` used up its failures in the current window.
+    fn limited(&self, peer: IpAddr) -> bool {
+        let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        failures
+            .get(&peer)
+            .is_some_and(|&(n, since)| n >= FAILURES_MAX && since.elapsed() < FAILURE_WINDOW)
+    }
+
+    fn failed(&self, peer: IpAddr) {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        // Addresses whose window ended are forgotten, so the map stays small.
+        failures.retain(|_, (_, since)| since.elapsed() < FAILURE_WINDOW);
+        let entry = failures.entry(peer).or_insert((0, Instant::now()));
+        entry.0 += 1;
+        if entry.0 == FAILURES_MAX {
+            tracing::warn!(
+                "{peer}: {FAILURES_MAX} failed upload logins; its logins are refused unchecked for {} s",
+                FAILURE_WINDOW.as_secs()
+            );
+        } else if entry.0 < FAILURES_MAX {
+            tracing::warn!("{peer}: upload login failed");
+        }
     }
 
     fn verdicts(&self) -> std::sync::MutexGuard<'_, HashMap<String, bool>> {
@@ -171,16 +221,28 @@ mod tests {
         let file = dir.path().join("users");
         std::fs::write(&file, format!("# uploaders\n\nann:{hash}\n")).unwrap();
         let creds = Credentials::load(&file).unwrap();
+        let ann = IpAddr::from([192, 0, 2, 1]);
         // "ann:s3cret", "ann:wrong", "bob:s3cret"
-        assert!(creds.admits(Some("Basic YW5uOnMzY3JldA==")));
-        assert!(creds.admits(Some("basic YW5uOnMzY3JldA==")));
-        assert!(!creds.admits(Some("Basic YW5uOndyb25n")));
-        assert!(!creds.admits(Some("Basic Ym9iOnMzY3JldA==")));
-        assert!(!creds.admits(Some("Bearer YW5uOnMzY3JldA==")));
-        assert!(!creds.admits(Some("Basic !!!")));
-        assert!(!creds.admits(None));
+        assert!(creds.admits(Some("Basic YW5uOnMzY3JldA=="), ann));
+        assert!(creds.admits(Some("basic YW5uOnMzY3JldA=="), ann));
+        assert!(!creds.admits(Some("Basic YW5uOndyb25n"), ann));
+        assert!(!creds.admits(Some("Basic Ym9iOnMzY3JldA=="), ann));
+        assert!(!creds.admits(Some("Bearer YW5uOnMzY3JldA=="), ann));
+        assert!(!creds.admits(Some("Basic !!!"), ann));
+        assert!(!creds.admits(None, ann));
         // Remembered: a second ask does not hash again.
         assert_eq!(creds.verdicts().get("Basic YW5uOnMzY3JldA=="), Some(&true));
+
+        // Past FAILURES_MAX failures an address's guesses are refused unchecked, the
+        // right password from it too (unless already known good), others unaffected.
+        let eve = IpAddr::from([192, 0, 2, 66]);
+        for _ in 0..FAILURES_MAX {
+            assert!(!creds.admits(Some("Basic YW5uOndyb25n"), eve));
+        }
+        assert!(creds.limited(eve));
+        assert!(!creds.admits(Some("Basic YW5uOnMzY3JldDI="), eve));
+        assert!(creds.admits(Some("Basic YW5uOnMzY3JldA=="), eve));
+        assert!(!creds.limited(ann));
 
         std::fs::write(&file, "ann:plaintext\n").unwrap();
         let err = Credentials::load(&file).err().unwrap().to_string();

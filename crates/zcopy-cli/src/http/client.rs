@@ -31,9 +31,11 @@ pub fn fail(code: u8, message: impl Into<String>) -> Failed {
 /// The longest response head accepted.
 const MAX_HEAD: usize = 64 << 10;
 
-/// An `http://` URL.
+/// An `http://` or `https://` URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Url {
+    /// `https://`: the connection speaks TLS.
+    pub tls: bool,
     pub host: String,
     pub port: u16,
     /// Path and query, starting with `/`.
@@ -41,18 +43,13 @@ pub struct Url {
 }
 
 impl Url {
-    /// Parses `http://HOST[:PORT][/PATH][?QUERY]`; a URL without a scheme is http.
+    /// Parses `http[s]://HOST[:PORT][/PATH][?QUERY]`; a URL without a scheme is http.
     pub fn parse(text: &str) -> Result<Url, Failed> {
         let malformed = |why: &str| fail(exit::URL_MALFORMED, format!("{text}: {why}"));
-        let rest = match text.split_once("://") {
+        let (tls, rest) = match text.split_once("://") {
             Some((scheme, rest)) => match scheme.to_ascii_lowercase().as_str() {
-                "http" => rest,
-                "https" => {
-                    return Err(fail(
-                        exit::FAILURE,
-                        format!("{text}: https:// is not supported yet (http:// only)"),
-                    ))
-                }
+                "http" => (false, rest),
+                "https" => (true, rest),
                 other => {
                     return Err(fail(
                         exit::FAILURE,
@@ -60,7 +57,7 @@ impl Url {
                     ))
                 }
             },
-            None => text,
+            None => (false, text),
         };
         if rest.bytes().any(|b| b.is_ascii_control()) {
             return Err(malformed("control characters in the URL"));
@@ -85,7 +82,7 @@ impl Url {
             return Err(malformed("no host"));
         }
         let port = match port {
-            None | Some("") => 80,
+            None | Some("") => Url::default_port(tls),
             Some(p) => p.parse().map_err(|_| malformed("bad port"))?,
         };
         let path = path.split('#').next().unwrap_or_default();
@@ -95,10 +92,32 @@ impl Url {
             Some(_) => path.to_string(),
         };
         Ok(Url {
+            tls,
             host: host.to_string(),
             port,
             path: path.replace(' ', "%20"),
         })
+    }
+
+    fn default_port(tls: bool) -> u16 {
+        if tls {
+            443
+        } else {
+            80
+        }
+    }
+
+    fn scheme(&self) -> &'static str {
+        if self.tls {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// `scheme://host[:port]`: which URLs may share a kept-alive connection.
+    pub fn origin(&self) -> String {
+        format!("{}://{}", self.scheme(), self.authority())
     }
 
     /// `host[:port]` as the `Host` header and a connection key write it.
@@ -108,7 +127,7 @@ impl Url {
         } else {
             self.host.clone()
         };
-        if self.port == 80 {
+        if self.port == Url::default_port(self.tls) {
             host
         } else {
             format!("{host}:{}", self.port)
@@ -122,7 +141,7 @@ impl Url {
             return Url::parse(location);
         }
         if let Some(rest) = location.strip_prefix("//") {
-            return Url::parse(&format!("http://{rest}"));
+            return Url::parse(&format!("{}://{rest}", self.scheme()));
         }
         let path = if location.starts_with('/') {
             location.to_string()
@@ -149,7 +168,7 @@ impl Url {
 
 impl fmt::Display for Url {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "http://{}{}", self.authority(), self.path)
+        write!(f, "{}://{}{}", self.scheme(), self.authority(), self.path)
     }
 }
 
@@ -200,11 +219,13 @@ fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// Opens a connection to `url`'s host, trying each of its addresses.
+/// Opens a connection to `url`'s host, trying each of its addresses; for
+/// `https://`, with the TLS handshake done.
 pub fn connect(
     url: &Url,
     connect_timeout: Duration,
     timeout: Duration,
+    tls: &super::tls_client::Settings,
 ) -> Result<TcpStream, Failed> {
     let addrs: Vec<SocketAddr> = (url.host.as_str(), url.port)
         .to_socket_addrs()
@@ -220,6 +241,9 @@ pub fn connect(
                     .and_then(|()| stream.set_write_timeout(Some(timeout)))
                     .and_then(|()| stream.set_nodelay(true));
                 timeouts.map_err(|e| fail(exit::CONNECT, format!("{addr}: {e}")))?;
+                if url.tls {
+                    return tls.connect(stream, &url.host);
+                }
                 return Ok(stream);
             }
             Err(e) => last = Some((addr, e)),
@@ -728,7 +752,13 @@ mod tests {
         assert_eq!(u.file_name(), None);
         assert_eq!(Url::parse("127.0.0.1:9/x").unwrap().path, "/x");
         assert_eq!(Url::parse("http://h?q").unwrap().path, "/?q");
-        assert_eq!(Url::parse("https://h/").unwrap_err().code, exit::FAILURE);
+        let secure = Url::parse("https://h/x").unwrap();
+        assert_eq!(
+            (secure.tls, secure.port, secure.authority()),
+            (true, 443, "h".into())
+        );
+        assert_eq!(secure.join("//o/y").unwrap().to_string(), "https://o/y");
+        assert_eq!(Url::parse("ftp://h/").unwrap_err().code, exit::FAILURE);
         assert_eq!(
             Url::parse("http://h:99999/").unwrap_err().code,
             exit::URL_MALFORMED

@@ -5,9 +5,10 @@
 //! from the input buffer in [`request`], from a request to its response in
 //! [`answer`], heads encoded in [`response`], the open-file cache with each file's
 //! prebuilt head in [`open_files`], safe path resolution in [`files`], listings in
-//! [`listing`], uploads in [`upload`], who may upload in [`auth`], and the
-//! access log in [`access_log`]. The client of `zcopy get` is [`client`]; both
-//! sides use [`digest`].
+//! [`listing`], uploads in [`upload`], who may upload in [`auth`], HTTPS in
+//! front of the event loops in [`tls_front`], and the access log in [`access_log`].
+//! The client of `zcopy get` is [`client`], with TLS in [`tls_client`]; both sides
+//! use [`digest`].
 
 pub mod access_log;
 pub mod answer;
@@ -21,4 +22,6 @@ pub mod open_files;
 pub mod request;
 pub mod response;
 pub mod server;
+pub mod tls_client;
+pub mod tls_front;
 pub mod upload;

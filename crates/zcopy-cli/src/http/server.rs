@@ -51,6 +51,8 @@ pub struct Config {
     pub memory_body_max: u64,
     /// With `-v`: the access log's format.
     pub log: Option<LogFormat>,
+    /// With `--tls-cert`: the clients behind the TLS relay's connections.
+    pub tls_peers: Option<std::sync::Arc<super::tls_front::Peers>>,
 }
 
 /// A listening socket: TCP, or Unix-domain (`--listen unix:/path`).
@@ -302,6 +304,8 @@ impl Worker<'_> {
                     }
                 };
             let peer: Option<SocketAddr> = peer.and_then(|p| SocketAddr::try_from(p).ok());
+            let tls_peers = self.shared.config.tls_peers.as_ref();
+            let peer = peer.map(|p| tls_peers.map_or(p, |t| t.take(p)));
             let open = &self.shared.open;
             if open.load(Ordering::Relaxed) >= self.shared.config.max_connections {
                 let who = peer.map_or_else(|| "unix".to_string(), |p| p.to_string());

@@ -38,6 +38,9 @@ pub const CAP_RESUME: u32 = 1;
 /// The receiver accepts extra connections joining a session.
 pub const CAP_STREAMS: u32 = 2;
 
+/// The reason a receiver that requires a secret gives a sender that has none.
+pub const NEEDS_SECRET: &str = "this receiver requires a secret: run send as the line `zcopy recv` printed says (ZCOPY_SECRET=... zcopy send --fingerprint ...)";
+
 /// The block size senders use: large enough that a block's header is noise, small
 /// enough that a resume loses little and `-j N` has blocks to spread.
 pub const BLOCK: u32 = 4 << 20;

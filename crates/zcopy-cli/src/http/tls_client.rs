@@ -1,0 +1,174 @@
+//! `get https://`: rustls (TLS 1.2 and 1.3) verifying the server against the
+//! system's CA bundle, `--cacert FILE`, or nothing (`-k`, as curl's). The session
+//! is relayed over a loopback pair (`net::tls::tunnel`), so the client code reads
+//! heads and splices bodies from it as from a plain connection.
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, Connection, DigitallySignedStruct, RootCertStore, SignatureScheme};
+
+use super::client::{fail, Failed};
+use crate::exit;
+use crate::net::tls;
+
+/// Where the system keeps its CA bundle (Debian, Fedora, Alpine and macOS-like).
+const SYSTEM_BUNDLES: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/cert.pem",
+];
+
+/// The client's TLS settings, made into a configuration on the first https:// URL
+/// (an http://-only run needs no CA bundle).
+pub struct Settings {
+    pub cacert: Option<PathBuf>,
+    pub insecure: bool,
+    config: OnceLock<Result<Arc<ClientConfig>, String>>,
+}
+
+impl Settings {
+    pub fn new(cacert: Option<PathBuf>, insecure: bool) -> Settings {
+        Settings {
+            cacert,
+            insecure,
+            config: OnceLock::new(),
+        }
+    }
+
+    fn config(&self) -> Result<Arc<ClientConfig>, Failed> {
+        self.config
+            .get_or_init(|| self.build())
+            .clone()
+            .map_err(|why| fail(exit::SSL_CACERT, why))
+    }
+
+    fn build(&self) -> Result<Arc<ClientConfig>, String> {
+        let builder = ClientConfig::builder_with_provider(tls::provider())
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+            .map_err(|e| e.to_string())?;
+        let mut config = if self.insecure {
+            let algorithms = tls::provider().signature_verification_algorithms;
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AnyCertificate(algorithms)))
+                .with_no_client_auth()
+        } else {
+            let bundle = match &self.cacert {
+                Some(path) => path.clone(),
+                None => std::env::var_os("SSL_CERT_FILE")
+                    .map(PathBuf::from)
+                    .or_else(|| {
+                        SYSTEM_BUNDLES
+                            .iter()
+                            .map(PathBuf::from)
+                            .find(|p| p.exists())
+                    })
+                    .ok_or("no CA bundle on this system (give --cacert FILE, or -k)")?,
+            };
+            builder
+                .with_root_certificates(roots(&bundle)?)
+                .with_no_client_auth()
+        };
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Arc::new(config))
+    }
+
+    /// The TLS handshake with `host` on `sock`; the stream to speak HTTP on.
+    pub fn connect(&self, mut sock: TcpStream, host: &str) -> Result<TcpStream, Failed> {
+        let config = self.config()?;
+        let name = ServerName::try_from(host.to_string()).map_err(|_| {
+            fail(
+                exit::URL_MALFORMED,
+                format!("{host}: not a name TLS can verify"),
+            )
+        })?;
+        let client = rustls::ClientConnection::new(config, name)
+            .map_err(|e| fail(exit::SSL_CONNECT, format!("{host}: TLS: {e}")))?;
+        let mut conn = Connection::Client(client);
+        if let Err(e) = tls::handshake(&mut conn, &mut sock) {
+            let certificate = e
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+                .is_some_and(|r| matches!(r, rustls::Error::InvalidCertificate(_)));
+            return Err(if certificate {
+                fail(
+                    exit::PEER_VERIFY,
+                    format!("{host}: the server's certificate is not trusted ({e}); --cacert FILE names the CA, -k skips the check"),
+                )
+            } else {
+                fail(
+                    exit::SSL_CONNECT,
+                    format!("{host}: TLS handshake failed: {e} (is it an https:// server?)"),
+                )
+            });
+        }
+        let timeouts = (sock.read_timeout(), sock.write_timeout());
+        let near = tls::tunnel(conn, sock)
+            .map_err(|e| fail(exit::SSL_CONNECT, format!("{host}: TLS: {e}")))?;
+        if let (Ok(read), Ok(write)) = timeouts {
+            let _ = near.set_read_timeout(read);
+            let _ = near.set_write_timeout(write);
+        }
+        Ok(near)
+    }
+}
+
+fn roots(bundle: &Path) -> Result<RootCertStore, String> {
+    let mut roots = RootCertStore::empty();
+    let certs = CertificateDer::pem_file_iter(bundle)
+        .map_err(|e| format!("{}: cannot read CA certificates ({e})", bundle.display()))?;
+    for cert in certs {
+        let cert = cert.map_err(|e| format!("{}: {e}", bundle.display()))?;
+        // A bundle may hold certificates webpki cannot parse; the others still count.
+        let _ = roots.add(cert);
+    }
+    if roots.is_empty() {
+        return Err(format!("{}: no CA certificate in it", bundle.display()));
+    }
+    Ok(roots)
+}
+
+/// `-k`: any certificate, as curl's `--insecure`; the handshake's signatures are
+/// still checked, so the session is encrypted, to whoever answered.
+#[derive(Debug)]
+struct AnyCertificate(rustls::crypto::WebPkiSupportedAlgorithms);
+
+impl ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_schemes()
+    }
+}
