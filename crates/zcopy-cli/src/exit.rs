@@ -127,6 +127,9 @@ Timed out: no progress for the time allowed.
 33
 get: the server answered a range that was not asked for.
 .TP
+35
+get: the TLS handshake failed.
+.TP
 47
 get: more than 10 redirects.
 .TP
@@ -135,6 +138,15 @@ Sending to the peer failed.
 .TP
 56
 Receiving from the peer failed (the connection was reset).
+.TP
+60
+send: the receiver's certificate is not the one whose fingerprint was given; get: the server's certificate is not trusted.
+.TP
+67
+send, recv: the secret was missing or wrong.
+.TP
+77
+get: the CA certificates (--cacert) cannot be read.
 .TP
 141
 Standard output was closed by its reader (as for any program killed by SIGPIPE).
