@@ -28,8 +28,8 @@ echo "| command | mean | min | max | relative |"
 echo "|---|---|---|---|---|"
 cat "$work/data" > /dev/null
 hf -n "xxhsum -H3" "xxhsum -H3 $work/data" \
-   -n "zcopy scan (auto = mmap)" "$zcopy scan $work/data" \
-   -n "zcopy scan --engine read" "$zcopy scan --engine read $work/data"
+   -n "zcopy scan --digest xxh3 (auto = pread ring)" "$zcopy scan --digest xxh3 $work/data" \
+   -n "zcopy scan --digest xxh3 --engine read" "$zcopy scan --digest xxh3 --engine read $work/data"
 
 echo
 echo "### scan --engine direct against dd iflag=direct, cold file"
@@ -61,5 +61,5 @@ if [ "$(id -u)" = 0 ] && command -v mkfs.btrfs > /dev/null; then
   echo "| command | mean | min | max | relative |"
   echo "|---|---|---|---|---|"
   hf --prepare "rm -f $mnt/copy" -n "GNU cp --reflink=always" "cp --reflink=always $mnt/data $mnt/copy" \
-     -n "zcopy cp --reflink always" "$zcopy cp --reflink always $mnt/data $mnt/copy"
+     -n "zcopy cp --reflink=always" "$zcopy cp --reflink=always $mnt/data $mnt/copy"
 fi

@@ -1,12 +1,15 @@
 //! The engine tester: the same cases through every engine and every kind of source
 //! and sink, comparing the bytes that arrive with the bytes sent.
 
+mod common;
+
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::Shutdown;
 use std::os::fd::OwnedFd;
 use std::thread;
 
+use common::{file_with, pattern, tcp_pair};
 use xxhash_rust::xxh3::Xxh3;
 use zcopy::{Engine, EngineChoice, Error, FdKind, Options, Status, Syscall, Transfer};
 
@@ -31,32 +34,6 @@ const FILE_ENGINES: [Engine; 6] = [
     Engine::ReadWrite,
     Engine::IoUring,
 ];
-
-/// Deterministic bytes that differ at every offset, so a misplaced chunk shows.
-fn pattern(len: usize) -> Vec<u8> {
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
-fn file_with(data: &[u8]) -> File {
-    let mut f = tempfile::tempfile().unwrap();
-    f.write_all(data).unwrap();
-    f
-}
-
-fn tcp_pair() -> (TcpStream, TcpStream) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let a = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-    let (b, _) = listener.accept().unwrap();
-    (a, b)
-}
 
 fn pipe() -> (File, File) {
     let (r, w) = rustix::pipe::pipe().unwrap();

@@ -1,38 +1,16 @@
 //! The engines of today's zero-copy: io_uring's batched splices and MSG_ZEROCOPY's
 //! completions, as the kernel reports them on this machine's loopback.
 
+mod common;
+
 use std::fs::File;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
 use std::thread;
 
+use common::{file_with, pattern, tcp_pair};
 use zcopy::{Engine, EngineChoice, Options, Status, Syscall, Transfer};
-
-fn pattern(len: usize) -> Vec<u8> {
-    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
-fn file_with(data: &[u8]) -> File {
-    let mut f = tempfile::tempfile().unwrap();
-    f.write_all(data).unwrap();
-    f
-}
-
-fn tcp_pair() -> (TcpStream, TcpStream) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let a = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-    let (b, _) = listener.accept().unwrap();
-    (a, b)
-}
 
 fn only(engine: Engine) -> Options {
     Options {
