@@ -14,12 +14,7 @@ zcopy=$PWD/target/release/zcopy
 head -c "$((size_mib << 20))" /dev/urandom > "$work/data"
 cat "$work/data" > /dev/null
 
-# One run of "$@": "WALL_MS CPU_MS" (CPU = user + system, all threads).
-run() {
-  /usr/bin/time -f '%e %U %S' -o "$work/time" "$@" > /dev/null 2>&1
-  awk '{ printf "%d %d\n", $1 * 1000, ($2 + $3) * 1000 }' "$work/time"
-}
-median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+. scripts/bench-lib.sh
 
 # pair LABEL "PEER COMMAND" "ZCOPY COMMAND"
 pair() {
@@ -33,12 +28,12 @@ pair() {
     run $ours "$work/data" >> "$work/ours"
   done
   local p o pc oc
-  p=$(cut -d' ' -f1 "$work/peer" | median)
-  o=$(cut -d' ' -f1 "$work/ours" | median)
-  pc=$(cut -d' ' -f2 "$work/peer" | median)
-  oc=$(cut -d' ' -f2 "$work/ours" | median)
+  p=$(column_median "$work/peer" 1)
+  o=$(column_median "$work/ours" 1)
+  pc=$(column_median "$work/peer" 2)
+  oc=$(column_median "$work/ours" 2)
   printf '| %s | `%s` | %s (%s) | `%s` | %s (%s) | %s |\n' "$label" "$peer" "$p" "$pc" \
-    "zcopy ${ours#"$zcopy" }" "$o" "$oc" "$(awk -v p="$p" -v o="$o" 'BEGIN { printf "%.2f", p / o }')"
+    "zcopy ${ours#"$zcopy" }" "$o" "$oc" "$(ratio "$p" "$o")"
 }
 
 echo "$size_mib MiB page-cached, $rounds alternating runs each, medians of wall and CPU time;"

@@ -57,12 +57,14 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let long_version = version::long();
     color::set(color::from_args());
-    let matches = Cli::command()
-        .long_version(long_version)
-        .color(color::for_clap())
-        .get_matches();
+    let mut command = Cli::command().color(color::for_clap());
+    // The long version probes the kernel and the current directory (a FICLONE
+    // between two new files): only `--version` pays for it, not every copy.
+    if std::env::args_os().any(|a| a == "--version") {
+        command = command.long_version(version::long());
+    }
+    let matches = command.get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => e.exit(),

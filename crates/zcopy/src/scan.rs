@@ -4,7 +4,7 @@
 //! | engine | how | copies |
 //! |---|---|---|
 //! | [`ScanEngine::Read`] | `read` into a page-aligned buffer (1 KiB is the seed's `FileReader`); from 1 MiB up, a helper thread reads the next buffer while the consumer works | page cache → buffer |
-//! | [`ScanEngine::Pread`] | a ring of page-aligned 256 KiB chunks filled with `pread` by two threads, consumed in order (see `pread`) | page cache → buffer, on both cores |
+//! | [`ScanEngine::Pread`] | two threads taking turns: each `pread`s a 256 KiB chunk into its own page-aligned buffer and consumes it in file order (see `pread`) | page cache → buffer, on both cores |
 //! | [`ScanEngine::Mmap`] | map the page cache, `MADV_SEQUENTIAL` | none: the consumer reads the cache |
 //! | [`ScanEngine::Direct`] | `O_DIRECT` into an aligned buffer | device → buffer, no page cache |
 //!
@@ -133,7 +133,7 @@ pub fn scan(
     file: &File,
     choice: ScanChoice,
     buffer: usize,
-    consume: &mut dyn FnMut(&[u8]),
+    consume: &mut (dyn FnMut(&[u8]) + Send),
 ) -> Result<ScanReport, Error> {
     let started = Instant::now();
     let usage = Rusage::thread();
