@@ -29,7 +29,7 @@ echo "| command | mean | min | max | relative |"
 echo "|---|---|---|---|---|"
 cat "$work/data" > /dev/null
 hf -n "xxhsum -H3" "xxhsum -H3 $work/data" \
-   -n "zcopy scan --digest xxh3 (auto = pread ring)" "$zcopy scan --digest xxh3 $work/data" \
+   -n "zcopy scan --digest xxh3 (auto = pread pair)" "$zcopy scan --digest xxh3 $work/data" \
    -n "zcopy scan --digest xxh3 --engine read" "$zcopy scan --digest xxh3 --engine read $work/data"
 
 echo

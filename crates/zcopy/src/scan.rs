@@ -8,12 +8,12 @@
 //! | [`ScanEngine::Mmap`] | map the page cache, `MADV_SEQUENTIAL` | none: the consumer reads the cache |
 //! | [`ScanEngine::Direct`] | `O_DIRECT` into an aligned buffer | device → buffer, no page cache |
 //!
-//! `auto` reads regular files of [`AUTO_RING_MIN`] bytes or more through the pread
-//! ring and everything else with `read`. Measured on the 2-core VM this was tuned
-//! on (README, scan section), the ring beats mmap: a mapping costs a page fault
+//! `auto` reads regular files of [`AUTO_PAIR_MIN`] bytes or more through the pread
+//! pair and everything else with `read`. Measured on the 2-core VM this was tuned
+//! on (README, scan section), the pair beats mmap: a mapping costs a page fault
 //! per 4 KiB (or per fault-around batch) and a single-threaded `munmap`, more than
-//! the copy it saves, while the ring's copy runs on the second core beside the
-//! consumer. Below 1 MiB a second thread costs more than it overlaps.
+//! the copy it saves, while the pair's copies and digests share both cores. Below
+//! 1 MiB a second thread costs more than it overlaps.
 //!
 //! A mapped file that shrinks raises SIGBUS on the next read of a lost page. The
 //! mmap reader guards each window (see `sys::SigbusGuard`): the fault is survived and
@@ -34,11 +34,11 @@ use crate::report::{Rusage, Syscall, Syscalls};
 use crate::sys::SigbusGuard;
 use crate::Error;
 
-/// Regular files at least this large go through the pread ring under `auto`.
-pub const AUTO_RING_MIN: u64 = 1 << 20;
+/// Regular files at least this large go through the pread pair under `auto`.
+pub const AUTO_PAIR_MIN: u64 = 1 << 20;
 
-/// Bytes per chunk of the pread ring.
-pub const RING_CHUNK: usize = pread::CHUNK;
+/// Bytes per chunk of the pread pair.
+pub const PAIR_CHUNK: usize = pread::CHUNK;
 
 /// How a scan reads the file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,14 +74,14 @@ impl fmt::Display for ScanEngine {
 /// The user's choice of scan engine.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ScanChoice {
-    /// The pread ring for regular files of at least [`AUTO_RING_MIN`] bytes, read
+    /// The pread pair for regular files of at least [`AUTO_PAIR_MIN`] bytes, read
     /// otherwise.
     #[default]
     Auto,
     /// As `Auto`, for a consumer that keeps every core busy itself (BLAKE3 on all
     /// cores): large regular files are mapped and read in place, as b3sum does,
     /// because then no core spends its time copying; mapping costs fewer CPU
-    /// seconds than the ring's copy, and CPU seconds are what such a consumer lacks.
+    /// seconds than the pair's copies, and CPU seconds are what such a consumer lacks.
     AutoInPlace,
     /// This engine, falling back to `read` with a note where it cannot work.
     Only(ScanEngine),
@@ -143,12 +143,12 @@ pub fn scan(
     let regular =
         rustix::fs::FileType::from_raw_mode(stat.st_mode) == rustix::fs::FileType::RegularFile;
     let size = stat.st_size as u64;
-    let large = regular && size >= AUTO_RING_MIN;
+    let large = regular && size >= AUTO_PAIR_MIN;
     let (wanted, why) = match choice {
         ScanChoice::Auto if large => (
             ScanEngine::Pread,
-            "auto: a regular file of 1 MiB or more; the pread ring copies on one core while \
-             the consumer runs on the other, measured faster here than mmap's faults and munmap",
+            "auto: a regular file of 1 MiB or more; the pread pair reads and consumes chunks on \
+             both cores in turn, measured faster here than mmap's faults and munmap",
         ),
         ScanChoice::AutoInPlace if large => (
             ScanEngine::Mmap,

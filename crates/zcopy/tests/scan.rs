@@ -34,7 +34,7 @@ fn collect(file: &File, choice: ScanChoice, buffer: usize) -> (Vec<u8>, zcopy::S
 
 #[test]
 fn every_scan_engine_sees_the_same_bytes() {
-    let chunk = zcopy::scan::RING_CHUNK;
+    let chunk = zcopy::scan::PAIR_CHUNK;
     for size in [
         0,
         1,
@@ -68,7 +68,7 @@ fn auto_reads_large_files_on_two_threads_and_small_ones_and_pipes_inline() {
     let big = file_with(&pattern(2 << 20));
     let report = collect(&big, ScanChoice::Auto, 4096).1;
     assert_eq!(report.engine, ScanEngine::Pread);
-    assert!(report.why.contains("pread ring"), "{}", report.why);
+    assert!(report.why.contains("pread pair"), "{}", report.why);
     assert_eq!(
         collect(&big, ScanChoice::AutoInPlace, 4096).1.engine,
         ScanEngine::Mmap
@@ -179,10 +179,10 @@ fn direct_leaves_the_page_cache_as_it_found_it() {
     );
 }
 
-/// A consumer that panics mid-file unwinds out of the pread ring; the helper
+/// A consumer that panics mid-file unwinds out of the pread pair; the helper
 /// thread is stopped rather than left parked with the scope waiting for it.
 #[test]
-fn a_panicking_consumer_does_not_hang_the_ring() {
+fn a_panicking_consumer_does_not_hang_the_pair() {
     let file = file_with(&pattern(4 << 20));
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let mut chunks = 0;

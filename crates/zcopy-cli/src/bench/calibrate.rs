@@ -2,7 +2,7 @@
 //! the user's cache directory (`$XDG_CACHE_HOME/zcopy/calibration.json`, else
 //! `~/.cache/zcopy/calibration.json`), and [`Profile`], its reader.
 //!
-//! Measured: which scan engine (read with 128 KiB, the pread ring, mmap) hashes a
+//! Measured: which scan engine (read with 128 KiB, the pread pair, mmap) hashes a
 //! page-cached file fastest at 64 KiB, 1 MiB, 16 MiB and 64 MiB, and whether
 //! sendfile or read-write moves a 4 KiB, 64 KiB or 1 MiB file into a loopback socket
 //! faster. Not measured, and said so in the profile: the splice pipe size (the

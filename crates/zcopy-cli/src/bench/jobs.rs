@@ -235,8 +235,8 @@ pub fn rows(job: Job) -> Vec<Row> {
             ),
             scan(
                 ScanEngine::Pread,
-                zcopy::scan::RING_CHUNK,
-                "pread ring, 256 KiB chunks, two threads (auto)",
+                zcopy::scan::PAIR_CHUNK,
+                "pread pair, 256 KiB chunks, two threads (auto)",
             ),
             scan(ScanEngine::Mmap, BUFFER, "mmap = seed MmapFileReader"),
             scan(

@@ -206,8 +206,8 @@ fn short_label(label: &str) -> String {
         (" (transferTo)", ""),
         (" through a pipe", ""),
         (
-            "pread ring, 256 KiB chunks, two threads",
-            "pread ring, two threads",
+            "pread pair, 256 KiB chunks, two threads",
+            "pread pair, two threads",
         ),
         ("read ahead on a thread", "read-ahead thread"),
     ];
