@@ -7,7 +7,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{have, names_in, pattern, zcopy};
+use common::{have, names_in, pattern, zcopy, Tmpfs};
 
 fn cp(args: &[&str]) -> (i32, String) {
     let o = zcopy().arg("cp").args(args).output().unwrap();
@@ -323,8 +323,15 @@ fn reflink_on_xfs() {
     reflink_shares_extents("xfs", "reflink_on_xfs");
 }
 
+/// A directory of 300 files, shared between two threads, in place or not.
 #[test]
 fn a_large_directory_is_copied_whole_on_two_threads() {
+    for inplace in [false, true] {
+        a_large_directory_copied(inplace);
+    }
+}
+
+fn a_large_directory_copied(inplace: bool) {
     let dir = tempfile::tempdir().unwrap();
     let tree = dir.path().join("many");
     std::fs::create_dir_all(tree.join("sub")).unwrap();
@@ -339,7 +346,11 @@ fn a_large_directory_is_copied_whole_on_two_threads() {
     }
     std::fs::write(tree.join("sub/inner"), b"inner").unwrap();
     let copy = dir.path().join("copy");
-    let (code, err) = cp(&["-r", s(&tree), s(&copy)]);
+    let mut args = vec!["-r", s(&tree), s(&copy)];
+    if inplace {
+        args.push("--inplace");
+    }
+    let (code, err) = cp(&args);
     assert_eq!(code, 0, "{err}");
     for i in 0..300 {
         let (a, b) = (tree.join(format!("f{i}")), copy.join(format!("f{i}")));
@@ -397,4 +408,37 @@ fn devices_and_fifos_as_destinations_are_written_in_place() {
     assert!(std::os::unix::fs::FileTypeExt::is_fifo(
         &std::fs::metadata(&fifo).unwrap().file_type()
     ));
+}
+
+/// A disk that fills up midway: one line naming the file and the cause, exit 1,
+/// and nothing left under the target's name, written in place or not.
+#[test]
+fn a_full_disk_leaves_no_partial_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let small = dir.path().join("small");
+    std::fs::create_dir(&small).unwrap();
+    let Some(_tmpfs) = Tmpfs::mount(&small, "size=1m", "a_full_disk_leaves_no_partial_file") else {
+        return;
+    };
+    let big = dir.path().join("big.bin");
+    std::fs::write(&big, pattern(2 << 20)).unwrap();
+    for inplace in [false, true] {
+        let target = small.join("big.bin");
+        let mut args = vec![s(&big), s(&target)];
+        if inplace {
+            args.push("--inplace");
+        }
+        let (code, err) = cp(&args);
+        assert_eq!(code, 1, "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains("big.bin") && err.contains("No space left on device"),
+            "{err}"
+        );
+        assert_eq!(
+            names_in(&small),
+            Vec::<String>::new(),
+            "--inplace {inplace}"
+        );
+    }
 }

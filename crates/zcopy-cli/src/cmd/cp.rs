@@ -15,7 +15,7 @@ use std::fs::{File, Metadata};
 use std::io::{BufRead, IsTerminal, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -89,6 +89,11 @@ pub struct Args {
     /// Engine when not cloning: auto, copy-file-range, sendfile, splice, mmap, read-write
     #[arg(long, default_value = "auto")]
     engine: EngineChoice,
+    /// Write each new file under its final name, as GNU cp does, not as an unnamed
+    /// file linked into place when complete: faster for many small files; an error
+    /// still removes the file, but a copy killed midway can leave a partial one
+    #[arg(long)]
+    inplace: bool,
     /// Print what is copied on stdout, GNU's words ('a' -> 'b'); -vv adds the engine
     #[arg(short = 'v', long, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -189,6 +194,8 @@ struct Copier {
     reflink: When,
     sparse: When,
     engine: EngineChoice,
+    /// `--inplace`: new files are written under their final name.
+    inplace: bool,
     verbose: u8,
     umask: u32,
     /// Source devices whose file system refused FICLONE: asked once, not per file.
@@ -245,6 +252,7 @@ pub fn run(args: Args) -> Result<()> {
         reflink: args.reflink,
         sparse: args.sparse,
         engine: args.engine,
+        inplace: args.inplace,
         verbose: if args.quiet { 0 } else { args.verbose },
         umask: current_umask(),
         no_reflink: HashSet::new(),
@@ -275,7 +283,7 @@ pub fn run(args: Args) -> Result<()> {
         } else {
             dst.clone()
         };
-        if let Err(e) = copier.copy_entry(src, &target, true) {
+        if let Err(e) = copier.copy_entry(src, &target, true, false) {
             if e.downcast_ref::<super::Quiet>().is_none() {
                 eprintln!("zcopy: {e:#}");
             }
@@ -334,7 +342,9 @@ fn current_umask() -> u32 {
 }
 
 impl Copier {
-    fn copy_entry(&mut self, src: &Path, dst: &Path, top: bool) -> Result<()> {
+    /// Copies `src` to `dst`. `fresh`: `dst`'s directory was made by this copy and
+    /// holds only what it put there, so nothing is at `dst` yet and no stat asks.
+    fn copy_entry(&mut self, src: &Path, dst: &Path, top: bool, fresh: bool) -> Result<()> {
         let follow = match self.follow {
             Follow::Always => true,
             Follow::Never => false,
@@ -353,7 +363,11 @@ impl Copier {
             }
             return self.copy_dir(src, dst, &meta);
         }
-        let existing = std::fs::symlink_metadata(dst).ok();
+        let existing = if fresh {
+            None
+        } else {
+            std::fs::symlink_metadata(dst).ok()
+        };
         if let Some(existing) = &existing {
             if !self.may_replace(src, dst, &meta, existing)? {
                 return Ok(());
@@ -474,21 +488,24 @@ impl Copier {
         entries.sort_unstable_by_key(std::os::unix::fs::DirEntryExt::ino);
         let mut failed = false;
         if self.may_share_out() && entries.len() >= SHARE_OUT_MIN {
-            // Regular files (by d_type, no stat) split between this thread and a
-            // helper; directories and the rest after, in order.
-            let (mut files, rest): (Vec<_>, Vec<_>) = entries
+            // Regular files (by d_type, no stat) shared between this thread and a
+            // helper, each taking the next file when it is done with one (a file
+            // system stalls one creation now and then: halves fixed up front left
+            // one thread idle); directories and the rest after, in order.
+            let (files, rest): (Vec<_>, Vec<_>) = entries
                 .into_iter()
                 .partition(|e| e.file_type().is_ok_and(|t| t.is_file()));
-            let half = files.split_off(files.len() / 2);
+            let next = AtomicUsize::new(0);
+            let take = || std::iter::from_fn(|| files.get(next.fetch_add(1, Ordering::Relaxed)));
             let mut helper = self.helper();
             let (mine, theirs) = std::thread::scope(|scope| {
-                let theirs = scope.spawn(|| helper.copy_entries(dst, half));
-                (self.copy_entries(dst, files), theirs.join())
+                let theirs = scope.spawn(|| helper.copy_entries(dst, take(), created));
+                (self.copy_entries(dst, take(), created), theirs.join())
             });
             failed |= mine? | theirs.expect("a copy thread does not panic")?;
             entries = rest;
         }
-        failed |= self.copy_entries(dst, entries)?;
+        failed |= self.copy_entries(dst, entries.iter(), created)?;
         let dir = File::open(dst).with_context(|| format!("cannot access '{}'", dst.display()))?;
         let src_dir =
             File::open(src).with_context(|| format!("cannot access '{}'", src.display()))?;
@@ -510,12 +527,18 @@ impl Copier {
         Ok(())
     }
 
-    /// Copies `entries` into `dst`, each error reported as it happens; `Ok(true)`
-    /// when any failed.
-    fn copy_entries(&mut self, dst: &Path, entries: Vec<std::fs::DirEntry>) -> Result<bool> {
+    /// Copies `entries` into `dst` (made by this copy if `fresh`), each error
+    /// reported as it happens; `Ok(true)` when any failed.
+    fn copy_entries<'e>(
+        &mut self,
+        dst: &Path,
+        entries: impl Iterator<Item = &'e std::fs::DirEntry>,
+        fresh: bool,
+    ) -> Result<bool> {
         let mut failed = false;
         for entry in entries {
-            if let Err(e) = self.copy_entry(&entry.path(), &dst.join(entry.file_name()), false) {
+            let target = dst.join(entry.file_name());
+            if let Err(e) = self.copy_entry(&entry.path(), &target, false, fresh) {
                 if super::is_stdout_closed(&e) {
                     return Err(e);
                 }
@@ -672,7 +695,7 @@ impl Copier {
         } else {
             meta.mode() & 0o777 & !self.umask
         };
-        let temp = PartFile::create(dst, mode & 0o777)
+        let temp = PartFile::create(dst, mode & 0o777, self.inplace && existing.is_none())
             .with_context(|| format!("cannot create regular file '{}'", dst.display()))?;
         let how = self
             .fill(&file, meta, temp.as_file(), FdKind::File, dst)
@@ -925,18 +948,43 @@ fn temp_name(path: &Path) -> PathBuf {
 /// (no name at all; nothing is left behind if the copy dies) and linked into place
 /// by `linkat`: one directory update, as when GNU cp creates the file itself. A
 /// target that exists is replaced by a rename from a temporary name instead, as
-/// is everything on file systems without `O_TMPFILE`.
+/// is everything on file systems without `O_TMPFILE`. With `--inplace` a new file
+/// is made under the target's name itself, and removed if the copy fails.
 struct PartFile {
-    /// The temporary name, when the file has one.
+    /// The temporary name, when the file has one (the target's, in place).
     path: Option<PathBuf>,
     file: File,
     persisted: bool,
+    in_place: bool,
 }
 
 impl PartFile {
-    /// Creates it with `mode` (less the umask).
-    fn create(target: &Path, mode: u32) -> std::io::Result<PartFile> {
+    /// Creates it with `mode` (less the umask), under `target` itself if
+    /// `in_place` and nothing is there.
+    fn create(target: &Path, mode: u32, in_place: bool) -> std::io::Result<PartFile> {
         use rustix::fs::OFlags;
+        let named = |path: &Path| {
+            rustix::fs::open(
+                path,
+                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
+                Mode::from_raw_mode(mode),
+            )
+        };
+        if in_place {
+            match named(target) {
+                Ok(fd) => {
+                    return Ok(PartFile {
+                        path: Some(target.to_path_buf()),
+                        file: File::from(fd),
+                        persisted: false,
+                        in_place: true,
+                    })
+                }
+                // Made since it was looked for: replaced as any existing target.
+                Err(rustix::io::Errno::EXIST) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
         let unnamed = rustix::fs::open(
             parent_dir(target),
             OFlags::WRONLY | OFlags::TMPFILE | OFlags::CLOEXEC,
@@ -948,6 +996,7 @@ impl PartFile {
                     path: None,
                     file: File::from(fd),
                     persisted: false,
+                    in_place: false,
                 })
             }
             // EOPNOTSUPP: a file system without O_TMPFILE (NFS, FUSE, older ones);
@@ -957,17 +1006,13 @@ impl PartFile {
         }
         loop {
             let path = temp_name(target);
-            let opened = rustix::fs::open(
-                &path,
-                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
-                Mode::from_raw_mode(mode),
-            );
-            match opened {
+            match named(&path) {
                 Ok(fd) => {
                     return Ok(PartFile {
                         path: Some(path),
                         file: File::from(fd),
                         persisted: false,
+                        in_place: false,
                     })
                 }
                 // Left by another process with our pid long ago: take the next name.
@@ -983,7 +1028,15 @@ impl PartFile {
 
     /// Puts the file in place under `target`, replacing what is there.
     fn persist(mut self, target: &Path) -> std::io::Result<()> {
+        if self.in_place {
+            self.persisted = true;
+            return Ok(());
+        }
         if self.path.is_none() {
+            if link_by_descriptor(&self.file, target)? {
+                self.persisted = true;
+                return Ok(());
+            }
             let fd = format!(
                 "/proc/self/fd/{}",
                 std::os::fd::AsRawFd::as_raw_fd(&self.file)
@@ -1014,6 +1067,26 @@ impl PartFile {
         std::fs::rename(path, target)?;
         self.persisted = true;
         Ok(())
+    }
+}
+
+/// Links the unnamed file `file` as `target` with `linkat(AT_EMPTY_PATH)`, which
+/// needs no path walk through /proc; false where the kernel refuses it to this
+/// process (it takes `CAP_DAC_READ_SEARCH`: `ENOENT` without it), remembered so
+/// that the refusal is met once, or where `target` exists.
+fn link_by_descriptor(file: &File, target: &Path) -> std::io::Result<bool> {
+    static REFUSED: AtomicBool = AtomicBool::new(false);
+    if REFUSED.load(Ordering::Relaxed) {
+        return Ok(false);
+    }
+    match rustix::fs::linkat(file, "", CWD, target, AtFlags::EMPTY_PATH) {
+        Ok(()) => Ok(true),
+        Err(rustix::io::Errno::EXIST) => Ok(false),
+        Err(rustix::io::Errno::NOENT | rustix::io::Errno::PERM) => {
+            REFUSED.store(true, Ordering::Relaxed);
+            Ok(false)
+        }
+        Err(e) => Err(e.into()),
     }
 }
 

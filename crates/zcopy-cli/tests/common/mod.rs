@@ -222,3 +222,28 @@ pub fn test_ca(dir: &std::path::Path, test: &str) -> Option<(String, String, Str
     }
     Some((ca, cert, key))
 }
+
+/// A tmpfs of `options` (such as `size=1m`) mounted on `dir` for one test, and
+/// unmounted when dropped; `None`, with the reason printed, where mounting needs
+/// a root this process is not.
+pub struct Tmpfs<'a>(&'a std::path::Path);
+
+impl<'a> Tmpfs<'a> {
+    pub fn mount(dir: &'a std::path::Path, options: &str, test: &str) -> Option<Tmpfs<'a>> {
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
+            .arg(dir)
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !mounted {
+            eprintln!("SKIP {test}: cannot mount a tmpfs (needs root)");
+        }
+        mounted.then_some(Tmpfs(dir))
+    }
+}
+
+impl Drop for Tmpfs<'_> {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.0).status();
+    }
+}
