@@ -11,8 +11,10 @@
 //! and stderr.
 
 use std::collections::{HashMap, HashSet};
+use std::ffi::OsStr;
 use std::fs::{File, Metadata};
 use std::io::{BufRead, IsTerminal, Write};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -283,7 +285,7 @@ pub fn run(args: Args) -> Result<()> {
         } else {
             dst.clone()
         };
-        if let Err(e) = copier.copy_entry(src, &target, true, false) {
+        if let Err(e) = copier.copy_entry(src, &target, true, false, None) {
             if e.downcast_ref::<super::Quiet>().is_none() {
                 eprintln!("zcopy: {e:#}");
             }
@@ -344,18 +346,32 @@ fn current_umask() -> u32 {
 impl Copier {
     /// Copies `src` to `dst`. `fresh`: `dst`'s directory was made by this copy and
     /// holds only what it put there, so nothing is at `dst` yet and no stat asks.
-    fn copy_entry(&mut self, src: &Path, dst: &Path, top: bool, fresh: bool) -> Result<()> {
+    /// `at`: a regular file (by its directory entry) in directories held open.
+    fn copy_entry(
+        &mut self,
+        src: &Path,
+        dst: &Path,
+        top: bool,
+        fresh: bool,
+        at: Option<At<'_>>,
+    ) -> Result<()> {
         let follow = match self.follow {
             Follow::Always => true,
             Follow::Never => false,
             Follow::CommandLine => top,
         };
-        let meta = if follow {
-            std::fs::metadata(src)
-        } else {
-            std::fs::symlink_metadata(src)
-        }
-        .with_context(|| format!("cannot stat '{}'", src.display()))?;
+        let (meta, opened) = match at.filter(|_| !follow).and_then(At::open_source) {
+            Some((file, meta)) => (meta, Some(file)),
+            None => {
+                let meta = if follow {
+                    std::fs::metadata(src)
+                } else {
+                    std::fs::symlink_metadata(src)
+                }
+                .with_context(|| format!("cannot stat '{}'", src.display()))?;
+                (meta, None)
+            }
+        };
         let kind = meta.file_type();
         if kind.is_dir() {
             if !self.recursive {
@@ -383,7 +399,7 @@ impl Copier {
         let how = if kind.is_symlink() {
             self.copy_symlink(src, dst, &meta)?
         } else if kind.is_file() || !self.recursive {
-            self.copy_file(src, dst, &meta, existing.as_ref())?
+            self.copy_file(src, dst, &meta, existing.as_ref(), opened, at)?
         } else {
             self.copy_special(src, dst, &meta)?
         };
@@ -486,6 +502,10 @@ impl Copier {
             .and_then(|entries| entries.collect::<std::io::Result<Vec<_>>>())
             .with_context(|| format!("cannot access '{}'", src.display()))?;
         entries.sort_unstable_by_key(std::os::unix::fs::DirEntryExt::ino);
+        let dir = File::open(dst).with_context(|| format!("cannot access '{}'", dst.display()))?;
+        let src_dir =
+            File::open(src).with_context(|| format!("cannot access '{}'", src.display()))?;
+        let dirs = (src_dir.as_fd(), dir.as_fd());
         let mut failed = false;
         if self.may_share_out() && entries.len() >= SHARE_OUT_MIN {
             // Regular files (by d_type, no stat) shared between this thread and a
@@ -499,16 +519,13 @@ impl Copier {
             let take = || std::iter::from_fn(|| files.get(next.fetch_add(1, Ordering::Relaxed)));
             let mut helper = self.helper();
             let (mine, theirs) = std::thread::scope(|scope| {
-                let theirs = scope.spawn(|| helper.copy_entries(dst, take(), created));
-                (self.copy_entries(dst, take(), created), theirs.join())
+                let theirs = scope.spawn(|| helper.copy_entries(dst, take(), created, dirs));
+                (self.copy_entries(dst, take(), created, dirs), theirs.join())
             });
             failed |= mine? | theirs.expect("a copy thread does not panic")?;
             entries = rest;
         }
-        failed |= self.copy_entries(dst, entries.iter(), created)?;
-        let dir = File::open(dst).with_context(|| format!("cannot access '{}'", dst.display()))?;
-        let src_dir =
-            File::open(src).with_context(|| format!("cannot access '{}'", src.display()))?;
+        failed |= self.copy_entries(dst, entries.iter(), created, dirs)?;
         // A directory that was there keeps its mode unless -p, as in GNU cp.
         let mode = if self.preserve.mode {
             meta.mode() & 0o7777
@@ -528,17 +545,25 @@ impl Copier {
     }
 
     /// Copies `entries` into `dst` (made by this copy if `fresh`), each error
-    /// reported as it happens; `Ok(true)` when any failed.
+    /// reported as it happens; `Ok(true)` when any failed. `dirs`: the source
+    /// directory and `dst`, open.
     fn copy_entries<'e>(
         &mut self,
         dst: &Path,
         entries: impl Iterator<Item = &'e std::fs::DirEntry>,
         fresh: bool,
+        dirs: (BorrowedFd<'_>, BorrowedFd<'_>),
     ) -> Result<bool> {
         let mut failed = false;
         for entry in entries {
-            let target = dst.join(entry.file_name());
-            if let Err(e) = self.copy_entry(&entry.path(), &target, false, fresh) {
+            let name = entry.file_name();
+            let target = dst.join(&name);
+            let at = entry.file_type().is_ok_and(|t| t.is_file()).then_some(At {
+                src_dir: dirs.0,
+                dst_dir: dirs.1,
+                name: &name,
+            });
+            if let Err(e) = self.copy_entry(&entry.path(), &target, false, fresh, at) {
                 if super::is_stdout_closed(&e) {
                     return Err(e);
                 }
@@ -656,9 +681,14 @@ impl Copier {
         dst: &Path,
         meta: &Metadata,
         existing: Option<&Metadata>,
+        opened: Option<File>,
+        at: Option<At<'_>>,
     ) -> Result<String> {
-        let file = File::open(src)
-            .with_context(|| format!("cannot open '{}' for reading", src.display()))?;
+        let file = match opened {
+            Some(file) => file,
+            None => File::open(src)
+                .with_context(|| format!("cannot open '{}' for reading", src.display()))?,
+        };
         // A destination that is a symlink is written through, as GNU cp does: the
         // file it points to is replaced, the link stays.
         let (dst, existing) = match existing {
@@ -695,7 +725,9 @@ impl Copier {
         } else {
             meta.mode() & 0o777 & !self.umask
         };
-        let temp = PartFile::create(dst, mode & 0o777, self.inplace && existing.is_none())
+        // By name in the open target directory, unless a symlink led elsewhere.
+        let at = at.filter(|_| existing.is_none()).map(At::target);
+        let temp = PartFile::create(dst, at, mode & 0o777, self.inplace && existing.is_none())
             .with_context(|| format!("cannot create regular file '{}'", dst.display()))?;
         let how = self
             .fill(&file, meta, temp.as_file(), FdKind::File, dst)
@@ -712,7 +744,7 @@ impl Copier {
                 );
             }
         }
-        temp.persist(dst)
+        temp.persist(dst, at)
             .with_context(|| format!("cannot create regular file '{}'", dst.display()))?;
         Ok(how)
     }
@@ -943,6 +975,42 @@ fn temp_name(path: &Path) -> PathBuf {
     parent_dir(path).join(format!(".{name}.{pid}-{n}.zcopy-part"))
 }
 
+/// A regular file (by its directory entry) in a directory being copied, reached by
+/// name from the open source and target directories rather than by walking its
+/// whole path again (four walks per file, through every component).
+#[derive(Clone, Copy)]
+struct At<'a> {
+    src_dir: BorrowedFd<'a>,
+    dst_dir: BorrowedFd<'a>,
+    name: &'a OsStr,
+}
+
+/// A target's directory, open, and the target's name in it.
+type Target<'a> = (BorrowedFd<'a>, &'a OsStr);
+
+impl<'a> At<'a> {
+    /// The source opened without following a symlink, and its metadata; `None`
+    /// if it is no longer a regular file (or cannot be opened: the path-based
+    /// code that follows then reports why, by name).
+    fn open_source(self) -> Option<(File, Metadata)> {
+        use rustix::fs::OFlags;
+        let fd = rustix::fs::openat(
+            self.src_dir,
+            self.name,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .ok()?;
+        let file = File::from(fd);
+        let meta = file.metadata().ok()?;
+        meta.is_file().then_some((file, meta))
+    }
+
+    fn target(self) -> Target<'a> {
+        (self.dst_dir, self.name)
+    }
+}
+
 /// A file being written beside its target, never visible under the target's name
 /// until it is complete. Where the file system allows, it is made with `O_TMPFILE`
 /// (no name at all; nothing is left behind if the copy dies) and linked into place
@@ -960,8 +1028,14 @@ struct PartFile {
 
 impl PartFile {
     /// Creates it with `mode` (less the umask), under `target` itself if
-    /// `in_place` and nothing is there.
-    fn create(target: &Path, mode: u32, in_place: bool) -> std::io::Result<PartFile> {
+    /// `in_place` and nothing is there. `at`: the target's directory, open, and
+    /// its name there.
+    fn create(
+        target: &Path,
+        at: Option<Target<'_>>,
+        mode: u32,
+        in_place: bool,
+    ) -> std::io::Result<PartFile> {
         use rustix::fs::OFlags;
         let named = |path: &Path| {
             rustix::fs::open(
@@ -971,7 +1045,16 @@ impl PartFile {
             )
         };
         if in_place {
-            match named(target) {
+            let made = match at {
+                Some((dir, name)) => rustix::fs::openat(
+                    dir,
+                    name,
+                    OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
+                    Mode::from_raw_mode(mode),
+                ),
+                None => named(target),
+            };
+            match made {
                 Ok(fd) => {
                     return Ok(PartFile {
                         path: Some(target.to_path_buf()),
@@ -985,11 +1068,13 @@ impl PartFile {
                 Err(e) => return Err(e.into()),
             }
         }
-        let unnamed = rustix::fs::open(
-            parent_dir(target),
-            OFlags::WRONLY | OFlags::TMPFILE | OFlags::CLOEXEC,
-            Mode::from_raw_mode(mode),
-        );
+        let unnamed_flags = OFlags::WRONLY | OFlags::TMPFILE | OFlags::CLOEXEC;
+        let unnamed = match at {
+            Some((dir, _)) => {
+                rustix::fs::openat(dir, ".", unnamed_flags, Mode::from_raw_mode(mode))
+            }
+            None => rustix::fs::open(parent_dir(target), unnamed_flags, Mode::from_raw_mode(mode)),
+        };
         match unnamed {
             Ok(fd) => {
                 return Ok(PartFile {
@@ -1026,14 +1111,16 @@ impl PartFile {
         &self.file
     }
 
-    /// Puts the file in place under `target`, replacing what is there.
-    fn persist(mut self, target: &Path) -> std::io::Result<()> {
+    /// Puts the file in place under `target` (`at`, as for `create`), replacing
+    /// what is there.
+    fn persist(mut self, target: &Path, at: Option<Target<'_>>) -> std::io::Result<()> {
         if self.in_place {
             self.persisted = true;
             return Ok(());
         }
         if self.path.is_none() {
-            if link_by_descriptor(&self.file, target)? {
+            let (dir, name) = at.unwrap_or((CWD, target.as_os_str()));
+            if link_by_descriptor(&self.file, dir, name)? {
                 self.persisted = true;
                 return Ok(());
             }
@@ -1041,7 +1128,7 @@ impl PartFile {
                 "/proc/self/fd/{}",
                 std::os::fd::AsRawFd::as_raw_fd(&self.file)
             );
-            let linked = rustix::fs::linkat(CWD, fd.as_str(), CWD, target, AtFlags::SYMLINK_FOLLOW);
+            let linked = rustix::fs::linkat(CWD, fd.as_str(), dir, name, AtFlags::SYMLINK_FOLLOW);
             match linked {
                 Ok(()) => {
                     self.persisted = true;
@@ -1070,16 +1157,16 @@ impl PartFile {
     }
 }
 
-/// Links the unnamed file `file` as `target` with `linkat(AT_EMPTY_PATH)`, which
-/// needs no path walk through /proc; false where the kernel refuses it to this
-/// process (it takes `CAP_DAC_READ_SEARCH`: `ENOENT` without it), remembered so
-/// that the refusal is met once, or where `target` exists.
-fn link_by_descriptor(file: &File, target: &Path) -> std::io::Result<bool> {
+/// Links the unnamed file `file` as `name` in `dir` with `linkat(AT_EMPTY_PATH)`,
+/// which needs no path walk through /proc; false where the kernel refuses it to
+/// this process (it takes `CAP_DAC_READ_SEARCH`: `ENOENT` without it), remembered
+/// so that the refusal is met once, or where the target exists.
+fn link_by_descriptor(file: &File, dir: BorrowedFd<'_>, name: &OsStr) -> std::io::Result<bool> {
     static REFUSED: AtomicBool = AtomicBool::new(false);
     if REFUSED.load(Ordering::Relaxed) {
         return Ok(false);
     }
-    match rustix::fs::linkat(file, "", CWD, target, AtFlags::EMPTY_PATH) {
+    match rustix::fs::linkat(file, "", dir, name, AtFlags::EMPTY_PATH) {
         Ok(()) => Ok(true),
         Err(rustix::io::Errno::EXIST) => Ok(false),
         Err(rustix::io::Errno::NOENT | rustix::io::Errno::PERM) => {
