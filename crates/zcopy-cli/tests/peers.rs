@@ -246,15 +246,7 @@ fn nc_into_recv_raw_and_send_raw_into_nc() {
 
     // nc → zcopy recv --raw (to a file, then to stdout).
     let out = dir.path().join("from-nc");
-    let mut server = Server::start(&[
-        "recv",
-        "--raw",
-        "--once",
-        "--listen",
-        "127.0.0.1:0",
-        "-o",
-        out.to_str().unwrap(),
-    ]);
+    let mut server = Server::recv_once(&out, &["--raw"]);
     let status = Command::new("nc")
         .args(["-N", "127.0.0.1", port_of(&server.addr)])
         .stdin(std::fs::File::open(&src).unwrap())
@@ -318,15 +310,7 @@ fn nc_into_recv_raw_and_send_raw_into_nc() {
 fn recv_raw_refuses_a_reset_and_leaves_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("never");
-    let mut server = Server::start(&[
-        "recv",
-        "--raw",
-        "--once",
-        "--listen",
-        "127.0.0.1:0",
-        "-o",
-        out.to_str().unwrap(),
-    ]);
+    let mut server = Server::recv_once(&out, &["--raw"]);
     let mut c = TcpStream::connect(&server.addr).unwrap();
     c.write_all(&pattern(100_000)).unwrap();
     std::thread::sleep(Duration::from_millis(100));

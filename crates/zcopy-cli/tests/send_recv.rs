@@ -84,14 +84,7 @@ fn empty_file_and_permissions_arrive() {
     std::fs::write(&src, b"").unwrap();
     std::fs::set_permissions(&src, std::os::unix::fs::PermissionsExt::from_mode(0o751)).unwrap();
     let out = tempfile::tempdir().unwrap();
-    let mut server = Server::start(&[
-        "recv",
-        "--listen",
-        "127.0.0.1:0",
-        "-o",
-        out.path().to_str().unwrap(),
-        "--once",
-    ]);
+    let mut server = Server::recv_once(out.path(), &[]);
     assert!(send(&src, &server.addr, &[]).status.success());
     let (status, _, _) = server.wait();
     assert!(status.success());
@@ -182,14 +175,7 @@ fn many_concurrent_senders() {
 /// the exit status, stderr and what the directory holds afterwards.
 fn recv_once_against(peer: impl FnOnce(TcpStream)) -> (bool, String, Vec<String>) {
     let out = tempfile::tempdir().unwrap();
-    let mut server = Server::start(&[
-        "recv",
-        "--listen",
-        "127.0.0.1:0",
-        "-o",
-        out.path().to_str().unwrap(),
-        "--once",
-    ]);
+    let mut server = Server::recv_once(out.path(), &[]);
     peer(TcpStream::connect(&server.addr).unwrap());
     let (status, _, stderr) = server.wait();
     (status.success(), stderr, names_in(out.path()))
@@ -664,15 +650,7 @@ fn sources_that_lie_about_their_size_arrive_whole() {
 
     // --raw too: the bytes alone, read to the end.
     let target = out.path().join("raw-version");
-    let mut server = Server::start(&[
-        "recv",
-        "--raw",
-        "--once",
-        "--listen",
-        "127.0.0.1:0",
-        "-o",
-        target.to_str().unwrap(),
-    ]);
+    let mut server = Server::recv_once(&target, &["--raw"]);
     let o = zcopy()
         .args(["send", "--raw", "/proc/version", &server.addr])
         .output()
@@ -798,15 +776,7 @@ fn framed_and_raw_mismatches_are_explained() {
     std::fs::write(&file, pattern(100_000)).unwrap();
     let out = tempfile::tempdir().unwrap();
     let target = out.path().join("raw.bin");
-    let mut server = Server::start(&[
-        "recv",
-        "--raw",
-        "--once",
-        "--listen",
-        "127.0.0.1:0",
-        "-o",
-        target.to_str().unwrap(),
-    ]);
+    let mut server = Server::recv_once(&target, &["--raw"]);
     let o = send(&file, &server.addr, &[]);
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1));

@@ -189,14 +189,7 @@ fn parallel_streams_carry_one_file_and_a_tree() {
         std::fs::write(tree.join(format!("sub/s{i}")), pattern(i * 97)).unwrap();
     }
     let out = tempfile::tempdir().unwrap();
-    let mut server = Server::start(&[
-        "recv",
-        "--listen",
-        "127.0.0.1:0",
-        "-o",
-        out.path().to_str().unwrap(),
-        "--once",
-    ]);
+    let mut server = Server::recv_once(out.path(), &[]);
     let o = zcopy()
         .arg("send")
         .arg(&tree)
@@ -245,14 +238,7 @@ fn a_10_gib_sparse_file_keeps_its_holes() {
         return;
     }
     let out = tempfile::tempdir().unwrap();
-    let mut server = Server::start(&[
-        "recv",
-        "--listen",
-        "127.0.0.1:0",
-        "-o",
-        out.path().to_str().unwrap(),
-        "--once",
-    ]);
+    let mut server = Server::recv_once(out.path(), &[]);
     let sent = send_to_end(&file, &server.addr, &[]);
     assert!(sent <= 3 * (4 << 20), "sent {sent} bytes of holes");
     assert!(server.wait().0.success());

@@ -70,6 +70,14 @@ impl Server {
         Server::start_in(args, None)
     }
 
+    /// `zcopy recv --once --listen 127.0.0.1:0 -o OUT`, then `extra`.
+    pub fn recv_once(out: &std::path::Path, extra: &[&str]) -> Server {
+        let out = out.to_str().unwrap();
+        let mut args = vec!["recv", "--once", "--listen", "127.0.0.1:0", "-o", out];
+        args.extend_from_slice(extra);
+        Server::start(&args)
+    }
+
     pub fn start_in(args: &[&str], dir: Option<&std::path::Path>) -> Server {
         let mut cmd = zcopy();
         cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
