@@ -275,11 +275,7 @@ fn resume_after_nginx_is_killed_mid_body() {
         .spawn()
         .unwrap();
     let part = site.out().join(".big.bin.zcopy-part");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::fs::metadata(&part).map_or(0, |m| m.len()) < 100_000 {
-        assert!(Instant::now() < deadline, "no progress");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    await_part(&part, 100_000);
     let _ = nginx.child.kill();
     let _ = nginx.child.wait();
     let out = client.wait_with_output().unwrap();
@@ -818,11 +814,7 @@ fn resume_after_zcopy_serve_is_killed_mid_body() {
         .spawn()
         .unwrap();
     let part = site.out().join(".large.bin.zcopy-part");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::fs::metadata(&part).map_or(0, |m| m.len()) < 1_000_000 {
-        assert!(Instant::now() < deadline, "no progress");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    await_part(&part, 1_000_000);
     let _ = server.child.kill();
     let _ = server.child.wait();
     let out = client.wait_with_output().unwrap();
@@ -890,4 +882,13 @@ fn https_from_nginx_with_a_test_ca() {
     );
     assert!(!out.path().join("g.bin").exists());
     drop(nginx);
+}
+
+/// Waits (20 s at most) until the part file `part` holds `bytes` bytes or more.
+fn await_part(part: &Path, bytes: u64) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::fs::metadata(part).map_or(0, |m| m.len()) < bytes {
+        assert!(Instant::now() < deadline, "no progress");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

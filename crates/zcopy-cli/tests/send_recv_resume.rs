@@ -99,21 +99,7 @@ fn a_killed_sender_resumes_with_the_missing_blocks() {
         if !finished {
             await_lines(&server, "kept the partial file", run);
         }
-        let sent = send_to_end(&file, &server.addr, &[]);
-        eprintln!(
-            "run {run}: the resumed send moved {sent} of {} bytes",
-            data.len()
-        );
-        assert!(
-            sent < data.len() as u64 || finished,
-            "run {run}: resent all {sent} bytes"
-        );
-        assert!(
-            std::fs::read(out.path().join("data.bin")).unwrap() == data,
-            "run {run}"
-        );
-        assert_eq!(names_in(out.path()), ["data.bin"], "run {run}");
-        std::fs::remove_file(out.path().join("data.bin")).unwrap();
+        resume_completes(&file, &data, &server.addr, out.path(), run, finished);
     }
 }
 
@@ -135,22 +121,29 @@ fn a_killed_receiver_resumes_with_the_missing_blocks() {
         server.child.wait().unwrap();
         let finished = sender.wait().unwrap().success();
         let server = recv(out.path());
-        let sent = send_to_end(&file, &server.addr, &[]);
-        eprintln!(
-            "run {run}: the resumed send moved {sent} of {} bytes",
-            data.len()
-        );
-        assert!(
-            sent < data.len() as u64 || finished,
-            "run {run}: resent all {sent} bytes"
-        );
-        assert!(
-            std::fs::read(out.path().join("data.bin")).unwrap() == data,
-            "run {run}"
-        );
-        assert_eq!(names_in(out.path()), ["data.bin"], "run {run}");
-        std::fs::remove_file(out.path().join("data.bin")).unwrap();
+        resume_completes(&file, &data, &server.addr, out.path(), run, finished);
     }
+}
+
+/// Sends `file` (holding `data`) again to `addr`, which lands in `out`: less than the
+/// whole file travels (unless the killed transfer had `finished`), the result is
+/// the source byte for byte, and no partial state is left. Empties `out` after.
+fn resume_completes(file: &Path, data: &[u8], addr: &str, out: &Path, run: usize, finished: bool) {
+    let sent = send_to_end(file, addr, &[]);
+    eprintln!(
+        "run {run}: the resumed send moved {sent} of {} bytes",
+        data.len()
+    );
+    assert!(
+        sent < data.len() as u64 || finished,
+        "run {run}: resent all {sent} bytes"
+    );
+    assert!(
+        std::fs::read(out.join("data.bin")).unwrap() == data,
+        "run {run}"
+    );
+    assert_eq!(names_in(out), ["data.bin"], "run {run}");
+    std::fs::remove_file(out.join("data.bin")).unwrap();
 }
 
 /// `--resume` skips files already in place (asking a window of files at a time)
