@@ -9,7 +9,7 @@ use std::net::TcpStream;
 use std::process::Stdio;
 
 use assert_cmd::Command;
-use common::{names_in, pattern, zcopy, Server};
+use common::{names_in, pattern, zcopy, Server, Tmpfs};
 
 fn send(file: &std::path::Path, addr: &str, extra: &[&str]) -> std::process::Output {
     zcopy()
@@ -468,19 +468,6 @@ fn raw_into_a_device_writes_in_place() {
     assert_eq!(framed.status.code(), Some(1));
 }
 
-fn recv_once(out: &std::path::Path, extra: &[&str]) -> Server {
-    let mut args = vec![
-        "recv",
-        "--listen",
-        "127.0.0.1:0",
-        "-o",
-        out.to_str().unwrap(),
-        "--once",
-    ];
-    args.extend_from_slice(extra);
-    Server::start(&args)
-}
-
 fn mode_of(p: &std::path::Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777
@@ -547,7 +534,7 @@ fn a_tree_arrives_whole() {
         set_mtime(&root.join(p), 1_000_000_000 + i as i64);
     }
     let out = tempfile::tempdir().unwrap();
-    let mut server = recv_once(out.path(), &[]);
+    let mut server = Server::recv_once(out.path(), &[]);
     let extra = src.path().join("extra.txt");
     std::fs::write(&extra, b"second operand").unwrap();
     let o = zcopy()
@@ -603,7 +590,7 @@ fn a_tree_arrives_whole() {
 #[test]
 fn sources_that_lie_about_their_size_arrive_whole() {
     let out = tempfile::tempdir().unwrap();
-    let mut server = recv_once(out.path(), &[]);
+    let mut server = Server::recv_once(out.path(), &[]);
     let o = zcopy()
         .args(["send", "/proc/self/status", "/proc/version", &server.addr])
         .output()
@@ -617,7 +604,7 @@ fn sources_that_lie_about_their_size_arrive_whole() {
         .unwrap()
         .starts_with(b"Name:"));
 
-    let server = recv_once(out.path(), &[]);
+    let server = Server::recv_once(out.path(), &[]);
     let mut child = zcopy()
         .args(["send", "-", "--name", "sub/../stdin.bin", &server.addr])
         .stdin(Stdio::piped())
@@ -634,7 +621,7 @@ fn sources_that_lie_about_their_size_arrive_whole() {
     drop(server);
 
     let data = pattern((5 << 20) + 77);
-    let mut server = recv_once(out.path(), &[]);
+    let mut server = Server::recv_once(out.path(), &[]);
     let mut child = zcopy()
         .args(["send", "-", "--name", "stdin.bin", &server.addr])
         .stdin(Stdio::piped())
@@ -663,7 +650,7 @@ fn sources_that_lie_about_their_size_arrive_whole() {
     );
 
     if std::path::Path::new("/sys/kernel/mm/transparent_hugepage/enabled").exists() {
-        let mut server = recv_once(out.path(), &[]);
+        let mut server = Server::recv_once(out.path(), &[]);
         let o = zcopy()
             .args([
                 "send",
@@ -689,7 +676,7 @@ fn the_receivers_reason_travels_to_the_sender() {
     std::fs::write(src.path().join("b"), b"b").unwrap();
     let out = tempfile::tempdir().unwrap();
     let target = out.path().join("one-file");
-    let mut server = recv_once(&target, &[]);
+    let mut server = Server::recv_once(&target, &[]);
     let o = zcopy()
         .arg("send")
         .arg(src.path().join("a"))
@@ -704,18 +691,12 @@ fn the_receivers_reason_travels_to_the_sender() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(!server.wait().0.success());
 
-    if !rustix::process::geteuid().is_root() {
-        eprintln!("SKIP the_receivers_reason_travels_to_the_sender (read-only, disk full): needs root to mount tmpfs");
-        return;
-    }
     let ro = tempfile::tempdir().unwrap();
-    let mounted = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "ro,size=1M", "tmpfs"])
-        .arg(ro.path())
-        .status()
-        .unwrap();
-    assert!(mounted.success());
-    let mut server = recv_once(ro.path(), &[]);
+    let test = "the_receivers_reason_travels_to_the_sender (read-only, disk full)";
+    let Some(ro_mount) = Tmpfs::mount(ro.path(), "ro,size=1M", test) else {
+        return;
+    };
+    let mut server = Server::recv_once(ro.path(), &[]);
     let o = zcopy()
         .arg("send")
         .arg(src.path())
@@ -728,22 +709,16 @@ fn the_receivers_reason_travels_to_the_sender() {
     assert!(!stderr.contains("Broken pipe"), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(!server.wait().0.success());
-    std::process::Command::new("umount")
-        .arg(ro.path())
-        .status()
-        .unwrap();
+    drop(ro_mount);
 
     // Disk full: both sides say so; only the resumable partial stays.
     let small = tempfile::tempdir().unwrap();
-    let mounted = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=6M", "tmpfs"])
-        .arg(small.path())
-        .status()
-        .unwrap();
-    assert!(mounted.success());
+    let Some(_small_mount) = Tmpfs::mount(small.path(), "size=6M", test) else {
+        return;
+    };
     let big = src.path().join("big.bin");
     std::fs::write(&big, pattern(12 << 20)).unwrap();
-    let mut server = recv_once(small.path(), &[]);
+    let mut server = Server::recv_once(small.path(), &[]);
     let o = zcopy()
         .arg("send")
         .arg(&big)
@@ -761,10 +736,6 @@ fn the_receivers_reason_travels_to_the_sender() {
         names_in(small.path()),
         [".big.bin.zcopy-manifest", ".big.bin.zcopy-part"]
     );
-    std::process::Command::new("umount")
-        .arg(small.path())
-        .status()
-        .unwrap();
 }
 
 /// A framed sender against a raw receiver, and the reverse: the side that can see
@@ -789,7 +760,7 @@ fn framed_and_raw_mismatches_are_explained() {
     );
     assert!(names_in(out.path()).is_empty());
 
-    let mut server = recv_once(out.path(), &[]);
+    let mut server = Server::recv_once(out.path(), &[]);
     let o = send(&file, &server.addr, &["--raw"]);
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{stderr}");
@@ -844,7 +815,7 @@ fn timeouts_end_stalled_transfers() {
     holder.join().unwrap();
 
     let out = tempfile::tempdir().unwrap();
-    let mut server = recv_once(out.path(), &["--timeout", "1"]);
+    let mut server = Server::recv_once(out.path(), &["--timeout", "1"]);
     let mut c = TcpStream::connect(&server.addr).unwrap();
     let mut s = wire::greeting(0);
     s.extend(wire::file(1, "slow.bin", 10));

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{have, names_in, pattern, zcopy, Server};
+use common::{have, names_in, pattern, zcopy, Server, Tmpfs};
 
 fn upload_server(root: &Path, extra: &[&str]) -> Server {
     let mut args = vec![
@@ -299,22 +299,10 @@ fn a_full_disk_is_refused_before_the_body() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("small");
     std::fs::create_dir(&root).unwrap();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
-        .arg(&root)
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !mounted {
-        eprintln!("SKIP a_full_disk_is_refused_before_the_body: cannot mount a tmpfs (needs root)");
+    let Some(_tmpfs) = Tmpfs::mount(&root, "size=1m", "a_full_disk_is_refused_before_the_body")
+    else {
         return;
-    }
-    struct Unmount<'a>(&'a Path);
-    impl Drop for Unmount<'_> {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg(self.0).status();
-        }
-    }
-    let _unmount = Unmount(&root);
+    };
     let big = dir.path().join("big.bin");
     std::fs::write(&big, pattern(2 << 20)).unwrap();
     let small = dir.path().join("small.txt");
@@ -330,6 +318,16 @@ fn a_full_disk_is_refused_before_the_body() {
     let _ = server.wait();
 }
 
+/// An argon2 hash of `password`, as a line of an `--auth-file` holds it.
+fn argon2_of(password: &str) -> String {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let salt = SaltString::encode_b64(b"a salt of 16 B..").unwrap();
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .unwrap()
+        .to_string()
+}
+
 /// `--auth-file`: uploads need HTTP Basic credentials matching an argon2 hash;
 /// downloads do not; with it, `--upload` may listen off loopback.
 #[test]
@@ -337,12 +335,7 @@ fn uploads_with_credentials() {
     if !have("curl", "uploads_with_credentials") {
         return;
     }
-    use argon2::password_hash::{PasswordHasher, SaltString};
-    let salt = SaltString::encode_b64(b"a salt of 16 B..").unwrap();
-    let hash = argon2::Argon2::default()
-        .hash_password(b"s3cret", &salt)
-        .unwrap()
-        .to_string();
+    let hash = argon2_of("s3cret");
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("www");
     std::fs::create_dir(&root).unwrap();
@@ -395,12 +388,7 @@ fn a_hundred_wrong_passwords_are_refused_and_limited() {
     if !have("curl", "a_hundred_wrong_passwords_are_refused_and_limited") {
         return;
     }
-    use argon2::password_hash::{PasswordHasher, SaltString};
-    let salt = SaltString::encode_b64(b"a salt of 16 B..").unwrap();
-    let hash = argon2::Argon2::default()
-        .hash_password(b"s3cret", &salt)
-        .unwrap()
-        .to_string();
+    let hash = argon2_of("s3cret");
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("www");
     std::fs::create_dir(&root).unwrap();
