@@ -39,11 +39,8 @@ impl CopyFileRange {
         cur: &mut Cursor,
     ) -> Result<Step, Error> {
         loop {
-            if cur.source_done() {
-                return Ok(Step::Done);
-            }
-            if cur.budget == 0 {
-                return Ok(Step::Paused);
+            if let Some(stop) = cur.stop() {
+                return Ok(stop);
             }
             let want = cur.want(CHUNK);
             let mut pos = cur

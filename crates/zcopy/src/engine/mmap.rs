@@ -81,11 +81,8 @@ impl Mmap {
                 cur.syscalls.count(Syscall::Munmap);
                 self.window = None;
             }
-            if cur.source_done() {
-                return Ok(Step::Done);
-            }
-            if cur.budget == 0 {
-                return Ok(Step::Paused);
+            if let Some(stop) = cur.stop() {
+                return Ok(stop);
             }
             let pos = cur.src_pos.expect("mmap needs a positional source");
             let size = file_size(src, cur)?;

@@ -91,6 +91,18 @@ impl Cursor {
         self.src_eof || self.remaining == Some(0)
     }
 
+    /// Where an engine with nothing in flight stops before its next source call:
+    /// `Done` at the end of the source, `Paused` when the budget is spent.
+    pub fn stop(&self) -> Option<Step> {
+        if self.source_done() {
+            Some(Step::Done)
+        } else if self.budget == 0 {
+            Some(Step::Paused)
+        } else {
+            None
+        }
+    }
+
     /// Counts a syscall and passes its result through.
     pub fn call<T>(
         &mut self,

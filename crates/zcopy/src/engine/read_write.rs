@@ -56,11 +56,8 @@ impl ReadWrite {
     ) -> Result<Step, Error> {
         loop {
             if self.pending.is_empty() {
-                if cur.source_done() {
-                    return Ok(Step::Done);
-                }
-                if cur.budget == 0 {
-                    return Ok(Step::Paused);
+                if let Some(stop) = cur.stop() {
+                    return Ok(stop);
                 }
                 let want = cur.want(self.len);
                 let buf = &mut self.buf.as_mut_slice()[..want];

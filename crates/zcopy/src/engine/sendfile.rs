@@ -37,11 +37,8 @@ impl Sendfile {
         cur: &mut Cursor,
     ) -> Result<Step, Error> {
         loop {
-            if cur.source_done() {
-                return Ok(Step::Done);
-            }
-            if cur.budget == 0 {
-                return Ok(Step::Paused);
+            if let Some(stop) = cur.stop() {
+                return Ok(stop);
             }
             let want = cur.want(MAX_PER_CALL);
             let mut pos = cur.src_pos.expect("sendfile needs a positional source");

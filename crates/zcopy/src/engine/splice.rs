@@ -136,11 +136,8 @@ impl Splice {
                 }
                 continue;
             }
-            if cur.source_done() {
-                return Ok(Step::Done);
-            }
-            if cur.budget == 0 {
-                return Ok(Step::Paused);
+            if let Some(stop) = cur.stop() {
+                return Ok(stop);
             }
             let want = cur.want(self.chunk);
             let mut pos = cur.src_pos;
