@@ -16,6 +16,8 @@ missing=()
 for pair in "${wanted[@]}"; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
 done
+# The FUSE file system of tests/fuse_faults.rs runs on Debian's python3 and fusepy.
+[ -e /usr/lib/python3/dist-packages/fusepy.py ] || missing+=(python3 python3-fusepy)
 if ((${#missing[@]})); then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     apt-get update -qq

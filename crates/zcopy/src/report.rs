@@ -293,7 +293,14 @@ pub enum SkipReason {
     /// End of file before the first byte from a source whose size may lie
     /// (procfs, sysfs, FUSE): reading to end of file instead.
     SizeMayLie,
-    /// Passed over on the way to the read-write engine after a [`SkipReason::SizeMayLie`].
+    /// End of file at byte `at`, after some bytes, where reading finds more (a
+    /// FUSE file answering short reads): reading the rest instead.
+    EndedEarly {
+        /// The source offset where the engine found its end.
+        at: u64,
+    },
+    /// Passed over on the way to the read-write engine after a [`SkipReason::SizeMayLie`]
+    /// or [`SkipReason::EndedEarly`].
     ReadingInstead,
     /// A call setting the engine up was refused before the first byte
     /// (`io_uring_setup`, `SO_ZEROCOPY`, registering buffers); `cached` as for
@@ -346,6 +353,11 @@ impl fmt::Display for SkipReason {
             SkipReason::SizeMayLie => f.write_str(
                 "found end of file before its first byte: the source's size may lie \
                  (procfs, sysfs, FUSE), so reading to end of file",
+            ),
+            SkipReason::EndedEarly { at } => write!(
+                f,
+                "found end of file at byte {at}, but reading finds more (a FUSE file's short \
+                 read, a size that lies), so reading the rest"
             ),
             SkipReason::ReadingInstead => f.write_str("passed over: reading to end of file"),
         }

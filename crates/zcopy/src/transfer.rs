@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::choice::{Engine, EngineChoice, FdKind};
 use crate::engine::{Cursor, State, Step};
-use crate::report::{Report, Rusage, Skip, SkipReason, Syscalls, ZeroCopy};
+use crate::report::{Report, Rusage, Skip, SkipReason, Syscall, Syscalls, ZeroCopy};
 use crate::Error;
 
 /// How to run a transfer.
@@ -273,20 +273,20 @@ impl TransferState {
                 }
             };
             match state.pump(src, sink, &mut self.cursor)? {
-                Step::Done if self.size_may_lie(src, engine)? => {
-                    self.cursor.src_eof = false;
-                    self.state = None;
-                    let mut reason = SkipReason::SizeMayLie;
-                    while self.engines.front() != Some(&Engine::ReadWrite) {
-                        let engine = self
-                            .engines
-                            .pop_front()
-                            .expect("read-write is in the chain");
-                        self.skipped.push(Skip { engine, reason });
-                        reason = SkipReason::ReadingInstead;
-                    }
-                }
                 Step::Done => {
+                    if let Some(mut reason) = self.size_may_lie(src, engine)? {
+                        self.cursor.src_eof = false;
+                        self.state = None;
+                        while self.engines.front() != Some(&Engine::ReadWrite) {
+                            let engine = self
+                                .engines
+                                .pop_front()
+                                .expect("read-write is in the chain");
+                            self.skipped.push(Skip { engine, reason });
+                            reason = SkipReason::ReadingInstead;
+                        }
+                        continue;
+                    }
                     return match self.cursor.remaining {
                         Some(missing) if missing > 0 => Err(match self.cursor.src_pos {
                             Some(size) => Error::SourceShrank { size },
@@ -296,7 +296,7 @@ impl TransferState {
                             },
                         }),
                         _ => Ok(Status::Done),
-                    }
+                    };
                 }
                 Step::Paused => return Ok(Status::More),
                 Step::WouldBlock => return Ok(Status::WouldBlock),
@@ -318,29 +318,43 @@ impl TransferState {
         }
     }
 
-    /// Whether `engine` ended at end of file without moving a byte of a positional
-    /// source, and reading may find more. procfs and sysfs files report a size of 0
-    /// or 4096 whatever they hold, as do some FUSE and overlay files, and
-    /// copy_file_range, sendfile, splice and mmap go by that size (Rust std's
-    /// `kernel_copy.rs` meets the same): only reading tells. Under `auto` the answer
-    /// sends the transfer on to read-write from the same byte; a single chosen
+    /// Why reading should take over from `engine`, which ended at end of file of
+    /// a positional source, or `None` when that end is true.
+    ///
+    /// copy_file_range, sendfile, splice and mmap go by the size the kernel holds
+    /// for the file, and it can lie. procfs and sysfs files report 0 or 4096
+    /// whatever they hold, as do some FUSE and overlay files (Rust std's
+    /// `kernel_copy.rs` meets the same): an end before the first byte is not
+    /// trusted. And a FUSE file opened for direct I/O may answer any read short:
+    /// the kernel's splice path takes the short read for the end and even lowers
+    /// the size it holds, where `read` goes on (measured: sendfile stopped at byte
+    /// 1000 of 4 MiB, a FUSE test file system answering 1000 bytes a read). So an
+    /// end after some bytes is checked with a 1-byte `pread`. Under `auto` the
+    /// transfer goes on with read-write from the same byte; a single chosen
     /// engine that would silently lose data is an error instead.
-    fn size_may_lie(&self, src: BorrowedFd<'_>, engine: Engine) -> Result<bool, Error> {
+    fn size_may_lie(
+        &mut self,
+        src: BorrowedFd<'_>,
+        engine: Engine,
+    ) -> Result<Option<SkipReason>, Error> {
         let Some(pos) = self.cursor.src_pos else {
-            return Ok(false);
+            return Ok(None);
         };
-        if engine == Engine::ReadWrite
-            || !self.cursor.src_eof
-            || self.cursor.moved != self.engine_start
-        {
-            return Ok(false);
+        if engine == Engine::ReadWrite || !self.cursor.src_eof {
+            return Ok(None);
         }
-        if self.engines.contains(&Engine::ReadWrite) {
-            return Ok(true);
+        let first_byte = self.cursor.moved == self.engine_start;
+        let reading = self.engines.contains(&Engine::ReadWrite);
+        if first_byte && reading {
+            return Ok(Some(SkipReason::SizeMayLie));
         }
         let mut probe = [0u8; 1];
-        match rustix::io::pread(src, &mut probe, pos) {
-            Ok(0) | Err(_) => Ok(false),
+        let more = self
+            .cursor
+            .call(Syscall::Pread, rustix::io::pread(src, &mut probe, pos));
+        match more {
+            Ok(0) | Err(_) => Ok(None),
+            Ok(_) if reading => Ok(Some(SkipReason::EndedEarly { at: pos })),
             Ok(_) => Err(Error::Setup(std::io::Error::new(
                 std::io::ErrorKind::Unsupported,
                 format!(
