@@ -7,14 +7,18 @@
 #     and the server's CPU per request (user + system ticks from /proc/PID/stat, all
 #     threads, divided by the requests wrk completed);
 #   - new TLS connections per second: the same with `Connection: close`, so every
-#     request is a new TCP connection and a full handshake (wrk resumes no session).
+#     request is a new TCP connection and a full handshake (wrk resumes no session);
+#     wrk's own CPU per connection beside it (/usr/bin/time), since on a 2-core
+#     machine the client's handshake half can be the limit.
 # wrk's OpenSSL picks the cipher suite; the line above the table names what each
-# server negotiated with it.
-#   usage: scripts/bench-serve-tls.sh [SECONDS] [ROUNDS]   (default 3 s, 3 rounds)
+# server negotiated with it. OTHER: a second zcopy binary (e.g. built with the other
+# rustls crypto provider) measured in the same rounds, as one more row.
+#   usage: scripts/bench-serve-tls.sh [SECONDS] [ROUNDS] [OTHER]   (default 3 s, 3 rounds)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-3}
 rounds=${2:-3}
+other=${3:-}
 work=$(mktemp -d /var/tmp/zcopy-serve-tls.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
@@ -44,12 +48,20 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 declare -A port pid
 get() { curl -s -o /dev/null --cacert "$work/ca.pem" "https://127.0.0.1:$1/4k.bin"; }
 
-target/release/zcopy serve "$work/www" --listen 127.0.0.1:0 --workers 1 --no-digest \
-  --tls-cert "$work/server.pem" --tls-key "$work/server.key" 2> "$work/zcopy.log" &
-pids+=($!); pid[zcopy]=$!
-until grep -q 'listening on' "$work/zcopy.log"; do sleep 0.05; done
-port[zcopy]=$(sed -n 's/^listening on .*://p' "$work/zcopy.log")
-until get "${port[zcopy]}"; do sleep 0.05; done
+start_zcopy() { # name, binary
+  "$2" serve "$work/www" --listen 127.0.0.1:0 --workers 1 --no-digest \
+    --tls-cert "$work/server.pem" --tls-key "$work/server.key" 2> "$work/$1.log" &
+  pids+=($!); pid[$1]=$!
+  until grep -q 'listening on' "$work/$1.log"; do sleep 0.05; done
+  port[$1]=$(sed -n 's/^listening on .*://p' "$work/$1.log")
+  until get "${port[$1]}"; do sleep 0.05; done
+}
+start_zcopy zcopy target/release/zcopy
+servers=(zcopy)
+if [ -n "$other" ]; then
+  start_zcopy other "$other"
+  servers+=(other)
+fi
 
 port[nginx]=$(free_port)
 cat > "$work/nginx/nginx.conf" <<CONF
@@ -81,7 +93,7 @@ nginx -c "$work/nginx/nginx.conf" &
 pids+=($!)
 until get "${port[nginx]}"; do sleep 0.05; done
 pid[nginx]=$(pgrep -P "$(cat "$work/nginx/nginx.pid")" | tr '\n' ' ')
-servers=(zcopy nginx)
+servers+=(nginx)
 
 negotiated=""
 for s in "${servers[@]}"; do
@@ -96,7 +108,7 @@ ticks() { # the user + system ticks of these processes, all their threads
   echo "$sum"
 }
 hz=$(getconf CLK_TCK)
-declare -A rps cpu
+declare -A rps cpu client
 for mode in keepalive new; do
   header=()
   [ "$mode" = new ] && header=(-H 'Connection: close')
@@ -104,13 +116,15 @@ for mode in keepalive new; do
     for s in "${servers[@]}"; do
       # shellcheck disable=SC2086 # a list of pids
       before=$(ticks ${pid[$s]})
-      out=$(wrk -t1 -c64 -d"${secs}s" "${header[@]}" "https://127.0.0.1:${port[$s]}/4k.bin")
+      out=$(/usr/bin/time -f '%U %S' -o "$work/wrk.time" \
+        wrk -t1 -c64 -d"${secs}s" "${header[@]}" "https://127.0.0.1:${port[$s]}/4k.bin")
       # shellcheck disable=SC2086
       after=$(ticks ${pid[$s]})
       if grep -q "Non-2xx" <<< "$out"; then echo "non-2xx responses from $s" >&2; exit 1; fi
       requests=$(awk '/requests in/ {print $1}' <<< "$out")
       rps[$s-$mode]+="$(awk '/Requests\/sec/ {print $2}' <<< "$out") "
       cpu[$s-$mode]+="$(echo "($after - $before) / $hz / $requests * 1000000" | bc -l) "
+      client[$s-$mode]+="$(awk -v n="$requests" '{print ($1 + $2) / n * 1000000}' "$work/wrk.time") "
     done
   done
 done
@@ -119,18 +133,20 @@ median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[i
 echo "wrk -t1 -c64 -d${secs}s over https, 4 KiB file, one server worker, median of $rounds alternating rounds; machine shared"
 echo "negotiated with wrk's OpenSSL: ${negotiated% }"
 echo
-echo "| server | keep-alive req/s | keep-alive CPU µs/req | new TLS connections/s | CPU µs per new connection |"
-echo "|---|---:|---:|---:|---:|"
+echo "| server | keep-alive req/s | keep-alive CPU µs/req | new TLS connections/s | CPU µs per new connection | wrk's CPU µs per new connection |"
+echo "|---|---:|---:|---:|---:|---:|"
 for s in "${servers[@]}"; do
   name=$s
   case $s in
     zcopy) name="zcopy serve --tls-cert (rustls)";;
+    other) name="$other";;
     nginx) name="nginx $(nginx -v 2>&1 | sed 's/.*nginx\///') ($(openssl version | cut -d' ' -f1-2))";;
   esac
   row="| $name"
   for mode in keepalive new; do
     row+=$(printf ' | %.0f | %.1f' "$(median <<< "${rps[$s-$mode]}")" "$(median <<< "${cpu[$s-$mode]}")")
   done
+  row+=$(printf ' | %.1f' "$(median <<< "${client[$s-new]}")")
   echo "$row |"
 done
 for mode in keepalive new; do
