@@ -428,8 +428,7 @@ impl Conn {
                     let tls = self.tls.as_deref_mut().expect("matched above");
                     let range = *start..*end;
                     let (socket, done) = (self.socket.as_fd(), &mut self.part_sent);
-                    let out = send_file_tls(tls, socket, file, range, done, more, cx.tls_buffer)
-                        .map_err(|e| e.to_string())?;
+                    let out = send_file_tls(tls, socket, file, range, done, more, cx.tls_buffer)?;
                     if let Some(record) = &mut self.record {
                         record.engine = "rustls";
                     }
@@ -527,7 +526,7 @@ fn send_file_tls(
     done: &mut usize,
     more: bool,
     buffer: &mut Vec<u8>,
-) -> Result<bool, Errno> {
+) -> Result<bool, String> {
     if buffer.len() < TLS_CHUNK {
         buffer.resize(TLS_CHUNK, 0);
     }
@@ -537,22 +536,22 @@ fn send_file_tls(
             return Ok(true);
         }
         // What the socket refused goes first: no file byte is read for nothing.
-        if tls.blocked() && !tls.flush(socket)? {
+        if tls.blocked() && !tls.flush(socket).map_err(|e| e.to_string())? {
             return Ok(false);
         }
         let want = usize::try_from(range.end - at).map_or(TLS_CHUNK, |n| n.min(TLS_CHUNK));
         let n = match rustix::io::pread(file, &mut buffer[..want], at) {
-            Ok(0) => return Err(Errno::NODATA),
+            Ok(0) => return Err("the file shrank while it was sent".to_string()),
             Ok(n) => n,
             Err(Errno::INTR) => continue,
-            Err(e) => return Err(e),
+            Err(e) => return Err(format!("reading the file: {e}")),
         };
         let last = at + n as u64 >= range.end;
         match tls.write(socket, &buffer[..n], more || !last) {
             Ok(taken) => *done += taken,
             Err(Errno::AGAIN) => return Ok(false),
             Err(Errno::INTR) => {}
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.to_string()),
         }
     }
 }

@@ -164,6 +164,7 @@ impl Session {
             }
             taken = self.tls.writer().write(plaintext).unwrap_or(0);
             if taken == 0 {
+                // An empty buffer that takes nothing: nothing would ever wake us.
                 return Err(Errno::NOBUFS);
             }
         }
@@ -181,6 +182,7 @@ impl Session {
         };
         while self.tls.wants_write() {
             match self.tls.write_tls(&mut io) {
+                // A socket that takes nothing without EAGAIN is gone.
                 Ok(0) => return Err(Errno::PIPE),
                 Ok(_) => {}
                 Err(e) => match Errno::from_io_error(&e) {
