@@ -197,3 +197,85 @@ fn a_bad_key_or_certificate_is_one_line() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("cert.pem"), "{err}");
 }
+
+/// Inside the event loop: an upload and ranges over TLS, and a client that stalls
+/// mid-handshake neither holds up the others nor stays past --header-timeout.
+#[test]
+fn uploads_ranges_and_a_stalled_handshake() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((ca, cert, key)) = test_ca(dir.path(), "uploads_ranges_and_a_stalled_handshake")
+    else {
+        return;
+    };
+    if !have("curl", "uploads_ranges_and_a_stalled_handshake") {
+        return;
+    }
+    let root = dir.path().join("www");
+    std::fs::create_dir(&root).unwrap();
+    std::fs::write(root.join("big.bin"), pattern(1 << 20)).unwrap();
+    let server = Server::start(&[
+        "serve",
+        root.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--tls-cert",
+        &cert,
+        "--tls-key",
+        &key,
+        "--workers",
+        "1",
+        "--upload",
+        "--header-timeout",
+        "1",
+    ]);
+    let port = server.addr.rsplit(':').next().unwrap().to_string();
+    let url = |path: &str| format!("https://localhost:{port}{path}");
+
+    // Half a ClientHello, then nothing: the one worker must go on serving.
+    let mut stalled = TcpStream::connect(&server.addr).unwrap();
+    stalled
+        .write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01])
+        .unwrap();
+
+    let upload = dir.path().join("up.bin");
+    std::fs::write(&upload, pattern(5 << 20)).unwrap();
+    let o = Command::new("curl")
+        .args(["-sS", "-f", "--cacert", &ca, "-T", upload.to_str().unwrap()])
+        .arg(url("/up.bin"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        std::fs::read(root.join("up.bin")).unwrap(),
+        pattern(5 << 20)
+    );
+
+    let o = Command::new("curl")
+        .args(["-sS", "-f", "--cacert", &ca, "-r", "1000-1999"])
+        .arg(url("/big.bin"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(o.stdout, pattern(1 << 20)[1000..2000]);
+    let o = Command::new("curl")
+        .args(["-sS", "-f", "--cacert", &ca, "-r", "0-9,500000-900000"])
+        .arg(url("/big.bin"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let body = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        body.contains("Content-Range: bytes 500000-900000/1048576"),
+        "{body}"
+    );
+    let wanted = &pattern(1 << 20)[500000..=900000];
+    assert!(o.stdout.windows(wanted.len()).any(|w| w == wanted));
+
+    // The stalled client is closed once its --header-timeout (1 s) is over.
+    stalled
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let mut rest = Vec::new();
+    let ended = stalled.read_to_end(&mut rest);
+    assert!(ended.is_ok(), "not closed: {ended:?}");
+}

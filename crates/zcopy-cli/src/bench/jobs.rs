@@ -555,7 +555,7 @@ fn serve(files: &Files, engine: Engine) -> Result<Sample> {
         precompressed: false,
         memory_body_max: 0,
         log: None,
-        tls_peers: None,
+        tls: None,
     };
     let name = files
         .small

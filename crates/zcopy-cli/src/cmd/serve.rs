@@ -134,18 +134,14 @@ pub fn run(args: Args) -> Result<()> {
             }
         },
     };
-    let (listener, tls_peers) = match (&args.tls_cert, &args.tls_key, listener) {
-        (Some(cert), Some(key), Listener::Tcp(public)) => {
-            let tls = crate::http::tls_front::load(cert, key)?;
-            let timeout = Duration::from_secs(args.header_timeout);
-            let (inner, peers) =
-                crate::http::tls_front::start(public, tls, timeout, args.max_connections)?;
-            (Listener::Tcp(inner), Some(peers))
-        }
+    let tls = match (&args.tls_cert, &args.tls_key, &listener) {
         (Some(_), Some(_), Listener::Unix(_)) => {
             bail!("--tls-cert: a unix: socket is served in clear (TLS is for TCP addresses)")
         }
-        (_, _, listener) => (listener, None),
+        (Some(cert), Some(key), Listener::Tcp(_)) => {
+            Some(crate::http::tls_server::load(cert, key)?)
+        }
+        _ => None,
     };
     let workers = args
         .workers
@@ -169,7 +165,7 @@ pub fn run(args: Args) -> Result<()> {
             MEMORY_BODY_MAX
         },
         log: args.verbose.then_some(args.log_format),
-        tls_peers,
+        tls,
     };
     sys::block_stop_signals();
     let handle = Server {

@@ -10,11 +10,16 @@
 //! connection's [`TransferState`], which outlives each response, so the engine, and
 //! the splice pipe or buffer it holds, is set up once per connection, not once per
 //! `EPOLLOUT`.
+//!
+//! Over HTTPS the connection's [`Session`] stands between the state machine and the
+//! socket: reads and writes go through it, file bodies are read into the worker's
+//! buffer and encrypted (no sendfile without kTLS), and a connection that ends
+//! sends `close_notify` and its last records before it closes ([`Phase::Draining`]).
 
 use std::collections::VecDeque;
 use std::fs::File;
 use std::net::SocketAddr;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -30,6 +35,7 @@ use super::open_files::OpenFiles;
 use super::request::{self, Parsed};
 use super::response::{self, Clock, Status};
 use super::server::Config;
+use super::tls_server::{Session, Stop};
 use super::upload::Upload;
 
 /// Bytes read from a socket at once.
@@ -37,6 +43,8 @@ const READ_CHUNK: usize = 16 << 10;
 /// The splice engine's pipe per connection: the default pipe size, since a
 /// server holds one per open connection.
 const PIPE_SIZE: usize = 64 << 10;
+/// File bytes read and encrypted at once over TLS: one full record.
+const TLS_CHUNK: usize = 16 << 10;
 
 /// Where a connection is.
 pub enum Phase {
@@ -50,6 +58,8 @@ pub enum Phase {
     Continuing(Box<Upload>),
     /// Reading an upload's body into its file.
     ReadingBody(Box<Upload>),
+    /// TLS: sending the last records (`close_notify` among them), then closing.
+    Draining,
     /// Done: the connection is closed.
     Closing,
 }
@@ -74,6 +84,8 @@ pub struct Context<'a> {
     pub stopping: bool,
     /// Syscalls the engines issued for response bodies and uploads.
     pub syscalls: &'a mut Syscalls,
+    /// Over TLS: where file bytes are read before they are encrypted.
+    pub tls_buffer: &'a mut Vec<u8>,
 }
 
 pub struct Conn {
@@ -100,10 +112,17 @@ pub struct Conn {
     pub record: Option<Box<Record>>,
     /// The events epoll was last told, to skip `epoll_ctl` when they are unchanged.
     pub registered: EventFlags,
+    /// Over HTTPS: the TLS session every byte goes through.
+    pub tls: Option<Box<Session>>,
 }
 
 impl Conn {
-    pub fn new(socket: OwnedFd, peer: Option<SocketAddr>, deadline: Instant) -> Conn {
+    pub fn new(
+        socket: OwnedFd,
+        peer: Option<SocketAddr>,
+        deadline: Instant,
+        tls: Option<Box<Session>>,
+    ) -> Conn {
         Conn {
             socket,
             peer,
@@ -119,15 +138,24 @@ impl Conn {
             deadline,
             record: None,
             registered: EventFlags::IN | EventFlags::RDHUP,
+            tls,
         }
     }
 
     /// The events this connection waits for, from its phase.
     pub fn interest(&self) -> EventFlags {
-        match self.phase {
+        let wants = match self.phase {
             Phase::ReadingHead | Phase::ReadingBody(_) => EventFlags::IN | EventFlags::RDHUP,
-            Phase::WritingHead | Phase::WritingBody | Phase::Continuing(_) => EventFlags::OUT,
+            Phase::WritingHead | Phase::WritingBody | Phase::Continuing(_) | Phase::Draining => {
+                EventFlags::OUT
+            }
             Phase::Closing => EventFlags::empty(),
+        };
+        // Records the socket refused go out before anything else is read.
+        if self.tls.as_ref().is_some_and(|tls| tls.wants_write()) {
+            wants | EventFlags::OUT
+        } else {
+            wants
         }
     }
 
@@ -141,6 +169,12 @@ impl Conn {
     /// it is to be closed. `readable`: the socket may have bytes to read (after a
     /// read that drained it, none is tried until epoll says so again).
     pub fn ready(&mut self, cx: &mut Context<'_>, mut readable: bool) -> bool {
+        if let Some(tls) = self.tls.as_deref_mut() {
+            if tls.wants_write() && tls.flush(self.socket.as_fd()).is_err() {
+                self.phase = Phase::Closing;
+                return false;
+            }
+        }
         loop {
             match &mut self.phase {
                 Phase::ReadingHead => {
@@ -182,9 +216,11 @@ impl Conn {
                             if !readable {
                                 return true;
                             }
-                            match self.read() {
+                            match self.read(cx) {
                                 Ok(drained) => readable = !drained,
-                                Err(()) => return false,
+                                Err(Stop::Closed) => return false,
+                                Err(Stop::PlainHttp) => self.refuse_plain_http(cx),
+                                Err(Stop::Refused(e)) => return self.fail(format!("TLS: {e}")),
                             }
                             continue;
                         }
@@ -226,7 +262,13 @@ impl Conn {
                     Err(why) => return self.fail(format!("response ended early: {why}")),
                 },
                 Phase::ReadingBody(upload) => {
-                    match receive(upload, &mut self.input, &self.socket, readable) {
+                    let received = match self.tls.as_deref_mut() {
+                        Some(tls) => {
+                            receive_tls(upload, &mut self.input, tls, &self.socket, readable)
+                        }
+                        None => receive(upload, &mut self.input, &self.socket, readable),
+                    };
+                    match received {
                         Ok(Some(moved)) => {
                             if moved {
                                 self.deadline = cx.clock.now() + cx.config.idle_timeout;
@@ -243,6 +285,13 @@ impl Conn {
                         }
                         Err(why) => return self.fail(format!("upload ended early: {why}")),
                     }
+                }
+                Phase::Draining => {
+                    let flushed = self
+                        .tls
+                        .as_deref_mut()
+                        .map_or(Ok(true), |tls| tls.flush(self.socket.as_fd()));
+                    return matches!(flushed, Ok(false));
                 }
                 Phase::Closing => return false,
             }
@@ -284,11 +333,40 @@ impl Conn {
         }
         self.deadline = cx.clock.now() + cx.config.idle_timeout;
         if self.close_after || cx.stopping {
+            if let Some(tls) = self.tls.as_deref_mut() {
+                tls.close();
+                self.phase = Phase::Draining;
+                return true;
+            }
             self.phase = Phase::Closing;
             return false;
         }
         self.phase = Phase::ReadingHead;
         true
+    }
+
+    /// A plain-HTTP request on the TLS port: answered 400 in clear, then closed.
+    fn refuse_plain_http(&mut self, cx: &Context<'_>) {
+        self.tls = None;
+        // Read before answering: bytes left unread at the close would reset the
+        // connection, and the client could lose the answer.
+        let _ = read_plain(&self.socket, &mut self.input);
+        self.input.clear();
+        let peer = self
+            .peer
+            .map_or_else(|| "unix".to_string(), |p| p.to_string());
+        tracing::warn!("{peer}: plain HTTP on the TLS port; answered 400");
+        self.close_after = true;
+        let bytes = response::simple(
+            &mut self.out,
+            Status::BadRequest,
+            "this port speaks HTTPS: use https://",
+            &[],
+            cx.clock.date(),
+            true,
+            false,
+        );
+        self.begin(cx, None, Status::BadRequest, bytes);
     }
 
     fn fail(&mut self, why: String) -> bool {
@@ -300,29 +378,27 @@ impl Conn {
         false
     }
 
-    /// Reads what the socket has; `Ok(true)` when the socket is drained (a short
-    /// read or `EAGAIN`), `Err` at its end or on an error.
-    fn read(&mut self) -> Result<bool, ()> {
-        self.input.reserve(READ_CHUNK);
-        let room = self.input.capacity() - self.input.len();
-        match rustix::io::read(&self.socket, spare_capacity(&mut self.input)) {
-            Ok(0) => Err(()),
-            Ok(n) => Ok(n < room),
-            Err(Errno::AGAIN) => Ok(true),
-            Err(Errno::INTR) => Ok(false),
-            Err(_) => Err(()),
+    /// Reads what the socket has (decrypted, over TLS); `Ok(true)` when the socket
+    /// is drained (a short read or `EAGAIN`), `Err` at its end or on an error.
+    fn read(&mut self, cx: &Context<'_>) -> Result<bool, Stop> {
+        let Some(tls) = self.tls.as_deref_mut() else {
+            return read_plain(&self.socket, &mut self.input);
+        };
+        let handshaking = tls.handshaking();
+        let drained = tls.read(self.socket.as_fd(), &mut self.input)?;
+        if handshaking && !tls.handshaking() {
+            // The handshake had --header-timeout from the accept; now it may idle.
+            self.deadline = cx.clock.now() + cx.config.idle_timeout;
         }
+        Ok(drained)
     }
 
     /// Sends `out`; `Ok(true)` when it is all sent.
     fn write_out(&mut self) -> Result<bool, Errno> {
-        let more = if self.body.is_empty() {
-            SendFlags::NOSIGNAL
-        } else {
-            SendFlags::NOSIGNAL | SendFlags::MORE
-        };
+        let more = !self.body.is_empty();
         while self.sent < self.out.len() {
-            match rustix::net::send(&self.socket, &self.out[self.sent..], more) {
+            let tls = self.tls.as_deref_mut();
+            match send(self.socket.as_fd(), tls, &self.out[self.sent..], more) {
                 Ok(n) => self.sent += n,
                 Err(Errno::INTR) => {}
                 Err(Errno::AGAIN) => return Ok(false),
@@ -335,21 +411,31 @@ impl Conn {
     /// Sends the body's parts; `Ok(true)` when they are all sent.
     fn write_body(&mut self, cx: &mut Context<'_>) -> Result<bool, String> {
         while let Some(part) = self.body.front() {
-            let more = if self.body.len() > 1 {
-                SendFlags::NOSIGNAL | SendFlags::MORE
-            } else {
-                SendFlags::NOSIGNAL
-            };
+            let more = self.body.len() > 1;
             match part {
                 Part::Bytes(bytes) => {
                     while self.part_sent < bytes.len() {
-                        match rustix::net::send(&self.socket, &bytes[self.part_sent..], more) {
+                        let tls = self.tls.as_deref_mut();
+                        match send(self.socket.as_fd(), tls, &bytes[self.part_sent..], more) {
                             Ok(n) => self.part_sent += n,
                             Err(Errno::INTR) => {}
                             Err(Errno::AGAIN) => return Ok(false),
                             Err(e) => return Err(e.to_string()),
                         }
                     }
+                }
+                Part::File { file, start, end } if self.tls.is_some() => {
+                    let tls = self.tls.as_deref_mut().expect("matched above");
+                    let range = *start..*end;
+                    let (socket, done) = (self.socket.as_fd(), &mut self.part_sent);
+                    let out = send_file_tls(tls, socket, file, range, done, more, cx.tls_buffer)?;
+                    if let Some(record) = &mut self.record {
+                        record.engine = "rustls";
+                    }
+                    if !out {
+                        return Ok(false);
+                    }
+                    self.deadline = cx.clock.now() + cx.config.idle_timeout;
                 }
                 Part::File { file, start, end } => {
                     let (start, len) = (*start, *end - *start);
@@ -397,6 +483,102 @@ impl Conn {
             self.part_sent = 0;
         }
         Ok(true)
+    }
+}
+
+/// Reads what the socket has into `input`; `Ok(true)` when the socket is drained.
+fn read_plain(socket: &OwnedFd, input: &mut Vec<u8>) -> Result<bool, Stop> {
+    input.reserve(READ_CHUNK);
+    let room = input.capacity() - input.len();
+    match rustix::io::read(socket, spare_capacity(input)) {
+        Ok(0) => Err(Stop::Closed),
+        Ok(n) => Ok(n < room),
+        Err(Errno::AGAIN) => Ok(true),
+        Err(Errno::INTR) => Ok(false),
+        Err(_) => Err(Stop::Closed),
+    }
+}
+
+/// Sends `bytes` on the socket, or into its TLS session; the bytes taken.
+/// `more`: more of the response follows at once (`MSG_MORE`; over TLS, the
+/// records wait to leave with what follows).
+fn send(
+    socket: BorrowedFd<'_>,
+    tls: Option<&mut Session>,
+    bytes: &[u8],
+    more: bool,
+) -> Result<usize, Errno> {
+    match tls {
+        Some(tls) => tls.write(socket, bytes, more),
+        None if more => rustix::net::send(socket, bytes, SendFlags::NOSIGNAL | SendFlags::MORE),
+        None => rustix::net::send(socket, bytes, SendFlags::NOSIGNAL),
+    }
+}
+
+/// Sends bytes `range` of `file` through TLS: read into `buffer`, encrypted,
+/// written. `done` counts the bytes of the range rustls has taken;
+/// `Ok(true)` once they all are.
+fn send_file_tls(
+    tls: &mut Session,
+    socket: BorrowedFd<'_>,
+    file: &File,
+    range: std::ops::Range<u64>,
+    done: &mut usize,
+    more: bool,
+    buffer: &mut Vec<u8>,
+) -> Result<bool, String> {
+    if buffer.len() < TLS_CHUNK {
+        buffer.resize(TLS_CHUNK, 0);
+    }
+    loop {
+        let at = range.start + *done as u64;
+        if at >= range.end {
+            return Ok(true);
+        }
+        // What the socket refused goes first: no file byte is read for nothing.
+        if tls.blocked() && !tls.flush(socket).map_err(|e| e.to_string())? {
+            return Ok(false);
+        }
+        let want = usize::try_from(range.end - at).map_or(TLS_CHUNK, |n| n.min(TLS_CHUNK));
+        let n = match rustix::io::pread(file, &mut buffer[..want], at) {
+            Ok(0) => return Err("the file shrank while it was sent".to_string()),
+            Ok(n) => n,
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(format!("reading the file: {e}")),
+        };
+        let last = at + n as u64 >= range.end;
+        match tls.write(socket, &buffer[..n], more || !last) {
+            Ok(taken) => *done += taken,
+            Err(Errno::AGAIN) => return Ok(false),
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
+/// Moves an upload's body on over TLS: the plaintext read with the head, then
+/// what the socket has when `readable`; as [`receive`].
+fn receive_tls(
+    upload: &mut Upload,
+    input: &mut Vec<u8>,
+    tls: &mut Session,
+    socket: &OwnedFd,
+    mut readable: bool,
+) -> Result<Option<bool>, String> {
+    let before = upload.received();
+    loop {
+        upload.take_buffered(input).map_err(|e| e.to_string())?;
+        if upload.complete() {
+            return Ok(None);
+        }
+        if !readable {
+            return Ok(Some(upload.received() > before));
+        }
+        match tls.read(socket.as_fd(), input) {
+            Ok(drained) => readable = !drained,
+            Err(Stop::Refused(e)) => return Err(format!("TLS: {e}")),
+            Err(_) => return Err("the client closed the connection".to_string()),
+        }
     }
 }
 

@@ -5,8 +5,8 @@
 //! from the input buffer in [`request`], from a request to its response in
 //! [`answer`], heads encoded in [`response`], the open-file cache with each file's
 //! prebuilt head in [`open_files`], safe path resolution in [`files`], listings in
-//! [`listing`], uploads in [`upload`], who may upload in [`auth`], HTTPS in
-//! front of the event loops in [`tls_front`], and the access log in [`access_log`].
+//! [`listing`], uploads in [`upload`], who may upload in [`auth`], each HTTPS
+//! connection's TLS session in [`tls_server`], and the access log in [`access_log`].
 //! The client of `zcopy get` is [`client`], with TLS in [`tls_client`]; both sides
 //! use [`digest`].
 
@@ -23,5 +23,5 @@ pub mod request;
 pub mod response;
 pub mod server;
 pub mod tls_client;
-pub mod tls_front;
+pub mod tls_server;
 pub mod upload;

@@ -27,6 +27,7 @@ use super::digest;
 use super::files;
 use super::open_files::OpenFiles;
 use super::response::Clock;
+use super::tls_server::Session;
 
 /// What every worker shares.
 pub struct Config {
@@ -51,8 +52,8 @@ pub struct Config {
     pub memory_body_max: u64,
     /// With `-v`: the access log's format.
     pub log: Option<LogFormat>,
-    /// With `--tls-cert`: the clients behind the TLS relay's connections.
-    pub tls_peers: Option<std::sync::Arc<super::tls_front::Peers>>,
+    /// With `--tls-cert`: every connection speaks TLS with this configuration.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// A listening socket: TCP, or Unix-domain (`--listen unix:/path`).
@@ -175,6 +176,8 @@ struct Worker<'a> {
     files: OpenFiles,
     clock: Clock,
     totals: Totals,
+    /// Over TLS: file bytes on their way to encryption (any connection's, one at a time).
+    tls_buffer: Vec<u8>,
 }
 
 /// Runs one worker until the server stops and its connections are done.
@@ -196,6 +199,7 @@ fn run_worker(shared: &Shared) -> std::io::Result<Totals> {
         files: OpenFiles::default(),
         clock: Clock::new(),
         totals: Totals::default(),
+        tls_buffer: Vec::new(),
     };
     worker.run()?;
     worker.totals.rusage = Rusage::thread().since(&usage);
@@ -268,6 +272,7 @@ impl Worker<'_> {
             clock: &self.clock,
             stopping,
             syscalls: &mut self.totals.syscalls,
+            tls_buffer: &mut self.tls_buffer,
         };
         let mut keep = conn.ready(&mut cx, readable);
         if keep {
@@ -304,8 +309,6 @@ impl Worker<'_> {
                     }
                 };
             let peer: Option<SocketAddr> = peer.and_then(|p| SocketAddr::try_from(p).ok());
-            let tls_peers = self.shared.config.tls_peers.as_ref();
-            let peer = peer.map(|p| tls_peers.map_or(p, |t| t.take(p)));
             let open = &self.shared.open;
             if open.load(Ordering::Relaxed) >= self.shared.config.max_connections {
                 let who = peer.map_or_else(|| "unix".to_string(), |p| p.to_string());
@@ -320,15 +323,23 @@ impl Worker<'_> {
             {
                 continue;
             }
+            let config = &self.shared.config;
+            // A TLS handshake has --header-timeout, as a request head does.
+            let (tls, wait) = match &config.tls {
+                Some(tls) => match Session::new(tls) {
+                    Ok(session) => (Some(Box::new(session)), config.header_timeout),
+                    Err(e) => {
+                        tracing::warn!("TLS: {e}");
+                        continue;
+                    }
+                },
+                None => (None, config.idle_timeout),
+            };
             let slot = self.free.pop().unwrap_or_else(|| {
                 self.conns.push(None);
                 self.conns.len() - 1
             });
-            let conn = Conn::new(
-                socket,
-                peer,
-                self.clock.now() + self.shared.config.idle_timeout,
-            );
+            let conn = Conn::new(socket, peer, self.clock.now() + wait, tls);
             if epoll::add(
                 &self.ep,
                 &conn.socket,
