@@ -324,11 +324,12 @@ fn a_slow_head_is_cut_off() {
     c.write_all(b"GET /hello.txt HTTP/1.1\r\nX-Slow: ").unwrap();
     c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let mut buf = [0u8; 64];
-    assert_eq!(
-        c.read(&mut buf).unwrap(),
-        0,
-        "the server closed the connection"
-    );
+    match c.read(&mut buf) {
+        Ok(0) => {}
+        // A close that finds bytes unread is a reset: closed all the same.
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        other => panic!("the server did not close the connection: {other:?}"),
+    }
     assert!(raw(&server.addr, b"GET /hello.txt HTTP/1.0\r\n\r\n").ends_with("hello, world\n"));
 }
 
