@@ -251,7 +251,10 @@ pub fn run(args: Args) -> Result<()> {
                 let joins = job.clone();
                 std::thread::spawn(move || joins.serve(listener));
             }
-            return job.handle(stream, peer);
+            let result = job.handle(stream, peer);
+            // The TLS pump still holds the BYE that tells the sender all is in place.
+            tls::finish_pumps(Duration::from_secs(2));
+            return result;
         }
     }
     job.serve(listener);
@@ -292,7 +295,7 @@ impl Job {
         };
         refuse_plain_sender(&stream, peer)?;
         let inner = tls.accept(stream, &peer.to_string())?;
-        net::keep_alive(&inner, self.timeout).with_context(|| format!("{peer}: socket options"))?;
+        net::timeouts(&inner, self.timeout).with_context(|| format!("{peer}: socket options"))?;
         if self.verbose {
             eprintln!("{peer}: secret proven; TLS 1.3; {}", ktls::status());
         }

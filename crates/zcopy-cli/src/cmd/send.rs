@@ -125,8 +125,7 @@ fn dial(addr: &str, args: &Args, secure: Option<&tls::Sender>) -> Result<TcpStre
         return Ok(stream);
     };
     let inner = secure.connect(stream, addr)?;
-    net::keep_alive(&inner, secs(args.timeout))
-        .with_context(|| format!("{addr}: socket options"))?;
+    net::timeouts(&inner, secs(args.timeout)).with_context(|| format!("{addr}: socket options"))?;
     Ok(inner)
 }
 

@@ -71,6 +71,16 @@ pub fn connect(text: &str, timeout: Duration) -> Result<TcpStream> {
     }
 }
 
+/// No send or receive on `stream` waits more than `timeout` for progress
+/// (`SO_SNDTIMEO`, `SO_RCVTIMEO`; 0: forever): for any stream socket.
+pub fn timeouts(stream: &impl std::os::fd::AsFd, timeout: Duration) -> std::io::Result<()> {
+    use rustix::net::sockopt;
+    let timeout = Some(timeout).filter(|t| !t.is_zero());
+    sockopt::set_socket_timeout(stream, sockopt::Timeout::Recv, timeout)?;
+    sockopt::set_socket_timeout(stream, sockopt::Timeout::Send, timeout)?;
+    Ok(())
+}
+
 /// An engine's error for printing: an I/O failure becomes one `io::Error` with
 /// its kind (the exit code) and one message, since the engine's error also lists
 /// its cause and `{:#}` would print "Broken pipe" twice; the others stay typed.
@@ -86,9 +96,7 @@ pub fn engine_error(e: zcopy::Error) -> anyhow::Error {
 /// peer, so a vanished host ends the transfer instead of hanging it.
 pub fn keep_alive(stream: &TcpStream, timeout: Duration) -> std::io::Result<()> {
     use rustix::net::sockopt;
-    let timeout = Some(timeout).filter(|t| !t.is_zero());
-    sockopt::set_socket_timeout(stream, sockopt::Timeout::Recv, timeout)?;
-    sockopt::set_socket_timeout(stream, sockopt::Timeout::Send, timeout)?;
+    timeouts(stream, timeout)?;
     sockopt::set_socket_keepalive(stream, true)?;
     sockopt::set_tcp_keepidle(stream, Duration::from_secs(10))?;
     sockopt::set_tcp_keepintvl(stream, Duration::from_secs(5))?;
