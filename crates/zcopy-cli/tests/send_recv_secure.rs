@@ -358,14 +358,18 @@ fn a_man_in_the_middle_with_its_own_certificate_gets_nothing() {
 }
 
 #[test]
-fn ktls_is_probed_and_reported() {
+fn ktls_carries_the_session_where_the_kernel_has_it() {
     let dir = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
-    let src = dir.path().join("a.bin");
-    std::fs::write(&src, pattern(1 << 20)).unwrap();
+    let big = dir.path().join("big.bin");
+    let small = dir.path().join("small.bin");
+    std::fs::write(&big, pattern(9 << 20)).unwrap();
+    std::fs::write(&small, pattern(1000)).unwrap();
     let secret = secret_file(dir.path(), "k");
-    let (_server, ticket) = receiver(&[
+    let (mut server, ticket) = receiver(&[
         "recv",
+        "--once",
+        "--json",
         "--listen",
         "127.0.0.1:0",
         "--secret-file",
@@ -373,9 +377,11 @@ fn ktls_is_probed_and_reported() {
         "-o",
         out.path().to_str().unwrap(),
     ]);
+    let tls_stat = || std::fs::read_to_string("/proc/net/tls_stat").unwrap_or_default();
+    let before = tls_stat();
     let o = send(
-        &[&src],
-        &_server.addr,
+        &[&big, &small],
+        &server.addr,
         &[],
         &[
             "--secret-file",
@@ -383,16 +389,51 @@ fn ktls_is_probed_and_reported() {
             "--fingerprint",
             &ticket.fingerprint,
             "--json",
+            "-j",
+            "2",
         ],
     );
-    assert!(o.status.success());
     let json = String::from_utf8_lossy(&o.stdout);
-    let ulps = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_available_ulp").unwrap_or_default();
-    if json.contains("tls ULP not in this kernel") {
-        eprintln!("SKIP ktls: kTLS: tls ULP not in this kernel (tcp_available_ulp: {}); TLS encrypts in user space", ulps.trim());
+    assert!(
+        o.status.success(),
+        "{json} {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let (status, received, _) = server.wait();
+    assert!(status.success());
+    // Whichever way the records were made, the files arrived whole.
+    assert_eq!(
+        std::fs::read(out.path().join("big.bin")).unwrap(),
+        pattern(9 << 20)
+    );
+    assert_eq!(
+        std::fs::read(out.path().join("small.bin")).unwrap(),
+        pattern(1000)
+    );
+    let received = String::from_utf8_lossy(&received);
+    if !json.contains("kTLS: keys handed to the kernel") {
+        let reason = json
+            .split("\"ktls\":\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or("no ktls key");
+        assert!(reason.starts_with("kTLS: "), "{json}");
+        eprintln!("SKIP ktls: {reason}");
         return;
     }
-    assert!(json.contains("kTLS: tls ULP available"), "{json}");
+    assert!(
+        received.contains("kTLS: keys handed to the kernel"),
+        "{received}"
+    );
+    // Sessions opened with the kernel's own crypto: both ends of both connections.
+    let opened = |stat: &str| {
+        stat.lines()
+            .find_map(|l| l.strip_prefix("TlsTxSw"))
+            .and_then(|n| n.trim().parse::<u64>().ok())
+    };
+    if let (Some(b), Some(a)) = (opened(&before), opened(&tls_stat())) {
+        assert!(a >= b + 4, "TlsTxSw {b} -> {a}");
+    }
 }
 
 #[test]

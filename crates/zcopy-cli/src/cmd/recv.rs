@@ -41,7 +41,7 @@ use super::parent_dir;
 use crate::net::frame::{self, EntryKind, Greeting, Msg, Reader};
 use crate::net::meter::{self, Limiter};
 use crate::net::partial::{self, Partial, Root};
-use crate::net::{ktls, tls};
+use crate::net::tls;
 use crate::summary::Summary;
 use crate::{net, progress, size, sys};
 
@@ -297,7 +297,7 @@ impl Job {
         let inner = tls.accept(stream, &peer.to_string())?;
         net::timeouts(&inner, self.timeout).with_context(|| format!("{peer}: socket options"))?;
         if self.verbose {
-            eprintln!("{peer}: secret proven; TLS 1.3; {}", ktls::status());
+            eprintln!("{peer}: secret proven; TLS 1.3; {}", tls.record_layer());
         }
         Ok(inner)
     }
@@ -328,8 +328,8 @@ impl Job {
             extra.insert("path".into(), path.display().to_string().into());
             extra.insert("peer".into(), peer.to_string().into());
             extra.insert("encrypted".into(), (self.tls.is_some() && !self.raw).into());
-            if self.tls.is_some() && !self.raw {
-                extra.insert("ktls".into(), ktls::status().into());
+            if let Some(tls) = self.tls.as_ref().filter(|_| !self.raw) {
+                extra.insert("ktls".into(), tls.record_layer().into());
             }
             if let Some(files) = files {
                 extra.insert("files".into(), files.into());

@@ -30,7 +30,7 @@ use zcopy::{Engine, EngineChoice, Options, Report, Rusage, Status, Syscall, Tran
 use crate::net::frame::{self, Entry, EntryKind, Greeting, Have, Msg, Reader};
 use crate::net::meter::{self, Limiter, Meter};
 use crate::net::partial::hash_range;
-use crate::net::{ktls, tls};
+use crate::net::tls;
 use crate::summary::Summary;
 use crate::{exit, net, progress, size, sys};
 
@@ -168,8 +168,8 @@ pub fn run(args: Args) -> Result<()> {
     };
     let meter = Meter::new(total, items.len() as u64);
     let stream = dial(&addr, &args, secure.as_ref())?;
-    if args.verbose && secure.is_some() {
-        eprintln!("{addr}: secret proven; TLS 1.3; {}", ktls::status());
+    if let Some(secure) = secure.as_ref().filter(|_| args.verbose) {
+        eprintln!("{addr}: secret proven; TLS 1.3; {}", secure.record_layer());
     }
     let mut sender = Sender::open(
         &args,
@@ -223,8 +223,8 @@ pub fn run(args: Args) -> Result<()> {
         extra.insert("streams".into(), streams.into());
         extra.insert("peer".into(), addr.clone().into());
         extra.insert("encrypted".into(), secure.is_some().into());
-        if secure.is_some() {
-            extra.insert("ktls".into(), ktls::status().into());
+        if let Some(secure) = &secure {
+            extra.insert("ktls".into(), secure.record_layer().into());
         }
         if let [one] = &items[..] {
             extra.insert("file".into(), one.source.display().to_string().into());

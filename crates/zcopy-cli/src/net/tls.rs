@@ -13,18 +13,23 @@
 //! offline. The receiver answers one byte (accepted or refused) before it reads a
 //! name or writes a byte.
 //!
-//! After that the transfer code runs unchanged: the TLS session is pumped by a
-//! thread between the real socket and one end of a loopback TCP pair, and the
-//! protocol code uses the other end (sendfile and splice keep working on it). This
-//! costs one more kernel copy each way on top of rustls's user-space encryption;
-//! kTLS would remove both (see `ktls`).
+//! After that the transfer code runs unchanged on one of two streams. Where the
+//! kernel has kTLS (see `ktls`), the session's keys go to the kernel and the code
+//! uses the socket itself: sendfile and splice move file bytes and the kernel
+//! encrypts them. Elsewhere a thread pumps the session between the socket and
+//! one end of an `AF_UNIX` pair, and the code uses the other end (sendfile and
+//! splice keep working on it): rustls encrypts in user space, at the cost of one
+//! more kernel copy each way and a thread per connection. Either way neither side
+//! sends close_notify after the proof, so a kTLS peer and a user-space peer
+//! interoperate (a kTLS read fails on a control record); the protocol's own END
+//! and BYE end a session.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::sync::Condvar;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
@@ -35,6 +40,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, Serve
 use rustls::{Connection, DigitallySignedStruct, SignatureScheme};
 
 use crate::exit::{self, Coded};
+use crate::net::ktls;
 
 /// The label of the exported keying material the secret proof signs.
 const PROOF_LABEL: &[u8] = b"EXPORTER-zcopy-secret-proof-v1";
@@ -124,6 +130,8 @@ pub struct Receiver {
     secret: Secret,
     /// The certificate's fingerprint, for the line the sender pastes.
     pub fingerprint: String,
+    /// Why a session stayed in user space though the kernel has kTLS, if one did.
+    fallback: OnceLock<String>,
 }
 
 impl Receiver {
@@ -138,12 +146,16 @@ impl Receiver {
             .with_protocol_versions(&[&rustls::version::TLS13])?
             .with_no_client_auth()
             .with_single_cert(vec![cert], key)?;
-        // Each sender connects once per session: a resumption ticket would go unused.
+        // Each sender connects once per session: a resumption ticket would go
+        // unused, and after a kTLS hand-off it would arrive as a control record
+        // the transfer code cannot read.
         config.send_tls13_tickets = 0;
+        config.enable_secret_extraction = true;
         Ok(Receiver {
             config: Arc::new(config),
             secret,
             fingerprint,
+            fallback: OnceLock::new(),
         })
     }
 
@@ -169,7 +181,12 @@ impl Receiver {
             }
             .into());
         }
-        tunnel(conn, sock).with_context(|| format!("{peer}: TLS"))
+        hand_off(conn, sock, &self.fallback).with_context(|| format!("{peer}: TLS"))
+    }
+
+    /// How this receiver's sessions encrypt, in the words `-v` and `--json` print.
+    pub fn record_layer(&self) -> &str {
+        self.fallback.get().map_or(ktls::status(), |why| why)
     }
 }
 
@@ -185,6 +202,8 @@ pub struct Sender {
     config: Arc<rustls::ClientConfig>,
     pin: Arc<Pin>,
     secret: Secret,
+    /// Why a connection stayed in user space though the kernel has kTLS, if one did.
+    fallback: OnceLock<String>,
 }
 
 impl Sender {
@@ -205,15 +224,17 @@ impl Sender {
             seen: Mutex::new(None),
             algorithms: provider.signature_verification_algorithms,
         });
-        let config = rustls::ClientConfig::builder_with_provider(provider)
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13])?
             .dangerous()
             .with_custom_certificate_verifier(pin.clone())
             .with_no_client_auth();
+        config.enable_secret_extraction = true;
         Ok(Sender {
             config: Arc::new(config),
             pin,
             secret,
+            fallback: OnceLock::new(),
         })
     }
 
@@ -259,8 +280,53 @@ impl Sender {
             }
             .into());
         }
-        tunnel(conn, sock).with_context(|| format!("{addr}: TLS"))
+        hand_off(conn, sock, &self.fallback).with_context(|| format!("{addr}: TLS"))
     }
+
+    /// How this sender's connections encrypt, in the words `-v` and `--json` print.
+    pub fn record_layer(&self) -> &str {
+        self.fallback.get().map_or(ktls::status(), |why| why)
+    }
+}
+
+/// The stream the transfer code uses once the secret is proven: the socket itself
+/// with the keys in the kernel where kTLS works (see `ktls`), else the pump's
+/// end. Nothing is buffered at this point: the proof and its answer are lockstep,
+/// so neither side sends a byte the other has not asked for. A session that
+/// stays in user space though the kernel has kTLS records why in `fallback`.
+fn hand_off(
+    mut conn: Connection,
+    sock: TcpStream,
+    fallback: &OnceLock<String>,
+) -> io::Result<TcpStream> {
+    if !ktls::available() {
+        return spawn_pump(conn, sock, Ending::Quiet);
+    }
+    let user_space = "TLS encrypts in user space: 1 CPU copy per byte";
+    let suite = conn.negotiated_cipher_suite().map(|s| s.suite());
+    let why = if suite != Some(rustls::CipherSuite::TLS13_AES_128_GCM_SHA256) {
+        format!("kTLS: {suite:?} negotiated, the kernel was probed for TLS 1.3 AES-128-GCM only; {user_space}")
+    } else if conn.wants_write() {
+        format!("kTLS: rustls still had records to send; {user_space}")
+    } else if conn
+        .process_new_packets()
+        .map_or(true, |state| state.plaintext_bytes_to_read() > 0)
+    {
+        format!("kTLS: rustls held received bytes; {user_space}")
+    } else {
+        match ktls::attach(&sock) {
+            Ok(()) => {
+                let secrets = conn
+                    .dangerous_extract_secrets()
+                    .map_err(|e| io::Error::other(format!("kTLS: {e}")))?;
+                ktls::install(&sock, rustls::ProtocolVersion::TLSv1_3, &secrets)?;
+                return Ok(sock);
+            }
+            Err(e) => format!("kTLS: tls ULP refused on this connection ({e}); {user_space}"),
+        }
+    };
+    let _ = fallback.set(why);
+    spawn_pump(conn, sock, Ending::Quiet)
 }
 
 /// Accepts exactly one certificate: the one whose fingerprint the sender was given.
@@ -369,11 +435,25 @@ fn read_exact(conn: &mut Connection, sock: &mut TcpStream, out: &mut [u8]) -> io
 /// sendfile into it passes page references (a third less CPU per byte over TLS,
 /// measured in the README).
 pub fn tunnel(conn: Connection, sock: TcpStream) -> io::Result<TcpStream> {
+    spawn_pump(conn, sock, Ending::CloseNotify)
+}
+
+/// How a pump ends the outgoing direction when `local` closes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// A close_notify alert, then the TCP close: what HTTPS peers expect.
+    CloseNotify,
+    /// The TCP close alone: send/recv, whose peer may read with kTLS (a control
+    /// record fails its read) and whose protocol ends sessions itself.
+    Quiet,
+}
+
+fn spawn_pump(conn: Connection, sock: TcpStream, ending: Ending) -> io::Result<TcpStream> {
     let (near, far) = UnixStream::pair()?;
     let far = TcpStream::from(OwnedFd::from(far));
     let live = Live::enter();
     std::thread::spawn(move || {
-        relay(conn, sock, far);
+        run_pump(conn, sock, far, ending);
         drop(live);
     });
     Ok(TcpStream::from(OwnedFd::from(near)))
@@ -409,13 +489,17 @@ pub fn finish_pumps(limit: Duration) {
 
 /// Pumps `conn` over `sock` to and from `local` on this thread, until both
 /// directions are closed; an error closes both sockets.
-pub fn relay(mut conn: Connection, sock: TcpStream, local: TcpStream) {
+pub fn relay(conn: Connection, sock: TcpStream, local: TcpStream) {
+    run_pump(conn, sock, local, Ending::CloseNotify)
+}
+
+fn run_pump(mut conn: Connection, sock: TcpStream, local: TcpStream, ending: Ending) {
     // The pump bounds what it gives rustls itself (one CHUNK at a time).
     conn.set_buffer_limit(None);
     let ready = sock
         .set_nonblocking(true)
         .and_then(|()| local.set_nonblocking(true));
-    if ready.is_err() || pump(conn, &sock, &local).is_err() {
+    if ready.is_err() || pump(conn, &sock, &local, ending).is_err() {
         let _ = sock.shutdown(Shutdown::Both);
         let _ = local.shutdown(Shutdown::Both);
     }
@@ -429,7 +513,12 @@ const CHUNK: usize = 256 << 10;
 /// records from `net` are decrypted to `local`. What it waits for is derived from
 /// the state: no reading more plaintext while records are still unsent, no
 /// reading more records while the last ones are not all decrypted.
-fn pump(mut conn: Connection, net: &TcpStream, local: &TcpStream) -> io::Result<()> {
+fn pump(
+    mut conn: Connection,
+    net: &TcpStream,
+    local: &TcpStream,
+    ending: Ending,
+) -> io::Result<()> {
     use rustix::event::{poll, PollFd, PollFlags};
     let mut outgoing = vec![0u8; CHUNK];
     let mut incoming = Incoming::new();
@@ -498,7 +587,9 @@ fn pump(mut conn: Connection, net: &TcpStream, local: &TcpStream) -> io::Result<
             match (&*local).read(&mut outgoing) {
                 Ok(0) => {
                     local_eof = true;
-                    conn.send_close_notify();
+                    if ending == Ending::CloseNotify {
+                        conn.send_close_notify();
+                    }
                 }
                 Ok(n) => conn.writer().write_all(&outgoing[..n])?,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
@@ -611,4 +702,37 @@ impl Incoming {
             }
         }
     }
+}
+
+/// A finished send/recv handshake between the two configurations, in memory.
+#[cfg(test)]
+pub(crate) fn session_in_memory() -> (rustls::ClientConnection, rustls::ServerConnection) {
+    fn carry(
+        from: &mut impl std::ops::DerefMut<Target = rustls::ConnectionCommon<impl Sized>>,
+        to: &mut impl std::ops::DerefMut<Target = rustls::ConnectionCommon<impl Sized>>,
+    ) {
+        let mut bytes = Vec::new();
+        while from.wants_write() {
+            from.write_tls(&mut bytes).unwrap();
+        }
+        let mut rest = &bytes[..];
+        while !rest.is_empty() {
+            to.read_tls(&mut rest).unwrap();
+            to.process_new_packets().unwrap();
+        }
+    }
+    let receiver = Receiver::new(Secret(b"secret".to_vec())).unwrap();
+    let sender = Sender::new(Secret(b"secret".to_vec()), &receiver.fingerprint).unwrap();
+    let name = ServerName::try_from("zcopy").unwrap();
+    let mut client = rustls::ClientConnection::new(sender.config.clone(), name).unwrap();
+    let mut server = rustls::ServerConnection::new(receiver.config.clone()).unwrap();
+    while client.is_handshaking()
+        || server.is_handshaking()
+        || client.wants_write()
+        || server.wants_write()
+    {
+        carry(&mut client, &mut server);
+        carry(&mut server, &mut client);
+    }
+    (client, server)
 }
