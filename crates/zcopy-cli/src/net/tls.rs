@@ -494,7 +494,7 @@ pub fn relay(conn: Connection, sock: TcpStream, local: TcpStream) {
 }
 
 fn run_pump(mut conn: Connection, sock: TcpStream, local: TcpStream, ending: Ending) {
-    // The pump bounds what it gives rustls itself (one CHUNK at a time).
+    // The pump bounds what it gives rustls itself (one read at a time).
     conn.set_buffer_limit(None);
     let ready = sock
         .set_nonblocking(true)
@@ -505,9 +505,15 @@ fn run_pump(mut conn: Connection, sock: TcpStream, local: TcpStream, ending: End
     }
 }
 
-/// The pump's reads and writes move up to this much: few syscalls and wakeups
-/// per byte.
+/// Records are read from the network up to this much at a time: few syscalls and
+/// wakeups per byte.
 const CHUNK: usize = 256 << 10;
+
+/// Plaintext is read from `local` up to this much at a time. rustls allocates each
+/// record it makes and frees it once sent; kept under glibc's heap trim threshold
+/// (128 KiB), that memory is reused instead of returned to the kernel and faulted
+/// in again (256 KiB cost 129,000 page faults and 19 % more sender CPU per GiB).
+const PLAINTEXT_READ: usize = 64 << 10;
 
 /// One thread, both directions: plaintext from `local` is encrypted to `net`, and
 /// records from `net` are decrypted to `local`. What it waits for is derived from
@@ -520,7 +526,7 @@ fn pump(
     ending: Ending,
 ) -> io::Result<()> {
     use rustix::event::{poll, PollFd, PollFlags};
-    let mut outgoing = vec![0u8; CHUNK];
+    let mut outgoing = vec![0u8; PLAINTEXT_READ];
     let mut incoming = Incoming::new();
     let (mut local_eof, mut local_shut, mut net_shut) = (false, false, false);
     loop {
