@@ -34,10 +34,10 @@ use rustls::{ConnectionTrafficSecrets, ExtractedSecrets, ProtocolVersion};
 use crate::sys;
 
 /// `-v` and `--json` where the kernel took the keys.
-pub const IN_KERNEL: &str =
+const IN_KERNEL: &str =
     "kTLS: keys handed to the kernel; it encrypts what sendfile and splice move: no user-space copy";
 /// Where the kernel has no `tls` ULP (this is what CI's kernel says).
-pub const NO_ULP: &str =
+const NO_ULP: &str =
     "kTLS: tls ULP not in this kernel; TLS encrypts in user space: 1 CPU copy per byte";
 
 /// The probe's answer, in the words `-v` and `--json` print.
