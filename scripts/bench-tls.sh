@@ -4,7 +4,8 @@
 # system, alternating the contenders, median of REPEAT runs:
 #  - zcopy framed, plain TCP (loopback, no secret);
 #  - zcopy framed, TLS 1.3 + secret (`--secret-file`): kTLS where the kernel has it,
-#    else rustls in user space (the `ktls` line below says which);
+#    else rustls in user space (the `kTLS` line below says which); where the kernel
+#    has it, also with ZCOPY_KTLS=off (rustls in user space), for kTLS vs user space;
 #  - scp to localhost, OpenSSH's default cipher and aes128-gcm@openssh.com (an sshd
 #    on a loopback port with a throwaway host key and client key, made here);
 #  - one core's AES-128-GCM speed: `openssl speed -evp aes-128-gcm`, 16 KiB blocks.
@@ -107,6 +108,8 @@ aes=$(openssl speed -seconds 3 -bytes 16384 -evp aes-128-gcm 2> /dev/null | awk 
 
 declare -A wall cpu
 contenders=("zcopy_big" "zcopy_big --secret-file $work/secret" "scp_big" "scp_big -c aes128-gcm@openssh.com")
+user_space_tls() { (export ZCOPY_KTLS=off; zcopy_big --secret-file "$work/secret"); }
+case $ktls in *"keys handed to the kernel"*) contenders+=(user_space_tls) ;; esac
 for _ in $(seq "$repeat"); do
   for c in "${contenders[@]}"; do
     read -r w u <<< "$($c)"
@@ -137,6 +140,9 @@ row() { # label, key
 }
 row "zcopy send → recv, framed, plain TCP" zcopy_big
 row "zcopy send → recv, framed, TLS 1.3 AES-128-GCM + secret" "zcopy_big --secret-file $work/secret"
+case $ktls in *"keys handed to the kernel"*)
+  row "zcopy send → recv, framed, TLS 1.3 AES-128-GCM + secret, ZCOPY_KTLS=off (user space)" user_space_tls ;;
+esac
 row "scp, OpenSSH default cipher" scp_big
 row "scp -c aes128-gcm@openssh.com" "scp_big -c aes128-gcm@openssh.com"
 echo

@@ -434,6 +434,47 @@ fn ktls_carries_the_session_where_the_kernel_has_it() {
     if let (Some(b), Some(a)) = (opened(&before), opened(&tls_stat())) {
         assert!(a >= b + 4, "TlsTxSw {b} -> {a}");
     }
+
+    // A user-space sender (rustls, ZCOPY_KTLS=off) and a kTLS receiver interoperate:
+    // neither sends a TLS control record after the hand-off.
+    let out = tempfile::tempdir().unwrap();
+    let (mut server, ticket) = receiver(&[
+        "recv",
+        "--once",
+        "--json",
+        "--listen",
+        "127.0.0.1:0",
+        "--secret-file",
+        &secret,
+        "-o",
+        out.path().to_str().unwrap(),
+    ]);
+    let o = send(
+        &[&big],
+        &server.addr,
+        &[("ZCOPY_KTLS", "off")],
+        &[
+            "--secret-file",
+            &secret,
+            "--fingerprint",
+            &ticket.fingerprint,
+            "--json",
+        ],
+    );
+    let json = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{json} {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(json.contains("kTLS: off (ZCOPY_KTLS=off)"), "{json}");
+    let (status, received, _) = server.wait();
+    assert!(status.success());
+    assert!(String::from_utf8_lossy(&received).contains("kTLS: keys handed to the kernel"));
+    assert_eq!(
+        std::fs::read(out.path().join("big.bin")).unwrap(),
+        pattern(9 << 20)
+    );
 }
 
 #[test]

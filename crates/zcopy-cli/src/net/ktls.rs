@@ -11,6 +11,8 @@
 //! (see `tls`); where the ULP is missing (`ENOENT`: the `tls` module is not built
 //! or not loadable) rustls encrypts in user space: one CPU copy per byte, and the
 //! transfer code's bytes go through the TLS pump. `-v` and `--json` say which.
+//! `ZCOPY_KTLS=off` keeps TLS in user space even where the kernel could take it,
+//! so a benchmark can show both on one machine.
 //!
 //! Pitfalls: the kernel's record layer only moves application data; a TLS
 //! control record (an alert, a session ticket, a key update) arriving after the
@@ -54,6 +56,9 @@ fn probe() -> &'static (bool, String) {
     static PROBE: OnceLock<(bool, String)> = OnceLock::new();
     PROBE.get_or_init(|| {
         let user_space = "TLS encrypts in user space: 1 CPU copy per byte";
+        if std::env::var_os("ZCOPY_KTLS").is_some_and(|v| v == "off") {
+            return (false, format!("kTLS: off (ZCOPY_KTLS=off); {user_space}"));
+        }
         let pair = TcpListener::bind(("127.0.0.1", 0)).and_then(|l| {
             let client = TcpStream::connect(l.local_addr()?)?;
             let server = l.accept()?.0;
