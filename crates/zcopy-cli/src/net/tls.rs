@@ -490,10 +490,6 @@ pub fn finish_pumps(limit: Duration) {
 
 /// Pumps `conn` over `sock` to and from `local` on this thread, until both
 /// directions are closed; an error closes both sockets.
-pub fn relay(conn: Connection, sock: TcpStream, local: TcpStream) {
-    run_pump(conn, sock, local, Ending::CloseNotify)
-}
-
 fn run_pump(mut conn: Connection, sock: TcpStream, local: TcpStream, ending: Ending) {
     // The pump bounds what it gives rustls itself (one read at a time).
     conn.set_buffer_limit(None);
