@@ -12,7 +12,8 @@ pub fn long() -> String {
         let _ = writeln!(text, "kernel: Linux {}", uname.trim());
     }
     let _ = writeln!(text, "io_uring: {}", io_uring());
-    let _ = writeln!(text, "kTLS: {}", ktls());
+    // The same probe send and recv make: the ULP attached and test keys taken.
+    let _ = writeln!(text, "{}", crate::net::ktls::status());
     let _ = write!(text, "reflink here: {}", reflink_here());
     text
 }
@@ -27,15 +28,6 @@ fn io_uring() -> &'static str {
         Ok(_) => "disabled (io_uring_disabled = 2)",
         // Kernels before 6.6 have no switch: io_uring is there if the kernel has it.
         Err(_) => "no io_uring_disabled switch (enabled if the kernel has it)",
-    }
-}
-
-/// kernel TLS: the `tls` upper-layer protocol must be available to TCP.
-fn ktls() -> String {
-    match std::fs::read_to_string("/proc/sys/net/ipv4/tcp_available_ulp") {
-        Ok(ulps) if ulps.split_whitespace().any(|u| u == "tls") => "available".into(),
-        Ok(ulps) => format!("not available (TCP ULPs: {})", ulps.trim()),
-        Err(_) => "not available (no tcp_available_ulp)".into(),
     }
 }
 
