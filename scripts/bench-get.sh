@@ -20,36 +20,18 @@ trap cleanup EXIT
 
 cargo build --release -q
 mkdir -p "$work/www" "$work/nginx" "$work/out" "$work/up-nginx" "$work/up-zcopy"
+. scripts/bench-lib.sh
 chmod 777 "$work/up-nginx" # written by nginx's worker (nobody)
 chmod 755 "$work" "$work/www" # nginx workers run as nobody
 head -c 1G /dev/urandom > "$work/www/1g.bin"
 head -c 64M /dev/urandom > "$work/www/64m.bin"
 cat "$work/www/1g.bin" > /dev/null
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > "$work/nginx/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log;
-events {}
-http {
-  sendfile on;
-  tcp_nopush on;
-  access_log off;
-  client_body_temp_path $work/nginx;
-  proxy_temp_path $work/nginx;
-  fastcgi_temp_path $work/nginx;
-  uwsgi_temp_path $work/nginx;
-  scgi_temp_path $work/nginx;
-  server {
-    listen 127.0.0.1:$port;
+port=$(free_port)
+nginx_conf 1 "    listen 127.0.0.1:$port;
     root $work/www;
     location /slow/ { alias $work/www/; limit_rate 16m; }
-    location /up/ { alias $work/up-nginx/; dav_methods PUT; client_max_body_size 2g; }
-  }
-}
-CONF
+    location /up/ { alias $work/up-nginx/; dav_methods PUT; client_max_body_size 2g; }"
 nginx -c "$work/nginx/nginx.conf" &
 pids+=($!)
 url="http://127.0.0.1:$port/1g.bin"

@@ -21,10 +21,10 @@ ulimit -n "$(ulimit -Hn)"
 cargo build --release -q
 cc -O2 -o "$work/sendfile-server" scripts/sendfile-server.c -lpthread
 mkdir -p "$work/www" "$work/nginx"
+. scripts/bench-lib.sh
 chmod 755 "$work" "$work/www"
 head -c 4096 /dev/urandom > "$work/www/4k.bin"
 head -c 65536 /dev/urandom > "$work/www/64k.bin"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 declare -A port pid
 start_zcopy() { # name, extra args...
@@ -40,25 +40,8 @@ start_zcopy zcopy-sendfile --no-memory-bodies
 servers=(zcopy zcopy-sendfile)
 if command -v nginx > /dev/null; then
   port[nginx]=$(free_port)
-  cat > "$work/nginx/nginx.conf" <<CONF
-worker_processes $workers;
-daemon off;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log;
-events { worker_connections 20000; }
-http {
-  sendfile on;
-  tcp_nopush on;
-  access_log off;
-  keepalive_requests 1000000;
-  client_body_temp_path $work/nginx;
-  proxy_temp_path $work/nginx;
-  fastcgi_temp_path $work/nginx;
-  uwsgi_temp_path $work/nginx;
-  scgi_temp_path $work/nginx;
-  server { listen 127.0.0.1:${port[nginx]}; root $work/www; }
-}
-CONF
+  nginx_conf $workers "    listen 127.0.0.1:${port[nginx]};
+    root $work/www;"
   nginx -c "$work/nginx/nginx.conf" &
   pids+=($!)
   until curl -s -o /dev/null "http://127.0.0.1:${port[nginx]}/4k.bin"; do sleep 0.05; done
@@ -79,7 +62,8 @@ CONF
   lighttpd -D -f "$work/lighttpd.conf" &
   pids+=($!); pid[lighttpd]=$!
   until curl -s -o /dev/null "http://127.0.0.1:${port[lighttpd]}/4k.bin"; do sleep 0.05; done
-  pid[lighttpd]+=" $(pgrep -P "${pid[lighttpd]}" | tr '\n' ' ')"
+  # Its workers, with server.max-worker; with one worker it has no children.
+  pid[lighttpd]+=" $(pgrep -P "${pid[lighttpd]}" | tr '\n' ' ' || true)"
   servers+=(lighttpd)
 fi
 
@@ -114,7 +98,6 @@ for f in 4k 64k; do
   done
 done
 
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 echo "wrk -t$workers -c64 -d${secs}s, $workers server worker(s), median of $rounds alternating rounds; machine shared"
 echo
 echo "| server | 4 KiB req/s | 4 KiB CPU µs/req | 4 KiB req per CPU-s | 64 KiB req/s | 64 KiB CPU µs/req | 64 KiB req per CPU-s |"

@@ -30,6 +30,7 @@ done
 
 cargo build --release -q
 mkdir -p "$work/www" "$work/nginx"
+. scripts/bench-lib.sh
 chmod 755 "$work" "$work/www"
 head -c 4096 /dev/urandom > "$work/www/4k.bin"
 
@@ -44,7 +45,6 @@ openssl x509 -req -in "$work/server.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key
   -CAcreateserial -out "$work/server.pem" -days 2 -extfile "$work/ext.cnf" 2> /dev/null
 chmod 644 "$work/server.key"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 declare -A port pid
 get() { curl -s -o /dev/null --cacert "$work/ca.pem" "https://127.0.0.1:$1/4k.bin"; }
 
@@ -64,31 +64,11 @@ if [ -n "$other" ]; then
 fi
 
 port[nginx]=$(free_port)
-cat > "$work/nginx/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log;
-events { worker_connections 20000; }
-http {
-  sendfile on;
-  tcp_nopush on;
-  access_log off;
-  keepalive_requests 1000000;
-  client_body_temp_path $work/nginx;
-  proxy_temp_path $work/nginx;
-  fastcgi_temp_path $work/nginx;
-  uwsgi_temp_path $work/nginx;
-  scgi_temp_path $work/nginx;
-  server {
-    listen 127.0.0.1:${port[nginx]} ssl;
+nginx_conf 1 "    listen 127.0.0.1:${port[nginx]} ssl;
     ssl_certificate $work/server.pem;
     ssl_certificate_key $work/server.key;
     ssl_protocols TLSv1.2 TLSv1.3;
-    root $work/www;
-  }
-}
-CONF
+    root $work/www;"
 nginx -c "$work/nginx/nginx.conf" &
 pids+=($!)
 until get "${port[nginx]}"; do sleep 0.05; done
@@ -129,7 +109,6 @@ for mode in keepalive new; do
   done
 done
 
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 echo "wrk -t1 -c64 -d${secs}s over https, 4 KiB file, one server worker, median of $rounds alternating rounds; machine shared"
 echo "negotiated with wrk's OpenSSL: ${negotiated% }"
 echo

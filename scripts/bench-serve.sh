@@ -16,33 +16,16 @@ ulimit -n "$(ulimit -Hn)"
 
 cargo build --release -q
 mkdir -p "$work/www" "$work/nginx"
+. scripts/bench-lib.sh
 chmod 755 "$work" "$work/www" # nginx workers run as nobody
 head -c 4096 /dev/urandom > "$work/www/4k.bin"
 head -c 65536 /dev/urandom > "$work/www/64k.bin"
 head -c 1G /dev/urandom > "$work/www/1g.bin"
 cat "$work/www/1g.bin" > /dev/null
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 nginx_port=$(free_port)
-cat > "$work/nginx/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log;
-events { worker_connections 20000; }
-http {
-  sendfile on;
-  tcp_nopush on;
-  access_log off;
-  keepalive_requests 1000000;
-  client_body_temp_path $work/nginx;
-  proxy_temp_path $work/nginx;
-  fastcgi_temp_path $work/nginx;
-  uwsgi_temp_path $work/nginx;
-  scgi_temp_path $work/nginx;
-  server { listen 127.0.0.1:$nginx_port; root $work/www; }
-}
-CONF
+nginx_conf 1 "    listen 127.0.0.1:$nginx_port;
+    root $work/www;"
 nginx -c "$work/nginx/nginx.conf" &
 pids+=($!)
 target/release/zcopy serve "$work/www" --listen 127.0.0.1:0 --workers 1 2> "$work/zcopy.log" &
