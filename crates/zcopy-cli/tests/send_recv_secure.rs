@@ -19,6 +19,22 @@ struct Ticket {
 }
 
 /// Starts a receiver and reads the line it prints for the sender.
+/// `recv --once --json` on loopback with `--secret-file SECRET`, into `out`.
+fn loopback_receiver(out: &std::path::Path, secret: &str) -> (Server, Ticket) {
+    let out = out.to_str().unwrap();
+    receiver(&[
+        "recv",
+        "--once",
+        "--json",
+        "--listen",
+        "127.0.0.1:0",
+        "--secret-file",
+        secret,
+        "-o",
+        out,
+    ])
+}
+
 fn receiver(args: &[&str]) -> (Server, Ticket) {
     let server = Server::start(args);
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -366,17 +382,7 @@ fn ktls_carries_the_session_where_the_kernel_has_it() {
     std::fs::write(&big, pattern(9 << 20)).unwrap();
     std::fs::write(&small, pattern(1000)).unwrap();
     let secret = secret_file(dir.path(), "k");
-    let (mut server, ticket) = receiver(&[
-        "recv",
-        "--once",
-        "--json",
-        "--listen",
-        "127.0.0.1:0",
-        "--secret-file",
-        &secret,
-        "-o",
-        out.path().to_str().unwrap(),
-    ]);
+    let (mut server, ticket) = loopback_receiver(out.path(), &secret);
     let tls_stat = || std::fs::read_to_string("/proc/net/tls_stat").unwrap_or_default();
     let before = tls_stat();
     let o = send(
@@ -438,17 +444,7 @@ fn ktls_carries_the_session_where_the_kernel_has_it() {
     // A user-space sender (rustls, ZCOPY_KTLS=off) and a kTLS receiver interoperate:
     // neither sends a TLS control record after the hand-off.
     let out = tempfile::tempdir().unwrap();
-    let (mut server, ticket) = receiver(&[
-        "recv",
-        "--once",
-        "--json",
-        "--listen",
-        "127.0.0.1:0",
-        "--secret-file",
-        &secret,
-        "-o",
-        out.path().to_str().unwrap(),
-    ]);
+    let (mut server, ticket) = loopback_receiver(out.path(), &secret);
     let o = send(
         &[&big],
         &server.addr,
