@@ -19,10 +19,11 @@ struct Ticket {
 }
 
 /// Starts a receiver and reads the line it prints for the sender.
-/// `recv --once --json` on loopback with `--secret-file SECRET`, into `out`.
-fn loopback_receiver(out: &std::path::Path, secret: &str) -> (Server, Ticket) {
+/// `recv --once --json` on loopback with `--secret-file SECRET`, into `out`, then
+/// `extra`.
+fn loopback_receiver(out: &std::path::Path, secret: &str, extra: &[&str]) -> (Server, Ticket) {
     let out = out.to_str().unwrap();
-    receiver(&[
+    let mut args = vec![
         "recv",
         "--once",
         "--json",
@@ -32,7 +33,9 @@ fn loopback_receiver(out: &std::path::Path, secret: &str) -> (Server, Ticket) {
         secret,
         "-o",
         out,
-    ])
+    ];
+    args.extend_from_slice(extra);
+    receiver(&args)
 }
 
 fn receiver(args: &[&str]) -> (Server, Ticket) {
@@ -382,7 +385,7 @@ fn ktls_carries_the_session_where_the_kernel_has_it() {
     std::fs::write(&big, pattern(9 << 20)).unwrap();
     std::fs::write(&small, pattern(1000)).unwrap();
     let secret = secret_file(dir.path(), "k");
-    let (mut server, ticket) = loopback_receiver(out.path(), &secret);
+    let (mut server, ticket) = loopback_receiver(out.path(), &secret, &[]);
     let tls_stat = || std::fs::read_to_string("/proc/net/tls_stat").unwrap_or_default();
     let before = tls_stat();
     let o = send(
@@ -444,7 +447,7 @@ fn ktls_carries_the_session_where_the_kernel_has_it() {
     // A user-space sender (rustls, ZCOPY_KTLS=off) and a kTLS receiver interoperate:
     // neither sends a TLS control record after the hand-off.
     let out = tempfile::tempdir().unwrap();
-    let (mut server, ticket) = loopback_receiver(out.path(), &secret);
+    let (mut server, ticket) = loopback_receiver(out.path(), &secret, &[]);
     let o = send(
         &[&big],
         &server.addr,
@@ -492,4 +495,65 @@ fn raw_and_insecure_off_loopback() {
     ]);
     std::thread::sleep(Duration::from_millis(200));
     assert!(server.stderr().contains("warning"), "{}", server.stderr());
+}
+
+/// `--identity`: the receiver's key and certificate are kept in a file (mode
+/// 0600), so the fingerprint a sender pinned still holds after a restart; a
+/// damaged identity file is one line naming it, exit 1.
+#[test]
+fn an_identity_keeps_the_fingerprint_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("f.bin");
+    std::fs::write(&src, pattern(100_000)).unwrap();
+    let secret = secret_file(dir.path(), "kept");
+    let identity = dir.path().join("id.pem");
+    let id = identity.to_str().unwrap();
+    let mut pinned = String::new();
+    for run in 0..2 {
+        let out = tempfile::tempdir().unwrap();
+        let (mut server, ticket) = loopback_receiver(out.path(), &secret, &["--identity", id]);
+        if run == 0 {
+            pinned = ticket.fingerprint;
+            let mode = std::os::unix::fs::PermissionsExt::mode(
+                &std::fs::metadata(&identity).unwrap().permissions(),
+            );
+            assert_eq!(mode & 0o777, 0o600);
+        } else {
+            assert_eq!(
+                ticket.fingerprint, pinned,
+                "the same certificate after a restart"
+            );
+        }
+        let o = send(
+            &[&src],
+            &server.addr,
+            &[("ZCOPY_SECRET", "kept")],
+            &["--fingerprint", &pinned],
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(server.wait().0.success());
+        assert!(std::fs::read(out.path().join("f.bin")).unwrap() == pattern(100_000));
+    }
+    std::fs::write(&identity, "not a certificate\n").unwrap();
+    let o = zcopy()
+        .args([
+            "recv",
+            "--once",
+            "--listen",
+            "127.0.0.1:0",
+            "--secret-file",
+            &secret,
+        ])
+        .args(["--identity", id])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    // After the address it bound, one line.
+    let err: Vec<&str> = stderr
+        .lines()
+        .filter(|l| !l.starts_with("listening on"))
+        .collect();
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert_eq!(err.len(), 1, "{stderr}");
+    assert!(err[0].contains("id.pem"), "{stderr}");
 }

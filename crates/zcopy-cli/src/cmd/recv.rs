@@ -88,6 +88,10 @@ pub struct Args {
     /// when none is given
     #[arg(long, value_name = "FILE")]
     secret_file: Option<PathBuf>,
+    /// Keep the receiver's TLS key and certificate in FILE (PEM; made, mode 0600, if
+    /// it does not exist), so that its fingerprint stays the same across restarts
+    #[arg(long, value_name = "FILE")]
+    identity: Option<PathBuf>,
     /// Off loopback, accept anyone and receive in clear (prints a warning)
     #[arg(long)]
     insecure: bool,
@@ -500,8 +504,8 @@ impl Job {
 fn secure(args: &Args, local: SocketAddr) -> Result<Option<tls::Receiver>> {
     let loopback = local.ip().is_loopback();
     if args.raw {
-        if args.secret_file.is_some() {
-            return Err(super::Usage("recv --raw takes plain bytes: it has no --secret-file (drop --raw to authenticate senders)".into()).into());
+        if args.secret_file.is_some() || args.identity.is_some() {
+            return Err(super::Usage("recv --raw takes plain bytes: it has no --secret-file or --identity (drop --raw to authenticate senders)".into()).into());
         }
         if !loopback && !args.insecure {
             return Err(super::Usage(format!("recv --raw on {local} would take bytes from anyone who reaches it, in clear: add --insecure to accept that, or drop --raw (framed send/recv authenticate and encrypt)")).into());
@@ -523,7 +527,7 @@ fn secure(args: &Args, local: SocketAddr) -> Result<Option<tls::Receiver>> {
             (secret, Some(text))
         }
     };
-    let receiver = tls::Receiver::new(secret)?;
+    let receiver = tls::Receiver::new(secret, args.identity.as_deref())?;
     let host = if local.ip().is_unspecified() {
         let name = rustix::system::uname();
         format!("{}:{}", name.nodename().to_string_lossy(), local.port())

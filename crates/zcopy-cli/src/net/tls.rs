@@ -1,7 +1,8 @@
 //! Authenticated, encrypted send/recv: TLS 1.3 with a pinned certificate and a
 //! secret proven inside the session.
 //!
-//! The receiver makes a self-signed certificate (rcgen) each time it starts and
+//! The receiver makes a self-signed certificate (rcgen) each time it starts, or
+//! keeps one in an identity file (`recv --identity`, as ssh keeps a host key), and
 //! prints its SHA-256 fingerprint beside the secret; the sender accepts only that
 //! certificate, so a man in the middle cannot finish the handshake with it. Once
 //! the handshake is done the sender proves it holds the secret: it sends
@@ -28,6 +29,7 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
+use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -123,6 +125,50 @@ fn fingerprint(cert: &[u8]) -> String {
     )
 }
 
+/// A new self-signed certificate and its key.
+fn made_identity() -> Result<rcgen::CertifiedKey> {
+    rcgen::generate_simple_self_signed(vec!["zcopy".to_string()])
+        .context("cannot make the receiver's certificate")
+}
+
+fn private_key(made: &rcgen::CertifiedKey) -> PrivateKeyDer<'static> {
+    PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(made.key_pair.serialize_der()))
+}
+
+/// The certificate and key in the PEM file `path`; where there is no such file, a
+/// new pair written there first (mode 0600, complete or not at all), so that the
+/// fingerprint senders pinned stays valid when the receiver starts again.
+fn kept_identity(path: &Path) -> Result<(CertificateDer<'static>, PrivateKeyDer<'static>)> {
+    use rustls::pki_types::pem::PemObject;
+    let shown = path.display();
+    match std::fs::read(path) {
+        Ok(pem) => {
+            let cert = CertificateDer::pem_slice_iter(&pem)
+                .next()
+                .ok_or_else(|| anyhow!("{shown}: no certificate in this identity file"))?
+                .with_context(|| format!("{shown}: the certificate"))?;
+            let key = PrivateKeyDer::from_pem_slice(&pem)
+                .with_context(|| format!("{shown}: no private key in this identity file"))?;
+            Ok((cert, key))
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let made = made_identity()?;
+            let pem = format!("{}{}", made.cert.pem(), made.key_pair.serialize_pem());
+            // tempfile makes the file 0600 before a byte of the key is in it.
+            let mut temp = crate::cmd::temp_beside(path)
+                .with_context(|| format!("cannot write the identity file {shown}"))?;
+            temp.write_all(pem.as_bytes())
+                .and_then(|()| temp.as_file().sync_all())
+                .with_context(|| format!("cannot write the identity file {shown}"))?;
+            temp.persist_noclobber(path)
+                .map_err(|e| e.error)
+                .with_context(|| format!("cannot write the identity file {shown}"))?;
+            Ok((made.cert.der().clone(), private_key(&made)))
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot read the identity file {shown}")),
+    }
+}
+
 /// The receiver's side: its certificate, key and secret.
 pub struct Receiver {
     config: Arc<rustls::ServerConfig>,
@@ -134,13 +180,17 @@ pub struct Receiver {
 }
 
 impl Receiver {
-    /// A fresh self-signed certificate for this run of the receiver.
-    pub fn new(secret: Secret) -> Result<Receiver> {
-        let made = rcgen::generate_simple_self_signed(vec!["zcopy".to_string()])
-            .context("cannot make the receiver's certificate")?;
-        let cert = made.cert.der().clone();
+    /// A receiver with the certificate kept in `identity` (made there if the file
+    /// does not exist), or with a fresh self-signed one for this run.
+    pub fn new(secret: Secret, identity: Option<&Path>) -> Result<Receiver> {
+        let (cert, key) = match identity {
+            Some(path) => kept_identity(path)?,
+            None => {
+                let made = made_identity()?;
+                (made.cert.der().clone(), private_key(&made))
+            }
+        };
         let fingerprint = fingerprint(&cert);
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(made.key_pair.serialize_der()));
         let mut config = rustls::ServerConfig::builder_with_provider(provider())
             .with_protocol_versions(&[&rustls::version::TLS13])?
             .with_no_client_auth()
@@ -724,7 +774,7 @@ pub(crate) fn session_in_memory() -> (rustls::ClientConnection, rustls::ServerCo
             to.process_new_packets().unwrap();
         }
     }
-    let receiver = Receiver::new(Secret(b"secret".to_vec())).unwrap();
+    let receiver = Receiver::new(Secret(b"secret".to_vec()), None).unwrap();
     let sender = Sender::new(Secret(b"secret".to_vec()), &receiver.fingerprint).unwrap();
     let name = ServerName::try_from("zcopy").unwrap();
     let mut client = rustls::ClientConnection::new(sender.config.clone(), name).unwrap();
