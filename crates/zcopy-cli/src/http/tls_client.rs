@@ -7,10 +7,9 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, Connection, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConfig, Connection, RootCertStore};
 
 use super::client::{fail, Failed};
 use crate::exit;
@@ -52,10 +51,9 @@ impl Settings {
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
             .map_err(|e| e.to_string())?;
         let mut config = if self.insecure {
-            let algorithms = tls::provider().signature_verification_algorithms;
             builder
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AnyCertificate(algorithms)))
+                .with_custom_certificate_verifier(tls::Pin::any())
                 .with_no_client_auth()
         } else {
             let bundle = match &self.cacert {
@@ -131,44 +129,4 @@ fn roots(bundle: &Path) -> Result<RootCertStore, String> {
         return Err(format!("{}: no CA certificate in it", bundle.display()));
     }
     Ok(roots)
-}
-
-/// `-k`: any certificate, as curl's `--insecure`; the handshake's signatures are
-/// still checked, so the session is encrypted, to whoever answered.
-#[derive(Debug)]
-struct AnyCertificate(rustls::crypto::WebPkiSupportedAlgorithms);
-
-impl ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_schemes()
-    }
 }

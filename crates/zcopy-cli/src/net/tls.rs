@@ -267,13 +267,8 @@ impl Sender {
             ))
             .into());
         }
-        let provider = provider();
-        let pin = Arc::new(Pin {
-            expected,
-            seen: Mutex::new(None),
-            algorithms: provider.signature_verification_algorithms,
-        });
-        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        let pin = Pin::new(Some(expected));
+        let mut config = rustls::ClientConfig::builder_with_provider(provider())
             .with_protocol_versions(&[&rustls::version::TLS13])?
             .dangerous()
             .with_custom_certificate_verifier(pin.clone())
@@ -301,11 +296,11 @@ impl Sender {
                 .unwrap_or_else(|p| p.into_inner())
                 .clone();
             return Err(match seen {
-                Some(seen) if seen != self.pin.expected => Coded {
+                Some(seen) if Some(&seen) != self.pin.expected.as_ref() => Coded {
                     code: exit::PEER_VERIFY,
                     message: format!(
                         "{addr}: the receiver's certificate is {seen}, not the {} given: refusing to send (a man in the middle, or another receiver)",
-                        self.pin.expected
+                        self.pin.expected.as_deref().unwrap_or_default()
                     ),
                 }
                 .into(),
@@ -378,14 +373,30 @@ fn hand_off(
     spawn_pump(conn, sock, Ending::Quiet)
 }
 
-/// Accepts exactly one certificate: the one whose fingerprint the sender was given.
-/// Its signature over the handshake is still checked, so only the holder of the
-/// key passes.
+/// Accepts exactly one certificate: the one whose fingerprint the sender was given;
+/// or, made by [`Pin::any`], any certificate (`get -k`, as curl's `--insecure`).
+/// The signature over the handshake is still checked either way, so only the
+/// holder of the key passes, and the session is encrypted to whoever answered.
 #[derive(Debug)]
-struct Pin {
-    expected: String,
+pub struct Pin {
+    expected: Option<String>,
     seen: Mutex<Option<String>>,
     algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
+}
+
+impl Pin {
+    fn new(expected: Option<String>) -> Arc<Pin> {
+        Arc::new(Pin {
+            expected,
+            seen: Mutex::new(None),
+            algorithms: provider().signature_verification_algorithms,
+        })
+    }
+
+    /// A verifier that takes any certificate.
+    pub fn any() -> Arc<Pin> {
+        Pin::new(None)
+    }
 }
 
 impl ServerCertVerifier for Pin {
@@ -398,7 +409,7 @@ impl ServerCertVerifier for Pin {
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         let seen = fingerprint(end_entity);
-        let matches = seen == self.expected;
+        let matches = self.expected.as_ref().is_none_or(|e| *e == seen);
         *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(seen);
         if matches {
             Ok(ServerCertVerified::assertion())
@@ -411,14 +422,11 @@ impl ServerCertVerifier for Pin {
 
     fn verify_tls12_signature(
         &self,
-        _message: &[u8],
-        _cert: &CertificateDer<'_>,
-        _dss: &DigitallySignedStruct,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        // Unreachable in practice: the sender offers TLS 1.3 only.
-        Err(rustls::Error::General(
-            "send/recv speak TLS 1.3 only".into(),
-        ))
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
     }
 
     fn verify_tls13_signature(
