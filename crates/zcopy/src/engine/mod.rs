@@ -103,6 +103,31 @@ impl Cursor {
         }
     }
 
+    /// Reads the source's next bytes into `buf` (`pread` at the cursor for a
+    /// positional source, `read` otherwise) and counts the call: the bytes taken
+    /// (0 at end of file, which is recorded), or the call and its errno.
+    pub fn read_source(
+        &mut self,
+        src: BorrowedFd<'_>,
+        buf: &mut [u8],
+    ) -> Result<usize, (Syscall, Errno)> {
+        let (call, result) = match self.src_pos {
+            Some(pos) => (Syscall::Pread, rustix::io::pread(src, buf, pos)),
+            None => (Syscall::Read, rustix::io::read(src, buf)),
+        };
+        match self.call(call, result) {
+            Ok(0) => {
+                self.src_eof = true;
+                Ok(0)
+            }
+            Ok(n) => {
+                self.took(n);
+                Ok(n)
+            }
+            Err(errno) => Err((call, errno)),
+        }
+    }
+
     /// Counts a syscall and passes its result through.
     pub fn call<T>(
         &mut self,

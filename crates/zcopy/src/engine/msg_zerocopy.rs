@@ -192,17 +192,9 @@ impl MsgZerocopy {
             let want = cur.want(self.size);
             let slot = &mut self.slots[self.current];
             let buf = &mut slot.buf.as_mut_slice()[..want];
-            let (call, result) = match cur.src_pos {
-                Some(pos) => (Syscall::Pread, rustix::io::pread(src, buf, pos)),
-                None => (Syscall::Read, rustix::io::read(src, buf)),
-            };
-            match cur.call(call, result) {
-                Ok(0) => cur.src_eof = true,
-                Ok(n) => {
-                    cur.took(n);
-                    slot.pending = 0..n;
-                }
-                Err(errno) => {
+            match cur.read_source(src, buf) {
+                Ok(n) => slot.pending = 0..n,
+                Err((call, errno)) => {
                     if let Some(end) = triage(Engine::MsgZerocopy, call, errno, true).end() {
                         return end;
                     }

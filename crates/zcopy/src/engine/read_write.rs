@@ -61,17 +61,9 @@ impl ReadWrite {
                 }
                 let want = cur.want(self.len);
                 let buf = &mut self.buf.as_mut_slice()[..want];
-                let (call, result) = match cur.src_pos {
-                    Some(pos) => (Syscall::Pread, rustix::io::pread(src, buf, pos)),
-                    None => (Syscall::Read, rustix::io::read(src, buf)),
-                };
-                match cur.call(call, result) {
-                    Ok(0) => cur.src_eof = true,
-                    Ok(n) => {
-                        cur.took(n);
-                        self.pending = 0..n;
-                    }
-                    Err(errno) => {
+                match cur.read_source(src, buf) {
+                    Ok(n) => self.pending = 0..n,
+                    Err((call, errno)) => {
                         if let Some(end) = triage(Engine::ReadWrite, call, errno, true).end() {
                             return end;
                         }
