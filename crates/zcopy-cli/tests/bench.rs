@@ -33,6 +33,13 @@ fn bench_writes_table_json_and_svg() {
         table.contains("the seeds' claims on this machine"),
         "{table}"
     );
+    // Written whole beside its name, then given a new file's mode (not the temp's 0600).
+    let made = dir.path().join("made-here");
+    std::fs::write(&made, b"").unwrap();
+    let mode = |p: &std::path::Path| {
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(p).unwrap().permissions())
+    };
+    assert_eq!(mode(&json), mode(&made));
     // Not a terminal and no $COLUMNS: the default view fits 80 columns.
     for line in table.lines() {
         assert!(line.chars().count() <= 80, "wider than 80: {line}");

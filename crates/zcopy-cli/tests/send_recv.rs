@@ -648,6 +648,11 @@ fn sources_that_lie_about_their_size_arrive_whole() {
         std::fs::read(&target).unwrap(),
         std::fs::read("/proc/version").unwrap()
     );
+    // The mode a new file gets from `nc -l > file`: that of any file made here.
+    let here = tempfile::tempdir().unwrap();
+    let plain = here.path().join("made-here");
+    std::fs::write(&plain, b"").unwrap();
+    assert_eq!(mode_of(&target), mode_of(&plain));
 
     if std::path::Path::new("/sys/kernel/mm/transparent_hugepage/enabled").exists() {
         let mut server = Server::recv_once(out.path(), &[]);

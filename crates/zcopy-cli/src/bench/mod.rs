@@ -253,6 +253,7 @@ impl Output {
             |e: std::io::Error| anyhow::anyhow!("cannot write {}: {e}", self.path.display());
         self.temp.write_all(bytes).map_err(write)?;
         self.temp.as_file().sync_all().map_err(write)?;
+        crate::cmd::open_up(self.temp.as_file()).map_err(write)?;
         self.temp
             .persist(&self.path)
             .map_err(|e| anyhow::anyhow!("cannot write {}: {}", self.path.display(), e.error))?;

@@ -256,7 +256,7 @@ pub fn run(args: Args) -> Result<()> {
         engine: args.engine,
         inplace: args.inplace,
         verbose: if args.quiet { 0 } else { args.verbose },
-        umask: current_umask(),
+        umask: super::umask(),
         no_reflink: HashSet::new(),
         linked: HashMap::new(),
         bar: show_bar.then(|| {
@@ -334,13 +334,6 @@ fn operands(args: &Args) -> Result<(&[PathBuf], PathBuf, bool)> {
         bail!("target '{}' is not a directory", dst.display());
     }
     Ok((srcs, dst.clone(), into_dir))
-}
-
-fn current_umask() -> u32 {
-    // umask can only be read by setting it; set it straight back.
-    let mask = rustix::process::umask(Mode::empty());
-    rustix::process::umask(mask);
-    mask.bits()
 }
 
 impl Copier {

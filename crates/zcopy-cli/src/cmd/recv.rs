@@ -390,6 +390,8 @@ impl Job {
         }
         let temp = temp_beside(&path)?;
         let report = self.transfer(stream, temp.as_file(), None, &what)?;
+        super::open_up(temp.as_file())
+            .with_context(|| format!("cannot set the mode of {}", path.display()))?;
         persist(temp, &path)?;
         Ok((report, String::new(), path))
     }
