@@ -41,19 +41,6 @@ impl Dice {
     }
 }
 
-/// Waits until the receiver's stderr holds `n` lines containing `what`.
-fn await_lines(server: &Server, what: &str, n: usize) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while server.stderr().matches(what).count() < n {
-        assert!(
-            Instant::now() < deadline,
-            "no {what:?} line: {}",
-            server.stderr()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// Sends `file` to completion and returns the payload bytes the sender moved.
 fn send_to_end(file: &Path, addr: &str, extra: &[&str]) -> u64 {
     let o = zcopy()
@@ -97,7 +84,7 @@ fn a_killed_sender_resumes_with_the_missing_blocks() {
         let _ = sender.kill();
         let finished = sender.wait().unwrap().success();
         if !finished {
-            await_lines(&server, "kept the partial file", run);
+            server.await_lines("kept the partial file", run);
         }
         resume_completes(&file, &data, &server.addr, out.path(), run, finished);
     }

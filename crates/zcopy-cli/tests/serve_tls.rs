@@ -152,7 +152,7 @@ fn https_with_curl_openssl_and_get() {
     let _ = plain.read_to_string(&mut answer);
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     assert!(answer.contains("use https://"), "{answer}");
-    assert!(server.stderr().contains("plain HTTP on the TLS port"));
+    server.await_lines("plain HTTP on the TLS port", 1);
 
     // https:// to a plain server: exit 35, one line.
     let plain_server = Server::start(&["serve", root.to_str().unwrap(), "--listen", "127.0.0.1:0"]);

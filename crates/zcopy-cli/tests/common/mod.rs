@@ -133,6 +133,20 @@ impl Server {
         (status, out, self.stderr())
     }
 
+    /// Waits (20 s at most) until the server's stderr holds `n` lines with `what`:
+    /// a line is collected by a thread, a moment after the server wrote it.
+    pub fn await_lines(&self, what: &str, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.stderr().matches(what).count() < n {
+            assert!(
+                Instant::now() < deadline,
+                "no {what:?} line: {}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// What the server printed on stderr after its listening line, so far.
     pub fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
