@@ -172,12 +172,16 @@ fn many_concurrent_senders() {
 }
 
 /// Starts `recv --once` into a fresh directory, lets `peer` talk to it, and returns
-/// the exit status, stderr and what the directory holds afterwards.
+/// the exit status, stderr and what the directory holds afterwards. The socket
+/// stays open until the receiver exits: a peer closed before the receiver looks
+/// has no owner it could admit (`net::peer_owner`).
 fn recv_once_against(peer: impl FnOnce(TcpStream)) -> (bool, String, Vec<String>) {
     let out = tempfile::tempdir().unwrap();
     let mut server = Server::recv_once(out.path(), &[]);
-    peer(TcpStream::connect(&server.addr).unwrap());
+    let stream = TcpStream::connect(&server.addr).unwrap();
+    peer(stream.try_clone().unwrap());
     let (status, _, stderr) = server.wait();
+    drop(stream);
     (status.success(), stderr, names_in(out.path()))
 }
 
@@ -228,6 +232,7 @@ fn a_peer_closing_early_writes_nothing() {
         s.extend(d);
         c.write_all(&s).unwrap();
         wire::read_greeting(&mut c).unwrap();
+        c.shutdown(std::net::Shutdown::Write).unwrap();
     });
     assert!(!ok);
     assert!(

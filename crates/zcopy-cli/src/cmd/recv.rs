@@ -41,6 +41,7 @@ use super::parent_dir;
 use crate::net::frame::{self, EntryKind, Greeting, Msg, Reader};
 use crate::net::meter::{self, Limiter};
 use crate::net::partial::{self, Partial, Root};
+use crate::net::peer_owner;
 use crate::net::tls;
 use crate::summary::Summary;
 use crate::{net, progress, size, sys};
@@ -92,7 +93,9 @@ pub struct Args {
     /// it does not exist), so that its fingerprint stays the same across restarts
     #[arg(long, value_name = "FILE")]
     identity: Option<PathBuf>,
-    /// Off loopback, accept anyone and receive in clear (prints a warning)
+    /// Accept anyone and receive in clear (prints a warning): off loopback, any
+    /// host; on loopback, any local user, and senders that close before their
+    /// socket's owner is read (a fast `--raw` client)
     #[arg(long)]
     insecure: bool,
 }
@@ -177,6 +180,8 @@ struct Job {
     sessions: Arc<Mutex<HashMap<u64, Weak<Session>>>>,
     /// Framed connections must prove the secret and speak TLS.
     tls: Option<Arc<tls::Receiver>>,
+    /// `--insecure`: no look at who owns a loopback peer's socket.
+    any_local_user: bool,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -221,6 +226,7 @@ pub fn run(args: Args) -> Result<()> {
         limiter: args.limit_rate.map(|r| Arc::new(Limiter::new(r))),
         sessions: Arc::default(),
         tls: None,
+        any_local_user: args.insecure,
     };
     let listener = net::listen(&args.listen)?;
     let local = listener.local_addr().context("listen")?;
@@ -242,13 +248,12 @@ pub fn run(args: Args) -> Result<()> {
             let (stream, peer) = listener.accept().context("accept")?;
             let stream = match job.admit(stream, peer) {
                 Ok(stream) => stream,
-                // A peer without the secret does not end a `--once` receiver:
-                // anyone could otherwise stop it.
-                Err(e) if job.tls.is_some() => {
+                // A peer without the secret, or another local user, does not end
+                // a `--once` receiver: anyone could otherwise stop it.
+                Err(e) => {
                     eprintln!("zcopy: {e:#}");
                     continue;
                 }
-                Err(e) => return Err(e),
             };
             if !job.raw {
                 // Extra connections of this session (`send -j N`) keep arriving.
@@ -290,11 +295,17 @@ impl Job {
     }
 
     /// Socket options; then, when a secret is required, the TLS handshake and the
-    /// secret's proof (nothing is read as a name before it).
+    /// secret's proof (nothing is read as a name before it). Without a secret, a
+    /// loopback peer must be this user or root (`net::peer_owner`).
     fn admit(&self, stream: TcpStream, peer: SocketAddr) -> Result<TcpStream> {
+        let tls = self.tls.as_ref().filter(|_| !self.raw);
+        // First of all: a peer that sends and closes at once leaves no owner to read.
+        if tls.is_none() && !self.any_local_user {
+            self.refuse_other_user(&stream, peer)?;
+        }
         net::keep_alive(&stream, self.timeout)
             .with_context(|| format!("{peer}: socket options"))?;
-        let Some(tls) = self.tls.as_ref().filter(|_| !self.raw) else {
+        let Some(tls) = tls else {
             return Ok(stream);
         };
         refuse_plain_sender(&stream, peer)?;
@@ -304,6 +315,27 @@ impl Job {
             eprintln!("{peer}: secret proven; TLS 1.3; {}", tls.record_layer());
         }
         Ok(inner)
+    }
+
+    /// Another local user's loopback connection, to a receiver without a secret,
+    /// is told why (framed) or cut off (raw) before a byte is read as data.
+    fn refuse_other_user(&self, stream: &TcpStream, peer: SocketAddr) -> Result<()> {
+        let local = stream
+            .local_addr()
+            .with_context(|| format!("{peer}: local address"))?;
+        let Err(e) = peer_owner::admit(local, peer) else {
+            return Ok(());
+        };
+        if self.raw {
+            net::lingering_close(stream, Duration::from_secs(2));
+        } else {
+            refuse_greeting(stream, &e.to_string());
+        }
+        Err(crate::exit::Coded {
+            code: crate::exit::AUTH,
+            message: format!("{peer}: {e}"),
+        }
+        .into())
     }
 
     fn handle(&self, stream: TcpStream, peer: SocketAddr) -> Result<()> {
@@ -501,6 +533,9 @@ impl Job {
     }
 }
 
+const ANY_LOCAL_USER: &str =
+    "zcopy: warning: --insecure on loopback: any local user can write here";
+
 /// Decides how this receiver admits senders: a secret (given, or made here off
 /// loopback) and TLS, or anyone (loopback; `--insecure`, with a warning).
 fn secure(args: &Args, local: SocketAddr) -> Result<Option<tls::Receiver>> {
@@ -514,12 +549,19 @@ fn secure(args: &Args, local: SocketAddr) -> Result<Option<tls::Receiver>> {
         }
         if !loopback {
             eprintln!("zcopy: warning: recv --raw --insecure on {local}: anyone who reaches it can write, and the bytes cross the network in clear");
+        } else if args.insecure {
+            eprintln!("{ANY_LOCAL_USER}");
         }
         return Ok(None);
     }
     let (secret, made) = match tls::Secret::given(args.secret_file.as_deref())? {
         Some(secret) => (secret, None),
-        None if loopback => return Ok(None),
+        None if loopback => {
+            if args.insecure {
+                eprintln!("{ANY_LOCAL_USER}");
+            }
+            return Ok(None);
+        }
         None if args.insecure => {
             eprintln!("zcopy: warning: recv --insecure on {local}: anyone who reaches it can write into the output directory, and names and bytes cross the network in clear");
             return Ok(None);
@@ -564,16 +606,7 @@ fn refuse_plain_sender(stream: &TcpStream, peer: SocketAddr) -> Result<()> {
     };
     // 0x16: a TLS handshake record.
     if n == 1 && first[0] != 0x16 {
-        let mut greeting = [0u8; Greeting::LEN];
-        let _ = (&*stream).read_exact(&mut greeting);
-        let mut out = Vec::new();
-        Msg::Err {
-            id: 0,
-            reason: frame::NEEDS_SECRET.into(),
-        }
-        .encode(&mut out);
-        let _ = (&*stream).write_all(&out);
-        net::lingering_close(stream, Duration::from_secs(2));
+        refuse_greeting(stream, frame::NEEDS_SECRET);
         return Err(crate::exit::Coded {
             code: crate::exit::AUTH,
             message: format!("{peer}: a sender without the secret; refused, nothing written"),
@@ -581,6 +614,21 @@ fn refuse_plain_sender(stream: &TcpStream, peer: SocketAddr) -> Result<()> {
         .into());
     }
     Ok(())
+}
+
+/// Reads a framed sender's greeting and answers it with `reason`, the first and
+/// last message of the connection.
+fn refuse_greeting(stream: &TcpStream, reason: &str) {
+    let mut greeting = [0u8; Greeting::LEN];
+    let _ = (&*stream).read_exact(&mut greeting);
+    let mut out = Vec::new();
+    Msg::Err {
+        id: 0,
+        reason: reason.into(),
+    }
+    .encode(&mut out);
+    let _ = (&*stream).write_all(&out);
+    net::lingering_close(stream, Duration::from_secs(2));
 }
 
 /// A raw receiver sees a framed sender's greeting: it says so to both sides
@@ -899,7 +947,12 @@ impl<'a> Conn<'a> {
                     ))
                 })?;
             match msg {
-                Msg::File(entry) => {
+                Msg::File(mut entry) => {
+                    // Set-uid, set-gid and sticky only from a sender that proved the
+                    // secret: any local user reaches a loopback receiver.
+                    if self.job.tls.is_none() {
+                        entry.mode &= frame::PERMISSION_BITS;
+                    }
                     let path = entry.path.clone();
                     if root.is_single() && (announced > 0 || entry.kind != EntryKind::File) {
                         bail!("{path}: -o names one file, and the sender sends a tree (give a directory)");

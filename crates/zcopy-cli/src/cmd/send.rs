@@ -100,6 +100,10 @@ pub struct Args {
     /// recv` printed): any other certificate is refused before a byte is sent
     #[arg(long, value_name = "FP")]
     fingerprint: Option<String>,
+    /// Send the set-uid, set-gid and sticky bits too (needs a secret: a receiver
+    /// keeps them only for a sender that proved one); without it they are cleared
+    #[arg(long)]
+    keep_setuid: bool,
 }
 
 /// With a secret, the TLS side that pins the receiver; without, plain TCP.
@@ -153,7 +157,15 @@ pub fn run(args: Args) -> Result<()> {
         eprintln!("zcopy: interrupted; send again to resume where the receiver stopped");
         std::process::exit(128 + sig);
     });
-    let items = walk(paths, args.name.as_deref())?;
+    if args.keep_setuid && secure.is_none() {
+        return Err(super::Usage("--keep-setuid needs a secret (ZCOPY_SECRET or --secret-file, and --fingerprint): a receiver keeps those bits only for a sender that proved one".into()).into());
+    }
+    let mut items = walk(paths, args.name.as_deref())?;
+    if !args.keep_setuid {
+        for item in &mut items {
+            item.entry.mode &= frame::PERMISSION_BITS;
+        }
+    }
     let started = Instant::now();
     let usage = Rusage::process();
     let total = items

@@ -97,6 +97,10 @@ pub enum EntryKind {
     Symlink = 2,
 }
 
+/// The read, write and execute bits of a mode: what an entry keeps unless its
+/// sender proved the secret and asked for set-uid, set-gid and sticky too.
+pub const PERMISSION_BITS: u32 = 0o777;
+
 /// A FILE message: one entry of the tree.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {

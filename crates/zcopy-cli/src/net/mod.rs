@@ -4,6 +4,7 @@ pub mod frame;
 pub mod ktls;
 pub mod meter;
 pub mod partial;
+pub mod peer_owner;
 pub mod tls;
 
 use std::io::Read;
