@@ -85,14 +85,17 @@ fn main() -> ExitCode {
         Err(e) if cmd::is_stdout_closed(&e) => ExitCode::from(141),
         Err(e) if e.downcast_ref::<cmd::Quiet>().is_some() => ExitCode::FAILURE,
         Err(e) if e.downcast_ref::<cmd::Usage>().is_some() => {
-            eprintln!("zcopy: {e:#}\nTry 'zcopy --help' for more information.");
+            eprintln!(
+                "zcopy: {}\nTry 'zcopy --help' for more information.",
+                exit::message(&e)
+            );
             ExitCode::from(exit::USAGE)
         }
         Err(e) if e.downcast_ref::<cmd::get::Exit>().is_some() => {
             ExitCode::from(e.downcast_ref::<cmd::get::Exit>().map_or(1, |exit| exit.0))
         }
         Err(e) => {
-            eprintln!("zcopy: {e:#}");
+            eprintln!("zcopy: {}", exit::message(&e));
             ExitCode::from(exit::code(&e))
         }
     }

@@ -251,7 +251,7 @@ pub fn run(args: Args) -> Result<()> {
                 // A peer without the secret, or another local user, does not end
                 // a `--once` receiver: anyone could otherwise stop it.
                 Err(e) => {
-                    eprintln!("zcopy: {e:#}");
+                    eprintln!("zcopy: {}", crate::exit::message(&e));
                     continue;
                 }
             };
@@ -284,7 +284,7 @@ impl Job {
                             .admit(stream, peer)
                             .and_then(|stream| job.handle(stream, peer))
                         {
-                            eprintln!("zcopy: {e:#}");
+                            eprintln!("zcopy: {}", crate::exit::message(&e));
                         }
                     });
                 }
