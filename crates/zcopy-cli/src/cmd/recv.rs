@@ -200,10 +200,9 @@ pub fn run(args: Args) -> Result<()> {
             let parent = parent_dir(path);
             let name = path
                 .file_name()
-                .and_then(|n| n.to_str())
                 .with_context(|| format!("{}: not a file name", path.display()))?;
             Some(
-                Root::open(parent, Some(name.to_string()))
+                Root::open(parent, Some(name.as_encoded_bytes().to_vec()))
                     .with_context(|| format!("cannot open {}", parent.display()))?,
             )
         }
@@ -896,7 +895,8 @@ impl<'a> Conn<'a> {
                     let (root, landed_tx) = (&root, landed_tx.clone());
                     s.spawn(move || {
                         for small in rx {
-                            let (id, path) = (small.entry.id, small.entry.path.clone());
+                            let id = small.entry.id;
+                            let path = frame::shown(&small.entry.path).into_owned();
                             let result = small
                                 .land(root)
                                 .map(|()| (id, path.clone()))
@@ -953,7 +953,7 @@ impl<'a> Conn<'a> {
                     if self.job.tls.is_none() {
                         entry.mode &= frame::PERMISSION_BITS;
                     }
-                    let path = entry.path.clone();
+                    let path = frame::shown(&entry.path).into_owned();
                     if root.is_single() && (announced > 0 || entry.kind != EntryKind::File) {
                         bail!("{path}: -o names one file, and the sender sends a tree (give a directory)");
                     }
@@ -961,12 +961,12 @@ impl<'a> Conn<'a> {
                     session.meter.entry(announced, &path);
                     match entry.kind {
                         EntryKind::Dir => {
-                            root.mkdir(&path)
+                            root.mkdir(&entry.path)
                                 .with_context(|| format!("{path}: cannot create the directory"))?;
                             dirs.push(entry);
                         }
                         EntryKind::Symlink => {
-                            root.symlink(&path, &entry.target, entry.mtime)
+                            root.symlink(&entry.path, &entry.target, entry.mtime)
                                 .with_context(|| format!("{path}: cannot create the symlink"))?;
                             files += 1;
                         }
@@ -1012,8 +1012,9 @@ impl<'a> Conn<'a> {
                 Msg::End { id, size, digest } if pending.contains_key(&id) => {
                     let mut small = pending.remove(&id).expect("checked above");
                     small.end = Some((size, digest));
-                    let parent = small.entry.path.rsplit_once('/').map_or("", |(d, _)| d);
-                    let lane = xxhash_rust::xxh3::xxh3_64(parent.as_bytes()) as usize % lanes.len();
+                    let path = &small.entry.path;
+                    let parent = &path[..path.iter().rposition(|&b| b == b'/').unwrap_or(0)];
+                    let lane = xxhash_rust::xxh3::xxh3_64(parent) as usize % lanes.len();
                     if lanes[lane].send(small).is_err() {
                         bail!(
                             "{}",
@@ -1032,7 +1033,7 @@ impl<'a> Conn<'a> {
                         .get(&id)
                         .cloned()
                         .with_context(|| format!("END for file {id}, which was never announced"))?;
-                    let path = partial.entry.path.clone();
+                    let path = frame::shown(&partial.entry.path).into_owned();
                     partial
                         .finish(size, digest, self.job.timeout.max(Duration::from_secs(1)))
                         .with_context(|| format!("{path}: not written"))?;
@@ -1053,8 +1054,9 @@ impl<'a> Conn<'a> {
                     }
                     // Deepest first, so setting a child's mtime does not change its parent's after.
                     for d in dirs.iter().rev() {
-                        root.finish_dir(&d.path, d.mode, d.mtime)
-                            .with_context(|| format!("{}: cannot set mode and mtime", d.path))?;
+                        root.finish_dir(&d.path, d.mode, d.mtime).with_context(|| {
+                            format!("{}: cannot set mode and mtime", frame::shown(&d.path))
+                        })?;
                     }
                     self.reply(Msg::Bye, true)?;
                     return Ok(files);
@@ -1076,7 +1078,7 @@ impl<'a> Conn<'a> {
 
     /// The one block of a small file, into memory, checked against its digest.
     fn small_block(&mut self, small: &mut Small, offset: u64, len: u32, hole: bool) -> Result<()> {
-        let path = &small.entry.path;
+        let path = frame::shown(&small.entry.path).into_owned();
         if offset != 0 || Some(u64::from(len)) != small.entry.size || !small.digests.is_empty() {
             bail!("{path}: block at {offset} of {len} bytes is not the file's one block");
         }
@@ -1161,7 +1163,7 @@ impl<'a> Conn<'a> {
     ) -> Result<()> {
         let partial = session.file(id, self.job.timeout.max(Duration::from_secs(1)))?;
         let index = partial.check_block(offset, len)?;
-        let path = &partial.entry.path;
+        let path = frame::shown(&partial.entry.path).into_owned();
         if hole {
             return Ok(partial.skipped_hole(index, frame::zeros_digest(len), session.joined())?);
         }
