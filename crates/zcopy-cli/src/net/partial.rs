@@ -191,7 +191,10 @@ fn part_name(name: &[u8], suffix: &str) -> Vec<u8> {
 }
 
 /// Partial files that cannot be resumed, removed if the receiver is interrupted.
-static UNRESUMABLE: Mutex<BTreeMap<u64, (Arc<File>, Vec<u8>)>> = Mutex::new(BTreeMap::new());
+static UNRESUMABLE: Mutex<BTreeMap<u64, PartIn>> = Mutex::new(BTreeMap::new());
+
+/// A partial file's directory and name.
+type PartIn = (Arc<File>, Vec<u8>);
 static NEXT_KEY: AtomicU64 = AtomicU64::new(0);
 
 /// Removes every partial file that could never be resumed (SIGINT, SIGTERM).
