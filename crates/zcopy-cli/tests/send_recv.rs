@@ -174,7 +174,7 @@ fn many_concurrent_senders() {
 /// Starts `recv --once` into a fresh directory, lets `peer` talk to it, and returns
 /// the exit status, stderr and what the directory holds afterwards. The socket
 /// stays open until the receiver exits: a peer closed before the receiver looks
-/// has no owner it could admit (`net::peer_owner`).
+/// has no owner it could admit (`zcopy_wire::peer_owner`).
 fn recv_once_against(peer: impl FnOnce(TcpStream)) -> (bool, String, Vec<String>) {
     let out = tempfile::tempdir().unwrap();
     let mut server = Server::recv_once(out.path(), &[]);

@@ -4,7 +4,7 @@
 //! Every file is written beside its target and put under its name only when it is
 //! complete (framed: every block and the file digest match; raw: the peer closed
 //! cleanly), so a failed transfer leaves nothing under the real name (see
-//! [`crate::net::partial`] for the partial files, their manifests and resuming).
+//! [`zcopy_wire::partial`] for the partial files, their manifests and resuming).
 //! A framed session may span several connections (`send -j N`): the first one
 //! carries the entries and the verdicts, the others join it with its number and
 //! carry blocks, written at their offsets into the same partial file. Small files
@@ -36,12 +36,12 @@ use tempfile::NamedTempFile;
 use xxhash_rust::xxh3::Xxh3;
 use zcopy::engine::direct::AlignedBuf;
 use zcopy::{Engine, EngineChoice, Options, Report, Rusage, Syscall, Syscalls, Transfer};
+use zcopy_wire::frame::{self, EntryKind, Greeting, Msg, Reader};
+use zcopy_wire::partial::{self, Partial, Root};
+use zcopy_wire::peer_owner;
 
 use super::parent_dir;
-use crate::net::frame::{self, EntryKind, Greeting, Msg, Reader};
 use crate::net::meter::{self, Limiter};
-use crate::net::partial::{self, Partial, Root};
-use crate::net::peer_owner;
 use crate::net::tls;
 use crate::summary::Summary;
 use crate::{net, progress, size, sys};
@@ -295,7 +295,7 @@ impl Job {
 
     /// Socket options; then, when a secret is required, the TLS handshake and the
     /// secret's proof (nothing is read as a name before it). Without a secret, a
-    /// loopback peer must be this user or root (`net::peer_owner`).
+    /// loopback peer must be this user or root (`zcopy_wire::peer_owner`).
     fn admit(&self, stream: TcpStream, peer: SocketAddr) -> Result<TcpStream> {
         let tls = self.tls.as_ref().filter(|_| !self.raw);
         // First of all: a peer that sends and closes at once leaves no owner to read.

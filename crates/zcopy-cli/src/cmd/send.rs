@@ -1,5 +1,5 @@
 //! `zcopy send PATH... HOST:PORT`: files, directories and standard input to
-//! `zcopy recv` over the framed protocol (see [`crate::net::frame`]), or one file's
+//! `zcopy recv` over the framed protocol (see [`zcopy_wire::frame`]), or one file's
 //! bytes alone (`--raw`), as `nc` or the seed's Java clients would send them.
 //!
 //! Small files are read into one buffer with their headers and digests and leave
@@ -28,10 +28,10 @@ use serde_json::Map;
 use xxhash_rust::xxh3::xxh3_128;
 use zcopy::engine::direct::AlignedBuf;
 use zcopy::{Engine, EngineChoice, Options, Report, Rusage, Status, Syscall, Transfer};
+use zcopy_wire::frame::{self, Entry, EntryKind, Greeting, Have, Msg, Reader};
+use zcopy_wire::partial::hash_range;
 
-use crate::net::frame::{self, Entry, EntryKind, Greeting, Have, Msg, Reader};
 use crate::net::meter::{self, Limiter, Meter};
-use crate::net::partial::hash_range;
 use crate::net::tls;
 use crate::summary::Summary;
 use crate::{exit, net, progress, size, sys};

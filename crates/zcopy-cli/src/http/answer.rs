@@ -26,7 +26,7 @@ fn local_uploader(conn: &Conn) -> Result<(), String> {
                 .ok()
                 .and_then(|a| std::net::SocketAddr::try_from(a).ok())
                 .ok_or("the connection's local address is unknown")?;
-            crate::net::peer_owner::admit(local, peer).map_err(|e| e.to_string())
+            zcopy_wire::peer_owner::admit(local, peer).map_err(|e| e.to_string())
         }
         None => {
             let cred = rustix::net::sockopt::socket_peercred(&conn.socket)

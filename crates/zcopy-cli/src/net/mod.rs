@@ -1,10 +1,7 @@
 //! Addresses, listening and connecting, shared by `send`, `recv` and `echo`.
 
-pub mod frame;
 pub mod ktls;
 pub mod meter;
-pub mod partial;
-pub mod peer_owner;
 pub mod tls;
 
 use std::io::Read;

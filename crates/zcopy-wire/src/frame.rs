@@ -396,6 +396,8 @@ impl<R: Read> Reader<R> {
     }
 
     /// The next message, `None` at a clean end of stream between messages.
+    // Not an `Iterator`: an error ends the stream, and callers tell it from the end.
+    #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> io::Result<Option<Msg>> {
         if self.start == self.end && self.fill()? == 0 {
             return Ok(None);

@@ -23,7 +23,7 @@ use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags, Timespec, Timestamps};
 use rustix::io::Errno;
 use xxhash_rust::xxh3::Xxh3;
 
-use super::frame::{self, Entry, Have};
+use crate::frame::{self, Entry, Have};
 
 /// The most blocks a file may have: its HAVE bitmap fits in one message.
 const MAX_BLOCKS: u64 = 1 << 22;
