@@ -14,6 +14,13 @@ pub fn code(e: &anyhow::Error) -> u8 {
         if let Some(coded) = cause.downcast_ref::<Coded>() {
             return coded.code;
         }
+        match cause.downcast_ref::<zcopy_wire::tls::Error>() {
+            Some(zcopy_wire::tls::Error::Usage(_)) => return USAGE,
+            Some(zcopy_wire::tls::Error::Refused(_)) => return AUTH,
+            Some(zcopy_wire::tls::Error::WrongCertificate(_)) => return PEER_VERIFY,
+            // A failed step: its cause, next in the chain, says which failure.
+            _ => {}
+        }
         let kind = if let Some(io) = cause.downcast_ref::<std::io::Error>() {
             io.kind()
         } else if let Some(engine) = cause.downcast_ref::<zcopy::Error>() {
@@ -37,6 +44,11 @@ pub fn code(e: &anyhow::Error) -> u8 {
         }
     }
     FAILURE
+}
+
+/// Whether `e` is a usage error (bad flags or operands), worth the `--help` hint.
+pub fn is_usage(e: &anyhow::Error) -> bool {
+    code(e) == USAGE
 }
 
 /// `e` on one line, its causes joined by ": ", each system error in its strerror

@@ -84,7 +84,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if cmd::is_stdout_closed(&e) => ExitCode::from(141),
         Err(e) if e.downcast_ref::<cmd::Quiet>().is_some() => ExitCode::FAILURE,
-        Err(e) if e.downcast_ref::<cmd::Usage>().is_some() => {
+        Err(e) if exit::is_usage(&e) => {
             eprintln!(
                 "zcopy: {}\nTry 'zcopy --help' for more information.",
                 exit::message(&e)

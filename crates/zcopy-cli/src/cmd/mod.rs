@@ -66,27 +66,6 @@ pub fn open_up(file: &std::fs::File) -> std::io::Result<()> {
     file.set_permissions(std::fs::Permissions::from_mode(0o666 & !umask()))
 }
 
-/// A new temporary file beside `path`, named `.NAME.XXXXXX.zcopy-part`, removed when
-/// dropped unless it is persisted (renamed) over `path`.
-pub fn temp_beside(path: &std::path::Path) -> std::io::Result<tempfile::NamedTempFile> {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("zcopy");
-    tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".zcopy-part")
-        .tempfile_in(parent_dir(path))
-        .map_err(without_path)
-}
-
-/// An I/O error without the temporary path `tempfile` adds to its message: the
-/// caller names the real target instead.
-pub fn without_path(e: std::io::Error) -> std::io::Error {
-    // tempfile appends ` at path "..."` to the OS error's own words.
-    match e.to_string().split_once(" at path ") {
-        Some((words, _)) => std::io::Error::new(e.kind(), words.to_string()),
-        None => e,
-    }
-}
-
 /// Prints one JSON object as a line on stdout.
 pub fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();

@@ -12,7 +12,7 @@
 //! landing threads, since creating a file costs more than receiving 4 KiB.
 //!
 //! Off loopback the framed receiver is authenticated and encrypted by default
-//! (`net::tls`): every connection, joiners included, proves the secret before a
+//! (`zcopy_wire::tls`): every connection, joiners included, proves the secret before a
 //! name is read; without `--secret-file` or `ZCOPY_SECRET` a one-time secret is
 //! made and printed with the certificate's fingerprint, as one line for the sender.
 //!
@@ -42,9 +42,9 @@ use zcopy_wire::peer_owner;
 
 use super::parent_dir;
 use crate::net::meter::{self, Limiter};
-use crate::net::tls;
 use crate::summary::Summary;
 use crate::{net, progress, size, sys};
+use zcopy_wire::tls;
 
 /// Receive files from `zcopy send`, or raw bytes (--raw) from nc or the seed's clients
 #[derive(clap::Args)]
@@ -1305,7 +1305,7 @@ fn ended_early(got: u64, len: u32) -> std::io::Error {
 }
 
 fn temp_beside(path: &Path) -> Result<NamedTempFile> {
-    super::temp_beside(path)
+    zcopy_wire::partial::temp_beside(path)
         .with_context(|| format!("cannot create a file beside {}", path.display()))
 }
 

@@ -32,9 +32,9 @@ use zcopy_wire::frame::{self, Entry, EntryKind, Greeting, Have, Msg, Reader};
 use zcopy_wire::partial::hash_range;
 
 use crate::net::meter::{self, Limiter, Meter};
-use crate::net::tls;
 use crate::summary::Summary;
 use crate::{exit, net, progress, size, sys};
+use zcopy_wire::tls;
 
 /// Files up to this size travel inside the shared write buffer.
 const SMALL: u64 = 1 << 20;

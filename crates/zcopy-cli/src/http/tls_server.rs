@@ -29,7 +29,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{ServerConfig, ServerConnection};
 
-use crate::net::tls;
+use zcopy_wire::tls;
 
 /// Reads the PEM certificate chain and private key.
 pub fn load(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>> {
