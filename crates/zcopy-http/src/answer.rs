@@ -4,12 +4,12 @@
 
 use std::time::SystemTime;
 
-use super::conn::{Conn, Context, Part, Phase};
-use super::listing;
-use super::open_files::{Entry, Lookup, Variants};
-use super::request::{self, Method, Request, Span};
-use super::response::{self, Status};
-use super::upload::{self, Upload};
+use crate::conn::{Conn, Context, Part, Phase};
+use crate::listing;
+use crate::open_files::{Entry, Lookup, Variants};
+use crate::request::{self, Method, Request, Span};
+use crate::response::{self, Status};
+use crate::upload::{self, Upload};
 
 /// The address failed logins are counted under; clients of a Unix socket share one.
 fn client_ip(conn: &Conn) -> std::net::IpAddr {
@@ -96,7 +96,7 @@ pub fn respond(conn: &mut Conn, req: &Request<'_>, cx: &mut Context<'_>) {
                 }
                 upload::Start::Receive(upload) => {
                     if cx.config.log.is_some() {
-                        conn.record = Some(Box::new(super::access_log::Record::new(
+                        conn.record = Some(Box::new(crate::access_log::Record::new(
                             req.method_name,
                             req.target,
                             Status::Continue,
