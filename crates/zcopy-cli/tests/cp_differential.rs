@@ -1,7 +1,7 @@
 //! The same cases through GNU cp and `zcopy cp`, in twin directories, compared:
 //! exit status, the tree left behind (names, types, contents, modes, link targets,
 //! hard links, and times where the case preserves them) and the `-v` lines.
-//! Where zcopy differs on purpose, the case says so and the README says why.
+//! Where zcopy differs on purpose, the case says so and docs/guide.md (cp) says why.
 
 mod common;
 
@@ -21,7 +21,7 @@ enum Compare {
     /// Also modification times (the case preserves them).
     WithTimes,
     /// Only whether both failed: GNU cp leaves a partial tree behind here and
-    /// zcopy refuses before writing (README, "cp").
+    /// zcopy refuses before writing (docs/guide.md, "cp").
     StatusOnly,
 }
 

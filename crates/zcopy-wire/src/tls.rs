@@ -94,7 +94,7 @@ const ACCEPTED: u8 = 1;
 const REFUSED: u8 = 0;
 
 /// rustls with ring, AES-128-GCM first: the fastest suite where the CPU has AES-NI
-/// (the README has the measurement). send/recv limit it to TLS 1.3 (the proof
+/// (docs/security.md has the measurement). send/recv limit it to TLS 1.3 (the proof
 /// needs its exporter); `serve` also speaks 1.2.
 pub fn provider() -> Arc<CryptoProvider> {
     let mut p = provider::default_provider();
@@ -548,7 +548,7 @@ enum Ending {
 /// it, as on any stream socket; TCP options stay on `sock`. A Unix pair rather than
 /// a loopback TCP pair: no TCP stack between the pump and the transfer code, and
 /// sendfile into it passes page references (a quarter less CPU per byte over TLS,
-/// measured in the README).
+/// measured in docs/security.md).
 fn spawn_pump(conn: Connection, sock: TcpStream, ending: Ending) -> io::Result<TcpStream> {
     let (near, far) = UnixStream::pair()?;
     let far = TcpStream::from(OwnedFd::from(far));

@@ -13,7 +13,7 @@ use zcopy_http::access_log::LogFormat;
 use zcopy_http::server::{Config, Listener, Server};
 
 /// Under `auto`, files up to this size go out from memory with their head, in one
-/// send. Measured with wrk on loopback (README, "serve"): at 4 KiB that costs about
+/// send. Measured with wrk on loopback (docs/benchmarks.md, "serve"): at 4 KiB that costs about
 /// 10% less CPU per request than a head and sendfile; at 8 KiB the two are level;
 /// at 16 KiB sendfile costs 20% less.
 const MEMORY_BODY_MAX: u64 = 4 << 10;

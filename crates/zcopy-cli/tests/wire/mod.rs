@@ -1,4 +1,4 @@
-//! A hand-written speaker of the framed protocol (version 2, as the README
+//! A hand-written speaker of the framed protocol (version 2, as docs/protocol.md
 //! documents it), independent of zcopy's own code: the tests use it to play a
 //! hostile or broken sender or receiver.
 #![allow(dead_code)] // each test file uses its own part of this module
