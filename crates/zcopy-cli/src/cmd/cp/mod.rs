@@ -1,188 +1,46 @@
 //! `zcopy cp SRC... DST`: copies files and trees like GNU cp, through the cheapest
 //! mechanism that works: a reflink (copy-on-write clone), then the transfer engines
 //! (copy_file_range → sendfile → splice → mmap → read-write), moving only the data
-//! segments of sparse files. Each file is written under a temporary name beside its
-//! target and renamed at the end, so an interrupted copy never leaves a half file
-//! under the real name.
+//! segments of sparse files.
 //!
-//! The flags are GNU cp's: `-a -d -r/-R -p --preserve --no-preserve -n -i -f -u -t -T
-//! -L -P -H -v --reflink --sparse`, with GNU's defaults (`-r` copies symlinks as
-//! links, otherwise command-line symlinks are followed) and GNU's words on stdout
-//! and stderr.
+//! A new file is written under no name (or a temporary one) beside its target and
+//! linked into place when complete, so an interrupted copy never leaves a half file
+//! under the real name. An existing file is opened and truncated, as GNU cp does:
+//! its permissions decide whether it may be written, its owner stays and its other
+//! hard links see the new contents (`-f` removes it and makes a new one when it
+//! cannot be opened; `--remove-destination` removes it first).
+//!
+//! The flags are GNU cp's, with GNU's defaults (`-r` copies symlinks as links,
+//! otherwise command-line symlinks are followed), GNU's checks (the same file, a
+//! symlink made by this copy) and GNU's words on stdout and stderr.
+
+mod backup;
+mod options;
+mod part;
+mod words;
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::fs::{File, Metadata};
 use std::io::{BufRead, IsTerminal, Write};
 use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use rustix::fs::{AtFlags, FileType, Mode, Timespec, Timestamps, CWD};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, Timespec, Timestamps, CWD};
 use zcopy::engine::{reflink, seek_data};
-use zcopy::{EngineChoice, FdKind, Options, Transfer};
+use zcopy::{FdKind, Options, Transfer};
 
-mod part;
-
-use super::parent_dir;
+pub use options::Args;
+use options::{Clobber, Follow, Make, Settings, Update, When};
 use part::{temp_name, PartFile, Target};
-
-/// Copy files and trees with reflinks, in-kernel copies and sparse awareness (GNU cp's flags)
-#[derive(clap::Args)]
-pub struct Args {
-    /// Sources, then the destination (a directory when there are several sources)
-    #[arg(required = true, value_name = "SRC... DST")]
-    paths: Vec<PathBuf>,
-    /// Copy directories recursively; symlinks inside are copied as links
-    #[arg(short = 'r', short_alias = 'R', long)]
-    recursive: bool,
-    /// Same as -dR --preserve=all
-    #[arg(short = 'a', long)]
-    archive: bool,
-    /// Same as --no-dereference --preserve=links
-    #[arg(short = 'd')]
-    no_dereference_preserve_links: bool,
-    /// Same as --preserve=mode,ownership,timestamps
-    #[arg(short = 'p')]
-    preserve_default: bool,
-    /// Preserve the attributes listed: mode, ownership, timestamps, links, xattr, all
-    #[arg(long, value_name = "ATTR_LIST", num_args = 0..=1, require_equals = true,
-          default_missing_value = "mode,ownership,timestamps")]
-    preserve: Vec<String>,
-    /// Do not preserve the attributes listed
-    #[arg(long, value_name = "ATTR_LIST")]
-    no_preserve: Vec<String>,
-    /// Do not overwrite an existing file (overrides an earlier -i)
-    #[arg(short = 'n', long, overrides_with = "interactive")]
-    no_clobber: bool,
-    /// Ask before overwriting (overrides an earlier -n)
-    #[arg(short = 'i', long, overrides_with = "no_clobber")]
-    interactive: bool,
-    /// Accepted for GNU cp: an existing destination is always replaced by a rename,
-    /// which needs no permission on the file itself
-    #[arg(short = 'f', long)]
-    force: bool,
-    /// Copy only when the source is newer than the destination, or it is missing
-    #[arg(short = 'u', long)]
-    update: bool,
-    /// Copy all sources into DIRECTORY
-    #[arg(short = 't', long, value_name = "DIRECTORY")]
-    target_directory: Option<PathBuf>,
-    /// Treat DST as a normal file, never as a directory to copy into
-    #[arg(short = 'T', long)]
-    no_target_directory: bool,
-    /// Always follow symbolic links in sources
-    #[arg(short = 'L', long, overrides_with_all = ["no_dereference", "command_line_links"])]
-    dereference: bool,
-    /// Never follow symbolic links in sources
-    #[arg(short = 'P', long, overrides_with_all = ["dereference", "command_line_links"])]
-    no_dereference: bool,
-    /// Follow symbolic links named on the command line only
-    #[arg(short = 'H', overrides_with_all = ["dereference", "no_dereference"])]
-    command_line_links: bool,
-    /// Clone with FICLONE: auto (when the file system can), always (or fail), never;
-    /// a bare --reflink means always, as in GNU cp
-    #[arg(long, value_enum, num_args = 0..=1, require_equals = true,
-          default_value = "auto", default_missing_value = "always")]
-    reflink: When,
-    /// Keep holes: auto (when the source has holes), always (look for holes), never
-    #[arg(long, value_enum, require_equals = false, default_value = "auto")]
-    sparse: When,
-    /// Engine when not cloning: auto, copy-file-range, sendfile, splice, mmap, read-write
-    #[arg(long, default_value = "auto")]
-    engine: EngineChoice,
-    /// Write each new file under its final name, as GNU cp does, not as an unnamed
-    /// file linked into place when complete: faster for many small files; an error
-    /// still removes the file, but a copy killed midway can leave a partial one
-    #[arg(long)]
-    inplace: bool,
-    /// Print what is copied on stdout, GNU's words ('a' -> 'b'); -vv adds the engine
-    #[arg(short = 'v', long, action = clap::ArgAction::Count)]
-    verbose: u8,
-    /// Print only errors (no -v lines, no progress)
-    #[arg(short = 'q', long)]
-    quiet: bool,
-    /// Show a progress bar on a terminal (bytes of the files copied so far)
-    #[arg(long)]
-    progress: bool,
-}
-
-/// The three-way switches of GNU cp.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum When {
-    Auto,
-    Always,
-    Never,
-}
-
-/// Which attributes are kept, as GNU cp's `--preserve` names them.
-#[derive(Clone, Copy, Debug, Default)]
-struct Preserve {
-    mode: bool,
-    ownership: bool,
-    timestamps: bool,
-    links: bool,
-    xattr: bool,
-    /// `--no-preserve=mode`: new files get the default mode (0666 or 0777, less
-    /// the umask), not the source's.
-    default_mode: bool,
-    /// From `all` (or `-a`): failing to keep xattrs is not an error.
-    quiet_xattr: bool,
-}
-
-impl Preserve {
-    fn set(&mut self, list: &str, on: bool) -> Result<()> {
-        for attr in list.split(',').filter(|a| !a.is_empty()) {
-            match attr {
-                "mode" => {
-                    self.mode = on;
-                    self.default_mode = !on;
-                }
-                "ownership" => self.ownership = on,
-                "timestamps" => self.timestamps = on,
-                "links" => self.links = on,
-                "xattr" => self.xattr = on,
-                // SELinux contexts: nothing to keep on a system without SELinux.
-                "context" => {}
-                "all" => {
-                    *self = Preserve {
-                        mode: on,
-                        ownership: on,
-                        timestamps: on,
-                        links: on,
-                        xattr: on,
-                        default_mode: !on,
-                        quiet_xattr: on,
-                    }
-                }
-                other => bail!(super::Usage(format!(
-                    "invalid argument '{other}' for '--preserve' (valid: mode, ownership, \
-                     timestamps, links, xattr, context, all)"
-                ))),
-            }
-        }
-        Ok(())
-    }
-}
-
-/// When symlinks among the sources are followed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Follow {
-    Always,
-    Never,
-    CommandLine,
-}
-
-/// What to do with a destination that exists.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Clobber {
-    Overwrite,
-    Never,
-    Ask,
-}
+use std::ops::Range;
+pub use words::Program;
+use words::{describe, q};
 
 /// A directory with at least this many entries has its files copied on two
 /// threads: below it, starting a thread costs more than it saves.
@@ -191,77 +49,72 @@ const SHARE_OUT_MIN: usize = 64;
 /// The copy in progress: the settings resolved from the flags, and what was learnt
 /// along the way.
 struct Copier {
-    recursive: bool,
-    follow: Follow,
-    clobber: Clobber,
-    update: bool,
-    preserve: Preserve,
-    reflink: When,
-    sparse: When,
-    engine: EngineChoice,
-    /// `--inplace`: new files are written under their final name.
-    inplace: bool,
-    verbose: u8,
+    set: Settings,
+    program: Program,
     umask: u32,
     /// Source devices whose file system refused FICLONE: asked once, not per file.
     no_reflink: HashSet<u64>,
     /// With `--preserve=links`: the first copy of each multiply-linked source.
     linked: HashMap<(u64, u64), PathBuf>,
+    /// With several operands: what this copy made at each top-level destination
+    /// (device, inode), so that a later operand is never written through a
+    /// symlink, or over a file, that an earlier one just made (GNU's guard).
+    made: Option<HashSet<(u64, u64)>>,
+    /// The device of the directory being copied, for `-x`.
+    dir_dev: u64,
     bar: Option<ProgressBar>,
 }
 
+/// What an existing destination leaves to do.
+enum Existing {
+    /// Nothing: it stays (-n, -u, -i answered no, the same file with -l).
+    Keep,
+    /// Write over it.
+    Replace,
+    /// It was moved aside (to this backup) or removed: the target is new.
+    Gone(Option<PathBuf>),
+}
+
+/// cp as the program was invoked: GNU cp's conventions under the name `cp` (a
+/// link to zcopy), zcopy's otherwise.
 pub fn run(args: Args) -> Result<()> {
-    let (srcs, dst, into_dir) = operands(&args)?;
-    let mut preserve = Preserve::default();
-    if args.archive {
-        preserve.set("all", true)?;
-    }
-    if args.no_dereference_preserve_links {
-        preserve.links = true;
-    }
-    if args.preserve_default {
-        preserve.set("mode,ownership,timestamps", true)?;
-    }
-    for list in &args.preserve {
-        preserve.set(list, true)?;
-    }
-    for list in &args.no_preserve {
-        preserve.set(list, false)?;
-    }
-    let recursive = args.recursive || args.archive;
-    let follow = if args.dereference {
-        Follow::Always
-    } else if args.no_dereference || args.no_dereference_preserve_links || args.archive {
-        Follow::Never
-    } else if args.command_line_links {
-        Follow::CommandLine
-    } else if recursive {
-        Follow::Never
-    } else {
-        Follow::Always
+    run_as(args, Program::invoked())
+}
+
+/// cp speaking as `program`: its prefix on every message, its exit code for
+/// usage errors (zcopy's 2 through `super::Usage`, GNU's 1 printed here).
+pub fn run_as(args: Args, program: Program) -> Result<()> {
+    let usage = |message: String| -> anyhow::Error {
+        match program {
+            Program::Zcopy => super::Usage(message).into(),
+            Program::Cp => {
+                eprintln!(
+                    "{}: {message}\nTry '{}' for more information.",
+                    program.prefix(),
+                    program.help()
+                );
+                super::Quiet.into()
+            }
+        }
     };
-    let clobber = if args.no_clobber {
-        Clobber::Never
-    } else if args.interactive {
-        Clobber::Ask
-    } else {
-        Clobber::Overwrite
+    let set = Settings::from_args(&args).map_err(usage)?;
+    let (srcs, dst, into_dir) = match operands(&args, &set) {
+        Ok(found) => found,
+        Err(Operands::Usage(message)) => return Err(usage(message)),
+        Err(Operands::Fail(message)) => {
+            eprintln!("{}: {message}", program.prefix());
+            bail!(super::Quiet);
+        }
     };
-    let show_bar = args.progress && !args.quiet && std::io::stderr().is_terminal();
+    let show_bar = args.progress && set.verbose == 0 && std::io::stderr().is_terminal();
     let mut copier = Copier {
-        recursive,
-        follow,
-        clobber,
-        update: args.update,
-        preserve,
-        reflink: args.reflink,
-        sparse: args.sparse,
-        engine: args.engine,
-        inplace: args.inplace,
-        verbose: if args.quiet { 0 } else { args.verbose },
+        made: (srcs.len() > 1).then(HashSet::new),
+        set,
+        program,
         umask: super::umask(),
         no_reflink: HashSet::new(),
         linked: HashMap::new(),
+        dir_dev: 0,
         bar: show_bar.then(|| {
             ProgressBar::new_spinner().with_style(
                 ProgressStyle::with_template(
@@ -272,26 +125,22 @@ pub fn run(args: Args) -> Result<()> {
         }),
     };
     let mut failed = false;
-    for src in srcs {
-        let target = if into_dir {
-            match src.file_name() {
-                Some(name) => dst.join(name),
-                None => {
-                    eprintln!(
-                        "zcopy: cannot copy '{}': it has no file name",
-                        src.display()
-                    );
-                    failed = true;
-                    continue;
-                }
-            }
+    for src in &srcs {
+        let result = if copier.set.parents {
+            copier.copy_with_parents(src, &dst)
         } else {
-            dst.clone()
+            let target = if into_dir {
+                dst.join(last_component(src))
+            } else {
+                dst.clone()
+            };
+            copier.copy_operand(src, &target)
         };
-        if let Err(e) = copier.copy_entry(src, &target, true, false, None) {
-            if e.downcast_ref::<super::Quiet>().is_none() {
-                eprintln!("zcopy: {e:#}");
+        if let Err(e) = result {
+            if super::is_stdout_closed(&e) {
+                return Err(e);
             }
+            copier.report(&e);
             failed = true;
         }
     }
@@ -304,42 +153,189 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
+/// Why the operands do not make a copy.
+enum Operands {
+    /// Told as a usage error.
+    Usage(String),
+    /// Told as a failure.
+    Fail(String),
+}
+
 /// The sources, the destination, and whether the sources go into it as a directory.
-fn operands(args: &Args) -> Result<(&[PathBuf], PathBuf, bool)> {
+fn operands(args: &Args, set: &Settings) -> Result<(Vec<PathBuf>, PathBuf, bool), Operands> {
+    let mut paths = args.paths.clone();
+    if set.strip_trailing_slashes {
+        for path in &mut paths {
+            let bytes = path.as_os_str().as_bytes();
+            let end = bytes.iter().rposition(|&b| b != b'/').map_or(1, |i| i + 1);
+            *path = PathBuf::from(OsStr::from_bytes(&bytes[..end.min(bytes.len())]));
+        }
+    }
+    let is_dir = |dir: &Path| match std::fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(_) => Err(Operands::Fail(format!(
+            "target {} is not a directory",
+            q(dir)
+        ))),
+        Err(e) => Err(Operands::Fail(describe(
+            &anyhow::Error::from(e).context(format!("failed to access {}", q(dir))),
+        ))),
+    };
     if let Some(dir) = &args.target_directory {
         if args.no_target_directory {
-            bail!(super::Usage(
-                "cannot combine --target-directory (-t) and --no-target-directory (-T)".into()
+            return Err(Operands::Usage(
+                "cannot combine --target-directory (-t) and --no-target-directory (-T)".into(),
             ));
         }
-        if !dir.is_dir() {
-            bail!("target directory '{}' is not a directory", dir.display());
+        if paths.is_empty() {
+            return Err(Operands::Usage("missing file operand".into()));
         }
-        return Ok((&args.paths, dir.clone(), true));
+        is_dir(dir)?;
+        return Ok((paths, dir.clone(), true));
     }
-    let Some((dst, srcs)) = args.paths.split_last().filter(|(_, srcs)| !srcs.is_empty()) else {
-        bail!(super::Usage(format!(
-            "missing destination file operand after '{}'",
-            args.paths[0].display()
-        )));
-    };
+    match paths.len() {
+        0 => return Err(Operands::Usage("missing file operand".into())),
+        1 => {
+            return Err(Operands::Usage(format!(
+                "missing destination file operand after {}",
+                q(&paths[0])
+            )))
+        }
+        _ => {}
+    }
+    let dst = paths.pop().expect("two operands or more");
     if args.no_target_directory {
-        if srcs.len() > 1 {
-            bail!(super::Usage(format!(
-                "extra operand '{}'",
-                args.paths[2].display()
-            )));
+        if paths.len() > 1 {
+            return Err(Operands::Usage(format!("extra operand {}", q(&dst))));
         }
-        return Ok((srcs, dst.clone(), false));
+        return Ok((paths, dst, false));
     }
-    let into_dir = dst.is_dir();
-    if srcs.len() > 1 && !into_dir {
-        bail!("target '{}' is not a directory", dst.display());
+    let into_dir = std::fs::metadata(&dst).is_ok_and(|m| m.is_dir());
+    if set.parents && !into_dir {
+        return Err(Operands::Usage(
+            "with --parents, the destination must be a directory".into(),
+        ));
     }
-    Ok((srcs, dst.clone(), into_dir))
+    if paths.len() > 1 && !into_dir {
+        is_dir(&dst)?;
+    }
+    Ok((paths, dst, into_dir))
+}
+
+/// `path` split as given, trailing slashes aside, into its directory (`.` when
+/// none) and its last component: `s` and `.` for `s/.` (whose contents then go
+/// into the target itself, as in GNU cp), where `Path::file_name` would say `s`.
+fn split_last(path: &Path) -> (&Path, &OsStr) {
+    let bytes = path.as_os_str().as_bytes();
+    let end = bytes.iter().rposition(|&b| b != b'/').map_or(0, |i| i + 1);
+    let slash = bytes[..end].iter().rposition(|&b| b == b'/');
+    let name = OsStr::from_bytes(&bytes[slash.map_or(0, |i| i + 1)..end]);
+    let dir = match slash {
+        None => Path::new("."),
+        Some(0) => Path::new("/"),
+        Some(i) => Path::new(OsStr::from_bytes(&bytes[..i])),
+    };
+    (dir, name)
+}
+
+fn last_component(path: &Path) -> &OsStr {
+    split_last(path).1
+}
+
+fn same_inode(a: &Metadata, b: &Metadata) -> bool {
+    a.dev() == b.dev() && a.ino() == b.ino()
+}
+
+/// Whether `a` and `b` are the same directory entry: the same last component
+/// in the same directory.
+fn same_name(a: &Path, b: &Path) -> bool {
+    last_component(a) == last_component(b)
+        && match (
+            std::fs::metadata(split_last(a).0),
+            std::fs::metadata(split_last(b).0),
+        ) {
+            (Ok(a), Ok(b)) => same_inode(&a, &b),
+            _ => false,
+        }
 }
 
 impl Copier {
+    /// Prints a failure on stderr, one line of GNU's words.
+    fn report(&self, e: &anyhow::Error) {
+        if e.downcast_ref::<super::Quiet>().is_none() {
+            eprintln!("{}: {}", self.program.prefix(), describe(e));
+        }
+    }
+
+    /// A command-line operand to `dst`, with GNU's special case of `cp -f -b F F`
+    /// (a copy of F made as its backup).
+    fn copy_operand(&mut self, src: &Path, dst: &Path) -> Result<()> {
+        if let Some(backup) = self.set.backup.as_ref().filter(|_| self.set.force) {
+            if src == dst && std::fs::metadata(src).is_ok_and(|m| m.is_file()) {
+                let backup = backup.name(dst);
+                let saved = self.set.backup.take();
+                let copied = self.copy_entry(src, &backup, true, false, None);
+                self.set.backup = saved;
+                return copied;
+            }
+        }
+        self.copy_entry(src, dst, true, false, None)
+    }
+
+    /// `--parents`: `src` to `dir/src`, making the directories between as copies
+    /// of the source's (their attributes set once the copy is in, as GNU's
+    /// re_protect does, so a read-only one is still written into).
+    fn copy_with_parents(&mut self, src: &Path, dir: &Path) -> Result<()> {
+        let bytes = src.as_os_str().as_bytes();
+        let relative = Path::new(OsStr::from_bytes(
+            &bytes[bytes.iter().position(|&b| b != b'/').unwrap_or(bytes.len())..],
+        ));
+        let mut made = Vec::new();
+        let mut src_prefix = PathBuf::from(if bytes.starts_with(b"/") { "/" } else { "" });
+        let mut dst_prefix = dir.to_path_buf();
+        let ancestors: Vec<_> = relative.components().collect();
+        for component in ancestors.iter().take(ancestors.len().saturating_sub(1)) {
+            src_prefix.push(component);
+            dst_prefix.push(component);
+            let meta = std::fs::metadata(&src_prefix)
+                .with_context(|| format!("cannot stat {}", q(&src_prefix)))?;
+            if !meta.is_dir() {
+                bail!("{} is not a directory", q(&src_prefix));
+            }
+            match std::fs::metadata(&dst_prefix) {
+                Ok(existing) if existing.is_dir() => continue,
+                Ok(_) => bail!("{} exists but is not a directory", q(&dst_prefix)),
+                Err(_) => {}
+            }
+            rustix::fs::mkdir(&dst_prefix, Mode::from_raw_mode(0o700))
+                .with_context(|| format!("cannot make directory {}", q(&dst_prefix)))?;
+            if self.set.verbose > 0 {
+                self.print(&format!("{} -> {}\n", q(&src_prefix), q(&dst_prefix)))?;
+            }
+            made.push((src_prefix.clone(), dst_prefix.clone(), meta));
+        }
+        let copied = self.copy_operand(src, &dir.join(relative));
+        for (src_dir, dst_dir, meta) in made.iter().rev() {
+            let mode = self.new_mode(meta, 0o777);
+            let (src_dir, dir) = (File::open(src_dir)?, File::open(dst_dir)?);
+            self.keep_attributes(&src_dir, &dir, dst_dir, meta, mode, 0o700)?;
+        }
+        copied
+    }
+
+    /// The mode of a new file or directory made as a copy of `meta`: the
+    /// source's with `-p`, else the default (`base`, 0666 or 0777) less the
+    /// umask with `--no-preserve=mode`, else the source's less the umask.
+    fn new_mode(&self, meta: &Metadata, base: u32) -> u32 {
+        if self.set.preserve.mode {
+            meta.mode() & 0o7777
+        } else if self.set.preserve.default_mode {
+            base & !self.umask
+        } else {
+            meta.mode() & 0o777 & !self.umask
+        }
+    }
+
     /// Copies `src` to `dst`. `fresh`: `dst`'s directory was made by this copy and
     /// holds only what it put there, so nothing is at `dst` yet and no stat asks.
     /// `at`: a regular file (by its directory entry) in directories held open.
@@ -351,12 +347,15 @@ impl Copier {
         fresh: bool,
         at: Option<At<'_>>,
     ) -> Result<()> {
-        let follow = match self.follow {
+        let follow = match self.set.follow {
             Follow::Always => true,
             Follow::Never => false,
             Follow::CommandLine => top,
         };
-        let (meta, opened) = match at.filter(|_| !follow).and_then(At::open_source) {
+        let opened = at
+            .filter(|_| !follow && self.set.make == Make::Copy)
+            .and_then(At::open_source);
+        let (meta, opened) = match opened {
             Some((file, meta)) => (meta, Some(file)),
             None => {
                 let meta = if follow {
@@ -364,173 +363,414 @@ impl Copier {
                 } else {
                     std::fs::symlink_metadata(src)
                 }
-                .with_context(|| format!("cannot stat '{}'", src.display()))?;
+                .with_context(|| format!("cannot stat {}", q(src)))?;
                 (meta, None)
             }
         };
         let kind = meta.file_type();
+        if kind.is_dir() && !self.set.recursive {
+            bail!("-r not specified; omitting directory {}", q(src));
+        }
+        let as_regular =
+            kind.is_file() || (self.set.copy_contents && !kind.is_dir() && !kind.is_symlink());
+        // A regular file is written through a symlink at the target, so the target
+        // is stat'ed; anything else replaces what is there, so it is lstat'ed.
+        let by_lstat = !as_regular
+            || self.set.make != Make::Copy
+            || self.set.backup.is_some()
+            || self.set.remove_destination;
+        let mut existing = None;
+        let mut backup = None;
+        if !fresh {
+            let found = if by_lstat {
+                std::fs::symlink_metadata(dst)
+            } else {
+                std::fs::metadata(dst)
+            };
+            existing = match found {
+                Ok(found) => Some(found),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => return Err(e).with_context(|| format!("cannot stat {}", q(dst))),
+            };
+            if let Some(found) = &existing {
+                match self.existing(src, dst, &meta, found, top)? {
+                    Existing::Keep => return Ok(()),
+                    Existing::Replace => {}
+                    Existing::Gone(moved) => {
+                        backup = moved;
+                        existing = None;
+                    }
+                }
+            }
+        }
+        if let Some(made) = self.made.as_ref().filter(|_| top && !fresh) {
+            let link = match existing.as_ref().filter(|_| by_lstat) {
+                Some(found) => Some(found.clone()),
+                None => std::fs::symlink_metadata(dst).ok(),
+            };
+            if let Some(link) = link.filter(|l| l.file_type().is_symlink()) {
+                if made.contains(&(link.dev(), link.ino())) {
+                    bail!(
+                        "will not copy {} through just-created symlink {}",
+                        q(src),
+                        q(dst)
+                    );
+                }
+            }
+        }
         if kind.is_dir() {
-            if !self.recursive {
-                bail!("-r not specified; omitting directory '{}'", src.display());
-            }
-            return self.copy_dir(src, dst, &meta);
+            let descend = top || !self.set.one_file_system || meta.dev() == self.dir_dev;
+            self.copy_dir(src, dst, &meta, descend)?;
+            return self.note_made(top, dst);
         }
-        let existing = if fresh {
-            None
-        } else {
-            std::fs::symlink_metadata(dst).ok()
-        };
-        if let Some(existing) = &existing {
-            if !self.may_replace(src, dst, &meta, existing)? {
-                return Ok(());
-            }
-        }
-        if self.preserve.links && meta.nlink() > 1 {
+        if self.set.preserve.links && self.set.make == Make::Copy && meta.nlink() > 1 {
             if let Some(first) = self.linked.get(&(meta.dev(), meta.ino())) {
-                return link_again(first, dst, existing.is_some());
+                link_again(first, dst, existing.is_some())?;
+                return self.note_made(top, dst);
             }
             self.linked
                 .insert((meta.dev(), meta.ino()), dst.to_path_buf());
         }
-        let how = if kind.is_symlink() {
-            self.copy_symlink(src, dst, &meta)?
-        } else if kind.is_file() || !self.recursive {
-            self.copy_file(src, dst, &meta, existing.as_ref(), opened, at)?
-        } else {
-            self.copy_special(src, dst, &meta)?
+        let how = match self.set.make {
+            Make::HardLink => self.hard_link(src, dst, follow)?,
+            Make::SymbolicLink => self.symbolic_link(src, dst)?,
+            Make::Copy if kind.is_symlink() => self.copy_symlink(src, dst, &meta)?,
+            Make::Copy if as_regular => {
+                self.copy_file(src, dst, &meta, existing.as_ref(), opened, at)?
+            }
+            Make::Copy => self.copy_special(src, dst, &meta)?,
         };
-        self.say(src, dst, &how)
+        self.note_made(top, dst)?;
+        self.say(src, dst, backup.as_deref(), &how)
     }
 
-    /// Whether an existing `dst` may be replaced by `src` (-n, -i, -u), or an error
-    /// when it must not be (the same file, a directory).
-    fn may_replace(
-        &self,
+    /// Remembers what a top-level operand made at `dst` (with several operands).
+    fn note_made(&mut self, top: bool, dst: &Path) -> Result<()> {
+        if let Some(made) = self.made.as_mut().filter(|_| top) {
+            if let Ok(meta) = std::fs::symlink_metadata(dst) {
+                made.insert((meta.dev(), meta.ino()));
+            }
+        }
+        Ok(())
+    }
+
+    /// What to do about `dst`, which exists (`found`): GNU's checks in GNU's
+    /// order (the same file, -u, -n, -i, a directory against a file, a file
+    /// this copy just made), then a backup or a removal where one is due.
+    fn existing(
+        &mut self,
         src: &Path,
         dst: &Path,
         meta: &Metadata,
-        existing: &Metadata,
-    ) -> Result<bool> {
-        let target = std::fs::metadata(dst).ok();
-        let same = |m: &Metadata| m.dev() == meta.dev() && m.ino() == meta.ino();
-        if same(existing) || (meta.is_file() && target.as_ref().is_some_and(same)) {
-            bail!(
-                "'{}' and '{}' are the same file",
-                src.display(),
-                dst.display()
-            );
-        }
-        if existing.is_dir() {
-            bail!(
-                "cannot overwrite directory '{}' with non-directory",
-                dst.display()
-            );
-        }
-        if self.update {
-            let newer =
-                (meta.mtime(), meta.mtime_nsec()) > (existing.mtime(), existing.mtime_nsec());
-            if !newer {
-                return Ok(false);
+        found: &Metadata,
+        top: bool,
+    ) -> Result<Existing> {
+        let mut keep_anyway = false;
+        if self.set.clobber != Clobber::Never {
+            match self.same_file_ok(src, meta, dst, found) {
+                Some(ok) => keep_anyway = ok,
+                None => bail!("{} and {} are the same file", q(src), q(dst)),
             }
         }
-        match self.clobber {
-            Clobber::Overwrite => Ok(true),
-            Clobber::Never => Ok(false),
-            Clobber::Ask => {
-                eprint!("zcopy: overwrite '{}'? ", dst.display());
-                let _ = std::io::stderr().flush();
-                let mut answer = String::new();
-                std::io::stdin().lock().read_line(&mut answer)?;
-                Ok(answer.trim_start().starts_with(['y', 'Y']))
+        if !meta.is_dir() {
+            let skip = match self.set.update {
+                Update::All => false,
+                Update::None => true,
+                Update::Older => {
+                    (found.mtime(), found.mtime_nsec()) >= (meta.mtime(), meta.mtime_nsec())
+                }
+            };
+            if skip {
+                // The tree kept as it is still keeps its hard links, as with GNU's -u.
+                if self.set.preserve.links && meta.nlink() > 1 {
+                    match self.linked.get(&(meta.dev(), meta.ino())) {
+                        Some(first) if !same_inode(&std::fs::metadata(first)?, found) => {
+                            link_again(first, dst, true)?
+                        }
+                        Some(_) => {}
+                        None => {
+                            self.linked
+                                .insert((meta.dev(), meta.ino()), dst.to_path_buf());
+                        }
+                    }
+                }
+                return Ok(Existing::Keep);
+            }
+            match self.set.clobber {
+                Clobber::Never => return Ok(Existing::Keep),
+                Clobber::Ask if !self.ask(dst)? => return Ok(Existing::Keep),
+                _ => {}
             }
         }
+        if keep_anyway {
+            return Ok(Existing::Keep);
+        }
+        if !found.is_dir() {
+            if meta.is_dir() {
+                bail!(
+                    "cannot overwrite non-directory {} with directory {}",
+                    q(dst),
+                    q(src)
+                );
+            }
+            let numbered = self
+                .set
+                .backup
+                .as_ref()
+                .is_some_and(|b| b.control == backup::Control::Numbered);
+            let just_made = self.made.as_ref().filter(|_| top && !numbered);
+            if just_made.is_some_and(|made| made.contains(&(found.dev(), found.ino()))) {
+                bail!("will not overwrite just-created {} with {}", q(dst), q(src));
+            }
+        } else if !meta.is_dir() {
+            bail!("cannot overwrite directory {} with non-directory", q(dst));
+        }
+        let base = last_component(src);
+        if let Some(backup) = self.set.backup.as_ref() {
+            if base != "." && base != ".." && !found.is_dir() {
+                return Ok(Existing::Gone(backup.make(dst)?));
+            }
+        }
+        let remove = self.set.remove_destination
+            || (self.set.preserve.links && found.nlink() > 1)
+            || (self.set.follow == Follow::Never && !meta.is_file());
+        if !found.is_dir() && remove {
+            if let Err(e) = std::fs::remove_file(dst) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    return Err(e).with_context(|| format!("cannot remove {}", q(dst)));
+                }
+            }
+            if self.set.verbose > 0 {
+                self.print(&format!("removed {}\n", q(dst)))?;
+            }
+            return Ok(Existing::Gone(None));
+        }
+        Ok(Existing::Replace)
     }
 
-    /// `-v`: GNU's line on stdout; `-vv` adds how the file was copied.
-    fn say(&self, src: &Path, dst: &Path, how: &str) -> Result<()> {
-        if self.verbose == 0 {
-            return Ok(());
+    /// GNU's same_file_ok: `None` when copying `src` (`meta`) over `dst`
+    /// (`found`, stat'ed or lstat'ed as copy_entry chose) would destroy the data
+    /// it copies (a file onto itself, a symlink onto what it points to);
+    /// `Some(true)` when there is nothing to do (hard-linking a file to itself).
+    fn same_file_ok(
+        &self,
+        src: &Path,
+        meta: &Metadata,
+        dst: &Path,
+        found: &Metadata,
+    ) -> Option<bool> {
+        let same = same_inode(meta, found);
+        let hard_link = self.set.make == Make::HardLink;
+        let backup = self.set.backup.is_some();
+        if same && hard_link {
+            return Some(true);
         }
-        let mut line = format!("'{}' -> '{}'", src.display(), dst.display());
-        if self.verbose > 1 && !how.is_empty() {
-            line.push_str(&format!(" ({how})"));
+        let (src_link, dst_link);
+        let same_link;
+        if self.set.follow == Follow::Never {
+            same_link = same;
+            if meta.file_type().is_symlink() && found.file_type().is_symlink() {
+                let same_entry = same_name(src, dst);
+                if !same_entry && (backup || same_link) {
+                    return Some(!backup);
+                }
+                return (!same_entry).then_some(false);
+            }
+            src_link = meta.clone();
+            dst_link = found.clone();
+        } else {
+            if !same {
+                return Some(false);
+            }
+            let (Ok(d), Ok(s)) = (
+                std::fs::symlink_metadata(dst),
+                std::fs::symlink_metadata(src),
+            ) else {
+                return Some(false);
+            };
+            same_link = same_inode(&s, &d);
+            if s.file_type().is_symlink()
+                && d.file_type().is_symlink()
+                && self.set.remove_destination
+            {
+                return Some(false);
+            }
+            src_link = s;
+            dst_link = d;
         }
-        line.push('\n');
+        let (src_is_link, dst_is_link) = (
+            src_link.file_type().is_symlink(),
+            dst_link.file_type().is_symlink(),
+        );
+        if backup {
+            if !same_link {
+                let breaks = self.set.follow != Follow::Never && src_is_link && !dst_is_link;
+                return (!breaks).then_some(false);
+            }
+            return (!same_name(src, dst)).then_some(false);
+        }
+        if self.set.remove_destination {
+            if dst_is_link {
+                return Some(false);
+            }
+            if same_link && dst_link.nlink() > 1 && !same_name(src, dst) {
+                return Some(false);
+            }
+        }
+        if !src_is_link && !dst_is_link {
+            if !same_inode(&src_link, &dst_link) {
+                return Some(false);
+            }
+            if hard_link {
+                return Some(true);
+            }
+        }
+        if self.set.make == Make::SymbolicLink && dst_is_link {
+            return Some(false);
+        }
+        if self.set.follow == Follow::Never {
+            let resolve = |path: &Path, lstat: Metadata| {
+                if lstat.file_type().is_symlink() {
+                    std::fs::metadata(path).ok()
+                } else {
+                    Some(lstat)
+                }
+            };
+            let (Some(s), Some(d)) = (resolve(src, src_link), resolve(dst, dst_link)) else {
+                return Some(false);
+            };
+            if !same_inode(&s, &d) {
+                return Some(false);
+            }
+            if hard_link {
+                return Some(!dst_is_link);
+            }
+        }
+        None
+    }
+
+    /// `-i`: GNU's question on stderr, the answer from stdin.
+    fn ask(&self, dst: &Path) -> Result<bool> {
+        eprint!("{}: overwrite {}? ", self.program.prefix(), q(dst));
+        let _ = std::io::stderr().flush();
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer)?;
+        Ok(answer.trim_start().starts_with(['y', 'Y']))
+    }
+
+    /// Prints `text` on stdout; a closed stdout ends the copy quietly.
+    fn print(&self, text: &str) -> Result<()> {
         let mut out = std::io::stdout().lock();
-        match out.write_all(line.as_bytes()) {
+        match out.write_all(text.as_bytes()) {
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(super::StdoutClosed.into()),
             other => Ok(other?),
         }
     }
 
-    fn copy_dir(&mut self, src: &Path, dst: &Path, meta: &Metadata) -> Result<()> {
+    /// `-v`: GNU's line on stdout (with the backup made); `-vv` adds how the
+    /// file was copied; `--debug`, GNU's line about offload, reflink and holes.
+    fn say(&self, src: &Path, dst: &Path, backup: Option<&Path>, how: &str) -> Result<()> {
+        if self.set.verbose == 0 {
+            return Ok(());
+        }
+        let mut line = format!("{} -> {}", q(src), q(dst));
+        if let Some(backup) = backup {
+            line.push_str(&format!(" (backup: {})", q(backup)));
+        }
+        if self.set.verbose > 1 && !how.is_empty() {
+            line.push_str(&format!(" ({how})"));
+        }
+        line.push('\n');
+        if self.set.debug && !how.is_empty() {
+            let engine = how.split([',', ';']).next().unwrap_or_default();
+            let (offload, reflink) = match engine {
+                "reflink" => ("unknown", "yes"),
+                "copy-file-range" | "sendfile" | "splice" => ("yes", "unsupported"),
+                _ => ("avoided", "unsupported"),
+            };
+            let holes = if how.contains("holes kept") {
+                "SEEK_HOLE"
+            } else {
+                "no"
+            };
+            line.push_str(&format!(
+                "copy offload: {offload}, reflink: {reflink}, sparse detection: {holes}\n"
+            ));
+        }
+        self.print(&line)
+    }
+
+    /// `src`, a directory, to `dst`; its contents only if `descend` (`-x` stops
+    /// at a mount point, which is made empty as in GNU cp).
+    fn copy_dir(&mut self, src: &Path, dst: &Path, meta: &Metadata, descend: bool) -> Result<()> {
         let abs_src = src
             .canonicalize()
-            .with_context(|| format!("cannot read '{}'", src.display()))?;
-        let abs_parent = parent_dir(dst)
+            .with_context(|| format!("cannot access {}", q(src)))?;
+        let (parent, name) = split_last(dst);
+        let abs_parent = parent
             .canonicalize()
-            .with_context(|| format!("cannot create directory '{}'", dst.display()))?;
-        if abs_parent.starts_with(&abs_src) {
+            .with_context(|| format!("cannot create directory {}", q(dst)))?;
+        if abs_parent.join(name).starts_with(&abs_src) {
             bail!(
-                "cannot copy a directory, '{}', into itself, '{}'",
-                src.display(),
-                dst.display()
+                "cannot copy a directory, {}, into itself, {}",
+                q(src),
+                q(dst)
             );
         }
         let created = match std::fs::metadata(dst) {
             Ok(existing) if existing.is_dir() => false,
             Ok(_) => bail!(
-                "cannot overwrite non-directory '{}' with directory '{}'",
-                dst.display(),
-                src.display()
+                "cannot overwrite non-directory {} with directory {}",
+                q(dst),
+                q(src)
             ),
             Err(_) => {
                 // Created private, opened up below once the contents are in.
                 rustix::fs::mkdir(dst, Mode::from_raw_mode(0o700))
-                    .with_context(|| format!("cannot create directory '{}'", dst.display()))?;
-                self.say(src, dst, "")?;
+                    .with_context(|| format!("cannot create directory {}", q(dst)))?;
+                self.say(src, dst, None, "")?;
                 true
             }
         };
-        // In inode order, as GNU cp reads a directory: on ext4 and xfs that is
-        // roughly the order of the files on disk.
-        let mut entries = std::fs::read_dir(src)
-            .and_then(|entries| entries.collect::<std::io::Result<Vec<_>>>())
-            .with_context(|| format!("cannot access '{}'", src.display()))?;
-        entries.sort_unstable_by_key(std::os::unix::fs::DirEntryExt::ino);
-        let dir = File::open(dst).with_context(|| format!("cannot access '{}'", dst.display()))?;
-        let src_dir =
-            File::open(src).with_context(|| format!("cannot access '{}'", src.display()))?;
-        let dirs = (src_dir.as_fd(), dir.as_fd());
+        let dir = File::open(dst).with_context(|| format!("cannot access {}", q(dst)))?;
+        let src_dir = File::open(src).with_context(|| format!("cannot access {}", q(src)))?;
         let mut failed = false;
-        if self.may_share_out() && entries.len() >= SHARE_OUT_MIN {
-            // Regular files (by d_type, no stat) shared between this thread and a
-            // helper, each taking the next file when it is done with one (a file
-            // system stalls one creation now and then: halves fixed up front left
-            // one thread idle); directories and the rest after, in order.
-            let (files, rest): (Vec<_>, Vec<_>) = entries
-                .into_iter()
-                .partition(|e| e.file_type().is_ok_and(|t| t.is_file()));
-            let next = AtomicUsize::new(0);
-            let take = || std::iter::from_fn(|| files.get(next.fetch_add(1, Ordering::Relaxed)));
-            let mut helper = self.helper();
-            let (mine, theirs) = std::thread::scope(|scope| {
-                let theirs = scope.spawn(|| helper.copy_entries(dst, take(), created, dirs));
-                (self.copy_entries(dst, take(), created, dirs), theirs.join())
-            });
-            failed |= mine? | theirs.expect("a copy thread does not panic")?;
-            entries = rest;
+        if descend {
+            // In inode order, as GNU cp reads a directory: on ext4 and xfs that is
+            // roughly the order of the files on disk.
+            let mut entries = std::fs::read_dir(src)
+                .and_then(|entries| entries.collect::<std::io::Result<Vec<_>>>())
+                .with_context(|| format!("cannot access {}", q(src)))?;
+            entries.sort_unstable_by_key(std::os::unix::fs::DirEntryExt::ino);
+            let dirs = (src_dir.as_fd(), dir.as_fd());
+            let outer_dev = std::mem::replace(&mut self.dir_dev, meta.dev());
+            if self.may_share_out() && entries.len() >= SHARE_OUT_MIN {
+                // Regular files (by d_type, no stat) shared between this thread and a
+                // helper, each taking the next file when it is done with one (a file
+                // system stalls one creation now and then: halves fixed up front left
+                // one thread idle); directories and the rest after, in order.
+                let (files, rest): (Vec<_>, Vec<_>) = entries
+                    .into_iter()
+                    .partition(|e| e.file_type().is_ok_and(|t| t.is_file()));
+                let next = AtomicUsize::new(0);
+                let take =
+                    || std::iter::from_fn(|| files.get(next.fetch_add(1, Ordering::Relaxed)));
+                let mut helper = self.helper();
+                let (mine, theirs) = std::thread::scope(|scope| {
+                    let theirs = scope.spawn(|| helper.copy_entries(dst, take(), created, dirs));
+                    (self.copy_entries(dst, take(), created, dirs), theirs.join())
+                });
+                failed |= mine? | theirs.expect("a copy thread does not panic")?;
+                entries = rest;
+            }
+            failed |= self.copy_entries(dst, entries.iter(), created, dirs)?;
+            self.dir_dev = outer_dev;
         }
-        failed |= self.copy_entries(dst, entries.iter(), created, dirs)?;
         // A directory that was there keeps its mode unless -p, as in GNU cp.
-        let mode = if self.preserve.mode {
-            meta.mode() & 0o7777
-        } else if !created {
-            dir.metadata()?.mode() & 0o7777
-        } else if self.preserve.default_mode {
-            0o777 & !self.umask
+        let mode = if created || self.set.preserve.mode {
+            self.new_mode(meta, 0o777)
         } else {
-            meta.mode() & 0o777 & !self.umask
+            dir.metadata()?.mode() & 0o7777
         };
         let current = if created { 0o700 } else { mode };
         self.keep_attributes(&src_dir, &dir, dst, meta, mode, current)?;
@@ -563,9 +803,7 @@ impl Copier {
                 if super::is_stdout_closed(&e) {
                     return Err(e);
                 }
-                if e.downcast_ref::<super::Quiet>().is_none() {
-                    eprintln!("zcopy: {e:#}");
-                }
+                self.report(&e);
                 failed = true;
             }
         }
@@ -576,9 +814,9 @@ impl Copier {
     /// order of what is printed or asked does not matter (no -v, -i, progress) and
     /// no hard-link map is shared (-a, -d), and there is a second core.
     fn may_share_out(&self) -> bool {
-        self.verbose == 0
-            && self.clobber != Clobber::Ask
-            && !self.preserve.links
+        self.set.verbose == 0
+            && self.set.clobber != Clobber::Ask
+            && !self.set.preserve.links
             && self.bar.is_none()
             && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1)
     }
@@ -586,23 +824,83 @@ impl Copier {
     /// A copier for a helper thread, with the same settings and what was learnt.
     fn helper(&self) -> Copier {
         Copier {
+            set: self.set.clone(),
             no_reflink: self.no_reflink.clone(),
             linked: HashMap::new(),
+            made: None,
             bar: None,
             ..*self
         }
     }
 
+    /// `-l`: `dst` as another name of `src` (of what it points to, when
+    /// following); with `-f`, what is at `dst` is replaced.
+    fn hard_link(&self, src: &Path, dst: &Path, follow: bool) -> Result<String> {
+        let flags = if follow {
+            AtFlags::SYMLINK_FOLLOW
+        } else {
+            AtFlags::empty()
+        };
+        let made = self.make_or_replace(dst, |at| rustix::fs::linkat(CWD, src, CWD, at, flags));
+        made.with_context(|| format!("cannot create hard link {} to {}", q(dst), q(src)))?;
+        Ok("hard link".into())
+    }
+
+    /// `-s`: `dst` as a symlink to `src`, which must be absolute unless `dst`
+    /// is in the current directory (a relative one would point elsewhere).
+    fn symbolic_link(&self, src: &Path, dst: &Path) -> Result<String> {
+        if !src.is_absolute() {
+            let parent = split_last(dst).0;
+            let here = parent == Path::new(".")
+                || match (std::fs::metadata("."), std::fs::metadata(parent)) {
+                    (Ok(dot), Ok(parent)) => same_inode(&dot, &parent),
+                    _ => true,
+                };
+            if !here {
+                bail!(
+                    "{}: can make relative symbolic links only in current directory",
+                    dst.display()
+                );
+            }
+        }
+        let made = self.make_or_replace(dst, |at| rustix::fs::symlink(src, at));
+        made.with_context(|| format!("cannot create symbolic link {} to {}", q(dst), q(src)))?;
+        Ok("symbolic link".into())
+    }
+
+    /// Makes `dst` with `make`; where something is there and `-f` was given,
+    /// makes it under a temporary name and renames that over it.
+    fn make_or_replace(
+        &self,
+        dst: &Path,
+        make: impl Fn(&Path) -> rustix::io::Result<()>,
+    ) -> std::io::Result<()> {
+        match make(dst) {
+            Err(rustix::io::Errno::EXIST) if self.set.force => {
+                let temp = temp_name(dst);
+                make(&temp)?;
+                std::fs::rename(&temp, dst).inspect_err(|_| {
+                    let _ = std::fs::remove_file(&temp);
+                })?;
+                if self.set.verbose > 0 {
+                    let _ = self.print(&format!("removed {}\n", q(dst)));
+                }
+                Ok(())
+            }
+            other => Ok(other?),
+        }
+    }
+
     fn copy_symlink(&mut self, src: &Path, dst: &Path, meta: &Metadata) -> Result<String> {
         let target = std::fs::read_link(src)
-            .with_context(|| format!("cannot read symbolic link '{}'", src.display()))?;
+            .with_context(|| format!("cannot read symbolic link {}", q(src)))?;
         let temp = temp_name(dst);
         std::os::unix::fs::symlink(&target, &temp)
-            .with_context(|| format!("cannot create symbolic link '{}'", dst.display()))?;
+            .with_context(|| format!("cannot create symbolic link {}", q(dst)))?;
         let kept = self.keep_link_attributes(&temp, meta);
         if let Err(e) = kept.and_then(|()| {
             std::fs::rename(&temp, dst)
-                .with_context(|| format!("cannot create symbolic link '{}'", dst.display()))
+                .with_context(|| format!("cannot create symbolic link {}", q(dst)))
         }) {
             let _ = std::fs::remove_file(&temp);
             return Err(e);
@@ -612,7 +910,7 @@ impl Copier {
 
     /// A symlink's own owner and times, with `-a`.
     fn keep_link_attributes(&self, link: &Path, meta: &Metadata) -> Result<()> {
-        if self.preserve.ownership {
+        if self.set.preserve.ownership {
             let owner = rustix::fs::chownat(
                 CWD,
                 link,
@@ -620,14 +918,18 @@ impl Copier {
                 Some(rustix::fs::Gid::from_raw(meta.gid())),
                 AtFlags::SYMLINK_NOFOLLOW,
             );
-            if let Err(e) = owner.filter_perm() {
-                return Err(e)
-                    .with_context(|| format!("cannot preserve ownership of '{}'", link.display()));
+            // Only root may give a file away: GNU cp keeps going too.
+            match owner {
+                Ok(()) | Err(rustix::io::Errno::PERM) => {}
+                Err(e) => {
+                    return Err(std::io::Error::from(e))
+                        .with_context(|| format!("failed to preserve ownership for {}", q(link)))
+                }
             }
         }
-        if self.preserve.timestamps {
+        if self.set.preserve.timestamps {
             rustix::fs::utimensat(CWD, link, &timestamps(meta), AtFlags::SYMLINK_NOFOLLOW)
-                .with_context(|| format!("cannot preserve times of '{}'", link.display()))?;
+                .with_context(|| format!("preserving times for {}", q(link)))?;
         }
         Ok(())
     }
@@ -645,7 +947,7 @@ impl Copier {
         } else if kind.is_socket() {
             (FileType::Socket, "socket")
         } else {
-            bail!("cannot copy special file '{}'", src.display());
+            bail!("cannot copy special file {}", q(src));
         };
         let temp = temp_name(dst);
         let mode = meta.mode() & 0o7777;
@@ -656,21 +958,24 @@ impl Copier {
             Mode::from_raw_mode(mode & !self.umask),
             meta.rdev(),
         )
-        .with_context(|| format!("cannot create special file '{}'", dst.display()))?;
+        .with_context(|| format!("cannot create special file {}", q(dst)))?;
         let kept = self.keep_link_attributes(&temp, meta).and_then(|()| {
-            if self.preserve.mode {
+            if self.set.preserve.mode {
                 std::fs::set_permissions(&temp, std::fs::Permissions::from_mode(mode))?;
             }
             Ok(std::fs::rename(&temp, dst)?)
         });
         if let Err(e) = kept {
             let _ = std::fs::remove_file(&temp);
-            return Err(e)
-                .with_context(|| format!("cannot create special file '{}'", dst.display()));
+            return Err(e).with_context(|| format!("cannot create special file {}", q(dst)));
         }
         Ok(words.into())
     }
 
+    /// A regular file (or, without `-r` or with `--copy-contents`, what a special
+    /// file reads as) to `dst`. An existing target (`existing`, stat'ed through a
+    /// symlink) is opened and truncated, as GNU cp does; a new one is made beside
+    /// its name and put in place when complete.
     fn copy_file(
         &mut self,
         src: &Path,
@@ -682,67 +987,160 @@ impl Copier {
     ) -> Result<String> {
         let file = match opened {
             Some(file) => file,
-            None => File::open(src)
-                .with_context(|| format!("cannot open '{}' for reading", src.display()))?,
+            None => {
+                let nofollow = if self.set.follow == Follow::Never {
+                    OFlags::NOFOLLOW
+                } else {
+                    OFlags::empty()
+                };
+                rustix::fs::open(
+                    src,
+                    OFlags::RDONLY | OFlags::CLOEXEC | nofollow,
+                    Mode::empty(),
+                )
+                .map(File::from)
+                .with_context(|| format!("cannot open {} for reading", q(src)))?
+            }
         };
-        // A destination that is a symlink is written through, as GNU cp does: the
-        // file it points to is replaced, the link stays.
-        let (dst, existing) = match existing {
-            Some(e) if e.file_type().is_symlink() => match std::fs::canonicalize(dst) {
-                Ok(real) => {
-                    let meta = std::fs::metadata(&real).ok();
-                    (real, meta)
-                }
-                Err(_) => bail!("not writing through dangling symlink '{}'", dst.display()),
-            },
-            other => (dst.to_path_buf(), other.cloned()),
-        };
-        let dst = dst.as_path();
-        if existing.as_ref().is_some_and(|e| !e.is_file()) {
-            // A device, FIFO or socket is written into, as GNU cp does: `cp f /dev/null`
-            // must never put a regular file in the place of /dev/null.
-            let sink = File::options()
-                .write(true)
-                .truncate(true)
-                .open(dst)
-                .with_context(|| format!("cannot open '{}' for writing", dst.display()))?;
-            let kind = FdKind::of(&sink)?;
-            return self.fill(&file, meta, &sink, kind, dst).with_context(|| {
-                format!("error copying '{}' to '{}'", src.display(), dst.display())
-            });
-        }
-        // An existing file keeps its mode unless -p, as when GNU cp opens it O_TRUNC.
-        let mode = if self.preserve.mode {
-            meta.mode() & 0o7777
-        } else if let Some(existing) = &existing {
-            existing.mode() & 0o7777
-        } else if self.preserve.default_mode {
-            0o666 & !self.umask
-        } else {
-            meta.mode() & 0o777 & !self.umask
-        };
-        // By name in the open target directory, unless a symlink led elsewhere.
-        let at = at.filter(|_| existing.is_none()).map(At::target);
-        let temp = PartFile::create(dst, at, mode & 0o777, self.inplace && existing.is_none())
-            .with_context(|| format!("cannot create regular file '{}'", dst.display()))?;
-        let how = self
-            .fill(&file, meta, temp.as_file(), FdKind::File, dst)
-            .with_context(|| format!("error copying '{}' to '{}'", src.display(), dst.display()))?;
-        let created_as = mode & 0o777 & !self.umask;
-        self.keep_attributes(&file, temp.as_file(), dst, meta, mode, created_as)?;
-        if let Some(existing) = existing.filter(|_| !self.preserve.ownership) {
-            // Root replacing someone's file gives the new one back to its owner.
-            if existing.uid() != meta.uid() || existing.gid() != meta.gid() {
-                let _ = rustix::fs::fchown(
-                    temp.as_file(),
-                    Some(rustix::fs::Uid::from_raw(existing.uid())),
-                    Some(rustix::fs::Gid::from_raw(existing.gid())),
-                );
+        if let Some(existing) = existing {
+            if let Some(how) = self.copy_into_existing(src, dst, meta, existing, &file)? {
+                return Ok(how);
+            }
+        } else if self.set.open_dangling && at.is_none() {
+            // POSIXLY_CORRECT: a dangling symlink at the target is written through.
+            if std::fs::symlink_metadata(dst).is_ok_and(|m| m.file_type().is_symlink()) {
+                let sink = rustix::fs::open(
+                    dst,
+                    OFlags::WRONLY | OFlags::CREATE | OFlags::CLOEXEC,
+                    Mode::from_raw_mode(self.new_mode(meta, 0o666) & 0o777),
+                )
+                .map(File::from)
+                .with_context(|| format!("cannot create regular file {}", q(dst)))?;
+                let how = self
+                    .fill(&file, meta, &sink, FdKind::File, dst)
+                    .with_context(|| format!("error copying {} to {}", q(src), q(dst)))?;
+                let mode = self.new_mode(meta, 0o666);
+                self.keep_attributes(&file, &sink, dst, meta, mode, mode & 0o777 & !self.umask)?;
+                return Ok(how);
             }
         }
-        temp.persist(dst, at)
-            .with_context(|| format!("cannot create regular file '{}'", dst.display()))?;
+        let mode = self.new_mode(meta, 0o666);
+        // By name in the open target directory, unless a symlink led elsewhere.
+        let at = at.map(At::target);
+        let temp = PartFile::create(dst, at, mode & 0o777, self.set.inplace)
+            .with_context(|| format!("cannot create regular file {}", q(dst)))?;
+        let how = if self.set.attributes_only {
+            String::new()
+        } else {
+            self.fill(&file, meta, temp.as_file(), FdKind::File, dst)
+                .with_context(|| format!("error copying {} to {}", q(src), q(dst)))?
+        };
+        let created_as = mode & 0o777 & !self.umask;
+        self.keep_attributes(&file, temp.as_file(), dst, meta, mode, created_as)?;
+        temp.persist(dst, at).map_err(|e| match e {
+            part::Persist::Dangling => {
+                anyhow::anyhow!("not writing through dangling symlink {}", q(dst))
+            }
+            part::Persist::Io(e) => {
+                anyhow::Error::from(e).context(format!("cannot create regular file {}", q(dst)))
+            }
+        })?;
         Ok(how)
+    }
+
+    /// Writes `src` into the existing `dst` in place, opened `O_WRONLY|O_TRUNC`
+    /// as GNU cp opens it (so its permissions decide, and a device or FIFO is
+    /// written into, never replaced). `None` when it could not be opened and was
+    /// removed (`-f`), or was gone: then a new file is made.
+    fn copy_into_existing(
+        &mut self,
+        src: &Path,
+        dst: &Path,
+        meta: &Metadata,
+        existing: &Metadata,
+        file: &File,
+    ) -> Result<Option<String>> {
+        let truncate = if self.set.attributes_only {
+            OFlags::empty()
+        } else {
+            OFlags::TRUNC
+        };
+        let sink = match rustix::fs::open(
+            dst,
+            OFlags::WRONLY | OFlags::CLOEXEC | truncate,
+            Mode::empty(),
+        ) {
+            Ok(fd) => File::from(fd),
+            Err(rustix::io::Errno::NOENT) => return Ok(None),
+            Err(_) if self.set.force => {
+                // GNU's --force: what cannot be opened is removed and made anew.
+                match std::fs::remove_file(dst) {
+                    Ok(()) if self.set.verbose > 0 => {
+                        self.print(&format!("removed {}\n", q(dst)))?
+                    }
+                    Ok(()) => {}
+                    Err(gone) if gone.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(gone) => {
+                        return Err(gone).with_context(|| format!("cannot remove {}", q(dst)))
+                    }
+                }
+                return Ok(None);
+            }
+            Err(e) => {
+                return Err(std::io::Error::from(e))
+                    .with_context(|| format!("cannot create regular file {}", q(dst)))
+            }
+        };
+        let kind = if existing.is_file() {
+            FdKind::File
+        } else {
+            FdKind::of(&sink)?
+        };
+        let how = if self.set.attributes_only {
+            String::new()
+        } else {
+            self.fill(file, meta, &sink, kind, dst)
+                .with_context(|| format!("error copying {} to {}", q(src), q(dst)))?
+        };
+        // An existing file keeps its mode unless -p, as when GNU cp opens it O_TRUNC.
+        let current = existing.mode() & 0o7777;
+        let mode = if self.set.preserve.mode {
+            meta.mode() & 0o7777
+        } else {
+            current
+        };
+        if existing.is_file() {
+            self.keep_attributes(file, &sink, dst, meta, mode, current)?;
+        }
+        Ok(Some(how))
+    }
+
+    /// `--sparse=always`: copies `segment` of `src` into `sink` through a buffer,
+    /// seeking over every block of zeros instead of writing it, so that runs of
+    /// zeros become holes as in GNU cp (the caller sets the final length).
+    fn write_punching_holes(&self, src: &File, sink: &File, segment: Range<u64>) -> Result<()> {
+        const BLOCK: usize = 4096;
+        let mut buf = vec![0u8; 32 * BLOCK];
+        let mut offset = segment.start;
+        while offset < segment.end {
+            let want = buf.len().min((segment.end - offset) as usize);
+            let got = rustix::io::pread(src, &mut buf[..want], offset)?;
+            if got == 0 {
+                break;
+            }
+            for (i, block) in buf[..got].chunks(BLOCK).enumerate() {
+                if block.iter().all(|&b| b == 0) {
+                    continue;
+                }
+                let at = offset + (i * BLOCK) as u64;
+                let mut written = 0;
+                while written < block.len() {
+                    written += rustix::io::pwrite(sink, &block[written..], at + written as u64)?;
+                }
+            }
+            offset += got as u64;
+        }
+        Ok(())
     }
 
     /// Fills `sink` (a new file, or a device written in place) with the contents of
@@ -759,10 +1157,11 @@ impl Copier {
         let regular = meta.is_file();
         // Clones and holes need a regular file at both ends.
         let sparse_sink = regular && sink_kind == FdKind::File;
-        if sparse_sink && self.reflink != When::Never && !self.no_reflink.contains(&meta.dev()) {
+        if sparse_sink && self.set.reflink != When::Never && !self.no_reflink.contains(&meta.dev())
+        {
             match reflink::clone_file(src, sink) {
                 Ok(()) => return Ok("reflink".into()),
-                Err(e) if self.reflink == When::Always => {
+                Err(e) if self.set.reflink == When::Always => {
                     return Err(e).context("failed to clone (--reflink=always)");
                 }
                 Err(e) => {
@@ -781,16 +1180,29 @@ impl Copier {
             FdKind::of(src)?
         };
         let options = Options {
-            engine: self.engine,
+            engine: self.set.engine,
             rusage: false,
             ..Options::default()
         };
+        if self.set.sparse == When::Always && sparse_sink {
+            let segments = seek_data::data_segments(src, meta.len())?;
+            for segment in &segments {
+                self.write_punching_holes(src, sink, segment.clone())?;
+            }
+            rustix::fs::ftruncate(sink, meta.len())?;
+            let plural = if segments.len() == 1 { "" } else { "s" };
+            return Ok(format!(
+                "read-write, {} data segment{plural}, holes kept and made of zeros",
+                segments.len()
+            ));
+        }
         // Holes are looked for only where the size allows them; a size that lies
         // (procfs, sysfs) is never trusted for the length: copies run to end of file.
-        let segments = match self.sparse {
-            When::Always if sparse_sink => Some(seek_data::data_segments(src, meta.len())?),
+        let segments = match self.set.sparse {
             When::Auto
-                if regular && meta.blocks() * 512 < meta.len() && seek_data::has_holes(src)? =>
+                if sparse_sink
+                    && meta.blocks() * 512 < meta.len()
+                    && seek_data::has_holes(src)? =>
             {
                 Some(seek_data::data_segments(src, meta.len())?)
             }
@@ -860,6 +1272,10 @@ impl Copier {
 
     /// Mode, and with `--preserve`: ownership, xattrs and times, in the order that
     /// keeps each (chown clears set-user-ID bits, so mode comes after it; times last).
+    /// Where the owner cannot be kept (an ordinary user's copy of someone else's
+    /// file), the group is kept if it may be and the set-user-ID, set-group-ID
+    /// and sticky bits are dropped, as GNU cp drops them: the copy must not run
+    /// as its new owner with privileges meant for the old one.
     fn keep_attributes(
         &self,
         src: &File,
@@ -869,38 +1285,42 @@ impl Copier {
         mode: u32,
         current: u32,
     ) -> Result<()> {
-        if self.preserve.ownership {
-            let owner = rustix::fs::fchown(
-                file,
-                Some(rustix::fs::Uid::from_raw(meta.uid())),
-                Some(rustix::fs::Gid::from_raw(meta.gid())),
+        let mut mode = mode;
+        if self.set.preserve.ownership {
+            let (uid, gid) = (
+                rustix::fs::Uid::from_raw(meta.uid()),
+                rustix::fs::Gid::from_raw(meta.gid()),
             );
-            if let Err(e) = owner.filter_perm() {
-                return Err(e)
-                    .with_context(|| format!("cannot preserve ownership of '{}'", path.display()));
+            match rustix::fs::fchown(file, Some(uid), Some(gid)) {
+                Ok(()) => {}
+                Err(rustix::io::Errno::PERM | rustix::io::Errno::INVAL) => {
+                    let _ = rustix::fs::fchown(file, None, Some(gid));
+                    mode &= !0o7000;
+                }
+                Err(e) => {
+                    return Err(std::io::Error::from(e))
+                        .with_context(|| format!("failed to preserve ownership for {}", q(path)))
+                }
             }
         }
-        if self.preserve.xattr {
+        if self.set.preserve.xattr {
             if let Err(e) = copy_xattrs(src, file) {
-                if !self.preserve.quiet_xattr {
-                    return Err(e).with_context(|| {
-                        format!(
-                            "cannot preserve extended attributes of '{}'",
-                            path.display()
-                        )
+                if !self.set.preserve.quiet_xattr {
+                    return Err(std::io::Error::from(e)).with_context(|| {
+                        format!("failed to preserve extended attributes for {}", q(path))
                     });
                 }
             }
         }
         // `current` is the mode the file was made with: set it only where that
         // differs (the umask took something away, a directory was made private).
-        if current != mode || (self.preserve.ownership && mode & 0o6000 != 0) {
+        if current != mode || (self.set.preserve.ownership && mode & 0o6000 != 0) {
             rustix::fs::fchmod(file, Mode::from_raw_mode(mode))
-                .with_context(|| format!("cannot set permissions of '{}'", path.display()))?;
+                .with_context(|| format!("preserving permissions for {}", q(path)))?;
         }
-        if self.preserve.timestamps {
+        if self.set.preserve.timestamps {
             rustix::fs::futimens(file, &timestamps(meta))
-                .with_context(|| format!("cannot preserve times of '{}'", path.display()))?;
+                .with_context(|| format!("preserving times for {}", q(path)))?;
         }
         Ok(())
     }
@@ -909,15 +1329,10 @@ impl Copier {
 /// `--preserve=links`: `dst` becomes another name of the file already copied to `first`.
 fn link_again(first: &Path, dst: &Path, replace: bool) -> Result<()> {
     if replace {
-        std::fs::remove_file(dst).with_context(|| format!("cannot remove '{}'", dst.display()))?;
+        std::fs::remove_file(dst).with_context(|| format!("cannot remove {}", q(dst)))?;
     }
-    std::fs::hard_link(first, dst).with_context(|| {
-        format!(
-            "cannot create hard link '{}' to '{}'",
-            dst.display(),
-            first.display()
-        )
-    })
+    std::fs::hard_link(first, dst)
+        .with_context(|| format!("cannot create hard link {} to {}", q(dst), q(first)))
 }
 
 /// Every extended attribute of `src` onto `dst`.
@@ -930,21 +1345,6 @@ fn copy_xattrs(src: &File, dst: &File) -> rustix::io::Result<()> {
         rustix::fs::fsetxattr(dst, name, &value[..len], rustix::fs::XattrFlags::empty())?;
     }
     Ok(())
-}
-
-/// Turns `EPERM` from chown into success: only root may give files away, and GNU
-/// cp keeps going too.
-trait FilterPerm {
-    fn filter_perm(self) -> rustix::io::Result<()>;
-}
-
-impl FilterPerm for rustix::io::Result<()> {
-    fn filter_perm(self) -> rustix::io::Result<()> {
-        match self {
-            Err(rustix::io::Errno::PERM) => Ok(()),
-            other => other,
-        }
-    }
 }
 
 fn timestamps(meta: &Metadata) -> Timestamps {

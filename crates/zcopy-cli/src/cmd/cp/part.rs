@@ -7,7 +7,7 @@ use std::os::fd::BorrowedFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use rustix::fs::{AtFlags, Mode, CWD};
+use rustix::fs::{AtFlags, FileType, Mode, RenameFlags, CWD};
 
 use crate::cmd::parent_dir;
 
@@ -127,15 +127,20 @@ impl PartFile {
         &self.file
     }
 
-    /// Puts the file in place under `target` (`at`, as for `create`), replacing
-    /// what is there.
-    pub fn persist(mut self, target: &Path, at: Option<Target<'_>>) -> std::io::Result<()> {
+    /// Puts the file in place under `target` (`at`, as for `create`). Something
+    /// found there is a file made since the target was looked for, replaced as
+    /// it would have been, or a dangling symlink, which is never written through.
+    pub fn persist(mut self, target: &Path, at: Option<Target<'_>>) -> Result<(), Persist> {
         if self.in_place {
             self.persisted = true;
             return Ok(());
         }
+        let (dir, name) = at.unwrap_or((CWD, target.as_os_str()));
+        let is_symlink = || {
+            rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)
+                .is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Symlink)
+        };
         if self.path.is_none() {
-            let (dir, name) = at.unwrap_or((CWD, target.as_os_str()));
             if link_by_descriptor(&self.file, dir, name)? {
                 self.persisted = true;
                 return Ok(());
@@ -150,6 +155,7 @@ impl PartFile {
                     self.persisted = true;
                     return Ok(());
                 }
+                Err(rustix::io::Errno::EXIST) if is_symlink() => return Err(Persist::Dangling),
                 // The target exists: link under a temporary name and rename over it.
                 Err(rustix::io::Errno::EXIST) => loop {
                     let path = temp_name(target);
@@ -160,16 +166,44 @@ impl PartFile {
                             break;
                         }
                         Err(rustix::io::Errno::EXIST) => continue,
-                        Err(e) => return Err(e.into()),
+                        Err(e) => return Err(Persist::Io(e.into())),
                     }
                 },
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(Persist::Io(e.into())),
+            }
+        } else {
+            let path = self.path.as_ref().expect("a named part file");
+            let placed = rustix::fs::renameat_with(CWD, path, CWD, target, RenameFlags::NOREPLACE);
+            match placed {
+                Ok(()) => {
+                    self.persisted = true;
+                    return Ok(());
+                }
+                Err(rustix::io::Errno::EXIST) if is_symlink() => return Err(Persist::Dangling),
+                // EEXIST: a file made meanwhile, replaced below; EINVAL: a file
+                // system without RENAME_NOREPLACE.
+                Err(rustix::io::Errno::EXIST | rustix::io::Errno::INVAL) => {}
+                Err(e) => return Err(Persist::Io(e.into())),
             }
         }
         let path = self.path.as_ref().expect("a named part file");
         std::fs::rename(path, target)?;
         self.persisted = true;
         Ok(())
+    }
+}
+
+/// Why a part file was not put in place.
+#[derive(Debug)]
+pub enum Persist {
+    /// A symlink to nothing is at the target: GNU cp will not write through one.
+    Dangling,
+    Io(std::io::Error),
+}
+
+impl From<std::io::Error> for Persist {
+    fn from(e: std::io::Error) -> Persist {
+        Persist::Io(e)
     }
 }
 
