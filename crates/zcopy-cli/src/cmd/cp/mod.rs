@@ -302,23 +302,29 @@ impl Copier {
             if !meta.is_dir() {
                 bail!("{} is not a directory", q(&src_prefix));
             }
-            match std::fs::metadata(&dst_prefix) {
+            // One that is there gets the source's attributes again only with -p.
+            let current = match std::fs::metadata(&dst_prefix) {
+                Ok(existing) if existing.is_dir() && self.set.preserve.mode => {
+                    existing.mode() & 0o7777
+                }
                 Ok(existing) if existing.is_dir() => continue,
                 Ok(_) => bail!("{} exists but is not a directory", q(&dst_prefix)),
-                Err(_) => {}
-            }
-            rustix::fs::mkdir(&dst_prefix, Mode::from_raw_mode(0o700))
-                .with_context(|| format!("cannot make directory {}", q(&dst_prefix)))?;
-            if self.set.verbose > 0 {
-                self.print(&format!("{} -> {}\n", q(&src_prefix), q(&dst_prefix)))?;
-            }
-            made.push((src_prefix.clone(), dst_prefix.clone(), meta));
+                Err(_) => {
+                    rustix::fs::mkdir(&dst_prefix, Mode::from_raw_mode(0o700))
+                        .with_context(|| format!("cannot make directory {}", q(&dst_prefix)))?;
+                    if self.set.verbose > 0 {
+                        self.print(&format!("{} -> {}\n", q(&src_prefix), q(&dst_prefix)))?;
+                    }
+                    0o700
+                }
+            };
+            made.push((src_prefix.clone(), dst_prefix.clone(), meta, current));
         }
         let copied = self.copy_operand(src, &dir.join(relative));
-        for (src_dir, dst_dir, meta) in made.iter().rev() {
+        for (src_dir, dst_dir, meta, current) in made.iter().rev() {
             let mode = self.new_mode(meta, 0o777);
             let (src_dir, dir) = (File::open(src_dir)?, File::open(dst_dir)?);
-            self.keep_attributes(&src_dir, &dir, dst_dir, meta, mode, 0o700)?;
+            self.keep_attributes(&src_dir, &dir, dst_dir, meta, mode, *current)?;
         }
         copied
     }
@@ -390,6 +396,10 @@ impl Copier {
             existing = match found {
                 Ok(found) => Some(found),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                // A symlink loop at the target: -f removes it when it cannot be opened.
+                Err(e) if e.raw_os_error() == Some(libc::ELOOP) && self.set.force => {
+                    std::fs::symlink_metadata(dst).ok()
+                }
                 Err(e) => return Err(e).with_context(|| format!("cannot stat {}", q(dst))),
             };
             if let Some(found) = &existing {
@@ -423,7 +433,12 @@ impl Copier {
             self.copy_dir(src, dst, &meta, descend)?;
             return self.note_made(top, dst);
         }
-        if self.set.preserve.links && self.set.make == Make::Copy && meta.nlink() > 1 {
+        // A file reached through a followed symlink may be met again by its own
+        // name: with -L (or -H, on the command line) every one is remembered.
+        let may_meet_again = meta.nlink() > 1
+            || self.set.follow == Follow::Always
+            || (top && self.set.follow == Follow::CommandLine);
+        if self.set.preserve.links && self.set.make == Make::Copy && may_meet_again {
             if let Some(first) = self.linked.get(&(meta.dev(), meta.ino())) {
                 link_again(first, dst, existing.is_some())?;
                 return self.note_made(top, dst);
@@ -434,6 +449,13 @@ impl Copier {
         let how = match self.set.make {
             Make::HardLink => self.hard_link(src, dst, follow)?,
             Make::SymbolicLink => self.symbolic_link(src, dst)?,
+            Make::Copy if kind.is_symlink() && existing.is_some() && self.set.attributes_only => {
+                bail!(
+                    "cannot create symbolic link {} to {}: File exists",
+                    q(dst),
+                    q(src)
+                )
+            }
             Make::Copy if kind.is_symlink() => self.copy_symlink(src, dst, &meta)?,
             Make::Copy if as_regular => {
                 self.copy_file(src, dst, &meta, existing.as_ref(), opened, at)?
@@ -528,12 +550,25 @@ impl Copier {
         let base = last_component(src);
         if let Some(backup) = self.set.backup.as_ref() {
             if base != "." && base != ".." && !found.is_dir() {
+                // `cp --backup=simple a~ a` would move the source aside as a's backup.
+                let name = backup.name(dst);
+                let is_source = backup.control != backup::Control::Numbered
+                    && std::fs::symlink_metadata(&name).is_ok_and(|b| same_inode(&b, meta));
+                if is_source {
+                    bail!(
+                        "backing up {} might destroy source;  {} not copied",
+                        q(dst),
+                        q(src)
+                    );
+                }
                 return Ok(Existing::Gone(backup.make(dst)?));
             }
         }
+        // Without data to copy (--attributes-only), what is there is kept.
         let remove = self.set.remove_destination
-            || (self.set.preserve.links && found.nlink() > 1)
-            || (self.set.follow == Follow::Never && !meta.is_file());
+            || (!self.set.attributes_only
+                && ((self.set.preserve.links && found.nlink() > 1)
+                    || (self.set.follow == Follow::Never && !meta.is_file())));
         if !found.is_dir() && remove {
             if let Err(e) = std::fs::remove_file(dst) {
                 if e.kind() != std::io::ErrorKind::NotFound {
@@ -1027,7 +1062,17 @@ impl Copier {
         let mode = self.new_mode(meta, 0o666);
         // By name in the open target directory, unless a symlink led elsewhere.
         let at = at.map(At::target);
-        let temp = PartFile::create(dst, at, mode & 0o777, self.set.inplace)
+        // What is read from a FIFO or a device may never end: its copy is made
+        // under its name at once, as GNU cp makes it (a writer may wait to see it).
+        let in_place = self.set.inplace || !meta.is_file();
+        // A file visible under its name before its owner is set is made private
+        // until then, as in GNU cp: the owner-to-be's group must not open it early.
+        let private = if in_place && self.set.preserve.ownership {
+            0o700
+        } else {
+            0o777
+        };
+        let temp = PartFile::create(dst, at, mode & private, in_place)
             .with_context(|| format!("cannot create regular file {}", q(dst)))?;
         let how = if self.set.attributes_only {
             String::new()
@@ -1035,7 +1080,7 @@ impl Copier {
             self.fill(&file, meta, temp.as_file(), FdKind::File, dst)
                 .with_context(|| format!("error copying {} to {}", q(src), q(dst)))?
         };
-        let created_as = mode & 0o777 & !self.umask;
+        let created_as = mode & private & !self.umask;
         self.keep_attributes(&file, temp.as_file(), dst, meta, mode, created_as)?;
         temp.persist(dst, at).map_err(|e| match e {
             part::Persist::Dangling => {

@@ -11,8 +11,9 @@ use super::backup::{self, Backup, Control};
 
 /// Copy files and trees with reflinks, in-kernel copies and sparse awareness (GNU cp's flags)
 #[derive(clap::Args)]
-// As GNU's getopt: a flag given twice takes the last value (`--reflink --reflink`).
-#[command(args_override_self = true)]
+// As GNU's getopt: a flag given twice takes the last value (`--reflink --reflink`),
+// and a long option may be shortened to any prefix that names only it (`--b`).
+#[command(args_override_self = true, infer_long_args = true)]
 pub struct Args {
     /// Sources, then the destination (a directory when there are several sources)
     #[arg(value_name = "SRC... DST")]
