@@ -171,26 +171,27 @@ fn operands(args: &Args, set: &Settings) -> Result<(Vec<PathBuf>, PathBuf, bool)
             *path = PathBuf::from(OsStr::from_bytes(&bytes[..end.min(bytes.len())]));
         }
     }
-    let is_dir = |dir: &Path| match std::fs::metadata(dir) {
-        Ok(meta) if meta.is_dir() => Ok(()),
-        Ok(_) => Err(Operands::Fail(format!(
-            "target {} is not a directory",
-            q(dir)
-        ))),
-        Err(e) => Err(Operands::Fail(describe(
-            &anyhow::Error::from(e).context(format!("failed to access {}", q(dir))),
-        ))),
+    // GNU's words: "target directory 'x': Not a directory" for -t, "target
+    // 'x': ..." for the last operand.
+    let is_dir = |label: &str, dir: &Path| {
+        let found = match std::fs::metadata(dir) {
+            Ok(meta) if meta.is_dir() => return Ok(()),
+            Ok(_) => std::io::Error::from_raw_os_error(libc::ENOTDIR),
+            Err(e) => e,
+        };
+        let e = anyhow::Error::from(found).context(format!("{label} {}", q(dir)));
+        Err(Operands::Fail(describe(&e)))
     };
     if let Some(dir) = &args.target_directory {
         if args.no_target_directory {
-            return Err(Operands::Usage(
+            return Err(Operands::Fail(
                 "cannot combine --target-directory (-t) and --no-target-directory (-T)".into(),
             ));
         }
         if paths.is_empty() {
             return Err(Operands::Usage("missing file operand".into()));
         }
-        is_dir(dir)?;
+        is_dir("target directory", dir)?;
         return Ok((paths, dir.clone(), true));
     }
     match paths.len() {
@@ -217,7 +218,7 @@ fn operands(args: &Args, set: &Settings) -> Result<(Vec<PathBuf>, PathBuf, bool)
         ));
     }
     if paths.len() > 1 && !into_dir {
-        is_dir(&dst)?;
+        is_dir("target", &dst)?;
     }
     Ok((paths, dst, into_dir))
 }
@@ -1058,6 +1059,11 @@ impl Copier {
                 self.keep_attributes(&file, &sink, dst, meta, mode, mode & 0o777 & !self.umask)?;
                 return Ok(how);
             }
+        }
+        if dst.as_os_str().as_bytes().ends_with(b"/") {
+            // A name with a trailing slash can only be a directory's.
+            return Err(std::io::Error::from_raw_os_error(libc::ENOTDIR))
+                .with_context(|| format!("cannot create regular file {}", q(dst)));
         }
         let mode = self.new_mode(meta, 0o666);
         // By name in the open target directory, unless a symlink led elsewhere.
