@@ -465,10 +465,10 @@ fn run_cp(gnu: bool, dir: &Path, args: &[&OsStr], nobody: bool) -> Output {
         env!("CARGO_BIN_EXE_zcopy")
     };
     let mut cmd = if nobody {
-        // setpriv runs its argument by path: a shell names it cp.
+        // setpriv runs its argument by path: bash (dash has no exec -a) names it cp.
         let mut cmd = Command::new("setpriv");
         cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"]);
-        cmd.args(["sh", "-c", "exec -a cp \"$0\" \"$@\"", bin]);
+        cmd.args(["bash", "-c", "exec -a cp \"$0\" \"$@\"", bin]);
         cmd
     } else {
         let mut cmd = Command::new(bin);

@@ -35,12 +35,13 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags, Timespec, Timestamps, CWD};
 use zcopy::engine::{reflink, seek_data};
 use zcopy::{FdKind, Options, Transfer};
 
+use crate::exit::message;
 pub use options::Args;
 use options::{Clobber, Follow, Make, Settings, Update, When};
 use part::{temp_name, PartFile, Target};
 use std::ops::Range;
+use words::q;
 pub use words::Program;
-use words::{describe, q};
 
 /// A directory with at least this many entries has its files copied on two
 /// threads: below it, starting a thread costs more than it saves.
@@ -180,7 +181,7 @@ fn operands(args: &Args, set: &Settings) -> Result<(Vec<PathBuf>, PathBuf, bool)
             Err(e) => e,
         };
         let e = anyhow::Error::from(found).context(format!("{label} {}", q(dir)));
-        Err(Operands::Fail(describe(&e)))
+        Err(Operands::Fail(message(&e)))
     };
     if let Some(dir) = &args.target_directory {
         if args.no_target_directory {
@@ -264,7 +265,7 @@ impl Copier {
     /// Prints a failure on stderr, one line of GNU's words.
     fn report(&self, e: &anyhow::Error) {
         if e.downcast_ref::<super::Quiet>().is_none() {
-            eprintln!("{}: {}", self.program.prefix(), describe(e));
+            eprintln!("{}: {}", self.program.prefix(), message(e));
         }
     }
 

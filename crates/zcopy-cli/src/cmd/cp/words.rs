@@ -1,5 +1,5 @@
-//! GNU cp's words: who is speaking (the prefix and the usage exit code), names
-//! quoted as coreutils quotes them, and causes as strerror text.
+//! GNU cp's words: who is speaking (the prefix and the usage exit code), and
+//! names quoted as coreutils quotes them.
 
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -105,22 +105,6 @@ pub fn q(path: &Path) -> String {
     }
 }
 
-/// An error as one line of GNU's words: each cause after the next, the OS
-/// error as its strerror text alone (no ` (os error N)`).
-pub fn describe(e: &anyhow::Error) -> String {
-    e.chain()
-        .map(|cause| {
-            let text = cause.to_string();
-            match text.find(" (os error ") {
-                Some(at) if text.ends_with(')') => text[..at].to_string(),
-                _ => text,
-            }
-        })
-        .filter(|text| !text.is_empty())
-        .collect::<Vec<_>>()
-        .join(": ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,12 +119,5 @@ mod tests {
         assert_eq!(q(b"new\nline"), "'new'$'\\n''line'");
         assert_eq!(q(b"$it's"), "'$it'\\''s'");
         assert_eq!(q(b"\x01"), "''$'\\001'");
-    }
-
-    #[test]
-    fn causes_are_strerror_text() {
-        let e =
-            anyhow::Error::from(std::io::Error::from_raw_os_error(2)).context("cannot stat 'x'");
-        assert_eq!(describe(&e), "cannot stat 'x': No such file or directory");
     }
 }
