@@ -171,8 +171,7 @@ impl PartFile {
                 },
                 Err(e) => return Err(Persist::Io(e.into())),
             }
-        } else {
-            let path = self.path.as_ref().expect("a named part file");
+        } else if let Some(path) = &self.path {
             let placed = rustix::fs::renameat_with(CWD, path, CWD, target, RenameFlags::NOREPLACE);
             match placed {
                 Ok(()) => {
