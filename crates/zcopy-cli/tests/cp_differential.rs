@@ -761,6 +761,20 @@ const CASES: &[Case] = &[
         compare: Compare::All,
     },
     Case {
+        name: "a source named twice",
+        setup: files,
+        args: &["a", "b", "a", "dir"],
+        stdin: "",
+        compare: Compare::All,
+    },
+    Case {
+        name: "a file onto a file just copied",
+        setup: through_a_new_link,
+        args: &["-d", "b/1", "a/1", "c"],
+        stdin: "",
+        compare: Compare::All,
+    },
+    Case {
         name: "no destination",
         setup: files,
         args: &["a"],

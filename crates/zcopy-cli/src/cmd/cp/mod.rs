@@ -61,6 +61,9 @@ struct Copier {
     /// (device, inode), so that a later operand is never written through a
     /// symlink, or over a file, that an earlier one just made (GNU's guard).
     made: Option<HashSet<(u64, u64)>>,
+    /// With several operands: the sources copied so far (device, inode), so a
+    /// file named twice is copied once, with GNU's warning.
+    sources: Option<HashSet<(u64, u64)>>,
     /// The device of the directory being copied, for `-x`.
     dir_dev: u64,
     bar: Option<ProgressBar>,
@@ -110,6 +113,7 @@ pub fn run_as(args: Args, program: Program) -> Result<()> {
     let show_bar = args.progress && set.verbose == 0 && std::io::stderr().is_terminal();
     let mut copier = Copier {
         made: (srcs.len() > 1).then(HashSet::new),
+        sources: (srcs.len() > 1).then(HashSet::new),
         set,
         program,
         umask: super::umask(),
@@ -378,6 +382,17 @@ impl Copier {
         let kind = meta.file_type();
         if kind.is_dir() && !self.set.recursive {
             bail!("-r not specified; omitting directory {}", q(src));
+        }
+        if let Some(sources) = self.sources.as_mut().filter(|_| top) {
+            let again = !sources.insert((meta.dev(), meta.ino()));
+            if again && !kind.is_dir() && self.set.backup.is_none() {
+                eprintln!(
+                    "{}: warning: source file {} specified more than once",
+                    self.program.prefix(),
+                    q(src)
+                );
+                return Ok(());
+            }
         }
         let as_regular =
             kind.is_file() || (self.set.copy_contents && !kind.is_dir() && !kind.is_symlink());
@@ -865,6 +880,7 @@ impl Copier {
             no_reflink: self.no_reflink.clone(),
             linked: HashMap::new(),
             made: None,
+            sources: None,
             bar: None,
             ..*self
         }
