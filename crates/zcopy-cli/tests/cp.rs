@@ -609,6 +609,15 @@ fn an_ordinary_users_copies_keep_to_their_permissions() {
             "{who}"
         );
         assert_eq!(std::fs::read(dir.join("ro")).unwrap(), b"old\n");
+        // -i asks GNU's other question; no answer (stdin at its end) is a no.
+        let out = run(&["-i", "src", "ro"]);
+        assert_eq!(out.status.code(), Some(0), "{who}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            "cp: unwritable 'ro' (mode 0444, r--r--r--); try anyway? ",
+            "{who}"
+        );
+        assert_eq!(std::fs::read(dir.join("ro")).unwrap(), b"old\n");
 
         let out = run(&["src", "roots"]);
         assert_eq!(out.status.code(), Some(1), "{who}");

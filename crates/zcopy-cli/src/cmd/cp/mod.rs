@@ -537,7 +537,7 @@ impl Copier {
             }
             match self.set.clobber {
                 Clobber::Never => return Ok(Existing::Keep),
-                Clobber::Ask if !self.ask(dst)? => return Ok(Existing::Keep),
+                Clobber::Ask if !self.ask(dst, found)? => return Ok(Existing::Keep),
                 _ => {}
             }
         }
@@ -701,9 +701,25 @@ impl Copier {
         None
     }
 
-    /// `-i`: GNU's question on stderr, the answer from stdin.
-    fn ask(&self, dst: &Path) -> Result<bool> {
-        eprint!("{}: overwrite {}? ", self.program.prefix(), q(dst));
+    /// `-i`: GNU's question on stderr (another for a target this user may not
+    /// write), the answer from stdin.
+    fn ask(&self, dst: &Path, found: &Metadata) -> Result<bool> {
+        let writable = found.file_type().is_symlink()
+            || rustix::process::geteuid().is_root()
+            || rustix::fs::accessat(CWD, dst, rustix::fs::Access::WRITE_OK, AtFlags::EACCESS)
+                .is_ok();
+        let (mode, perms) = (found.mode() & 0o7777, words::permissions(found.mode()));
+        let question = if writable {
+            format!("overwrite {}? ", q(dst))
+        } else if self.set.force || self.set.remove_destination {
+            format!("replace {}, overriding mode {mode:04o} ({perms})? ", q(dst))
+        } else {
+            format!(
+                "unwritable {} (mode {mode:04o}, {perms}); try anyway? ",
+                q(dst)
+            )
+        };
+        eprint!("{}: {question}", self.program.prefix());
         let _ = std::io::stderr().flush();
         let mut answer = String::new();
         std::io::stdin().lock().read_line(&mut answer)?;

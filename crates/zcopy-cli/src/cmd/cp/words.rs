@@ -105,6 +105,32 @@ pub fn q(path: &Path) -> String {
     }
 }
 
+/// The nine permission letters of `mode`, as `ls -l` (and GNU's questions)
+/// show them: `rwsr-x--T`.
+pub fn permissions(mode: u32) -> String {
+    let letter = |bit: u32, c: char| if mode & bit != 0 { c } else { '-' };
+    let special = |exec: u32, special: u32, set: char| match (mode & exec != 0, mode & special != 0)
+    {
+        (true, true) => set,
+        (false, true) => set.to_ascii_uppercase(),
+        (true, false) => 'x',
+        (false, false) => '-',
+    };
+    [
+        letter(0o400, 'r'),
+        letter(0o200, 'w'),
+        special(0o100, 0o4000, 's'),
+        letter(0o040, 'r'),
+        letter(0o020, 'w'),
+        special(0o010, 0o2000, 's'),
+        letter(0o004, 'r'),
+        letter(0o002, 'w'),
+        special(0o001, 0o1000, 't'),
+    ]
+    .iter()
+    .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,5 +145,12 @@ mod tests {
         assert_eq!(q(b"new\nline"), "'new'$'\\n''line'");
         assert_eq!(q(b"$it's"), "'$it'\\''s'");
         assert_eq!(q(b"\x01"), "''$'\\001'");
+    }
+
+    #[test]
+    fn permission_letters() {
+        assert_eq!(permissions(0o100444), "r--r--r--");
+        assert_eq!(permissions(0o4755), "rwsr-xr-x");
+        assert_eq!(permissions(0o3644), "rw-r-Sr-T");
     }
 }
