@@ -1087,7 +1087,7 @@ impl Copier {
                 .with_context(|| format!("cannot create regular file {}", q(dst)))?;
                 let how = self
                     .fill(&file, meta, &sink, FdKind::File, dst)
-                    .with_context(|| format!("error copying {} to {}", q(src), q(dst)))?;
+                    .map_err(|e| copy_failed(e, src, dst))?;
                 let mode = self.new_mode(meta, 0o666);
                 self.keep_attributes(&file, &sink, dst, meta, mode, mode & 0o777 & !self.umask)?;
                 return Ok(how);
@@ -1117,7 +1117,7 @@ impl Copier {
             String::new()
         } else {
             self.fill(&file, meta, temp.as_file(), FdKind::File, dst)
-                .with_context(|| format!("error copying {} to {}", q(src), q(dst)))?
+                .map_err(|e| copy_failed(e, src, dst))?
         };
         let created_as = mode & private & !self.umask;
         self.keep_attributes(&file, temp.as_file(), dst, meta, mode, created_as)?;
@@ -1184,7 +1184,7 @@ impl Copier {
             String::new()
         } else {
             self.fill(file, meta, &sink, kind, dst)
-                .with_context(|| format!("error copying {} to {}", q(src), q(dst)))?
+                .map_err(|e| copy_failed(e, src, dst))?
         };
         // An existing file keeps its mode unless -p, as when GNU cp opens it O_TRUNC.
         let current = existing.mode() & 0o7777;
@@ -1246,7 +1246,7 @@ impl Copier {
             match reflink::clone_file(src, sink) {
                 Ok(()) => return Ok("reflink".into()),
                 Err(e) if self.set.reflink == When::Always => {
-                    return Err(e).context("failed to clone (--reflink=always)");
+                    return Err(CloneFailed(e).into());
                 }
                 Err(e) => {
                     // EOPNOTSUPP: the source's file system cannot clone at all, to any
@@ -1254,7 +1254,10 @@ impl Copier {
                     if e.raw_os_error() == Some(libc::EOPNOTSUPP) {
                         self.no_reflink.insert(meta.dev());
                     }
-                    skipped.push(format!("reflink: {e}"));
+                    skipped.push(format!(
+                        "reflink: {}",
+                        crate::exit::without_os_error(&e.to_string())
+                    ));
                 }
             }
         }
@@ -1407,6 +1410,20 @@ impl Copier {
                 .with_context(|| format!("preserving times for {}", q(path)))?;
         }
         Ok(())
+    }
+}
+
+/// `--reflink=always` met a file system that cannot clone.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct CloneFailed(std::io::Error);
+
+/// A failure while filling `dst` from `src`, in GNU's words for each kind.
+fn copy_failed(e: anyhow::Error, src: &Path, dst: &Path) -> anyhow::Error {
+    if e.downcast_ref::<CloneFailed>().is_some() {
+        e.context(format!("failed to clone {} from {}", q(dst), q(src)))
+    } else {
+        e.context(format!("error copying {} to {}", q(src), q(dst)))
     }
 }
 
