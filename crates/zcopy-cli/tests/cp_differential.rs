@@ -763,6 +763,13 @@ const CASES: &[Case] = &[
         compare: Compare::All,
     },
     Case {
+        name: "two names of one file into a directory",
+        setup: hard_linked_target,
+        args: &["target", "target-again", "dir"],
+        stdin: "",
+        compare: Compare::All,
+    },
+    Case {
         name: "a source named twice",
         setup: files,
         args: &["a", "b", "a", "dir"],

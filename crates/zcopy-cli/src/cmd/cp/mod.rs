@@ -61,9 +61,10 @@ struct Copier {
     /// (device, inode), so that a later operand is never written through a
     /// symlink, or over a file, that an earlier one just made (GNU's guard).
     made: Option<HashSet<(u64, u64)>>,
-    /// With several operands: the sources copied so far (device, inode), so a
-    /// file named twice is copied once, with GNU's warning.
-    sources: Option<HashSet<(u64, u64)>>,
+    /// With several operands: the sources copied so far (device, inode, name
+    /// as given), so a file named twice is copied once, with GNU's warning (two
+    /// names of one file are two sources).
+    sources: Option<HashSet<(u64, u64, PathBuf)>>,
     /// The device of the directory being copied, for `-x`.
     dir_dev: u64,
     bar: Option<ProgressBar>,
@@ -384,7 +385,7 @@ impl Copier {
             bail!("-r not specified; omitting directory {}", q(src));
         }
         if let Some(sources) = self.sources.as_mut().filter(|_| top) {
-            let again = !sources.insert((meta.dev(), meta.ino()));
+            let again = !sources.insert((meta.dev(), meta.ino(), src.to_path_buf()));
             if again && !kind.is_dir() && self.set.backup.is_none() {
                 eprintln!(
                     "{}: warning: source file {} specified more than once",
