@@ -449,7 +449,8 @@ impl Copier {
         if kind.is_dir() {
             let descend = top || !self.set.one_file_system || meta.dev() == self.dir_dev;
             self.copy_dir(src, dst, &meta, descend)?;
-            return self.note_made(top, dst);
+            self.note_made(top, dst);
+            return Ok(());
         }
         // A file reached through a followed symlink may be met again by its own
         // name: with -L (or -H, on the command line) every one is remembered.
@@ -459,7 +460,8 @@ impl Copier {
         if self.set.preserve.links && self.set.make == Make::Copy && may_meet_again {
             if let Some(first) = self.linked.get(&(meta.dev(), meta.ino())) {
                 link_again(first, dst, existing.is_some())?;
-                return self.note_made(top, dst);
+                self.note_made(top, dst);
+                return Ok(());
             }
             self.linked
                 .insert((meta.dev(), meta.ino()), dst.to_path_buf());
@@ -480,18 +482,17 @@ impl Copier {
             }
             Make::Copy => self.copy_special(src, dst, &meta)?,
         };
-        self.note_made(top, dst)?;
+        self.note_made(top, dst);
         self.say(src, dst, backup.as_deref(), &how)
     }
 
     /// Remembers what a top-level operand made at `dst` (with several operands).
-    fn note_made(&mut self, top: bool, dst: &Path) -> Result<()> {
+    fn note_made(&mut self, top: bool, dst: &Path) {
         if let Some(made) = self.made.as_mut().filter(|_| top) {
             if let Ok(meta) = std::fs::symlink_metadata(dst) {
                 made.insert((meta.dev(), meta.ino()));
             }
         }
-        Ok(())
     }
 
     /// What to do about `dst`, which exists (`found`): GNU's checks in GNU's
