@@ -253,6 +253,11 @@ pub fn run(args: Args) -> Result<()> {
 /// Hashes or checks every file of `config`; `Err(Quiet)` when any failed, after
 /// saying why on stderr in the voice's words.
 pub fn run_config(mut config: Config) -> Result<()> {
+    // xxhsum blanks its progress line after hashing named files, whatever stderr is.
+    let blank_progress = config.voice == Voice::Xxhsum
+        && !config.check
+        && !config.quiet
+        && !config.files.is_empty();
     if config.files.is_empty() {
         config.files.push("-".into());
     }
@@ -267,7 +272,11 @@ pub fn run_config(mut config: Config) -> Result<()> {
         };
         failed |= !ok;
     }
+    if blank_progress {
+        eprint!("\r{:70}\r", "");
+    }
     if config.check && config.voice == Voice::B3sum && state.b3sum_failures > 0 {
+        failed = true;
         let n = state.b3sum_failures;
         let s = if n == 1 { "" } else { "s" };
         eprintln!("b3sum: WARNING: {n} computed checksum{s} did NOT match");
@@ -516,10 +525,7 @@ fn check(
     } else {
         match File::open(name) {
             Ok(file) => Box::new(BufReader::new(file)),
-            Err(e) => {
-                check_file_error(&shown, &e, config);
-                return Ok(false);
-            }
+            Err(e) => return check_file_error(&shown, &e, config),
         }
     };
     let mut tally = Tally::default();
@@ -531,10 +537,16 @@ fn check(
         match reader.read_until(b'\n', &mut buf) {
             Ok(0) => break,
             Ok(_) => {}
-            Err(e) => {
-                check_file_error(&shown, &e, config);
-                return Ok(false);
-            }
+            // xxhsum reads a directory as an empty file.
+            Err(_) if config.voice == Voice::Xxhsum => break,
+            Err(e) => return check_file_error(&shown, &e, config),
+        }
+        if config.voice == Voice::B3sum && std::str::from_utf8(&buf).is_err() {
+            let e = std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "stream did not contain valid UTF-8",
+            );
+            return check_file_error(&shown, &e, config);
         }
         let Some(text) = line::content(&buf, config.voice) else {
             continue;
@@ -576,20 +588,24 @@ fn check(
     Ok(summary(&shown, &tally, config, out)?)
 }
 
-/// A check file that cannot be opened or read.
-fn check_file_error(shown: &[u8], e: &std::io::Error, config: &Config) {
+/// A check file that cannot be opened or read: `Ok(false)`, the next one is read;
+/// b3sum stops there, as an error out of its main, before its summary.
+fn check_file_error(shown: &[u8], e: &std::io::Error, config: &Config) -> Result<bool> {
     let mut err = std::io::stderr().lock();
     let _ = match config.voice {
         Voice::Xxhsum => err.write_all(
             &[b"Error: Could not open '", shown, b"': ", strerror(e).as_bytes(), b"\n"].concat(),
         ),
-        // b3sum stops there, as an error out of its main.
-        Voice::B3sum => writeln!(err, "Error: {e}"),
+        Voice::B3sum => {
+            let _ = writeln!(err, "Error: {e}");
+            bail!(super::Quiet);
+        }
         Voice::Gnu => writeln!(err, "{}: {}: {}", config.prog, gnu::quote(shown), strerror(e)),
         Voice::Zcopy => {
             err.write_all(&[b"zcopy: ", shown, b": ", strerror(e).as_bytes(), b"\n"].concat())
         }
     };
+    Ok(false)
 }
 
 /// Reports a line that does not parse, when the voice's tool would.
