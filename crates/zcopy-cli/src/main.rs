@@ -82,7 +82,11 @@ fn as_peer() -> Option<ExitCode> {
     Some(match name.as_str() {
         "cp" => cp(args),
         "b3sum" => cmd::scan::b3sum::main(args),
-        "sha256sum" => cmd::scan::gnu::main(&name, digest::Digest::Sha256, args.split_off(1)),
+        // GNU names itself as it was called, path and all.
+        "sha256sum" => {
+            let prog = argv0.to_string_lossy().into_owned();
+            cmd::scan::gnu::main(&prog, digest::Digest::Sha256, args.split_off(1))
+        }
         xxh => cmd::scan::xxhsum::main(xxh, args.split_off(1)),
     })
 }

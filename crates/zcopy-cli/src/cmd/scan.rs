@@ -525,7 +525,7 @@ fn check(
     } else {
         match File::open(name) {
             Ok(file) => Box::new(BufReader::new(file)),
-            Err(e) => return check_file_error(&shown, &e, config),
+            Err(e) => return check_file_error(&shown, &e, false, config),
         }
     };
     let mut tally = Tally::default();
@@ -539,14 +539,14 @@ fn check(
             Ok(_) => {}
             // xxhsum reads a directory as an empty file.
             Err(_) if config.voice == Voice::Xxhsum => break,
-            Err(e) => return check_file_error(&shown, &e, config),
+            Err(e) => return check_file_error(&shown, &e, true, config),
         }
         if config.voice == Voice::B3sum && std::str::from_utf8(&buf).is_err() {
             let e = std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
                 "stream did not contain valid UTF-8",
             );
-            return check_file_error(&shown, &e, config);
+            return check_file_error(&shown, &e, true, config);
         }
         let Some(text) = line::content(&buf, config.voice) else {
             continue;
@@ -590,7 +590,12 @@ fn check(
 
 /// A check file that cannot be opened or read: `Ok(false)`, the next one is read;
 /// b3sum stops there, as an error out of its main, before its summary.
-fn check_file_error(shown: &[u8], e: &std::io::Error, config: &Config) -> Result<bool> {
+fn check_file_error(
+    shown: &[u8],
+    e: &std::io::Error,
+    reading: bool,
+    config: &Config,
+) -> Result<bool> {
     let mut err = std::io::stderr().lock();
     let _ = match config.voice {
         Voice::Xxhsum => err.write_all(
@@ -600,6 +605,8 @@ fn check_file_error(shown: &[u8], e: &std::io::Error, config: &Config) -> Result
             let _ = writeln!(err, "Error: {e}");
             bail!(super::Quiet);
         }
+        // GNU's getline failing says no more than this.
+        Voice::Gnu if reading => writeln!(err, "{}: {}: read error", config.prog, gnu::quote(shown)),
         Voice::Gnu => writeln!(err, "{}: {}: {}", config.prog, gnu::quote(shown), strerror(e)),
         Voice::Zcopy => {
             err.write_all(&[b"zcopy: ", shown, b": ", strerror(e).as_bytes(), b"\n"].concat())
