@@ -217,6 +217,17 @@ mod tests {
     }
 
     #[test]
+    fn blake3_output_is_one_stream_whatever_the_window() {
+        let mut h = Hasher::new(Digest::Blake3);
+        h.update(b"foo");
+        let long = h.finish(Xof { seek: 0, len: 100 });
+        assert_eq!(long[..32], *blake3::hash(b"foo").as_bytes());
+        let mut h = Hasher::new(Digest::Blake3);
+        h.update(b"foo");
+        assert_eq!(h.finish(Xof { seek: 1, len: 99 }), long[1..]);
+    }
+
+    #[test]
     fn every_length_names_its_digests() {
         for d in Digest::ALL {
             assert_eq!(Digest::from_tag(d.tag()), Some(d));

@@ -97,7 +97,9 @@ fn config(prog: &str, digest: Digest, args: Vec<OsString>) -> Result<Option<Conf
                     return Ok(None);
                 }
                 _ => {
-                    println!("{prog} (zcopy) {}", env!("CARGO_PKG_VERSION"));
+                    // GNU's version line names the tool, not argv[0].
+                    let tool = format!("{}sum", digest.tag().to_ascii_lowercase());
+                    println!("{tool} (zcopy) {}", env!("CARGO_PKG_VERSION"));
                     return Ok(None);
                 }
             }

@@ -239,47 +239,57 @@ mod tests {
     fn line(digests: &[Digest], hex: &str, name: &str) -> Option<CheckLine> {
         Some(CheckLine {
             digests: digests.to_vec(),
-            hex: hex.into(),
+            expected: unhex(hex.as_bytes(), false).unwrap(),
             name: name.as_bytes().to_vec(),
+            shown: name.as_bytes().to_vec(),
         })
+    }
+
+    fn p(text: &str, digest: Option<Digest>) -> Option<CheckLine> {
+        parse(text.as_bytes(), digest, false)
     }
 
     #[test]
     fn both_styles_and_their_variants() {
         let h = "99fc819aaba2462a";
         assert_eq!(
-            parse(format!("XXH3 (a b.txt) = {h}").as_bytes(), None),
+            p(&format!("XXH3 (a b.txt) = {h}"), None),
             line(&[Digest::Xxh3], h, "a b.txt")
         );
+        assert_eq!(p(&format!("XXH3_{h}  f"), None), line(&[Digest::Xxh3], h, "f"));
         assert_eq!(
-            parse(format!("XXH3_{h}  f").as_bytes(), None),
-            line(&[Digest::Xxh3], h, "f")
-        );
-        assert_eq!(
-            parse(format!("{h}  f").as_bytes(), None),
+            p(&format!("{h}  f"), None),
             line(&[Digest::Xxh64, Digest::Xxh3], h, "f")
         );
         assert_eq!(
-            parse(format!("{h} *f").as_bytes(), Some(Digest::Xxh3)),
+            p(&format!("{h} *f"), Some(Digest::Xxh3)),
             line(&[Digest::Xxh3], h, "f")
         );
         assert_eq!(
-            parse(format!("  {}  (x)", h.to_uppercase()).as_bytes(), None),
+            p(&format!("  {}  (x)", h.to_uppercase()), None),
             line(&[Digest::Xxh64, Digest::Xxh3], h, "(x)")
         );
         let sha = "ab".repeat(32);
         assert_eq!(
-            parse(format!("SHA256(f)= {sha}").as_bytes(), None),
+            p(&format!("SHA256(f)= {sha}"), None),
             line(&[Digest::Sha256], &sha, "f")
         );
         assert_eq!(
-            parse(format!("{sha}  f").as_bytes(), None).unwrap().digests,
+            p(&format!("{sha}  f"), None).unwrap().digests,
             [Digest::Blake3, Digest::Sha256]
         );
         assert_eq!(
-            parse(b"CRC32C (f) = 0a0b0c0d", None).unwrap().digests,
+            p("CRC32C (f) = 0a0b0c0d", None).unwrap().digests,
             [Digest::Crc32c]
         );
+    }
+
+    #[test]
+    fn little_endian_from_the_tag_or_the_flag() {
+        let le = p("XXH32_LE (f) = 0d0c0b0a", None).unwrap();
+        assert_eq!(le.expected, [0x0a, 0x0b, 0x0c, 0x0d]);
+        let flag = parse(b"0d0c0b0a  f", None, true).unwrap();
+        assert_eq!(flag.expected, [0x0a, 0x0b, 0x0c, 0x0d]);
     }
 
     #[test]
@@ -292,24 +302,45 @@ mod tests {
             "MD5 (f) = d41d8cd98f00b204e9800998ecf8427e",
             "\\0a0b0c0d  bad\\qescape",
         ] {
-            assert_eq!(parse(bad.as_bytes(), None), None, "{bad}");
+            assert_eq!(p(bad, None), None, "{bad}");
         }
-        assert_eq!(parse(b"0a0b0c0d  f", Some(Digest::Sha256)), None);
+        assert_eq!(p("0a0b0c0d  f", Some(Digest::Sha256)), None);
+    }
+
+    #[test]
+    fn what_each_tool_skips() {
+        assert_eq!(content(b"# note\n", Voice::Gnu), None);
+        assert_eq!(content(b"\r\n", Voice::Zcopy), None);
+        assert_eq!(content(b"\n", Voice::Xxhsum), Some(&b""[..]));
+        assert_eq!(content(b"x\r\n", Voice::Xxhsum), Some(&b"x\r"[..]));
+        assert_eq!(content(b"# note\r\n", Voice::B3sum), Some(&b"# note"[..]));
     }
 
     #[test]
     fn escaped_names_round_trip() {
         let name = b"a\nb\\c\rd";
-        let out = format(Digest::Sha256, &"0".repeat(64), name, false);
+        let zeros = "0".repeat(64);
+        let out = format("SHA256", &zeros, name, Style::default());
         assert_eq!(
             out,
-            [b"\\", "0".repeat(64).as_bytes(), b"  a\\nb\\\\c\\rd\n"].concat()
+            [b"\\", zeros.as_bytes(), b"  a\\nb\\\\c\\rd\n"].concat()
         );
-        let parsed = parse(&out[..out.len() - 1], None).unwrap();
+        let parsed = parse(&out[..out.len() - 1], None, false).unwrap();
         assert_eq!(parsed.name, name);
-        let tagged = format(Digest::Xxh3, "0a0b0c0d0e0f0a0b", name, true);
+        let style = Style {
+            tagged: true,
+            ..Style::default()
+        };
+        let tagged = format("XXH3", "0a0b0c0d0e0f0a0b", name, style);
         assert_eq!(tagged, b"\\XXH3 (a\\nb\\\\c\\rd) = 0a0b0c0d0e0f0a0b\n");
-        assert_eq!(parse(&tagged[..tagged.len() - 1], None).unwrap().name, name);
+        let parsed = parse(&tagged[..tagged.len() - 1], None, false).unwrap();
+        assert_eq!(parsed.name, name);
+        let zero = Style {
+            zero: true,
+            binary: true,
+            ..Style::default()
+        };
+        assert_eq!(format("SHA256", "ab", b"a\nb", zero), b"ab *a\nb\0");
         assert_eq!(display(b"plain"), b"plain");
         assert_eq!(display(b"a\\b"), b"\\a\\\\b");
     }
