@@ -10,4 +10,6 @@ rm -rf "$release/assets"
 "$release/zcopy" generate man "$release/assets/man" >/dev/null
 gzip -9n "$release"/assets/man/*.1
 "$release/zcopy" generate completions "$release/assets/completions" >/dev/null
+# Relative, so that each link in /usr/lib/zcopy/bin reaches /usr/bin/zcopy.
+"$release/zcopy" generate links "$release/assets/links" --target ../../../bin/zcopy >/dev/null
 cargo deb -p zcopy-cli --no-build --no-strip "$@" | tail -1
