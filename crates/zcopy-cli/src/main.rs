@@ -75,7 +75,10 @@ pub const PEER_NAMES: &[&str] = &[
 fn as_peer() -> Option<ExitCode> {
     let mut args: Vec<OsString> = std::env::args_os().collect();
     let argv0 = args.first()?;
-    let name = std::path::Path::new(argv0).file_name()?.to_str()?.to_string();
+    let name = std::path::Path::new(argv0)
+        .file_name()?
+        .to_str()?
+        .to_string();
     if !PEER_NAMES.contains(&name.as_str()) {
         return None;
     }

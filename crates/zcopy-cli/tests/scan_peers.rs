@@ -158,16 +158,32 @@ fn xxhsum_algorithms_tags_and_endianness() {
     );
     let bad = ours(bin.path(), dir.path(), "xxhsum", &["-H9", "f"]);
     assert_eq!(bad.code, 1);
-    assert!(bad.stderr.starts_with("Wrong parameters\n"), "{}", bad.stderr);
+    assert!(
+        bad.stderr.starts_with("Wrong parameters\n"),
+        "{}",
+        bad.stderr
+    );
     assert!(bad.stdout.is_empty());
 
     // Little-endian lines check, tagged ones by their tag, untagged ones by the flag.
-    std::fs::write(dir.path().join("le"), line(&["-H0", "--little-endian", "f", "g"])).unwrap();
-    let check = ours(bin.path(), dir.path(), "xxhsum", &["-c", "--little-endian", "le"]);
+    std::fs::write(
+        dir.path().join("le"),
+        line(&["-H0", "--little-endian", "f", "g"]),
+    )
+    .unwrap();
+    let check = ours(
+        bin.path(),
+        dir.path(),
+        "xxhsum",
+        &["-c", "--little-endian", "le"],
+    );
     assert_eq!((check.code, check.stdout()), (0, "f: OK\ng: OK\n".into()));
     let tagged = line(&["--tag", "-H2", "--little-endian", "f"]);
     std::fs::write(dir.path().join("le"), tagged).unwrap();
-    assert_eq!(ours(bin.path(), dir.path(), "xxhsum", &["-c", "le"]).code, 0);
+    assert_eq!(
+        ours(bin.path(), dir.path(), "xxhsum", &["-c", "le"]).code,
+        0
+    );
 
     // xxh128sum writes and reads XXH128 only.
     assert_eq!(
@@ -196,7 +212,10 @@ fn xxhsum_check_in_its_own_words() {
         "f: FAILED\ng: OK\n1 computed checksum did NOT match\n"
     );
     let quiet = ours(bin.path(), dir.path(), "xxhsum", &["-c", "-q", "s"]);
-    assert_eq!(quiet.stdout(), "f: FAILED\n1 computed checksum did NOT match\n");
+    assert_eq!(
+        quiet.stdout(),
+        "f: FAILED\n1 computed checksum did NOT match\n"
+    );
     let status = ours(bin.path(), dir.path(), "xxhsum", &["-c", "--status", "s"]);
     assert_eq!((status.code, status.stdout()), (1, String::new()));
 
@@ -229,8 +248,13 @@ fn xxhsum_check_in_its_own_words() {
     junk.extend_from_slice(b"12345678 \n");
     std::fs::write(dir.path().join("j"), junk).unwrap();
     let warned = ours(bin.path(), dir.path(), "xxhsum", &["-c", "--warn", "j"]);
-    assert_eq!(warned.stderr, "j:3: Error: Improperly formatted checksum line.\n");
-    assert!(warned.stdout().ends_with("1 line is improperly formatted\n1 computed checksum did NOT match\n"));
+    assert_eq!(
+        warned.stderr,
+        "j:3: Error: Improperly formatted checksum line.\n"
+    );
+    assert!(warned
+        .stdout()
+        .ends_with("1 line is improperly formatted\n1 computed checksum did NOT match\n"));
 
     let absent = ours(bin.path(), dir.path(), "xxhsum", &["nonexistent"]);
     assert_eq!(absent.code, 1);
@@ -246,13 +270,23 @@ fn xxhsum_check_in_its_own_words() {
 #[test]
 fn b3sum_outputs_and_modes() {
     let (bin, dir) = (links(), files());
-    let b3 = |args: &[&str], stdin: &[u8]| run_in(bin.path(), dir.path(), "b3sum", &os(args), stdin);
+    let b3 =
+        |args: &[&str], stdin: &[u8]| run_in(bin.path(), dir.path(), "b3sum", &os(args), stdin);
     let hi = blake3::hash(b"hi\n").to_hex().to_string();
     assert_eq!(b3(&["f"], b"").stdout(), format!("{hi}  f\n"));
     assert_eq!(b3(&[], b"hi\n").stdout(), format!("{hi}  -\n"));
-    assert_eq!(b3(&["--tag", "f"], b"").stdout(), format!("BLAKE3 (f) = {hi}\n"));
-    assert_eq!(b3(&["--no-names", "f", "g"], b"").stdout().lines().next(), Some(&hi[..]));
-    assert_eq!(b3(&["--raw", "f"], b"").stdout, blake3::hash(b"hi\n").as_bytes());
+    assert_eq!(
+        b3(&["--tag", "f"], b"").stdout(),
+        format!("BLAKE3 (f) = {hi}\n")
+    );
+    assert_eq!(
+        b3(&["--no-names", "f", "g"], b"").stdout().lines().next(),
+        Some(&hi[..])
+    );
+    assert_eq!(
+        b3(&["--raw", "f"], b"").stdout,
+        blake3::hash(b"hi\n").as_bytes()
+    );
     assert_eq!(b3(&["--raw", "f", "g"], b"").code, 1);
 
     let mut long = [0; 100];
@@ -261,12 +295,18 @@ fn b3sum_outputs_and_modes() {
         .finalize_xof()
         .fill(&mut long);
     assert_eq!(b3(&["--raw", "--length=100", "f"], b"").stdout, long);
-    assert_eq!(b3(&["--raw", "--length=99", "--seek=1", "f"], b"").stdout, long[1..]);
+    assert_eq!(
+        b3(&["--raw", "--length=99", "--seek=1", "f"], b"").stdout,
+        long[1..]
+    );
     assert_ne!(b3(&["--length"], b"").code, 0);
 
     let key = [42; 32];
     let keyed = blake3::keyed_hash(&key, b"hi\n").to_hex().to_string();
-    assert_eq!(b3(&["--keyed", "--no-names", "f"], &key).stdout(), format!("{keyed}\n"));
+    assert_eq!(
+        b3(&["--keyed", "--no-names", "f"], &key).stdout(),
+        format!("{keyed}\n")
+    );
     for bad in [0, 31, 33] {
         let out = b3(&["--keyed", "f"], &vec![0; bad]);
         assert_eq!(out.code, 1, "{bad}");
@@ -293,21 +333,34 @@ fn b3sum_outputs_and_modes() {
 #[test]
 fn b3sum_check_and_its_refusals() {
     let (bin, dir) = (links(), files());
-    let b3 = |args: &[&str], stdin: &[u8]| run_in(bin.path(), dir.path(), "b3sum", &os(args), stdin);
+    let b3 =
+        |args: &[&str], stdin: &[u8]| run_in(bin.path(), dir.path(), "b3sum", &os(args), stdin);
     let sums = b3(&["f", "g"], b"").stdout;
     let ok = b3(&["--check"], &sums);
-    assert_eq!((ok.code, ok.stdout(), ok.stderr.as_str()), (0, "f: OK\ng: OK\n".into(), ""));
+    assert_eq!(
+        (ok.code, ok.stdout(), ok.stderr.as_str()),
+        (0, "f: OK\ng: OK\n".into(), "")
+    );
     std::fs::write(dir.path().join("s"), &sums).unwrap();
     std::fs::remove_file(dir.path().join("g")).unwrap();
     let gone = b3(&["--check", "--quiet", "s"], b"");
     assert_eq!(gone.code, 1);
-    assert_eq!(gone.stdout(), "g: FAILED (No such file or directory (os error 2))\n");
-    assert_eq!(gone.stderr, "b3sum: WARNING: 1 computed checksum did NOT match\n");
+    assert_eq!(
+        gone.stdout(),
+        "g: FAILED (No such file or directory (os error 2))\n"
+    );
+    assert_eq!(
+        gone.stderr,
+        "b3sum: WARNING: 1 computed checksum did NOT match\n"
+    );
 
     let zeros = "0".repeat(64);
     for (line, why) in [
         (format!("{zeros}  \0"), "Null character in path"),
-        (format!("{zeros}  \u{fffd}"), "Unicode replacement character in path"),
+        (
+            format!("{zeros}  \u{fffd}"),
+            "Unicode replacement character in path",
+        ),
         (format!("\\{zeros}  \\a"), "Invalid backslash escape"),
     ] {
         let out = b3(&["--check"], line.as_bytes());
@@ -340,7 +393,11 @@ fn b3sum_escapes_names_as_b3sum() {
     std::fs::write(dir.path().join("s"), &out.stdout).unwrap();
     let check = ours(bin.path(), dir.path(), "b3sum", &["-c", "s"]);
     assert_eq!(check.code, 0, "{}", check.stderr);
-    assert!(check.stdout().contains("\\abc\\ndef: OK\n"), "{}", check.stdout());
+    assert!(
+        check.stdout().contains("\\abc\\ndef: OK\n"),
+        "{}",
+        check.stdout()
+    );
 }
 
 /// The same commands through GNU sha256sum and zcopy as sha256sum, in twin
@@ -377,7 +434,10 @@ fn sha256sum_agrees_with_gnu() {
         (&["-c", "--quiet", "tagged"], b""),
         (&["-c", "-"], b"SHA1 (f) = 0000\n"),
         (&["-c", "-"], b"SHA256 ("),
-        (&["--check", "--ignore-missing", "-"], b"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  missing\n"),
+        (
+            &["--check", "--ignore-missing", "-"],
+            b"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  missing\n",
+        ),
     ];
     let twin = || {
         let dir = files();
@@ -390,18 +450,30 @@ fn sha256sum_agrees_with_gnu() {
         let mut double = Vec::new();
         for name in ["a", " b", "*c", "dd", " "] {
             std::fs::write(p.join(name), format!("{name}\n")).unwrap();
-            let out = Command::new("sha256sum").args(["--text", name]).current_dir(p).output().unwrap();
+            let out = Command::new("sha256sum")
+                .args(["--text", name])
+                .current_dir(p)
+                .output()
+                .unwrap();
             double.extend_from_slice(&out.stdout);
-            let line = String::from_utf8(out.stdout).unwrap().replacen("  ", " ", 1);
+            let line = String::from_utf8(out.stdout)
+                .unwrap()
+                .replacen("  ", " ", 1);
             single.extend_from_slice(line.as_bytes());
         }
         std::fs::write(p.join("single"), single).unwrap();
         std::fs::write(p.join("double"), &double).unwrap();
         let mut mixed = b"ERR\n".to_vec();
         mixed.extend_from_slice(&double);
-        mixed.extend_from_slice(b"\\0000000000000000000000000000000000000000000000000000000000000000  x\\\n");
+        mixed.extend_from_slice(
+            b"\\0000000000000000000000000000000000000000000000000000000000000000  x\\\n",
+        );
         std::fs::write(p.join("mixed"), mixed).unwrap();
-        let tagged = Command::new("sha256sum").args(["--tag", "f", "a\nb"]).current_dir(p).output().unwrap();
+        let tagged = Command::new("sha256sum")
+            .args(["--tag", "f", "a\nb"])
+            .current_dir(p)
+            .output()
+            .unwrap();
         std::fs::write(p.join("tagged"), tagged.stdout).unwrap();
         dir
     };
@@ -411,7 +483,8 @@ fn sha256sum_agrees_with_gnu() {
         let no_links = Path::new("/nonexistent");
         let theirs = run_in(no_links, theirs_dir.path(), "sha256sum", &os(args), stdin);
         let mine = run_in(bin.path(), ours_dir.path(), "sha256sum", &os(args), stdin);
-        if (theirs.code, &theirs.stdout, &theirs.stderr) != (mine.code, &mine.stdout, &mine.stderr) {
+        if (theirs.code, &theirs.stdout, &theirs.stderr) != (mine.code, &mine.stdout, &mine.stderr)
+        {
             differences.push(format!(
                 "{args:?}\n  GNU:  {} {:?} {:?}\n  ours: {} {:?} {:?}",
                 theirs.code,
@@ -434,7 +507,11 @@ fn non_utf8_names_are_hashed_and_printed_as_each_peer_prints_them() {
     std::fs::write(dir.path().join(name), b"hi\n").unwrap();
     let sha = "98ea6e4f216f2fb4b69fff9b3a44842c38686ca685f3f55dc48c5d3fb1107be4";
     let cases: [(&str, &[&str], Vec<u8>); 4] = [
-        ("zcopy", &["scan"], [&b"d50463dd92503d34  n\xffme\n"[..]].concat()),
+        (
+            "zcopy",
+            &["scan"],
+            [&b"d50463dd92503d34  n\xffme\n"[..]].concat(),
+        ),
         ("xxhsum", &[], b"d50463dd92503d34  n\xffme\n".to_vec()),
         ("sha256sum", &[], [sha.as_bytes(), b"  n\xffme\n"].concat()),
         // b3sum prints names as Unicode.
@@ -448,12 +525,23 @@ fn non_utf8_names_are_hashed_and_printed_as_each_peer_prints_them() {
         let mut args: Vec<&OsStr> = first.iter().map(OsStr::new).collect();
         args.push(name);
         let (path, program) = if tool == "zcopy" {
-            (PathBuf::from(env!("CARGO_BIN_EXE_zcopy")).parent().unwrap().to_path_buf(), "zcopy")
+            (
+                PathBuf::from(env!("CARGO_BIN_EXE_zcopy"))
+                    .parent()
+                    .unwrap()
+                    .to_path_buf(),
+                "zcopy",
+            )
         } else {
             (bin.path().to_path_buf(), tool)
         };
         let out = run_in(&path, dir.path(), program, &args, b"");
-        assert_eq!((out.code, &out.stdout), (0, &expected), "{tool}: {}", out.stderr);
+        assert_eq!(
+            (out.code, &out.stdout),
+            (0, &expected),
+            "{tool}: {}",
+            out.stderr
+        );
         if tool != "b3sum" {
             // Raw bytes read back: the check finds the file by the same name.
             std::fs::write(dir.path().join("sums"), &out.stdout).unwrap();
@@ -465,7 +553,13 @@ fn non_utf8_names_are_hashed_and_printed_as_each_peer_prints_them() {
         }
     }
     if have("sha256sum", "non_utf8_names (GNU control)") {
-        let gnu = run_in(Path::new("/nonexistent"), dir.path(), "sha256sum", &[name], b"");
+        let gnu = run_in(
+            Path::new("/nonexistent"),
+            dir.path(),
+            "sha256sum",
+            &[name],
+            b"",
+        );
         assert_eq!(gnu.stdout, [sha.as_bytes(), b"  n\xffme\n"].concat());
     }
 }

@@ -151,7 +151,7 @@ pub struct Config {
     pub no_names: bool,
     pub raw: bool,
     /// BLAKE3 set up keyed or deriving a key, instead of plain.
-    pub blake3: Option<blake3::Hasher>,
+    pub blake3: Option<Box<blake3::Hasher>>,
     pub xof: Xof,
     pub quiet: bool,
     pub status: bool,
@@ -226,9 +226,11 @@ impl Args {
             len: self.length.unwrap_or(Xof::DEFAULT.len),
         };
         if self.keyed {
-            config.blake3 = Some(blake3::Hasher::new_keyed(&b3sum::key_from_stdin()?));
+            config.blake3 = Some(Box::new(blake3::Hasher::new_keyed(
+                &b3sum::key_from_stdin()?
+            )));
         } else if let Some(context) = &self.derive_key {
-            config.blake3 = Some(blake3::Hasher::new_derive_key(context));
+            config.blake3 = Some(Box::new(blake3::Hasher::new_derive_key(context)));
         }
         config.quiet = self.quiet;
         config.status = self.status;
@@ -254,10 +256,8 @@ pub fn run(args: Args) -> Result<()> {
 /// saying why on stderr in the voice's words.
 pub fn run_config(mut config: Config) -> Result<()> {
     // xxhsum blanks its progress line after hashing named files, whatever stderr is.
-    let blank_progress = config.voice == Voice::Xxhsum
-        && !config.check
-        && !config.quiet
-        && !config.files.is_empty();
+    let blank_progress =
+        config.voice == Voice::Xxhsum && !config.check && !config.quiet && !config.files.is_empty();
     if config.files.is_empty() {
         config.files.push("-".into());
     }
@@ -364,7 +364,9 @@ fn hash_error(name: &OsStr, e: &std::io::Error, config: &Config) {
     let shown = name.as_bytes();
     // A failed write to stderr has nowhere to be reported.
     let _ = match config.voice {
-        Voice::Xxhsum if is_dir => err.write_all(&[b"xxhsum: ", shown, b": Is a directory \n"].concat()),
+        Voice::Xxhsum if is_dir => {
+            err.write_all(&[b"xxhsum: ", shown, b": Is a directory \n"].concat())
+        }
         Voice::Xxhsum => err.write_all(
             &[
                 b"Error: Could not open '",
@@ -377,10 +379,16 @@ fn hash_error(name: &OsStr, e: &std::io::Error, config: &Config) {
         ),
         // b3sum prints Rust's own words, `(os error 2)` included.
         Voice::B3sum => writeln!(err, "b3sum: {}: {e}", String::from_utf8_lossy(shown)),
-        Voice::Gnu => writeln!(err, "{}: {}: {}", config.prog, gnu::quote(shown), strerror(e)),
-        Voice::Zcopy => err.write_all(
-            &[b"zcopy: ", shown, b": ", strerror(e).as_bytes(), b"\n"].concat(),
+        Voice::Gnu => writeln!(
+            err,
+            "{}: {}: {}",
+            config.prog,
+            gnu::quote(shown),
+            strerror(e)
         ),
+        Voice::Zcopy => {
+            err.write_all(&[b"zcopy: ", shown, b": ", strerror(e).as_bytes(), b"\n"].concat())
+        }
     };
 }
 
@@ -413,7 +421,7 @@ fn hash(file: &File, digests: &[Digest], config: &Config) -> std::io::Result<Vec
     let mut hashers: Vec<Hasher> = digests
         .iter()
         .map(|d| match (&config.blake3, d) {
-            (Some(base), Digest::Blake3) => Hasher::blake3(base.clone()),
+            (Some(base), Digest::Blake3) => Hasher::blake3((**base).clone()),
             _ => Hasher::new(*d),
         })
         .collect();
@@ -555,17 +563,19 @@ fn check(
             Voice::Xxhsum => xxhsum::parse(text, config),
             Voice::B3sum => b3sum::parse(text),
             Voice::Gnu => gnu::parse(text, config.digest, &mut state.gnu_reversed),
-            Voice::Zcopy => line::parse(text, config.untagged_as, config.little_endian)
-                .ok_or(String::new()),
+            Voice::Zcopy => {
+                line::parse(text, config.untagged_as, config.little_endian).ok_or(String::new())
+            }
         };
         let parsed = parsed.and_then(|entry| {
             // GNU refuses to read standard input twice, as the list and as a file.
-            let from_stdin = stdin
-                && entry.name == b"-"
-                && matches!(config.voice, Voice::Gnu | Voice::Zcopy);
-            let accepted =
-                config.accepts.is_empty() || entry.digests.iter().any(|d| config.accepts.contains(d));
-            (!from_stdin && accepted).then_some(entry).ok_or(String::new())
+            let from_stdin =
+                stdin && entry.name == b"-" && matches!(config.voice, Voice::Gnu | Voice::Zcopy);
+            let accepted = config.accepts.is_empty()
+                || entry.digests.iter().any(|d| config.accepts.contains(d));
+            (!from_stdin && accepted)
+                .then_some(entry)
+                .ok_or(String::new())
         });
         let mut entry = match parsed {
             Ok(entry) => entry,
@@ -583,9 +593,11 @@ fn check(
                 seen.push(digest);
             }
         }
-        report_line(&entry, &verdict, &shown, number, config, state, &mut tally, out)?;
+        report_line(
+            &entry, &verdict, &shown, number, config, state, &mut tally, out,
+        )?;
     }
-    Ok(summary(&shown, &tally, config, out)?)
+    summary(&shown, &tally, config, out)
 }
 
 /// A check file that cannot be opened or read: `Ok(false)`, the next one is read;
@@ -599,15 +611,30 @@ fn check_file_error(
     let mut err = std::io::stderr().lock();
     let _ = match config.voice {
         Voice::Xxhsum => err.write_all(
-            &[b"Error: Could not open '", shown, b"': ", strerror(e).as_bytes(), b"\n"].concat(),
+            &[
+                b"Error: Could not open '",
+                shown,
+                b"': ",
+                strerror(e).as_bytes(),
+                b"\n",
+            ]
+            .concat(),
         ),
         Voice::B3sum => {
             let _ = writeln!(err, "Error: {e}");
             bail!(super::Quiet);
         }
         // GNU's getline failing says no more than this.
-        Voice::Gnu if reading => writeln!(err, "{}: {}: read error", config.prog, gnu::quote(shown)),
-        Voice::Gnu => writeln!(err, "{}: {}: {}", config.prog, gnu::quote(shown), strerror(e)),
+        Voice::Gnu if reading => {
+            writeln!(err, "{}: {}: read error", config.prog, gnu::quote(shown))
+        }
+        Voice::Gnu => writeln!(
+            err,
+            "{}: {}: {}",
+            config.prog,
+            gnu::quote(shown),
+            strerror(e)
+        ),
         Voice::Zcopy => {
             err.write_all(&[b"zcopy: ", shown, b": ", strerror(e).as_bytes(), b"\n"].concat())
         }
@@ -625,8 +652,11 @@ fn misformatted(shown: &[u8], number: u64, why: &str, config: &Config, state: &m
         }
         _ if !config.warn => Ok(()),
         Voice::Xxhsum => err.write_all(
-            &[shown, format!(":{number}: Error: Improperly formatted checksum line.\n").as_bytes()]
-                .concat(),
+            &[
+                shown,
+                format!(":{number}: Error: Improperly formatted checksum line.\n").as_bytes(),
+            ]
+            .concat(),
         ),
         Voice::Gnu => writeln!(
             err,
@@ -675,7 +705,10 @@ fn report_line(
         if !matches!(verdict, Verdict::Matched(_)) {
             state.b3sum_failures += 1;
         }
-        return emit(out, &[&entry.shown[..], b": ", word.as_bytes(), b"\n"].concat());
+        return emit(
+            out,
+            &[&entry.shown[..], b": ", word.as_bytes(), b"\n"].concat(),
+        );
     }
     let word = match verdict {
         Verdict::Missing => return Ok(()),
@@ -713,8 +746,14 @@ fn report_line(
                 ),
                 _ => {
                     let _ = std::io::stderr().write_all(
-                        &[b"zcopy: ", &entry.name[..], b": ", strerror(e).as_bytes(), b"\n"]
-                            .concat(),
+                        &[
+                            b"zcopy: ",
+                            &entry.name[..],
+                            b": ",
+                            strerror(e).as_bytes(),
+                            b"\n",
+                        ]
+                        .concat(),
                     );
                 }
             }
@@ -749,7 +788,11 @@ fn summary(shown: &[u8], tally: &Tally, config: &Config, out: &mut impl Write) -
         let mut err = std::io::stderr().lock();
         let _ = match config.voice {
             Voice::Xxhsum => err.write_all(
-                &[shown, b": no properly formatted xxHash checksum lines found\n"].concat(),
+                &[
+                    shown,
+                    b": no properly formatted xxHash checksum lines found\n",
+                ]
+                .concat(),
             ),
             Voice::Gnu => writeln!(
                 err,
@@ -758,7 +801,12 @@ fn summary(shown: &[u8], tally: &Tally, config: &Config, out: &mut impl Write) -
                 gnu::quote(shown)
             ),
             _ => err.write_all(
-                &[b"zcopy: ", shown, b": no properly formatted checksum lines found\n"].concat(),
+                &[
+                    b"zcopy: ",
+                    shown,
+                    b": no properly formatted checksum lines found\n",
+                ]
+                .concat(),
             ),
         };
         return Ok(false);

@@ -106,9 +106,9 @@ fn config(inner: Inner) -> Result<Config> {
     let mut config = Config::new(Voice::B3sum, "b3sum", Digest::Blake3);
     config.accepts = vec![Digest::Blake3];
     if inner.keyed {
-        config.blake3 = Some(blake3::Hasher::new_keyed(&key_from_stdin()?));
+        config.blake3 = Some(Box::new(blake3::Hasher::new_keyed(&key_from_stdin()?)));
     } else if let Some(context) = &inner.derive_key {
-        config.blake3 = Some(blake3::Hasher::new_derive_key(context));
+        config.blake3 = Some(Box::new(blake3::Hasher::new_derive_key(context)));
     }
     config.files = inner.file;
     config.xof = Xof {
@@ -179,7 +179,10 @@ pub fn parse(text: &[u8]) -> Result<CheckLine, String> {
     if hex.len() != 2 * blake3::OUT_LEN {
         return Err("Invalid hash length".into());
     }
-    if !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if !hex
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         return Err("Invalid hex".into());
     }
     let path = if escaped {
@@ -227,9 +230,15 @@ mod tests {
         let tagged = parse(format!("BLAKE3 (x) = y) = {zeros}").as_bytes()).unwrap();
         assert_eq!(tagged.name, b"x) = y");
         let escaped = parse(format!("\\{zeros}  a\\nb").as_bytes()).unwrap();
-        assert_eq!((escaped.name, escaped.shown), (b"a\nb".to_vec(), b"\\a\\nb".to_vec()));
+        assert_eq!(
+            (escaped.name, escaped.shown),
+            (b"a\nb".to_vec(), b"\\a\\nb".to_vec())
+        );
         let refusal = |line: &[u8]| parse(line).err();
-        assert_eq!(refusal(format!("{zeros}  \0").as_bytes()).as_deref(), Some("Null character in path"));
+        assert_eq!(
+            refusal(format!("{zeros}  \0").as_bytes()).as_deref(),
+            Some("Null character in path")
+        );
         assert_eq!(
             refusal(format!("{zeros}  \u{fffd}").as_bytes()).as_deref(),
             Some("Unicode replacement character in path")
@@ -238,9 +247,18 @@ mod tests {
             refusal(&[format!("{zeros}  a").as_bytes(), b"\xff"].concat()).as_deref(),
             Some("Unicode replacement character in path")
         );
-        assert_eq!(refusal(format!("\\{zeros}  \\a").as_bytes()).as_deref(), Some("Invalid backslash escape"));
-        assert_eq!(refusal(format!("{}  f", "A".repeat(64)).as_bytes()).as_deref(), Some("Invalid hex"));
-        assert_eq!(refusal(b"# comment").as_deref(), Some("Invalid check line format"));
+        assert_eq!(
+            refusal(format!("\\{zeros}  \\a").as_bytes()).as_deref(),
+            Some("Invalid backslash escape")
+        );
+        assert_eq!(
+            refusal(format!("{}  f", "A".repeat(64)).as_bytes()).as_deref(),
+            Some("Invalid hex")
+        );
+        assert_eq!(
+            refusal(b"# comment").as_deref(),
+            Some("Invalid check line format")
+        );
         assert_eq!(refusal(b"").as_deref(), Some("Empty line"));
     }
 }

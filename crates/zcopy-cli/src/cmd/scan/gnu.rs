@@ -155,7 +155,12 @@ fn long_option(arg: &[u8]) -> Result<Vec<&'static str>, String> {
                 .collect();
             match fits[..] {
                 [one] => one,
-                [] => return Err(format!("unrecognized option '--{}'", String::from_utf8_lossy(arg))),
+                [] => {
+                    return Err(format!(
+                        "unrecognized option '--{}'",
+                        String::from_utf8_lossy(arg)
+                    ))
+                }
                 _ => {
                     let all: Vec<String> = fits.iter().map(|l| format!("'--{l}'")).collect();
                     return Err(format!(
@@ -308,7 +313,10 @@ pub fn quote(name: &[u8]) -> String {
             || (!c.is_ascii() && printable(c))
             || (name.len() > 1 && "{}".contains(c))
     };
-    if !name.is_empty() && text.chars().enumerate().all(|(i, c)| safe(i, c)) && !text.contains('\u{fffd}') {
+    if !name.is_empty()
+        && text.chars().enumerate().all(|(i, c)| safe(i, c))
+        && !text.contains('\u{fffd}')
+    {
         return text.into_owned();
     }
     let mut out = String::from("'");
@@ -323,7 +331,10 @@ pub fn quote(name: &[u8]) -> String {
                 let (ok, tail) = rest.split_at(e.valid_up_to());
                 let bad_len = e.error_len().unwrap_or(tail.len());
                 // `ok` is valid UTF-8: from_utf8 said so.
-                (std::str::from_utf8(ok).unwrap_or_default(), &tail[..bad_len])
+                (
+                    std::str::from_utf8(ok).unwrap_or_default(),
+                    &tail[..bad_len],
+                )
             }
         };
         for c in valid.chars() {
@@ -403,9 +414,20 @@ mod tests {
             name(&format!("SHA256 (a) b) = {HEX}"), &mut state),
             Some(b"a) b".to_vec())
         );
-        assert_eq!(name(&format!("SHA256(f)= {HEX}"), &mut state), Some(b"f".to_vec()));
-        assert_eq!(name(&format!("\\SHA256 (a\\nb) = {HEX}"), &mut state), Some(b"a\nb".to_vec()));
-        for bad in ["SHA256 (", "MD5 (f) = 00", "ERR", &format!("{}  f", &HEX[1..])] {
+        assert_eq!(
+            name(&format!("SHA256(f)= {HEX}"), &mut state),
+            Some(b"f".to_vec())
+        );
+        assert_eq!(
+            name(&format!("\\SHA256 (a\\nb) = {HEX}"), &mut state),
+            Some(b"a\nb".to_vec())
+        );
+        for bad in [
+            "SHA256 (",
+            "MD5 (f) = 00",
+            "ERR",
+            &format!("{}  f", &HEX[1..]),
+        ] {
             assert_eq!(name(bad, &mut None), None, "{bad}");
         }
         let nul = format!("{}  h", "\0".repeat(64));
@@ -425,7 +447,12 @@ mod tests {
     #[test]
     fn usage_errors_in_gnu_words() {
         let err = |args: &[&str]| {
-            config("sha256sum", Digest::Sha256, args.iter().map(OsString::from).collect()).err()
+            config(
+                "sha256sum",
+                Digest::Sha256,
+                args.iter().map(OsString::from).collect(),
+            )
+            .err()
         };
         assert_eq!(
             err(&["--ignore-missing", "f"]).as_deref(),
@@ -440,7 +467,10 @@ mod tests {
             err(&["--tag", "-c"]).as_deref(),
             Some("the --tag option is meaningless when verifying checksums")
         );
-        assert_eq!(err(&["--tag", "--text"]).as_deref(), Some("--tag does not support --text mode"));
+        assert_eq!(
+            err(&["--tag", "--text"]).as_deref(),
+            Some("--tag does not support --text mode")
+        );
         assert_eq!(err(&["--che", "--stat", "f"]), None);
     }
 }

@@ -256,7 +256,10 @@ mod tests {
             p(&format!("XXH3 (a b.txt) = {h}"), None),
             line(&[Digest::Xxh3], h, "a b.txt")
         );
-        assert_eq!(p(&format!("XXH3_{h}  f"), None), line(&[Digest::Xxh3], h, "f"));
+        assert_eq!(
+            p(&format!("XXH3_{h}  f"), None),
+            line(&[Digest::Xxh3], h, "f")
+        );
         assert_eq!(
             p(&format!("{h}  f"), None),
             line(&[Digest::Xxh64, Digest::Xxh3], h, "f")

@@ -16,8 +16,12 @@ use crate::digest::{Digest, Hasher, Xof};
 
 /// `-H` as zcopy scan takes it: xxhsum's numbers for its digests.
 pub fn algorithm(value: &str) -> Result<Digest, String> {
-    number_to_digest(value.parse().map_err(|_| format!("{value}: not a number"))?)
-        .ok_or_else(|| format!("{value}: xxhsum knows 0, 1, 2, 3, 32, 64 and 128"))
+    number_to_digest(
+        value
+            .parse()
+            .map_err(|_| format!("{value}: not a number"))?,
+    )
+    .ok_or_else(|| format!("{value}: xxhsum knows 0, 1, 2, 3, 32, 64 and 128"))
 }
 
 fn number_to_digest(n: u32) -> Option<Digest> {
@@ -214,10 +218,7 @@ fn number(rest: &mut &[u8]) -> Result<u32, Bad> {
 }
 
 fn welcome(exename: &str) -> String {
-    format!(
-        "{exename} 0.8.2 (zcopy {}) \n",
-        env!("CARGO_PKG_VERSION")
-    )
+    format!("{exename} 0.8.2 (zcopy {}) \n", env!("CARGO_PKG_VERSION"))
 }
 
 fn usage(exename: &str) -> String {
@@ -332,7 +333,13 @@ fn bench_digest(id: u32) -> Option<(Digest, &'static str)> {
 
 /// `-b`: hashes a sample (or each file) for about a second, `iterations` times,
 /// and prints the best rate on stderr, as xxhsum's benchmark does.
-fn bench(exename: &str, ids: &[u32], iterations: u32, sample: usize, files: &[OsString]) -> ExitCode {
+fn bench(
+    exename: &str,
+    ids: &[u32],
+    iterations: u32,
+    sample: usize,
+    files: &[OsString],
+) -> ExitCode {
     let ids: Vec<u32> = if ids.is_empty() || ids == [0] {
         vec![1, 3, 5, 11]
     } else if ids.iter().any(|id| bench_digest(*id).is_none()) {
@@ -418,7 +425,10 @@ mod tests {
     fn check_lines_as_xxhsum_reads_them() {
         let c = config();
         let parsed = parse(b"0a0b0c0d *f", &c).unwrap();
-        assert_eq!((parsed.digests[0], &parsed.name[..]), (Digest::Xxh32, &b"f"[..]));
+        assert_eq!(
+            (parsed.digests[0], &parsed.name[..]),
+            (Digest::Xxh32, &b"f"[..])
+        );
         let le = parse(b"XXH32_LE (a b) = 0d0c0b0a", &c).unwrap();
         assert_eq!(le.expected, [0x0a, 0x0b, 0x0c, 0x0d]);
         assert_eq!(le.name, b"a b");
@@ -426,20 +436,30 @@ mod tests {
         assert_eq!(xxh3.digests, [Digest::Xxh3]);
         let escaped = parse(b"\\0a0b0c0d  a\\nb", &c).unwrap();
         assert_eq!(escaped.name, b"a\nb");
-        for bad in ["12345678 ", "123456789  file", "", "XXH64 (f) = 0a0b0c0d", "\\0a0b0c0d  a\\qb"] {
+        for bad in [
+            "12345678 ",
+            "123456789  file",
+            "",
+            "XXH64 (f) = 0a0b0c0d",
+            "\\0a0b0c0d  a\\qb",
+        ] {
             assert!(parse(bad.as_bytes(), &c).is_err(), "{bad:?}");
         }
     }
 
     #[test]
     fn arguments_as_xxhsum_reads_them() {
-        let run = |args: &[&str]| match parse_args("xxhsum", args.iter().map(OsString::from).collect()) {
-            Ok(Mode::Run(c)) => Some((c.digest, c.tag, c.quiet, c.files.len())),
-            _ => None,
-        };
+        let run =
+            |args: &[&str]| match parse_args("xxhsum", args.iter().map(OsString::from).collect()) {
+                Ok(Mode::Run(c)) => Some((c.digest, c.tag, c.quiet, c.files.len())),
+                _ => None,
+            };
         assert_eq!(run(&["-H0", "f"]), Some((Digest::Xxh32, false, false, 1)));
         assert_eq!(run(&["-qH3", "f"]), Some((Digest::Xxh3, true, true, 1)));
-        assert_eq!(run(&["-H128", "f", "-H0"]), Some((Digest::Xxh128, false, false, 2)));
+        assert_eq!(
+            run(&["-H128", "f", "-H0"]),
+            Some((Digest::Xxh128, false, false, 2))
+        );
         assert_eq!(run(&["-H9", "f"]), None);
         assert_eq!(run(&["--bogus", "f"]), None);
         assert!(matches!(
