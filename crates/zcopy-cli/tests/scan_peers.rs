@@ -320,6 +320,17 @@ fn b3sum_outputs_and_modes() {
         b3(&["--derive-key", context, "--no-names", "f"], b"").stdout(),
         format!("{derived}\n")
     );
+    // Only the key takes standard input away; a context leaves it to be hashed.
+    assert_eq!(
+        b3(&["--derive-key", context], b"hi\n").stdout(),
+        format!("{derived}  -\n")
+    );
+    let keyed_stdin = b3(&["--keyed", "-"], &key);
+    assert_eq!(keyed_stdin.code, 1);
+    assert_eq!(
+        keyed_stdin.stderr,
+        "b3sum: -: Cannot open `-` in keyed mode\n"
+    );
 
     let missing = b3(&["f", "missing_file", "g"], b"");
     assert_eq!(missing.code, 1);

@@ -152,6 +152,8 @@ pub struct Config {
     pub raw: bool,
     /// BLAKE3 set up keyed or deriving a key, instead of plain.
     pub blake3: Option<Box<blake3::Hasher>>,
+    /// The BLAKE3 key came on standard input, which cannot then be hashed.
+    pub key_from_stdin: bool,
     pub xof: Xof,
     pub quiet: bool,
     pub status: bool,
@@ -181,6 +183,7 @@ impl Config {
             no_names: false,
             raw: false,
             blake3: None,
+            key_from_stdin: false,
             xof: Xof::DEFAULT,
             quiet: false,
             status: false,
@@ -229,6 +232,7 @@ impl Args {
             config.blake3 = Some(Box::new(blake3::Hasher::new_keyed(
                 &b3sum::key_from_stdin()?
             )));
+            config.key_from_stdin = true;
         } else if let Some(context) = &self.derive_key {
             config.blake3 = Some(Box::new(blake3::Hasher::new_derive_key(context)));
         }
@@ -404,8 +408,7 @@ fn strerror(e: &std::io::Error) -> String {
 /// Opens a file to hash; `-` is standard input.
 fn open(name: &OsStr, config: &Config) -> std::io::Result<File> {
     if name == "-" {
-        if config.blake3.is_some() && config.voice == Voice::B3sum {
-            // Standard input carried the key.
+        if config.key_from_stdin {
             return Err(std::io::Error::other("Cannot open `-` in keyed mode"));
         }
         return Ok(File::from(std::io::stdin().as_fd().try_clone_to_owned()?));

@@ -107,6 +107,7 @@ fn config(inner: Inner) -> Result<Config> {
     config.accepts = vec![Digest::Blake3];
     if inner.keyed {
         config.blake3 = Some(Box::new(blake3::Hasher::new_keyed(&key_from_stdin()?)));
+        config.key_from_stdin = true;
     } else if let Some(context) = &inner.derive_key {
         config.blake3 = Some(Box::new(blake3::Hasher::new_derive_key(context)));
     }
