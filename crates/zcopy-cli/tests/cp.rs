@@ -475,9 +475,6 @@ fn run_cp(gnu: bool, dir: &Path, args: &[&OsStr], nobody: bool) -> Output {
         cmd.arg0("cp");
         cmd
     };
-    if !gnu {
-        cmd.arg("cp");
-    }
     cmd.args(args).current_dir(dir).output().unwrap()
 }
 
