@@ -139,7 +139,7 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) if cmd::is_stdout_closed(&e) => ExitCode::from(141),
+        Err(e) if cmd::is_stdout_closed(&e) => ExitCode::from(exit::STDOUT_CLOSED),
         Err(e) if e.downcast_ref::<cmd::Quiet>().is_some() => ExitCode::FAILURE,
         Err(e) if exit::is_usage(&e) => {
             eprintln!(
