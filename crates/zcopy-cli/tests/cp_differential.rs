@@ -784,6 +784,20 @@ const CASES: &[Case] = &[
         compare: Compare::All,
     },
     Case {
+        name: "-v line before an error",
+        setup: files,
+        args: &["-v", "a", "nodir/x"],
+        stdin: "",
+        compare: Compare::All,
+    },
+    Case {
+        name: "-av lines, hard links among them",
+        setup: tree,
+        args: &["-av", "d", "copy"],
+        stdin: "",
+        compare: Compare::All,
+    },
+    Case {
         name: "no destination",
         setup: files,
         args: &["a"],

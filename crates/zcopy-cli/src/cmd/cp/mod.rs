@@ -93,11 +93,8 @@ pub fn run_as(args: Args, program: Program) -> Result<()> {
         match program {
             Program::Zcopy => super::Usage(message).into(),
             Program::Cp => {
-                eprintln!(
-                    "{}: {message}\nTry '{}' for more information.",
-                    program.prefix(),
-                    program.help()
-                );
+                let name = program.prefix();
+                eprintln!("{name}: {message}\nTry '{name} --help' for more information.");
                 super::Quiet.into()
             }
         }
@@ -452,6 +449,12 @@ impl Copier {
             self.note_made(top, dst);
             return Ok(());
         }
+        // -v's line comes before the copy, as GNU's does (an error follows it);
+        // -vv and --debug say how once the copy is done.
+        let say_after = self.set.verbose > 1 || self.set.debug;
+        if !say_after {
+            self.say(src, dst, backup.as_deref(), "")?;
+        }
         // A file reached through a followed symlink may be met again by its own
         // name: with -L (or -H, on the command line) every one is remembered.
         let may_meet_again = meta.nlink() > 1
@@ -483,7 +486,10 @@ impl Copier {
             Make::Copy => self.copy_special(src, dst, &meta)?,
         };
         self.note_made(top, dst);
-        self.say(src, dst, backup.as_deref(), &how)
+        if say_after {
+            self.say(src, dst, backup.as_deref(), &how)?;
+        }
+        Ok(())
     }
 
     /// Remembers what a top-level operand made at `dst` (with several operands).
