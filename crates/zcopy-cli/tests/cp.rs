@@ -791,3 +791,40 @@ fn update_none_debug_and_copy_contents() {
         b"through the fifo"
     );
 }
+
+/// `-p` keeps a file's ACL with its mode, as GNU cp does (GNU's tests/cp/acl.sh).
+#[test]
+fn p_keeps_access_control_lists() {
+    if !have("setfacl", "p_keeps_access_control_lists") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (src, plain, kept) = (
+        dir.path().join("file"),
+        dir.path().join("plain"),
+        dir.path().join("kept"),
+    );
+    std::fs::write(&src, "x").unwrap();
+    let set = Command::new("setfacl")
+        .args(["-m", "user:65534:rw-", s(&src)])
+        .status()
+        .unwrap();
+    if !set.success() {
+        eprintln!("SKIP p_keeps_access_control_lists: no ACLs on this file system");
+        return;
+    }
+    let acl = |path: &Path| {
+        rustix::fs::getxattr(path, "system.posix_acl_access", &mut [0u8; 256][..]).is_ok()
+    };
+    assert_eq!(cp(&[s(&src), s(&plain)]).0, 0);
+    assert!(!acl(&plain), "without -p, no ACL");
+    let (code, err) = cp(&["-p", s(&src), s(&kept)]);
+    assert_eq!(code, 0, "{err}");
+    let get = |path: &Path| {
+        let mut value = vec![0u8; 256];
+        let len = rustix::fs::getxattr(path, "system.posix_acl_access", &mut value[..]).unwrap();
+        value.truncate(len);
+        value
+    };
+    assert_eq!(get(&kept), get(&src));
+}

@@ -1398,6 +1398,11 @@ impl Copier {
                 }
             }
         }
+        if self.set.preserve.mode && !self.set.preserve.xattr {
+            // GNU keeps ACLs with the mode; --preserve=xattr copies them anyway.
+            copy_acls(src, file, meta.is_dir())
+                .with_context(|| format!("preserving permissions for {}", q(path)))?;
+        }
         if self.set.preserve.xattr {
             if let Err(e) = copy_xattrs(src, file) {
                 if !self.set.preserve.quiet_xattr {
@@ -1442,6 +1447,34 @@ fn link_again(first: &Path, dst: &Path, replace: bool) -> Result<()> {
     }
     std::fs::hard_link(first, dst)
         .with_context(|| format!("cannot create hard link {} to {}", q(dst), q(first)))
+}
+
+/// The POSIX ACLs of `src` onto `dst` (the access ACL, and a directory's default
+/// one), where it has them and the file systems keep them.
+fn copy_acls(src: &File, dst: &File, dir: bool) -> std::io::Result<()> {
+    let names: &[&str] = if dir {
+        &["system.posix_acl_access", "system.posix_acl_default"]
+    } else {
+        &["system.posix_acl_access"]
+    };
+    let mut value = vec![0u8; 4096];
+    for name in names {
+        let len = match rustix::fs::fgetxattr(src, *name, &mut value[..]) {
+            Ok(len) => len,
+            Err(rustix::io::Errno::RANGE) => {
+                value.resize(rustix::fs::fgetxattr_query(src, *name)?, 0);
+                rustix::fs::fgetxattr(src, *name, &mut value[..])?
+            }
+            // No ACL beyond the mode, or a file system without them.
+            Err(rustix::io::Errno::NODATA | rustix::io::Errno::NOTSUP) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        match rustix::fs::fsetxattr(dst, *name, &value[..len], rustix::fs::XattrFlags::empty()) {
+            Ok(()) | Err(rustix::io::Errno::NOTSUP) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
 }
 
 /// Every extended attribute of `src` onto `dst`.
