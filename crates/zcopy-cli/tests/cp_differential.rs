@@ -798,6 +798,20 @@ const CASES: &[Case] = &[
         compare: Compare::All,
     },
     Case {
+        name: "-Z without SELinux",
+        setup: files,
+        args: &["-vZ", "a", "new"],
+        stdin: "",
+        compare: Compare::All,
+    },
+    Case {
+        name: "--context=CTX without SELinux warns",
+        setup: files,
+        args: &["--context=system_u:object_r:tmp_t", "a", "new"],
+        stdin: "",
+        compare: Compare::All,
+    },
+    Case {
         name: "no destination",
         setup: files,
         args: &["a"],

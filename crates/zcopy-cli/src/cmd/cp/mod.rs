@@ -108,6 +108,12 @@ pub fn run_as(args: Args, program: Program) -> Result<()> {
             bail!(super::Quiet);
         }
     };
+    if set.context_ignored {
+        eprintln!(
+            "{}: warning: ignoring --context; it requires an SELinux-enabled kernel",
+            program.prefix()
+        );
+    }
     let show_bar = args.progress && set.verbose == 0 && std::io::stderr().is_terminal();
     let mut copier = Copier {
         made: (srcs.len() > 1).then(HashSet::new),

@@ -88,6 +88,11 @@ pub struct Args {
     /// Stay on this file system: directories on others are made, not descended into
     #[arg(short = 'x', long)]
     one_file_system: bool,
+    /// Give copies the default SELinux context, or CTX (no SELinux here: nothing
+    /// to do; a CTX is ignored with GNU's warning)
+    #[arg(short = 'Z', long, value_name = "CTX", num_args = 0..=1, require_equals = true,
+          default_missing_value = "")]
+    context: Option<String>,
     /// Say how each file was copied (implies -v)
     #[arg(long)]
     debug: bool,
@@ -266,6 +271,8 @@ pub struct Settings {
     /// `POSIXLY_CORRECT`: a dangling destination symlink is written through.
     pub open_dangling: bool,
     pub debug: bool,
+    /// `--context=CTX`, which needs SELinux: GNU warns that it is ignored.
+    pub context_ignored: bool,
     pub reflink: When,
     pub sparse: When,
     pub engine: EngineChoice,
@@ -363,6 +370,7 @@ impl Settings {
             strip_trailing_slashes: args.strip_trailing_slashes,
             open_dangling: std::env::var_os("POSIXLY_CORRECT").is_some(),
             debug: args.debug,
+            context_ignored: args.context.as_deref().is_some_and(|c| !c.is_empty()),
             reflink: args.reflink,
             sparse: args.sparse,
             engine: args.engine,
