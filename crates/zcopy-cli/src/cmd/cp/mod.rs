@@ -1089,30 +1089,30 @@ impl Copier {
             if let Some(how) = self.copy_into_existing(src, dst, meta, existing, &file)? {
                 return Ok(how);
             }
-        } else if self.set.open_dangling && at.is_none() {
-            // POSIXLY_CORRECT: a dangling symlink at the target is written through.
-            if std::fs::symlink_metadata(dst).is_ok_and(|m| m.file_type().is_symlink()) {
-                let sink = rustix::fs::open(
-                    dst,
-                    OFlags::WRONLY | OFlags::CREATE | OFlags::CLOEXEC,
-                    Mode::from_raw_mode(self.new_mode(meta, 0o666) & 0o777),
-                )
-                .map(File::from)
-                .with_context(|| format!("cannot create regular file {}", q(dst)))?;
-                let how = self
-                    .fill(&file, meta, &sink, FdKind::File, dst)
-                    .map_err(|e| copy_failed(e, src, dst))?;
-                let mode = self.new_mode(meta, 0o666);
-                self.keep_attributes(&file, &sink, dst, meta, mode, mode & 0o777 & !self.umask)?;
-                return Ok(how);
-            }
+        }
+        let mode = self.new_mode(meta, 0o666);
+        // POSIXLY_CORRECT: a dangling symlink at the target is written through
+        // (looked for only then: otherwise placing the file finds it).
+        let dangling = || std::fs::symlink_metadata(dst).is_ok_and(|m| m.file_type().is_symlink());
+        if existing.is_none() && self.set.open_dangling && dangling() {
+            let sink = rustix::fs::open(
+                dst,
+                OFlags::WRONLY | OFlags::CREATE | OFlags::CLOEXEC,
+                Mode::from_raw_mode(mode & 0o777),
+            )
+            .map(File::from)
+            .with_context(|| format!("cannot create regular file {}", q(dst)))?;
+            let how = self
+                .fill(&file, meta, &sink, FdKind::File, dst)
+                .map_err(|e| copy_failed(e, src, dst))?;
+            self.keep_attributes(&file, &sink, dst, meta, mode, mode & 0o777 & !self.umask)?;
+            return Ok(how);
         }
         if dst.as_os_str().as_bytes().ends_with(b"/") {
             // A name with a trailing slash can only be a directory's.
             return Err(std::io::Error::from_raw_os_error(libc::ENOTDIR))
                 .with_context(|| format!("cannot create regular file {}", q(dst)));
         }
-        let mode = self.new_mode(meta, 0o666);
         // By name in the open target directory, unless a symlink led elsewhere.
         let at = at.map(At::target);
         // What is read from a FIFO or a device may never end: its copy is made
