@@ -467,7 +467,8 @@ fn run_cp(gnu: bool, dir: &Path, args: &[&OsStr], nobody: bool) -> Output {
     let mut cmd = if nobody {
         // setpriv runs its argument by path: bash (dash has no exec -a) names it cp.
         let mut cmd = Command::new("setpriv");
-        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"]);
+        // Also in group 100, to see a failed chown keep the group it may.
+        cmd.args(["--reuid=65534", "--regid=65534", "--groups=100"]);
         cmd.args(["bash", "-c", "exec -a cp \"$0\" \"$@\"", bin]);
         cmd
     } else {
@@ -566,7 +567,8 @@ fn an_existing_destination_is_written_in_place() {
 
 /// An ordinary user's copies, as GNU cp makes them: a read-only or someone
 /// else's destination is refused and untouched, -f replaces a mode-000 one with
-/// a readable file, and -p of someone else's set-user-ID program drops the bits.
+/// a readable file, and -p of someone else's set-user-ID program drops the bits
+/// (keeping the group where the user may).
 #[test]
 fn an_ordinary_users_copies_keep_to_their_permissions() {
     if !rustix::process::geteuid().is_root() || !have("setpriv", "an_ordinary_users_copies") {
@@ -581,13 +583,16 @@ fn an_ordinary_users_copies_keep_to_their_permissions() {
         let dir = base.path().join("home");
         std::fs::create_dir(&dir).unwrap();
         std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
-        let make = |name: &str, body: &str, mode: u32, owner: u32| {
+        let make_as = |name: &str, body: &str, mode: u32, owner: u32, group: u32| {
             let path = dir.join(name);
             std::fs::write(&path, body).unwrap();
-            std::os::unix::fs::chown(&path, Some(owner), Some(owner)).unwrap();
+            std::os::unix::fs::chown(&path, Some(owner), Some(group)).unwrap();
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
         };
+        let make =
+            |name: &str, body: &str, mode: u32, owner: u32| make_as(name, body, mode, owner, owner);
         make("src", "new\n", 0o644, 65534);
+        make_as("grouped", "g\n", 0o2755, 0, 100);
         make("ro", "old\n", 0o444, 65534);
         make("roots", "root's\n", 0o644, 0);
         make("none", "old\n", 0o000, 65534);
@@ -633,6 +638,16 @@ fn an_ordinary_users_copies_keep_to_their_permissions() {
         let copy = std::fs::metadata(dir.join("copy")).unwrap();
         assert_eq!(copy.uid(), 65534, "{who}");
         assert_eq!(copy.mode() & 0o7777, 0o755, "{who}: no set-ID bits");
+
+        let out = run(&["-p", "grouped", "grouped-copy"]);
+        assert_eq!(out.status.code(), Some(0), "{who}: {out:?}");
+        let copy = std::fs::metadata(dir.join("grouped-copy")).unwrap();
+        assert_eq!(
+            (copy.uid(), copy.gid()),
+            (65534, 100),
+            "{who}: the group kept"
+        );
+        assert_eq!(copy.mode() & 0o7777, 0o755, "{who}: no set-group-ID bit");
     }
 }
 
