@@ -812,6 +812,27 @@ const CASES: &[Case] = &[
         compare: Compare::All,
     },
     Case {
+        name: "-aL: the last of -a and -L wins (follows)",
+        setup: tree,
+        args: &["-aL", "d", "copy"],
+        stdin: "",
+        compare: Compare::WithTimes,
+    },
+    Case {
+        name: "-La: the last of -L and -a wins (links kept)",
+        setup: tree,
+        args: &["-La", "d", "copy"],
+        stdin: "",
+        compare: Compare::WithTimes,
+    },
+    Case {
+        name: "--no-preserve=mode then -a: the last wins",
+        setup: tree,
+        args: &["--no-preserve=mode", "-a", "d", "copy"],
+        stdin: "",
+        compare: Compare::WithTimes,
+    },
+    Case {
         name: "no destination",
         setup: files,
         args: &["a"],
