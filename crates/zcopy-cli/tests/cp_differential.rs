@@ -728,6 +728,13 @@ const CASES: &[Case] = &[
         compare: Compare::WithTimes,
     },
     Case {
+        name: "--parents through a missing directory and a file",
+        setup: parents,
+        args: &["--parents", "missing/x", "a/x", "p/q/f", "dir"],
+        stdin: "",
+        compare: Compare::All,
+    },
+    Case {
         name: "--parents onto a file is refused",
         setup: parents,
         args: &["--parents", "p/q/f", "a"],

@@ -307,11 +307,15 @@ impl Copier {
         for component in ancestors.iter().take(ancestors.len().saturating_sub(1)) {
             src_prefix.push(component);
             dst_prefix.push(component);
-            let meta = std::fs::metadata(&src_prefix)
-                .with_context(|| format!("cannot stat {}", q(&src_prefix)))?;
-            if !meta.is_dir() {
-                bail!("{} is not a directory", q(&src_prefix));
-            }
+            let meta = std::fs::metadata(&src_prefix).and_then(|meta| {
+                if meta.is_dir() {
+                    Ok(meta)
+                } else {
+                    Err(std::io::Error::from_raw_os_error(libc::ENOTDIR))
+                }
+            });
+            let meta =
+                meta.with_context(|| format!("failed to get attributes of {}", q(&src_prefix)))?;
             // One that is there gets the source's attributes again only with -p.
             let current = match std::fs::metadata(&dst_prefix) {
                 Ok(existing) if existing.is_dir() && self.set.preserve.mode => {
