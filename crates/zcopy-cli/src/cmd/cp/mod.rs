@@ -93,11 +93,8 @@ pub fn run_as(args: Args, program: Program) -> Result<()> {
         match program {
             Program::Zcopy => super::Usage(message).into(),
             Program::Cp => {
-                eprintln!(
-                    "{}: {message}\nTry '{}' for more information.",
-                    program.prefix(),
-                    program.help()
-                );
+                let name = program.prefix();
+                eprintln!("{name}: {message}\nTry '{name} --help' for more information.");
                 super::Quiet.into()
             }
         }
@@ -111,6 +108,12 @@ pub fn run_as(args: Args, program: Program) -> Result<()> {
             bail!(super::Quiet);
         }
     };
+    if set.context_ignored {
+        eprintln!(
+            "{}: warning: ignoring --context; it requires an SELinux-enabled kernel",
+            program.prefix()
+        );
+    }
     let show_bar = args.progress && set.verbose == 0 && std::io::stderr().is_terminal();
     let mut copier = Copier {
         made: (srcs.len() > 1).then(HashSet::new),
@@ -304,11 +307,15 @@ impl Copier {
         for component in ancestors.iter().take(ancestors.len().saturating_sub(1)) {
             src_prefix.push(component);
             dst_prefix.push(component);
-            let meta = std::fs::metadata(&src_prefix)
-                .with_context(|| format!("cannot stat {}", q(&src_prefix)))?;
-            if !meta.is_dir() {
-                bail!("{} is not a directory", q(&src_prefix));
-            }
+            let meta = std::fs::metadata(&src_prefix).and_then(|meta| {
+                if meta.is_dir() {
+                    Ok(meta)
+                } else {
+                    Err(std::io::Error::from_raw_os_error(libc::ENOTDIR))
+                }
+            });
+            let meta =
+                meta.with_context(|| format!("failed to get attributes of {}", q(&src_prefix)))?;
             // One that is there gets the source's attributes again only with -p.
             let current = match std::fs::metadata(&dst_prefix) {
                 Ok(existing) if existing.is_dir() && self.set.preserve.mode => {
@@ -452,6 +459,12 @@ impl Copier {
             self.note_made(top, dst);
             return Ok(());
         }
+        // -v's line comes before the copy, as GNU's does (an error follows it);
+        // -vv and --debug say how once the copy is done.
+        let say_after = self.set.verbose > 1 || self.set.debug;
+        if !say_after {
+            self.say(src, dst, backup.as_deref(), "")?;
+        }
         // A file reached through a followed symlink may be met again by its own
         // name: with -L (or -H, on the command line) every one is remembered.
         let may_meet_again = meta.nlink() > 1
@@ -483,7 +496,10 @@ impl Copier {
             Make::Copy => self.copy_special(src, dst, &meta)?,
         };
         self.note_made(top, dst);
-        self.say(src, dst, backup.as_deref(), &how)
+        if say_after {
+            self.say(src, dst, backup.as_deref(), &how)?;
+        }
+        Ok(())
     }
 
     /// Remembers what a top-level operand made at `dst` (with several operands).
@@ -1077,30 +1093,30 @@ impl Copier {
             if let Some(how) = self.copy_into_existing(src, dst, meta, existing, &file)? {
                 return Ok(how);
             }
-        } else if self.set.open_dangling && at.is_none() {
-            // POSIXLY_CORRECT: a dangling symlink at the target is written through.
-            if std::fs::symlink_metadata(dst).is_ok_and(|m| m.file_type().is_symlink()) {
-                let sink = rustix::fs::open(
-                    dst,
-                    OFlags::WRONLY | OFlags::CREATE | OFlags::CLOEXEC,
-                    Mode::from_raw_mode(self.new_mode(meta, 0o666) & 0o777),
-                )
-                .map(File::from)
-                .with_context(|| format!("cannot create regular file {}", q(dst)))?;
-                let how = self
-                    .fill(&file, meta, &sink, FdKind::File, dst)
-                    .map_err(|e| copy_failed(e, src, dst))?;
-                let mode = self.new_mode(meta, 0o666);
-                self.keep_attributes(&file, &sink, dst, meta, mode, mode & 0o777 & !self.umask)?;
-                return Ok(how);
-            }
+        }
+        let mode = self.new_mode(meta, 0o666);
+        // POSIXLY_CORRECT: a dangling symlink at the target is written through
+        // (looked for only then: otherwise placing the file finds it).
+        let dangling = || std::fs::symlink_metadata(dst).is_ok_and(|m| m.file_type().is_symlink());
+        if existing.is_none() && self.set.open_dangling && dangling() {
+            let sink = rustix::fs::open(
+                dst,
+                OFlags::WRONLY | OFlags::CREATE | OFlags::CLOEXEC,
+                Mode::from_raw_mode(mode & 0o777),
+            )
+            .map(File::from)
+            .with_context(|| format!("cannot create regular file {}", q(dst)))?;
+            let how = self
+                .fill(&file, meta, &sink, FdKind::File, dst)
+                .map_err(|e| copy_failed(e, src, dst))?;
+            self.keep_attributes(&file, &sink, dst, meta, mode, mode & 0o777 & !self.umask)?;
+            return Ok(how);
         }
         if dst.as_os_str().as_bytes().ends_with(b"/") {
             // A name with a trailing slash can only be a directory's.
             return Err(std::io::Error::from_raw_os_error(libc::ENOTDIR))
                 .with_context(|| format!("cannot create regular file {}", q(dst)));
         }
-        let mode = self.new_mode(meta, 0o666);
         // By name in the open target directory, unless a symlink led elsewhere.
         let at = at.map(At::target);
         // What is read from a FIFO or a device may never end: its copy is made
@@ -1392,6 +1408,11 @@ impl Copier {
                 }
             }
         }
+        if self.set.preserve.mode && !self.set.preserve.xattr {
+            // GNU keeps ACLs with the mode; --preserve=xattr copies them anyway.
+            copy_acls(src, file, meta.is_dir())
+                .with_context(|| format!("preserving permissions for {}", q(path)))?;
+        }
         if self.set.preserve.xattr {
             if let Err(e) = copy_xattrs(src, file) {
                 if !self.set.preserve.quiet_xattr {
@@ -1436,6 +1457,34 @@ fn link_again(first: &Path, dst: &Path, replace: bool) -> Result<()> {
     }
     std::fs::hard_link(first, dst)
         .with_context(|| format!("cannot create hard link {} to {}", q(dst), q(first)))
+}
+
+/// The POSIX ACLs of `src` onto `dst` (the access ACL, and a directory's default
+/// one), where it has them and the file systems keep them.
+fn copy_acls(src: &File, dst: &File, dir: bool) -> std::io::Result<()> {
+    let names: &[&str] = if dir {
+        &["system.posix_acl_access", "system.posix_acl_default"]
+    } else {
+        &["system.posix_acl_access"]
+    };
+    let mut value = vec![0u8; 4096];
+    for name in names {
+        let len = match rustix::fs::fgetxattr(src, *name, &mut value[..]) {
+            Ok(len) => len,
+            Err(rustix::io::Errno::RANGE) => {
+                value.resize(rustix::fs::fgetxattr_query(src, *name)?, 0);
+                rustix::fs::fgetxattr(src, *name, &mut value[..])?
+            }
+            // No ACL beyond the mode, or a file system without them.
+            Err(rustix::io::Errno::NODATA | rustix::io::Errno::NOTSUP) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        match rustix::fs::fsetxattr(dst, *name, &value[..len], rustix::fs::XattrFlags::empty()) {
+            Ok(()) | Err(rustix::io::Errno::NOTSUP) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
 }
 
 /// Every extended attribute of `src` onto `dst`.
