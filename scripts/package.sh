@@ -10,4 +10,10 @@ rm -rf "$release/assets"
 "$release/zcopy" generate man "$release/assets/man" >/dev/null
 gzip -9n "$release"/assets/man/*.1
 "$release/zcopy" generate completions "$release/assets/completions" >/dev/null
+# The peer-name links, laid out as installed: relative, so that each reaches
+# /usr/bin/zcopy from /usr/lib/zcopy/bin, and here (through assets/usr/bin/zcopy)
+# the release binary, since cargo-deb packs only links that resolve.
+mkdir -p "$release/assets/usr/bin"
+ln -s ../../../zcopy "$release/assets/usr/bin/zcopy"
+"$release/zcopy" generate links "$release/assets/usr/lib/zcopy/bin" --target ../../../bin/zcopy >/dev/null
 cargo deb -p zcopy-cli --no-build --no-strip "$@" | tail -1

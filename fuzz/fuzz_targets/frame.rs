@@ -4,9 +4,7 @@
 //! encode back to bytes that decode to the same message.
 #![no_main]
 
-#[path = "../../crates/zcopy-cli/src/net/frame.rs"]
-#[allow(dead_code)]
-mod frame;
+use zcopy_wire::frame;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let mut reader = frame::Reader::new(data);

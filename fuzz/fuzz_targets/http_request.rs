@@ -3,9 +3,7 @@
 //! Neither may panic, and what they return must be consistent with the input.
 #![no_main]
 
-#[path = "../../crates/zcopy-cli/src/http/request.rs"]
-#[allow(dead_code)]
-mod request;
+use zcopy_http::request;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     if let request::Parsed::Complete(req, used) = request::parse(data) {

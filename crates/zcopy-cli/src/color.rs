@@ -41,17 +41,17 @@ pub fn stderr() -> bool {
 /// `--color` as written on the command line, read before clap parses it so the
 /// help and error messages clap prints follow it too.
 pub fn from_args() -> When {
-    let args: Vec<String> = std::env::args().collect();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let mut when = When::Auto;
     for (i, arg) in args.iter().enumerate() {
-        let value = match arg.strip_prefix("--color=") {
+        let value = match arg.as_encoded_bytes().strip_prefix(b"--color=") {
             Some(v) => Some(v),
-            None if arg == "--color" => args.get(i + 1).map(String::as_str),
+            None if arg == "--color" => args.get(i + 1).map(|v| v.as_encoded_bytes()),
             None => None,
         };
         when = match value {
-            Some("always") => When::Always,
-            Some("never") => When::Never,
+            Some(b"always") => When::Always,
+            Some(b"never") => When::Never,
             Some(_) => When::Auto,
             None => continue,
         };

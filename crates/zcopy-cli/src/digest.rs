@@ -106,6 +106,21 @@ pub enum Hasher {
     Sha256(Box<sha2::Sha256>),
 }
 
+/// Which part of BLAKE3's extendable output to print (b3sum's `--seek` and
+/// `--length`, in bytes); the other digests have one fixed output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Xof {
+    pub seek: u64,
+    pub len: u64,
+}
+
+impl Xof {
+    pub const DEFAULT: Xof = Xof {
+        seek: 0,
+        len: blake3::OUT_LEN as u64,
+    };
+}
+
 impl Hasher {
     pub fn new(digest: Digest) -> Hasher {
         match digest {
@@ -117,6 +132,11 @@ impl Hasher {
             Digest::Blake3 => Hasher::Blake3(Box::default()),
             Digest::Sha256 => Hasher::Sha256(Box::default()),
         }
+    }
+
+    /// A BLAKE3 hasher already set up (keyed, or deriving a key).
+    pub fn blake3(hasher: blake3::Hasher) -> Hasher {
+        Hasher::Blake3(Box::new(hasher))
     }
 
     pub fn update(&mut self, bytes: &[u8]) {
@@ -137,21 +157,37 @@ impl Hasher {
         }
     }
 
-    /// The digest in lower-case hex, as the peer tools print it (big-endian).
-    pub fn hex(self) -> String {
+    /// The digest's bytes in canonical (big-endian) order, as the peer tools print
+    /// them in hex; `xof` picks BLAKE3's output bytes.
+    pub fn finish(self, xof: Xof) -> Vec<u8> {
         match self {
-            Hasher::Xxh64(h) => format!("{:016x}", h.digest()),
-            Hasher::Xxh32(h) => format!("{:08x}", h.digest()),
-            Hasher::Xxh3(h) => format!("{:016x}", h.digest()),
-            Hasher::Xxh128(h) => format!("{:032x}", h.digest128()),
-            Hasher::Crc32c(crc) => format!("{crc:08x}"),
-            Hasher::Blake3(h) => h.finalize().to_hex().to_string(),
-            Hasher::Sha256(h) => h.finalize().iter().fold(String::new(), |mut s, b| {
-                let _ = write!(s, "{b:02x}");
-                s
-            }),
+            Hasher::Xxh64(h) => h.digest().to_be_bytes().to_vec(),
+            Hasher::Xxh32(h) => h.digest().to_be_bytes().to_vec(),
+            Hasher::Xxh3(h) => h.digest().to_be_bytes().to_vec(),
+            Hasher::Xxh128(h) => h.digest128().to_be_bytes().to_vec(),
+            Hasher::Crc32c(crc) => crc.to_be_bytes().to_vec(),
+            Hasher::Blake3(h) if xof == Xof::DEFAULT => h.finalize().as_bytes().to_vec(),
+            Hasher::Blake3(h) => {
+                let mut reader = h.finalize_xof();
+                reader.set_position(xof.seek);
+                // A length beyond memory is refused when the flags are read.
+                let mut out = vec![0; usize::try_from(xof.len).unwrap_or(usize::MAX)];
+                reader.fill(&mut out);
+                out
+            }
+            Hasher::Sha256(h) => h.finalize().to_vec(),
         }
     }
+}
+
+/// Bytes in lower-case hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 #[cfg(test)]
@@ -161,7 +197,7 @@ mod tests {
     fn hex(digest: Digest, bytes: &[u8]) -> String {
         let mut h = Hasher::new(digest);
         h.update(bytes);
-        h.hex()
+        super::hex(&h.finish(Xof::DEFAULT))
     }
 
     #[test]
@@ -180,6 +216,17 @@ mod tests {
             hex(Digest::Sha256, hi),
             "98ea6e4f216f2fb4b69fff9b3a44842c38686ca685f3f55dc48c5d3fb1107be4"
         );
+    }
+
+    #[test]
+    fn blake3_output_is_one_stream_whatever_the_window() {
+        let mut h = Hasher::new(Digest::Blake3);
+        h.update(b"foo");
+        let long = h.finish(Xof { seek: 0, len: 100 });
+        assert_eq!(long[..32], *blake3::hash(b"foo").as_bytes());
+        let mut h = Hasher::new(Digest::Blake3);
+        h.update(b"foo");
+        assert_eq!(h.finish(Xof { seek: 1, len: 99 }), long[1..]);
     }
 
     #[test]

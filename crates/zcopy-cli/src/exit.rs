@@ -14,6 +14,13 @@ pub fn code(e: &anyhow::Error) -> u8 {
         if let Some(coded) = cause.downcast_ref::<Coded>() {
             return coded.code;
         }
+        match cause.downcast_ref::<zcopy_wire::tls::Error>() {
+            Some(zcopy_wire::tls::Error::Usage(_)) => return USAGE,
+            Some(zcopy_wire::tls::Error::Refused(_)) => return AUTH,
+            Some(zcopy_wire::tls::Error::WrongCertificate(_)) => return PEER_VERIFY,
+            // A failed step: its cause, next in the chain, says which failure.
+            _ => {}
+        }
         let kind = if let Some(io) = cause.downcast_ref::<std::io::Error>() {
             io.kind()
         } else if let Some(engine) = cause.downcast_ref::<zcopy::Error>() {
@@ -37,6 +44,37 @@ pub fn code(e: &anyhow::Error) -> u8 {
         }
     }
     FAILURE
+}
+
+/// Whether `e` is a usage error (bad flags or operands), worth the `--help` hint.
+pub fn is_usage(e: &anyhow::Error) -> bool {
+    code(e) == USAGE
+}
+
+/// `e` on one line, its causes joined by ": ", each system error in its strerror
+/// words alone: Rust's `io::Error` adds " (os error N)", which no peer tool prints.
+pub fn message(e: &anyhow::Error) -> String {
+    without_os_error(&format!("{e:#}"))
+}
+
+/// `text` without the " (os error N)" that Rust's `io::Error` adds to the strerror.
+pub fn without_os_error(text: &str) -> String {
+    const MARK: &str = " (os error ";
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(MARK) {
+        let after = &rest[at + MARK.len()..];
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        if digits > 0 && after[digits..].starts_with(')') {
+            out.push_str(&rest[..at]);
+            rest = &after[digits + 1..];
+        } else {
+            out.push_str(&rest[..at + MARK.len()]);
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// An error that knows its exit code (a command that found the failure itself).
@@ -151,3 +189,17 @@ get: the CA certificates (--cacert) cannot be read.
 141
 Standard output was closed by its reader (as for any program killed by SIGPIPE).
 "#;
+
+#[cfg(test)]
+mod message_tests {
+    use super::message;
+
+    #[test]
+    fn os_error_numbers_are_dropped_and_other_text_kept() {
+        let io = std::io::Error::from_raw_os_error(2);
+        let e = anyhow::Error::new(io).context("cannot stat 'x'");
+        assert_eq!(message(&e), "cannot stat 'x': No such file or directory");
+        let odd = anyhow::anyhow!("a (os error x) and (os error 12");
+        assert_eq!(message(&odd), "a (os error x) and (os error 12");
+    }
+}

@@ -27,9 +27,10 @@ mod version;
 #[allow(unsafe_code)]
 mod xxh3;
 
+use std::ffi::OsString;
 use std::process::ExitCode;
 
-use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use clap::{Args as _, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// Move bytes between files, pipes and sockets without copying them through user
 /// space, and measure what each technique saves.
@@ -56,7 +57,63 @@ enum Command {
     Get(cmd::get::Args),
 }
 
+/// The names under which zcopy is another tool (BusyBox's multi-call binary):
+/// a link of one of these names to `zcopy` runs that tool. `zcopy generate links
+/// DIR` makes them.
+pub const PEER_NAMES: &[&str] = &[
+    "cp",
+    "xxhsum",
+    "xxh32sum",
+    "xxh64sum",
+    "xxh128sum",
+    "xxh3sum",
+    "b3sum",
+    "sha256sum",
+];
+
+/// Runs the tool argv[0] names, if it names one of [`PEER_NAMES`].
+fn as_peer() -> Option<ExitCode> {
+    let mut args: Vec<OsString> = std::env::args_os().collect();
+    let argv0 = args.first()?;
+    let name = std::path::Path::new(argv0)
+        .file_name()?
+        .to_str()?
+        .to_string();
+    if !PEER_NAMES.contains(&name.as_str()) {
+        return None;
+    }
+    Some(match name.as_str() {
+        "cp" => cp(args),
+        "b3sum" => cmd::scan::b3sum::main(args),
+        // GNU names itself as it was called, path and all.
+        "sha256sum" => {
+            let prog = argv0.to_string_lossy().into_owned();
+            cmd::scan::gnu::main(&prog, digest::Digest::Sha256, args.split_off(1))
+        }
+        xxh => cmd::scan::xxhsum::main(xxh, args.split_off(1)),
+    })
+}
+
+/// `cp`: zcopy cp's flags under GNU's name; a usage error exits 1, as GNU's does.
+fn cp(args: Vec<OsString>) -> ExitCode {
+    let command = cmd::cp::Args::augment_args(clap::Command::new("cp"));
+    let parsed = command
+        .try_get_matches_from(args)
+        .and_then(|m| cmd::cp::Args::from_arg_matches(&m));
+    match parsed {
+        Ok(args) => cmd::exit_for("cp", cmd::cp::run(args)),
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            let _ = e.print();
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
+    if let Some(code) = as_peer() {
+        return code;
+    }
     color::set(color::from_args());
     let mut command = Cli::command().color(color::for_clap());
     // The long version probes the kernel and the current directory (a FICLONE
@@ -84,15 +141,18 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if cmd::is_stdout_closed(&e) => ExitCode::from(141),
         Err(e) if e.downcast_ref::<cmd::Quiet>().is_some() => ExitCode::FAILURE,
-        Err(e) if e.downcast_ref::<cmd::Usage>().is_some() => {
-            eprintln!("zcopy: {e:#}\nTry 'zcopy --help' for more information.");
+        Err(e) if exit::is_usage(&e) => {
+            eprintln!(
+                "zcopy: {}\nTry 'zcopy --help' for more information.",
+                exit::message(&e)
+            );
             ExitCode::from(exit::USAGE)
         }
         Err(e) if e.downcast_ref::<cmd::get::Exit>().is_some() => {
             ExitCode::from(e.downcast_ref::<cmd::get::Exit>().map_or(1, |exit| exit.0))
         }
         Err(e) => {
-            eprintln!("zcopy: {e:#}");
+            eprintln!("zcopy: {}", exit::message(&e));
             ExitCode::from(exit::code(&e))
         }
     }

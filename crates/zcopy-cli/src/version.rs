@@ -13,7 +13,7 @@ pub fn long() -> String {
     }
     let _ = writeln!(text, "io_uring: {}", io_uring());
     // The same probe send and recv make: the ULP attached and test keys taken.
-    let _ = writeln!(text, "{}", crate::net::ktls::status());
+    let _ = writeln!(text, "{}", zcopy_wire::ktls::status());
     let _ = write!(text, "reflink here: {}", reflink_here());
     text
 }

@@ -156,6 +156,17 @@ fn the_debian_package_installs_and_serves() {
     ] {
         assert!(Path::new(path).exists(), "the package installs {path}");
     }
+    // The drop-ins are links to the binary, and each is its tool.
+    let link = std::fs::read_link("/usr/lib/zcopy/bin/sha256sum").unwrap();
+    assert_eq!(link, Path::new("../../../bin/zcopy"));
+    let ours = ok(Command::new("/usr/lib/zcopy/bin/sha256sum").arg("/usr/bin/zcopy"));
+    if have("sha256sum", test) {
+        let gnu = ok(Command::new("sha256sum").arg("/usr/bin/zcopy"));
+        assert_eq!(
+            ours.split_whitespace().next(),
+            gnu.split_whitespace().next()
+        );
+    }
     if have("man", test) {
         let page = ok(Command::new("man").args(["-P", "cat", "zcopy-send"]));
         assert!(page.contains("EXIT STATUS"), "man zcopy-send opens: {page}");

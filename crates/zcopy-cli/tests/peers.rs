@@ -56,9 +56,13 @@ fn seed_clients_into_recv_raw() {
         ("Client", "auto"),
     ] {
         let out = dir.path().join(format!("{class}-{engine}.out"));
+        // The seed's clients close the moment the last byte is written, often
+        // before the receiver can read who owns their socket: --insecure lets in
+        // any local user (tests/local_users.rs shows the default refusing).
         let mut server = Server::start(&[
             "recv",
             "--raw",
+            "--insecure",
             "--once",
             "--listen",
             "127.0.0.1:0",

@@ -6,7 +6,7 @@
 //! 0.8.1 prints that summary on standard output and blanks a progress line on
 //! standard error: its summary lines are moved to standard error before comparing.
 //!
-//! Known differences, left out here and explained in the README: xxhsum 0.8.1 does
+//! Known differences, left out here and explained in docs/guide.md (scan): xxhsum 0.8.1 does
 //! not escape names (zcopy does, as xxhsum 0.8.2, b3sum and GNU do), and coreutils
 //! 9.1 escapes a result line (`name: OK`) only for a newline in the name, where
 //! b3sum and later coreutils (and zcopy) escape it for a backslash too.

@@ -269,7 +269,7 @@ fn random_loss_of_1_and_5_percent() {
     }
 }
 
-/// 200 Mbit/s with 1% loss, one stream and four (the README reports the times).
+/// 200 Mbit/s with 1% loss, one stream and four (docs/benchmarks.md reports the times).
 #[test]
 fn a_200_mbit_lossy_link() {
     if !can_run("a_200_mbit_lossy_link") {

@@ -41,7 +41,7 @@ pub enum Engine {
 impl Engine {
     /// The engines `auto` tries, in order. io-uring and msg-zerocopy are not among
     /// them: on loopback both measured slower than sendfile and splice, and
-    /// MSG_ZEROCOPY's kernel copies anyway there (see `lib.rs` and the README).
+    /// MSG_ZEROCOPY's kernel copies anyway there (see `lib.rs` and docs/engines.md).
     pub const CHAIN: [Engine; 5] = [
         Engine::CopyFileRange,
         Engine::Sendfile,

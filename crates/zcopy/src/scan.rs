@@ -10,7 +10,7 @@
 //!
 //! `auto` reads regular files of [`AUTO_PAIR_MIN`] bytes or more through the pread
 //! pair and everything else with `read`. Measured on the 2-core VM this was tuned
-//! on (README, scan section), the pair beats mmap: a mapping costs a page fault
+//! on (docs/guide.md, scan), the pair beats mmap: a mapping costs a page fault
 //! per 4 KiB (or per fault-around batch) and a single-threaded `munmap`, more than
 //! the copy it saves, while the pair's copies and digests share both cores. Below
 //! 1 MiB a second thread costs more than it overlaps.

@@ -539,7 +539,7 @@ fn scan_file(path: &Path, engine: ScanEngine, buffer: usize) -> Result<Sample> {
 /// one `zcopy serve` event loop running in this process (the command's
 /// `Server::spawn`, with the engine fixed: no body goes out from memory).
 fn serve(files: &Files, engine: Engine) -> Result<Sample> {
-    use crate::http::{files::Root, server};
+    use zcopy_http::{files::Root, server};
     let (listener, addr) = loopback()?;
     let config = server::Config {
         max_upload: None,

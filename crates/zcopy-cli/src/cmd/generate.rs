@@ -1,7 +1,9 @@
-//! `zcopy generate man|completions DIR`: the man pages and shell completions,
+//! `zcopy generate man|completions|links DIR`: the man pages and shell completions,
 //! generated from the command-line definitions themselves (as ripgrep's
-//! `--generate` does), so they never drift from the flags. The package build
-//! (`scripts/package.sh`) runs it; nothing generated is committed.
+//! `--generate` does), so they never drift from the flags; and the links that make
+//! zcopy the tools it stands in for (`cp`, `xxhsum`, `b3sum`, `sha256sum`, ...:
+//! see [`crate::PEER_NAMES`]). The package build (`scripts/package.sh`) runs it;
+//! nothing generated is committed.
 
 use std::path::{Path, PathBuf};
 
@@ -9,7 +11,7 @@ use anyhow::{Context, Result};
 use clap::CommandFactory;
 use clap_complete::Shell;
 
-/// Write the man pages or the shell completions into a directory
+/// Write the man pages, the shell completions or the peer-name links into a directory
 #[derive(clap::Args)]
 pub struct Args {
     /// What to write
@@ -17,6 +19,9 @@ pub struct Args {
     what: What,
     /// Directory to write into (created if missing)
     dir: PathBuf,
+    /// links: what the links point to [default: this zcopy binary]
+    #[arg(long, value_name = "PATH")]
+    target: Option<PathBuf>,
     /// Do not list the files written
     #[arg(short = 'q', long)]
     quiet: bool,
@@ -31,6 +36,9 @@ enum What {
     Man,
     /// zcopy.bash, _zcopy (zsh) and zcopy.fish
     Completions,
+    /// cp, xxhsum, b3sum, sha256sum, ...: symbolic links to zcopy, each of which
+    /// runs zcopy as that tool
+    Links,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -50,7 +58,32 @@ pub fn run(args: Args) -> Result<()> {
             }
             Ok(())
         }
+        What::Links => links(&args),
     }
+}
+
+/// One symbolic link per peer name; an old link of that name is replaced, any
+/// other file is left alone and named in the error.
+fn links(args: &Args) -> Result<()> {
+    let target = match &args.target {
+        Some(target) => target.clone(),
+        None => std::env::current_exe().context("cannot find the zcopy binary")?,
+    };
+    for name in crate::PEER_NAMES {
+        let link = args.dir.join(name);
+        match std::fs::symlink_metadata(&link) {
+            Ok(meta) if meta.file_type().is_symlink() => std::fs::remove_file(&link)
+                .with_context(|| format!("cannot replace {}", link.display()))?,
+            Ok(_) => anyhow::bail!("{}: exists and is not a link", link.display()),
+            Err(_) => {}
+        }
+        std::os::unix::fs::symlink(&target, &link)
+            .with_context(|| format!("cannot write {}", link.display()))?;
+        if !args.quiet {
+            println!("{}", link.display());
+        }
+    }
+    Ok(())
 }
 
 /// `zcopy.1`, then `zcopy-SUB.1` for every visible subcommand, each with the exit

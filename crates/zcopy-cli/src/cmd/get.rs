@@ -22,8 +22,9 @@ use zcopy::{Engine, EngineChoice, Options, Report, Rusage};
 
 use crate::exit;
 use crate::http::client::{self, fail, Failed, Framing, Head, Receiving, Url};
-use crate::http::{digest, tls_client};
+use crate::http::tls_client;
 use crate::summary::Summary;
+use zcopy_http::digest;
 
 /// Download files over HTTP/1.1 (http:// and https://), spliced from the socket into the file
 #[derive(clap::Args)]

@@ -29,6 +29,20 @@ pub struct Quiet;
 #[error("{0}")]
 pub struct Usage(pub String);
 
+/// The exit status of a command run under a peer's name (`prog`): 1 for a failure
+/// it reported itself, and for anything else after saying it with that prefix.
+pub fn exit_for(prog: &str, result: anyhow::Result<()>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) if is_stdout_closed(&e) => std::process::ExitCode::from(141),
+        Err(e) if e.downcast_ref::<Quiet>().is_some() => std::process::ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("{prog}: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// Whether `e` is the quiet end of a closed stdout.
 pub fn is_stdout_closed(e: &anyhow::Error) -> bool {
     e.downcast_ref::<StdoutClosed>().is_some()
@@ -64,27 +78,6 @@ pub fn umask() -> u32 {
 pub fn open_up(file: &std::fs::File) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     file.set_permissions(std::fs::Permissions::from_mode(0o666 & !umask()))
-}
-
-/// A new temporary file beside `path`, named `.NAME.XXXXXX.zcopy-part`, removed when
-/// dropped unless it is persisted (renamed) over `path`.
-pub fn temp_beside(path: &std::path::Path) -> std::io::Result<tempfile::NamedTempFile> {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("zcopy");
-    tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".zcopy-part")
-        .tempfile_in(parent_dir(path))
-        .map_err(without_path)
-}
-
-/// An I/O error without the temporary path `tempfile` adds to its message: the
-/// caller names the real target instead.
-pub fn without_path(e: std::io::Error) -> std::io::Error {
-    // tempfile appends ` at path "..."` to the OS error's own words.
-    match e.to_string().split_once(" at path ") {
-        Some((words, _)) => std::io::Error::new(e.kind(), words.to_string()),
-        None => e,
-    }
 }
 
 /// Prints one JSON object as a line on stdout.

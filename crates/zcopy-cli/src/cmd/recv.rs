@@ -4,7 +4,7 @@
 //! Every file is written beside its target and put under its name only when it is
 //! complete (framed: every block and the file digest match; raw: the peer closed
 //! cleanly), so a failed transfer leaves nothing under the real name (see
-//! [`crate::net::partial`] for the partial files, their manifests and resuming).
+//! [`zcopy_wire::partial`] for the partial files, their manifests and resuming).
 //! A framed session may span several connections (`send -j N`): the first one
 //! carries the entries and the verdicts, the others join it with its number and
 //! carry blocks, written at their offsets into the same partial file. Small files
@@ -12,7 +12,7 @@
 //! landing threads, since creating a file costs more than receiving 4 KiB.
 //!
 //! Off loopback the framed receiver is authenticated and encrypted by default
-//! (`net::tls`): every connection, joiners included, proves the secret before a
+//! (`zcopy_wire::tls`): every connection, joiners included, proves the secret before a
 //! name is read; without `--secret-file` or `ZCOPY_SECRET` a one-time secret is
 //! made and printed with the certificate's fingerprint, as one line for the sender.
 //!
@@ -36,14 +36,15 @@ use tempfile::NamedTempFile;
 use xxhash_rust::xxh3::Xxh3;
 use zcopy::engine::direct::AlignedBuf;
 use zcopy::{Engine, EngineChoice, Options, Report, Rusage, Syscall, Syscalls, Transfer};
+use zcopy_wire::frame::{self, EntryKind, Greeting, Msg, Reader};
+use zcopy_wire::partial::{self, Partial, Root};
+use zcopy_wire::peer_owner;
 
 use super::parent_dir;
-use crate::net::frame::{self, EntryKind, Greeting, Msg, Reader};
 use crate::net::meter::{self, Limiter};
-use crate::net::partial::{self, Partial, Root};
-use crate::net::tls;
 use crate::summary::Summary;
 use crate::{net, progress, size, sys};
+use zcopy_wire::tls;
 
 /// Receive files from `zcopy send`, or raw bytes (--raw) from nc or the seed's clients
 #[derive(clap::Args)]
@@ -92,7 +93,9 @@ pub struct Args {
     /// it does not exist), so that its fingerprint stays the same across restarts
     #[arg(long, value_name = "FILE")]
     identity: Option<PathBuf>,
-    /// Off loopback, accept anyone and receive in clear (prints a warning)
+    /// Accept anyone and receive in clear (prints a warning): off loopback, any
+    /// host; on loopback, any local user, and senders that close before their
+    /// socket's owner is read (a fast `--raw` client)
     #[arg(long)]
     insecure: bool,
 }
@@ -177,6 +180,8 @@ struct Job {
     sessions: Arc<Mutex<HashMap<u64, Weak<Session>>>>,
     /// Framed connections must prove the secret and speak TLS.
     tls: Option<Arc<tls::Receiver>>,
+    /// `--insecure`: no look at who owns a loopback peer's socket.
+    any_local_user: bool,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -195,10 +200,9 @@ pub fn run(args: Args) -> Result<()> {
             let parent = parent_dir(path);
             let name = path
                 .file_name()
-                .and_then(|n| n.to_str())
                 .with_context(|| format!("{}: not a file name", path.display()))?;
             Some(
-                Root::open(parent, Some(name.to_string()))
+                Root::open(parent, Some(name.as_encoded_bytes().to_vec()))
                     .with_context(|| format!("cannot open {}", parent.display()))?,
             )
         }
@@ -221,6 +225,7 @@ pub fn run(args: Args) -> Result<()> {
         limiter: args.limit_rate.map(|r| Arc::new(Limiter::new(r))),
         sessions: Arc::default(),
         tls: None,
+        any_local_user: args.insecure,
     };
     let listener = net::listen(&args.listen)?;
     let local = listener.local_addr().context("listen")?;
@@ -242,13 +247,12 @@ pub fn run(args: Args) -> Result<()> {
             let (stream, peer) = listener.accept().context("accept")?;
             let stream = match job.admit(stream, peer) {
                 Ok(stream) => stream,
-                // A peer without the secret does not end a `--once` receiver:
-                // anyone could otherwise stop it.
-                Err(e) if job.tls.is_some() => {
-                    eprintln!("zcopy: {e:#}");
+                // A peer without the secret, or another local user, does not end
+                // a `--once` receiver: anyone could otherwise stop it.
+                Err(e) => {
+                    eprintln!("zcopy: {}", crate::exit::message(&e));
                     continue;
                 }
-                Err(e) => return Err(e),
             };
             if !job.raw {
                 // Extra connections of this session (`send -j N`) keep arriving.
@@ -279,7 +283,7 @@ impl Job {
                             .admit(stream, peer)
                             .and_then(|stream| job.handle(stream, peer))
                         {
-                            eprintln!("zcopy: {e:#}");
+                            eprintln!("zcopy: {}", crate::exit::message(&e));
                         }
                     });
                 }
@@ -290,11 +294,17 @@ impl Job {
     }
 
     /// Socket options; then, when a secret is required, the TLS handshake and the
-    /// secret's proof (nothing is read as a name before it).
+    /// secret's proof (nothing is read as a name before it). Without a secret, a
+    /// loopback peer must be this user or root (`zcopy_wire::peer_owner`).
     fn admit(&self, stream: TcpStream, peer: SocketAddr) -> Result<TcpStream> {
+        let tls = self.tls.as_ref().filter(|_| !self.raw);
+        // First of all: a peer that sends and closes at once leaves no owner to read.
+        if tls.is_none() && !self.any_local_user {
+            self.refuse_other_user(&stream, peer)?;
+        }
         net::keep_alive(&stream, self.timeout)
             .with_context(|| format!("{peer}: socket options"))?;
-        let Some(tls) = self.tls.as_ref().filter(|_| !self.raw) else {
+        let Some(tls) = tls else {
             return Ok(stream);
         };
         refuse_plain_sender(&stream, peer)?;
@@ -304,6 +314,27 @@ impl Job {
             eprintln!("{peer}: secret proven; TLS 1.3; {}", tls.record_layer());
         }
         Ok(inner)
+    }
+
+    /// Another local user's loopback connection, to a receiver without a secret,
+    /// is told why (framed) or cut off (raw) before a byte is read as data.
+    fn refuse_other_user(&self, stream: &TcpStream, peer: SocketAddr) -> Result<()> {
+        let local = stream
+            .local_addr()
+            .with_context(|| format!("{peer}: local address"))?;
+        let Err(e) = peer_owner::admit(local, peer) else {
+            return Ok(());
+        };
+        if self.raw {
+            net::lingering_close(stream, Duration::from_secs(2));
+        } else {
+            refuse_greeting(stream, &e.to_string());
+        }
+        Err(crate::exit::Coded {
+            code: crate::exit::AUTH,
+            message: format!("{peer}: {e}"),
+        }
+        .into())
     }
 
     fn handle(&self, stream: TcpStream, peer: SocketAddr) -> Result<()> {
@@ -501,6 +532,9 @@ impl Job {
     }
 }
 
+const ANY_LOCAL_USER: &str =
+    "zcopy: warning: --insecure on loopback: any local user can write here";
+
 /// Decides how this receiver admits senders: a secret (given, or made here off
 /// loopback) and TLS, or anyone (loopback; `--insecure`, with a warning).
 fn secure(args: &Args, local: SocketAddr) -> Result<Option<tls::Receiver>> {
@@ -514,12 +548,19 @@ fn secure(args: &Args, local: SocketAddr) -> Result<Option<tls::Receiver>> {
         }
         if !loopback {
             eprintln!("zcopy: warning: recv --raw --insecure on {local}: anyone who reaches it can write, and the bytes cross the network in clear");
+        } else if args.insecure {
+            eprintln!("{ANY_LOCAL_USER}");
         }
         return Ok(None);
     }
     let (secret, made) = match tls::Secret::given(args.secret_file.as_deref())? {
         Some(secret) => (secret, None),
-        None if loopback => return Ok(None),
+        None if loopback => {
+            if args.insecure {
+                eprintln!("{ANY_LOCAL_USER}");
+            }
+            return Ok(None);
+        }
         None if args.insecure => {
             eprintln!("zcopy: warning: recv --insecure on {local}: anyone who reaches it can write into the output directory, and names and bytes cross the network in clear");
             return Ok(None);
@@ -564,16 +605,7 @@ fn refuse_plain_sender(stream: &TcpStream, peer: SocketAddr) -> Result<()> {
     };
     // 0x16: a TLS handshake record.
     if n == 1 && first[0] != 0x16 {
-        let mut greeting = [0u8; Greeting::LEN];
-        let _ = (&*stream).read_exact(&mut greeting);
-        let mut out = Vec::new();
-        Msg::Err {
-            id: 0,
-            reason: frame::NEEDS_SECRET.into(),
-        }
-        .encode(&mut out);
-        let _ = (&*stream).write_all(&out);
-        net::lingering_close(stream, Duration::from_secs(2));
+        refuse_greeting(stream, frame::NEEDS_SECRET);
         return Err(crate::exit::Coded {
             code: crate::exit::AUTH,
             message: format!("{peer}: a sender without the secret; refused, nothing written"),
@@ -581,6 +613,21 @@ fn refuse_plain_sender(stream: &TcpStream, peer: SocketAddr) -> Result<()> {
         .into());
     }
     Ok(())
+}
+
+/// Reads a framed sender's greeting and answers it with `reason`, the first and
+/// last message of the connection.
+fn refuse_greeting(stream: &TcpStream, reason: &str) {
+    let mut greeting = [0u8; Greeting::LEN];
+    let _ = (&*stream).read_exact(&mut greeting);
+    let mut out = Vec::new();
+    Msg::Err {
+        id: 0,
+        reason: reason.into(),
+    }
+    .encode(&mut out);
+    let _ = (&*stream).write_all(&out);
+    net::lingering_close(stream, Duration::from_secs(2));
 }
 
 /// A raw receiver sees a framed sender's greeting: it says so to both sides
@@ -848,7 +895,8 @@ impl<'a> Conn<'a> {
                     let (root, landed_tx) = (&root, landed_tx.clone());
                     s.spawn(move || {
                         for small in rx {
-                            let (id, path) = (small.entry.id, small.entry.path.clone());
+                            let id = small.entry.id;
+                            let path = frame::shown(&small.entry.path).into_owned();
                             let result = small
                                 .land(root)
                                 .map(|()| (id, path.clone()))
@@ -899,8 +947,13 @@ impl<'a> Conn<'a> {
                     ))
                 })?;
             match msg {
-                Msg::File(entry) => {
-                    let path = entry.path.clone();
+                Msg::File(mut entry) => {
+                    // Set-uid, set-gid and sticky only from a sender that proved the
+                    // secret: any local user reaches a loopback receiver.
+                    if self.job.tls.is_none() {
+                        entry.mode &= frame::PERMISSION_BITS;
+                    }
+                    let path = frame::shown(&entry.path).into_owned();
                     if root.is_single() && (announced > 0 || entry.kind != EntryKind::File) {
                         bail!("{path}: -o names one file, and the sender sends a tree (give a directory)");
                     }
@@ -908,12 +961,12 @@ impl<'a> Conn<'a> {
                     session.meter.entry(announced, &path);
                     match entry.kind {
                         EntryKind::Dir => {
-                            root.mkdir(&path)
+                            root.mkdir(&entry.path)
                                 .with_context(|| format!("{path}: cannot create the directory"))?;
                             dirs.push(entry);
                         }
                         EntryKind::Symlink => {
-                            root.symlink(&path, &entry.target, entry.mtime)
+                            root.symlink(&entry.path, &entry.target, entry.mtime)
                                 .with_context(|| format!("{path}: cannot create the symlink"))?;
                             files += 1;
                         }
@@ -959,8 +1012,9 @@ impl<'a> Conn<'a> {
                 Msg::End { id, size, digest } if pending.contains_key(&id) => {
                     let mut small = pending.remove(&id).expect("checked above");
                     small.end = Some((size, digest));
-                    let parent = small.entry.path.rsplit_once('/').map_or("", |(d, _)| d);
-                    let lane = xxhash_rust::xxh3::xxh3_64(parent.as_bytes()) as usize % lanes.len();
+                    let path = &small.entry.path;
+                    let parent = &path[..path.iter().rposition(|&b| b == b'/').unwrap_or(0)];
+                    let lane = xxhash_rust::xxh3::xxh3_64(parent) as usize % lanes.len();
                     if lanes[lane].send(small).is_err() {
                         bail!(
                             "{}",
@@ -979,7 +1033,7 @@ impl<'a> Conn<'a> {
                         .get(&id)
                         .cloned()
                         .with_context(|| format!("END for file {id}, which was never announced"))?;
-                    let path = partial.entry.path.clone();
+                    let path = frame::shown(&partial.entry.path).into_owned();
                     partial
                         .finish(size, digest, self.job.timeout.max(Duration::from_secs(1)))
                         .with_context(|| format!("{path}: not written"))?;
@@ -1000,8 +1054,9 @@ impl<'a> Conn<'a> {
                     }
                     // Deepest first, so setting a child's mtime does not change its parent's after.
                     for d in dirs.iter().rev() {
-                        root.finish_dir(&d.path, d.mode, d.mtime)
-                            .with_context(|| format!("{}: cannot set mode and mtime", d.path))?;
+                        root.finish_dir(&d.path, d.mode, d.mtime).with_context(|| {
+                            format!("{}: cannot set mode and mtime", frame::shown(&d.path))
+                        })?;
                     }
                     self.reply(Msg::Bye, true)?;
                     return Ok(files);
@@ -1023,7 +1078,7 @@ impl<'a> Conn<'a> {
 
     /// The one block of a small file, into memory, checked against its digest.
     fn small_block(&mut self, small: &mut Small, offset: u64, len: u32, hole: bool) -> Result<()> {
-        let path = &small.entry.path;
+        let path = frame::shown(&small.entry.path).into_owned();
         if offset != 0 || Some(u64::from(len)) != small.entry.size || !small.digests.is_empty() {
             bail!("{path}: block at {offset} of {len} bytes is not the file's one block");
         }
@@ -1108,7 +1163,7 @@ impl<'a> Conn<'a> {
     ) -> Result<()> {
         let partial = session.file(id, self.job.timeout.max(Duration::from_secs(1)))?;
         let index = partial.check_block(offset, len)?;
-        let path = &partial.entry.path;
+        let path = frame::shown(&partial.entry.path).into_owned();
         if hole {
             return Ok(partial.skipped_hole(index, frame::zeros_digest(len), session.joined())?);
         }
@@ -1250,7 +1305,7 @@ fn ended_early(got: u64, len: u32) -> std::io::Error {
 }
 
 fn temp_beside(path: &Path) -> Result<NamedTempFile> {
-    super::temp_beside(path)
+    zcopy_wire::partial::temp_beside(path)
         .with_context(|| format!("cannot create a file beside {}", path.display()))
 }
 

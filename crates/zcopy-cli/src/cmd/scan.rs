@@ -3,25 +3,33 @@
 //! files (`--check`), so that each tool reads what the other writes.
 //!
 //! Lines are GNU style, `<hex>  <name>`, except for the digests whose hex length
-//! does not name them to the peer tool (XXH3, which xxhsum 0.8.1 prints tagged, and
+//! does not name them to the peer tool (XXH3, which xxhsum prints tagged, and
 //! CRC32C): those are BSD style, `XXH3 (<name>) = <hex>`, as is everything with
 //! `--tag`. `--check` reads both, tells the digest from the tag or from the length
 //! of the hex (with `--digest`, untagged lines are read as that digest), and
 //! follows GNU `sha256sum -c` in its output, its options and its exit status.
+//!
+//! Through a link named `xxhsum`, `b3sum` or `sha256sum` (see `main.rs`), the
+//! command *is* that tool: [`xxhsum`], [`b3sum`] and [`gnu`] read its flags into
+//! the same [`Config`], and the [`Voice`] picks its words, its check-line rules
+//! and its exit status. Flags are turned into a `Config` at the edge; hashing
+//! below sees only the config.
 
+pub mod b3sum;
+pub mod gnu;
 mod line;
+pub mod xxhsum;
 
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use zcopy::{ScanChoice, ScanEngine};
 
-use crate::digest::{Digest, Hasher};
+use crate::digest::{self, Digest, Hasher, Xof};
 use crate::size;
 
 /// Checksum files through read, pread, mmap or direct I/O (xxhsum-, b3sum- and
@@ -40,12 +48,50 @@ pub struct Args {
     /// [default: told by the length of the hex]
     #[arg(long)]
     digest: Option<Digest>,
+    /// Digest as xxhsum numbers them: 0 or 32 (xxh32), 1 or 64 (xxh64), 2 or 128
+    /// (xxh128), 3 (xxh3)
+    #[arg(short = 'H', value_name = "N", value_parser = xxhsum::algorithm, conflicts_with = "digest")]
+    algorithm: Option<Digest>,
     /// Read FILEs as check files and verify the digests they list
     #[arg(short = 'c', long)]
     check: bool,
     /// BSD-style lines for every digest: TAG (name) = hex
     #[arg(long, conflicts_with = "check")]
     tag: bool,
+    /// Digests in little-endian byte order (xxhsum's XXH64_LE lines); with -c,
+    /// untagged lines are read so
+    #[arg(long)]
+    little_endian: bool,
+    /// Mark lines as read in binary mode (`hex *name`), as sha256sum -b
+    #[arg(short = 'b', long, conflicts_with_all = ["check", "text"])]
+    binary: bool,
+    /// Mark lines as read in text mode (`hex  name`, the default)
+    #[arg(short = 't', long, conflicts_with = "check")]
+    text: bool,
+    /// End each line with NUL, not newline, and escape no names
+    #[arg(short = 'z', long, conflicts_with = "check")]
+    zero: bool,
+    /// Print the digests only, without names
+    #[arg(long, conflicts_with = "check")]
+    no_names: bool,
+    /// Write the digest's raw bytes, not hex (one FILE only)
+    #[arg(long, conflicts_with = "check")]
+    raw: bool,
+    /// BLAKE3: output bytes to print [default: 32]
+    #[arg(short = 'l', long, value_name = "LEN", conflicts_with = "check")]
+    length: Option<u64>,
+    /// BLAKE3: the output byte to start at
+    #[arg(long, value_name = "SEEK", default_value_t = 0)]
+    seek: u64,
+    /// BLAKE3 keyed mode, the 32-byte key read from standard input
+    #[arg(long, conflicts_with_all = ["check", "derive_key"])]
+    keyed: bool,
+    /// BLAKE3 key derivation with this context string
+    #[arg(long, value_name = "CONTEXT", conflicts_with = "check")]
+    derive_key: Option<String>,
+    /// Read with read(2), never a mapping (as --engine read)
+    #[arg(long, conflicts_with = "engine")]
+    no_mmap: bool,
     /// Buffer size of the read and direct engines (1KiB is the seed's FileReader;
     /// from 1MiB a helper thread reads ahead)
     #[arg(long, value_parser = size::parse_buffer, default_value = "4MiB")]
@@ -70,26 +116,177 @@ pub struct Args {
     verbose: bool,
 }
 
-pub fn run(mut args: Args) -> Result<()> {
-    if args.files.is_empty() {
-        args.files.push("-".into());
+/// Whose conventions the command follows: its words, the check lines it accepts,
+/// what it calls standard input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Voice {
+    /// `zcopy scan`: GNU's check output, every digest's lines, `zcopy:` prefix.
+    Zcopy,
+    /// xxhsum 0.8.2 (also as xxh32sum, xxh64sum, xxh128sum, xxh3sum).
+    Xxhsum,
+    /// b3sum 1.8.
+    B3sum,
+    /// GNU coreutils' sha256sum.
+    Gnu,
+}
+
+/// What to do, whoever asked: the flags of every front end end up here.
+pub struct Config {
+    pub voice: Voice,
+    /// The prefix of messages (`zcopy`, `sha256sum`, ...).
+    pub prog: String,
+    pub files: Vec<OsString>,
+    pub digest: Digest,
+    /// The digests check lines may hold; empty for any.
+    pub accepts: Vec<Digest>,
+    /// zcopy's `--digest` with `-c`: how untagged lines are read.
+    pub untagged_as: Option<Digest>,
+    pub check: bool,
+    pub tag: bool,
+    pub little_endian: bool,
+    /// `hex *name`: GNU's binary-mode marker.
+    pub binary: bool,
+    /// NUL-terminated lines, names unescaped (GNU `-z`).
+    pub zero: bool,
+    pub no_names: bool,
+    pub raw: bool,
+    /// BLAKE3 set up keyed or deriving a key, instead of plain.
+    pub blake3: Option<Box<blake3::Hasher>>,
+    /// The BLAKE3 key came on standard input, which cannot then be hashed.
+    pub key_from_stdin: bool,
+    pub xof: Xof,
+    pub quiet: bool,
+    pub status: bool,
+    pub strict: bool,
+    pub warn: bool,
+    pub ignore_missing: bool,
+    pub engine: ScanChoice,
+    pub buffer: usize,
+    pub verbose: bool,
+}
+
+impl Config {
+    /// A config with every flag off, for a front end to fill in.
+    pub fn new(voice: Voice, prog: &str, digest: Digest) -> Config {
+        Config {
+            voice,
+            prog: prog.to_string(),
+            files: Vec::new(),
+            digest,
+            accepts: Vec::new(),
+            untagged_as: None,
+            check: false,
+            tag: false,
+            little_endian: false,
+            binary: false,
+            zero: false,
+            no_names: false,
+            raw: false,
+            blake3: None,
+            key_from_stdin: false,
+            xof: Xof::DEFAULT,
+            quiet: false,
+            status: false,
+            strict: false,
+            warn: false,
+            ignore_missing: false,
+            engine: ScanChoice::Auto,
+            buffer: 4 << 20,
+            verbose: false,
+        }
+    }
+}
+
+impl Args {
+    fn into_config(self) -> Result<Config> {
+        let digest = self.algorithm.or(self.digest);
+        let blake3_only = self.keyed || self.derive_key.is_some() || self.length.is_some();
+        if blake3_only && digest.is_some_and(|d| d != Digest::Blake3) {
+            bail!(super::Usage(
+                "--keyed, --derive-key and --length are BLAKE3's (--digest blake3)".into()
+            ));
+        }
+        let digest = digest.unwrap_or(if blake3_only {
+            Digest::Blake3
+        } else {
+            Digest::Xxh64
+        });
+        if self.raw && self.files.len() > 1 {
+            bail!(super::Usage("--raw takes one FILE".into()));
+        }
+        let mut config = Config::new(Voice::Zcopy, "zcopy", digest);
+        config.untagged_as = if self.check { self.digest } else { None };
+        config.files = self.files;
+        config.check = self.check;
+        config.tag = self.tag;
+        config.little_endian = self.little_endian;
+        config.binary = self.binary;
+        config.zero = self.zero;
+        config.no_names = self.no_names;
+        config.raw = self.raw;
+        config.xof = Xof {
+            seek: self.seek,
+            len: self.length.unwrap_or(Xof::DEFAULT.len),
+        };
+        if self.keyed {
+            config.blake3 = Some(Box::new(blake3::Hasher::new_keyed(
+                &b3sum::key_from_stdin()?
+            )));
+            config.key_from_stdin = true;
+        } else if let Some(context) = &self.derive_key {
+            config.blake3 = Some(Box::new(blake3::Hasher::new_derive_key(context)));
+        }
+        config.quiet = self.quiet;
+        config.status = self.status;
+        config.strict = self.strict;
+        config.warn = self.warn;
+        config.ignore_missing = self.ignore_missing;
+        config.engine = if self.no_mmap {
+            ScanChoice::Only(ScanEngine::Read)
+        } else {
+            self.engine
+        };
+        config.buffer = self.buffer;
+        config.verbose = self.verbose;
+        Ok(config)
+    }
+}
+
+pub fn run(args: Args) -> Result<()> {
+    run_config(args.into_config()?)
+}
+
+/// Hashes or checks every file of `config`; `Err(Quiet)` when any failed, after
+/// saying why on stderr in the voice's words.
+pub fn run_config(mut config: Config) -> Result<()> {
+    // xxhsum blanks its progress line after hashing named files, whatever stderr is.
+    let blank_progress =
+        config.voice == Voice::Xxhsum && !config.check && !config.quiet && !config.files.is_empty();
+    if config.files.is_empty() {
+        config.files.push("-".into());
     }
     let mut out = std::io::stdout().lock();
     let mut failed = false;
-    for name in &args.files {
-        let result = if args.check {
-            check(name, &args, &mut out)
+    let mut state = CheckState::default();
+    for name in &config.files {
+        let ok = if config.check {
+            check(name, &config, &mut state, &mut out)?
         } else {
-            print_digest(name, &args, &mut out)
+            print_digest(name, &config, &mut out)?
         };
-        match result {
-            Ok(ok) => failed |= !ok,
-            Err(e) if super::is_stdout_closed(&e) => return Err(e),
-            Err(e) => {
-                eprintln!("zcopy: {e:#}");
-                failed = true;
-            }
-        }
+        failed |= !ok;
+    }
+    if blank_progress {
+        eprint!("\r{:70}\r", "");
+    }
+    if config.check && config.voice == Voice::B3sum && state.b3sum_failures > 0 {
+        failed = true;
+        let n = state.b3sum_failures;
+        let s = if n == 1 { "" } else { "s" };
+        eprintln!("b3sum: WARNING: {n} computed checksum{s} did NOT match");
+    }
+    if let Err(e) = out.flush() {
+        return Err(stdout_error(e));
     }
     if failed {
         bail!(super::Quiet);
@@ -97,37 +294,142 @@ pub fn run(mut args: Args) -> Result<()> {
     Ok(())
 }
 
-fn print_digest(name: &OsStr, args: &Args, out: &mut impl Write) -> Result<bool> {
-    let digest = args.digest.unwrap_or(Digest::Xxh64);
+/// What standard input is called in output lines: xxhsum says `stdin`, the GNU
+/// tools and b3sum `-`; zcopy follows the digest's own tool.
+fn stdin_name(config: &Config) -> &'static str {
+    match config.voice {
+        Voice::Xxhsum => "stdin",
+        Voice::B3sum | Voice::Gnu => "-",
+        Voice::Zcopy => config.digest.stdin_name(),
+    }
+}
+
+/// Prints one file's line; `Ok(false)` when it could not be hashed (said on stderr).
+fn print_digest(name: &OsStr, config: &Config, out: &mut impl Write) -> Result<bool> {
     let stdin = name == "-";
     let shown = if stdin {
-        OsStr::new(digest.stdin_name())
+        OsStr::new(stdin_name(config))
     } else {
         name
     };
-    let file = open(name).map_err(|e| open_error(shown, e))?;
-    let hex = hash(&file, shown, &[digest], args)?.remove(0);
-    let tagged = args.tag || digest.tagged_by_default();
-    emit(out, &line::format(digest, &hex, shown.as_bytes(), tagged))
+    let bytes = match open(name, config).and_then(|file| hash(&file, &[config.digest], config)) {
+        Ok(mut digests) => digests.remove(0),
+        Err(e) => {
+            hash_error(name, &e, config);
+            return Ok(false);
+        }
+    };
+    if config.raw {
+        emit(out, &bytes)?;
+        return Ok(true);
+    }
+    let hex = if config.little_endian {
+        digest::hex(&bytes.iter().rev().copied().collect::<Vec<_>>())
+    } else {
+        digest::hex(&bytes)
+    };
+    if config.no_names {
+        emit(out, format!("{hex}\n").as_bytes())?;
+        return Ok(true);
+    }
+    let tagged = config.tag
+        || match config.voice {
+            Voice::Zcopy => config.digest.tagged_by_default(),
+            // xxhsum -H3 is always tagged, lest XXH3 pass for XXH64.
+            Voice::Xxhsum => config.digest == Digest::Xxh3,
+            Voice::B3sum | Voice::Gnu => false,
+        };
+    let tag = if config.little_endian {
+        format!("{}_LE", config.digest.tag())
+    } else {
+        config.digest.tag().to_string()
+    };
+    // b3sum prints names as Unicode, an invalid byte as U+FFFD.
+    let lossy;
+    let name = if config.voice == Voice::B3sum {
+        lossy = String::from_utf8_lossy(shown.as_bytes()).into_owned();
+        lossy.as_bytes()
+    } else {
+        shown.as_bytes()
+    };
+    let style = line::Style {
+        tagged,
+        binary: config.binary,
+        zero: config.zero,
+    };
+    emit(out, &line::format(&tag, &hex, name, style))?;
+    Ok(true)
+}
+
+/// Says why `name` could not be hashed, as the voice's tool says it.
+fn hash_error(name: &OsStr, e: &std::io::Error, config: &Config) {
+    let is_dir = e.raw_os_error() == Some(libc::EISDIR);
+    let mut err = std::io::stderr().lock();
+    let shown = name.as_bytes();
+    // A failed write to stderr has nowhere to be reported.
+    let _ = match config.voice {
+        Voice::Xxhsum if is_dir => {
+            err.write_all(&[b"xxhsum: ", shown, b": Is a directory \n"].concat())
+        }
+        Voice::Xxhsum => err.write_all(
+            &[
+                b"Error: Could not open '",
+                shown,
+                b"': ",
+                strerror(e).as_bytes(),
+                b". \n",
+            ]
+            .concat(),
+        ),
+        // b3sum prints Rust's own words, `(os error 2)` included.
+        Voice::B3sum => writeln!(err, "b3sum: {}: {e}", String::from_utf8_lossy(shown)),
+        Voice::Gnu => writeln!(
+            err,
+            "{}: {}: {}",
+            config.prog,
+            gnu::quote(shown),
+            strerror(e)
+        ),
+        Voice::Zcopy => {
+            err.write_all(&[b"zcopy: ", shown, b": ", strerror(e).as_bytes(), b"\n"].concat())
+        }
+    };
+}
+
+/// The strerror words of `e`, without Rust's ` (os error N)`.
+fn strerror(e: &std::io::Error) -> String {
+    let words = e.to_string();
+    match words.find(" (os error") {
+        Some(end) => words[..end].to_string(),
+        None => words,
+    }
 }
 
 /// Opens a file to hash; `-` is standard input.
-fn open(name: &OsStr) -> std::io::Result<File> {
+fn open(name: &OsStr, config: &Config) -> std::io::Result<File> {
     if name == "-" {
+        if config.key_from_stdin {
+            return Err(std::io::Error::other("Cannot open `-` in keyed mode"));
+        }
         return Ok(File::from(std::io::stdin().as_fd().try_clone_to_owned()?));
     }
     File::open(name)
 }
 
-/// The digests of `file` in one pass, in hex.
-fn hash(file: &File, shown: &OsStr, digests: &[Digest], args: &Args) -> Result<Vec<String>> {
-    let shown = Path::new(shown).display();
-    if file.metadata().with_context(|| shown.to_string())?.is_dir() {
-        bail!("{shown}: Is a directory");
+/// The digests of `file` in one pass, canonical bytes each.
+fn hash(file: &File, digests: &[Digest], config: &Config) -> std::io::Result<Vec<Vec<u8>>> {
+    if file.metadata()?.is_dir() {
+        return Err(std::io::Error::from_raw_os_error(libc::EISDIR));
     }
-    let mut hashers: Vec<Hasher> = digests.iter().map(|d| Hasher::new(*d)).collect();
+    let mut hashers: Vec<Hasher> = digests
+        .iter()
+        .map(|d| match (&config.blake3, d) {
+            (Some(base), Digest::Blake3) => Hasher::blake3((**base).clone()),
+            _ => Hasher::new(*d),
+        })
+        .collect();
     let mut calibrated = None;
-    let choice = match args.engine {
+    let choice = match config.engine {
         ScanChoice::Auto if digests.contains(&Digest::Blake3) => ScanChoice::AutoInPlace,
         ScanChoice::Auto => match calibrated_engine(file) {
             Some((engine, why)) => {
@@ -138,22 +440,28 @@ fn hash(file: &File, shown: &OsStr, digests: &[Digest], args: &Args) -> Result<V
         },
         choice => choice,
     };
-    let report = zcopy::scan(file, choice, args.buffer, &mut |chunk| {
+    let report = zcopy::scan(file, choice, config.buffer, &mut |chunk| {
         for h in &mut hashers {
             h.update(chunk);
         }
     })
-    .with_context(|| shown.to_string())?;
-    if let Some(note) = &report.fallback {
-        if args.engine != ScanChoice::Only(ScanEngine::Read) && !args.quiet {
-            eprintln!("zcopy: note: {shown}: {note}");
+    .map_err(|e| match e {
+        zcopy::Error::ScanIo { cause, .. } | zcopy::Error::Setup(cause) => cause,
+        other => std::io::Error::other(other.to_string()),
+    })?;
+    // Notes are zcopy's own: a peer's stderr carries only the peer's words.
+    if config.voice == Voice::Zcopy {
+        if let Some(note) = &report.fallback {
+            if config.engine != ScanChoice::Only(ScanEngine::Read) && !config.quiet {
+                eprintln!("zcopy: note: {note}");
+            }
         }
     }
-    if args.verbose {
+    if config.verbose {
         let why = calibrated.as_deref().unwrap_or(report.why);
-        eprintln!("zcopy: {shown}: {} ({why})", report.engine);
+        eprintln!("{}: {} ({why})", config.prog, report.engine);
     }
-    Ok(hashers.into_iter().map(Hasher::hex).collect())
+    Ok(hashers.into_iter().map(|h| h.finish(config.xof)).collect())
 }
 
 /// The engine `zcopy bench --calibrate` measured fastest for a regular file of
@@ -168,177 +476,413 @@ fn calibrated_engine(file: &File) -> Option<(ScanEngine, String)> {
     Some((engine, format!("auto, calibrated: {why}")))
 }
 
-/// `NAME: No such file or directory`, in the words of the GNU tools (without Rust's
-/// ` (os error 2)`).
-fn open_error(name: &OsStr, e: std::io::Error) -> anyhow::Error {
-    let words = e.to_string();
-    let words = words.split(" (os error").next().unwrap_or_default();
-    anyhow::anyhow!("{}: {words}", Path::new(name).display())
-}
-
-fn emit(out: &mut impl Write, line: &[u8]) -> Result<bool> {
-    match out.write_all(line) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(super::StdoutClosed.into()),
-        other => {
-            other?;
-            Ok(true)
-        }
+fn stdout_error(e: std::io::Error) -> anyhow::Error {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        super::StdoutClosed.into()
+    } else {
+        anyhow::Error::new(e).context("standard output")
     }
 }
 
-fn result_line(name: &[u8], word: &str) -> Vec<u8> {
-    [&line::display(name)[..], b": ", word.as_bytes(), b"\n"].concat()
+fn emit(out: &mut impl Write, bytes: &[u8]) -> Result<()> {
+    out.write_all(bytes).map_err(stdout_error)
+}
+
+/// What carries over from one check file to the next within a run.
+#[derive(Default)]
+struct CheckState {
+    /// GNU decides once per run whether untagged lines are `hex name` ("BSD
+    /// reversed", one space) or `hex  name`, from the first line that tells.
+    gnu_reversed: Option<bool>,
+    /// b3sum counts failed lines over all its check files, and reports once.
+    b3sum_failures: u64,
 }
 
 /// What one check file came to.
 #[derive(Default)]
 struct Tally {
-    misformatted: usize,
-    unreadable: usize,
-    mismatched: usize,
-    matched: usize,
-    well_formed: usize,
+    misformatted: u64,
+    unreadable: u64,
+    mismatched: u64,
+    matched: u64,
+    well_formed: u64,
 }
 
-/// Verifies every line of the check file `name`; `Ok(false)` when it fails as
-/// `sha256sum -c` would.
-fn check(name: &OsStr, args: &Args, out: &mut impl Write) -> Result<bool> {
-    let stdin = name == "-";
-    let shown = if stdin {
-        "standard input".to_string()
-    } else {
-        Path::new(name).display().to_string()
-    };
-    let mut reader: Box<dyn BufRead> = if stdin {
-        Box::new(std::io::stdin().lock())
-    } else {
-        Box::new(BufReader::new(File::open(name).context(shown.clone())?))
-    };
-    let mut tally = Tally::default();
-    // Digests that matched in this file go first when a line's hex fits several.
-    let mut seen: Vec<Digest> = Vec::new();
-    let mut buf = Vec::new();
-    for number in 1.. {
-        buf.clear();
-        if reader.read_until(b'\n', &mut buf).context(shown.clone())? == 0 {
-            break;
-        }
-        let text = buf.strip_suffix(b"\n").unwrap_or(&buf);
-        let text = text.strip_suffix(b"\r").unwrap_or(text);
-        if text.is_empty() || text[0] == b'#' {
-            continue;
-        }
-        let parsed = line::parse(text, args.digest).filter(|l| !(stdin && l.name == b"-"));
-        let Some(mut entry) = parsed else {
-            tally.misformatted += 1;
-            if args.warn {
-                let kind = args
-                    .digest
-                    .map(|d| format!("{} ", d.tag()))
-                    .unwrap_or_default();
-                eprintln!("zcopy: {shown}: {number}: improperly formatted {kind}checksum line");
-            }
-            continue;
-        };
-        tally.well_formed += 1;
-        entry.digests.sort_by_key(|d| !seen.contains(d));
-        match verify(&entry, args) {
-            Verdict::Missing => {}
-            Verdict::Unreadable(e) => {
-                tally.unreadable += 1;
-                eprintln!("zcopy: {e:#}");
-                if !args.status {
-                    emit(out, &result_line(&entry.name, "FAILED open or read"))?;
-                }
-            }
-            Verdict::Matched(digest) => {
-                tally.matched += 1;
-                if !seen.contains(&digest) {
-                    seen.push(digest);
-                }
-                if !args.status && !args.quiet {
-                    emit(out, &result_line(&entry.name, "OK"))?;
-                }
-            }
-            Verdict::Mismatched => {
-                tally.mismatched += 1;
-                if !args.status {
-                    emit(out, &result_line(&entry.name, "FAILED"))?;
-                }
-            }
-        }
-    }
-    if tally.well_formed == 0 {
-        eprintln!("zcopy: {shown}: no properly formatted checksum lines found");
-        return Ok(false);
-    }
-    if !args.status {
-        let plural =
-            |n: usize, one: &'static str, many: &'static str| if n == 1 { one } else { many };
-        let m = tally.misformatted;
-        if m > 0 {
-            eprintln!(
-                "zcopy: WARNING: {m} {}",
-                plural(
-                    m,
-                    "line is improperly formatted",
-                    "lines are improperly formatted"
-                )
-            );
-        }
-        let u = tally.unreadable;
-        if u > 0 {
-            eprintln!(
-                "zcopy: WARNING: {u} {}",
-                plural(
-                    u,
-                    "listed file could not be read",
-                    "listed files could not be read"
-                )
-            );
-        }
-        let f = tally.mismatched;
-        if f > 0 {
-            eprintln!(
-                "zcopy: WARNING: {f} {}",
-                plural(
-                    f,
-                    "computed checksum did NOT match",
-                    "computed checksums did NOT match"
-                )
-            );
-        }
-        if args.ignore_missing && tally.matched == 0 {
-            eprintln!("zcopy: {shown}: no file was verified");
-        }
-    }
-    Ok(tally.matched > 0
-        && tally.mismatched == 0
-        && tally.unreadable == 0
-        && !(args.strict && tally.misformatted > 0))
-}
-
+/// A check line's outcome.
 enum Verdict {
     Matched(Digest),
     Mismatched,
     /// Absent, and `--ignore-missing` says to skip it.
     Missing,
-    Unreadable(anyhow::Error),
+    Unreadable(std::io::Error),
+}
+
+/// Verifies every line of the check file `name`; `Ok(false)` when it fails as the
+/// voice's tool would fail it.
+fn check(
+    name: &OsStr,
+    config: &Config,
+    state: &mut CheckState,
+    out: &mut impl Write,
+) -> Result<bool> {
+    let stdin = name == "-";
+    let shown: Vec<u8> = match (stdin, config.voice) {
+        (true, Voice::Xxhsum) => b"stdin".to_vec(),
+        (true, _) => b"standard input".to_vec(),
+        (false, _) => name.as_bytes().to_vec(),
+    };
+    let mut reader: Box<dyn BufRead> = if stdin {
+        Box::new(std::io::stdin().lock())
+    } else {
+        match File::open(name) {
+            Ok(file) => Box::new(BufReader::new(file)),
+            Err(e) => return check_file_error(&shown, &e, false, config),
+        }
+    };
+    let mut tally = Tally::default();
+    // Digests that matched in this file go first when a line's hex fits several.
+    let mut seen: Vec<Digest> = Vec::new();
+    let mut buf = Vec::new();
+    for number in 1u64.. {
+        buf.clear();
+        match reader.read_until(b'\n', &mut buf) {
+            Ok(0) => break,
+            Ok(_) => {}
+            // xxhsum reads a directory as an empty file.
+            Err(_) if config.voice == Voice::Xxhsum => break,
+            Err(e) => return check_file_error(&shown, &e, true, config),
+        }
+        if config.voice == Voice::B3sum && std::str::from_utf8(&buf).is_err() {
+            let e = std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "stream did not contain valid UTF-8",
+            );
+            return check_file_error(&shown, &e, true, config);
+        }
+        let Some(text) = line::content(&buf, config.voice) else {
+            continue;
+        };
+        let parsed = match config.voice {
+            Voice::Xxhsum => xxhsum::parse(text, config),
+            Voice::B3sum => b3sum::parse(text),
+            Voice::Gnu => gnu::parse(text, config.digest, &mut state.gnu_reversed),
+            Voice::Zcopy => {
+                line::parse(text, config.untagged_as, config.little_endian).ok_or(String::new())
+            }
+        };
+        let parsed = parsed.and_then(|entry| {
+            // GNU refuses to read standard input twice, as the list and as a file.
+            let from_stdin =
+                stdin && entry.name == b"-" && matches!(config.voice, Voice::Gnu | Voice::Zcopy);
+            let accepted = config.accepts.is_empty()
+                || entry.digests.iter().any(|d| config.accepts.contains(d));
+            (!from_stdin && accepted)
+                .then_some(entry)
+                .ok_or(String::new())
+        });
+        let mut entry = match parsed {
+            Ok(entry) => entry,
+            Err(why) => {
+                tally.misformatted += 1;
+                misformatted(&shown, number, &why, config, state);
+                continue;
+            }
+        };
+        tally.well_formed += 1;
+        entry.digests.sort_by_key(|d| !seen.contains(d));
+        let verdict = verify(&entry, config);
+        if let Verdict::Matched(digest) = verdict {
+            if !seen.contains(&digest) {
+                seen.push(digest);
+            }
+        }
+        report_line(
+            &entry, &verdict, &shown, number, config, state, &mut tally, out,
+        )?;
+    }
+    summary(&shown, &tally, config, out)
+}
+
+/// A check file that cannot be opened or read: `Ok(false)`, the next one is read;
+/// b3sum stops there, as an error out of its main, before its summary.
+fn check_file_error(
+    shown: &[u8],
+    e: &std::io::Error,
+    reading: bool,
+    config: &Config,
+) -> Result<bool> {
+    let mut err = std::io::stderr().lock();
+    let _ = match config.voice {
+        Voice::Xxhsum => err.write_all(
+            &[
+                b"Error: Could not open '",
+                shown,
+                b"': ",
+                strerror(e).as_bytes(),
+                b"\n",
+            ]
+            .concat(),
+        ),
+        Voice::B3sum => {
+            let _ = writeln!(err, "Error: {e}");
+            bail!(super::Quiet);
+        }
+        // GNU's getline failing says no more than this.
+        Voice::Gnu if reading => {
+            writeln!(err, "{}: {}: read error", config.prog, gnu::quote(shown))
+        }
+        Voice::Gnu => writeln!(
+            err,
+            "{}: {}: {}",
+            config.prog,
+            gnu::quote(shown),
+            strerror(e)
+        ),
+        Voice::Zcopy => {
+            err.write_all(&[b"zcopy: ", shown, b": ", strerror(e).as_bytes(), b"\n"].concat())
+        }
+    };
+    Ok(false)
+}
+
+/// Reports a line that does not parse, when the voice's tool would.
+fn misformatted(shown: &[u8], number: u64, why: &str, config: &Config, state: &mut CheckState) {
+    let mut err = std::io::stderr().lock();
+    let _ = match config.voice {
+        Voice::B3sum => {
+            state.b3sum_failures += 1;
+            writeln!(err, "b3sum: {why}")
+        }
+        _ if !config.warn => Ok(()),
+        Voice::Xxhsum => err.write_all(
+            &[
+                shown,
+                format!(":{number}: Error: Improperly formatted checksum line.\n").as_bytes(),
+            ]
+            .concat(),
+        ),
+        Voice::Gnu => writeln!(
+            err,
+            "{}: {}: {number}: improperly formatted {} checksum line",
+            config.prog,
+            gnu::quote(shown),
+            config.digest.tag()
+        ),
+        Voice::Zcopy => {
+            let kind = config
+                .untagged_as
+                .map(|d| format!("{} ", d.tag()))
+                .unwrap_or_default();
+            err.write_all(
+                &[
+                    b"zcopy: ",
+                    shown,
+                    format!(": {number}: improperly formatted {kind}checksum line\n").as_bytes(),
+                ]
+                .concat(),
+            )
+        }
+    };
+}
+
+/// Prints what one well-formed line came to and counts it.
+#[allow(clippy::too_many_arguments)]
+fn report_line(
+    entry: &line::CheckLine,
+    verdict: &Verdict,
+    shown: &[u8],
+    number: u64,
+    config: &Config,
+    state: &mut CheckState,
+    tally: &mut Tally,
+    out: &mut impl Write,
+) -> Result<()> {
+    if config.voice == Voice::B3sum {
+        let word = match verdict {
+            Verdict::Matched(_) if config.quiet => return Ok(()),
+            Verdict::Matched(_) => "OK".to_string(),
+            Verdict::Mismatched => "FAILED".to_string(),
+            Verdict::Missing => return Ok(()),
+            Verdict::Unreadable(e) => format!("FAILED ({e})"),
+        };
+        if !matches!(verdict, Verdict::Matched(_)) {
+            state.b3sum_failures += 1;
+        }
+        return emit(
+            out,
+            &[&entry.shown[..], b": ", word.as_bytes(), b"\n"].concat(),
+        );
+    }
+    let word = match verdict {
+        Verdict::Missing => return Ok(()),
+        Verdict::Matched(_) => {
+            tally.matched += 1;
+            "OK"
+        }
+        Verdict::Mismatched => {
+            tally.mismatched += 1;
+            "FAILED"
+        }
+        Verdict::Unreadable(e) => {
+            tally.unreadable += 1;
+            match config.voice {
+                Voice::Xxhsum => {
+                    if !config.status {
+                        let text = [
+                            shown,
+                            format!(":{number}: Could not open or read '").as_bytes(),
+                            &entry.name,
+                            b"': ",
+                            strerror(e).as_bytes(),
+                            b".\n",
+                        ]
+                        .concat();
+                        emit(out, &text)?;
+                    }
+                    return Ok(());
+                }
+                Voice::Gnu => eprintln!(
+                    "{}: {}: {}",
+                    config.prog,
+                    gnu::quote(&entry.name),
+                    strerror(e)
+                ),
+                _ => {
+                    let _ = std::io::stderr().write_all(
+                        &[
+                            b"zcopy: ",
+                            &entry.name[..],
+                            b": ",
+                            strerror(e).as_bytes(),
+                            b"\n",
+                        ]
+                        .concat(),
+                    );
+                }
+            }
+            "FAILED open or read"
+        }
+    };
+    let quiet_ok = config.quiet && word == "OK";
+    if config.status || quiet_ok {
+        return Ok(());
+    }
+    // GNU 9.1 escapes a result line only for a newline in the name; xxhsum and
+    // zcopy for a backslash or carriage return too, as they do in digest lines.
+    let escape = match config.voice {
+        Voice::Gnu => entry.name.contains(&b'\n'),
+        _ => line::needs_escape(&entry.name),
+    };
+    let name = if escape {
+        line::display(&entry.name)
+    } else {
+        entry.name.clone()
+    };
+    emit(out, &[&name[..], b": ", word.as_bytes(), b"\n"].concat())
+}
+
+/// The end of one check file: the counts, in the voice's words; whether it passed.
+fn summary(shown: &[u8], tally: &Tally, config: &Config, out: &mut impl Write) -> Result<bool> {
+    if config.voice == Voice::B3sum {
+        return Ok(true);
+    }
+    let xxhsum = config.voice == Voice::Xxhsum;
+    if tally.well_formed == 0 {
+        let mut err = std::io::stderr().lock();
+        let _ = match config.voice {
+            Voice::Xxhsum => err.write_all(
+                &[
+                    shown,
+                    b": no properly formatted xxHash checksum lines found\n",
+                ]
+                .concat(),
+            ),
+            Voice::Gnu => writeln!(
+                err,
+                "{}: {}: no properly formatted checksum lines found",
+                config.prog,
+                gnu::quote(shown)
+            ),
+            _ => err.write_all(
+                &[
+                    b"zcopy: ",
+                    shown,
+                    b": no properly formatted checksum lines found\n",
+                ]
+                .concat(),
+            ),
+        };
+        return Ok(false);
+    }
+    let plural = |n: u64, one: &'static str, many: &'static str| if n == 1 { one } else { many };
+    let counts = [
+        (
+            tally.misformatted,
+            plural(tally.misformatted, "line is", "lines are"),
+            "improperly formatted",
+        ),
+        (
+            tally.unreadable,
+            plural(tally.unreadable, "listed file", "listed files"),
+            "could not be read",
+        ),
+        (
+            tally.mismatched,
+            plural(tally.mismatched, "computed checksum", "computed checksums"),
+            "did NOT match",
+        ),
+    ];
+    if !config.status {
+        for (n, what, verb) in counts {
+            if n == 0 {
+                continue;
+            }
+            if xxhsum {
+                emit(out, format!("{n} {what} {verb}\n").as_bytes())?;
+            } else {
+                eprintln!("{}: WARNING: {n} {what} {verb}", config.prog);
+            }
+        }
+    }
+    let none_verified = config.ignore_missing && tally.matched == 0;
+    if none_verified {
+        // xxhsum says so on stdout, even with --status; GNU on stderr, without.
+        if xxhsum {
+            emit(out, &[shown, b": no file was verified\n"].concat())?;
+        } else if !config.status {
+            let quoted = match config.voice {
+                Voice::Gnu => gnu::quote(shown),
+                _ => String::from_utf8_lossy(shown).into_owned(),
+            };
+            eprintln!("{}: {quoted}: no file was verified", config.prog);
+        }
+    }
+    Ok(tally.mismatched == 0
+        && tally.unreadable == 0
+        && !(config.strict && tally.misformatted > 0)
+        && !none_verified
+        && (xxhsum || tally.matched > 0))
 }
 
 /// Hashes the file a check line names and compares. A line whose hex fits several
 /// digests is tried with each in turn (all in one pass for standard input, which
 /// cannot be read twice).
-fn verify(entry: &line::CheckLine, args: &Args) -> Verdict {
+fn verify(entry: &line::CheckLine, config: &Config) -> Verdict {
     let name = OsStr::from_bytes(&entry.name);
-    let stdin = name == "-" || (name == "stdin" && entry.digests[0].stdin_name() == "stdin");
+    let stdin = match config.voice {
+        Voice::Xxhsum => name == "stdin",
+        Voice::B3sum | Voice::Gnu => name == "-",
+        Voice::Zcopy => {
+            name == "-" || (name == "stdin" && entry.digests[0].stdin_name() == "stdin")
+        }
+    };
     let path = if stdin { OsStr::new("-") } else { name };
-    let file = match open(path) {
+    let file = match open(path, config) {
         Ok(file) => file,
-        Err(e) if args.ignore_missing && e.kind() == std::io::ErrorKind::NotFound => {
+        Err(e) if config.ignore_missing && e.kind() == std::io::ErrorKind::NotFound => {
             return Verdict::Missing
         }
-        Err(e) => return Verdict::Unreadable(open_error(name, e)),
+        Err(e) => return Verdict::Unreadable(e),
     };
     let batches: Vec<&[Digest]> = if stdin {
         vec![&entry.digests]
@@ -346,9 +890,9 @@ fn verify(entry: &line::CheckLine, args: &Args) -> Verdict {
         entry.digests.chunks(1).collect()
     };
     for batch in batches {
-        match hash(&file, name, batch, args) {
-            Ok(hexes) => {
-                if let Some(i) = hexes.iter().position(|h| *h == entry.hex) {
+        match hash(&file, batch, config) {
+            Ok(found) => {
+                if let Some(i) = found.iter().position(|h| *h == entry.expected) {
                     return Verdict::Matched(batch[i]);
                 }
             }

@@ -1,5 +1,5 @@
 //! `zcopy send PATH... HOST:PORT`: files, directories and standard input to
-//! `zcopy recv` over the framed protocol (see [`crate::net::frame`]), or one file's
+//! `zcopy recv` over the framed protocol (see [`zcopy_wire::frame`]), or one file's
 //! bytes alone (`--raw`), as `nc` or the seed's Java clients would send them.
 //!
 //! Small files are read into one buffer with their headers and digests and leave
@@ -9,10 +9,12 @@
 //! `-j N` their blocks are spread over N connections. Sources that do not know their
 //! size (pipes, `/proc`, `/sys`, devices) are read to their end.
 
+use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::Read;
 use std::net::{Shutdown, TcpStream};
 use std::os::fd::AsFd;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -26,13 +28,13 @@ use serde_json::Map;
 use xxhash_rust::xxh3::xxh3_128;
 use zcopy::engine::direct::AlignedBuf;
 use zcopy::{Engine, EngineChoice, Options, Report, Rusage, Status, Syscall, Transfer};
+use zcopy_wire::frame::{self, Entry, EntryKind, Greeting, Have, Msg, Reader};
+use zcopy_wire::partial::hash_range;
 
-use crate::net::frame::{self, Entry, EntryKind, Greeting, Have, Msg, Reader};
 use crate::net::meter::{self, Limiter, Meter};
-use crate::net::partial::hash_range;
-use crate::net::tls;
 use crate::summary::Summary;
 use crate::{exit, net, progress, size, sys};
+use zcopy_wire::tls;
 
 /// Files up to this size travel inside the shared write buffer.
 const SMALL: u64 = 1 << 20;
@@ -82,7 +84,7 @@ pub struct Args {
     limit_rate: Option<u64>,
     /// The name standard input (`-`) arrives under
     #[arg(long, value_name = "NAME")]
-    name: Option<String>,
+    name: Option<OsString>,
     /// Print one JSON object with the measurements on stdout
     #[arg(long)]
     json: bool,
@@ -100,6 +102,10 @@ pub struct Args {
     /// recv` printed): any other certificate is refused before a byte is sent
     #[arg(long, value_name = "FP")]
     fingerprint: Option<String>,
+    /// Send the set-uid, set-gid and sticky bits too (needs a secret: a receiver
+    /// keeps them only for a sender that proved one); without it they are cleared
+    #[arg(long)]
+    keep_setuid: bool,
 }
 
 /// With a secret, the TLS side that pins the receiver; without, plain TCP.
@@ -153,7 +159,15 @@ pub fn run(args: Args) -> Result<()> {
         eprintln!("zcopy: interrupted; send again to resume where the receiver stopped");
         std::process::exit(128 + sig);
     });
-    let items = walk(paths, args.name.as_deref())?;
+    if args.keep_setuid && secure.is_none() {
+        return Err(super::Usage("--keep-setuid needs a secret (ZCOPY_SECRET or --secret-file, and --fingerprint): a receiver keeps those bits only for a sender that proved one".into()).into());
+    }
+    let mut items = walk(paths, args.name.as_deref())?;
+    if !args.keep_setuid {
+        for item in &mut items {
+            item.entry.mode &= frame::PERMISSION_BITS;
+        }
+    }
     let started = Instant::now();
     let usage = Rusage::process();
     let total = items
@@ -194,9 +208,9 @@ pub fn run(args: Args) -> Result<()> {
         };
         let run = window.max(1);
         for (n, item) in items[index..index + run].iter().enumerate() {
-            meter.entry((index + n) as u64 + 1, &item.entry.path);
+            meter.entry((index + n) as u64 + 1, &frame::shown(&item.entry.path));
             if args.verbose {
-                eprintln!("{}", item.entry.path);
+                eprintln!("{}", frame::shown(&item.entry.path));
             }
         }
         if window > 0 {
@@ -277,17 +291,24 @@ enum How {
 
 /// Lists what `paths` send, depth first, directories before their content. A
 /// directory's entries are named under its own name (`send dir` makes `OUT/dir/…`).
-fn walk(paths: &[PathBuf], stdin_name: Option<&str>) -> Result<Vec<Item>> {
+fn walk(paths: &[PathBuf], stdin_name: Option<&OsStr>) -> Result<Vec<Item>> {
     let mut items = Vec::new();
     let mut pseudo = Vec::new();
     for path in paths {
         if path.as_os_str() == "-" {
             let name = stdin_name.context("-: standard input needs --name NAME")?;
-            frame::check_path(name).with_context(|| format!("--name {name}"))?;
+            frame::check_path(name.as_bytes())
+                .with_context(|| format!("--name {}", name.to_string_lossy()))?;
             items.push(Item {
                 source: path.clone(),
                 how: How::Stream,
-                entry: entry(name.to_string(), EntryKind::File, 0o644, (0, 0), None),
+                entry: entry(
+                    name.as_bytes().to_vec(),
+                    EntryKind::File,
+                    0o644,
+                    (0, 0),
+                    None,
+                ),
             });
             continue;
         }
@@ -301,11 +322,7 @@ fn walk(paths: &[PathBuf], stdin_name: Option<&str>) -> Result<Vec<Item>> {
                 .and_then(|p| p.file_name().map(|n| n.to_owned()))
                 .with_context(|| format!("{}: has no name to send under", path.display()))?,
         };
-        let name = name
-            .to_str()
-            .with_context(|| format!("{}: the file name is not UTF-8 text", path.display()))?
-            .to_string();
-        add(&mut items, &mut pseudo, path, name, &meta, true)?;
+        add(&mut items, &mut pseudo, path, name.into_vec(), &meta, true)?;
     }
     for (id, item) in items.iter_mut().enumerate() {
         item.entry.id = id as u32 + 1;
@@ -317,7 +334,7 @@ fn add(
     items: &mut Vec<Item>,
     pseudo: &mut Vec<(u64, bool)>,
     path: &Path,
-    name: String,
+    name: Vec<u8>,
     meta: &std::fs::Metadata,
     operand: bool,
 ) -> Result<()> {
@@ -337,29 +354,16 @@ fn add(
         children.sort_by_key(|c| c.file_name());
         for child in children {
             let child_path = child.path();
-            let child_name = child.file_name();
-            let child_name = child_name.to_str().with_context(|| {
-                format!("{}: the file name is not UTF-8 text", child_path.display())
-            })?;
+            let child_name = [&name[..], b"/", child.file_name().as_bytes()].concat();
             let meta = std::fs::symlink_metadata(&child_path)
                 .with_context(|| format!("cannot read {}", child_path.display()))?;
-            add(
-                items,
-                pseudo,
-                &child_path,
-                format!("{name}/{child_name}"),
-                &meta,
-                false,
-            )?;
+            add(items, pseudo, &child_path, child_name, &meta, false)?;
         }
     } else if ft.is_symlink() {
         let target =
             std::fs::read_link(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let target = target
-            .to_str()
-            .with_context(|| format!("{}: the link target is not UTF-8 text", path.display()))?;
         let mut e = entry(name, EntryKind::Symlink, mode, mtime, None);
-        e.target = target.to_string();
+        e.target = target.into_os_string().into_vec();
         items.push(Item {
             source: path.to_path_buf(),
             how: How::Entry,
@@ -386,12 +390,12 @@ fn add(
             path.display()
         );
     }
-    frame::check_path(&items.last().map_or(String::new(), |i| i.entry.path.clone()))
+    frame::check_path(items.last().map_or(&[][..], |i| &i.entry.path))
         .with_context(|| format!("cannot send {}", path.display()))?;
     Ok(())
 }
 
-fn entry(path: String, kind: EntryKind, mode: u32, mtime: (i64, u32), size: Option<u64>) -> Entry {
+fn entry(path: Vec<u8>, kind: EntryKind, mode: u32, mtime: (i64, u32), size: Option<u64>) -> Entry {
     Entry {
         id: 0,
         kind,
@@ -402,7 +406,7 @@ fn entry(path: String, kind: EntryKind, mode: u32, mtime: (i64, u32), size: Opti
         ask: false,
         complete_ok: false,
         path,
-        target: String::new(),
+        target: Vec::new(),
     }
 }
 
@@ -541,7 +545,7 @@ impl<'a> Sender<'a> {
         self.flush(false)?;
         let mut missing = Vec::new();
         for item in window {
-            match self.await_have(item.entry.id, &item.entry.path)? {
+            match self.await_have(item.entry.id, &frame::shown(&item.entry.path))? {
                 Have::Complete => self.meter.add(item.entry.size.unwrap_or(0)),
                 _ => missing.push(item),
             }
@@ -651,7 +655,7 @@ impl<'a> Sender<'a> {
             let sent = send_all(&self.stream, bytes, SendFlags::MORE)
                 .and_then(|()| send_all(&self.stream, &digest.to_be_bytes(), SendFlags::empty()));
             if let Err(e) = sent {
-                return Err(self.why(e.into(), &item.entry.path));
+                return Err(self.why(e.into(), &frame::shown(&item.entry.path)));
             }
             self.report.syscalls.count(Syscall::Write);
             digests.push(digest);
@@ -682,7 +686,7 @@ impl<'a> Sender<'a> {
         Msg::File(entry).encode(&mut self.batch);
         self.flush(false)?;
         let have = if ask {
-            self.await_have(id, &path)?
+            self.await_have(id, &frame::shown(&path))?
         } else {
             Have::Nothing
         };
@@ -799,7 +803,7 @@ impl<'a> Sender<'a> {
         for r in results {
             match r {
                 Ok(r) => absorb(&mut self.report, &r),
-                Err(e) => return Err(self.why(e, &path)),
+                Err(e) => return Err(self.why(e, &frame::shown(&path))),
             }
         }
         let digests = digests.into_inner().unwrap_or_else(|p| p.into_inner());

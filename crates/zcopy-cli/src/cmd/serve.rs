@@ -8,12 +8,12 @@ use anyhow::{bail, Context, Result};
 use rustix::process::{Resource, Rlimit};
 use zcopy::{Engine, EngineChoice};
 
-use crate::http::access_log::LogFormat;
-use crate::http::server::{Config, Listener, Server};
 use crate::{net, size, sys};
+use zcopy_http::access_log::LogFormat;
+use zcopy_http::server::{Config, Listener, Server};
 
 /// Under `auto`, files up to this size go out from memory with their head, in one
-/// send. Measured with wrk on loopback (README, "serve"): at 4 KiB that costs about
+/// send. Measured with wrk on loopback (docs/benchmarks.md, "serve"): at 4 KiB that costs about
 /// 10% less CPU per request than a head and sendfile; at 8 KiB the two are level;
 /// at 16 KiB sendfile costs 20% less.
 const MEMORY_BODY_MAX: u64 = 4 << 10;
@@ -80,7 +80,25 @@ pub struct Args {
     quiet: bool,
     /// Format of the access log that -v writes
     #[arg(long, value_enum, default_value = "text")]
-    log_format: LogFormat,
+    log_format: LogFormatArg,
+}
+
+/// `--log-format`, as the library's [`LogFormat`].
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormatArg {
+    /// `PEER "METHOD TARGET" STATUS BYTES ENGINE DURATION`
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl From<LogFormatArg> for LogFormat {
+    fn from(arg: LogFormatArg) -> LogFormat {
+        match arg {
+            LogFormatArg::Text => LogFormat::Text,
+            LogFormatArg::Json => LogFormat::Json,
+        }
+    }
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -112,7 +130,7 @@ pub fn run(args: Args) -> Result<()> {
         bail!("cannot serve {}: not a directory", args.dir.display());
     }
     let uploaders = match &args.auth_file {
-        Some(path) => Some(crate::http::auth::Credentials::load(path)?),
+        Some(path) => Some(zcopy_http::auth::Credentials::load(path)?),
         None => None,
     };
     raise_open_file_limit();
@@ -138,9 +156,7 @@ pub fn run(args: Args) -> Result<()> {
         (Some(_), Some(_), Listener::Unix(_)) => {
             bail!("--tls-cert: a unix: socket is served in clear (TLS is for TCP addresses)")
         }
-        (Some(cert), Some(key), Listener::Tcp(_)) => {
-            Some(crate::http::tls_server::load(cert, key)?)
-        }
+        (Some(cert), Some(key), Listener::Tcp(_)) => Some(zcopy_http::tls_server::load(cert, key)?),
         _ => None,
     };
     let workers = args
@@ -148,7 +164,7 @@ pub fn run(args: Args) -> Result<()> {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
     let config = Config {
-        root: crate::http::files::Root::open(root.clone())
+        root: zcopy_http::files::Root::open(root.clone())
             .with_context(|| format!("cannot serve {}", root.display()))?,
         engine: args.engine,
         max_connections: args.max_connections,
@@ -156,7 +172,7 @@ pub fn run(args: Args) -> Result<()> {
         idle_timeout: Duration::from_secs(args.idle_timeout),
         max_upload: args.upload.then_some(args.max_upload),
         uploaders,
-        digests: (!args.no_digest).then(crate::http::digest::Cache::default),
+        digests: (!args.no_digest).then(zcopy_http::digest::Cache::default),
         cache_control: args.cache_control.clone(),
         precompressed: !args.no_precompressed,
         memory_body_max: if args.no_memory_bodies {
@@ -164,7 +180,7 @@ pub fn run(args: Args) -> Result<()> {
         } else {
             MEMORY_BODY_MAX
         },
-        log: args.verbose.then_some(args.log_format),
+        log: args.verbose.then_some(args.log_format.into()),
         tls,
     };
     sys::block_stop_signals();

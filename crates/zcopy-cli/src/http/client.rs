@@ -24,7 +24,7 @@ pub type Failed = exit::Coded;
 pub fn fail(code: u8, message: impl Into<String>) -> Failed {
     Failed {
         code,
-        message: message.into(),
+        message: exit::without_os_error(&message.into()),
     }
 }
 

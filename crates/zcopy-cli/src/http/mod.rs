@@ -1,27 +1,5 @@
-//! HTTP/1.1: the file server of `zcopy serve` and the client of `zcopy get`.
-//!
-//! The server in rooms: the event loops and [`server::Server::spawn`] in
-//! [`server`], a connection's state machine in [`conn`], requests parsed borrowed
-//! from the input buffer in [`request`], from a request to its response in
-//! [`answer`], heads encoded in [`response`], the open-file cache with each file's
-//! prebuilt head in [`open_files`], safe path resolution in [`files`], listings in
-//! [`listing`], uploads in [`upload`], who may upload in [`auth`], each HTTPS
-//! connection's TLS session in [`tls_server`], and the access log in [`access_log`].
-//! The client of `zcopy get` is [`client`], with TLS in [`tls_client`]; both sides
-//! use [`digest`].
+//! The HTTP/1.1 client of `zcopy get`: [`client`], with TLS in [`tls_client`]; the
+//! server and the digests both sides check are the `zcopy_http` library.
 
-pub mod access_log;
-pub mod answer;
-pub mod auth;
 pub mod client;
-pub mod conn;
-pub mod digest;
-pub mod files;
-pub mod listing;
-pub mod open_files;
-pub mod request;
-pub mod response;
-pub mod server;
 pub mod tls_client;
-pub mod tls_server;
-pub mod upload;

@@ -1,6 +1,6 @@
 //! `get https://`: rustls (TLS 1.2 and 1.3) verifying the server against the
 //! system's CA bundle, `--cacert FILE`, or nothing (`-k`, as curl's). The session
-//! is relayed over an AF_UNIX pair (`net::tls::tunnel`), so the client code reads
+//! is relayed over an AF_UNIX pair (`zcopy_wire::tls::tunnel`), so the client code reads
 //! heads and splices bodies from it as from a plain connection.
 
 use std::net::TcpStream;
@@ -13,7 +13,7 @@ use rustls::{ClientConfig, Connection, RootCertStore};
 
 use super::client::{fail, Failed};
 use crate::exit;
-use crate::net::tls;
+use zcopy_wire::tls;
 
 /// Where the system keeps its CA bundle (Debian, Fedora, Alpine and macOS-like).
 const SYSTEM_BUNDLES: &[&str] = &[

@@ -1,10 +1,6 @@
 //! Addresses, listening and connecting, shared by `send`, `recv` and `echo`.
 
-pub mod frame;
-pub mod ktls;
 pub mod meter;
-pub mod partial;
-pub mod tls;
 
 use std::io::Read;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};

@@ -78,7 +78,10 @@ impl Server {
         Server::start(&args)
     }
 
-    pub fn start_in(args: &[&str], dir: Option<&std::path::Path>) -> Server {
+    pub fn start_in<S: AsRef<std::ffi::OsStr>>(
+        args: &[S],
+        dir: Option<&std::path::Path>,
+    ) -> Server {
         let mut cmd = zcopy();
         cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
         if let Some(dir) = dir {

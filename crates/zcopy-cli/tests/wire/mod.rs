@@ -1,4 +1,4 @@
-//! A hand-written speaker of the framed protocol (version 2, as the README
+//! A hand-written speaker of the framed protocol (version 2, as docs/protocol.md
 //! documents it), independent of zcopy's own code: the tests use it to play a
 //! hostile or broken sender or receiver.
 #![allow(dead_code)] // each test file uses its own part of this module
@@ -27,9 +27,21 @@ pub fn msg(kind: u8, body: &[u8]) -> Vec<u8> {
 
 /// FILE for an entry: kind 0 file, 1 directory, 2 symlink.
 pub fn entry(id: u32, kind: u8, path: &str, size: Option<u64>, target: &str) -> Vec<u8> {
+    entry_with_mode(id, kind, path, size, target, 0o644)
+}
+
+/// FILE for an entry with these mode bits.
+pub fn entry_with_mode(
+    id: u32,
+    kind: u8,
+    path: &str,
+    size: Option<u64>,
+    target: &str,
+    mode: u32,
+) -> Vec<u8> {
     let mut b = id.to_be_bytes().to_vec();
     b.push(kind);
-    b.extend_from_slice(&0o644u32.to_be_bytes());
+    b.extend_from_slice(&mode.to_be_bytes());
     b.extend_from_slice(&1_000_000_000i64.to_be_bytes());
     b.extend_from_slice(&0u32.to_be_bytes());
     b.extend_from_slice(&size.unwrap_or(u64::MAX).to_be_bytes());

@@ -8,7 +8,7 @@
 //! on and claims the next chunk. In the steady state neither waits: while one
 //! thread consumes, the other is still in its `pread`.
 //!
-//! Why this shape, measured on a 2-core VM (see the README): the kernel's copy
+//! Why this shape, measured on a 2-core VM (see docs/benchmarks.md): the kernel's copy
 //! into the buffer and the digest share the two cores instead of alternating on one;
 //! page-aligned destinations copy about 4× faster than glibc's page + 16 ones; and
 //! each chunk is consumed by the core that copied it, while it is still in that

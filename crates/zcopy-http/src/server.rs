@@ -4,7 +4,7 @@
 //! and collects what they did; `zcopy serve` and the bench's serve job both use it.
 //!
 //! A loop turn reads the clock once ([`Clock::tick`]) and hands each ready
-//! connection to its state machine ([`super::conn`]), then tells epoll what the
+//! connection to its state machine ([`crate::conn`]), then tells epoll what the
 //! connection now waits for, only when that changed.
 
 use std::net::{SocketAddr, TcpListener};
@@ -21,13 +21,13 @@ use rustix::io::Errno;
 use rustix::net::SocketFlags;
 use zcopy::{EngineChoice, Rusage, Syscalls};
 
-use super::access_log::LogFormat;
-use super::conn::{Conn, Context};
-use super::digest;
-use super::files;
-use super::open_files::OpenFiles;
-use super::response::Clock;
-use super::tls_server::Session;
+use crate::access_log::LogFormat;
+use crate::conn::{Conn, Context};
+use crate::digest;
+use crate::files;
+use crate::open_files::OpenFiles;
+use crate::response::Clock;
+use crate::tls_server::Session;
 
 /// What every worker shares.
 pub struct Config {
@@ -41,7 +41,7 @@ pub struct Config {
     /// With `--upload`: the largest body a PUT may have.
     pub max_upload: Option<u64>,
     /// With `--auth-file`: who may upload.
-    pub uploaders: Option<super::auth::Credentials>,
+    pub uploaders: Option<crate::auth::Credentials>,
     /// The `Repr-Digest` of each file version, when the server sends them.
     pub digests: Option<digest::Cache>,
     /// `--cache-control`: the value sent with every file.

@@ -29,14 +29,14 @@ use rustix::io::Errno;
 use rustix::net::SendFlags;
 use zcopy::{FdKind, Options, Syscalls, TransferState};
 
-use super::access_log::{self, Record};
-use super::answer;
-use super::open_files::OpenFiles;
-use super::request::{self, Parsed};
-use super::response::{self, Clock, Status};
-use super::server::Config;
-use super::tls_server::{Session, Stop};
-use super::upload::Upload;
+use crate::access_log::{self, Record};
+use crate::answer;
+use crate::open_files::OpenFiles;
+use crate::request::{self, Parsed};
+use crate::response::{self, Clock, Status};
+use crate::server::Config;
+use crate::tls_server::{Session, Stop};
+use crate::upload::Upload;
 
 /// Bytes read from a socket at once.
 const READ_CHUNK: usize = 16 << 10;

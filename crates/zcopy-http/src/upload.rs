@@ -19,8 +19,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rustix::fs::{AtFlags, FallocateFlags, Mode, OFlags};
 use zcopy::{EngineChoice, FdKind, Options, Syscalls, TransferState};
 
-use super::files::{self, Root};
-use super::response::Status;
+use crate::files::{self, Root};
+use crate::response::Status;
 
 /// What a PUT request gets.
 pub enum Start {

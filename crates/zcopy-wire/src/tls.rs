@@ -33,15 +33,59 @@ use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::Duration;
 
-use anyhow::{anyhow, Context, Result};
 use ring::hmac;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{ring as provider, CryptoProvider};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
 use rustls::{Connection, DigitallySignedStruct, SignatureScheme};
 
-use crate::exit::{self, Coded};
-use crate::net::ktls;
+use crate::ktls;
+
+/// What went wrong setting up or proving an authenticated session.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A secret or fingerprint, as given, cannot be used.
+    #[error("{0}")]
+    Usage(String),
+    /// The peer did not prove the secret, or refused this side's.
+    #[error("{0}")]
+    Refused(String),
+    /// The receiver's certificate is not the one whose fingerprint was given.
+    #[error("{0}")]
+    WrongCertificate(String),
+    /// A step failed: which one, and its cause.
+    #[error("{what}")]
+    Failed {
+        what: String,
+        #[source]
+        cause: io::Error,
+    },
+}
+
+/// The result of this module's calls.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Names the step a failure happened in, keeping its cause (an `io::Error`
+/// stays one, so its kind still says what kind of failure it was).
+trait Step<T> {
+    fn step(self, what: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T, E: Into<Box<dyn std::error::Error + Send + Sync>>> Step<T> for Result<T, E> {
+    fn step(self, what: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|e| {
+            let cause = match e.into().downcast::<io::Error>() {
+                Ok(io) => *io,
+                Err(other) => io::Error::other(other),
+            };
+            Error::Failed {
+                what: what(),
+                cause,
+            }
+        })
+    }
+}
 
 /// The label of the exported keying material the secret proof signs.
 const PROOF_LABEL: &[u8] = b"EXPORTER-zcopy-secret-proof-v1";
@@ -50,7 +94,7 @@ const ACCEPTED: u8 = 1;
 const REFUSED: u8 = 0;
 
 /// rustls with ring, AES-128-GCM first: the fastest suite where the CPU has AES-NI
-/// (the README has the measurement). send/recv limit it to TLS 1.3 (the proof
+/// (docs/security.md has the measurement). send/recv limit it to TLS 1.3 (the proof
 /// needs its exporter); `serve` also speaks 1.2.
 pub fn provider() -> Arc<CryptoProvider> {
     let mut p = provider::default_provider();
@@ -78,7 +122,7 @@ impl Secret {
     pub fn given(file: Option<&std::path::Path>) -> Result<Option<Secret>> {
         let text = match file {
             Some(path) => std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read the secret from {}", path.display()))?
+                .step(|| format!("cannot read the secret from {}", path.display()))?
                 .lines()
                 .next()
                 .unwrap_or("")
@@ -90,11 +134,10 @@ impl Secret {
         };
         let text = text.trim();
         if text.is_empty() {
-            return Err(crate::cmd::Usage(match file {
+            return Err(Error::Usage(match file {
                 Some(path) => format!("{}: the secret is empty", path.display()),
                 None => "ZCOPY_SECRET is empty".to_string(),
-            })
-            .into());
+            }));
         }
         Ok(Some(Secret(text.as_bytes().to_vec())))
     }
@@ -103,7 +146,8 @@ impl Secret {
     pub fn random() -> Result<(Secret, String)> {
         let mut bytes = [0u8; 16];
         ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
-            .map_err(|_| anyhow!("the system's random source failed"))?;
+            .map_err(|_| io::Error::other("getrandom failed"))
+            .step(|| "the system's random source failed".into())?;
         let text = hex(&bytes);
         Ok((Secret(text.as_bytes().to_vec()), text))
     }
@@ -128,7 +172,7 @@ fn fingerprint(cert: &[u8]) -> String {
 /// A new self-signed certificate and its key.
 fn made_identity() -> Result<rcgen::CertifiedKey> {
     rcgen::generate_simple_self_signed(vec!["zcopy".to_string()])
-        .context("cannot make the receiver's certificate")
+        .step(|| "cannot make the receiver's certificate".into())
 }
 
 fn private_key(made: &rcgen::CertifiedKey) -> PrivateKeyDer<'static> {
@@ -145,27 +189,28 @@ fn kept_identity(path: &Path) -> Result<(CertificateDer<'static>, PrivateKeyDer<
         Ok(pem) => {
             let cert = CertificateDer::pem_slice_iter(&pem)
                 .next()
-                .ok_or_else(|| anyhow!("{shown}: no certificate in this identity file"))?
-                .with_context(|| format!("{shown}: the certificate"))?;
+                .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidData))
+                .step(|| format!("{shown}: no certificate in this identity file"))?
+                .step(|| format!("{shown}: the certificate"))?;
             let key = PrivateKeyDer::from_pem_slice(&pem)
-                .with_context(|| format!("{shown}: no private key in this identity file"))?;
+                .step(|| format!("{shown}: no private key in this identity file"))?;
             Ok((cert, key))
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             let made = made_identity()?;
             let pem = format!("{}{}", made.cert.pem(), made.key_pair.serialize_pem());
             // tempfile makes the file 0600 before a byte of the key is in it.
-            let mut temp = crate::cmd::temp_beside(path)
-                .with_context(|| format!("cannot write the identity file {shown}"))?;
+            let cannot = || format!("cannot write the identity file {shown}");
+            let mut temp = crate::partial::temp_beside(path).step(cannot)?;
             temp.write_all(pem.as_bytes())
                 .and_then(|()| temp.as_file().sync_all())
-                .with_context(|| format!("cannot write the identity file {shown}"))?;
+                .step(cannot)?;
             temp.persist_noclobber(path)
                 .map_err(|e| e.error)
-                .with_context(|| format!("cannot write the identity file {shown}"))?;
+                .step(cannot)?;
             Ok((made.cert.der().clone(), private_key(&made)))
         }
-        Err(e) => Err(e).with_context(|| format!("cannot read the identity file {shown}")),
+        Err(e) => Err(e).step(|| format!("cannot read the identity file {shown}")),
     }
 }
 
@@ -191,10 +236,13 @@ impl Receiver {
             }
         };
         let fingerprint = fingerprint(&cert);
-        let mut config = rustls::ServerConfig::builder_with_provider(provider())
-            .with_protocol_versions(&[&rustls::version::TLS13])?
+        let config = rustls::ServerConfig::builder_with_provider(provider())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .step(|| "TLS 1.3".into())?;
+        let mut config = config
             .with_no_client_auth()
-            .with_single_cert(vec![cert], key)?;
+            .with_single_cert(vec![cert], key)
+            .step(|| "the receiver's certificate".into())?;
         // Each sender connects once per session: a resumption ticket would go
         // unused, and after a kTLS hand-off it would arrive as a control record
         // the transfer code cannot read.
@@ -212,25 +260,25 @@ impl Receiver {
     /// the transfer code uses (see the module doc). A peer that does not prove the
     /// secret gets the answer "refused" and an error naming it.
     pub fn accept(&self, mut sock: TcpStream, peer: &str) -> Result<TcpStream> {
-        let server = rustls::ServerConnection::new(self.config.clone())?;
+        let server =
+            rustls::ServerConnection::new(self.config.clone()).step(|| format!("{peer}: TLS"))?;
         let mut conn = Connection::Server(server);
         handshake(&mut conn, &mut sock)
-            .with_context(|| format!("{peer}: TLS handshake failed; nothing written"))?;
+            .step(|| format!("{peer}: TLS handshake failed; nothing written"))?;
         let mut proof = [0u8; 32];
         read_exact(&mut conn, &mut sock, &mut proof)
-            .with_context(|| format!("{peer}: no secret proof; nothing written"))?;
+            .step(|| format!("{peer}: no secret proof; nothing written"))?;
         // ring's verify compares in constant time.
         let ok = hmac::verify(&self.secret.key(), &export(&conn)?, &proof).is_ok();
-        write_all(&mut conn, &mut sock, &[if ok { ACCEPTED } else { REFUSED }])?;
+        write_all(&mut conn, &mut sock, &[if ok { ACCEPTED } else { REFUSED }])
+            .step(|| format!("{peer}: answering the secret proof"))?;
         if !ok {
             let _ = sock.shutdown(Shutdown::Both);
-            return Err(Coded {
-                code: exit::AUTH,
-                message: format!("{peer}: wrong secret; refused, nothing written"),
-            }
-            .into());
+            return Err(Error::Refused(format!(
+                "{peer}: wrong secret; refused, nothing written"
+            )));
         }
-        hand_off(conn, sock, &self.fallback).with_context(|| format!("{peer}: TLS"))
+        hand_off(conn, sock, &self.fallback).step(|| format!("{peer}: TLS"))
     }
 
     /// How this receiver's sessions encrypt, in the words `-v` and `--json` print.
@@ -243,7 +291,7 @@ impl Receiver {
 /// session get the same bytes, any other session different ones.
 fn export(conn: &Connection) -> Result<[u8; 32]> {
     conn.export_keying_material([0u8; 32], PROOF_LABEL, None)
-        .map_err(|e| anyhow!("TLS exporter: {e}"))
+        .step(|| "TLS exporter".into())
 }
 
 /// The sender's side: the fingerprint it was given and the secret.
@@ -262,14 +310,14 @@ impl Sender {
             .strip_prefix("sha256:")
             .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
         if !well_formed {
-            return Err(crate::cmd::Usage(format!(
+            return Err(Error::Usage(format!(
                 "--fingerprint {fingerprint}: expected sha256: and 64 hex digits, as recv printed it"
-            ))
-            .into());
+            )));
         }
         let pin = Pin::new(Some(expected));
         let mut config = rustls::ClientConfig::builder_with_provider(provider())
-            .with_protocol_versions(&[&rustls::version::TLS13])?
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .step(|| "TLS 1.3".into())?
             .dangerous()
             .with_custom_certificate_verifier(pin.clone())
             .with_no_client_auth();
@@ -286,7 +334,8 @@ impl Sender {
     /// the stream the transfer code uses.
     pub fn connect(&self, mut sock: TcpStream, addr: &str) -> Result<TcpStream> {
         let name = ServerName::try_from("zcopy").expect("a valid name");
-        let client = rustls::ClientConnection::new(self.config.clone(), name)?;
+        let client = rustls::ClientConnection::new(self.config.clone(), name)
+            .step(|| format!("{addr}: TLS"))?;
         let mut conn = Connection::Client(client);
         if let Err(e) = handshake(&mut conn, &mut sock) {
             let seen = self
@@ -296,35 +345,28 @@ impl Sender {
                 .unwrap_or_else(|p| p.into_inner())
                 .clone();
             return Err(match seen {
-                Some(seen) if Some(&seen) != self.pin.expected.as_ref() => Coded {
-                    code: exit::PEER_VERIFY,
-                    message: format!(
-                        "{addr}: the receiver's certificate is {seen}, not the {} given: refusing to send (a man in the middle, or another receiver)",
-                        self.pin.expected.as_deref().unwrap_or_default()
-                    ),
-                }
-                .into(),
-                _ => anyhow!(e).context(format!(
-                    "{addr}: TLS handshake failed (does the receiver have a secret? it prints the line to paste)"
+                Some(seen) if Some(&seen) != self.pin.expected.as_ref() => Error::WrongCertificate(format!(
+                    "{addr}: the receiver's certificate is {seen}, not the {} given: refusing to send (a man in the middle, or another receiver)",
+                    self.pin.expected.as_deref().unwrap_or_default()
                 )),
+                _ => Error::Failed {
+                    what: format!("{addr}: TLS handshake failed (does the receiver have a secret? it prints the line to paste)"),
+                    cause: e,
+                },
             });
         }
         let tag = hmac::sign(&self.secret.key(), &export(&conn)?);
         write_all(&mut conn, &mut sock, tag.as_ref())
-            .with_context(|| format!("{addr}: sending the secret proof"))?;
+            .step(|| format!("{addr}: sending the secret proof"))?;
         let mut answer = [0u8; 1];
         read_exact(&mut conn, &mut sock, &mut answer)
-            .with_context(|| format!("{addr}: no answer to the secret proof"))?;
+            .step(|| format!("{addr}: no answer to the secret proof"))?;
         if answer[0] != ACCEPTED {
-            return Err(Coded {
-                code: exit::AUTH,
-                message: format!(
-                    "{addr}: the receiver refused the secret (wrong secret?); nothing sent"
-                ),
-            }
-            .into());
+            return Err(Error::Refused(format!(
+                "{addr}: the receiver refused the secret (wrong secret?); nothing sent"
+            )));
         }
-        hand_off(conn, sock, &self.fallback).with_context(|| format!("{addr}: TLS"))
+        hand_off(conn, sock, &self.fallback).step(|| format!("{addr}: TLS"))
     }
 
     /// How this sender's connections encrypt, in the words `-v` and `--json` print.
@@ -506,7 +548,7 @@ enum Ending {
 /// it, as on any stream socket; TCP options stay on `sock`. A Unix pair rather than
 /// a loopback TCP pair: no TCP stack between the pump and the transfer code, and
 /// sendfile into it passes page references (a quarter less CPU per byte over TLS,
-/// measured in the README).
+/// measured in docs/security.md).
 fn spawn_pump(conn: Connection, sock: TcpStream, ending: Ending) -> io::Result<TcpStream> {
     let (near, far) = UnixStream::pair()?;
     let far = TcpStream::from(OwnedFd::from(far));

@@ -23,7 +23,7 @@ use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags, Timespec, Timestamps};
 use rustix::io::Errno;
 use xxhash_rust::xxh3::Xxh3;
 
-use super::frame::{self, Entry, Have};
+use crate::frame::{self, Entry, Have};
 
 /// The most blocks a file may have: its HAVE bitmap fits in one message.
 const MAX_BLOCKS: u64 = 1 << 22;
@@ -35,8 +35,8 @@ const RESUMABLE_BLOCKS: u64 = 1;
 pub struct Root {
     dir: File,
     /// `-o FILE`: the one file of the transfer lands under this name.
-    single: Option<String>,
-    recent: Mutex<Vec<(String, Arc<File>)>>,
+    single: Option<Vec<u8>>,
+    recent: Mutex<Vec<(Vec<u8>, Arc<File>)>>,
 }
 
 /// Directories kept open for the entries that follow (trees arrive directory by
@@ -44,7 +44,7 @@ pub struct Root {
 const RECENT_DIRS: usize = 8;
 
 impl Root {
-    pub fn open(dir: &std::path::Path, single: Option<String>) -> io::Result<Root> {
+    pub fn open(dir: &std::path::Path, single: Option<Vec<u8>>) -> io::Result<Root> {
         let dir = rustix::fs::open(
             dir,
             OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
@@ -59,12 +59,15 @@ impl Root {
 
     /// The directory `rel` lands in (opened beneath the root, never through a
     /// symlink that leaves it) and its last component.
-    pub fn parent_of(&self, rel: &str) -> io::Result<(Arc<File>, String)> {
+    pub fn parent_of(&self, rel: &[u8]) -> io::Result<(Arc<File>, Vec<u8>)> {
         if let Some(single) = &self.single {
             let dir = rustix::io::fcntl_dupfd_cloexec(&self.dir, 0)?;
             return Ok((Arc::new(File::from(dir)), single.clone()));
         }
-        let (parent, name) = rel.rsplit_once('/').unwrap_or((".", rel));
+        let (parent, name) = match rel.iter().rposition(|&b| b == b'/') {
+            Some(at) => (&rel[..at], &rel[at + 1..]),
+            None => (&b"."[..], rel),
+        };
         if let Some((_, dir)) = self
             .recent
             .lock()
@@ -72,7 +75,7 @@ impl Root {
             .iter()
             .find(|(path, _)| path == parent)
         {
-            return Ok((dir.clone(), name.to_string()));
+            return Ok((dir.clone(), name.to_vec()));
         }
         let dir = rustix::fs::openat2(
             &self.dir,
@@ -87,8 +90,8 @@ impl Root {
         if recent.len() == RECENT_DIRS {
             recent.remove(0);
         }
-        recent.push((parent.to_string(), dir.clone()));
-        Ok((dir, name.to_string()))
+        recent.push((parent.to_vec(), dir.clone()));
+        Ok((dir, name.to_vec()))
     }
 
     pub fn is_single(&self) -> bool {
@@ -96,12 +99,12 @@ impl Root {
     }
 
     /// Creates directory `rel` (an existing directory is fine).
-    pub fn mkdir(&self, rel: &str) -> io::Result<()> {
+    pub fn mkdir(&self, rel: &[u8]) -> io::Result<()> {
         let (dir, name) = self.parent_of(rel)?;
-        match rustix::fs::mkdirat(&*dir, name.as_str(), Mode::from_raw_mode(0o700)) {
+        match rustix::fs::mkdirat(&*dir, name.as_slice(), Mode::from_raw_mode(0o700)) {
             Ok(()) => Ok(()),
             Err(Errno::EXIST) => {
-                let st = rustix::fs::statat(&*dir, name.as_str(), AtFlags::SYMLINK_NOFOLLOW)?;
+                let st = rustix::fs::statat(&*dir, name.as_slice(), AtFlags::SYMLINK_NOFOLLOW)?;
                 if rustix::fs::FileType::from_raw_mode(st.st_mode)
                     == rustix::fs::FileType::Directory
                 {
@@ -119,17 +122,17 @@ impl Root {
 
     /// Sets a directory's mode and mtime, after its content arrived (adding entries
     /// changes a directory's mtime).
-    pub fn finish_dir(&self, rel: &str, mode: u32, mtime: (i64, u32)) -> io::Result<()> {
+    pub fn finish_dir(&self, rel: &[u8], mode: u32, mtime: (i64, u32)) -> io::Result<()> {
         let (dir, name) = self.parent_of(rel)?;
         rustix::fs::chmodat(
             &*dir,
-            name.as_str(),
+            name.as_slice(),
             Mode::from_raw_mode(mode & 0o7777),
             AtFlags::empty(),
         )?;
         rustix::fs::utimensat(
             &*dir,
-            name.as_str(),
+            name.as_slice(),
             &times(mtime),
             AtFlags::SYMLINK_NOFOLLOW,
         )?;
@@ -137,28 +140,53 @@ impl Root {
     }
 
     /// Creates symlink `rel` pointing at `target` (replacing what was there, atomically).
-    pub fn symlink(&self, rel: &str, target: &str, mtime: (i64, u32)) -> io::Result<()> {
+    pub fn symlink(&self, rel: &[u8], target: &[u8], mtime: (i64, u32)) -> io::Result<()> {
         let (dir, name) = self.parent_of(rel)?;
         let temp = part_name(&name, "link");
-        let _ = rustix::fs::unlinkat(&*dir, temp.as_str(), AtFlags::empty());
-        rustix::fs::symlinkat(target, &*dir, temp.as_str())?;
+        let _ = rustix::fs::unlinkat(&*dir, temp.as_slice(), AtFlags::empty());
+        rustix::fs::symlinkat(target, &*dir, temp.as_slice())?;
         rustix::fs::utimensat(
             &*dir,
-            temp.as_str(),
+            temp.as_slice(),
             &times(mtime),
             AtFlags::SYMLINK_NOFOLLOW,
         )?;
-        rustix::fs::renameat(&*dir, temp.as_str(), &*dir, name.as_str())?;
+        rustix::fs::renameat(&*dir, temp.as_slice(), &*dir, name.as_slice())?;
         Ok(())
     }
 }
 
+/// A new temporary file beside `path` (mode 0600), named `.NAME.XXXXXX.zcopy-part`,
+/// removed when dropped unless it is persisted (renamed) over `path`. Its error
+/// does not name the temporary path: the caller names the real target.
+pub fn temp_beside(path: &std::path::Path) -> io::Result<tempfile::NamedTempFile> {
+    let mut prefix = std::ffi::OsString::from(".");
+    prefix.push(path.file_name().unwrap_or("zcopy".as_ref()));
+    prefix.push(".");
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    tempfile::Builder::new()
+        .prefix(&prefix)
+        .suffix(".zcopy-part")
+        .tempfile_in(dir)
+        // tempfile appends ` at path "..."` to the OS error's own words.
+        .map_err(|e| match e.to_string().split_once(" at path ") {
+            Some((words, _)) => io::Error::new(e.kind(), words.to_string()),
+            None => e,
+        })
+}
+
 /// EXDEV and ELOOP from openat2 mean the path tried to leave the directory.
-fn beneath_error(e: Errno, path: &str) -> io::Error {
+fn beneath_error(e: Errno, path: &[u8]) -> io::Error {
     match e {
         Errno::XDEV | Errno::LOOP => io::Error::new(
             io::ErrorKind::PermissionDenied,
-            format!("refused file name {path:?}: it leads outside the output directory"),
+            format!(
+                "refused file name {:?}: it leads outside the output directory",
+                frame::shown(path)
+            ),
         ),
         e => io::Error::from(e),
     }
@@ -176,38 +204,38 @@ fn times(mtime: (i64, u32)) -> Timestamps {
 }
 
 /// `.NAME.SUFFIX`, or a digest of NAME when that would be longer than NAME_MAX.
-fn part_name(name: &str, suffix: &str) -> String {
+fn part_name(name: &[u8], suffix: &str) -> Vec<u8> {
     if name.len() + suffix.len() + 2 <= 255 {
-        format!(".{name}.{suffix}")
+        [b".", name, b".", suffix.as_bytes()].concat()
     } else {
-        format!(
-            ".{:016x}.{suffix}",
-            xxhash_rust::xxh3::xxh3_64(name.as_bytes())
-        )
+        format!(".{:016x}.{suffix}", xxhash_rust::xxh3::xxh3_64(name)).into_bytes()
     }
 }
 
 /// Partial files that cannot be resumed, removed if the receiver is interrupted.
-static UNRESUMABLE: Mutex<BTreeMap<u64, (Arc<File>, String)>> = Mutex::new(BTreeMap::new());
+static UNRESUMABLE: Mutex<BTreeMap<u64, PartIn>> = Mutex::new(BTreeMap::new());
+
+/// A partial file's directory and name.
+type PartIn = (Arc<File>, Vec<u8>);
 static NEXT_KEY: AtomicU64 = AtomicU64::new(0);
 
 /// Removes every partial file that could never be resumed (SIGINT, SIGTERM).
 pub fn remove_unresumable() {
     let parts = UNRESUMABLE.lock().unwrap_or_else(|p| p.into_inner());
     for (dir, name) in parts.values() {
-        let _ = rustix::fs::unlinkat(&**dir, name.as_str(), AtFlags::empty());
+        let _ = rustix::fs::unlinkat(&**dir, name.as_slice(), AtFlags::empty());
     }
 }
 
 /// One file being received.
 pub struct Partial {
     dir: Arc<File>,
-    name: String,
-    part: String,
+    name: Vec<u8>,
+    part: Vec<u8>,
     /// Whether the partial file has the name `part` (else it is an unnamed
     /// `O_TMPFILE`, linked into place at the end and gone if the receiver dies).
     named: bool,
-    manifest_name: String,
+    manifest_name: Vec<u8>,
     pub file: File,
     pub entry: Entry,
     manifest: Mutex<Option<File>>,
@@ -238,7 +266,7 @@ impl Partial {
         if entry.ask && entry.complete_ok && same_file_in_place(&dir, &name, &entry) {
             let file = File::from(rustix::fs::openat(
                 &*dir,
-                name.as_str(),
+                name.as_slice(),
                 OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
                 Mode::empty(),
             )?);
@@ -298,7 +326,7 @@ impl Partial {
             }
             let mut m = File::from(rustix::fs::openat(
                 &*dir,
-                manifest_name.as_str(),
+                manifest_name.as_slice(),
                 flags,
                 Mode::from_raw_mode(0o600),
             )?);
@@ -342,7 +370,7 @@ impl Partial {
                 io::ErrorKind::InvalidData,
                 format!(
                     "{}: block at {offset} of {len} bytes {why}",
-                    self.entry.path
+                    frame::shown(&self.entry.path)
                 ),
             )
         };
@@ -435,7 +463,7 @@ impl Partial {
         rustix::fs::futimens(&self.file, &times(self.entry.mtime))?;
         if !self.named {
             let fd = format!("/proc/self/fd/{}", self.file.as_raw_fd());
-            let link = |name: &str| {
+            let link = |name: &[u8]| {
                 rustix::fs::linkat(
                     rustix::fs::CWD,
                     fd.as_str(),
@@ -451,7 +479,8 @@ impl Partial {
                 }
                 // The target exists: link under the part name and rename over it.
                 Err(Errno::EXIST) => {
-                    let _ = rustix::fs::unlinkat(&*self.dir, self.part.as_str(), AtFlags::empty());
+                    let _ =
+                        rustix::fs::unlinkat(&*self.dir, self.part.as_slice(), AtFlags::empty());
                     link(&self.part)?;
                 }
                 Err(e) => return Err(e.into()),
@@ -459,9 +488,9 @@ impl Partial {
         }
         rustix::fs::renameat(
             &*self.dir,
-            self.part.as_str(),
+            self.part.as_slice(),
             &*self.dir,
-            self.name.as_str(),
+            self.name.as_slice(),
         )?;
         if self
             .manifest
@@ -470,7 +499,8 @@ impl Partial {
             .take()
             .is_some()
         {
-            let _ = rustix::fs::unlinkat(&*self.dir, self.manifest_name.as_str(), AtFlags::empty());
+            let _ =
+                rustix::fs::unlinkat(&*self.dir, self.manifest_name.as_slice(), AtFlags::empty());
         }
         self.unregister();
         Ok(())
@@ -494,11 +524,12 @@ impl Partial {
                 .map_or(0, |s| s.div_ceil(u64::from(self.entry.block)));
             Some(format!(
                 "{}: kept the partial file {} ({held} of {all} blocks verified); send it again to resume",
-                self.entry.path, self.part,
+                frame::shown(&self.entry.path),
+                frame::shown(&self.part),
             ))
         } else {
             if self.named {
-                let _ = rustix::fs::unlinkat(&*self.dir, self.part.as_str(), AtFlags::empty());
+                let _ = rustix::fs::unlinkat(&*self.dir, self.part.as_slice(), AtFlags::empty());
             }
             None
         }
@@ -536,7 +567,7 @@ fn unnamed_file(dir: &File) -> io::Result<Option<File>> {
 }
 
 /// Creates (or truncates) the partial file `part` in `dir`.
-fn create_part(dir: &File, part: &str) -> io::Result<File> {
+fn create_part(dir: &File, part: &[u8]) -> io::Result<File> {
     let fd = rustix::fs::openat(
         dir,
         part,
@@ -556,7 +587,7 @@ fn manifest_header(entry: &Entry) -> String {
     )
 }
 
-fn same_file_in_place(dir: &File, name: &str, entry: &Entry) -> bool {
+fn same_file_in_place(dir: &File, name: &[u8], entry: &Entry) -> bool {
     match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
         Ok(st) => {
             rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::RegularFile
@@ -576,8 +607,8 @@ type HeldBlocks = Vec<(usize, u128)>;
 /// a block the manifest lists but the disk lost is sent again.
 fn resume(
     dir: &File,
-    part: &str,
-    manifest: &str,
+    part: &[u8],
+    manifest: &[u8],
     entry: &Entry,
 ) -> io::Result<Option<(File, HeldBlocks)>> {
     let Ok(m) = rustix::fs::openat(

@@ -19,7 +19,6 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
 use argon2::{Argon2, PasswordHash, PasswordVerifier};
 
 /// The most `Authorization` values remembered; past it the memory starts afresh.
@@ -43,9 +42,11 @@ pub struct Credentials {
 
 impl Credentials {
     /// Reads `path`; an error names the file and the line.
-    pub fn load(path: &Path) -> Result<Credentials> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
+    pub fn load(path: &Path) -> std::io::Result<Credentials> {
+        let bad = |why: String| Err(std::io::Error::new(std::io::ErrorKind::InvalidData, why));
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            std::io::Error::new(e.kind(), format!("cannot read {}: {e}", path.display()))
+        })?;
         let mut users = HashMap::new();
         for (n, line) in text.lines().enumerate() {
             let line = line.trim();
@@ -54,18 +55,18 @@ impl Credentials {
             }
             let at = format!("{}:{}", path.display(), n + 1);
             let Some((user, hash)) = line.split_once(':') else {
-                bail!("{at}: expected USER:ARGON2-HASH");
+                return bad(format!("{at}: expected USER:ARGON2-HASH"));
             };
             if let Err(e) = PasswordHash::new(hash) {
-                bail!("{at}: not an argon2 hash in PHC form ({e})");
+                return bad(format!("{at}: not an argon2 hash in PHC form ({e})"));
             }
             if !hash.starts_with("$argon2") {
-                bail!("{at}: not an argon2 hash");
+                return bad(format!("{at}: not an argon2 hash"));
             }
             users.insert(user.to_string(), hash.to_string());
         }
         if users.is_empty() {
-            bail!("{}: no USER:ARGON2-HASH line", path.display());
+            return bad(format!("{}: no USER:ARGON2-HASH line", path.display()));
         }
         Ok(Credentials {
             users,

@@ -1,7 +1,7 @@
 //! `serve --tls-cert FILE --tls-key FILE`: HTTPS inside the event loops.
 //!
 //! A TLS connection's [`Session`] (a rustls `ServerConnection`) sits between its
-//! state machine ([`super::conn`]) and its non-blocking socket: what the socket has
+//! state machine ([`crate::conn`]) and its non-blocking socket: what the socket has
 //! goes in through `read_tls` and comes out as the request's plaintext; a response
 //! goes in as plaintext and leaves as records, the records of a turn in one
 //! `sendmsg`. The handshake runs in the same loop turns as everything else, never
@@ -22,36 +22,37 @@ use std::os::fd::BorrowedFd;
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{anyhow, Context, Result};
 use rustix::io::Errno;
 use rustix::net::{RecvFlags, SendAncillaryBuffer, SendFlags};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{ServerConfig, ServerConnection};
 
-use crate::net::tls;
+use zcopy_wire::tls;
 
 /// Reads the PEM certificate chain and private key.
-pub fn load(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>> {
+pub fn load(cert: &Path, key: &Path) -> io::Result<Arc<ServerConfig>> {
+    let bad = |why: String| io::Error::new(io::ErrorKind::InvalidData, why);
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .and_then(|certs| certs.collect::<Result<_, _>>())
-        .map_err(|e| anyhow!("{}: not a PEM certificate ({e})", cert.display()))?;
+        .map_err(|e| bad(format!("{}: not a PEM certificate ({e})", cert.display())))?;
     if chain.is_empty() {
-        return Err(anyhow!("{}: no certificate in it", cert.display()));
+        return Err(bad(format!("{}: no certificate in it", cert.display())));
     }
     let key_path = key;
     let key = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| anyhow!("{}: not a PEM private key ({e})", key.display()))?;
+        .map_err(|e| bad(format!("{}: not a PEM private key ({e})", key.display())))?;
     let mut config = ServerConfig::builder_with_provider(tls::provider())
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(io::Error::other)?
         .with_no_client_auth()
         .with_single_cert(chain, key)
-        .with_context(|| {
-            format!(
-                "{} and {}: the key does not match the certificate",
+        .map_err(|e| {
+            bad(format!(
+                "{} and {}: the key does not match the certificate ({e})",
                 cert.display(),
                 key_path.display()
-            )
+            ))
         })?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))

@@ -3,7 +3,7 @@
 
 use httparse::EMPTY_HEADER;
 
-use super::response::Status;
+use crate::response::Status;
 
 /// The longest request head (request line and headers) accepted.
 pub const MAX_HEAD: usize = 8192;

@@ -4,7 +4,7 @@
 //! `200` head (date patched per response, see [`response::cached`]), its
 //! precompressed siblings, and for a small file its bytes.
 //!
-//! An entry is trusted for [`VALID`]; then the path is looked up again, so a file
+//! An entry is trusted for `VALID`; then the path is looked up again, so a file
 //! replaced on disk is served within a second (a small body read into memory is
 //! the version of that moment, consistent with its validators).
 
@@ -16,9 +16,9 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use super::files::{self, Resolved};
-use super::response::{self, Status, DATE_LEN};
-use super::server::Config;
+use crate::files::{self, Resolved};
+use crate::response::{self, Status, DATE_LEN};
+use crate::server::Config;
 
 /// How long an entry is reused before its path is looked up again.
 const VALID: Duration = Duration::from_secs(1);

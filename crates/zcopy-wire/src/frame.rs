@@ -97,6 +97,10 @@ pub enum EntryKind {
     Symlink = 2,
 }
 
+/// The read, write and execute bits of a mode: what an entry keeps unless its
+/// sender proved the secret and asked for set-uid, set-gid and sticky too.
+pub const PERMISSION_BITS: u32 = 0o777;
+
 /// A FILE message: one entry of the tree.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
@@ -114,10 +118,11 @@ pub struct Entry {
     pub ask: bool,
     /// With `ask`: a file already in place with the same size and mtime is complete.
     pub complete_ok: bool,
-    /// The path relative to the receiver's directory, `/`-separated.
-    pub path: String,
+    /// The path relative to the receiver's directory, `/`-separated: bytes, as
+    /// Linux names are (see [`shown`] for messages).
+    pub path: Vec<u8>,
     /// A symlink's target, as it is (never followed by the receiver).
-    pub target: String,
+    pub target: Vec<u8>,
 }
 
 /// How much of a file the receiver already holds.
@@ -182,7 +187,7 @@ impl Msg {
                 out.push(u8::from(e.ask) | u8::from(e.complete_ok) << 1);
                 for text in [&e.path, &e.target] {
                     out.extend_from_slice(&(text.len() as u16).to_be_bytes());
-                    out.extend_from_slice(text.as_bytes());
+                    out.extend_from_slice(text);
                 }
                 b'F'
             }
@@ -248,8 +253,8 @@ impl Msg {
                 let size = Some(b.u64()?).filter(|&s| s != u64::MAX);
                 let block = b.u32()?;
                 let flags = b.u8()?;
-                let path = b.text()?;
-                let target = b.text()?;
+                let path = b.name()?;
+                let target = b.name()?;
                 if !BLOCK_RANGE.contains(&block) {
                     return Err(invalid(&format!("block size {block} out of range")));
                 }
@@ -327,14 +332,14 @@ impl Body<'_> {
     fn u128(&mut self) -> io::Result<u128> {
         self.take().map(u128::from_be_bytes)
     }
-    fn text(&mut self) -> io::Result<String> {
+    fn name(&mut self) -> io::Result<Vec<u8>> {
         let len = usize::from(u16::from_be_bytes(self.take()?));
         if self.0.len() < len {
             return Err(invalid("message body too short"));
         }
         let (text, rest) = self.0.split_at(len);
         self.0 = rest;
-        String::from_utf8(text.to_vec()).map_err(|_| invalid("a path is not UTF-8"))
+        Ok(text.to_vec())
     }
 }
 
@@ -391,6 +396,8 @@ impl<R: Read> Reader<R> {
     }
 
     /// The next message, `None` at a clean end of stream between messages.
+    // Not an `Iterator`: an error ends the stream, and callers tell it from the end.
+    #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> io::Result<Option<Msg>> {
         if self.start == self.end && self.fill()? == 0 {
             return Ok(None);
@@ -459,21 +466,28 @@ fn read_retrying(inner: &mut impl Read, out: &mut [u8]) -> io::Result<usize> {
 
 /// Refuses paths that would leave the receiver's directory or cannot be paths:
 /// absolute, empty components, `.` or `..`, NUL, over `PATH_MAX` or `NAME_MAX`.
-pub fn check_path(path: &str) -> io::Result<()> {
+pub fn check_path(path: &[u8]) -> io::Result<()> {
     let refuse = || {
         invalid(&format!(
-            "refused file name {path:?}: it must be a relative path without . or .."
+            "refused file name {:?}: it must be a relative path without . or ..",
+            shown(path)
         ))
     };
-    if path.is_empty() || path.len() > MAX_PATH || path.starts_with('/') || path.contains('\0') {
+    if path.is_empty() || path.len() > MAX_PATH || path.starts_with(b"/") || path.contains(&0) {
         return Err(refuse());
     }
-    for part in path.split('/') {
-        if part.is_empty() || part == "." || part == ".." || part.len() > 255 {
+    for part in path.split(|&b| b == b'/') {
+        if part.is_empty() || part == b"." || part == b".." || part.len() > 255 {
             return Err(refuse());
         }
     }
     Ok(())
+}
+
+/// A name for a message: its bytes as text, each byte that is not UTF-8 shown as
+/// U+FFFD (the name itself travels and lands as the bytes it is).
+pub fn shown(name: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(name)
 }
 
 fn invalid(why: &str) -> io::Error {
@@ -571,9 +585,10 @@ mod tests {
     #[test]
     fn hostile_paths_and_bodies_are_refused() {
         for path in ["..", ".", "a/../b", "/etc/passwd", "x\0y", "", "a//b", "a/"] {
-            assert!(check_path(path).is_err(), "{path:?}");
+            assert!(check_path(path.as_bytes()).is_err(), "{path:?}");
         }
-        assert!(check_path("a/b/c.txt").is_ok());
+        assert!(check_path(b"a/b/c.txt").is_ok());
+        assert!(check_path(b"d\xff/n\xffme").is_ok(), "names are bytes");
         assert!(Msg::decode(b'F', &[0; 3]).is_err());
         assert!(Msg::decode(b'?', &[]).is_err());
         let mut huge = vec![b'D'];
@@ -626,7 +641,7 @@ mod tests {
             ask: true,
             complete_ok: false,
             path: "d/a.txt".into(),
-            target: String::new(),
+            target: Vec::new(),
         })
         .encode(&mut session);
         Msg::Data {

@@ -2,7 +2,7 @@
 //! and heads written into a connection's reused output buffer.
 //!
 //! A cached file's `200` head is encoded once, when the file enters the open-file
-//! cache ([`super::open_files`]), with a placeholder date at [`DATE_AT`]: answering
+//! cache ([`crate::open_files`]), with a placeholder date at [`DATE_AT`]: answering
 //! is a copy of that head and a 29-byte patch of the date.
 
 use std::io::Write;
@@ -97,6 +97,12 @@ pub struct Clock {
     now: Instant,
     rendered_at: Instant,
     date: [u8; DATE_LEN],
+}
+
+impl Default for Clock {
+    fn default() -> Clock {
+        Clock::new()
+    }
 }
 
 impl Clock {

@@ -4,12 +4,12 @@
 
 use std::time::SystemTime;
 
-use super::conn::{Conn, Context, Part, Phase};
-use super::listing;
-use super::open_files::{Entry, Lookup, Variants};
-use super::request::{self, Method, Request, Span};
-use super::response::{self, Status};
-use super::upload::{self, Upload};
+use crate::conn::{Conn, Context, Part, Phase};
+use crate::listing;
+use crate::open_files::{Entry, Lookup, Variants};
+use crate::request::{self, Method, Request, Span};
+use crate::response::{self, Status};
+use crate::upload::{self, Upload};
 
 /// The address failed logins are counted under; clients of a Unix socket share one.
 fn client_ip(conn: &Conn) -> std::net::IpAddr {
@@ -17,10 +17,40 @@ fn client_ip(conn: &Conn) -> std::net::IpAddr {
         .map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |p| p.ip())
 }
 
+/// Refuses a peer on this machine that is neither this process's user nor root:
+/// over loopback by its socket's owner, over a Unix socket by its credentials.
+fn local_uploader(conn: &Conn) -> Result<(), String> {
+    match conn.peer {
+        Some(peer) => {
+            let local = rustix::net::getsockname(&conn.socket)
+                .ok()
+                .and_then(|a| std::net::SocketAddr::try_from(a).ok())
+                .ok_or("the connection's local address is unknown")?;
+            zcopy_wire::peer_owner::admit(local, peer).map_err(|e| e.to_string())
+        }
+        None => {
+            let cred = rustix::net::sockopt::socket_peercred(&conn.socket)
+                .map_err(|e| format!("the peer's credentials: {e}"))?;
+            let (uid, ours) = (cred.uid.as_raw(), rustix::process::geteuid().as_raw());
+            if uid == ours || uid == 0 {
+                Ok(())
+            } else {
+                Err(format!("a connection from uid {uid}, another local user"))
+            }
+        }
+    }
+}
+
 /// Answers `req`: the response is left in `conn` to be written.
 pub fn respond(conn: &mut Conn, req: &Request<'_>, cx: &mut Context<'_>) {
     conn.close_after = !req.keep_alive;
     let head_only = req.method == Method::Head;
+    // Without --auth-file, uploads come only from this user or root (any local
+    // account reaches loopback).
+    let refusal = match (req.method, cx.config.max_upload, &cx.config.uploaders) {
+        (Method::Put, Some(_), None) => local_uploader(conn).err(),
+        _ => None,
+    };
     let (status, bytes) = match (req.method, cx.config.max_upload) {
         (Method::Get | Method::Head, _) => path(conn, req, cx, head_only),
         (Method::Put, Some(_))
@@ -44,6 +74,19 @@ pub fn respond(conn: &mut Conn, req: &Request<'_>, cx: &mut Context<'_>) {
                 false,
             )
         }
+        (Method::Put, Some(_)) if refusal.is_some() => {
+            let why = refusal.unwrap_or_default();
+            tracing::warn!("{}: upload refused: {why}", client_ip(conn));
+            conn.close_after = true;
+            simple(
+                conn,
+                cx,
+                Status::Forbidden,
+                "uploads from another local user need --auth-file",
+                &[],
+                false,
+            )
+        }
         (Method::Put, Some(max)) => {
             let length = req.content_length.unwrap_or(0);
             match upload::start(&cx.config.root, req.target, length, max) {
@@ -53,7 +96,7 @@ pub fn respond(conn: &mut Conn, req: &Request<'_>, cx: &mut Context<'_>) {
                 }
                 upload::Start::Receive(upload) => {
                     if cx.config.log.is_some() {
-                        conn.record = Some(Box::new(super::access_log::Record::new(
+                        conn.record = Some(Box::new(crate::access_log::Record::new(
                             req.method_name,
                             req.target,
                             Status::Continue,

@@ -256,7 +256,7 @@ mod tests {
     #[test]
     fn a_record_rustls_sent_decrypts_as_the_kernel_would_from_the_struct() {
         use std::io::{Read, Write};
-        let (mut client, mut server) = crate::net::tls::session_in_memory();
+        let (mut client, mut server) = crate::tls::session_in_memory();
         client.writer().write_all(b"secret bytes").unwrap();
         let mut record = Vec::new();
         client.write_tls(&mut record).unwrap();

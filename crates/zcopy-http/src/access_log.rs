@@ -6,10 +6,10 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use super::response::Status;
+use crate::response::Status;
 
 /// How access log lines look.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogFormat {
     /// `PEER "METHOD TARGET" STATUS BYTES ENGINE DURATION`
     Text,

@@ -11,7 +11,7 @@ use std::time::SystemTime;
 
 use rustix::fs::{AtFlags, FileType};
 
-use super::files::{self, Root};
+use crate::files::{self, Root};
 
 /// One listed entry.
 pub struct Entry {

@@ -1,0 +1,156 @@
+//! GNU cp's words: who is speaking (the prefix and the usage exit code), and
+//! names quoted as coreutils quotes them.
+
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+/// Whose conventions cp speaks with: zcopy's own (`zcopy cp`: prefix `zcopy`,
+/// usage errors exit 2, as in every zcopy subcommand) or GNU cp's (run as `cp`
+/// through a link: prefix `cp`, usage errors exit 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Program {
+    Zcopy,
+    Cp,
+}
+
+impl Program {
+    /// `Cp` when the process runs under the name `cp`, else `Zcopy`.
+    pub fn invoked() -> Program {
+        let argv0 = std::env::args_os().next().unwrap_or_default();
+        if Path::new(&argv0).file_name() == Some(std::ffi::OsStr::new("cp")) {
+            Program::Cp
+        } else {
+            Program::Zcopy
+        }
+    }
+
+    /// The word before the colon on every stderr line.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Program::Zcopy => "zcopy",
+            Program::Cp => "cp",
+        }
+    }
+
+    /// How to ask for help, named as the user typed the command.
+    pub fn help(self) -> &'static str {
+        match self {
+            Program::Zcopy => "zcopy cp --help",
+            Program::Cp => "cp --help",
+        }
+    }
+}
+
+/// `path` as coreutils quotes a file name in a message (its shell-escape-always
+/// style): `'name'`; `"it's"` when the name holds a single quote and nothing a
+/// shell would expand in double quotes; otherwise single-quoted runs with
+/// `\'` and `$'\ooo'` for what cannot stand inside them.
+pub fn q(path: &Path) -> String {
+    let bytes = path.as_os_str().as_bytes();
+    let printable = |b: u8| (0x20..0x7f).contains(&b) || b >= 0x80;
+    let utf8 = std::str::from_utf8(bytes).ok();
+    match utf8 {
+        Some(s) if bytes.iter().all(|&b| printable(b)) && !s.contains('\'') => {
+            format!("'{s}'")
+        }
+        Some(s)
+            if bytes.iter().all(|&b| printable(b)) && !s.contains(['"', '$', '`', '\\', '!']) =>
+        {
+            format!("\"{s}\"")
+        }
+        _ => {
+            // Opened at once and closed around each escape, reopened for the
+            // next plain character, as quotearg does.
+            let mut out = String::from("'");
+            let mut quoted = true;
+            let escape = |out: &mut String, quoted: &mut bool, text: &str| {
+                if *quoted {
+                    out.push('\'');
+                    *quoted = false;
+                }
+                out.push_str(text);
+            };
+            for chunk in bytes.utf8_chunks() {
+                for c in chunk.valid().chars() {
+                    match c {
+                        '\'' => escape(&mut out, &mut quoted, "\\'"),
+                        '\x07' => escape(&mut out, &mut quoted, "$'\\a'"),
+                        '\x08' => escape(&mut out, &mut quoted, "$'\\b'"),
+                        '\t' => escape(&mut out, &mut quoted, "$'\\t'"),
+                        '\n' => escape(&mut out, &mut quoted, "$'\\n'"),
+                        '\x0b' => escape(&mut out, &mut quoted, "$'\\v'"),
+                        '\x0c' => escape(&mut out, &mut quoted, "$'\\f'"),
+                        '\r' => escape(&mut out, &mut quoted, "$'\\r'"),
+                        c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                            escape(&mut out, &mut quoted, &format!("$'\\{:03o}'", c as u32))
+                        }
+                        c => {
+                            if !quoted {
+                                out.push('\'');
+                                quoted = true;
+                            }
+                            out.push(c);
+                        }
+                    }
+                }
+                for &b in chunk.invalid() {
+                    escape(&mut out, &mut quoted, &format!("$'\\{b:03o}'"));
+                }
+            }
+            if quoted {
+                out.push('\'');
+            }
+            out
+        }
+    }
+}
+
+/// The nine permission letters of `mode`, as `ls -l` (and GNU's questions)
+/// show them: `rwsr-x--T`.
+pub fn permissions(mode: u32) -> String {
+    let letter = |bit: u32, c: char| if mode & bit != 0 { c } else { '-' };
+    let special = |exec: u32, special: u32, set: char| match (mode & exec != 0, mode & special != 0)
+    {
+        (true, true) => set,
+        (false, true) => set.to_ascii_uppercase(),
+        (true, false) => 'x',
+        (false, false) => '-',
+    };
+    [
+        letter(0o400, 'r'),
+        letter(0o200, 'w'),
+        special(0o100, 0o4000, 's'),
+        letter(0o040, 'r'),
+        letter(0o020, 'w'),
+        special(0o010, 0o2000, 's'),
+        letter(0o004, 'r'),
+        letter(0o002, 'w'),
+        special(0o001, 0o1000, 't'),
+    ]
+    .iter()
+    .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn names_are_quoted_as_coreutils_quotes_them() {
+        let q = |b: &[u8]| q(Path::new(OsStr::from_bytes(b)));
+        assert_eq!(q(b"plain name"), "'plain name'");
+        assert_eq!(q(b"it's"), "\"it's\"");
+        assert_eq!(q(b"a\xffb"), "'a'$'\\377''b'");
+        assert_eq!(q(b"new\nline"), "'new'$'\\n''line'");
+        assert_eq!(q(b"$it's"), "'$it'\\''s'");
+        assert_eq!(q(b"\x01"), "''$'\\001'");
+    }
+
+    #[test]
+    fn permission_letters() {
+        assert_eq!(permissions(0o100444), "r--r--r--");
+        assert_eq!(permissions(0o4755), "rwsr-xr-x");
+        assert_eq!(permissions(0o3644), "rw-r-Sr-T");
+    }
+}

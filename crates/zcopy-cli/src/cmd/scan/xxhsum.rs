@@ -1,0 +1,474 @@
+//! `xxhsum` as xxHash 0.8.2 is (and `xxh32sum`, `xxh64sum`, `xxh128sum`,
+//! `xxh3sum`, which default to and check only their own digest): its arguments as
+//! it reads them (options up to the first file name, `-H#` glued, clustered short
+//! options), `Wrong parameters` and exit 1 for a bad one, its check-line rules,
+//! and its benchmark (`-b`), run on zcopy's hashers.
+
+use std::ffi::OsString;
+use std::io::IsTerminal;
+use std::os::unix::ffi::OsStrExt;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use super::line::{self, CheckLine};
+use super::{Config, Voice};
+use crate::digest::{Digest, Hasher, Xof};
+
+/// `-H` as zcopy scan takes it: xxhsum's numbers for its digests.
+pub fn algorithm(value: &str) -> Result<Digest, String> {
+    number_to_digest(
+        value
+            .parse()
+            .map_err(|_| format!("{value}: not a number"))?,
+    )
+    .ok_or_else(|| format!("{value}: xxhsum knows 0, 1, 2, 3, 32, 64 and 128"))
+}
+
+fn number_to_digest(n: u32) -> Option<Digest> {
+    match n {
+        0 | 32 => Some(Digest::Xxh32),
+        1 | 64 => Some(Digest::Xxh64),
+        2 | 128 => Some(Digest::Xxh128),
+        3 => Some(Digest::Xxh3),
+        _ => None,
+    }
+}
+
+const XXH: [Digest; 4] = [Digest::Xxh32, Digest::Xxh64, Digest::Xxh128, Digest::Xxh3];
+
+/// What the command line asked for.
+enum Mode {
+    Run(Config),
+    Bench {
+        ids: Vec<u32>,
+        iterations: u32,
+        sample: usize,
+        files: Vec<OsString>,
+    },
+    /// Help or version, already printed.
+    Done,
+}
+
+/// Runs xxhsum under the name `exename` on its arguments (argv[0] left out).
+pub fn main(exename: &str, args: Vec<OsString>) -> ExitCode {
+    match parse_args(exename, args) {
+        Ok(Mode::Run(config)) => super::super::exit_for(exename, super::run_config(config)),
+        Ok(Mode::Bench {
+            ids,
+            iterations,
+            sample,
+            files,
+        }) => bench(exename, &ids, iterations, sample, &files),
+        Ok(Mode::Done) => ExitCode::SUCCESS,
+        Err(Bad::Usage) => {
+            eprint!("Wrong parameters\n\n{}", usage(exename));
+            ExitCode::FAILURE
+        }
+        Err(Bad::TooLarge) => {
+            eprintln!("Error: numeric value too large ");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+enum Bad {
+    Usage,
+    TooLarge,
+}
+
+fn parse_args(exename: &str, args: Vec<OsString>) -> Result<Mode, Bad> {
+    let (default, accepts) = match ["xxh32sum", "xxh64sum", "xxh128sum", "xxh3sum"]
+        .iter()
+        .position(|n| exename.contains(n))
+    {
+        Some(i) => {
+            let d = [Digest::Xxh32, Digest::Xxh64, Digest::Xxh128, Digest::Xxh3][i];
+            (d, vec![d])
+        }
+        None => (Digest::Xxh64, XXH.to_vec()),
+    };
+    let mut config = Config::new(Voice::Xxhsum, "xxhsum", default);
+    config.accepts = accepts;
+    let (mut quiet, mut explicit_stdin) = (0, false);
+    let (mut bench, mut ids, mut iterations, mut sample) = (false, Vec::new(), 3, 100 << 10);
+    let mut files = Vec::new();
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let bytes = arg.as_bytes();
+        match bytes {
+            b"--check" => config.check = true,
+            b"--benchmark-all" | b"--bench-all" => {
+                bench = true;
+                ids = (1..=28).collect();
+            }
+            b"--quiet" => quiet += 1,
+            b"--little-endian" => config.little_endian = true,
+            b"--strict" => config.strict = true,
+            b"--status" => config.status = true,
+            b"--warn" => config.warn = true,
+            // Ignored by xxhsum too: there is no text mode.
+            b"--binary" => {}
+            b"--ignore-missing" => config.ignore_missing = true,
+            b"--help" => {
+                eprint!("{}", usage_advanced(exename));
+                return Ok(Mode::Done);
+            }
+            b"--version" => {
+                eprint!("{}", welcome(exename));
+                return Ok(Mode::Done);
+            }
+            b"--tag" => config.tag = true,
+            b"--" => {
+                files.extend(args.by_ref());
+                break;
+            }
+            [b'-', ..] => {
+                if bytes == b"-" {
+                    explicit_stdin = true;
+                }
+                let mut rest = &bytes[1..];
+                while let Some((&c, tail)) = rest.split_first() {
+                    rest = tail;
+                    match c {
+                        b'V' => {
+                            eprint!("{}", welcome(exename));
+                            return Ok(Mode::Done);
+                        }
+                        b'h' => {
+                            eprint!("{}", usage_advanced(exename));
+                            return Ok(Mode::Done);
+                        }
+                        b'H' => {
+                            let digest = number_to_digest(number(&mut rest)?).ok_or(Bad::Usage)?;
+                            config.digest = digest;
+                            // -H3 is always BSD style, lest XXH3 pass for XXH64.
+                            config.tag |= digest == Digest::Xxh3;
+                        }
+                        b'c' => config.check = true,
+                        b'w' => config.warn = true,
+                        b'b' => {
+                            bench = true;
+                            loop {
+                                let id = number(&mut rest)?;
+                                ids.push(id);
+                                match rest.split_first() {
+                                    Some((b',', tail)) => rest = tail,
+                                    _ => break,
+                                }
+                            }
+                        }
+                        b'i' => iterations = number(&mut rest)?,
+                        b'B' => sample = number(&mut rest)? as usize,
+                        b'q' => quiet += 1,
+                        _ => return Err(Bad::Usage),
+                    }
+                }
+            }
+            _ => {
+                // The first name ends the options: the rest are all names.
+                files.push(arg);
+                files.extend(args.by_ref());
+                break;
+            }
+        }
+    }
+    if bench {
+        return Ok(Mode::Bench {
+            ids,
+            iterations,
+            sample,
+            files,
+        });
+    }
+    if files.is_empty() && !explicit_stdin && std::io::stdin().is_terminal() {
+        return Err(Bad::Usage);
+    }
+    config.quiet = quiet > 0;
+    config.files = files;
+    Ok(Mode::Run(config))
+}
+
+/// Reads the digits at the start of `rest` (with xxhsum's K, KB, KiB, M, MB, MiB
+/// suffixes), moving past them; none reads as 0, as in xxhsum.
+fn number(rest: &mut &[u8]) -> Result<u32, Bad> {
+    let mut n: u32 = 0;
+    while let Some((&c, tail)) = rest.split_first() {
+        if !c.is_ascii_digit() {
+            break;
+        }
+        n = n
+            .checked_mul(10)
+            .and_then(|n| n.checked_add(u32::from(c - b'0')))
+            .ok_or(Bad::TooLarge)?;
+        *rest = tail;
+    }
+    if let Some((&unit @ (b'K' | b'M'), tail)) = rest.split_first() {
+        let shift = if unit == b'K' { 10 } else { 20 };
+        n = n.checked_mul(1 << shift).ok_or(Bad::TooLarge)?;
+        *rest = tail;
+        for skip in [b'i', b'B'] {
+            if let Some((&c, tail)) = rest.split_first() {
+                if c == skip {
+                    *rest = tail;
+                }
+            }
+        }
+    }
+    Ok(n)
+}
+
+fn welcome(exename: &str) -> String {
+    format!("{exename} 0.8.2 (zcopy {}) \n", env!("CARGO_PKG_VERSION"))
+}
+
+fn usage(exename: &str) -> String {
+    format!(
+        "{}Print or verify checksums using fast non-cryptographic algorithm xxHash \n\n\
+         Usage: {exename} [options] [files] \n\n\
+         When no filename provided or when '-' is provided, uses stdin as input. \n\
+         Options: \n  \
+         -H#         algorithm selection: 0,1,2,3 or 32,64,128 (default: 1) \n  \
+         -c, --check read xxHash checksum from [files] and check them \n  \
+         -h, --help  display a long help page about advanced options \n",
+        welcome(exename)
+    )
+}
+
+fn usage_advanced(exename: &str) -> String {
+    format!(
+        "{}Advanced :\n  \
+         -V, --version        Display version information \n      \
+         --tag            Produce BSD-style checksum lines \n      \
+         --little-endian  Checksum values use little endian convention (default: big endian) \n      \
+         --binary         Read in binary mode \n  \
+         -b                   Run benchmark \n  \
+         -b#                  Bench only algorithm variant # \n  \
+         -i#                  Number of times to run the benchmark (default: 3) \n  \
+         -q, --quiet          Don't display version header in benchmark mode \n\n\
+         The following five options are useful only when verifying checksums (-c): \n  \
+         -q, --quiet          Don't print OK for each successfully verified file \n      \
+         --status         Don't output anything, status code shows success \n      \
+         --strict         Exit non-zero for improperly formatted checksum lines \n      \
+         --warn           Warn about improperly formatted checksum lines \n      \
+         --ignore-missing Don't fail or report status for missing files \n",
+        usage(exename)
+    )
+}
+
+/// Reads a check line as xxhsum 0.8.2 does: `hex<space><any byte>name` (the byte
+/// after the space is skipped whatever it is, so `hex *name` reads too) with the
+/// digest told by the hex's length, or `TAG (name) = hex` with the digest told by
+/// the tag and `_LE` in it meaning little-endian hex. A line that starts with a
+/// backslash holds an escaped name. Untagged lines are little-endian with
+/// `--little-endian`. xxhsum 0.8.3's `XXH3_hex  name` is read too.
+pub fn parse(text: &[u8], config: &Config) -> Result<CheckLine, String> {
+    let bad = String::new;
+    let first = text.iter().position(|b| *b != b' ' && *b != b'\t');
+    // xxhsum steps over one byte, the backslash when it starts the line.
+    let escaped = first.is_some_and(|i| text[i] == b'\\');
+    let text = if escaped { &text[1..] } else { text };
+    let space = text.iter().position(|b| *b == b' ').ok_or_else(bad)?;
+    if space + 1 >= text.len() {
+        return Err(bad());
+    }
+    let (digest, hex, name, reversed) = if text[space + 1] == b'(' {
+        let last = text.iter().rposition(|b| *b == b' ').ok_or_else(bad)?;
+        if last - space < 5 || &text[last - 3..last] != b") =" {
+            return Err(bad());
+        }
+        let tag = &text[..space];
+        let mut digest = Digest::Xxh64;
+        for (prefix, d) in [
+            (&b"XXH3"[..], Digest::Xxh3),
+            (b"XXH32", Digest::Xxh32),
+            (b"XXH64", Digest::Xxh64),
+            (b"XXH128", Digest::Xxh128),
+        ] {
+            if tag.starts_with(prefix) {
+                digest = d;
+            }
+        }
+        let le = tag.windows(3).any(|w| w == b"_LE");
+        (digest, &text[last + 1..], &text[space + 2..last - 3], le)
+    } else {
+        let word = &text[..space];
+        let (digest, hex) = match word.strip_prefix(b"XXH3_") {
+            Some(hex) => (Digest::Xxh3, hex),
+            None => match word.len() {
+                8 => (Digest::Xxh32, word),
+                32 => (Digest::Xxh128, word),
+                _ => (Digest::Xxh64, word),
+            },
+        };
+        let name = text.get(space + 2..).unwrap_or_default();
+        (digest, hex, name, config.little_endian)
+    };
+    if !line::is_hex(hex, digest.hex_len()) {
+        return Err(bad());
+    }
+    let unescaped = if escaped {
+        line::unescape(name).ok_or_else(bad)?
+    } else {
+        name.to_vec()
+    };
+    Ok(CheckLine {
+        digests: vec![digest],
+        expected: line::unhex(hex, reversed).ok_or_else(bad)?,
+        name: unescaped,
+        shown: name.to_vec(),
+    })
+}
+
+/// The benchmark ids xxhsum numbers (odd: aligned input, even: unaligned), as the
+/// digests zcopy runs for them.
+fn bench_digest(id: u32) -> Option<(Digest, &'static str)> {
+    match id.checked_sub(1)? / 2 {
+        0 | 8 => Some((Digest::Xxh32, "XXH32")),
+        1 | 9 => Some((Digest::Xxh64, "XXH64")),
+        2..=4 | 10 | 11 => Some((Digest::Xxh3, "XXH3_64b")),
+        5..=7 | 12 | 13 => Some((Digest::Xxh128, "XXH128")),
+        _ => None,
+    }
+}
+
+/// `-b`: hashes a sample (or each file) for about a second, `iterations` times,
+/// and prints the best rate on stderr, as xxhsum's benchmark does.
+fn bench(
+    exename: &str,
+    ids: &[u32],
+    iterations: u32,
+    sample: usize,
+    files: &[OsString],
+) -> ExitCode {
+    let ids: Vec<u32> = if ids.is_empty() || ids == [0] {
+        vec![1, 3, 5, 11]
+    } else if ids.iter().any(|id| bench_digest(*id).is_none()) {
+        (1..=28).collect()
+    } else {
+        ids.to_vec()
+    };
+    eprint!("{}", welcome(exename));
+    let inputs: Vec<Vec<u8>> = if files.is_empty() {
+        eprintln!("Sample of {} KB...        ", sample >> 10);
+        vec![(0..sample).map(|i| (i * 2_654_435_761) as u8).collect()]
+    } else {
+        let mut inputs = Vec::new();
+        for file in files {
+            match std::fs::read(file) {
+                Ok(bytes) => inputs.push(bytes),
+                Err(e) => {
+                    eprintln!(
+                        "Error: Could not open '{}': {}. ",
+                        String::from_utf8_lossy(file.as_bytes()),
+                        super::strerror(&e)
+                    );
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+        inputs
+    };
+    // -i0 is one quick round, "no claim of accuracy", as in xxhsum.
+    let (rounds, round_time) = match iterations {
+        0 => (1, Duration::from_millis(100)),
+        n => (n, Duration::from_secs(1)),
+    };
+    for bytes in &inputs {
+        for &id in &ids {
+            let Some((digest, name)) = bench_digest(id) else {
+                continue;
+            };
+            let unaligned = id % 2 == 0;
+            let input = if unaligned && !bytes.is_empty() {
+                &bytes[1..]
+            } else {
+                &bytes[..]
+            };
+            let mut best = 0f64;
+            for _ in 0..rounds {
+                let started = Instant::now();
+                let mut hashed = 0u64;
+                while started.elapsed() < round_time {
+                    let mut h = Hasher::new(digest);
+                    h.update(input);
+                    std::hint::black_box(h.finish(Xof::DEFAULT));
+                    hashed += 1;
+                }
+                best = best.max(hashed as f64 / started.elapsed().as_secs_f64());
+            }
+            let variant = if unaligned {
+                format!("{name} unaligned")
+            } else {
+                name.to_string()
+            };
+            let mbs = best * input.len() as f64 / f64::from(1 << 20);
+            eprintln!(
+                "{id:2}#{variant:<30} : {:10} -> {best:8.0} it/s ({mbs:7.1} MB/s) ",
+                input.len()
+            );
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        let mut c = Config::new(Voice::Xxhsum, "xxhsum", Digest::Xxh64);
+        c.accepts = XXH.to_vec();
+        c
+    }
+
+    #[test]
+    fn check_lines_as_xxhsum_reads_them() {
+        let c = config();
+        let parsed = parse(b"0a0b0c0d *f", &c).unwrap();
+        assert_eq!(
+            (parsed.digests[0], &parsed.name[..]),
+            (Digest::Xxh32, &b"f"[..])
+        );
+        let le = parse(b"XXH32_LE (a b) = 0d0c0b0a", &c).unwrap();
+        assert_eq!(le.expected, [0x0a, 0x0b, 0x0c, 0x0d]);
+        assert_eq!(le.name, b"a b");
+        let xxh3 = parse(b"XXH3 (f) = 0123456789abcdef", &c).unwrap();
+        assert_eq!(xxh3.digests, [Digest::Xxh3]);
+        let escaped = parse(b"\\0a0b0c0d  a\\nb", &c).unwrap();
+        assert_eq!(escaped.name, b"a\nb");
+        for bad in [
+            "12345678 ",
+            "123456789  file",
+            "",
+            "XXH64 (f) = 0a0b0c0d",
+            "\\0a0b0c0d  a\\qb",
+        ] {
+            assert!(parse(bad.as_bytes(), &c).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn arguments_as_xxhsum_reads_them() {
+        let run =
+            |args: &[&str]| match parse_args("xxhsum", args.iter().map(OsString::from).collect()) {
+                Ok(Mode::Run(c)) => Some((c.digest, c.tag, c.quiet, c.files.len())),
+                _ => None,
+            };
+        assert_eq!(run(&["-H0", "f"]), Some((Digest::Xxh32, false, false, 1)));
+        assert_eq!(run(&["-qH3", "f"]), Some((Digest::Xxh3, true, true, 1)));
+        assert_eq!(
+            run(&["-H128", "f", "-H0"]),
+            Some((Digest::Xxh128, false, false, 2))
+        );
+        assert_eq!(run(&["-H9", "f"]), None);
+        assert_eq!(run(&["--bogus", "f"]), None);
+        assert!(matches!(
+            parse_args("xxhsum", vec!["-bi0".into()]),
+            Ok(Mode::Bench { iterations: 0, .. })
+        ));
+        match parse_args("/usr/bin/xxh128sum", vec!["-c".into(), "f".into()]) {
+            Ok(Mode::Run(c)) => assert_eq!(c.accepts, [Digest::Xxh128]),
+            _ => panic!("xxh128sum -c f"),
+        }
+    }
+}
