@@ -32,14 +32,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, Timespec, Timestamps, CWD};
-use zcopy::engine::{reflink, seek_data};
-use zcopy::{FdKind, Options, Transfer};
+use zcopy::FdKind;
 
 use crate::exit::message;
 pub use options::Args;
 use options::{Clobber, Follow, Make, Settings, Update, When};
 use part::{temp_name, PartFile, Target};
-use std::ops::Range;
 use words::q;
 pub use words::Program;
 
@@ -53,8 +51,6 @@ struct Copier {
     set: Settings,
     program: Program,
     umask: u32,
-    /// Source devices whose file system refused FICLONE: asked once, not per file.
-    no_reflink: HashSet<u64>,
     /// With `--preserve=links`: the first copy of each multiply-linked source.
     linked: HashMap<(u64, u64), PathBuf>,
     /// With several operands: what this copy made at each top-level destination
@@ -121,7 +117,6 @@ pub fn run_as(args: Args, program: Program) -> Result<()> {
         set,
         program,
         umask: super::umask(),
-        no_reflink: HashSet::new(),
         linked: HashMap::new(),
         dir_dev: 0,
         bar: show_bar.then(|| {
@@ -911,7 +906,6 @@ impl Copier {
     fn helper(&self) -> Copier {
         Copier {
             set: self.set.clone(),
-            no_reflink: self.no_reflink.clone(),
             linked: HashMap::new(),
             made: None,
             sources: None,
@@ -1217,162 +1211,44 @@ impl Copier {
         Ok(Some(how))
     }
 
-    /// `--sparse=always`: copies `segment` of `src` into `sink` through a buffer,
-    /// seeking over every block of zeros instead of writing it, so that runs of
-    /// zeros become holes as in GNU cp (the caller sets the final length).
-    fn write_punching_holes(&self, src: &File, sink: &File, segment: Range<u64>) -> Result<()> {
-        const BLOCK: usize = 4096;
-        let mut buf = vec![0u8; 32 * BLOCK];
-        let mut offset = segment.start;
-        while offset < segment.end {
-            let want = buf.len().min((segment.end - offset) as usize);
-            let got = rustix::io::pread(src, &mut buf[..want], offset)?;
-            if got == 0 {
-                break;
-            }
-            for (i, block) in buf[..got].chunks(BLOCK).enumerate() {
-                if block.iter().all(|&b| b == 0) {
-                    continue;
-                }
-                let at = offset + (i * BLOCK) as u64;
-                let mut written = 0;
-                while written < block.len() {
-                    written += rustix::io::pwrite(sink, &block[written..], at + written as u64)?;
-                }
-            }
-            offset += got as u64;
-        }
-        Ok(())
-    }
-
     /// Fills `sink` (a new file, or a device written in place) with the contents of
-    /// `src` and says how; `dst` names it on the progress bar.
+    /// `src` and says how (`zcopy::copy_contents`: a clone, else the engines over
+    /// the data segments); `dst` names it on the progress bar.
     fn fill(
-        &mut self,
+        &self,
         src: &File,
         meta: &Metadata,
         sink: &File,
         sink_kind: FdKind,
         dst: &Path,
     ) -> Result<String> {
-        let mut skipped = Vec::new();
-        let regular = meta.is_file();
-        // Clones and holes need a regular file at both ends.
-        let sparse_sink = regular && sink_kind == FdKind::File;
-        if sparse_sink && self.set.reflink != When::Never && !self.no_reflink.contains(&meta.dev())
-        {
-            match reflink::clone_file(src, sink) {
-                Ok(()) => return Ok("reflink".into()),
-                Err(e) if self.set.reflink == When::Always => {
-                    return Err(CloneFailed(e).into());
-                }
-                Err(e) => {
-                    // EOPNOTSUPP: the source's file system cannot clone at all, to any
-                    // destination: not asked again. EXDEV depends on the destination.
-                    if e.raw_os_error() == Some(libc::EOPNOTSUPP) {
-                        self.no_reflink.insert(meta.dev());
-                    }
-                    skipped.push(format!(
-                        "reflink: {}",
-                        crate::exit::without_os_error(&e.to_string())
-                    ));
-                }
-            }
+        let options = zcopy::CopyOptions::default()
+            .reflink(match self.set.reflink {
+                When::Auto => zcopy::Reflink::Auto,
+                When::Always => zcopy::Reflink::Always,
+                When::Never => zcopy::Reflink::Never,
+            })
+            .sparse(match self.set.sparse {
+                When::Auto => zcopy::Sparse::Auto,
+                When::Always => zcopy::Sparse::Always,
+                When::Never => zcopy::Sparse::Never,
+            })
+            .engine(self.set.engine);
+        let bar = self.bar.as_ref();
+        if let Some(bar) = bar {
+            bar.set_message(dst.display().to_string());
         }
-        let src_kind = if regular {
-            FdKind::File
-        } else {
-            FdKind::of(src)?
-        };
-        let options = Options {
-            engine: self.set.engine,
-            rusage: false,
-            ..Options::default()
-        };
-        if self.set.sparse == When::Always && sparse_sink {
-            let segments = seek_data::data_segments(src, meta.len())?;
-            for segment in &segments {
-                self.write_punching_holes(src, sink, segment.clone())?;
+        let before = bar.map_or(0, ProgressBar::position);
+        let copied = zcopy::copy_contents(src, meta, sink, sink_kind, &options, &mut |moved| {
+            if let Some(bar) = bar {
+                bar.set_position(before + moved);
             }
-            rustix::fs::ftruncate(sink, meta.len())?;
-            let plural = if segments.len() == 1 { "" } else { "s" };
-            return Ok(format!(
-                "read-write, {} data segment{plural}, holes kept and made of zeros",
-                segments.len()
-            ));
-        }
-        // Holes are looked for only where the size allows them; a size that lies
-        // (procfs, sysfs) is never trusted for the length: copies run to end of file.
-        let segments = match self.set.sparse {
-            When::Auto
-                if sparse_sink
-                    && meta.blocks() * 512 < meta.len()
-                    && seek_data::has_holes(src)? =>
-            {
-                Some(seek_data::data_segments(src, meta.len())?)
-            }
-            _ => None,
-        }
-        .filter(|segments| segments.len() != 1 || segments[0] != (0..meta.len()));
-        let mut engine = None;
-        let mut record = |report: zcopy::Report, skipped: &mut Vec<String>| {
-            if engine.is_none() {
-                skipped.extend(report.skipped.iter().map(|s| s.to_string()));
-                engine = Some(report.engine);
-            }
-        };
-        let sparse = segments.is_some();
-        let count = segments.as_ref().map_or(0, Vec::len);
-        match segments {
-            None => {
-                let mut transfer = Transfer::with_kinds(src, src_kind, sink, sink_kind, options)?;
-                self.run(&mut transfer, dst)?;
-                record(transfer.report(), &mut skipped);
-            }
-            Some(segments) => {
-                for segment in &segments {
-                    rustix::fs::seek(sink, rustix::fs::SeekFrom::Start(segment.start))?;
-                    let options = Options {
-                        offset: segment.start,
-                        len: Some(segment.end - segment.start),
-                        ..options
-                    };
-                    let mut transfer =
-                        Transfer::with_kinds(src, src_kind, sink, sink_kind, options)?;
-                    self.run(&mut transfer, dst)?;
-                    record(transfer.report(), &mut skipped);
-                }
-                rustix::fs::ftruncate(sink, meta.len())?;
-            }
-        }
-        let mut how = engine.map_or("empty", |e| e.name()).to_string();
-        if sparse {
-            let plural = if count == 1 { "" } else { "s" };
-            how.push_str(&format!(", {count} data segment{plural}, holes kept"));
-        }
-        if !skipped.is_empty() {
-            how.push_str(&format!("; skipped {}", skipped.join(", ")));
-        }
-        Ok(how)
-    }
-
-    /// Runs a transfer, moving the progress bar along when there is one.
-    fn run(&self, transfer: &mut Transfer<'_>, dst: &Path) -> Result<()> {
-        let Some(bar) = &self.bar else {
-            crate::progress::run(transfer, None, false)?;
-            return Ok(());
-        };
-        bar.set_message(dst.display().to_string());
-        let before = bar.position();
-        loop {
-            match transfer.run_some(16 << 20)? {
-                zcopy::Status::More => bar.set_position(before + transfer.moved()),
-                zcopy::Status::Done => break,
-                zcopy::Status::WouldBlock => bail!("timed out"),
-            }
-        }
-        bar.set_position(before + transfer.moved());
-        Ok(())
+        })
+        .map_err(|e| match e {
+            zcopy::Error::Clone(e) => anyhow::Error::from(CloneFailed(e)),
+            e => e.into(),
+        })?;
+        Ok(copied.describe())
     }
 
     /// Mode, and with `--preserve`: ownership, xattrs and times, in the order that
