@@ -1,10 +1,10 @@
 //! One file's contents into another, the cheapest way that works, and a whole
 //! file copied into place: what `cp` does for each regular file.
 //!
-//! [`copy_contents`] tries a copy-on-write clone first ([`engine::reflink`],
+//! [`copy_contents`] tries a copy-on-write clone first ([`crate::engine::reflink`],
 //! `FICLONE`: nothing is read or written, the extents are shared), then runs the
 //! transfer engines ([`Transfer`], `copy_file_range` first between files) over the
-//! source's data segments only ([`engine::seek_data`]), so a sparse file keeps its
+//! source's data segments only ([`crate::engine::seek_data`]), so a sparse file keeps its
 //! holes; with [`Sparse::Always`] runs of zeros become holes too. What ran, and why
 //! the faster paths were skipped, comes back in [`Copied`] — what `std::io::copy`
 //! and `std::fs::copy` decide silently.
