@@ -901,3 +901,50 @@ fn verify(entry: &line::CheckLine, config: &Config) -> Verdict {
     }
     Verdict::Mismatched
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every parser takes any line: short ones made of the bytes the formats give a
+    /// meaning to, in every order, and longer pseudo-random ones.
+    #[test]
+    fn no_check_line_panics_any_parser() {
+        const BYTES: &[u8] = b"\\ ()=*_LEXH3S0a\t\0\xff\r";
+        let mut lines: Vec<Vec<u8>> = Vec::new();
+        for len in 0..=4u32 {
+            for mut n in 0..BYTES.len().pow(len) {
+                let mut line = Vec::new();
+                for _ in 0..len {
+                    line.push(BYTES[n % BYTES.len()]);
+                    n /= BYTES.len();
+                }
+                lines.push(line);
+            }
+        }
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = (x % 80) as usize;
+            let line = (0..len)
+                .map(|i| BYTES[((x >> (i % 60)) as usize).wrapping_add(i) % BYTES.len()])
+                .collect();
+            lines.push(line);
+        }
+        lines.push(format!("XXH64 ({}) = ", "0".repeat(16)).into_bytes());
+        lines.push(format!("\\{}  \\", "0".repeat(64)).into_bytes());
+        let xxhsum = Config::new(Voice::Xxhsum, "xxhsum", Digest::Xxh64);
+        for line in &lines {
+            let _ = xxhsum::parse(line, &xxhsum);
+            let _ = b3sum::parse(line);
+            let _ = gnu::parse(line, Digest::Sha256, &mut None);
+            let _ = gnu::parse(line, Digest::Sha256, &mut Some(true));
+            let _ = line::parse(line, None, false);
+            for voice in [Voice::Zcopy, Voice::Xxhsum, Voice::B3sum, Voice::Gnu] {
+                let _ = line::content(line, voice);
+            }
+        }
+    }
+}
