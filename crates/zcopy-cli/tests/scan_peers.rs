@@ -1,5 +1,5 @@
 //! zcopy under the names of the tools it stands in for (links made by `zcopy
-//! generate links`): as `xxhsum` it is xxhsum 0.8.2, as `b3sum` b3sum 1.8, as
+//! generate links`): as `xxhsum` it is xxhsum 0.8.3, as `b3sum` b3sum 1.8, as
 //! `sha256sum` GNU's; each case below is one those tools' own test suites check,
 //! with the words they print. Where the real tool is installed (GNU sha256sum
 //! always is), the same commands run through both and must agree byte for byte.
@@ -146,14 +146,19 @@ fn xxhsum_algorithms_tags_and_endianness() {
         let args: Vec<&str> = flags.iter().copied().chain(["f"]).collect();
         assert_eq!(line(&args), format!("{hex}  f\n"), "{flags:?}");
     }
-    assert_eq!(line(&["-H3", "f"]), "XXH3 (f) = b34d1a3ab2bece70\n");
+    // xxhsum 0.8.3 marks an untagged XXH3 line, lest it read as XXH64.
+    assert_eq!(line(&["-H3", "f"]), "XXH3_b34d1a3ab2bece70  f\n");
+    assert_eq!(
+        line(&["--tag", "-H3", "f"]),
+        "XXH3 (f) = b34d1a3ab2bece70\n"
+    );
     assert_eq!(line(&["--tag", "-H0", "f"]), "XXH32 (f) = d20fe3d3\n");
     assert_eq!(
         line(&["--tag", "-H0", "--little-endian", "f"]),
         "XXH32_LE (f) = d3e30fd2\n"
     );
     assert_eq!(
-        line(&["-H3", "--little-endian", "f"]),
+        line(&["-H3", "--little-endian", "--tag", "f"]),
         "XXH3_LE (f) = 70cebeb23a1a4db3\n"
     );
     let bad = ours(bin.path(), dir.path(), "xxhsum", &["-H9", "f"]);
@@ -255,6 +260,24 @@ fn xxhsum_check_in_its_own_words() {
     assert!(warned
         .stdout()
         .ends_with("1 line is improperly formatted\n1 computed checksum did NOT match\n"));
+
+    // --filelist hashes the files a list names, and says which it could not.
+    let g = ours(bin.path(), dir.path(), "xxhsum", &["g"]).stdout();
+    let listed = run_in(
+        bin.path(),
+        dir.path(),
+        "xxhsum",
+        &os(&["--filelist"]),
+        b"g\nnope\n",
+    );
+    assert_eq!(listed.code, 1);
+    assert_eq!(
+        listed.stdout(),
+        format!(
+            "{g}stdin:2: Could not open or read 'nope': No such file or directory.\n\
+             1 listed file could not be read\n"
+        )
+    );
 
     let absent = ours(bin.path(), dir.path(), "xxhsum", &["nonexistent"]);
     assert_eq!(absent.code, 1);
