@@ -98,6 +98,11 @@ fn generate_links_makes_every_name_and_keeps_other_files() {
         "xxh3sum",
         "b3sum",
         "sha256sum",
+        "sha224sum",
+        "sha384sum",
+        "sha512sum",
+        "sha1sum",
+        "md5sum",
     ] {
         let target = std::fs::read_link(dir.path().join(name)).unwrap();
         assert_eq!(
@@ -607,4 +612,47 @@ fn cp_by_its_name_is_zcopy_cp() {
     let bad = ours(bin.path(), dir.path(), "cp", &["--no-such-flag", "f", "x"]);
     assert_eq!(bad.code, 1, "a usage error exits 1, as GNU cp's");
     assert!(!dir.path().join("x").exists());
+}
+
+/// md5sum, sha1sum, sha224sum, sha384sum and sha512sum by their names: GNU's
+/// lines, tags and checks, against the real ones.
+#[test]
+fn the_other_gnu_sums_agree_with_gnu() {
+    let bin = links();
+    for tool in ["md5sum", "sha1sum", "sha224sum", "sha384sum", "sha512sum"] {
+        if !have(tool, "the_other_gnu_sums_agree_with_gnu") {
+            continue;
+        }
+        let dir = files();
+        let gnu = |args: &[&str], stdin: &[u8]| {
+            run_in(
+                Path::new("/nonexistent"),
+                dir.path(),
+                tool,
+                &os(args),
+                stdin,
+            )
+        };
+        let mine =
+            |args: &[&str], stdin: &[u8]| run_in(bin.path(), dir.path(), tool, &os(args), stdin);
+        let sums = gnu(&["f", "g"], b"").stdout;
+        let tagged = gnu(&["--tag", "f"], b"").stdout;
+        let mut bad = sums.clone();
+        bad.extend_from_slice(b"junk\n");
+        for (args, stdin) in [
+            (&["f", "g"][..], &b""[..]),
+            (&["--tag", "f"], b""),
+            (&["-c"], &sums[..]),
+            (&["-c"], &tagged[..]),
+            (&["-c", "--strict", "-w"], &bad[..]),
+            (&["-c"], b"SHA256 (f) = 00\n"),
+        ] {
+            let (theirs, ours) = (gnu(args, stdin), mine(args, stdin));
+            assert_eq!(
+                (theirs.code, theirs.stdout(), theirs.stderr),
+                (ours.code, ours.stdout(), ours.stderr),
+                "{tool} {args:?}"
+            );
+        }
+    }
 }
