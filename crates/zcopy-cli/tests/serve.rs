@@ -206,6 +206,64 @@ fn head_ranges_and_conditional_requests() {
     assert_eq!(status, 200);
 }
 
+/// A resume after the file changed: `If-Range` with a validator of the old version
+/// gets 200 and the whole new file (RFC 9110 §13.1.5), never the new file's tail.
+#[test]
+fn if_range_resumes_only_the_same_version() {
+    if !have("curl", "if_range_resumes_only_the_same_version") {
+        return;
+    }
+    let dir = site();
+    let path = dir.path().join("www/big.bin");
+    let old = std::time::SystemTime::now() - Duration::from_secs(3600);
+    let set_old = || {
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(old)
+            .unwrap()
+    };
+    set_old();
+    let server = serve(dir.path(), &[]);
+    let url = format!("http://{}/big.bin", server.addr);
+    let big = pattern((3 << 20) + 7);
+    let (_, headers, _) = curl(&["-I", &url]);
+    let etag = header(&headers, "etag").unwrap().to_string();
+    let modified = header(&headers, "last-modified").unwrap().to_string();
+
+    let if_range = |value: &str| curl(&["-r", "100-", "-H", &format!("If-Range: {value}"), &url]);
+    for matching in [&etag, &modified] {
+        let (status, headers, body) = if_range(matching);
+        assert_eq!(status, 206, "{matching}");
+        assert!(body == big[100..], "{matching}: {} bytes", body.len());
+        assert!(header(&headers, "content-range").is_some());
+    }
+    let weak = format!("W/{etag}");
+    for stale in [
+        "\"stale\"",
+        weak.as_str(),
+        "Thu, 01 Jan 1970 00:00:00 GMT",
+        "not a date",
+    ] {
+        let (status, headers, body) = if_range(stale);
+        assert_eq!(status, 200, "{stale}");
+        assert!(body == big, "{stale}: {} bytes", body.len());
+        assert_eq!(header(&headers, "content-range"), None, "{stale}");
+    }
+
+    // The file changes between the two halves of a download: the resume that
+    // names the first half's ETag gets the new file whole.
+    let new = pattern(5000);
+    std::fs::write(&path, &new).unwrap();
+    set_old();
+    // The open-file cache trusts what it looked up for a second.
+    std::thread::sleep(Duration::from_millis(1100));
+    let (status, _, body) = if_range(&etag);
+    assert_eq!(status, 200);
+    assert!(body == new, "{} bytes", body.len());
+}
+
 #[test]
 fn keep_alive_reuses_one_connection() {
     if !have("curl", "keep_alive_reuses_one_connection") {

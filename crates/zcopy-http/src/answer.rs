@@ -334,7 +334,13 @@ fn file(
         return (Status::NotModified, 0);
     }
     let size = entry.size;
-    match request::span(req.range, size) {
+    // A range of another version would be stitched onto the client's copy of the
+    // old one: when the validator does not match, the whole file goes out.
+    let range = match req.if_range {
+        Some(validator) if !if_range_matches(validator, entry) => None,
+        _ => req.range,
+    };
+    match request::span(range, size) {
         Span::Full => {
             if pending {
                 response::start(&mut conn.out, Status::Ok, date, close);
@@ -441,6 +447,27 @@ fn boundary(entry: &Entry) -> String {
         .map_or(0, |d| d.subsec_nanos());
     let tag = entry.etag.trim_matches('"');
     format!("zcopy-{tag}-{nanos:08x}")
+}
+
+/// `If-Range` (RFC 9110 §13.1.5): an entity tag matches by strong comparison
+/// (a weak one never does); a date matches only if it is the file's Last-Modified
+/// and that is a strong validator, at least a second before now (§8.8.2.2); nginx
+/// compares the date for equality alone.
+fn if_range_matches(validator: &str, entry: &Entry) -> bool {
+    if validator.starts_with('"') {
+        return validator == entry.etag;
+    }
+    if validator.starts_with("W/") {
+        return false;
+    }
+    let Ok(date) = httpdate::parse_http_date(validator) else {
+        return false;
+    };
+    let secs = |t: SystemTime| {
+        t.duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    };
+    secs(date) == secs(entry.modified) && secs(entry.modified) < secs(SystemTime::now())
 }
 
 fn not_modified(req: &Request<'_>, entry: &Entry) -> bool {

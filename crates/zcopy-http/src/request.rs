@@ -31,6 +31,8 @@ pub struct Request<'a> {
     pub range: Option<&'a str>,
     pub if_none_match: Option<&'a str>,
     pub if_modified_since: Option<&'a str>,
+    /// `Range` applies only while this validator matches (RFC 9110 §13.1.5).
+    pub if_range: Option<&'a str>,
     pub accept_encoding: Option<&'a str>,
     pub accept: Option<&'a str>,
     /// The body's length; only a PUT may have a body.
@@ -79,6 +81,7 @@ pub fn parse(buf: &[u8]) -> Parsed<'_> {
     let mut range = None;
     let mut if_none_match = None;
     let mut if_modified_since = None;
+    let mut if_range = None;
     let mut accept_encoding = None;
     let mut accept = None;
     let mut content_length = None;
@@ -113,6 +116,7 @@ pub fn parse(buf: &[u8]) -> Parsed<'_> {
             b"range" => range = Some(value),
             b"if-none-match" => if_none_match = Some(value),
             b"if-modified-since" => if_modified_since = Some(value),
+            b"if-range" => if_range = Some(value),
             b"accept-encoding" => accept_encoding = Some(value),
             b"accept" => accept = Some(value),
             // A body the server does not read would be taken for the next request
@@ -155,6 +159,7 @@ pub fn parse(buf: &[u8]) -> Parsed<'_> {
             range,
             if_none_match,
             if_modified_since,
+            if_range,
             accept_encoding,
             accept,
             content_length,
