@@ -264,6 +264,84 @@ fn if_range_resumes_only_the_same_version() {
     assert!(body == new, "{} bytes", body.len());
 }
 
+/// Dot names are neither listed nor served unless `--hidden`; part files and
+/// manifests never are, whatever the flags, through any path component.
+#[test]
+fn dot_names_part_files_and_manifests_are_not_served() {
+    if !have("curl", "dot_names_part_files_and_manifests_are_not_served") {
+        return;
+    }
+    let dir = site();
+    let www = dir.path().join("www");
+    std::fs::create_dir_all(www.join(".git")).unwrap();
+    std::fs::write(www.join(".git/config"), b"[core]\n").unwrap();
+    std::fs::write(www.join(".env"), b"KEY=1\n").unwrap();
+    std::fs::write(www.join("list/.hidden"), b"h").unwrap();
+    let in_flight = [
+        ".up.bin.123.4.zcopy-part",
+        ".cp.bin.123-4.zcopy-part",
+        "get.bin.zcopy-part",
+        ".big.iso.zcopy-manifest",
+    ];
+    for name in in_flight {
+        std::fs::write(www.join(name), b"half").unwrap();
+    }
+    let listed = |addr: &str| -> Vec<String> {
+        let (_, _, body) = curl(&["-H", "Accept: application/json", &format!("http://{addr}/")]);
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let mut names: Vec<String> = json["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["name"].as_str().unwrap().to_string())
+            .collect();
+        names.sort();
+        names
+    };
+    let status =
+        |addr: &str, path: &str| curl(&["--path-as-is", &format!("http://{addr}{path}")]).0;
+
+    let plain = serve(dir.path(), &[]);
+    let a = &plain.addr;
+    for path in [
+        "/.env",
+        "/.git/config",
+        "/.git/",
+        "/%2egit/config",
+        "/list/.hidden",
+    ] {
+        assert_eq!(status(a, path), 404, "{path}");
+    }
+    for name in in_flight {
+        assert_eq!(status(a, &format!("/{name}")), 404, "{name}");
+    }
+    assert_eq!(status(a, "/hello.txt"), 200);
+    let names = listed(a);
+    assert!(
+        names
+            .iter()
+            .all(|n| !n.starts_with('.') && !n.contains("zcopy-")),
+        "{names:?}"
+    );
+    assert!(names.contains(&"hello.txt".to_string()), "{names:?}");
+    let (_, _, page) = curl(&[&format!("http://{a}/list/")]);
+    assert!(!String::from_utf8_lossy(&page).contains(".hidden"));
+
+    let shown = serve(dir.path(), &["--hidden"]);
+    let a = &shown.addr;
+    assert_eq!(curl(&[&format!("http://{a}/.git/config")]).2, b"[core]\n");
+    assert_eq!(status(a, "/.env"), 200);
+    for name in in_flight {
+        assert_eq!(status(a, &format!("/{name}")), 404, "--hidden {name}");
+    }
+    let names = listed(a);
+    assert!(
+        names.contains(&".env".to_string()) && names.contains(&".git".to_string()),
+        "{names:?}"
+    );
+    assert!(names.iter().all(|n| !n.contains("zcopy-")), "{names:?}");
+}
+
 #[test]
 fn keep_alive_reuses_one_connection() {
     if !have("curl", "keep_alive_reuses_one_connection") {

@@ -185,6 +185,39 @@ fn hostile_uploads_write_nothing() {
     assert!(!root.join("new").exists());
 }
 
+/// An upload to a dot name is refused unless `--hidden`; to a part file's or a
+/// manifest's name, always.
+#[test]
+fn uploads_to_dot_names_need_hidden() {
+    if !have("curl", "uploads_to_dot_names_need_hidden") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("www");
+    std::fs::create_dir_all(root.join(".config")).unwrap();
+    let small = dir.path().join("s.txt");
+    std::fs::write(&small, b"x").unwrap();
+    let never = ["/a.zcopy-part", "/.a.1.2.zcopy-part", "/.a.zcopy-manifest"];
+
+    let server = upload_server(&root, &[]);
+    let url = |p: &str| format!("http://{}{p}", server.addr);
+    for path in ["/.env", "/.config/x", "/%2eenv"].iter().chain(&never) {
+        let (status, body) = curl_put(&small, &url(path), &[]);
+        assert_eq!(status, 403, "{path}: {body}");
+    }
+    assert_eq!(names_in(&root), [".config"]);
+    assert_eq!(names_in(&root.join(".config")), Vec::<String>::new());
+
+    let hidden = upload_server(&root, &["--hidden"]);
+    let url = |p: &str| format!("http://{}{p}", hidden.addr);
+    assert_eq!(curl_put(&small, &url("/.env"), &[]).0, 201);
+    assert_eq!(curl_put(&small, &url("/.config/x"), &[]).0, 201);
+    for path in never {
+        assert_eq!(curl_put(&small, &url(path), &[]).0, 403, "--hidden {path}");
+    }
+    assert_eq!(names_in(&root), [".config", ".env"]);
+}
+
 #[test]
 fn short_slow_and_stalled_bodies() {
     let dir = tempfile::tempdir().unwrap();

@@ -89,7 +89,7 @@ pub fn respond(conn: &mut Conn, req: &Request<'_>, cx: &mut Context<'_>) {
         }
         (Method::Put, Some(max)) => {
             let length = req.content_length.unwrap_or(0);
-            match upload::start(&cx.config.root, req.target, length, max) {
+            match upload::start(&cx.config.root, req.target, length, max, cx.config.hidden) {
                 upload::Start::Refuse(status, why) => {
                     conn.close_after = true;
                     simple(conn, cx, status, why, &[], false)
@@ -236,7 +236,7 @@ fn path(
     match cx.files.resolve(cx.config, req.target, cx.clock.now()) {
         Lookup::File(variants) => file(conn, req, cx, &variants, head_only),
         Lookup::Listing(dir, relative, shown) => {
-            match listing::read(&cx.config.root, &dir, &relative) {
+            match listing::read(&cx.config.root, &dir, &relative, cx.config.hidden) {
                 Ok(entries) => {
                     let (body, kind) = if wants_json(req.accept) {
                         (listing::json(&entries, &shown), "application/json")

@@ -146,7 +146,7 @@ impl OpenFiles {
                 return Lookup::File(variants.clone());
             }
         }
-        match files::resolve(&config.root, target) {
+        match files::resolve(&config.root, target, config.hidden) {
             Resolved::File(file, meta, path) => {
                 let variants = Rc::new(variants(config, file, meta, &path, now));
                 if self.paths.len() >= MAX_ENTRIES {

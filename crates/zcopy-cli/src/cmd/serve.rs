@@ -66,6 +66,10 @@ pub struct Args {
     /// Cache-Control value sent with every file (e.g. "public, max-age=3600")
     #[arg(long, value_name = "VALUE")]
     cache_control: Option<String>,
+    /// List and serve names starting with '.' (and accept uploads to them); part files
+    /// and manifests are never served
+    #[arg(long)]
+    hidden: bool,
     /// Do not serve FILE.br, FILE.zst or FILE.gz for FILE to clients that accept them
     #[arg(long)]
     no_precompressed: bool,
@@ -174,6 +178,7 @@ pub fn run(args: Args) -> Result<()> {
         uploaders,
         digests: (!args.no_digest).then(zcopy_http::digest::Cache::default),
         cache_control: args.cache_control.clone(),
+        hidden: args.hidden,
         precompressed: !args.no_precompressed,
         memory_body_max: if args.no_memory_bodies {
             0
