@@ -146,7 +146,7 @@ fn head_ranges_and_conditional_requests() {
     assert_eq!(header(&headers, "content-length"), Some(&*size.to_string()));
     let head = raw(
         &server.addr,
-        b"HEAD /big.bin HTTP/1.1\r\nConnection: close\r\n\r\n",
+        b"HEAD /big.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     );
     assert!(head.ends_with("\r\n\r\n"), "HEAD sends no body: {head}");
 
@@ -427,24 +427,46 @@ fn hostile_requests_get_4xx_and_the_server_lives() {
     let dir = site();
     let server = serve(dir.path(), &[]);
     let a = &server.addr;
-    assert!(raw(a, b"DELETE /hello.txt HTTP/1.1\r\n\r\n").contains("405 Method Not Allowed\r\n"));
+    assert!(raw(a, b"DELETE /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+        .contains("405 Method Not Allowed\r\n"));
     assert!(raw(
         a,
-        b"DELETE /hello.txt HTTP/1.1\r\nConnection: close\r\n\r\n"
+        b"DELETE /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
     )
     .contains("Allow: GET, HEAD\r\n"));
     assert!(raw(a, b"GARBAGE\x01\x02\r\n\r\n").starts_with("HTTP/1.1 400 "));
     assert!(raw(
         a,
-        b"GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx"
+        b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx"
     )
     .starts_with("HTTP/1.1 400 "));
-    assert!(raw(a, b"GET / HTTP/1.1\r\nX: a\r\n folded\r\n\r\n").starts_with("HTTP/1.1 400 "));
-    let long = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(10_000));
+    assert!(
+        raw(a, b"GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n folded\r\n\r\n")
+            .starts_with("HTTP/1.1 400 ")
+    );
+    let long = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(10_000));
     assert!(raw(a, long.as_bytes()).starts_with("HTTP/1.1 414 "));
-    let fat = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(10_000));
+    let fat = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nX: {}\r\n\r\n",
+        "a".repeat(10_000)
+    );
     assert!(raw(a, fat.as_bytes()).starts_with("HTTP/1.1 431 "));
-    let ok = raw(a, b"GET /hello.txt HTTP/1.1\r\nConnection: close\r\n\r\n");
+    // RFC 9112 §3.2: HTTP/1.1 needs exactly one Host; HTTP/1.0 may go without.
+    let two_hosts = b"GET /hello.txt HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n";
+    assert!(raw(a, two_hosts).starts_with("HTTP/1.1 400 "));
+    if have(
+        "curl",
+        "hostile_requests_get_4xx_and_the_server_lives (Host)",
+    ) {
+        let url = format!("http://{a}/hello.txt");
+        assert_eq!(curl(&["-H", "Host:", &url]).0, 400);
+        let (status, _, body) = curl(&["-0", "-H", "Host:", &url]);
+        assert_eq!((status, &*body), (200, &b"hello, world\n"[..]));
+    }
+    let ok = raw(
+        a,
+        b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
     assert!(
         ok.starts_with("HTTP/1.1 200 OK") && ok.ends_with("hello, world\n"),
         "{ok}"
@@ -457,7 +479,8 @@ fn a_slow_head_is_cut_off() {
     let dir = site();
     let server = serve(dir.path(), &["--header-timeout", "1"]);
     let mut c = TcpStream::connect(&server.addr).unwrap();
-    c.write_all(b"GET /hello.txt HTTP/1.1\r\nX-Slow: ").unwrap();
+    c.write_all(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .unwrap();
     c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let mut buf = [0u8; 64];
     match c.read(&mut buf) {
@@ -488,7 +511,7 @@ fn many_idle_connections() {
         .collect();
     assert!(raw(&server.addr, b"GET /hello.txt HTTP/1.0\r\n\r\n").ends_with("hello, world\n"));
     for mut c in idle.iter().take(10) {
-        c.write_all(b"GET /hello.txt HTTP/1.1\r\nConnection: close\r\n\r\n")
+        c.write_all(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             .unwrap();
         let mut s = String::new();
         c.read_to_string(&mut s).unwrap();
@@ -506,7 +529,8 @@ fn a_file_that_shrinks_mid_response_ends_only_that_response() {
     let server = serve(dir.path(), &[]);
     let mut c = TcpStream::connect(&server.addr).unwrap();
     rustix::net::sockopt::set_socket_recv_buffer_size(&c, 64 << 10).unwrap();
-    c.write_all(b"GET /shrinks.bin HTTP/1.1\r\n\r\n").unwrap();
+    c.write_all(b"GET /shrinks.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
     let mut first = vec![0u8; 100_000];
     c.read_exact(&mut first).unwrap();
     std::fs::File::options()
@@ -533,7 +557,7 @@ fn sigterm_finishes_responses_in_flight() {
     let mut server = serve(dir.path(), &[]);
     let mut c = TcpStream::connect(&server.addr).unwrap();
     rustix::net::sockopt::set_socket_recv_buffer_size(&c, 64 << 10).unwrap();
-    c.write_all(b"GET /big.bin HTTP/1.1\r\nConnection: close\r\n\r\n")
+    c.write_all(b"GET /big.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .unwrap();
     let mut first = vec![0u8; 1000];
     c.read_exact(&mut first).unwrap();

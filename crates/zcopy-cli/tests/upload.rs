@@ -237,7 +237,7 @@ fn short_slow_and_stalled_bodies() {
     // A cut connection: the peer half-closes mid-body.
     {
         let mut s = TcpStream::connect(&server.addr).unwrap();
-        s.write_all(b"PUT /cut.bin HTTP/1.1\r\nContent-Length: 10\r\n\r\n12345")
+        s.write_all(b"PUT /cut.bin HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n12345")
             .unwrap();
         s.shutdown(std::net::Shutdown::Write).unwrap();
         let mut rest = Vec::new();
@@ -255,7 +255,7 @@ fn short_slow_and_stalled_bodies() {
             let refs: Vec<&[u8]> = pieces.iter().map(Vec::as_slice).collect();
             raw_put(
                 &addr,
-                "PUT /slow.bin HTTP/1.1\r\nContent-Length: 8000\r\n\r\n",
+                "PUT /slow.bin HTTP/1.1\r\nHost: x\r\nContent-Length: 8000\r\n\r\n",
                 &refs,
                 Duration::from_millis(200),
             )
@@ -264,7 +264,7 @@ fn short_slow_and_stalled_bodies() {
     std::thread::sleep(Duration::from_millis(300));
     let mut other = TcpStream::connect(&server.addr).unwrap();
     other
-        .write_all(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n")
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .unwrap();
     let mut listing = String::new();
     other.read_to_string(&mut listing).unwrap();
@@ -276,7 +276,7 @@ fn short_slow_and_stalled_bodies() {
     // A stalled body is dropped after the idle timeout, with its temporary file.
     let mut stalled = TcpStream::connect(&server.addr).unwrap();
     stalled
-        .write_all(b"PUT /stalled.bin HTTP/1.1\r\nContent-Length: 10\r\n\r\n123")
+        .write_all(b"PUT /stalled.bin HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n123")
         .unwrap();
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(names_in(&root).len(), 2, "{:?}", names_in(&root));

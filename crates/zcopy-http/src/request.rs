@@ -87,6 +87,7 @@ pub fn parse(buf: &[u8]) -> Parsed<'_> {
     let mut content_length = None;
     let mut expect_continue = false;
     let mut authorization = None;
+    let mut hosts = 0;
     for h in req.headers.iter() {
         let Ok(value) = std::str::from_utf8(h.value) else {
             continue;
@@ -138,6 +139,7 @@ pub fn parse(buf: &[u8]) -> Parsed<'_> {
             }
             b"expect" => expect_continue = value.eq_ignore_ascii_case("100-continue"),
             b"authorization" => authorization = Some(value),
+            b"host" => hosts += 1,
             _ => {}
         }
     }
@@ -149,6 +151,11 @@ pub fn parse(buf: &[u8]) -> Parsed<'_> {
         (_, Some(_)) => {
             return Parsed::Refuse(Status::BadRequest, "request bodies are not accepted")
         }
+    }
+    // RFC 9112 §3.2: an HTTP/1.1 request without Host, and any request with two,
+    // gets 400 (two could name two sites to two servers on the way).
+    if hosts > 1 || (hosts == 0 && minor == 1) {
+        return Parsed::Refuse(Status::BadRequest, "HTTP/1.1 needs one Host header");
     }
     Parsed::Complete(
         Request {
@@ -291,7 +298,7 @@ mod tests {
         );
         assert_eq!(r.range, Some("bytes=0-9"));
         let Parsed::Complete(r, _) = req(
-            "GET / HTTP/1.1\r\nACCEPT-Encoding: br\r\nX-A-Name-Longer-Than-The-Buffer: 1\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: x\r\nACCEPT-Encoding: br\r\nX-A-Name-Longer-Than-The-Buffer: 1\r\n\r\n",
         ) else {
             panic!()
         };
@@ -300,48 +307,65 @@ mod tests {
             panic!()
         };
         assert!(!r.keep_alive);
-        let Parsed::Complete(r, _) = req("GET / HTTP/1.1\r\nConnection: close\r\n\r\n") else {
+        let Parsed::Complete(r, _) = req("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        else {
             panic!()
         };
         assert!(!r.keep_alive);
         assert_eq!(req("GET / HTTP/1.1\r\nHost: x\r\n"), Parsed::Partial);
-        let Parsed::Complete(r, _) = req("DELETE / HTTP/1.1\r\n\r\n") else {
+        let Parsed::Complete(r, _) = req("DELETE / HTTP/1.1\r\nHost: x\r\n\r\n") else {
             panic!()
         };
         assert_eq!(r.method, Method::Other);
     }
 
     #[test]
+    fn host_is_required_on_http_1_1() {
+        let refused = |text: &str| matches!(req(text), Parsed::Refuse(Status::BadRequest, _));
+        assert!(refused("GET / HTTP/1.1\r\n\r\n"));
+        assert!(refused("GET / HTTP/1.1\r\nHost: a\r\nHOST: b\r\n\r\n"));
+        assert!(refused("GET / HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n"));
+        assert!(matches!(
+            req("GET / HTTP/1.0\r\n\r\n"),
+            Parsed::Complete(..)
+        ));
+        assert!(matches!(
+            req("GET / HTTP/1.1\r\nhost: a\r\n\r\n"),
+            Parsed::Complete(..)
+        ));
+    }
+
+    #[test]
     fn hostile_requests() {
         assert!(matches!(
-            req("GET / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n"),
+            req("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n"),
             Parsed::Refuse(Status::BadRequest, _)
         ));
         assert!(matches!(
-            req("GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            req("GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"),
             Parsed::Refuse(Status::BadRequest, _)
         ));
         assert!(matches!(
-            req("GET / HTTP/1.1\r\nContent-Length: 3\r\n\r\n"),
+            req("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n"),
             Parsed::Refuse(Status::BadRequest, _)
         ));
         assert!(matches!(
-            req("PUT /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            req("PUT /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"),
             Parsed::Refuse(Status::LengthRequired, _)
         ));
         assert!(matches!(
-            req("PUT /a HTTP/1.1\r\n\r\n"),
+            req("PUT /a HTTP/1.1\r\nHost: x\r\n\r\n"),
             Parsed::Refuse(Status::LengthRequired, _)
         ));
         for bad in ["-1", "+5", "5, 5", "0x10", "99999999999999999999999"] {
-            let text = format!("PUT /a HTTP/1.1\r\nContent-Length: {bad}\r\n\r\n");
+            let text = format!("PUT /a HTTP/1.1\r\nHost: x\r\nContent-Length: {bad}\r\n\r\n");
             assert!(
                 matches!(req(&text), Parsed::Refuse(Status::BadRequest, _)),
                 "{bad}"
             );
         }
         let Parsed::Complete(r, _) =
-            req("PUT /a HTTP/1.1\r\nContent-Length: 12\r\nExpect: 100-continue\r\n\r\n")
+            req("PUT /a HTTP/1.1\r\nHost: x\r\nContent-Length: 12\r\nExpect: 100-continue\r\n\r\n")
         else {
             panic!()
         };
@@ -350,7 +374,7 @@ mod tests {
             (Method::Put, Some(12), true)
         );
         assert!(matches!(
-            req("GET / HTTP/1.1\r\nX: a\r\n  folded\r\n\r\n"),
+            req("GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n  folded\r\n\r\n"),
             Parsed::Refuse(Status::BadRequest, _)
         ));
         assert!(matches!(
@@ -362,13 +386,16 @@ mod tests {
             req(&long_line),
             Parsed::Refuse(Status::UriTooLong, _)
         ));
-        let long_head = format!("GET / HTTP/1.1\r\nX: {}\r\n", "a".repeat(MAX_HEAD));
+        let long_head = format!(
+            "GET / HTTP/1.1\r\nHost: x\r\nX: {}\r\n",
+            "a".repeat(MAX_HEAD)
+        );
         assert!(matches!(
             req(&long_head),
             Parsed::Refuse(Status::HeaderFieldsTooLarge, _)
         ));
         let many = format!(
-            "GET / HTTP/1.1\r\n{}\r\n",
+            "GET / HTTP/1.1\r\nHost: x\r\n{}\r\n",
             "X: y\r\n".repeat(MAX_HEADERS + 1)
         );
         assert!(matches!(
