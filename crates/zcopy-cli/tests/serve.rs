@@ -125,7 +125,10 @@ fn full_bodies_through_every_engine() {
         assert_eq!(header(&headers, "accept-ranges"), Some("bytes"));
         let (_, headers, body) = curl(&[&format!("http://{}/hello.txt", server.addr)]);
         assert_eq!(body, b"hello, world\n");
-        assert_eq!(header(&headers, "content-type"), Some("text/plain"));
+        assert_eq!(
+            header(&headers, "content-type"),
+            Some("text/plain; charset=utf-8")
+        );
         assert!(header(&headers, "etag").is_some() && header(&headers, "last-modified").is_some());
     }
 }
@@ -340,6 +343,45 @@ fn dot_names_part_files_and_manifests_are_not_served() {
         "{names:?}"
     );
     assert!(names.iter().all(|n| !n.contains("zcopy-")), "{names:?}");
+}
+
+/// Text goes out as UTF-8 (`charset=utf-8` on every `text/*` type, a multipart
+/// part's too); other types as they are.
+#[test]
+fn text_types_say_utf_8() {
+    if !have("curl", "text_types_say_utf_8") {
+        return;
+    }
+    let dir = site();
+    let www = dir.path().join("www");
+    std::fs::write(www.join("data.json"), b"{}\n").unwrap();
+    std::fs::write(www.join("page.css"), "p::after{content:\"é\"}\n").unwrap();
+    let server = serve(dir.path(), &[]);
+    let url = |p: &str| format!("http://{}{p}", server.addr);
+    for (path, want) in [
+        ("/hello.txt", "text/plain; charset=utf-8"),
+        ("/docs/", "text/html; charset=utf-8"),
+        ("/page.css", "text/css; charset=utf-8"),
+        ("/list/", "text/html; charset=utf-8"),
+        ("/data.json", "application/json"),
+        ("/big.bin", "application/octet-stream"),
+    ] {
+        let (status, headers, _) = curl(&[&url(path)]);
+        assert_eq!(status, 200, "{path}");
+        assert_eq!(header(&headers, "content-type"), Some(want), "{path}");
+    }
+    let (_, headers, _) = curl(&["-H", "Accept: application/json", &url("/list/")]);
+    assert_eq!(header(&headers, "content-type"), Some("application/json"));
+    let (status, headers, body) = curl(&["-r", "0-1,3-4", &url("/hello.txt")]);
+    assert_eq!(status, 206);
+    let text = String::from_utf8_lossy(&body);
+    assert_eq!(
+        text.matches("Content-Type: text/plain; charset=utf-8\r\n")
+            .count(),
+        2,
+        "{text}"
+    );
+    assert_eq!(multipart(&headers, &body).len(), 2);
 }
 
 #[test]
@@ -644,7 +686,10 @@ fn precompressed_siblings_follow_accept_encoding() {
     let (status, headers, body) = curl(&["-H", "Accept-Encoding: gzip", "--compressed", &url]);
     assert_eq!((status, body), (200, text.as_bytes().to_vec()));
     assert_eq!(header(&headers, "content-encoding"), Some("gzip"));
-    assert_eq!(header(&headers, "content-type"), Some("text/plain"));
+    assert_eq!(
+        header(&headers, "content-type"),
+        Some("text/plain; charset=utf-8")
+    );
     assert_ne!(
         header(&headers, "etag"),
         Some(&*plain_tag),

@@ -396,7 +396,7 @@ fn file(
                 let lead = if i == 0 { "" } else { "\r\n" };
                 let part_head = format!(
                     "{lead}--{boundary}\r\nContent-Type: {}\r\nContent-Range: bytes {start}-{end}/{size}\r\n\r\n",
-                    entry.mime
+                    entry.content_type
                 );
                 length += part_head.len() as u64 + end + 1 - start;
                 body.push(Part::Bytes(part_head.into_bytes()));
