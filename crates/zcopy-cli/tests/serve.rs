@@ -384,6 +384,63 @@ fn text_types_say_utf_8() {
     assert_eq!(multipart(&headers, &body).len(), 2);
 }
 
+/// python's `http.server` habits: `-p PORT`, `-b ADDR`, and `zcopy serve 8000`
+/// (a port where a directory goes) told how to say it.
+#[test]
+fn port_and_bind_as_python_spells_them() {
+    if !have("curl", "port_and_bind_as_python_spells_them") {
+        return;
+    }
+    let dir = site();
+    let www = dir.path().join("www");
+    let www = www.to_str().unwrap();
+    for args in [
+        vec!["serve", www, "-p", "0"],
+        vec!["serve", www, "--bind", "127.0.0.1", "--port", "0"],
+        vec!["serve", www, "-b", "localhost", "-p", "0"],
+    ] {
+        let server = Server::start(&args);
+        // localhost may resolve to ::1 first.
+        let loopback = ["127.0.0.1:", "[::1]:"];
+        assert!(
+            loopback.iter().any(|l| server.addr.starts_with(l)),
+            "{args:?}: {}",
+            server.addr
+        );
+        assert!(!server.addr.ends_with(":0"), "{}", server.addr);
+        let (status, _, body) = curl(&[&format!("http://{}/hello.txt", server.addr)]);
+        assert_eq!((status, &*body), (200, &b"hello, world\n"[..]), "{args:?}");
+    }
+    if std::net::TcpListener::bind("[::1]:0").is_ok() {
+        let server = Server::start(&["serve", www, "-b", "::1", "-p", "0"]);
+        assert!(server.addr.starts_with("[::1]:"), "{}", server.addr);
+        assert_eq!(curl(&[&format!("http://{}/hello.txt", server.addr)]).0, 200);
+    }
+
+    let o = common::zcopy()
+        .args(["serve", "8000"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("cannot serve 8000: no such directory (to listen on port 8000: -p 8000)"),
+        "{stderr}"
+    );
+    // A directory that is named by a number is served.
+    std::fs::create_dir(dir.path().join("8000")).unwrap();
+    std::fs::write(dir.path().join("8000/n.txt"), b"n").unwrap();
+    let numbered = Server::start_in(&["serve", "8000", "-p", "0"], Some(dir.path()));
+    assert_eq!(curl(&[&format!("http://{}/n.txt", numbered.addr)]).2, b"n");
+
+    let o = common::zcopy()
+        .args(["serve", www, "--listen", "127.0.0.1:0", "-p", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+}
+
 #[test]
 fn keep_alive_reuses_one_connection() {
     if !have("curl", "keep_alive_reuses_one_connection") {

@@ -27,6 +27,12 @@ pub struct Args {
     /// Address to listen on: HOST:PORT, :PORT or PORT (127.0.0.1 unless told), or unix:/PATH
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     listen: String,
+    /// Port to listen on, on --bind or 127.0.0.1 (python's http.server -p; instead of --listen)
+    #[arg(short = 'p', long, value_name = "PORT", conflicts_with = "listen")]
+    port: Option<u16>,
+    /// Address to listen on, with --port or 8080 (0.0.0.0 or :: for every interface)
+    #[arg(short = 'b', long, value_name = "ADDR", conflicts_with = "listen")]
+    bind: Option<String>,
     /// Engine for bodies: auto (sendfile), sendfile, splice, mmap, read-write, io-uring
     #[arg(long, default_value = "auto")]
     engine: EngineChoice,
@@ -126,6 +132,16 @@ pub fn run(args: Args) -> Result<()> {
         .with_ansi(crate::color::stderr())
         .with_env_filter(tracing_subscriber::EnvFilter::new(level))
         .init();
+    if !args.dir.exists() {
+        // `zcopy serve 8000`, python's `http.server 8000`: the number was a port.
+        if let Some(port) = args.dir.to_str().filter(|d| d.parse::<u16>().is_ok()) {
+            return Err(super::Usage(format!(
+                "cannot serve {port}: no such directory (to listen on port {port}: -p {port})"
+            ))
+            .into());
+        }
+    }
+    let listen = listen_text(&args);
     let root = args
         .dir
         .canonicalize()
@@ -145,14 +161,14 @@ pub fn run(args: Args) -> Result<()> {
             eprintln!("listening on {} (from systemd)", listener.local_addr()?);
             (Listener::Tcp(listener), None)
         }
-        None => match args.listen.strip_prefix("unix:") {
+        None => match listen.strip_prefix("unix:") {
             Some(path) => {
                 let listener = listen_unix(Path::new(path))?;
                 (Listener::Unix(listener), Some(PathBuf::from(path)))
             }
             None => {
-                upload_allowed(&args, net::listen_addr(&args.listen)?, &root)?;
-                (Listener::Tcp(net::listen(&args.listen)?), None)
+                upload_allowed(&args, net::listen_addr(&listen)?, &root)?;
+                (Listener::Tcp(net::listen(&listen)?), None)
             }
         },
     };
@@ -209,6 +225,20 @@ pub fn run(args: Args) -> Result<()> {
     done?;
     // Every worker is done: the signal thread may still wait; exit from here.
     std::process::exit(0)
+}
+
+/// The address to listen on: `--listen`, or `--bind` and `--port` (each with
+/// its default).
+fn listen_text(args: &Args) -> String {
+    if args.port.is_none() && args.bind.is_none() {
+        return args.listen.clone();
+    }
+    let port = args.port.unwrap_or(8080);
+    match args.bind.as_deref().unwrap_or("127.0.0.1") {
+        // An IPv6 address takes brackets before its port.
+        v6 if v6.contains(':') && !v6.starts_with('[') => format!("[{v6}]:{port}"),
+        host => format!("{host}:{port}"),
+    }
 }
 
 /// Binds a Unix-domain socket at `path`, replacing a socket file left by a server
