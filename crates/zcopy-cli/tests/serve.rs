@@ -932,8 +932,92 @@ fn unix_socket_and_json_access_log() {
         ]
     );
     assert_eq!(lines[1]["bytes"], (3 << 20) + 7);
+    // ISO 8601, UTC: 2026-12-02T05:14:38.123Z
+    let time = lines[0]["time"].as_str().unwrap();
+    assert!(
+        time.len() == 24 && time.as_bytes()[10] == b'T' && time.ends_with('Z'),
+        "{time}"
+    );
     assert_eq!(lines[0]["engine"], "memory");
     assert_eq!(lines[1]["engine"], "sendfile");
+}
+
+/// `--log-format combined` is nginx's: goaccess reads every line (none failed),
+/// awk's `$9` is the status, and the quoted fields are escaped as nginx does.
+#[test]
+fn combined_access_log_as_goaccess_reads_it() {
+    if !have("curl", "combined_access_log_as_goaccess_reads_it") {
+        return;
+    }
+    let dir = site();
+    let mut server = serve(dir.path(), &["-v", "--log-format", "combined"]);
+    let url = |p: &str| format!("http://{}{p}", server.addr);
+    let quoted = "agent \"q\"";
+    curl(&[
+        "-A",
+        quoted,
+        "-e",
+        "http://example.com/from",
+        "-u",
+        "ann:pw",
+        &url("/hello.txt"),
+    ]);
+    curl(&[&url("/missing")]);
+    curl(&["-0", "-H", "Host:", &url("/big.bin")]);
+    curl(&["-H", "Host:", &url("/hello.txt")]);
+    rustix::process::kill_process(
+        rustix::process::Pid::from_child(&server.child),
+        rustix::process::Signal::TERM,
+    )
+    .unwrap();
+    let (_, _, stderr) = server.wait();
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("127.0.0.1 - "))
+        .collect();
+    assert_eq!(lines.len(), 4, "{stderr}");
+    assert!(
+        lines[0].ends_with(
+            "] \"GET /hello.txt HTTP/1.1\" 200 13 \"http://example.com/from\" \"agent \\x22q\\x22\""
+        ),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[0].starts_with("127.0.0.1 - ann ["), "{}", lines[0]);
+    assert!(
+        lines[2].contains("\"GET /big.bin HTTP/1.0\" 200 3145735 \"-\" \"curl/"),
+        "{}",
+        lines[2]
+    );
+    let status: Vec<&str> = lines.iter().map(|l| l.split(' ').nth(8).unwrap()).collect();
+    assert_eq!(status, ["200", "404", "200", "400"]);
+
+    if !have(
+        "goaccess",
+        "combined_access_log_as_goaccess_reads_it (goaccess)",
+    ) {
+        return;
+    }
+    let log = dir.path().join("access.log");
+    std::fs::write(&log, lines.join("\n") + "\n").unwrap();
+    let report = dir.path().join("report.json");
+    let o = Command::new("goaccess")
+        .arg(&log)
+        .args(["--log-format=COMBINED", "-o"])
+        .arg(&report)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let general = &report["general"];
+    assert_eq!(general["valid_requests"], 4, "{general}");
+    assert_eq!(general["failed_requests"], 0, "{general}");
+    let bytes: u64 = lines
+        .iter()
+        .map(|l| l.split(' ').nth(9).unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(general["bandwidth"], bytes, "{general}");
 }
 
 /// The listing as a browser shows it: headless Chromium renders the page to a PNG

@@ -52,6 +52,17 @@ pub fn respond(conn: &mut Conn, req: &Request<'_>, cx: &mut Context<'_>) {
         _ => None,
     };
     let (status, bytes) = match (req.method, cx.config.max_upload) {
+        _ if !req.host_ok() => {
+            conn.close_after = true;
+            simple(
+                conn,
+                cx,
+                Status::BadRequest,
+                "HTTP/1.1 needs one Host header",
+                &[],
+                head_only,
+            )
+        }
         (Method::Get | Method::Head, _) => path(conn, req, cx, head_only),
         (Method::Put, Some(_))
             if cx
@@ -97,8 +108,7 @@ pub fn respond(conn: &mut Conn, req: &Request<'_>, cx: &mut Context<'_>) {
                 upload::Start::Receive(upload) => {
                     if cx.config.log.is_some() {
                         conn.record = Some(Box::new(crate::access_log::Record::new(
-                            req.method_name,
-                            req.target,
+                            Some(req),
                             Status::Continue,
                         )));
                     }
@@ -149,7 +159,7 @@ pub fn respond(conn: &mut Conn, req: &Request<'_>, cx: &mut Context<'_>) {
             )
         }
     };
-    conn.begin(cx, Some((req.method_name, req.target)), status, bytes);
+    conn.begin(cx, Some(req), status, bytes);
 }
 
 /// An upload's body is in: store it and answer.

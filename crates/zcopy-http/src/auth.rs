@@ -155,6 +155,17 @@ impl Credentials {
     }
 }
 
+/// The user a Basic `Authorization` value names, whether or not its password is
+/// right (the access log's `$remote_user`, as nginx logs it).
+pub fn basic_user(authorization: &str) -> Option<String> {
+    let (scheme, encoded) = authorization.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = String::from_utf8(base64_decode(encoded.trim())?).ok()?;
+    decoded.split_once(':').map(|(user, _)| user.to_string())
+}
+
 /// Standard base64 with padding; `None` for anything else.
 fn base64_decode(text: &str) -> Option<Vec<u8>> {
     let bytes = text.as_bytes();

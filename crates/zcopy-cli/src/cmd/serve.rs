@@ -98,8 +98,10 @@ pub struct Args {
 enum LogFormatArg {
     /// `PEER "METHOD TARGET" STATUS BYTES ENGINE DURATION`
     Text,
-    /// One JSON object per line.
+    /// One JSON object per line (times in ISO 8601).
     Json,
+    /// nginx's combined format, which goaccess reads
+    Combined,
 }
 
 impl From<LogFormatArg> for LogFormat {
@@ -107,6 +109,7 @@ impl From<LogFormatArg> for LogFormat {
         match arg {
             LogFormatArg::Text => LogFormat::Text,
             LogFormatArg::Json => LogFormat::Json,
+            LogFormatArg::Combined => LogFormat::Combined,
         }
     }
 }
