@@ -409,8 +409,80 @@ fn uploads_with_credentials() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(":1: not an argon2 hash"), "{err}");
+    assert!(err.contains(":1: not an argon2 or bcrypt hash"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+/// `--auth-file` takes the bcrypt lines `htpasswd -B` writes, and the argon2
+/// lines `zcopy serve --hash-password USER` prints from a password on stdin.
+#[test]
+fn htpasswd_bcrypt_lines_and_hash_password() {
+    if !have("curl", "htpasswd_bcrypt_lines_and_hash_password") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("www");
+    std::fs::create_dir(&root).unwrap();
+    let users = dir.path().join("users");
+    let line = |args: &[&str], stdin: &[u8]| -> (Option<i32>, String, String) {
+        let mut child = zcopy()
+            .args(["serve", "--hash-password"])
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin).unwrap();
+        let o = child.wait_with_output().unwrap();
+        let out = String::from_utf8(o.stdout).unwrap();
+        (
+            o.status.code(),
+            out,
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (code, ann, _) = line(&["ann"], b"s3cret\n");
+    assert_eq!(code, Some(0));
+    assert!(
+        ann.starts_with("ann:$argon2id$") && ann.ends_with('\n'),
+        "{ann}"
+    );
+    let (code, bare, _) = line(&[], b"pa ss");
+    assert_eq!(code, Some(0));
+    assert!(
+        bare.starts_with("$argon2id$") && !bare.contains(':'),
+        "{bare}"
+    );
+    let (code, _, err) = line(&["ann"], b"");
+    assert_eq!(code, Some(1));
+    assert!(err.contains("no password on stdin"), "{err}");
+    let mut text = ann + &format!("cy:{bare}");
+    if have(
+        "htpasswd",
+        "htpasswd_bcrypt_lines_and_hash_password (bcrypt)",
+    ) {
+        let o = Command::new("htpasswd")
+            .args(["-nbB", "-C", "5", "bob", "b0b pass"])
+            .output()
+            .unwrap();
+        let bob = String::from_utf8(o.stdout).unwrap();
+        assert!(bob.starts_with("bob:$2y$05$"), "{bob}");
+        text.push_str(bob.trim_end());
+        text.push('\n');
+    }
+    std::fs::write(&users, &text).unwrap();
+    let file = dir.path().join("f.txt");
+    std::fs::write(&file, b"payload\n").unwrap();
+    let server = upload_server(&root, &["--auth-file", users.to_str().unwrap()]);
+    let url = format!("http://{}/f.txt", server.addr);
+    assert_eq!(curl_put(&file, &url, &["-u", "ann:s3cret"]).0, 201);
+    assert_eq!(curl_put(&file, &url, &["-u", "cy:pa ss"]).0, 204);
+    assert_eq!(curl_put(&file, &url, &["-u", "ann:wrong"]).0, 401);
+    if text.contains("bob:") {
+        assert_eq!(curl_put(&file, &url, &["-u", "bob:b0b pass"]).0, 204);
+        assert_eq!(curl_put(&file, &url, &["-u", "bob:b0b"]).0, 401);
+    }
 }
 
 /// 100 wrong passwords from one address: all 401, nothing written, the server

@@ -54,9 +54,13 @@ pub struct Args {
     /// The largest upload accepted (413 beyond)
     #[arg(long, value_name = "SIZE", value_parser = size::parse, default_value = "1GiB")]
     max_upload: u64,
-    /// Who may upload: USER:ARGON2-HASH lines (HTTP Basic; `argon2 SALT -id -e` makes a hash)
+    /// Who may upload: USER:HASH lines, argon2 (--hash-password) or bcrypt (htpasswd -B)
     #[arg(long, value_name = "F", requires = "upload")]
     auth_file: Option<PathBuf>,
+    /// Read a password on stdin, print its argon2 hash (as a USER:HASH line for
+    /// --auth-file when USER is given) and exit
+    #[arg(long, value_name = "USER", num_args = 0..=1, default_missing_value = "")]
+    hash_password: Option<String>,
     /// Serve HTTPS with this PEM certificate chain (with --tls-key)
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -115,6 +119,9 @@ impl From<LogFormatArg> for LogFormat {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    if let Some(user) = &args.hash_password {
+        return hash_password(user);
+    }
     if let EngineChoice::Only(Engine::CopyFileRange) = args.engine {
         bail!("serve sends files to sockets: copy-file-range only copies between files");
     }
@@ -228,6 +235,48 @@ pub fn run(args: Args) -> Result<()> {
     done?;
     // Every worker is done: the signal thread may still wait; exit from here.
     std::process::exit(0)
+}
+
+/// `--hash-password [USER]`: one password from stdin (not echoed when a person
+/// types it), its argon2 hash on stdout.
+fn hash_password(user: &str) -> Result<()> {
+    use rustix::termios::{self, LocalModes, OptionalActions};
+    use std::io::BufRead;
+    if user.contains(':') {
+        return Err(super::Usage(format!(
+            "--hash-password {user}: a user name cannot hold ':'"
+        ))
+        .into());
+    }
+    let stdin = std::io::stdin();
+    let typed = termios::isatty(&stdin)
+        .then(|| termios::tcgetattr(&stdin).ok())
+        .flatten();
+    if let Some(saved) = &typed {
+        let mut quiet = saved.clone();
+        quiet.local_modes.remove(LocalModes::ECHO);
+        let _ = termios::tcsetattr(&stdin, OptionalActions::Now, &quiet);
+        eprint!("Password: ");
+    }
+    let mut line = Vec::new();
+    let read = stdin.lock().read_until(b'\n', &mut line);
+    if let Some(saved) = &typed {
+        let _ = termios::tcsetattr(&stdin, OptionalActions::Now, saved);
+        eprintln!();
+    }
+    read.context("--hash-password: cannot read stdin")?;
+    let password = line.strip_suffix(b"\n").unwrap_or(&line);
+    let password = password.strip_suffix(b"\r").unwrap_or(password);
+    if password.is_empty() {
+        bail!("--hash-password: no password on stdin");
+    }
+    let hash = zcopy_http::auth::hash_password(password).context("--hash-password")?;
+    if user.is_empty() {
+        println!("{hash}");
+    } else {
+        println!("{user}:{hash}");
+    }
+    Ok(())
 }
 
 /// The address to listen on: `--listen`, or `--bind` and `--port` (each with
