@@ -1020,6 +1020,62 @@ fn combined_access_log_as_goaccess_reads_it() {
     assert_eq!(general["bandwidth"], bytes, "{general}");
 }
 
+/// Sockets passed by systemd (`ListenStream=/run/x.sock` or a port, here through
+/// `systemd-socket-activate`, which passes them the same way): a Unix socket is
+/// served as one, a TCP socket as TCP, and each answers curl.
+#[test]
+fn sockets_from_systemd_unix_and_tcp() {
+    if !have(
+        "systemd-socket-activate",
+        "sockets_from_systemd_unix_and_tcp",
+    ) || !have("curl", "sockets_from_systemd_unix_and_tcp")
+    {
+        return;
+    }
+    let dir = site();
+    let root = dir.path().join("www");
+    let socket = dir.path().join("x.sock");
+    let port = common::free_port();
+    let tcp = format!("127.0.0.1:{port}");
+    for (listen, unix) in [(socket.to_str().unwrap(), true), (tcp.as_str(), false)] {
+        let mut child = Command::new("systemd-socket-activate")
+            .args(["-l", listen])
+            .arg(env!("CARGO_BIN_EXE_zcopy"))
+            .args(["serve", root.to_str().unwrap(), "--workers", "1"])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(child.stderr.take().unwrap());
+        let mut first = String::new();
+        std::io::BufRead::read_line(&mut lines, &mut first).unwrap();
+        assert!(first.starts_with("Listening on "), "{first}");
+        let o = if unix {
+            Command::new("curl")
+                .args(["-s", "--unix-socket", listen, "http://zcopy/hello.txt"])
+                .output()
+                .unwrap()
+        } else {
+            Command::new("curl")
+                .args(["-s", &format!("http://{listen}/hello.txt")])
+                .output()
+                .unwrap()
+        };
+        assert_eq!(o.stdout, b"hello, world\n", "{listen}");
+        let mut rest = String::new();
+        let pid = rustix::process::Pid::from_child(&child);
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+        std::io::Read::read_to_string(&mut lines, &mut rest).unwrap();
+        let status = child.wait().unwrap();
+        let want = if unix {
+            format!("listening on unix:{listen} (from systemd)")
+        } else {
+            format!("listening on {listen} (from systemd)")
+        };
+        assert!(rest.contains(&want), "{rest}");
+        assert!(status.success(), "{rest}");
+    }
+}
+
 /// The listing as a browser shows it: headless Chromium renders the page to a PNG
 /// (kept in the target directory, `serve-listing.png`, for a person to look at),
 /// and its DOM has the table the server sent.

@@ -166,10 +166,19 @@ pub fn run(args: Args) -> Result<()> {
     raise_open_file_limit();
     // A socket passed by systemd (zcopy-serve.socket) takes the place of --listen.
     let (listener, unix_path) = match crate::listen_fds::take()? {
-        Some(listener) => {
+        Some(Listener::Tcp(listener)) => {
             upload_allowed(&args, listener.local_addr()?, &root)?;
             eprintln!("listening on {} (from systemd)", listener.local_addr()?);
             (Listener::Tcp(listener), None)
+        }
+        // systemd made the socket file and removes it: it is not ours to remove.
+        Some(Listener::Unix(listener)) => {
+            let addr = listener.local_addr()?;
+            match addr.as_pathname() {
+                Some(path) => eprintln!("listening on unix:{} (from systemd)", path.display()),
+                None => eprintln!("listening on an abstract unix socket (from systemd)"),
+            }
+            (Listener::Unix(listener), None)
         }
         None => match listen.strip_prefix("unix:") {
             Some(path) => {
