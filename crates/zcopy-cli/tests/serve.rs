@@ -329,6 +329,38 @@ fn dot_names_part_files_and_manifests_are_not_served() {
     assert!(names.contains(&"hello.txt".to_string()), "{names:?}");
     let (_, _, page) = curl(&[&format!("http://{a}/list/")]);
     assert!(!String::from_utf8_lossy(&page).contains(".hidden"));
+    // A mirror (wget -r follows the listing's links) takes none of them.
+    if have(
+        "wget",
+        "dot_names_part_files_and_manifests_are_not_served (wget)",
+    ) {
+        let mirror = dir.path().join("mirror");
+        let o = Command::new("wget")
+            .args(["-q", "-r", "-np", "-nH", "-e", "robots=off", "-P"])
+            .arg(&mirror)
+            .arg(format!("http://{a}/"))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(mirror.join("hello.txt").is_file() && mirror.join("list/a.txt").is_file());
+        let mut names = Vec::new();
+        let mut dirs = vec![mirror.clone()];
+        while let Some(d) = dirs.pop() {
+            for e in std::fs::read_dir(d).unwrap() {
+                let e = e.unwrap();
+                names.push(e.file_name().into_string().unwrap());
+                if e.file_type().unwrap().is_dir() {
+                    dirs.push(e.path());
+                }
+            }
+        }
+        assert!(
+            names
+                .iter()
+                .all(|n| !n.starts_with('.') && !n.contains("zcopy-")),
+            "{names:?}"
+        );
+    }
 
     let shown = serve(dir.path(), &["--hidden"]);
     let a = &shown.addr;
