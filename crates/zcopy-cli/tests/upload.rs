@@ -201,9 +201,15 @@ fn uploads_to_dot_names_need_hidden() {
 
     let server = upload_server(&root, &[]);
     let url = |p: &str| format!("http://{}{p}", server.addr);
-    for path in ["/.env", "/.config/x", "/%2eenv"].iter().chain(&never) {
+    for path in ["/.env", "/.config/x", "/%2eenv"] {
         let (status, body) = curl_put(&small, &url(path), &[]);
         assert_eq!(status, 403, "{path}: {body}");
+        assert!(body.contains("serve --hidden"), "{body}");
+    }
+    for path in never {
+        let (status, body) = curl_put(&small, &url(path), &[]);
+        assert_eq!(status, 403, "{path}: {body}");
+        assert!(body.contains("part file"), "{body}");
     }
     assert_eq!(names_in(&root), [".config"]);
     assert_eq!(names_in(&root.join(".config")), Vec::<String>::new());

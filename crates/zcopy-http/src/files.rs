@@ -44,8 +44,13 @@ impl Root {
 /// (`recv`'s resume state), which are half a file under a name nobody asked for;
 /// a dot name only with `hidden` (miniserve's and dufs' default).
 pub fn servable(name: &str, hidden: bool) -> bool {
-    let in_flight = name.ends_with(".zcopy-part") || name.ends_with(".zcopy-manifest");
-    !in_flight && (hidden || !name.starts_with('.'))
+    !in_flight(name) && (hidden || !name.starts_with('.'))
+}
+
+/// Whether a name is a part file's (`.NAME.*.zcopy-part`, `NAME.zcopy-part`) or a
+/// manifest's (`.NAME.zcopy-manifest`).
+pub fn in_flight(name: &str) -> bool {
+    name.ends_with(".zcopy-part") || name.ends_with(".zcopy-manifest")
 }
 
 /// Resolves `target` (the request's path and query) under `root`; a dot name

@@ -76,10 +76,13 @@ pub fn start(root: &Root, target: &str, length: u64, max: u64, hidden: bool) -> 
         match part {
             "" | "." => {}
             ".." => return Start::Refuse(Status::Forbidden, "not stored"),
+            name if files::in_flight(name) => {
+                return Start::Refuse(Status::Forbidden, "not stored: a part file's name")
+            }
             name if !files::servable(name, hidden) => {
                 return Start::Refuse(
                     Status::Forbidden,
-                    "not stored: a dot name (serve --hidden takes them), or a part file's",
+                    "not stored: a name starting with '.' (serve --hidden takes them)",
                 )
             }
             name => parts.push(name),
