@@ -347,7 +347,11 @@ fn file(
     // A range of another version would be stitched onto the client's copy of the
     // old one: when the validator does not match, the whole file goes out.
     let range = match req.if_range {
-        Some(validator) if !if_range_matches(validator, entry) => None,
+        Some(validator)
+            if !if_range_matches(validator, &entry.etag, entry.modified, SystemTime::now()) =>
+        {
+            None
+        }
         _ => req.range,
     };
     match request::span(range, size) {
@@ -463,9 +467,9 @@ fn boundary(entry: &Entry) -> String {
 /// (a weak one never does); a date matches only if it is the file's Last-Modified
 /// and that is a strong validator, at least a second before now (§8.8.2.2); nginx
 /// compares the date for equality alone.
-fn if_range_matches(validator: &str, entry: &Entry) -> bool {
+fn if_range_matches(validator: &str, etag: &str, modified: SystemTime, now: SystemTime) -> bool {
     if validator.starts_with('"') {
-        return validator == entry.etag;
+        return validator == etag;
     }
     if validator.starts_with("W/") {
         return false;
@@ -477,7 +481,7 @@ fn if_range_matches(validator: &str, entry: &Entry) -> bool {
         t.duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs())
     };
-    secs(date) == secs(entry.modified) && secs(entry.modified) < secs(SystemTime::now())
+    secs(date) == secs(modified) && secs(modified) < secs(now)
 }
 
 fn not_modified(req: &Request<'_>, entry: &Entry) -> bool {
@@ -493,5 +497,33 @@ fn not_modified(req: &Request<'_>, entry: &Entry) -> bool {
             secs(entry.modified) <= secs(since)
         }),
         (None, None) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn if_range_validators() {
+        let modified = SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_189_678);
+        let date = httpdate::fmt_http_date(modified);
+        let later = modified + Duration::from_secs(5);
+        let tag = "\"6b2f-1000\"";
+        assert!(if_range_matches(tag, tag, modified, later));
+        assert!(!if_range_matches("\"6b2f-1001\"", tag, modified, later));
+        assert!(!if_range_matches("W/\"6b2f-1000\"", tag, modified, later));
+        assert!(if_range_matches(&date, tag, modified, later));
+        assert!(!if_range_matches(
+            &date,
+            tag,
+            modified + Duration::from_secs(1),
+            later
+        ));
+        // Modified in the second it is served: the date is a weak validator.
+        let same_second = modified + Duration::from_millis(400);
+        assert!(!if_range_matches(&date, tag, modified, same_second));
+        assert!(!if_range_matches("yesterday", tag, modified, later));
     }
 }
