@@ -1,18 +1,23 @@
 //! systemd socket activation (`sd_listen_fds(3)`): a service started by a `.socket`
 //! unit finds its listening socket already open at descriptor 3, announced by
 //! `LISTEN_PID` (our pid) and `LISTEN_FDS` (how many). The variables are removed so
-//! that children do not take the socket for theirs.
+//! that children do not take the socket for theirs. `ListenStream=` passes a TCP
+//! socket for a port and a Unix-domain one for a path: the socket's own address
+//! family says which.
 
 use std::net::TcpListener;
 use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::net::UnixListener;
 
 use anyhow::{bail, Result};
+use rustix::net::{sockopt, AddressFamily, SocketType};
+use zcopy_http::server::Listener;
 
 /// The first descriptor systemd passes.
 const SD_LISTEN_FDS_START: i32 = 3;
 
 /// The listening socket systemd passed to this process, if it passed one.
-pub fn take() -> Result<Option<TcpListener>> {
+pub fn take() -> Result<Option<Listener>> {
     let pid = std::env::var("LISTEN_PID").ok();
     let count = std::env::var("LISTEN_FDS").ok();
     std::env::remove_var("LISTEN_PID");
@@ -41,5 +46,14 @@ pub fn take() -> Result<Option<TcpListener>> {
     // SAFETY: as above; from here the listener owns it.
     let owned = unsafe { OwnedFd::from_raw_fd(fd) };
     rustix::io::fcntl_setfd(&owned, rustix::io::FdFlags::CLOEXEC)?;
-    Ok(Some(TcpListener::from(owned)))
+    // ListenDatagram= or a socket not yet listening would fail at the first accept.
+    if sockopt::socket_type(&owned)? != SocketType::STREAM || !sockopt::socket_acceptconn(&owned)? {
+        bail!("descriptor 3 from systemd (LISTEN_FDS) is not a listening stream socket (ListenStream=)");
+    }
+    let family = rustix::net::getsockname(&owned)?.address_family();
+    Ok(Some(if family == AddressFamily::UNIX {
+        Listener::Unix(UnixListener::from(owned))
+    } else {
+        Listener::Tcp(TcpListener::from(owned))
+    }))
 }

@@ -125,7 +125,10 @@ fn full_bodies_through_every_engine() {
         assert_eq!(header(&headers, "accept-ranges"), Some("bytes"));
         let (_, headers, body) = curl(&[&format!("http://{}/hello.txt", server.addr)]);
         assert_eq!(body, b"hello, world\n");
-        assert_eq!(header(&headers, "content-type"), Some("text/plain"));
+        assert_eq!(
+            header(&headers, "content-type"),
+            Some("text/plain; charset=utf-8")
+        );
         assert!(header(&headers, "etag").is_some() && header(&headers, "last-modified").is_some());
     }
 }
@@ -146,7 +149,7 @@ fn head_ranges_and_conditional_requests() {
     assert_eq!(header(&headers, "content-length"), Some(&*size.to_string()));
     let head = raw(
         &server.addr,
-        b"HEAD /big.bin HTTP/1.1\r\nConnection: close\r\n\r\n",
+        b"HEAD /big.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     );
     assert!(head.ends_with("\r\n\r\n"), "HEAD sends no body: {head}");
 
@@ -204,6 +207,270 @@ fn head_ranges_and_conditional_requests() {
         &url,
     ]);
     assert_eq!(status, 200);
+}
+
+/// A resume after the file changed: `If-Range` with a validator of the old version
+/// gets 200 and the whole new file (RFC 9110 §13.1.5), never the new file's tail.
+#[test]
+fn if_range_resumes_only_the_same_version() {
+    if !have("curl", "if_range_resumes_only_the_same_version") {
+        return;
+    }
+    let dir = site();
+    let path = dir.path().join("www/big.bin");
+    let old = std::time::SystemTime::now() - Duration::from_secs(3600);
+    let set_old = || {
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(old)
+            .unwrap()
+    };
+    set_old();
+    let server = serve(dir.path(), &[]);
+    let url = format!("http://{}/big.bin", server.addr);
+    let big = pattern((3 << 20) + 7);
+    let (_, headers, _) = curl(&["-I", &url]);
+    let etag = header(&headers, "etag").unwrap().to_string();
+    let modified = header(&headers, "last-modified").unwrap().to_string();
+
+    let if_range = |value: &str| curl(&["-r", "100-", "-H", &format!("If-Range: {value}"), &url]);
+    for matching in [&etag, &modified] {
+        let (status, headers, body) = if_range(matching);
+        assert_eq!(status, 206, "{matching}");
+        assert!(body == big[100..], "{matching}: {} bytes", body.len());
+        assert!(header(&headers, "content-range").is_some());
+    }
+    let weak = format!("W/{etag}");
+    for stale in [
+        "\"stale\"",
+        weak.as_str(),
+        "Thu, 01 Jan 1970 00:00:00 GMT",
+        "not a date",
+    ] {
+        let (status, headers, body) = if_range(stale);
+        assert_eq!(status, 200, "{stale}");
+        assert!(body == big, "{stale}: {} bytes", body.len());
+        assert_eq!(header(&headers, "content-range"), None, "{stale}");
+    }
+
+    // The file changes between the two halves of a download: the resume that
+    // names the first half's ETag gets the new file whole.
+    let new = pattern(5000);
+    std::fs::write(&path, &new).unwrap();
+    set_old();
+    // The open-file cache trusts what it looked up for a second.
+    std::thread::sleep(Duration::from_millis(1100));
+    let (status, _, body) = if_range(&etag);
+    assert_eq!(status, 200);
+    assert!(body == new, "{} bytes", body.len());
+}
+
+/// Dot names are neither listed nor served unless `--hidden`; part files and
+/// manifests never are, whatever the flags, through any path component.
+#[test]
+fn dot_names_part_files_and_manifests_are_not_served() {
+    if !have("curl", "dot_names_part_files_and_manifests_are_not_served") {
+        return;
+    }
+    let dir = site();
+    let www = dir.path().join("www");
+    std::fs::create_dir_all(www.join(".git")).unwrap();
+    std::fs::write(www.join(".git/config"), b"[core]\n").unwrap();
+    std::fs::write(www.join(".env"), b"KEY=1\n").unwrap();
+    std::fs::write(www.join("list/.hidden"), b"h").unwrap();
+    let in_flight = [
+        ".up.bin.123.4.zcopy-part",
+        ".cp.bin.123-4.zcopy-part",
+        "get.bin.zcopy-part",
+        ".big.iso.zcopy-manifest",
+    ];
+    for name in in_flight {
+        std::fs::write(www.join(name), b"half").unwrap();
+    }
+    let listed = |addr: &str| -> Vec<String> {
+        let (_, _, body) = curl(&["-H", "Accept: application/json", &format!("http://{addr}/")]);
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let mut names: Vec<String> = json["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["name"].as_str().unwrap().to_string())
+            .collect();
+        names.sort();
+        names
+    };
+    let status =
+        |addr: &str, path: &str| curl(&["--path-as-is", &format!("http://{addr}{path}")]).0;
+
+    let plain = serve(dir.path(), &[]);
+    let a = &plain.addr;
+    for path in [
+        "/.env",
+        "/.git/config",
+        "/.git/",
+        "/%2egit/config",
+        "/list/.hidden",
+    ] {
+        assert_eq!(status(a, path), 404, "{path}");
+    }
+    for name in in_flight {
+        assert_eq!(status(a, &format!("/{name}")), 404, "{name}");
+    }
+    assert_eq!(status(a, "/hello.txt"), 200);
+    let names = listed(a);
+    assert!(
+        names
+            .iter()
+            .all(|n| !n.starts_with('.') && !n.contains("zcopy-")),
+        "{names:?}"
+    );
+    assert!(names.contains(&"hello.txt".to_string()), "{names:?}");
+    let (_, _, page) = curl(&[&format!("http://{a}/list/")]);
+    assert!(!String::from_utf8_lossy(&page).contains(".hidden"));
+    // A mirror (wget -r follows the listing's links) takes none of them.
+    if have(
+        "wget",
+        "dot_names_part_files_and_manifests_are_not_served (wget)",
+    ) {
+        let mirror = dir.path().join("mirror");
+        let o = Command::new("wget")
+            .args(["-q", "-r", "-np", "-nH", "-e", "robots=off", "-P"])
+            .arg(&mirror)
+            .arg(format!("http://{a}/"))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(mirror.join("hello.txt").is_file() && mirror.join("list/a.txt").is_file());
+        let mut names = Vec::new();
+        let mut dirs = vec![mirror.clone()];
+        while let Some(d) = dirs.pop() {
+            for e in std::fs::read_dir(d).unwrap() {
+                let e = e.unwrap();
+                names.push(e.file_name().into_string().unwrap());
+                if e.file_type().unwrap().is_dir() {
+                    dirs.push(e.path());
+                }
+            }
+        }
+        assert!(
+            names
+                .iter()
+                .all(|n| !n.starts_with('.') && !n.contains("zcopy-")),
+            "{names:?}"
+        );
+    }
+
+    let shown = serve(dir.path(), &["--hidden"]);
+    let a = &shown.addr;
+    assert_eq!(curl(&[&format!("http://{a}/.git/config")]).2, b"[core]\n");
+    assert_eq!(status(a, "/.env"), 200);
+    for name in in_flight {
+        assert_eq!(status(a, &format!("/{name}")), 404, "--hidden {name}");
+    }
+    let names = listed(a);
+    assert!(
+        names.contains(&".env".to_string()) && names.contains(&".git".to_string()),
+        "{names:?}"
+    );
+    assert!(names.iter().all(|n| !n.contains("zcopy-")), "{names:?}");
+}
+
+/// Text goes out as UTF-8 (`charset=utf-8` on every `text/*` type, a multipart
+/// part's too); other types as they are.
+#[test]
+fn text_types_say_utf_8() {
+    if !have("curl", "text_types_say_utf_8") {
+        return;
+    }
+    let dir = site();
+    let www = dir.path().join("www");
+    std::fs::write(www.join("data.json"), b"{}\n").unwrap();
+    std::fs::write(www.join("page.css"), "p::after{content:\"é\"}\n").unwrap();
+    let server = serve(dir.path(), &[]);
+    let url = |p: &str| format!("http://{}{p}", server.addr);
+    for (path, want) in [
+        ("/hello.txt", "text/plain; charset=utf-8"),
+        ("/docs/", "text/html; charset=utf-8"),
+        ("/page.css", "text/css; charset=utf-8"),
+        ("/list/", "text/html; charset=utf-8"),
+        ("/data.json", "application/json"),
+        ("/big.bin", "application/octet-stream"),
+    ] {
+        let (status, headers, _) = curl(&[&url(path)]);
+        assert_eq!(status, 200, "{path}");
+        assert_eq!(header(&headers, "content-type"), Some(want), "{path}");
+    }
+    let (_, headers, _) = curl(&["-H", "Accept: application/json", &url("/list/")]);
+    assert_eq!(header(&headers, "content-type"), Some("application/json"));
+    let (status, headers, body) = curl(&["-r", "0-1,3-4", &url("/hello.txt")]);
+    assert_eq!(status, 206);
+    let text = String::from_utf8_lossy(&body);
+    assert_eq!(
+        text.matches("Content-Type: text/plain; charset=utf-8\r\n")
+            .count(),
+        2,
+        "{text}"
+    );
+    assert_eq!(multipart(&headers, &body).len(), 2);
+}
+
+/// python's `http.server` habits: `-p PORT`, `-b ADDR`, and `zcopy serve 8000`
+/// (a port where a directory goes) told how to say it.
+#[test]
+fn port_and_bind_as_python_spells_them() {
+    if !have("curl", "port_and_bind_as_python_spells_them") {
+        return;
+    }
+    let dir = site();
+    let www = dir.path().join("www");
+    let www = www.to_str().unwrap();
+    for args in [
+        vec!["serve", www, "-p", "0"],
+        vec!["serve", www, "--bind", "127.0.0.1", "--port", "0"],
+        vec!["serve", www, "-b", "localhost", "-p", "0"],
+    ] {
+        let server = Server::start(&args);
+        // localhost may resolve to ::1 first.
+        let loopback = ["127.0.0.1:", "[::1]:"];
+        assert!(
+            loopback.iter().any(|l| server.addr.starts_with(l)),
+            "{args:?}: {}",
+            server.addr
+        );
+        assert!(!server.addr.ends_with(":0"), "{}", server.addr);
+        let (status, _, body) = curl(&[&format!("http://{}/hello.txt", server.addr)]);
+        assert_eq!((status, &*body), (200, &b"hello, world\n"[..]), "{args:?}");
+    }
+    if std::net::TcpListener::bind("[::1]:0").is_ok() {
+        let server = Server::start(&["serve", www, "-b", "::1", "-p", "0"]);
+        assert!(server.addr.starts_with("[::1]:"), "{}", server.addr);
+        assert_eq!(curl(&[&format!("http://{}/hello.txt", server.addr)]).0, 200);
+    }
+
+    let o = common::zcopy()
+        .args(["serve", "8000"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("cannot serve 8000: no such directory (to listen on port 8000: -p 8000)"),
+        "{stderr}"
+    );
+    // A directory that is named by a number is served.
+    std::fs::create_dir(dir.path().join("8000")).unwrap();
+    std::fs::write(dir.path().join("8000/n.txt"), b"n").unwrap();
+    let numbered = Server::start_in(&["serve", "8000", "-p", "0"], Some(dir.path()));
+    assert_eq!(curl(&[&format!("http://{}/n.txt", numbered.addr)]).2, b"n");
+
+    let o = common::zcopy()
+        .args(["serve", www, "--listen", "127.0.0.1:0", "-p", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
 }
 
 #[test]
@@ -291,24 +558,45 @@ fn hostile_requests_get_4xx_and_the_server_lives() {
     let dir = site();
     let server = serve(dir.path(), &[]);
     let a = &server.addr;
-    assert!(raw(a, b"DELETE /hello.txt HTTP/1.1\r\n\r\n").contains("405 Method Not Allowed\r\n"));
+    assert!(raw(a, b"DELETE /hello.txt HTTP/1.0\r\n\r\n").contains("405 Method Not Allowed\r\n"));
     assert!(raw(
         a,
-        b"DELETE /hello.txt HTTP/1.1\r\nConnection: close\r\n\r\n"
+        b"DELETE /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
     )
     .contains("Allow: GET, HEAD\r\n"));
     assert!(raw(a, b"GARBAGE\x01\x02\r\n\r\n").starts_with("HTTP/1.1 400 "));
     assert!(raw(
         a,
-        b"GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx"
+        b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx"
     )
     .starts_with("HTTP/1.1 400 "));
-    assert!(raw(a, b"GET / HTTP/1.1\r\nX: a\r\n folded\r\n\r\n").starts_with("HTTP/1.1 400 "));
-    let long = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(10_000));
+    assert!(
+        raw(a, b"GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n folded\r\n\r\n")
+            .starts_with("HTTP/1.1 400 ")
+    );
+    let long = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(10_000));
     assert!(raw(a, long.as_bytes()).starts_with("HTTP/1.1 414 "));
-    let fat = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(10_000));
+    let fat = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nX: {}\r\n\r\n",
+        "a".repeat(10_000)
+    );
     assert!(raw(a, fat.as_bytes()).starts_with("HTTP/1.1 431 "));
-    let ok = raw(a, b"GET /hello.txt HTTP/1.1\r\nConnection: close\r\n\r\n");
+    // RFC 9112 §3.2: HTTP/1.1 needs exactly one Host; HTTP/1.0 may go without.
+    let two_hosts = b"GET /hello.txt HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n";
+    assert!(raw(a, two_hosts).starts_with("HTTP/1.1 400 "));
+    if have(
+        "curl",
+        "hostile_requests_get_4xx_and_the_server_lives (Host)",
+    ) {
+        let url = format!("http://{a}/hello.txt");
+        assert_eq!(curl(&["-H", "Host:", &url]).0, 400);
+        let (status, _, body) = curl(&["-0", "-H", "Host:", &url]);
+        assert_eq!((status, &*body), (200, &b"hello, world\n"[..]));
+    }
+    let ok = raw(
+        a,
+        b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
     assert!(
         ok.starts_with("HTTP/1.1 200 OK") && ok.ends_with("hello, world\n"),
         "{ok}"
@@ -321,7 +609,8 @@ fn a_slow_head_is_cut_off() {
     let dir = site();
     let server = serve(dir.path(), &["--header-timeout", "1"]);
     let mut c = TcpStream::connect(&server.addr).unwrap();
-    c.write_all(b"GET /hello.txt HTTP/1.1\r\nX-Slow: ").unwrap();
+    c.write_all(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .unwrap();
     c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let mut buf = [0u8; 64];
     match c.read(&mut buf) {
@@ -352,7 +641,7 @@ fn many_idle_connections() {
         .collect();
     assert!(raw(&server.addr, b"GET /hello.txt HTTP/1.0\r\n\r\n").ends_with("hello, world\n"));
     for mut c in idle.iter().take(10) {
-        c.write_all(b"GET /hello.txt HTTP/1.1\r\nConnection: close\r\n\r\n")
+        c.write_all(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             .unwrap();
         let mut s = String::new();
         c.read_to_string(&mut s).unwrap();
@@ -370,7 +659,8 @@ fn a_file_that_shrinks_mid_response_ends_only_that_response() {
     let server = serve(dir.path(), &[]);
     let mut c = TcpStream::connect(&server.addr).unwrap();
     rustix::net::sockopt::set_socket_recv_buffer_size(&c, 64 << 10).unwrap();
-    c.write_all(b"GET /shrinks.bin HTTP/1.1\r\n\r\n").unwrap();
+    c.write_all(b"GET /shrinks.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
     let mut first = vec![0u8; 100_000];
     c.read_exact(&mut first).unwrap();
     std::fs::File::options()
@@ -397,7 +687,7 @@ fn sigterm_finishes_responses_in_flight() {
     let mut server = serve(dir.path(), &[]);
     let mut c = TcpStream::connect(&server.addr).unwrap();
     rustix::net::sockopt::set_socket_recv_buffer_size(&c, 64 << 10).unwrap();
-    c.write_all(b"GET /big.bin HTTP/1.1\r\nConnection: close\r\n\r\n")
+    c.write_all(b"GET /big.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .unwrap();
     let mut first = vec![0u8; 1000];
     c.read_exact(&mut first).unwrap();
@@ -484,7 +774,10 @@ fn precompressed_siblings_follow_accept_encoding() {
     let (status, headers, body) = curl(&["-H", "Accept-Encoding: gzip", "--compressed", &url]);
     assert_eq!((status, body), (200, text.as_bytes().to_vec()));
     assert_eq!(header(&headers, "content-encoding"), Some("gzip"));
-    assert_eq!(header(&headers, "content-type"), Some("text/plain"));
+    assert_eq!(
+        header(&headers, "content-type"),
+        Some("text/plain; charset=utf-8")
+    );
     assert_ne!(
         header(&headers, "etag"),
         Some(&*plain_tag),
@@ -670,8 +963,148 @@ fn unix_socket_and_json_access_log() {
         ]
     );
     assert_eq!(lines[1]["bytes"], (3 << 20) + 7);
+    // ISO 8601, UTC: 2026-12-02T05:14:38.123Z
+    let time = lines[0]["time"].as_str().unwrap();
+    assert!(
+        time.len() == 24 && time.as_bytes()[10] == b'T' && time.ends_with('Z'),
+        "{time}"
+    );
     assert_eq!(lines[0]["engine"], "memory");
     assert_eq!(lines[1]["engine"], "sendfile");
+}
+
+/// `--log-format combined` is nginx's: goaccess reads every line (none failed),
+/// awk's `$9` is the status, and the quoted fields are escaped as nginx does.
+#[test]
+fn combined_access_log_as_goaccess_reads_it() {
+    if !have("curl", "combined_access_log_as_goaccess_reads_it") {
+        return;
+    }
+    let dir = site();
+    let mut server = serve(dir.path(), &["-v", "--log-format", "combined"]);
+    let url = |p: &str| format!("http://{}{p}", server.addr);
+    let quoted = "agent \"q\"";
+    curl(&[
+        "-A",
+        quoted,
+        "-e",
+        "http://example.com/from",
+        "-u",
+        "ann:pw",
+        &url("/hello.txt"),
+    ]);
+    curl(&[&url("/missing")]);
+    curl(&["-0", "-H", "Host:", &url("/big.bin")]);
+    curl(&["-H", "Host:", &url("/hello.txt")]);
+    rustix::process::kill_process(
+        rustix::process::Pid::from_child(&server.child),
+        rustix::process::Signal::TERM,
+    )
+    .unwrap();
+    let (_, _, stderr) = server.wait();
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("127.0.0.1 - "))
+        .collect();
+    assert_eq!(lines.len(), 4, "{stderr}");
+    assert!(
+        lines[0].ends_with(
+            "] \"GET /hello.txt HTTP/1.1\" 200 13 \"http://example.com/from\" \"agent \\x22q\\x22\""
+        ),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[0].starts_with("127.0.0.1 - ann ["), "{}", lines[0]);
+    assert!(
+        lines[2].contains("\"GET /big.bin HTTP/1.0\" 200 3145735 \"-\" \"curl/"),
+        "{}",
+        lines[2]
+    );
+    let status: Vec<&str> = lines.iter().map(|l| l.split(' ').nth(8).unwrap()).collect();
+    assert_eq!(status, ["200", "404", "200", "400"]);
+
+    if !have(
+        "goaccess",
+        "combined_access_log_as_goaccess_reads_it (goaccess)",
+    ) {
+        return;
+    }
+    let log = dir.path().join("access.log");
+    std::fs::write(&log, lines.join("\n") + "\n").unwrap();
+    let report = dir.path().join("report.json");
+    let o = Command::new("goaccess")
+        .arg(&log)
+        .args(["--log-format=COMBINED", "-o"])
+        .arg(&report)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let general = &report["general"];
+    assert_eq!(general["valid_requests"], 4, "{general}");
+    assert_eq!(general["failed_requests"], 0, "{general}");
+    let bytes: u64 = lines
+        .iter()
+        .map(|l| l.split(' ').nth(9).unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(general["bandwidth"], bytes, "{general}");
+}
+
+/// Sockets passed by systemd (`ListenStream=/run/x.sock` or a port, here through
+/// `systemd-socket-activate`, which passes them the same way): a Unix socket is
+/// served as one, a TCP socket as TCP, and each answers curl.
+#[test]
+fn sockets_from_systemd_unix_and_tcp() {
+    if !have(
+        "systemd-socket-activate",
+        "sockets_from_systemd_unix_and_tcp",
+    ) || !have("curl", "sockets_from_systemd_unix_and_tcp")
+    {
+        return;
+    }
+    let dir = site();
+    let root = dir.path().join("www");
+    let socket = dir.path().join("x.sock");
+    let port = common::free_port();
+    let tcp = format!("127.0.0.1:{port}");
+    for (listen, unix) in [(socket.to_str().unwrap(), true), (tcp.as_str(), false)] {
+        let mut child = Command::new("systemd-socket-activate")
+            .args(["-l", listen])
+            .arg(env!("CARGO_BIN_EXE_zcopy"))
+            .args(["serve", root.to_str().unwrap(), "--workers", "1"])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(child.stderr.take().unwrap());
+        let mut first = String::new();
+        std::io::BufRead::read_line(&mut lines, &mut first).unwrap();
+        assert!(first.starts_with("Listening on "), "{first}");
+        let o = if unix {
+            Command::new("curl")
+                .args(["-s", "--unix-socket", listen, "http://zcopy/hello.txt"])
+                .output()
+                .unwrap()
+        } else {
+            Command::new("curl")
+                .args(["-s", &format!("http://{listen}/hello.txt")])
+                .output()
+                .unwrap()
+        };
+        assert_eq!(o.stdout, b"hello, world\n", "{listen}");
+        let mut rest = String::new();
+        let pid = rustix::process::Pid::from_child(&child);
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+        std::io::Read::read_to_string(&mut lines, &mut rest).unwrap();
+        let status = child.wait().unwrap();
+        let want = if unix {
+            format!("listening on unix:{listen} (from systemd)")
+        } else {
+            format!("listening on {listen} (from systemd)")
+        };
+        assert!(rest.contains(&want), "{rest}");
+        assert!(status.success(), "{rest}");
+    }
 }
 
 /// The listing as a browser shows it: headless Chromium renders the page to a PNG

@@ -185,6 +185,45 @@ fn hostile_uploads_write_nothing() {
     assert!(!root.join("new").exists());
 }
 
+/// An upload to a dot name is refused unless `--hidden`; to a part file's or a
+/// manifest's name, always.
+#[test]
+fn uploads_to_dot_names_need_hidden() {
+    if !have("curl", "uploads_to_dot_names_need_hidden") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("www");
+    std::fs::create_dir_all(root.join(".config")).unwrap();
+    let small = dir.path().join("s.txt");
+    std::fs::write(&small, b"x").unwrap();
+    let never = ["/a.zcopy-part", "/.a.1.2.zcopy-part", "/.a.zcopy-manifest"];
+
+    let server = upload_server(&root, &[]);
+    let url = |p: &str| format!("http://{}{p}", server.addr);
+    for path in ["/.env", "/.config/x", "/%2eenv"] {
+        let (status, body) = curl_put(&small, &url(path), &[]);
+        assert_eq!(status, 403, "{path}: {body}");
+        assert!(body.contains("serve --hidden"), "{body}");
+    }
+    for path in never {
+        let (status, body) = curl_put(&small, &url(path), &[]);
+        assert_eq!(status, 403, "{path}: {body}");
+        assert!(body.contains("part file"), "{body}");
+    }
+    assert_eq!(names_in(&root), [".config"]);
+    assert_eq!(names_in(&root.join(".config")), Vec::<String>::new());
+
+    let hidden = upload_server(&root, &["--hidden"]);
+    let url = |p: &str| format!("http://{}{p}", hidden.addr);
+    assert_eq!(curl_put(&small, &url("/.env"), &[]).0, 201);
+    assert_eq!(curl_put(&small, &url("/.config/x"), &[]).0, 201);
+    for path in never {
+        assert_eq!(curl_put(&small, &url(path), &[]).0, 403, "--hidden {path}");
+    }
+    assert_eq!(names_in(&root), [".config", ".env"]);
+}
+
 #[test]
 fn short_slow_and_stalled_bodies() {
     let dir = tempfile::tempdir().unwrap();
@@ -204,7 +243,7 @@ fn short_slow_and_stalled_bodies() {
     // A cut connection: the peer half-closes mid-body.
     {
         let mut s = TcpStream::connect(&server.addr).unwrap();
-        s.write_all(b"PUT /cut.bin HTTP/1.1\r\nContent-Length: 10\r\n\r\n12345")
+        s.write_all(b"PUT /cut.bin HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n12345")
             .unwrap();
         s.shutdown(std::net::Shutdown::Write).unwrap();
         let mut rest = Vec::new();
@@ -222,7 +261,7 @@ fn short_slow_and_stalled_bodies() {
             let refs: Vec<&[u8]> = pieces.iter().map(Vec::as_slice).collect();
             raw_put(
                 &addr,
-                "PUT /slow.bin HTTP/1.1\r\nContent-Length: 8000\r\n\r\n",
+                "PUT /slow.bin HTTP/1.1\r\nHost: x\r\nContent-Length: 8000\r\n\r\n",
                 &refs,
                 Duration::from_millis(200),
             )
@@ -231,7 +270,7 @@ fn short_slow_and_stalled_bodies() {
     std::thread::sleep(Duration::from_millis(300));
     let mut other = TcpStream::connect(&server.addr).unwrap();
     other
-        .write_all(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n")
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .unwrap();
     let mut listing = String::new();
     other.read_to_string(&mut listing).unwrap();
@@ -243,7 +282,7 @@ fn short_slow_and_stalled_bodies() {
     // A stalled body is dropped after the idle timeout, with its temporary file.
     let mut stalled = TcpStream::connect(&server.addr).unwrap();
     stalled
-        .write_all(b"PUT /stalled.bin HTTP/1.1\r\nContent-Length: 10\r\n\r\n123")
+        .write_all(b"PUT /stalled.bin HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n123")
         .unwrap();
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(names_in(&root).len(), 2, "{:?}", names_in(&root));
@@ -376,8 +415,80 @@ fn uploads_with_credentials() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(":1: not an argon2 hash"), "{err}");
+    assert!(err.contains(":1: not an argon2 or bcrypt hash"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+/// `--auth-file` takes the bcrypt lines `htpasswd -B` writes, and the argon2
+/// lines `zcopy serve --hash-password USER` prints from a password on stdin.
+#[test]
+fn htpasswd_bcrypt_lines_and_hash_password() {
+    if !have("curl", "htpasswd_bcrypt_lines_and_hash_password") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("www");
+    std::fs::create_dir(&root).unwrap();
+    let users = dir.path().join("users");
+    let line = |args: &[&str], stdin: &[u8]| -> (Option<i32>, String, String) {
+        let mut child = zcopy()
+            .args(["serve", "--hash-password"])
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin).unwrap();
+        let o = child.wait_with_output().unwrap();
+        let out = String::from_utf8(o.stdout).unwrap();
+        (
+            o.status.code(),
+            out,
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (code, ann, _) = line(&["ann"], b"s3cret\n");
+    assert_eq!(code, Some(0));
+    assert!(
+        ann.starts_with("ann:$argon2id$") && ann.ends_with('\n'),
+        "{ann}"
+    );
+    let (code, bare, _) = line(&[], b"pa ss");
+    assert_eq!(code, Some(0));
+    assert!(
+        bare.starts_with("$argon2id$") && !bare.contains(':'),
+        "{bare}"
+    );
+    let (code, _, err) = line(&["ann"], b"");
+    assert_eq!(code, Some(1));
+    assert!(err.contains("no password on stdin"), "{err}");
+    let mut text = ann + &format!("cy:{bare}");
+    if have(
+        "htpasswd",
+        "htpasswd_bcrypt_lines_and_hash_password (bcrypt)",
+    ) {
+        let o = Command::new("htpasswd")
+            .args(["-nbB", "-C", "5", "bob", "b0b pass"])
+            .output()
+            .unwrap();
+        let bob = String::from_utf8(o.stdout).unwrap();
+        assert!(bob.starts_with("bob:$2y$05$"), "{bob}");
+        text.push_str(bob.trim_end());
+        text.push('\n');
+    }
+    std::fs::write(&users, &text).unwrap();
+    let file = dir.path().join("f.txt");
+    std::fs::write(&file, b"payload\n").unwrap();
+    let server = upload_server(&root, &["--auth-file", users.to_str().unwrap()]);
+    let url = format!("http://{}/f.txt", server.addr);
+    assert_eq!(curl_put(&file, &url, &["-u", "ann:s3cret"]).0, 201);
+    assert_eq!(curl_put(&file, &url, &["-u", "cy:pa ss"]).0, 204);
+    assert_eq!(curl_put(&file, &url, &["-u", "ann:wrong"]).0, 401);
+    if text.contains("bob:") {
+        assert_eq!(curl_put(&file, &url, &["-u", "bob:b0b pass"]).0, 204);
+        assert_eq!(curl_put(&file, &url, &["-u", "bob:b0b"]).0, 401);
+    }
 }
 
 /// 100 wrong passwords from one address: all 401, nothing written, the server

@@ -52,6 +52,17 @@ pub fn respond(conn: &mut Conn, req: &Request<'_>, cx: &mut Context<'_>) {
         _ => None,
     };
     let (status, bytes) = match (req.method, cx.config.max_upload) {
+        _ if !req.host_ok() => {
+            conn.close_after = true;
+            simple(
+                conn,
+                cx,
+                Status::BadRequest,
+                "HTTP/1.1 needs one Host header",
+                &[],
+                head_only,
+            )
+        }
         (Method::Get | Method::Head, _) => path(conn, req, cx, head_only),
         (Method::Put, Some(_))
             if cx
@@ -89,7 +100,7 @@ pub fn respond(conn: &mut Conn, req: &Request<'_>, cx: &mut Context<'_>) {
         }
         (Method::Put, Some(max)) => {
             let length = req.content_length.unwrap_or(0);
-            match upload::start(&cx.config.root, req.target, length, max) {
+            match upload::start(&cx.config.root, req.target, length, max, cx.config.hidden) {
                 upload::Start::Refuse(status, why) => {
                     conn.close_after = true;
                     simple(conn, cx, status, why, &[], false)
@@ -97,8 +108,7 @@ pub fn respond(conn: &mut Conn, req: &Request<'_>, cx: &mut Context<'_>) {
                 upload::Start::Receive(upload) => {
                     if cx.config.log.is_some() {
                         conn.record = Some(Box::new(crate::access_log::Record::new(
-                            req.method_name,
-                            req.target,
+                            Some(req),
                             Status::Continue,
                         )));
                     }
@@ -149,7 +159,7 @@ pub fn respond(conn: &mut Conn, req: &Request<'_>, cx: &mut Context<'_>) {
             )
         }
     };
-    conn.begin(cx, Some((req.method_name, req.target)), status, bytes);
+    conn.begin(cx, Some(req), status, bytes);
 }
 
 /// An upload's body is in: store it and answer.
@@ -236,7 +246,7 @@ fn path(
     match cx.files.resolve(cx.config, req.target, cx.clock.now()) {
         Lookup::File(variants) => file(conn, req, cx, &variants, head_only),
         Lookup::Listing(dir, relative, shown) => {
-            match listing::read(&cx.config.root, &dir, &relative) {
+            match listing::read(&cx.config.root, &dir, &relative, cx.config.hidden) {
                 Ok(entries) => {
                     let (body, kind) = if wants_json(req.accept) {
                         (listing::json(&entries, &shown), "application/json")
@@ -334,7 +344,17 @@ fn file(
         return (Status::NotModified, 0);
     }
     let size = entry.size;
-    match request::span(req.range, size) {
+    // A range of another version would be stitched onto the client's copy of the
+    // old one: when the validator does not match, the whole file goes out.
+    let range = match req.if_range {
+        Some(validator)
+            if !if_range_matches(validator, &entry.etag, entry.modified, SystemTime::now()) =>
+        {
+            None
+        }
+        _ => req.range,
+    };
+    match request::span(range, size) {
         Span::Full => {
             if pending {
                 response::start(&mut conn.out, Status::Ok, date, close);
@@ -390,7 +410,7 @@ fn file(
                 let lead = if i == 0 { "" } else { "\r\n" };
                 let part_head = format!(
                     "{lead}--{boundary}\r\nContent-Type: {}\r\nContent-Range: bytes {start}-{end}/{size}\r\n\r\n",
-                    entry.mime
+                    entry.content_type
                 );
                 length += part_head.len() as u64 + end + 1 - start;
                 body.push(Part::Bytes(part_head.into_bytes()));
@@ -443,6 +463,27 @@ fn boundary(entry: &Entry) -> String {
     format!("zcopy-{tag}-{nanos:08x}")
 }
 
+/// `If-Range` (RFC 9110 §13.1.5): an entity tag matches by strong comparison
+/// (a weak one never does); a date matches only if it is the file's Last-Modified
+/// and that is a strong validator, at least a second before now (§8.8.2.2); nginx
+/// compares the date for equality alone.
+fn if_range_matches(validator: &str, etag: &str, modified: SystemTime, now: SystemTime) -> bool {
+    if validator.starts_with('"') {
+        return validator == etag;
+    }
+    if validator.starts_with("W/") {
+        return false;
+    }
+    let Ok(date) = httpdate::parse_http_date(validator) else {
+        return false;
+    };
+    let secs = |t: SystemTime| {
+        t.duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    };
+    secs(date) == secs(modified) && secs(modified) < secs(now)
+}
+
 fn not_modified(req: &Request<'_>, entry: &Entry) -> bool {
     match (req.if_none_match, req.if_modified_since) {
         (Some(tags), _) => tags.split(',').map(str::trim).any(|t| {
@@ -456,5 +497,33 @@ fn not_modified(req: &Request<'_>, entry: &Entry) -> bool {
             secs(entry.modified) <= secs(since)
         }),
         (None, None) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn if_range_validators() {
+        let modified = SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_189_678);
+        let date = httpdate::fmt_http_date(modified);
+        let later = modified + Duration::from_secs(5);
+        let tag = "\"6b2f-1000\"";
+        assert!(if_range_matches(tag, tag, modified, later));
+        assert!(!if_range_matches("\"6b2f-1001\"", tag, modified, later));
+        assert!(!if_range_matches("W/\"6b2f-1000\"", tag, modified, later));
+        assert!(if_range_matches(&date, tag, modified, later));
+        assert!(!if_range_matches(
+            &date,
+            tag,
+            modified + Duration::from_secs(1),
+            later
+        ));
+        // Modified in the second it is served: the date is a weak validator.
+        let same_second = modified + Duration::from_millis(400);
+        assert!(!if_range_matches(&date, tag, modified, same_second));
+        assert!(!if_range_matches("yesterday", tag, modified, later));
     }
 }

@@ -1,8 +1,10 @@
 //! Who may upload (`serve --upload --auth-file F`): HTTP Basic credentials checked
-//! against argon2 hashes.
+//! against argon2 or bcrypt hashes.
 //!
 //! The file has one `USER:HASH` line per user, HASH an argon2 PHC string
-//! (`$argon2id$v=19$m=19456,t=2,p=1$SALT$HASH`, as `argon2 SALT -id -e` prints it);
+//! (`$argon2id$v=19$m=19456,t=2,p=1$SALT$HASH`, as `argon2 SALT -id -e` and
+//! `zcopy serve --hash-password` print it) or a bcrypt one (`$2y$05$…`, as
+//! `htpasswd -B` writes it for nginx and Apache, or `$2b$`, `$2a$`);
 //! blank lines and lines starting with `#` are skipped. A hash takes tens of
 //! milliseconds to check, on purpose, and a server cannot spend that per request:
 //! the verdict on each `Authorization` value is remembered, so a client pays once
@@ -19,6 +21,7 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use argon2::password_hash::{PasswordHasher, SaltString};
 use argon2::{Argon2, PasswordHash, PasswordVerifier};
 
 /// The most `Authorization` values remembered; past it the memory starts afresh.
@@ -32,7 +35,7 @@ const FAILURE_WINDOW: Duration = Duration::from_secs(60);
 
 /// The users of an auth file, and the verdicts reached so far.
 pub struct Credentials {
-    /// User name → PHC hash string.
+    /// User name → argon2 PHC string or bcrypt hash.
     users: HashMap<String, String>,
     /// `Authorization` header value → whether it admits its sender.
     verdicts: Mutex<HashMap<String, bool>>,
@@ -55,18 +58,21 @@ impl Credentials {
             }
             let at = format!("{}:{}", path.display(), n + 1);
             let Some((user, hash)) = line.split_once(':') else {
-                return bad(format!("{at}: expected USER:ARGON2-HASH"));
+                return bad(format!("{at}: expected USER:HASH"));
             };
-            if let Err(e) = PasswordHash::new(hash) {
+            if is_bcrypt(hash) {
+                if let Err(e) = hash.parse::<bcrypt::HashParts>() {
+                    return bad(format!("{at}: not a bcrypt hash ({e})"));
+                }
+            } else if !hash.starts_with("$argon2") {
+                return bad(format!("{at}: not an argon2 or bcrypt hash"));
+            } else if let Err(e) = PasswordHash::new(hash) {
                 return bad(format!("{at}: not an argon2 hash in PHC form ({e})"));
-            }
-            if !hash.starts_with("$argon2") {
-                return bad(format!("{at}: not an argon2 hash"));
             }
             users.insert(user.to_string(), hash.to_string());
         }
         if users.is_empty() {
-            return bad(format!("{}: no USER:ARGON2-HASH line", path.display()));
+            return bad(format!("{}: no USER:HASH line", path.display()));
         }
         Ok(Credentials {
             users,
@@ -147,12 +153,50 @@ impl Credentials {
         let Some(hash) = self.users.get(user) else {
             return false;
         };
+        if is_bcrypt(hash) {
+            return bcrypt::verify(password, hash).unwrap_or(false);
+        }
         PasswordHash::new(hash).is_ok_and(|hash| {
             Argon2::default()
                 .verify_password(password.as_bytes(), &hash)
                 .is_ok()
         })
     }
+}
+
+/// bcrypt's prefixes: `$2y$` (htpasswd), `$2b$` (OpenBSD, Python), `$2a$` (older).
+fn is_bcrypt(hash: &str) -> bool {
+    ["$2y$", "$2b$", "$2a$"].iter().any(|p| hash.starts_with(p))
+}
+
+/// An argon2id hash of `password` with a fresh random salt, in PHC form: what an
+/// `--auth-file` line takes after `USER:` (`zcopy serve --hash-password`).
+pub fn hash_password(password: &[u8]) -> std::io::Result<String> {
+    let mut salt = [0u8; 16];
+    let mut filled = 0;
+    while filled < salt.len() {
+        match rustix::rand::getrandom(&mut salt[filled..], rustix::rand::GetRandomFlags::empty()) {
+            Ok(n) => filled += n,
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let salt = SaltString::encode_b64(&salt).map_err(|e| std::io::Error::other(e.to_string()))?;
+    Argon2::default()
+        .hash_password(password, &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| std::io::Error::other(e.to_string()))
+}
+
+/// The user a Basic `Authorization` value names, whether or not its password is
+/// right (the access log's `$remote_user`, as nginx logs it).
+pub fn basic_user(authorization: &str) -> Option<String> {
+    let (scheme, encoded) = authorization.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = String::from_utf8(base64_decode(encoded.trim())?).ok()?;
+    decoded.split_once(':').map(|(user, _)| user.to_string())
 }
 
 /// Standard base64 with padding; `None` for anything else.
@@ -192,7 +236,32 @@ fn base64_decode(text: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use argon2::password_hash::{PasswordHasher, SaltString};
+
+    #[test]
+    fn bcrypt_lines_and_new_hashes() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("users");
+        // `htpasswd -nbB -C 5 ann s3cret`, and its $2b$ spelling.
+        let y = "$2y$05$Ztl3RAdYKip8ASedzpek7.qP/M8vVKXx/a4mrZ9WU.RpnwzSZ7Gka";
+        let b = y.replacen("$2y$", "$2b$", 1);
+        let made = hash_password(b"pa:ss").unwrap();
+        assert!(made.starts_with("$argon2id$"), "{made}");
+        assert_ne!(
+            made,
+            hash_password(b"pa:ss").unwrap(),
+            "a fresh salt each time"
+        );
+        std::fs::write(&file, format!("ann:{y}\nbob:{b}\ncy:{made}\n")).unwrap();
+        let creds = Credentials::load(&file).unwrap();
+        let ip = IpAddr::from([192, 0, 2, 1]);
+        // "ann:s3cret", "bob:s3cret", "cy:pa:ss", "ann:wrong"
+        assert!(creds.admits(Some("Basic YW5uOnMzY3JldA=="), ip));
+        assert!(creds.admits(Some("Basic Ym9iOnMzY3JldA=="), ip));
+        assert!(creds.admits(Some("Basic Y3k6cGE6c3M="), ip));
+        assert!(!creds.admits(Some("Basic YW5uOndyb25n"), ip));
+        assert_eq!(basic_user("Basic YW5uOndyb25n").as_deref(), Some("ann"));
+        assert_eq!(basic_user("Bearer YW5uOndyb25n"), None);
+    }
 
     #[test]
     fn base64_decoding() {
@@ -247,7 +316,10 @@ mod tests {
 
         std::fs::write(&file, "ann:plaintext\n").unwrap();
         let err = Credentials::load(&file).err().unwrap().to_string();
-        assert!(err.contains(":1: not an argon2 hash"), "{err}");
+        assert!(err.contains(":1: not an argon2 or bcrypt hash"), "{err}");
+        std::fs::write(&file, "ann:$2y$05$short\n").unwrap();
+        let err = Credentials::load(&file).err().unwrap().to_string();
+        assert!(err.contains(":1: not a bcrypt hash"), "{err}");
         std::fs::write(&file, "# nobody\n").unwrap();
         assert!(Credentials::load(&file).is_err());
     }

@@ -302,7 +302,7 @@ impl Conn {
     pub fn begin(
         &mut self,
         cx: &Context<'_>,
-        request: Option<(&str, &str)>,
+        request: Option<&request::Request<'_>>,
         status: Status,
         bytes: u64,
     ) {
@@ -311,10 +311,9 @@ impl Conn {
         self.phase = Phase::WritingHead;
         if cx.config.log.is_some() {
             // An upload's record was made when its head came.
-            let record = self.record.get_or_insert_with(|| {
-                let (method, target) = request.unwrap_or(("-", "-"));
-                Box::new(Record::new(method, target, status))
-            });
+            let record = self
+                .record
+                .get_or_insert_with(|| Box::new(Record::new(request, status)));
             record.status = status;
             record.bytes = bytes;
             if self.memory_body {

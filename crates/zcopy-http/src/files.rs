@@ -1,6 +1,8 @@
 //! From a request target to a file under the served directory, safely: percent-
 //! decoding, no `..`, no NUL, no symlink that leads outside (the kernel checks, with
-//! `openat2(RESOLVE_BENEATH)`), no FIFO or device.
+//! `openat2(RESOLVE_BENEATH)`), no FIFO or device, no dot name unless `--hidden`
+//! (`/.git/config`, `/.env`), and never a part file or manifest, whatever the flags.
+//! The names are checked on the request's path components, before any syscall.
 
 use std::fs::{File, Metadata};
 use std::path::PathBuf;
@@ -37,12 +39,27 @@ impl Root {
     }
 }
 
-/// Resolves `target` (the request's path and query) under `root`.
+/// Whether a name (one path component) may be served, listed or uploaded to:
+/// never a part file (an upload, `get`, `cp` or `recv` in flight) or a manifest
+/// (`recv`'s resume state), which are half a file under a name nobody asked for;
+/// a dot name only with `hidden` (miniserve's and dufs' default).
+pub fn servable(name: &str, hidden: bool) -> bool {
+    !in_flight(name) && (hidden || !name.starts_with('.'))
+}
+
+/// Whether a name is a part file's (`.NAME.*.zcopy-part`, `NAME.zcopy-part`) or a
+/// manifest's (`.NAME.zcopy-manifest`).
+pub fn in_flight(name: &str) -> bool {
+    name.ends_with(".zcopy-part") || name.ends_with(".zcopy-manifest")
+}
+
+/// Resolves `target` (the request's path and query) under `root`; a dot name
+/// anywhere in it is served only with `hidden`.
 ///
 /// The file is opened with `openat2(RESOLVE_BENEATH)` from the root's descriptor:
 /// the kernel refuses any resolution, `..` or symlink, that would leave the root, in
 /// the same call that opens the file.
-pub fn resolve(root: &Root, target: &str) -> Resolved {
+pub fn resolve(root: &Root, target: &str, hidden: bool) -> Resolved {
     let path = target.split(['?', '#']).next().unwrap_or_default();
     if !path.starts_with('/') {
         return Resolved::BadRequest;
@@ -61,6 +78,7 @@ pub fn resolve(root: &Root, target: &str) -> Resolved {
         match part {
             "" | "." => {}
             ".." => return Resolved::Forbidden,
+            name if !servable(name, hidden) => return Resolved::NotFound,
             name => parts.push(name),
         }
     }
@@ -132,6 +150,22 @@ pub fn percent_decode(s: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_served() {
+        for (name, plain, hidden) in [
+            ("a.txt", true, true),
+            (".env", false, true),
+            (".git", false, true),
+            (".a.txt.123.4.zcopy-part", false, false),
+            ("a.txt.zcopy-part", false, false),
+            (".big.iso.zcopy-manifest", false, false),
+            ("zcopy-part", true, true),
+        ] {
+            assert_eq!(servable(name, false), plain, "{name}");
+            assert_eq!(servable(name, true), hidden, "{name} --hidden");
+        }
+    }
 
     #[test]
     fn decoding() {

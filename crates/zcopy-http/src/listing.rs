@@ -4,7 +4,8 @@
 //! An entry is listed only if a GET of it would succeed: each is opened the way a
 //! request would open it (`openat2(RESOLVE_BENEATH)` from the root), so symlinks
 //! that lead outside, FIFOs, devices and unreadable files are left out rather than
-//! shown as links to a 403 or 404.
+//! shown as links to a 403 or 404; nor are names a request could not get
+//! ([`files::servable`]: dot names without `--hidden`, part files, manifests).
 
 use std::fs::File;
 use std::time::SystemTime;
@@ -23,8 +24,8 @@ pub struct Entry {
 }
 
 /// The servable entries of `dir` (at `relative` under the root): folders first,
-/// then by name, case folded.
-pub fn read(root: &Root, dir: &File, relative: &str) -> std::io::Result<Vec<Entry>> {
+/// then by name, case folded; dot names only with `hidden`.
+pub fn read(root: &Root, dir: &File, relative: &str, hidden: bool) -> std::io::Result<Vec<Entry>> {
     let mut entries = Vec::new();
     for item in rustix::fs::Dir::read_from(dir)? {
         let item = item?;
@@ -32,7 +33,7 @@ pub fn read(root: &Root, dir: &File, relative: &str) -> std::io::Result<Vec<Entr
             // Not UTF-8: a request could not name it (it gets 404).
             continue;
         };
-        if name == "." || name == ".." {
+        if name == "." || name == ".." || !files::servable(name, hidden) {
             continue;
         }
         let symlink = match item.file_type() {

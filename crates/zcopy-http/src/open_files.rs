@@ -8,6 +8,7 @@
 //! replaced on disk is served within a second (a small body read into memory is
 //! the version of that moment, consistent with its validators).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs::{File, Metadata};
 use std::os::unix::fs::MetadataExt;
@@ -62,7 +63,8 @@ pub struct Entry {
     pub size: u64,
     pub modified: SystemTime,
     pub etag: String,
-    pub mime: &'static str,
+    /// The `Content-Type` value: the MIME type, with `charset=utf-8` on `text/*`.
+    pub content_type: Cow<'static, str>,
     pub encoding: Option<Encoding>,
     /// `Vary: Accept-Encoding` goes on every response of a file with siblings.
     pub vary: bool,
@@ -146,7 +148,7 @@ impl OpenFiles {
                 return Lookup::File(variants.clone());
             }
         }
-        match files::resolve(&config.root, target) {
+        match files::resolve(&config.root, target, config.hidden) {
             Resolved::File(file, meta, path) => {
                 let variants = Rc::new(variants(config, file, meta, &path, now));
                 if self.paths.len() >= MAX_ENTRIES {
@@ -168,6 +170,13 @@ fn variants(config: &Config, file: File, meta: Metadata, path: &Path, now: Insta
     let mime = mime_guess::from_path(path)
         .first_raw()
         .unwrap_or("application/octet-stream");
+    // Without a charset a browser guesses one (often windows-1252), and UTF-8 text
+    // shows garbled; most text written today is UTF-8.
+    let content_type: Cow<'static, str> = if mime.starts_with("text/") {
+        format!("{mime}; charset=utf-8").into()
+    } else {
+        mime.into()
+    };
     let relative = path
         .strip_prefix(&config.root.path)
         .ok()
@@ -187,10 +196,19 @@ fn variants(config: &Config, file: File, meta: Metadata, path: &Path, now: Insta
         _ => Vec::new(),
     };
     let vary = !siblings.is_empty();
-    let plain = Rc::new(entry(config, file, meta, mime, None, vary));
+    let plain = Rc::new(entry(config, file, meta, content_type.clone(), None, vary));
     let encoded = siblings
         .into_iter()
-        .map(|(enc, file, meta)| Rc::new(entry(config, file, meta, mime, Some(enc), vary)))
+        .map(|(enc, file, meta)| {
+            Rc::new(entry(
+                config,
+                file,
+                meta,
+                content_type.clone(),
+                Some(enc),
+                vary,
+            ))
+        })
         .collect();
     Variants {
         plain,
@@ -203,7 +221,7 @@ fn entry(
     config: &Config,
     file: File,
     meta: Metadata,
-    mime: &'static str,
+    content_type: Cow<'static, str>,
     encoding: Option<Encoding>,
     vary: bool,
 ) -> Entry {
@@ -234,7 +252,7 @@ fn entry(
         size,
         modified,
         etag,
-        mime,
+        content_type,
         encoding,
         vary,
         digest,
@@ -261,7 +279,7 @@ impl Entry {
         digest: Option<&str>,
     ) {
         if with_type {
-            response::header(out, "Content-Type", self.mime);
+            response::header(out, "Content-Type", &self.content_type);
         }
         response::header(out, "ETag", &self.etag);
         response::header(out, "Last-Modified", httpdate::fmt_http_date(self.modified));

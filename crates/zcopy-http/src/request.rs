@@ -27,10 +27,14 @@ pub struct Request<'a> {
     pub method: Method,
     pub method_name: &'a str,
     pub target: &'a str,
+    /// The minor version: `1` for HTTP/1.1, `0` for HTTP/1.0.
+    pub version: u8,
     pub keep_alive: bool,
     pub range: Option<&'a str>,
     pub if_none_match: Option<&'a str>,
     pub if_modified_since: Option<&'a str>,
+    /// `Range` applies only while this validator matches (RFC 9110 §13.1.5).
+    pub if_range: Option<&'a str>,
     pub accept_encoding: Option<&'a str>,
     pub accept: Option<&'a str>,
     /// The body's length; only a PUT may have a body.
@@ -39,6 +43,20 @@ pub struct Request<'a> {
     pub expect_continue: bool,
     /// Credentials, for uploads.
     pub authorization: Option<&'a str>,
+    /// For the access log.
+    pub referer: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+    /// How many `Host` lines it has (see [`Request::host_ok`]).
+    pub hosts: u8,
+}
+
+impl Request<'_> {
+    /// RFC 9112 §3.2: an HTTP/1.1 request without Host, and any request with two,
+    /// gets 400 (two could name two sites to two servers on the way). Checked
+    /// once the request is parsed, so that the access log names it.
+    pub fn host_ok(&self) -> bool {
+        self.hosts == 1 || (self.hosts == 0 && self.version == 0)
+    }
 }
 
 /// What [`parse`] found at the start of a buffer.
@@ -79,11 +97,15 @@ pub fn parse(buf: &[u8]) -> Parsed<'_> {
     let mut range = None;
     let mut if_none_match = None;
     let mut if_modified_since = None;
+    let mut if_range = None;
     let mut accept_encoding = None;
     let mut accept = None;
     let mut content_length = None;
     let mut expect_continue = false;
     let mut authorization = None;
+    let mut hosts = 0u8;
+    let mut referer = None;
+    let mut user_agent = None;
     for h in req.headers.iter() {
         let Ok(value) = std::str::from_utf8(h.value) else {
             continue;
@@ -113,6 +135,7 @@ pub fn parse(buf: &[u8]) -> Parsed<'_> {
             b"range" => range = Some(value),
             b"if-none-match" => if_none_match = Some(value),
             b"if-modified-since" => if_modified_since = Some(value),
+            b"if-range" => if_range = Some(value),
             b"accept-encoding" => accept_encoding = Some(value),
             b"accept" => accept = Some(value),
             // A body the server does not read would be taken for the next request
@@ -134,6 +157,9 @@ pub fn parse(buf: &[u8]) -> Parsed<'_> {
             }
             b"expect" => expect_continue = value.eq_ignore_ascii_case("100-continue"),
             b"authorization" => authorization = Some(value),
+            b"host" => hosts = hosts.saturating_add(1),
+            b"referer" => referer = Some(value),
+            b"user-agent" => user_agent = Some(value),
             _ => {}
         }
     }
@@ -151,15 +177,20 @@ pub fn parse(buf: &[u8]) -> Parsed<'_> {
             method,
             method_name,
             target,
+            version: minor,
             keep_alive,
             range,
             if_none_match,
             if_modified_since,
+            if_range,
             accept_encoding,
             accept,
             content_length,
             expect_continue,
             authorization,
+            referer,
+            user_agent,
+            hosts,
         },
         head_len,
     )
@@ -286,7 +317,7 @@ mod tests {
         );
         assert_eq!(r.range, Some("bytes=0-9"));
         let Parsed::Complete(r, _) = req(
-            "GET / HTTP/1.1\r\nACCEPT-Encoding: br\r\nX-A-Name-Longer-Than-The-Buffer: 1\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: x\r\nACCEPT-Encoding: br\r\nX-A-Name-Longer-Than-The-Buffer: 1\r\n\r\n",
         ) else {
             panic!()
         };
@@ -295,48 +326,59 @@ mod tests {
             panic!()
         };
         assert!(!r.keep_alive);
-        let Parsed::Complete(r, _) = req("GET / HTTP/1.1\r\nConnection: close\r\n\r\n") else {
+        let Parsed::Complete(r, _) = req("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        else {
             panic!()
         };
         assert!(!r.keep_alive);
         assert_eq!(req("GET / HTTP/1.1\r\nHost: x\r\n"), Parsed::Partial);
-        let Parsed::Complete(r, _) = req("DELETE / HTTP/1.1\r\n\r\n") else {
+        let Parsed::Complete(r, _) = req("DELETE / HTTP/1.1\r\nHost: x\r\n\r\n") else {
             panic!()
         };
         assert_eq!(r.method, Method::Other);
     }
 
     #[test]
+    fn host_is_required_on_http_1_1() {
+        let refused = |text: &str| matches!(req(text), Parsed::Complete(r, _) if !r.host_ok());
+        assert!(refused("GET / HTTP/1.1\r\n\r\n"));
+        assert!(refused("GET / HTTP/1.1\r\nHost: a\r\nHOST: b\r\n\r\n"));
+        assert!(refused("GET / HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n"));
+        assert!(!refused("GET / HTTP/1.0\r\n\r\n"));
+        assert!(!refused("GET / HTTP/1.1\r\nhost: a\r\n\r\n"));
+    }
+
+    #[test]
     fn hostile_requests() {
         assert!(matches!(
-            req("GET / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n"),
+            req("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n"),
             Parsed::Refuse(Status::BadRequest, _)
         ));
         assert!(matches!(
-            req("GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            req("GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"),
             Parsed::Refuse(Status::BadRequest, _)
         ));
         assert!(matches!(
-            req("GET / HTTP/1.1\r\nContent-Length: 3\r\n\r\n"),
+            req("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n"),
             Parsed::Refuse(Status::BadRequest, _)
         ));
         assert!(matches!(
-            req("PUT /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            req("PUT /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"),
             Parsed::Refuse(Status::LengthRequired, _)
         ));
         assert!(matches!(
-            req("PUT /a HTTP/1.1\r\n\r\n"),
+            req("PUT /a HTTP/1.1\r\nHost: x\r\n\r\n"),
             Parsed::Refuse(Status::LengthRequired, _)
         ));
         for bad in ["-1", "+5", "5, 5", "0x10", "99999999999999999999999"] {
-            let text = format!("PUT /a HTTP/1.1\r\nContent-Length: {bad}\r\n\r\n");
+            let text = format!("PUT /a HTTP/1.1\r\nHost: x\r\nContent-Length: {bad}\r\n\r\n");
             assert!(
                 matches!(req(&text), Parsed::Refuse(Status::BadRequest, _)),
                 "{bad}"
             );
         }
         let Parsed::Complete(r, _) =
-            req("PUT /a HTTP/1.1\r\nContent-Length: 12\r\nExpect: 100-continue\r\n\r\n")
+            req("PUT /a HTTP/1.1\r\nHost: x\r\nContent-Length: 12\r\nExpect: 100-continue\r\n\r\n")
         else {
             panic!()
         };
@@ -345,7 +387,7 @@ mod tests {
             (Method::Put, Some(12), true)
         );
         assert!(matches!(
-            req("GET / HTTP/1.1\r\nX: a\r\n  folded\r\n\r\n"),
+            req("GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n  folded\r\n\r\n"),
             Parsed::Refuse(Status::BadRequest, _)
         ));
         assert!(matches!(
@@ -357,13 +399,16 @@ mod tests {
             req(&long_line),
             Parsed::Refuse(Status::UriTooLong, _)
         ));
-        let long_head = format!("GET / HTTP/1.1\r\nX: {}\r\n", "a".repeat(MAX_HEAD));
+        let long_head = format!(
+            "GET / HTTP/1.1\r\nHost: x\r\nX: {}\r\n",
+            "a".repeat(MAX_HEAD)
+        );
         assert!(matches!(
             req(&long_head),
             Parsed::Refuse(Status::HeaderFieldsTooLarge, _)
         ));
         let many = format!(
-            "GET / HTTP/1.1\r\n{}\r\n",
+            "GET / HTTP/1.1\r\nHost: x\r\n{}\r\n",
             "X: y\r\n".repeat(MAX_HEADERS + 1)
         );
         assert!(matches!(

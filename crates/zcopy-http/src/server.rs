@@ -46,6 +46,8 @@ pub struct Config {
     pub digests: Option<digest::Cache>,
     /// `--cache-control`: the value sent with every file.
     pub cache_control: Option<String>,
+    /// `--hidden`: dot names are listed, served and may be uploaded to.
+    pub hidden: bool,
     /// Whether `FILE.br`, `FILE.zst`, `FILE.gz` are served for `FILE`.
     pub precompressed: bool,
     /// Under `auto`, files up to this size go out from memory with their head.

@@ -5,7 +5,9 @@
 //! The target's directory is opened with `openat2(RESOLVE_BENEATH)` from the served
 //! directory, as downloads are, and the file is created and renamed by name inside
 //! that directory: no `..`, no symlink, no name can place a byte outside the served
-//! tree. A symlink under the target name is replaced, never followed. A directory
+//! tree. A symlink under the target name is replaced, never followed. A dot name
+//! is refused unless `--hidden` (it would be stored where nobody could get it), a
+//! part file's or manifest's name always (403). A directory
 //! that does not exist is not created (409), and a body the disk cannot hold is
 //! refused before it is read (507, from `fallocate`). An upload cut off (the peer closes or
 //! stalls past the idle timeout, the server stops) removes its temporary file;
@@ -47,8 +49,9 @@ pub struct Upload {
 /// Tells the temporary names of uploads in flight apart.
 static SERIAL: AtomicU64 = AtomicU64::new(0);
 
-/// Checks a `PUT target` of `length` bytes and creates its temporary file.
-pub fn start(root: &Root, target: &str, length: u64, max: u64) -> Start {
+/// Checks a `PUT target` of `length` bytes and creates its temporary file; dot
+/// names only with `hidden`.
+pub fn start(root: &Root, target: &str, length: u64, max: u64, hidden: bool) -> Start {
     if length > max {
         return Start::Refuse(
             Status::ContentTooLarge,
@@ -73,6 +76,15 @@ pub fn start(root: &Root, target: &str, length: u64, max: u64) -> Start {
         match part {
             "" | "." => {}
             ".." => return Start::Refuse(Status::Forbidden, "not stored"),
+            name if files::in_flight(name) => {
+                return Start::Refuse(Status::Forbidden, "not stored: a part file's name")
+            }
+            name if !files::servable(name, hidden) => {
+                return Start::Refuse(
+                    Status::Forbidden,
+                    "not stored: a name starting with '.' (serve --hidden takes them)",
+                )
+            }
             name => parts.push(name),
         }
     }

@@ -552,6 +552,7 @@ fn serve(files: &Files, engine: Engine) -> Result<Sample> {
         header_timeout: std::time::Duration::from_secs(10),
         idle_timeout: std::time::Duration::from_secs(60),
         cache_control: None,
+        hidden: false,
         precompressed: false,
         memory_body_max: 0,
         log: None,

@@ -27,6 +27,12 @@ pub struct Args {
     /// Address to listen on: HOST:PORT, :PORT or PORT (127.0.0.1 unless told), or unix:/PATH
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     listen: String,
+    /// Port to listen on, on --bind or 127.0.0.1 (python's http.server -p; instead of --listen)
+    #[arg(short = 'p', long, value_name = "PORT", conflicts_with = "listen")]
+    port: Option<u16>,
+    /// Address to listen on, with --port or 8080 (0.0.0.0 or :: for every interface)
+    #[arg(short = 'b', long, value_name = "ADDR", conflicts_with = "listen")]
+    bind: Option<String>,
     /// Engine for bodies: auto (sendfile), sendfile, splice, mmap, read-write, io-uring
     #[arg(long, default_value = "auto")]
     engine: EngineChoice,
@@ -48,9 +54,13 @@ pub struct Args {
     /// The largest upload accepted (413 beyond)
     #[arg(long, value_name = "SIZE", value_parser = size::parse, default_value = "1GiB")]
     max_upload: u64,
-    /// Who may upload: USER:ARGON2-HASH lines (HTTP Basic; `argon2 SALT -id -e` makes a hash)
+    /// Who may upload: USER:HASH lines, argon2 (--hash-password) or bcrypt (htpasswd -B)
     #[arg(long, value_name = "F", requires = "upload")]
     auth_file: Option<PathBuf>,
+    /// Read a password on stdin, print its argon2 hash (as a USER:HASH line for
+    /// --auth-file when USER is given) and exit
+    #[arg(long, value_name = "USER", num_args = 0..=1, default_missing_value = "")]
+    hash_password: Option<String>,
     /// Serve HTTPS with this PEM certificate chain (with --tls-key)
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -66,6 +76,10 @@ pub struct Args {
     /// Cache-Control value sent with every file (e.g. "public, max-age=3600")
     #[arg(long, value_name = "VALUE")]
     cache_control: Option<String>,
+    /// List and serve names starting with '.' (and accept uploads to them); part files
+    /// and manifests are never served
+    #[arg(long)]
+    hidden: bool,
     /// Do not serve FILE.br, FILE.zst or FILE.gz for FILE to clients that accept them
     #[arg(long)]
     no_precompressed: bool,
@@ -88,8 +102,10 @@ pub struct Args {
 enum LogFormatArg {
     /// `PEER "METHOD TARGET" STATUS BYTES ENGINE DURATION`
     Text,
-    /// One JSON object per line.
+    /// One JSON object per line (times in ISO 8601).
     Json,
+    /// nginx's combined format, which goaccess reads
+    Combined,
 }
 
 impl From<LogFormatArg> for LogFormat {
@@ -97,11 +113,15 @@ impl From<LogFormatArg> for LogFormat {
         match arg {
             LogFormatArg::Text => LogFormat::Text,
             LogFormatArg::Json => LogFormat::Json,
+            LogFormatArg::Combined => LogFormat::Combined,
         }
     }
 }
 
 pub fn run(args: Args) -> Result<()> {
+    if let Some(user) = &args.hash_password {
+        return hash_password(user);
+    }
     if let EngineChoice::Only(Engine::CopyFileRange) = args.engine {
         bail!("serve sends files to sockets: copy-file-range only copies between files");
     }
@@ -122,6 +142,16 @@ pub fn run(args: Args) -> Result<()> {
         .with_ansi(crate::color::stderr())
         .with_env_filter(tracing_subscriber::EnvFilter::new(level))
         .init();
+    if !args.dir.exists() {
+        // `zcopy serve 8000`, python's `http.server 8000`: the number was a port.
+        if let Some(port) = args.dir.to_str().filter(|d| d.parse::<u16>().is_ok()) {
+            return Err(super::Usage(format!(
+                "cannot serve {port}: no such directory (to listen on port {port}: -p {port})"
+            ))
+            .into());
+        }
+    }
+    let listen = listen_text(&args);
     let root = args
         .dir
         .canonicalize()
@@ -136,19 +166,28 @@ pub fn run(args: Args) -> Result<()> {
     raise_open_file_limit();
     // A socket passed by systemd (zcopy-serve.socket) takes the place of --listen.
     let (listener, unix_path) = match crate::listen_fds::take()? {
-        Some(listener) => {
+        Some(Listener::Tcp(listener)) => {
             upload_allowed(&args, listener.local_addr()?, &root)?;
             eprintln!("listening on {} (from systemd)", listener.local_addr()?);
             (Listener::Tcp(listener), None)
         }
-        None => match args.listen.strip_prefix("unix:") {
+        // systemd made the socket file and removes it: it is not ours to remove.
+        Some(Listener::Unix(listener)) => {
+            let addr = listener.local_addr()?;
+            match addr.as_pathname() {
+                Some(path) => eprintln!("listening on unix:{} (from systemd)", path.display()),
+                None => eprintln!("listening on an abstract unix socket (from systemd)"),
+            }
+            (Listener::Unix(listener), None)
+        }
+        None => match listen.strip_prefix("unix:") {
             Some(path) => {
                 let listener = listen_unix(Path::new(path))?;
                 (Listener::Unix(listener), Some(PathBuf::from(path)))
             }
             None => {
-                upload_allowed(&args, net::listen_addr(&args.listen)?, &root)?;
-                (Listener::Tcp(net::listen(&args.listen)?), None)
+                upload_allowed(&args, net::listen_addr(&listen)?, &root)?;
+                (Listener::Tcp(net::listen(&listen)?), None)
             }
         },
     };
@@ -174,6 +213,7 @@ pub fn run(args: Args) -> Result<()> {
         uploaders,
         digests: (!args.no_digest).then(zcopy_http::digest::Cache::default),
         cache_control: args.cache_control.clone(),
+        hidden: args.hidden,
         precompressed: !args.no_precompressed,
         memory_body_max: if args.no_memory_bodies {
             0
@@ -204,6 +244,62 @@ pub fn run(args: Args) -> Result<()> {
     done?;
     // Every worker is done: the signal thread may still wait; exit from here.
     std::process::exit(0)
+}
+
+/// `--hash-password [USER]`: one password from stdin (not echoed when a person
+/// types it), its argon2 hash on stdout.
+fn hash_password(user: &str) -> Result<()> {
+    use rustix::termios::{self, LocalModes, OptionalActions};
+    use std::io::BufRead;
+    if user.contains(':') {
+        return Err(super::Usage(format!(
+            "--hash-password {user}: a user name cannot hold ':'"
+        ))
+        .into());
+    }
+    let stdin = std::io::stdin();
+    let typed = termios::isatty(&stdin)
+        .then(|| termios::tcgetattr(&stdin).ok())
+        .flatten();
+    if let Some(saved) = &typed {
+        let mut quiet = saved.clone();
+        quiet.local_modes.remove(LocalModes::ECHO);
+        let _ = termios::tcsetattr(&stdin, OptionalActions::Now, &quiet);
+        eprint!("Password: ");
+    }
+    let mut line = Vec::new();
+    let read = stdin.lock().read_until(b'\n', &mut line);
+    if let Some(saved) = &typed {
+        let _ = termios::tcsetattr(&stdin, OptionalActions::Now, saved);
+        eprintln!();
+    }
+    read.context("--hash-password: cannot read stdin")?;
+    let password = line.strip_suffix(b"\n").unwrap_or(&line);
+    let password = password.strip_suffix(b"\r").unwrap_or(password);
+    if password.is_empty() {
+        bail!("--hash-password: no password on stdin");
+    }
+    let hash = zcopy_http::auth::hash_password(password).context("--hash-password")?;
+    if user.is_empty() {
+        println!("{hash}");
+    } else {
+        println!("{user}:{hash}");
+    }
+    Ok(())
+}
+
+/// The address to listen on: `--listen`, or `--bind` and `--port` (each with
+/// its default).
+fn listen_text(args: &Args) -> String {
+    if args.port.is_none() && args.bind.is_none() {
+        return args.listen.clone();
+    }
+    let port = args.port.unwrap_or(8080);
+    match args.bind.as_deref().unwrap_or("127.0.0.1") {
+        // An IPv6 address takes brackets before its port.
+        v6 if v6.contains(':') && !v6.starts_with('[') => format!("[{v6}]:{port}"),
+        host => format!("{host}:{port}"),
+    }
 }
 
 /// Binds a Unix-domain socket at `path`, replacing a socket file left by a server
