@@ -93,6 +93,8 @@ pub const FAILURE: u8 = 1;
 pub const USAGE: u8 = 2;
 /// get: a malformed URL.
 pub const URL_MALFORMED: u8 = 3;
+/// get: the proxy's host name does not resolve.
+pub const RESOLVE_PROXY: u8 = 5;
 /// get: the host name does not resolve.
 pub const RESOLVE: u8 = 6;
 /// Cannot connect to the peer.
@@ -140,6 +142,9 @@ Usage: bad flags or operands.
 .TP
 3
 get: a malformed URL.
+.TP
+5
+get: the proxy's host name does not resolve.
 .TP
 6
 get: the host name does not resolve.

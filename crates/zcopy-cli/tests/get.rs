@@ -190,7 +190,7 @@ fn parallel_ranges_from_nginx() {
     let nginx = site.nginx("");
     let out = get(
         &site.out(),
-        &["--json", "--parallel", "3", &nginx.url("/big.bin")],
+        &["--json", "--segments", "3", &nginx.url("/big.bin")],
     );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let report = json(&out);
@@ -203,7 +203,7 @@ fn parallel_ranges_from_nginx() {
     // Too small to split: one connection.
     let out = get(
         &site.out(),
-        &["--json", "--parallel", "4", &nginx.url("/hello.txt")],
+        &["--json", "--segments", "4", &nginx.url("/hello.txt")],
     );
     assert_eq!(json(&out)["connections"], 1);
     assert_eq!(

@@ -1,87 +1,40 @@
 //! `zcopy get URL...`: an HTTP/1.1 download client whose bodies go socket → pipe →
-//! file with splice.
+//! file with splice, with curl's flags and exit codes.
 //!
 //! Every download is written to `.NAME.zcopy-part` beside its target and renamed
 //! when it is complete and verified: its length, and its `Repr-Digest` (or, for a
 //! whole body, `Content-Digest`) when the server sends one. An interrupted download
 //! keeps its partial file with the server's validator (ETag or Last-Modified) in an
-//! extended attribute, so that `-C` resumes it with `Range` and `If-Range`; a server
-//! whose file changed answers with the whole file, and the download starts over.
-//! Failures exit with curl's codes (see the README).
+//! extended attribute, so that `-C` (and `--retry`) resumes it with `Range` and
+//! `If-Range`; a server whose file changed answers with the whole file, and the
+//! download starts over. The flags become a plain [`args::Config`] first; the body
+//! path below never looks at them.
+
+mod args;
+mod segments;
 
 use std::fs::{File, OpenOptions};
-use std::io::{Seek, SeekFrom};
+use std::io::{Seek, SeekFrom, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use serde_json::{Map, Value};
-use zcopy::{Engine, EngineChoice, Options, Report, Rusage};
+use zcopy::{Engine, Options, Report, Rusage};
+
+pub use args::Args;
+use args::Config;
+use segments::MIN_SEGMENT;
 
 use crate::exit;
-use crate::http::client::{self, fail, Failed, Framing, Head, Receiving, Url};
+use crate::http::client::{self, fail, Failed, Framing, Head, Receiving, Request, Url};
+use crate::http::proxy::Proxies;
 use crate::http::tls_client;
 use crate::summary::Summary;
 use zcopy_http::digest;
-
-/// Download files over HTTP/1.1 (http:// and https://), spliced from the socket into the file
-#[derive(clap::Args)]
-pub struct Args {
-    /// What to download
-    #[arg(required = true, value_name = "URL")]
-    urls: Vec<String>,
-    /// Save to FILE (one URL only)
-    #[arg(short = 'o', long = "output", value_name = "FILE", conflicts_with_all = ["remote_name", "directory"])]
-    output: Option<PathBuf>,
-    /// Save under the URL's last path segment in the current directory (the default)
-    #[arg(short = 'O', long = "remote-name")]
-    remote_name: bool,
-    /// Save under the URL's last path segment in DIR
-    #[arg(short = 'P', long = "directory-prefix", value_name = "DIR")]
-    directory: Option<PathBuf>,
-    /// Resume from the partial file an interrupted download left (Range + If-Range)
-    #[arg(short = 'C', long = "continue")]
-    resume: bool,
-    /// Fetch a large file as N ranges over N connections, each spliced at its offset
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
-    parallel: u16,
-    /// Seconds to wait for a connection
-    #[arg(long, value_name = "S", default_value_t = 10.0, value_parser = seconds)]
-    connect_timeout: f64,
-    /// Seconds the server may stay silent (no byte of head or body) before giving up
-    #[arg(long, value_name = "S", default_value_t = 60.0, value_parser = seconds)]
-    timeout: f64,
-    /// Print one JSON object per download on stdout
-    #[arg(long)]
-    json: bool,
-    /// CA certificates (PEM) to verify https:// servers with, instead of the system's
-    #[arg(long, value_name = "F")]
-    cacert: Option<PathBuf>,
-    /// Do not verify https:// certificates (the session is still encrypted)
-    #[arg(short = 'k', long)]
-    insecure: bool,
-    /// At most RATE bytes per second (a SIZE: 500k, 10M), shared by --parallel ranges
-    #[arg(long, value_name = "RATE", value_parser = crate::size::parse)]
-    limit_rate: Option<u64>,
-    /// Engine for bodies with a length: auto (splice), splice, read-write
-    #[arg(long, default_value = "auto")]
-    engine: EngineChoice,
-    /// Print nothing but errors
-    #[arg(short = 'q', long)]
-    quiet: bool,
-    /// Print the requests, the responses' status lines and redirects on stderr
-    #[arg(short = 'v', long)]
-    verbose: bool,
-}
-
-fn seconds(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(s) if s > 0.0 && s.is_finite() => Ok(s),
-        _ => Err(format!("'{text}' is not a positive number of seconds")),
-    }
-}
 
 /// The exit status of a `get` whose failures were reported already (curl's codes).
 #[derive(Debug, thiserror::Error)]
@@ -92,54 +45,64 @@ pub struct Exit(pub u8);
 const MAX_REDIRECTS: usize = 10;
 /// The longest redirect body read to keep its connection.
 const REDIRECT_BODY_MAX: u64 = 64 << 10;
-/// The smallest range `--parallel` fetches on a connection of its own.
-const MIN_SEGMENT: u64 = 1 << 20;
 /// Where a partial file keeps the server's validator for `If-Range`.
 const VALIDATOR_XATTR: &str = "user.zcopy.validator";
+/// curl's retry backoff without `--retry-delay`: 1 s, doubling, at most 10 min.
+const RETRY_FIRST: Duration = Duration::from_secs(1);
+const RETRY_MOST: Duration = Duration::from_secs(600);
+/// Statuses curl's `--retry` takes for transient.
+const TRANSIENT_STATUS: [u16; 6] = [408, 429, 500, 502, 503, 504];
 
 pub fn run(args: Args) -> Result<()> {
-    if args.output.is_some() && args.urls.len() > 1 {
-        return Err(super::Usage(
-            "get: -o names one file; use -O or -P DIR for several URLs".into(),
-        )
-        .into());
-    }
-    if args.json && args.output.as_deref() == Some(Path::new("-")) {
-        let why = "get: --json and -o - would both write to stdout".to_string();
-        return Err(super::Usage(why).into());
-    }
-    let engine = match args.engine {
-        EngineChoice::Only(e @ (Engine::Mmap | Engine::Sendfile | Engine::CopyFileRange)) => {
-            let why = format!("get: engine {e} needs a file as source; use splice or read-write");
-            return Err(super::Usage(why).into());
+    let config = args.config()?;
+    let proxies = match Proxies::from_env() {
+        Ok(proxies) => proxies,
+        Err(failed) => {
+            if !config.no_errors {
+                eprintln!("zcopy: {failed}");
+            }
+            return Err(Exit(failed.code).into());
         }
-        other => other,
     };
+    let at_once = config.parallel.min(config.urls.len());
     let job = Job {
-        args: &args,
+        config: &config,
         receiving: Receiving {
             options: Options {
-                engine,
+                engine: config.engine,
                 ..Options::default()
             },
-            rate: args.limit_rate,
-            progress: !args.json && !args.quiet,
+            rate: config.limit_rate,
+            // Bars of several downloads at once would overwrite each other.
+            progress: !config.json && !config.quiet && at_once == 1,
         },
-        connect_timeout: Duration::from_secs_f64(args.connect_timeout),
-        timeout: Duration::from_secs_f64(args.timeout),
-        tls: tls_client::Settings::new(args.cacert.clone(), args.insecure),
+        tls: tls_client::Settings::new(config.cacert.clone(), config.insecure),
+        proxies,
     };
-    let mut idle = None;
-    let mut last_failure = None;
-    for text in &args.urls {
-        match job.get(text, &mut idle) {
-            Ok(done) => job.print(&done)?,
-            Err(failed) => {
-                eprintln!("zcopy: {failed}");
-                last_failure = Some(failed.code);
+    let last_failure: Mutex<Option<u8>> = Mutex::new(None);
+    let next = AtomicUsize::new(0);
+    // Each worker takes the next URL; one worker is the sequential run, whose
+    // kept-alive connection serves the next URL to the same host.
+    let work = || -> Result<()> {
+        let mut idle = None;
+        while let Some(text) = config.urls.get(next.fetch_add(1, Ordering::Relaxed)) {
+            if let Some(code) = job.fetch(text, &mut idle)? {
+                *lock(&last_failure) = Some(code);
             }
         }
+        Ok(())
+    };
+    if at_once > 1 {
+        std::thread::scope(|s| {
+            let workers: Vec<_> = (0..at_once).map(|_| s.spawn(work)).collect();
+            workers
+                .into_iter()
+                .try_for_each(|w| w.join().expect("a download thread does not panic"))
+        })?;
+    } else {
+        work()?;
     }
+    let last_failure = lock(&last_failure).take();
     match last_failure {
         // As curl: the code of the last failure.
         Some(code) => Err(Exit(code).into()),
@@ -151,11 +114,10 @@ pub fn run(args: Args) -> Result<()> {
 type Idle = Option<(String, TcpStream)>;
 
 struct Job<'a> {
-    args: &'a Args,
+    config: &'a Config,
     receiving: Receiving,
-    connect_timeout: Duration,
-    timeout: Duration,
     tls: tls_client::Settings,
+    proxies: Proxies,
 }
 
 /// A finished download.
@@ -172,18 +134,80 @@ struct Done {
     verified: Option<&'static str>,
 }
 
+/// A failed attempt, and whether `--retry` may try again.
+struct Fault {
+    failed: Failed,
+    transient: bool,
+}
+
+impl From<Failed> for Fault {
+    fn from(failed: Failed) -> Fault {
+        // Refused, timed out, cut off or reset: curl's transient failures, and ours.
+        let transient = [
+            exit::CONNECT,
+            exit::TIMEOUT,
+            exit::PEER_CLOSED,
+            exit::SEND,
+            exit::RECEIVE,
+        ]
+        .contains(&failed.code);
+        Fault { failed, transient }
+    }
+}
+
+/// What a download asks for beyond the defaults: the user's header lines (without
+/// credentials once a redirect leaves the first origin) and the `Range` lines.
+struct Asking<'a> {
+    headers: &'a [(String, String)],
+    extra: String,
+}
+
 impl Job<'_> {
-    fn get(&self, text: &str, idle: &mut Idle) -> Result<Done, Failed> {
+    /// `text` with its retries; the code of its failure, which is reported already.
+    fn fetch(&self, text: &str, idle: &mut Idle) -> Result<Option<u8>> {
+        let mut resume = self.config.resume;
+        let mut delay = self.config.retry_delay.unwrap_or(RETRY_FIRST);
+        for left in (0..=self.config.retries).rev() {
+            let fault = match self.get(text, idle, resume) {
+                Ok(Some(done)) => return self.print(&done).map(|()| None),
+                Ok(None) => return Ok(None),
+                Err(fault) => fault,
+            };
+            if !fault.transient || left == 0 {
+                self.error(&fault.failed);
+                return Ok(Some(fault.failed.code));
+            }
+            if !self.config.quiet {
+                let s = if left == 1 { "retry" } else { "retries" };
+                eprintln!(
+                    "zcopy: warning: {}; will retry in {} seconds, {left} {s} left",
+                    fault.failed,
+                    delay.as_secs_f64()
+                );
+            }
+            std::thread::sleep(delay);
+            if self.config.retry_delay.is_none() {
+                delay = (delay * 2).min(RETRY_MOST);
+            }
+            // What arrived is kept with its validator: the next attempt resumes it.
+            resume = true;
+            *idle = None;
+        }
+        unreachable!("the last attempt returns")
+    }
+
+    fn get(&self, text: &str, idle: &mut Idle, resume: bool) -> Result<Option<Done>, Fault> {
         let started = Instant::now();
         let usage = Rusage::process();
         let mut url = Url::parse(text)?;
+        let first_origin = url.origin();
         let target = self.target_for(&url)?;
         let part = part_path(&target);
         // Standard output, a device or a FIFO (`-o -`, `-o /dev/null`) is written in
         // place: it cannot be renamed over, resumed or read back.
         let in_place =
             target == Path::new("-") || std::fs::metadata(&target).is_ok_and(|m| !m.is_file());
-        let (resume_from, validator) = if in_place {
+        let (resume_from, validator) = if in_place || !resume {
             (0, None)
         } else {
             self.partial(&part)
@@ -193,24 +217,48 @@ impl Job<'_> {
             part,
             have: resume_from,
         };
-        let extra = match &validator {
-            _ if in_place => String::new(),
-            Some(v) if resume_from > 0 => {
+        let extra = match (&validator, &self.config.range) {
+            (_, Some(range)) => format!("Range: bytes={range}\r\n"),
+            _ if in_place || self.config.head_only => String::new(),
+            (Some(v), _) if resume_from > 0 => {
                 format!("Range: bytes={resume_from}-\r\nIf-Range: {v}\r\n")
             }
-            _ if self.args.parallel > 1 => "Range: bytes=0-\r\n".to_string(),
+            _ if self.config.segments > 1 => "Range: bytes=0-\r\n".to_string(),
             _ => String::new(),
         };
+        let without_credentials: Vec<(String, String)> = self
+            .config
+            .headers
+            .iter()
+            .filter(|(name, _)| {
+                !name.eq_ignore_ascii_case("authorization") && !name.eq_ignore_ascii_case("cookie")
+            })
+            .cloned()
+            .collect();
         let mut redirects = 0;
         loop {
-            let (stream, head) = self.exchange(idle, &url, &extra)?;
+            // As curl: credentials go to the first origin only, not where it redirects.
+            let asking = Asking {
+                headers: if url.origin() == first_origin {
+                    &self.config.headers
+                } else {
+                    &without_credentials
+                },
+                extra: extra.clone(),
+            };
+            let (stream, mut head) = self.exchange(idle, &url, &asking)?;
+            if self.config.head_only {
+                head.framing = Framing::Length(0);
+                self.print_head(&head)?;
+            }
             let location = head.header("location").map(str::to_string);
             if let (301 | 302 | 303 | 307 | 308, Some(location)) = (head.status, location) {
                 if redirects == MAX_REDIRECTS {
                     return Err(fail(
                         exit::REDIRECTS,
                         format!("{text}: more than {MAX_REDIRECTS} redirects (last to {location})"),
-                    ));
+                    )
+                    .into());
                 }
                 redirects += 1;
                 // A short redirect body is read, so that the connection serves the next request.
@@ -229,36 +277,89 @@ impl Job<'_> {
                 url = next;
                 continue;
             }
-            let mut done = if head.status == 416 && resume_from > 0 {
+            if head.status >= 400 && !(head.status == 416 && resume_from > 0) {
+                return Err(Fault {
+                    failed: fail(
+                        exit::HTTP_ERROR,
+                        format!("{url}: {} {}", head.status, head.reason),
+                    ),
+                    transient: TRANSIENT_STATUS.contains(&head.status),
+                });
+            }
+            if self.config.head_only {
+                if head.keep_alive {
+                    *idle = Some((url.origin(), stream));
+                }
+                return Ok(None);
+            }
+            let mut done = if head.status == 416 {
                 self.already_complete(&head, &url, &place)?
-            } else if head.status >= 400 {
-                return Err(fail(
-                    exit::HTTP_ERROR,
-                    format!("{url}: {} {}", head.status, head.reason),
-                ));
             } else if !(200..300).contains(&head.status) {
                 return Err(fail(
                     exit::WEIRD_REPLY,
                     format!("{url}: unexpected {} {}", head.status, head.reason),
-                ));
+                )
+                .into());
             } else if in_place {
                 self.write_in_place(stream, &head, &url, &place.target, idle)?
             } else {
-                self.save(stream, &head, &url, &place, idle)?
+                self.save(stream, &head, &url, &place, &asking, idle)?
             };
             done.seconds = started.elapsed().as_secs_f64();
             done.usage = Rusage::process().since(&usage);
-            return Ok(done);
+            return Ok(Some(done));
         }
     }
 
-    /// Where `url` is saved: `-o FILE`, or its last path segment in `-P DIR` or here.
+    /// `-I`: the head as the server sent it (curl's output), on stdout.
+    fn print_head(&self, head: &Head) -> Result<(), Failed> {
+        let mut text = format!(
+            "HTTP/1.{} {} {}\r\n",
+            head.version, head.status, head.reason
+        );
+        for (name, value) in &head.headers {
+            text.push_str(&format!("{name}: {value}\r\n"));
+        }
+        text.push_str("\r\n");
+        let mut out = std::io::stdout().lock();
+        out.write_all(text.as_bytes())
+            .and_then(|()| out.flush())
+            .map_err(|e| fail(exit::WRITE, format!("cannot write to standard output: {e}")))
+    }
+
+    /// A connection to `url`'s host, or to its proxy.
+    fn connect(&self, url: &Url) -> Result<TcpStream, Failed> {
+        let proxy = self.proxies.for_url(url);
+        if let Some(proxy) = proxy {
+            self.say(&format!("through the proxy {proxy}"));
+        }
+        let config = self.config;
+        client::connect(
+            url,
+            proxy,
+            config.connect_timeout,
+            config.timeout,
+            &self.tls,
+        )
+    }
+
+    /// Sends the request for `url` on `stream`.
+    fn send(&self, stream: &TcpStream, url: &Url, asking: &Asking<'_>) -> Result<(), Failed> {
+        let request = Request {
+            method: if self.config.head_only { "HEAD" } else { "GET" },
+            headers: asking.headers,
+            // A proxy takes http:// requests whole; https:// goes through a tunnel.
+            absolute: !url.tls && self.proxies.for_url(url).is_some(),
+        };
+        client::send(stream, url, &request, &asking.extra)
+    }
+
     fn target_for(&self, url: &Url) -> Result<PathBuf, Failed> {
-        let path = match &self.args.output {
+        let path = match &self.config.output {
             Some(path) => path.clone(),
             None => {
                 let name = url.file_name().unwrap_or_else(|| "index.html".to_string());
-                let dir = self.args.directory.clone().unwrap_or_default();
+                let dir = self.config.directory.clone().unwrap_or_default();
                 dir.join(name)
             }
         };
@@ -288,9 +389,6 @@ impl Job<'_> {
     /// With `-C`: the length of the partial file and its validator, if it has one
     /// (without one, resuming could splice two versions together).
     fn partial(&self, part: &Path) -> (u64, Option<String>) {
-        if !self.args.resume {
-            return (0, None);
-        }
         let Ok(file) = File::open(part) else {
             return (0, None);
         };
@@ -317,11 +415,12 @@ impl Job<'_> {
         &self,
         idle: &mut Idle,
         url: &Url,
-        extra: &str,
+        asking: &Asking<'_>,
     ) -> Result<(TcpStream, Head), Failed> {
-        self.say(&format!("GET {url}"));
+        let method = if self.config.head_only { "HEAD" } else { "GET" };
+        self.say(&format!("{method} {url}"));
         if let Some((key, stream)) = idle.take() {
-            if key == url.origin() && client::send_get(&stream, url, extra).is_ok() {
+            if key == url.origin() && self.send(&stream, url, asking).is_ok() {
                 if let Ok(Some(head)) = client::read_head(&stream, url) {
                     self.say(&format!(
                         "{} {} (kept-alive connection)",
@@ -331,8 +430,8 @@ impl Job<'_> {
                 }
             }
         }
-        let stream = client::connect(url, self.connect_timeout, self.timeout, &self.tls)?;
-        client::send_get(&stream, url, extra)?;
+        let stream = self.connect(url)?;
+        self.send(&stream, url, asking)?;
         match client::read_head(&stream, url)? {
             Some(head) => {
                 self.say(&format!("{} {}", head.status, head.reason));
@@ -425,6 +524,7 @@ impl Job<'_> {
         head: &Head,
         url: &Url,
         place: &Place,
+        asking: &Asking<'_>,
         idle: &mut Idle,
     ) -> Result<Done, Failed> {
         let Place {
@@ -434,7 +534,16 @@ impl Job<'_> {
         } = place;
         let resume_from = *resume_from;
         let range = head.content_range();
+        let ranged = self.config.range.is_some();
         let (offset, total) = match (head.status, range) {
+            // `-r`: the bytes of the range are the file, from its start, as curl writes them.
+            _ if ranged => {
+                let total = match head.framing {
+                    Framing::Length(n) => Some(n),
+                    _ => None,
+                };
+                (0, total)
+            }
             (206, Some((Some((start, end)), total))) => {
                 if start != resume_from || end + 1 > total {
                     return Err(fail(
@@ -463,7 +572,8 @@ impl Job<'_> {
                 (0, total)
             }
         };
-        let validator = validator_of(head);
+        // A range of the file cannot be resumed as the file.
+        let validator = validator_of(head).filter(|_| !ranged);
         let write_failure =
             |e: std::io::Error| fail(exit::WRITE, format!("cannot write {}: {e}", part.display()));
         let mut file = OpenOptions::new()
@@ -501,14 +611,14 @@ impl Job<'_> {
                 let _ = rustix::fs::fremovexattr(&file, VALIDATOR_XATTR);
             }
         }
-        let parallel = self.args.parallel;
+        let segments = self.config.segments;
         let whole_range = range == total.map(|t| (Some((0, t - 1)), t));
         let result = match (head.status, total, &validator) {
             (206, Some(total), Some(v))
-                if parallel > 1 && whole_range && total >= u64::from(parallel) * MIN_SEGMENT =>
+                if segments > 1 && whole_range && total >= u64::from(segments) * MIN_SEGMENT =>
             {
-                self.parallel(stream, url, part, total, v)
-                    .map(|body| (body, parallel))
+                self.segments(stream, url, part, total, v, asking.headers)
+                    .map(|body| (body, segments))
             }
             _ => {
                 let body = client::receive(&stream, &file, head.framing, self.receiving, url);
@@ -521,8 +631,8 @@ impl Job<'_> {
         let (body, connections) = match result {
             Ok(done) => done,
             Err(failed) => {
-                // A parallel download has holes: only a single stream resumes.
-                if !resumable || parallel > 1 {
+                // A segmented download has holes: only a single stream resumes.
+                if !resumable || segments > 1 {
                     let _ = std::fs::remove_file(part);
                 } else {
                     self.note(&format!("partial file kept for -C: {}", part.display()));
@@ -530,13 +640,22 @@ impl Job<'_> {
                 return Err(failed);
             }
         };
-        let verified = match verify(head, &file, url) {
+        // Repr-Digest is of the whole file, not of the range `-r` asked for.
+        let checked = if ranged && head.status == 206 {
+            Ok(None)
+        } else {
+            verify(head, &file, url)
+        };
+        let verified = match checked {
             Ok(verified) => verified,
             Err(failed) => {
                 let _ = std::fs::remove_file(part);
                 return Err(failed);
             }
         };
+        if self.config.remote_time {
+            self.take_remote_time(head, &file, part);
+        }
         drop(file);
         finish(part, target, url)?;
         Ok(Done {
@@ -553,160 +672,13 @@ impl Job<'_> {
         })
     }
 
-    /// The rest of a `bytes=0-` response as `--parallel` ranges: the first on the
-    /// connection that asked, the others on connections of their own, each spliced
-    /// into the file at its offset.
-    fn parallel(
-        &self,
-        first: TcpStream,
-        url: &Url,
-        part: &Path,
-        total: u64,
-        validator: &str,
-    ) -> Result<client::Body, Failed> {
-        let n = u64::from(self.args.parallel);
-        let size = total.div_ceil(n);
-        let ranges: Vec<(u64, u64)> = (0..n)
-            .map(|i| (i * size, ((i + 1) * size).min(total)))
-            .filter(|(start, end)| start < end)
-            .collect();
-        self.say(&format!(
-            "{} ranges of {size} bytes over {} connections",
-            ranges.len(),
-            ranges.len()
-        ));
-        // The first failure, and every range's connection: a failed range shuts the
-        // others down rather than let them fetch what will be thrown away.
-        let failure: Mutex<Option<Failed>> = Mutex::new(None);
-        let open: Mutex<Vec<TcpStream>> = Mutex::new(Vec::new());
-        let bodies: Vec<Option<client::Body>> = std::thread::scope(|s| {
-            let handles: Vec<_> = ranges
-                .iter()
-                .enumerate()
-                .map(|(i, &(start, end))| {
-                    let first = (i == 0).then(|| first.try_clone());
-                    let range = Range {
-                        url,
-                        part,
-                        start,
-                        end,
-                        total,
-                        validator,
-                    };
-                    let (failure, open) = (&failure, &open);
-                    s.spawn(
-                        move || match self.fetch_range(&range, first, open, failure) {
-                            Ok(body) => Some(body),
-                            Err(failed) => {
-                                let mut first_failure = lock(failure);
-                                if first_failure.is_none() {
-                                    *first_failure = Some(failed);
-                                    for stream in lock(open).iter() {
-                                        let _ = stream.shutdown(std::net::Shutdown::Both);
-                                    }
-                                }
-                                None
-                            }
-                        },
-                    )
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("a range thread does not panic"))
-                .collect()
-        });
-        if let Some(failed) = lock(&failure).take() {
-            return Err(failed);
-        }
-        let mut combined: Option<client::Body> = None;
-        for body in bodies.into_iter().flatten() {
-            match &mut combined {
-                None => combined = Some(body),
-                Some(c) => {
-                    c.report.bytes += body.report.bytes;
-                    c.report.syscalls.add(&body.report.syscalls);
-                    c.report.elapsed = c.report.elapsed.max(body.report.elapsed);
-                }
-            }
-        }
-        Ok(combined.expect("at least one range"))
-    }
-
-    /// One `--parallel` range: on the first connection (which asked for `bytes=0-`),
-    /// or on a new one asking for exactly this range, spliced at its offset.
-    fn fetch_range(
-        &self,
-        range: &Range<'_>,
-        first: Option<std::io::Result<TcpStream>>,
-        open: &Mutex<Vec<TcpStream>>,
-        failure: &Mutex<Option<Failed>>,
-    ) -> Result<client::Body, Failed> {
-        let Range {
-            url,
-            part,
-            start,
-            end,
-            total,
-            validator,
-        } = *range;
-        let stream = match first {
-            Some(stream) => stream.map_err(|e| fail(exit::FAILURE, format!("{url}: {e}")))?,
-            None => {
-                let stream = client::connect(url, self.connect_timeout, self.timeout, &self.tls)?;
-                let last = end - 1;
-                let extra = format!("Range: bytes={start}-{last}\r\nIf-Range: {validator}\r\n");
-                client::send_get(&stream, url, &extra)?;
-                let head = client::read_head(&stream, url)?.ok_or_else(|| {
-                    let why = format!("{url}: the server closed without an answer");
-                    fail(exit::RECEIVE, why)
-                })?;
-                if head.content_range() != Some((Some((start, last)), total))
-                    || head.framing != Framing::Length(end - start)
-                {
-                    let why = format!(
-                        "{url}: {} {} to the range {start}-{last}: the file changed during the download",
-                        head.status, head.reason
-                    );
-                    return Err(fail(exit::RANGE, why));
-                }
-                stream
-            }
-        };
-        if let Ok(clone) = stream.try_clone() {
-            lock(open).push(clone);
-        }
-        // Registered after another range failed: it was not shut down, so stop here.
-        if lock(failure).is_some() {
-            return Err(fail(exit::FAILURE, format!("{url}: another range failed")));
-        }
-        let file = OpenOptions::new()
-            .write(true)
-            .open(part)
-            .and_then(|mut f| f.seek(SeekFrom::Start(start)).map(|_| f))
-            .map_err(|e| {
-                let why = format!("cannot write {}: {e}", part.display());
-                fail(exit::WRITE, why)
-            })?;
-        let framing = Framing::Length(end - start);
-        let how = Receiving {
-            progress: false,
-            rate: self
-                .receiving
-                .rate
-                .map(|r| r / u64::from(self.args.parallel)),
-            ..self.receiving
-        };
-        client::receive(&stream, &file, framing, how, url)
-    }
-
     fn print(&self, done: &Done) -> Result<()> {
         let summary = Summary {
             report: &done.report,
             seconds: done.seconds,
             usage: done.usage,
         };
-        if self.args.json {
+        if self.config.json {
             let mut extra = Map::new();
             extra.insert("url".into(), done.url.to_string().into());
             extra.insert("path".into(), done.path.display().to_string().into());
@@ -725,7 +697,7 @@ impl Job<'_> {
             );
             return super::print_json(&summary.json(extra));
         }
-        if self.args.quiet {
+        if self.config.quiet {
             return Ok(());
         }
         let mut notes = Vec::new();
@@ -750,28 +722,39 @@ impl Job<'_> {
         Ok(())
     }
 
+    /// The file's mtime from `Last-Modified` (wget's default, curl's `-R`), set on the
+    /// part file so that the real name appears with it.
+    fn take_remote_time(&self, head: &Head, file: &File, part: &Path) {
+        let Some(time) = head
+            .header("last-modified")
+            .and_then(|v| httpdate::parse_http_date(v).ok())
+        else {
+            return;
+        };
+        if let Err(e) = file.set_modified(time) {
+            let e = exit::without_os_error(&e.to_string());
+            self.note(&format!("cannot set the time of {}: {e}", part.display()));
+        }
+    }
+
+    /// A failure, unless `-s` without `-S` silences it.
+    fn error(&self, failed: &Failed) {
+        if !self.config.no_errors {
+            eprintln!("zcopy: {failed}");
+        }
+    }
+
     fn say(&self, line: &str) {
-        if self.args.verbose {
+        if self.config.verbose {
             eprintln!("* {line}");
         }
     }
 
     fn note(&self, line: &str) {
-        if !self.args.quiet {
+        if !self.config.quiet {
             eprintln!("zcopy: note: {line}");
         }
     }
-}
-
-/// One range of a `--parallel` download: bytes `start..end` of `total`.
-#[derive(Clone, Copy)]
-struct Range<'a> {
-    url: &'a Url,
-    part: &'a Path,
-    start: u64,
-    end: u64,
-    total: u64,
-    validator: &'a str,
 }
 
 /// Where a download goes: its target, its partial file, and how much of the

@@ -1,0 +1,293 @@
+//! `get`'s flags (curl's spellings, wget's `-c`) and the plain [`Config`] they
+//! become: nothing below this module sees clap.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Result;
+use base64ct::Encoding;
+use zcopy::{Engine, EngineChoice};
+
+use crate::cmd::Usage;
+
+/// Download files over HTTP/1.1 (http:// and https://), spliced from the socket into the file
+#[derive(clap::Args)]
+pub struct Args {
+    /// What to download
+    #[arg(required = true, value_name = "URL")]
+    urls: Vec<String>,
+    /// Save to FILE (one URL only)
+    #[arg(short = 'o', long = "output", value_name = "FILE", conflicts_with_all = ["remote_name", "directory"])]
+    output: Option<PathBuf>,
+    /// Save under the URL's last path segment in the current directory (the default)
+    #[arg(short = 'O', long = "remote-name")]
+    remote_name: bool,
+    /// Save under the URL's last path segment in DIR
+    #[arg(short = 'P', long = "directory-prefix", value_name = "DIR")]
+    directory: Option<PathBuf>,
+    /// Resume from the partial file an interrupted download left (Range + If-Range); `-C -` as curl's, `-c` as wget's
+    #[arg(
+        short = 'C',
+        short_alias = 'c',
+        long = "continue",
+        visible_alias = "continue-at"
+    )]
+    resume: bool,
+    /// Fetch one large file as N ranges over N connections, each spliced at its offset
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    segments: Option<u16>,
+    /// Fetch the URLs at once, at most --parallel-max of them (curl's -Z)
+    #[arg(short = 'Z', long)]
+    parallel: bool,
+    /// How many URLs -Z fetches at once (curl's default 50, at most 300)
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    parallel_max: u16,
+    /// Follow redirects (always done, up to 10)
+    #[arg(short = 'L', long)]
+    location: bool,
+    /// Fail on HTTP errors (always done: 4xx and 5xx exit 22 and save nothing)
+    #[arg(short = 'f', long)]
+    fail: bool,
+    /// Print nothing, not even errors (unless -S)
+    #[arg(short = 's', long)]
+    silent: bool,
+    /// With -s, still print errors
+    #[arg(short = 'S', long)]
+    show_error: bool,
+    /// Add the header line 'NAME: VALUE' to every request; one named as a default (Host, User-Agent, Accept) replaces it, 'NAME:' removes it
+    #[arg(short = 'H', long = "header", value_name = "'K: V'")]
+    headers: Vec<String>,
+    /// Basic authentication as USER:PASSWORD (not sent to another host after a redirect)
+    #[arg(short = 'u', long = "user", value_name = "USER:PASSWORD")]
+    user: Option<String>,
+    /// The User-Agent header
+    #[arg(short = 'A', long = "user-agent", value_name = "AGENT")]
+    user_agent: Option<String>,
+    /// Ask with HEAD and print the response heads on stdout; write no file
+    #[arg(short = 'I', long = "head")]
+    head: bool,
+    /// Download only the byte range RANGE (curl's: 0-499, 500-, -500) into the file
+    #[arg(short = 'r', long = "range", value_name = "RANGE", value_parser = range)]
+    range: Option<String>,
+    /// Try a download that failed for a transient reason (refused, timeout, reset, 408, 429, 500, 502, 503, 504) N more times, resuming from what arrived
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    retry: u32,
+    /// Seconds between retries (default: 1, doubling each time, at most 600)
+    #[arg(long, value_name = "S", value_parser = seconds)]
+    retry_delay: Option<f64>,
+    /// Set the file's modification time from Last-Modified (the default, as wget's)
+    #[arg(short = 'R', long = "remote-time", overrides_with = "no_remote_time")]
+    remote_time: bool,
+    /// Leave the file's modification time at the time of the download
+    #[arg(long)]
+    no_remote_time: bool,
+    /// Seconds to wait for a connection
+    #[arg(long, value_name = "S", default_value_t = 10.0, value_parser = seconds)]
+    connect_timeout: f64,
+    /// Seconds the server may stay silent (no byte of head or body) before giving up
+    #[arg(long, value_name = "S", default_value_t = 60.0, value_parser = seconds)]
+    timeout: f64,
+    /// Print one JSON object per download on stdout
+    #[arg(long)]
+    json: bool,
+    /// CA certificates (PEM) to verify https:// servers with, instead of the system's
+    #[arg(long, value_name = "F")]
+    cacert: Option<PathBuf>,
+    /// Do not verify https:// certificates (the session is still encrypted)
+    #[arg(short = 'k', long)]
+    insecure: bool,
+    /// At most RATE bytes per second (a SIZE: 500k, 10M), shared by --segments ranges
+    #[arg(long, value_name = "RATE", value_parser = crate::size::parse)]
+    limit_rate: Option<u64>,
+    /// Engine for bodies with a length: auto (splice), splice, read-write
+    #[arg(long, default_value = "auto")]
+    engine: EngineChoice,
+    /// Print nothing but errors
+    #[arg(short = 'q', long)]
+    quiet: bool,
+    /// Print the requests, the responses' status lines and redirects on stderr
+    #[arg(short = 'v', long)]
+    verbose: bool,
+}
+
+fn seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s > 0.0 && s.is_finite() => Ok(s),
+        _ => Err(format!("'{text}' is not a positive number of seconds")),
+    }
+}
+
+/// curl's `-r` forms: `A-B`, `A-`, `-N`, and lists of them.
+fn range(text: &str) -> Result<String, String> {
+    let one = |r: &str| {
+        r.split_once('-').is_some_and(|(a, b)| {
+            let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+            digits(a) && digits(b) && !(a.is_empty() && b.is_empty())
+        })
+    };
+    if text.split(',').all(one) {
+        Ok(text.to_string())
+    } else {
+        Err(format!("'{text}' is not a range (0-499, 500-, -500)"))
+    }
+}
+
+/// What a run of `get` does, decided from the flags.
+pub struct Config {
+    pub urls: Vec<String>,
+    pub output: Option<PathBuf>,
+    pub directory: Option<PathBuf>,
+    pub resume: bool,
+    /// Ranges over connections of their own for one file (1: a single stream).
+    pub segments: u16,
+    /// URLs fetched at once (1: one after the other).
+    pub parallel: usize,
+    /// Header lines for every request, in order (`-H`, then `-A`, then `-u`).
+    pub headers: Vec<(String, String)>,
+    /// `-I`: HEAD, heads printed, no file.
+    pub head_only: bool,
+    /// `-r`: the `bytes=` range asked for.
+    pub range: Option<String>,
+    pub retries: u32,
+    /// None: curl's backoff (1 s doubling, at most 10 min).
+    pub retry_delay: Option<Duration>,
+    pub remote_time: bool,
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+    pub json: bool,
+    pub cacert: Option<PathBuf>,
+    pub insecure: bool,
+    pub limit_rate: Option<u64>,
+    pub engine: EngineChoice,
+    /// No progress and no "saved" lines.
+    pub quiet: bool,
+    /// Not even errors (`-s` without `-S`).
+    pub no_errors: bool,
+    pub verbose: bool,
+}
+
+/// curl's cap on `--parallel-max`.
+const PARALLEL_MAX: u16 = 300;
+
+impl Args {
+    /// The config these flags ask for, or why they do not fit together.
+    pub fn config(self) -> Result<Config> {
+        let usage = |why: String| -> anyhow::Error { Usage(format!("get: {why}")).into() };
+        let mut urls = self.urls;
+        // `-C -` is curl's "resume from where the file ends"; clap reads the `-` as an
+        // operand, and no URL is `-`.
+        if self.resume {
+            urls.retain(|u| u != "-");
+        }
+        let mut segments = self.segments;
+        // `--parallel N` used to mean what --segments N does.
+        if self.parallel {
+            if let Some(at) = urls
+                .iter()
+                .position(|u| !u.is_empty() && u.bytes().all(|b| b.is_ascii_digit()))
+            {
+                let n = urls.remove(at);
+                eprintln!("zcopy: get: --parallel {n} is now --segments {n} (--parallel, -Z, fetches several URLs at once, as curl's)");
+                let n = n
+                    .parse::<u16>()
+                    .ok()
+                    .filter(|n| (1..=64).contains(n))
+                    .ok_or_else(|| usage(format!("--segments {n}: give 1 to 64")))?;
+                segments = segments.or(Some(n));
+            }
+        }
+        if urls.is_empty() {
+            return Err(usage("no URL given".into()));
+        }
+        if self.output.is_some() && urls.len() > 1 {
+            return Err(usage(
+                "-o names one file; use -O or -P DIR for several URLs".into(),
+            ));
+        }
+        if self.json && self.output.as_deref() == Some(std::path::Path::new("-")) {
+            return Err(usage("--json and -o - would both write to stdout".into()));
+        }
+        if self.range.is_some() && self.resume {
+            return Err(usage("-r and -C do not go together".into()));
+        }
+        let engine = match self.engine {
+            EngineChoice::Only(e @ (Engine::Mmap | Engine::Sendfile | Engine::CopyFileRange)) => {
+                return Err(usage(format!(
+                    "engine {e} needs a file as source; use splice or read-write"
+                )));
+            }
+            other => other,
+        };
+        let mut headers = Vec::new();
+        for line in &self.headers {
+            headers.push(header(line).ok_or_else(|| {
+                usage(format!(
+                    "-H '{line}': give 'NAME: VALUE' (or 'NAME:' to remove one)"
+                ))
+            })?);
+        }
+        if let Some(agent) = self.user_agent {
+            headers.push(("User-Agent".into(), agent));
+        }
+        if let Some(user) = self.user {
+            let basic = base64ct::Base64::encode_string(user.as_bytes());
+            headers.push(("Authorization".into(), format!("Basic {basic}")));
+        }
+        let parallel = if self.parallel {
+            usize::from(self.parallel_max.clamp(1, PARALLEL_MAX))
+        } else {
+            1
+        };
+        let silent = self.silent || self.quiet;
+        Ok(Config {
+            urls,
+            output: self.output,
+            directory: self.directory,
+            resume: self.resume,
+            segments: segments.unwrap_or(1),
+            parallel,
+            headers,
+            head_only: self.head,
+            range: self.range,
+            retries: self.retry,
+            retry_delay: self.retry_delay.map(Duration::from_secs_f64),
+            remote_time: !self.no_remote_time,
+            connect_timeout: Duration::from_secs_f64(self.connect_timeout),
+            timeout: Duration::from_secs_f64(self.timeout),
+            json: self.json,
+            cacert: self.cacert,
+            insecure: self.insecure,
+            limit_rate: self.limit_rate,
+            engine,
+            quiet: silent,
+            no_errors: self.silent && !self.show_error,
+            verbose: self.verbose,
+        })
+    }
+}
+
+/// `NAME: VALUE` (or `NAME:`, which removes a default header) as curl's `-H` takes it.
+fn header(line: &str) -> Option<(String, String)> {
+    let (name, value) = line.split_once(':')?;
+    let name = name.trim();
+    let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    if name.is_empty() || !name.bytes().all(token) || value.contains(['\r', '\n']) {
+        return None;
+    }
+    Some((name.to_string(), value.trim().to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_and_ranges() {
+        assert_eq!(header("Host: h:1"), Some(("Host".into(), "h:1".into())));
+        assert_eq!(header("Accept:"), Some(("Accept".into(), String::new())));
+        assert_eq!(header("no colon"), None);
+        assert_eq!(header("Bad Name: x"), None);
+        assert!(range("0-499").is_ok() && range("500-").is_ok() && range("-5,7-9").is_ok());
+        assert!(range("-").is_err() && range("a-b").is_err() && range("5").is_err());
+    }
+}
