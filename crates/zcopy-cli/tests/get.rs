@@ -3,6 +3,8 @@
 //! demand (chunked bodies, stalls, early closes, wrong digests, cut connections).
 
 mod common;
+#[path = "get/curl.rs"]
+mod curl;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -72,9 +74,31 @@ fn have_nginx(test: &str) -> bool {
 
 /// `zcopy get ARGS` in `dir`.
 fn get(dir: &Path, args: &[&str]) -> Output {
-    zcopy()
+    get_with(dir, args, &[])
+}
+
+/// The proxy variables curl and `get` read: cleared, so that a test's requests go
+/// where it says whatever the environment it runs in.
+const PROXY_VARS: [&str; 7] = [
+    "http_proxy",
+    "https_proxy",
+    "HTTPS_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+    "no_proxy",
+    "NO_PROXY",
+];
+
+/// `zcopy get ARGS` in `dir` with the proxy variables `env`, and no others.
+fn get_with(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = zcopy();
+    for var in PROXY_VARS {
+        command.env_remove(var);
+    }
+    command
         .arg("get")
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(dir)
         .output()
         .unwrap()
@@ -733,7 +757,7 @@ fn limited_rate_downloads_are_whole() {
     let site = Site::new();
     let server = site.serve();
     let url = format!("http://{}/mid.bin", server.addr);
-    for extra in [&[][..], &["--parallel", "2"][..]] {
+    for extra in [&[][..], &["--segments", "2"][..]] {
         let mut args = vec!["-q", "--limit-rate", "4M", "-o", "m.bin", &url];
         args.extend_from_slice(extra);
         let out = get(&site.out(), &args);
@@ -783,8 +807,14 @@ fn a_file_changed_during_a_parallel_download_leaves_nothing() {
     });
     let dir = tempfile::tempdir().unwrap();
     let url = format!("http://{}/p.bin", server.addr);
+    // The old spelling of --segments still works, with a hint.
     let out = get(dir.path(), &["--parallel", "4", "-o", "p.bin", &url]);
     assert_eq!(code(&out), 33, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--parallel 4 is now --segments 4"),
+        "{}",
+        stderr(&out)
+    );
     assert!(
         stderr(&out).contains("the file changed during the download"),
         "{}",

@@ -67,7 +67,7 @@ pub struct Args {
     #[arg(short = 'I', long = "head")]
     head: bool,
     /// Download only the byte range RANGE (curl's: 0-499, 500-, -500) into the file
-    #[arg(short = 'r', long = "range", value_name = "RANGE", value_parser = range)]
+    #[arg(short = 'r', long = "range", value_name = "RANGE", value_parser = range, allow_hyphen_values = true)]
     range: Option<String>,
     /// Try a download that failed for a transient reason (refused, timeout, reset, 408, 429, 500, 502, 503, 504) N more times, resuming from what arrived
     #[arg(long, value_name = "N", default_value_t = 0)]
