@@ -155,8 +155,10 @@ fn headers_agent_and_basic_auth_as_curl_sends_them() {
             "{client}: {request}"
         );
     }
-    let out = get(dir.path(), &["-H", "no colon", &url]);
-    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    for bad in [&["-H", "no colon"], &["-u", "user"]] {
+        let out = get(dir.path(), &[bad[0], bad[1], &url]);
+        assert_eq!(code(&out), 2, "{bad:?}: {}", stderr(&out));
+    }
 }
 
 /// A redirect to another origin does not carry the credentials, as curl (since

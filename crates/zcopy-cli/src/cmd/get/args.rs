@@ -230,6 +230,13 @@ impl Args {
             headers.push(("User-Agent".into(), agent));
         }
         if let Some(user) = self.user {
+            // curl asks for the password on the terminal; a download tool run by
+            // scripts says what is missing instead.
+            if !user.contains(':') {
+                return Err(usage(format!(
+                    "-u {user}: give USER:PASSWORD (no password prompt)"
+                )));
+            }
             let basic = base64ct::Base64::encode_string(user.as_bytes());
             headers.push(("Authorization".into(), format!("Basic {basic}")));
         }

@@ -301,7 +301,12 @@ impl Job<'_> {
                 )
                 .into());
             } else if in_place {
-                self.write_in_place(stream, &head, &url, &place.target, idle)?
+                // Bytes written to a pipe or device cannot be taken back: no retry.
+                self.write_in_place(stream, &head, &url, &place.target, idle)
+                    .map_err(|failed| Fault {
+                        failed,
+                        transient: false,
+                    })?
             } else {
                 self.save(stream, &head, &url, &place, &asking, idle)?
             };
