@@ -223,6 +223,13 @@ fn head_prints_the_response_head_and_writes_nothing() {
         };
         assert_eq!(lines(&head), lines(&String::from_utf8_lossy(&c.stdout)));
     }
+    // Into -o FILE, as curl writes it.
+    let out = get(&site.out(), &["-I", "-o", "head.txt", &url]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+    let saved = std::fs::read_to_string(site.out().join("head.txt")).unwrap();
+    assert!(saved.starts_with("HTTP/1.1 200 OK\r\n"), "{saved}");
+    std::fs::remove_file(site.out().join("head.txt")).unwrap();
     // A missing file: the head is printed, and the exit is curl -f's 22.
     let out = get(&site.out(), &["-I", &format!("http://{}/no", server.addr)]);
     assert_eq!(code(&out), 22);

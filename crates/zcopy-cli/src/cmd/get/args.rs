@@ -57,13 +57,13 @@ pub struct Args {
     /// Add the header line 'NAME: VALUE' to every request; one named as a default (Host, User-Agent, Accept) replaces it, 'NAME:' removes it
     #[arg(short = 'H', long = "header", value_name = "'K: V'")]
     headers: Vec<String>,
-    /// Basic authentication as USER:PASSWORD (not sent to another host after a redirect)
+    /// Basic authentication as USER:PASSWORD (not sent on where a redirect leads to another host or port)
     #[arg(short = 'u', long = "user", value_name = "USER:PASSWORD")]
     user: Option<String>,
     /// The User-Agent header
     #[arg(short = 'A', long = "user-agent", value_name = "AGENT")]
     user_agent: Option<String>,
-    /// Ask with HEAD and print the response heads on stdout; write no file
+    /// Ask with HEAD and print the response heads on stdout (or into -o FILE); download nothing
     #[arg(short = 'I', long = "head")]
     head: bool,
     /// Download only the byte range RANGE (curl's: 0-499, 500-, -500) into the file

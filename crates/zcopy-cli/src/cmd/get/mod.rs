@@ -249,7 +249,7 @@ impl Job<'_> {
             let (stream, mut head) = self.exchange(idle, &url, &asking)?;
             if self.config.head_only {
                 head.framing = Framing::Length(0);
-                self.print_head(&head)?;
+                self.print_head(&head, redirects == 0)?;
             }
             let location = head.header("location").map(str::to_string);
             if let (301 | 302 | 303 | 307 | 308, Some(location)) = (head.status, location) {
@@ -316,8 +316,9 @@ impl Job<'_> {
         }
     }
 
-    /// `-I`: the head as the server sent it (curl's output), on stdout.
-    fn print_head(&self, head: &Head) -> Result<(), Failed> {
+    /// `-I`: the head as the server sent it (curl's output), on stdout or, as curl,
+    /// into `-o FILE` (made anew by the first head, the redirects' after it).
+    fn print_head(&self, head: &Head, first: bool) -> Result<(), Failed> {
         let mut text = format!(
             "HTTP/1.{} {} {}\r\n",
             head.version, head.status, head.reason
@@ -326,10 +327,27 @@ impl Job<'_> {
             text.push_str(&format!("{name}: {value}\r\n"));
         }
         text.push_str("\r\n");
-        let mut out = std::io::stdout().lock();
-        out.write_all(text.as_bytes())
-            .and_then(|()| out.flush())
-            .map_err(|e| fail(exit::WRITE, format!("cannot write to standard output: {e}")))
+        match self
+            .config
+            .output
+            .as_deref()
+            .filter(|p| *p != Path::new("-"))
+        {
+            Some(path) => OpenOptions::new()
+                .create(true)
+                .write(true)
+                .truncate(first)
+                .append(!first)
+                .open(path)
+                .and_then(|mut file| file.write_all(text.as_bytes()))
+                .map_err(|e| fail(exit::WRITE, format!("cannot write {}: {e}", path.display()))),
+            None => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(text.as_bytes())
+                    .and_then(|()| out.flush())
+                    .map_err(|e| fail(exit::WRITE, format!("cannot write to standard output: {e}")))
+            }
+        }
     }
 
     /// A connection to `url`'s host, or to its proxy.
