@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use rustix::net::RecvFlags;
 use zcopy::{Engine, Options, Report, Status, Syscall, Syscalls, Transfer};
 
+use super::proxy::Proxy;
 use crate::exit;
 
 /// Why a download failed, with the exit code curl gives the same failure.
@@ -202,7 +203,8 @@ fn remove_dot_segments(path: &str) -> String {
     joined
 }
 
-fn percent_decode(s: &str) -> Option<String> {
+/// `%XX` escapes decoded; `None` for a bad escape or bytes that are not UTF-8.
+pub fn percent_decode(s: &str) -> Option<String> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -223,12 +225,12 @@ fn percent_decode(s: &str) -> Option<String> {
 /// for `https://`), trying each address; for `https://`, with the TLS handshake done.
 pub fn connect(
     url: &Url,
-    proxy: Option<&Url>,
+    proxy: Option<&Proxy>,
     connect_timeout: Duration,
     timeout: Duration,
     tls: &super::tls_client::Settings,
 ) -> Result<TcpStream, Failed> {
-    let hop = proxy.unwrap_or(url);
+    let hop = proxy.map_or(url, |p| &p.url);
     let resolve = if proxy.is_some() {
         exit::RESOLVE_PROXY
     } else {
@@ -270,16 +272,22 @@ pub fn connect(
 }
 
 /// `CONNECT host:port` through `proxy`: afterwards the connection is a pipe to `url`'s host.
-fn tunnel(stream: &TcpStream, url: &Url, proxy: &Url) -> Result<(), Failed> {
+fn tunnel(stream: &TcpStream, url: &Url, proxy: &Proxy) -> Result<(), Failed> {
     let host = if url.host.contains(':') {
         format!("[{}]:{}", url.host, url.port)
     } else {
         format!("{}:{}", url.host, url.port)
     };
+    let authorization = proxy
+        .authorization
+        .as_ref()
+        .map(|a| format!("Proxy-Authorization: {a}\r\n"))
+        .unwrap_or_default();
     let request = format!(
-        "CONNECT {host} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: zcopy/{}\r\n\r\n",
+        "CONNECT {host} HTTP/1.1\r\nHost: {host}\r\n{authorization}User-Agent: zcopy/{}\r\n\r\n",
         env!("CARGO_PKG_VERSION")
     );
+    let proxy = &proxy.url;
     (&*stream).write_all(request.as_bytes()).map_err(|e| {
         fail(
             exit::SEND,
@@ -310,8 +318,9 @@ pub struct Request<'a> {
     /// Header lines the user gave: one named as a default replaces it, one with an
     /// empty value removes it (curl's `-H 'Name:'`).
     pub headers: &'a [(String, String)],
-    /// The request line carries the absolute URL (to a proxy, for `http://`).
-    pub absolute: bool,
+    /// The proxy an `http://` request goes to: the request line carries the
+    /// absolute URL, and its credentials go along.
+    pub proxy: Option<&'a Proxy>,
 }
 
 /// Sends `request` for `url` with `extra` header lines (each ending in CRLF).
@@ -321,10 +330,9 @@ pub fn send(
     request: &Request<'_>,
     extra: &str,
 ) -> Result<(), Failed> {
-    let target = if request.absolute {
-        url.to_string()
-    } else {
-        url.path.clone()
+    let target = match request.proxy {
+        Some(_) => url.to_string(),
+        None => url.path.clone(),
     };
     let mut text = format!("{} {target} HTTP/1.1\r\n", request.method);
     let defaults = [
@@ -355,6 +363,9 @@ pub fn send(
         if !defaults.iter().any(|(d, _)| d.eq_ignore_ascii_case(name)) {
             line(name, value);
         }
+    }
+    if let Some(authorization) = request.proxy.and_then(|p| p.authorization.as_ref()) {
+        text.push_str(&format!("Proxy-Authorization: {authorization}\r\n"));
     }
     text.push_str(extra);
     text.push_str("\r\n");

@@ -1,18 +1,30 @@
 //! Proxies as curl finds them in the environment: `http_proxy` for http:// (only the
 //! lower-case name: a CGI program gets `HTTP_PROXY` from a request's `Proxy:` header),
 //! `https_proxy`/`HTTPS_PROXY` for https:// (a `CONNECT` tunnel), `all_proxy`/
-//! `ALL_PROXY` for both, and `no_proxy`/`NO_PROXY` for the hosts that go direct.
+//! `ALL_PROXY` for both, and `no_proxy`/`NO_PROXY` for the hosts that go direct
+//! (names with their subdomains, addresses, CIDR ranges, `*`).
 
-use super::client::{fail, Failed, Url};
+use std::net::IpAddr;
+
+use base64ct::Encoding;
+
+use super::client::{fail, percent_decode, Failed, Url};
 use crate::exit;
+
+/// A proxy: where it listens, and the Basic credentials of `http://user:password@host`.
+pub struct Proxy {
+    pub url: Url,
+    /// The `Proxy-Authorization` value.
+    pub authorization: Option<String>,
+}
 
 /// curl's port for a proxy named without one.
 const DEFAULT_PORT: u16 = 1080;
 
 /// The proxies a run uses, read once.
 pub struct Proxies {
-    http: Option<Url>,
-    https: Option<Url>,
+    http: Option<Proxy>,
+    https: Option<Proxy>,
     /// `no_proxy` entries: host names (matched with their subdomains) and addresses.
     direct: Vec<String>,
     /// `no_proxy=*`.
@@ -38,28 +50,47 @@ impl Proxies {
             .map(str::to_ascii_lowercase)
             .collect();
         Ok(Proxies {
-            http: http.as_deref().map(proxy_url).transpose()?,
-            https: https.as_deref().map(proxy_url).transpose()?,
+            http: http.as_deref().map(proxy).transpose()?,
+            https: https.as_deref().map(proxy).transpose()?,
             all_direct: no_proxy.trim() == "*",
             direct,
         })
     }
 
     /// The proxy `url` goes through, if any.
-    pub fn for_url(&self, url: &Url) -> Option<&Url> {
+    pub fn for_url(&self, url: &Url) -> Option<&Proxy> {
         let proxy = if url.tls { &self.https } else { &self.http };
         let host = url.host.trim_end_matches('.').to_ascii_lowercase();
-        let direct = self.all_direct
-            || self.direct.iter().any(|entry| {
-                let entry = entry.trim_start_matches('[').trim_end_matches(']');
-                host == entry || host.strip_suffix(entry).is_some_and(|s| s.ends_with('.'))
-            });
+        let direct = self.all_direct || self.direct.iter().any(|entry| goes_direct(entry, &host));
         proxy.as_ref().filter(|_| !direct)
     }
 }
 
-/// A proxy's URL: `[http://]host[:port]`, port 1080 when none is given.
-fn proxy_url(text: &str) -> Result<Url, Failed> {
+/// Whether `no_proxy`'s `entry` covers `host`: the name or a subdomain of it, the
+/// same address, or an address in its CIDR range.
+fn goes_direct(entry: &str, host: &str) -> bool {
+    let entry = entry.trim_start_matches('[').trim_end_matches(']');
+    if let Some((net, bits)) = entry.split_once('/') {
+        let bits = |width: u32| bits.parse::<u32>().ok().filter(|&b| b <= width);
+        let (net, host, bits, width) = match (net.parse::<IpAddr>(), host.parse::<IpAddr>()) {
+            (Ok(IpAddr::V4(n)), Ok(IpAddr::V4(h))) => (
+                u128::from(u32::from(n)),
+                u128::from(u32::from(h)),
+                bits(32),
+                32,
+            ),
+            (Ok(IpAddr::V6(n)), Ok(IpAddr::V6(h))) => {
+                (u128::from(n), u128::from(h), bits(128), 128)
+            }
+            _ => return false,
+        };
+        return bits.is_some_and(|b| b == 0 || (net ^ host) >> (width - b) == 0);
+    }
+    host == entry || host.strip_suffix(entry).is_some_and(|s| s.ends_with('.'))
+}
+
+/// A proxy from `[http://][user:password@]host[:port]`, port 1080 when none is given.
+fn proxy(text: &str) -> Result<Proxy, Failed> {
     let rest = match text.split_once("://") {
         Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => rest,
         Some((scheme, _)) => {
@@ -71,6 +102,18 @@ fn proxy_url(text: &str) -> Result<Url, Failed> {
         None => text,
     };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let (credentials, authority) = match authority.rsplit_once('@') {
+        Some((user, host)) => {
+            let user = percent_decode(user).ok_or_else(|| {
+                fail(
+                    exit::URL_MALFORMED,
+                    format!("proxy {text}: bad %-escape in the user name"),
+                )
+            })?;
+            (Some(user), host)
+        }
+        None => (None, authority),
+    };
     let has_port = authority.rsplit_once(':').is_some_and(|(host, port)| {
         !port.is_empty() && (!host.contains(':') || host.ends_with(']'))
     });
@@ -78,7 +121,16 @@ fn proxy_url(text: &str) -> Result<Url, Failed> {
     if !has_port {
         url.port = DEFAULT_PORT;
     }
-    Ok(url)
+    // `user` alone is `user:` (curl prompts for nothing here either).
+    let authorization = credentials.map(|user| {
+        let pair = if user.contains(':') {
+            user
+        } else {
+            format!("{user}:")
+        };
+        format!("Basic {}", base64ct::Base64::encode_string(pair.as_bytes()))
+    });
+    Ok(Proxy { url, authorization })
 }
 
 #[cfg(test)]
@@ -95,7 +147,7 @@ mod tests {
 
     fn via(p: &Proxies, url: &str) -> Option<String> {
         p.for_url(&Url::parse(url).unwrap())
-            .map(|u| format!("{}:{}", u.host, u.port))
+            .map(|p| format!("{}:{}", p.url.host, p.url.port))
     }
 
     #[test]
@@ -116,6 +168,17 @@ mod tests {
         assert_eq!(via(&p, "http://badexample.com/").as_deref(), Some("p:1080"));
         assert_eq!(via(&p, "http://x.local/"), None);
         assert_eq!(via(&p, "http://10.0.0.1:8/"), None);
+        let p = proxies(&[
+            ("http_proxy", "http://u%40x:pw@p:5"),
+            ("no_proxy", "10.1.0.0/16,::1/128,0.0.0.0/0x"),
+        ]);
+        assert_eq!(via(&p, "http://10.1.2.3/"), None);
+        assert_eq!(via(&p, "http://10.2.0.1/").as_deref(), Some("p:5"));
+        assert_eq!(via(&p, "http://[::1]/"), None);
+        assert_eq!(via(&p, "http://[::2]/").as_deref(), Some("p:5"));
+        let auth = p.for_url(&Url::parse("http://h/").unwrap()).unwrap();
+        // base64("u@x:pw")
+        assert_eq!(auth.authorization.as_deref(), Some("Basic dUB4OnB3"));
         let p = proxies(&[("https_proxy", "p:4"), ("NO_PROXY", "*")]);
         assert_eq!(via(&p, "https://h/"), None);
         assert!(Proxies::read(|n| (n == "http_proxy").then(|| "socks5://s".into())).is_err());

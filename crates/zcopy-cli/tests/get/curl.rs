@@ -430,7 +430,7 @@ fn the_files_time_comes_from_last_modified() {
 }
 
 /// A proxy on 127.0.0.1 that relays `CONNECT` tunnels and absolute-form requests,
-/// recording each request line.
+/// recording each request line and `Proxy-Authorization` line.
 struct Proxy {
     addr: String,
     lines: Arc<Mutex<Vec<String>>>,
@@ -469,6 +469,10 @@ impl Proxy {
         let head = String::from_utf8(head).unwrap();
         let (line, rest) = head.split_once("\r\n").unwrap();
         log.lock().unwrap().push(line.to_string());
+        let credentials = rest
+            .split("\r\n")
+            .filter(|l| l.starts_with("Proxy-Authorization:"));
+        log.lock().unwrap().extend(credentials.map(str::to_string));
         let mut words = line.split(' ');
         let (method, target) = (words.next().unwrap(), words.next().unwrap());
         let upstream = if method == "CONNECT" {
@@ -511,6 +515,7 @@ fn http_proxy_and_no_proxy_as_curl_reads_them() {
     let url = format!("http://{}/hello.txt", server.addr);
     let via = format!("http://{}", proxy.addr);
     let want = [format!("GET {url} HTTP/1.1")];
+    let with_credentials = format!("http://u%40x:pw@{}", proxy.addr);
     let cases: [(&[(&str, &str)], bool); 4] = [
         (&[("http_proxy", &via)], true),
         (&[("all_proxy", &proxy.addr)], true),
@@ -540,6 +545,21 @@ fn http_proxy_and_no_proxy_as_curl_reads_them() {
             assert_eq!(code(&c), 0, "{env:?}");
             assert_eq!(proxy.lines().len(), usize::from(proxied), "curl {env:?}");
         }
+    }
+    // Credentials in the proxy's URL, %-decoded, as curl sends them.
+    let env = [("http_proxy", with_credentials.as_str())];
+    // base64("u@x:pw")
+    let want = [
+        want[0].clone(),
+        "Proxy-Authorization: Basic dUB4OnB3".into(),
+    ];
+    let out = get_with(&site.out(), &["-q", "-o", "p.txt", &url], &env);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(proxy.lines(), want);
+    if curl_here {
+        let c = curl(&site.out(), &["-s", "-o", "c.txt", &url], &env);
+        assert_eq!(code(&c), 0, "{}", stderr(&c));
+        assert_eq!(proxy.lines(), want, "curl");
     }
     // A proxy that is not there: curl's 7; one whose name does not resolve: 5.
     let gone = format!("http://127.0.0.1:{}", free_port());
@@ -577,10 +597,17 @@ fn https_proxy_connect_tunnel() {
     let url = format!("https://localhost:{tls_port}/f.bin");
     let via = format!("http://{}", proxy.addr);
     let out = tempfile::tempdir().unwrap();
-    let want = [format!("CONNECT localhost:{tls_port} HTTP/1.1")];
-    for env in [
-        [("https_proxy", via.as_str())],
-        [("HTTPS_PROXY", via.as_str())],
+    let connect = format!("CONNECT localhost:{tls_port} HTTP/1.1");
+    let with_credentials = format!("http://u:pw@{}", proxy.addr);
+    // base64("u:pw")
+    let credentials = "Proxy-Authorization: Basic dTpwdw==".to_string();
+    for (env, want) in [
+        ([("https_proxy", via.as_str())], vec![connect.clone()]),
+        ([("HTTPS_PROXY", via.as_str())], vec![connect.clone()]),
+        (
+            [("https_proxy", with_credentials.as_str())],
+            vec![connect.clone(), credentials],
+        ),
     ] {
         let o = get_with(out.path(), &["-q", "--cacert", &ca, &url], &env);
         assert_eq!(code(&o), 0, "{}", stderr(&o));

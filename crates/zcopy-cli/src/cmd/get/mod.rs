@@ -354,7 +354,7 @@ impl Job<'_> {
     fn connect(&self, url: &Url) -> Result<TcpStream, Failed> {
         let proxy = self.proxies.for_url(url);
         if let Some(proxy) = proxy {
-            self.say(&format!("through the proxy {proxy}"));
+            self.say(&format!("through the proxy {}", proxy.url));
         }
         let config = self.config;
         client::connect(
@@ -372,7 +372,7 @@ impl Job<'_> {
             method: if self.config.head_only { "HEAD" } else { "GET" },
             headers: asking.headers,
             // A proxy takes http:// requests whole; https:// goes through a tunnel.
-            absolute: !url.tls && self.proxies.for_url(url).is_some(),
+            proxy: self.proxies.for_url(url).filter(|_| !url.tls),
         };
         client::send(stream, url, &request, &asking.extra)
     }
