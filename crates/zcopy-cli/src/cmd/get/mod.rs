@@ -11,10 +11,11 @@
 //! path below never looks at them.
 
 mod args;
+mod save;
 mod segments;
 
-use std::fs::{File, OpenOptions};
-use std::io::{Seek, SeekFrom, Write};
+use std::fs::OpenOptions;
+use std::io::Write;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,18 +24,17 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use serde_json::{Map, Value};
-use zcopy::{Engine, Options, Report, Rusage};
+use zcopy::{Options, Report, Rusage};
 
 pub use args::Args;
 use args::Config;
-use segments::MIN_SEGMENT;
+use save::{part_path, Place};
 
 use crate::exit;
 use crate::http::client::{self, fail, Failed, Framing, Head, Receiving, Request, Url};
 use crate::http::proxy::Proxies;
 use crate::http::tls_client;
 use crate::summary::Summary;
-use zcopy_http::digest;
 
 /// The exit status of a `get` whose failures were reported already (curl's codes).
 #[derive(Debug, thiserror::Error)]
@@ -45,8 +45,6 @@ pub struct Exit(pub u8);
 const MAX_REDIRECTS: usize = 10;
 /// The longest redirect body read to keep its connection.
 const REDIRECT_BODY_MAX: u64 = 64 << 10;
-/// Where a partial file keeps the server's validator for `If-Range`.
-const VALIDATOR_XATTR: &str = "user.zcopy.validator";
 /// curl's retry backoff without `--retry-delay`: 1 s, doubling, at most 10 min.
 const RETRY_FIRST: Duration = Duration::from_secs(1);
 const RETRY_MOST: Duration = Duration::from_secs(600);
@@ -409,29 +407,6 @@ impl Job<'_> {
         Ok(path)
     }
 
-    /// With `-C`: the length of the partial file and its validator, if it has one
-    /// (without one, resuming could splice two versions together).
-    fn partial(&self, part: &Path) -> (u64, Option<String>) {
-        let Ok(file) = File::open(part) else {
-            return (0, None);
-        };
-        let mut value = vec![0u8; 1024];
-        let validator = rustix::fs::fgetxattr(&file, VALIDATOR_XATTR, &mut value[..])
-            .ok()
-            .and_then(|n| String::from_utf8(value[..n].to_vec()).ok());
-        match (file.metadata(), validator) {
-            (Ok(meta), Some(v)) if meta.len() > 0 => {
-                self.say(&format!(
-                    "resuming {} at byte {}",
-                    part.display(),
-                    meta.len()
-                ));
-                (meta.len(), Some(v))
-            }
-            _ => (0, None),
-        }
-    }
-
     /// Sends the request on the idle connection if it goes to the same host (once
     /// more on a new one if the server had closed it), else on a new connection.
     fn exchange(
@@ -465,234 +440,6 @@ impl Job<'_> {
                 format!("{url}: the server closed the connection without an answer"),
             )),
         }
-    }
-
-    /// A 416 to a resumed request: the partial file may hold the whole file already.
-    fn already_complete(&self, head: &Head, url: &Url, place: &Place) -> Result<Done, Failed> {
-        let Place { target, part, have } = place;
-        let have = *have;
-        match head.content_range() {
-            Some((None, total)) if total == have => {
-                finish(part, target, url)?;
-                Ok(Done {
-                    url: url.clone(),
-                    path: target.to_path_buf(),
-                    status: 416,
-                    report: empty_report(),
-                    seconds: 0.0,
-                    usage: Rusage::default(),
-                    resumed_from: have,
-                    connections: 1,
-                    copied: false,
-                    verified: None,
-                })
-            }
-            _ => Err(fail(
-                exit::RANGE,
-                format!(
-                    "{url}: 416 Range Not Satisfiable for the {have} bytes of {}",
-                    part.display()
-                ),
-            )),
-        }
-    }
-
-    /// The body into standard output or a device, as it comes.
-    fn write_in_place(
-        &self,
-        stream: TcpStream,
-        head: &Head,
-        url: &Url,
-        target: &Path,
-        idle: &mut Idle,
-    ) -> Result<Done, Failed> {
-        let sink = if target == Path::new("-") {
-            rustix::io::dup(std::io::stdout())
-                .map(File::from)
-                .map_err(std::io::Error::from)
-        } else {
-            OpenOptions::new().write(true).open(target)
-        }
-        .map_err(|e| {
-            fail(
-                exit::WRITE,
-                format!("cannot write {}: {e}", target.display()),
-            )
-        })?;
-        let how = Receiving {
-            progress: false,
-            ..self.receiving
-        };
-        let body = client::receive(&stream, &sink, head.framing, how, url)?;
-        if head.keep_alive && matches!(head.framing, Framing::Length(_)) {
-            *idle = Some((url.origin(), stream));
-        }
-        Ok(Done {
-            url: url.clone(),
-            path: target.to_path_buf(),
-            status: head.status,
-            report: body.report,
-            seconds: 0.0,
-            usage: Rusage::default(),
-            resumed_from: 0,
-            connections: 1,
-            copied: body.copied,
-            verified: None,
-        })
-    }
-
-    fn save(
-        &self,
-        stream: TcpStream,
-        head: &Head,
-        url: &Url,
-        place: &Place,
-        asking: &Asking<'_>,
-        idle: &mut Idle,
-    ) -> Result<Done, Failed> {
-        let Place {
-            target,
-            part,
-            have: resume_from,
-        } = place;
-        let resume_from = *resume_from;
-        let range = head.content_range();
-        let ranged = self.config.range.is_some();
-        let (offset, total) = match (head.status, range) {
-            // `-r`: the bytes of the range are the file, from its start, as curl writes them.
-            _ if ranged => {
-                let total = match head.framing {
-                    Framing::Length(n) => Some(n),
-                    _ => None,
-                };
-                (0, total)
-            }
-            (206, Some((Some((start, end)), total))) => {
-                if start != resume_from || end + 1 > total {
-                    return Err(fail(
-                        exit::RANGE,
-                        format!(
-                            "{url}: asked for bytes from {resume_from}, got {start}-{end}/{total}"
-                        ),
-                    ));
-                }
-                (start, Some(total))
-            }
-            (206, _) => {
-                return Err(fail(
-                    exit::WEIRD_REPLY,
-                    format!("{url}: 206 without a usable Content-Range"),
-                ))
-            }
-            (_, _) => {
-                if resume_from > 0 {
-                    self.note(&format!("{url}: the file changed on the server (or it ignores ranges): starting over"));
-                }
-                let total = match head.framing {
-                    Framing::Length(n) => Some(n),
-                    _ => None,
-                };
-                (0, total)
-            }
-        };
-        // A range of the file cannot be resumed as the file.
-        let validator = validator_of(head).filter(|_| !ranged);
-        let write_failure =
-            |e: std::io::Error| fail(exit::WRITE, format!("cannot write {}: {e}", part.display()));
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(part)
-            .map_err(write_failure)?;
-        file.set_len(offset).map_err(write_failure)?;
-        file.seek(SeekFrom::Start(offset)).map_err(write_failure)?;
-        if let Some(total) = total {
-            // Blocks reserved up front: ENOSPC now rather than mid-body, and extents
-            // allocated once (KEEP_SIZE: the size still counts the bytes received).
-            let _ = rustix::fs::fallocate(
-                &file,
-                rustix::fs::FallocateFlags::KEEP_SIZE,
-                offset,
-                total - offset,
-            );
-        }
-        // Only a body of known length from a file with a validator can be resumed.
-        let resumable = validator.is_some() && total.is_some();
-        match (&validator, resumable) {
-            (Some(v), true) => {
-                // ENOTSUP on file systems without user xattrs: the file is then not resumable.
-                let _ = rustix::fs::fsetxattr(
-                    &file,
-                    VALIDATOR_XATTR,
-                    v.as_bytes(),
-                    rustix::fs::XattrFlags::empty(),
-                );
-            }
-            _ => {
-                let _ = rustix::fs::fremovexattr(&file, VALIDATOR_XATTR);
-            }
-        }
-        let segments = self.config.segments;
-        let whole_range = range == total.map(|t| (Some((0, t - 1)), t));
-        let result = match (head.status, total, &validator) {
-            (206, Some(total), Some(v))
-                if segments > 1 && whole_range && total >= u64::from(segments) * MIN_SEGMENT =>
-            {
-                self.segments(stream, url, part, total, v, asking.headers)
-                    .map(|body| (body, segments))
-            }
-            _ => {
-                let body = client::receive(&stream, &file, head.framing, self.receiving, url);
-                if body.is_ok() && head.keep_alive && matches!(head.framing, Framing::Length(_)) {
-                    *idle = Some((url.origin(), stream));
-                }
-                body.map(|body| (body, 1))
-            }
-        };
-        let (body, connections) = match result {
-            Ok(done) => done,
-            Err(failed) => {
-                // A segmented download has holes: only a single stream resumes.
-                if !resumable || segments > 1 {
-                    let _ = std::fs::remove_file(part);
-                } else {
-                    self.note(&format!("partial file kept for -C: {}", part.display()));
-                }
-                return Err(failed);
-            }
-        };
-        // Repr-Digest is of the whole file, not of the range `-r` asked for.
-        let checked = if ranged && head.status == 206 {
-            Ok(None)
-        } else {
-            verify(head, &file, url)
-        };
-        let verified = match checked {
-            Ok(verified) => verified,
-            Err(failed) => {
-                let _ = std::fs::remove_file(part);
-                return Err(failed);
-            }
-        };
-        if self.config.remote_time {
-            self.take_remote_time(head, &file, part);
-        }
-        drop(file);
-        finish(part, target, url)?;
-        Ok(Done {
-            url: url.clone(),
-            path: target.to_path_buf(),
-            status: head.status,
-            report: body.report,
-            seconds: 0.0,
-            usage: Rusage::default(),
-            resumed_from: offset,
-            connections,
-            copied: body.copied,
-            verified,
-        })
     }
 
     fn print(&self, done: &Done) -> Result<()> {
@@ -745,21 +492,6 @@ impl Job<'_> {
         Ok(())
     }
 
-    /// The file's mtime from `Last-Modified` (wget's default, curl's `-R`), set on the
-    /// part file so that the real name appears with it.
-    fn take_remote_time(&self, head: &Head, file: &File, part: &Path) {
-        let Some(time) = head
-            .header("last-modified")
-            .and_then(|v| httpdate::parse_http_date(v).ok())
-        else {
-            return;
-        };
-        if let Err(e) = file.set_modified(time) {
-            let e = exit::without_os_error(&e.to_string());
-            self.note(&format!("cannot set the time of {}: {e}", part.display()));
-        }
-    }
-
     /// A failure, unless `-s` without `-S` silences it.
     fn error(&self, failed: &Failed) {
         if !self.config.no_errors {
@@ -780,95 +512,9 @@ impl Job<'_> {
     }
 }
 
-/// Where a download goes: its target, its partial file, and how much of the
-/// partial file is kept for a resume.
-struct Place {
-    target: PathBuf,
-    part: PathBuf,
-    have: u64,
-}
-
-/// `.NAME.zcopy-part` beside `target`: a fixed name, so that `-C` finds it.
-fn part_path(target: &Path) -> PathBuf {
-    let name = target
-        .file_name()
-        .map_or_else(|| "index.html".into(), |n| n.to_string_lossy());
-    super::parent_dir(target).join(format!(".{name}.zcopy-part"))
-}
-
-/// What `If-Range` may carry: a strong ETag, else Last-Modified.
-fn validator_of(head: &Head) -> Option<String> {
-    match head.header("etag") {
-        Some(tag) if !tag.starts_with("W/") => Some(tag.to_string()),
-        _ => head.header("last-modified").map(str::to_string),
-    }
-}
-
-/// Checks the file against `Repr-Digest` (the whole representation, so also after
-/// a resumed or parallel download), or `Content-Digest` of a whole (200) body.
-fn verify(head: &Head, file: &File, url: &Url) -> Result<Option<&'static str>, Failed> {
-    let digests = match (head.header("repr-digest"), head.header("content-digest")) {
-        (Some(repr), _) => digest::parse(repr),
-        (None, Some(content)) if head.status == 200 => digest::parse(content),
-        _ => return Ok(None),
-    };
-    let Some((algorithm, sent)) = digests.into_iter().next() else {
-        return Ok(None);
-    };
-    let len = file
-        .metadata()
-        .map_err(|e| {
-            fail(
-                exit::WRITE,
-                format!("{url}: cannot read back the file: {e}"),
-            )
-        })?
-        .len();
-    let got = digest::of_file(file, len, algorithm).map_err(|e| {
-        fail(
-            exit::WRITE,
-            format!("{url}: cannot read back the file: {e}"),
-        )
-    })?;
-    let got = digest::header_value(algorithm, &got);
-    let sent = format!("{}=:{sent}:", algorithm.name());
-    if got != sent {
-        return Err(fail(
-            exit::FAILURE,
-            format!("{url}: digest mismatch: the server sent {sent}, the download has {got}; nothing saved"),
-        ));
-    }
-    Ok(Some(algorithm.name()))
-}
-
-/// Renames the verified partial file over its target, without the validator.
-fn finish(part: &Path, target: &Path, url: &Url) -> Result<(), Failed> {
-    if let Ok(file) = File::open(part) {
-        let _ = rustix::fs::fremovexattr(&file, VALIDATOR_XATTR);
-    }
-    std::fs::rename(part, target).map_err(|e| {
-        fail(
-            exit::WRITE,
-            format!("{url}: cannot rename into {}: {e}", target.display()),
-        )
-    })
-}
-
 /// A mutex's guard, also after a panic elsewhere (the data is plain).
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn empty_report() -> Report {
-    Report {
-        engine: Engine::Splice,
-        skipped: Vec::new(),
-        bytes: 0,
-        elapsed: Duration::ZERO,
-        syscalls: zcopy::Syscalls::default(),
-        zerocopy: zcopy::ZeroCopy::default(),
-        rusage: Rusage::default(),
-    }
 }
