@@ -647,7 +647,7 @@ fn bad_urls_and_usage() {
     let out = get(dir.path(), &[&format!("http://127.0.0.1:{port}/x")]);
     assert_eq!(code(&out), 7, "{}", stderr(&out));
     assert_eq!(
-        code(&get(dir.path(), &["-o", "x", "http://a/1", "http://a/2"])),
+        code(&get(dir.path(), &["-o", "x", "-o", "y", "http://a/1"])),
         2
     );
     assert_eq!(

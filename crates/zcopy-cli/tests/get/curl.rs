@@ -67,6 +67,32 @@ fn curls_resume_spellings_and_wgets() {
     assert_eq!(names_in(dir.path()), ["curl.bin", "wget.bin"]);
 }
 
+/// Each `-o` names the file of one URL, in order; URLs past the last `-o` are saved
+/// under their names (curl writes those to stdout unless `-O`).
+#[test]
+fn each_o_names_the_file_of_one_url() {
+    let site = Site::new();
+    let server = site.serve();
+    let url = |name: &str| format!("http://{}/{name}", server.addr);
+    let (hello, mid, big) = (url("hello.txt"), url("mid.bin"), url("big.bin"));
+    let out = get(
+        &site.out(),
+        &["-q", "-o", "one.txt", &hello, "-o", "two.bin", &mid, &big],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(names_in(&site.out()), ["big.bin", "one.txt", "two.bin"]);
+    assert_eq!(
+        std::fs::read(site.out().join("two.bin")).unwrap(),
+        pattern(1_000_000)
+    );
+    if have("curl", "each_o_names_the_file_of_one_url") {
+        let peers = tempfile::tempdir().unwrap();
+        let args = ["-s", "-o", "one.txt", &hello, "-o", "two.bin", &mid];
+        assert_eq!(code(&curl(peers.path(), &args, &[])), 0);
+        assert_eq!(names_in(peers.path()), ["one.txt", "two.bin"]);
+    }
+}
+
 /// `-s` prints nothing, not even the error; `-sS` the error alone: as curl.
 #[test]
 fn silent_and_show_error_as_curl() {

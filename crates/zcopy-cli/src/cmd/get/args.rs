@@ -16,9 +16,9 @@ pub struct Args {
     /// What to download
     #[arg(required = true, value_name = "URL")]
     urls: Vec<String>,
-    /// Save to FILE (one URL only)
+    /// Save to FILE; repeated, as curl, for the URLs in order (those past the last -o are saved under their names)
     #[arg(short = 'o', long = "output", value_name = "FILE", conflicts_with_all = ["remote_name", "directory"])]
-    output: Option<PathBuf>,
+    outputs: Vec<PathBuf>,
     /// Save under the URL's last path segment in the current directory (the default)
     #[arg(short = 'O', long = "remote-name")]
     remote_name: bool,
@@ -134,8 +134,7 @@ fn range(text: &str) -> Result<String, String> {
 
 /// What a run of `get` does, decided from the flags.
 pub struct Config {
-    pub urls: Vec<String>,
-    pub output: Option<PathBuf>,
+    pub downloads: Vec<Download>,
     pub directory: Option<PathBuf>,
     pub resume: bool,
     /// Ranges over connections of their own for one file (1: a single stream).
@@ -164,6 +163,12 @@ pub struct Config {
     /// Not even errors (`-s` without `-S`).
     pub no_errors: bool,
     pub verbose: bool,
+}
+
+/// One URL and where `-o` puts it (else its name, in `-P DIR` or here).
+pub struct Download {
+    pub url: String,
+    pub output: Option<PathBuf>,
 }
 
 /// curl's cap on `--parallel-max`.
@@ -199,12 +204,14 @@ impl Args {
         if urls.is_empty() {
             return Err(usage("no URL given".into()));
         }
-        if self.output.is_some() && urls.len() > 1 {
-            return Err(usage(
-                "-o names one file; use -O or -P DIR for several URLs".into(),
-            ));
+        if self.outputs.len() > urls.len() {
+            return Err(usage(format!(
+                "{} -o for {} URLs: each -o names the file of one URL",
+                self.outputs.len(),
+                urls.len()
+            )));
         }
-        if self.json && self.output.as_deref() == Some(std::path::Path::new("-")) {
+        if self.json && self.outputs.iter().any(|o| o == std::path::Path::new("-")) {
             return Err(usage("--json and -o - would both write to stdout".into()));
         }
         if self.range.is_some() && self.resume {
@@ -247,8 +254,14 @@ impl Args {
         };
         let silent = self.silent || self.quiet;
         Ok(Config {
-            urls,
-            output: self.output,
+            downloads: urls
+                .into_iter()
+                .enumerate()
+                .map(|(i, url)| Download {
+                    url,
+                    output: self.outputs.get(i).cloned(),
+                })
+                .collect(),
             directory: self.directory,
             resume: self.resume,
             segments: segments.unwrap_or(1),

@@ -27,7 +27,7 @@ use serde_json::{Map, Value};
 use zcopy::{Options, Report, Rusage};
 
 pub use args::Args;
-use args::Config;
+use args::{Config, Download};
 use save::{part_path, Place};
 
 use crate::exit;
@@ -62,7 +62,7 @@ pub fn run(args: Args) -> Result<()> {
             return Err(Exit(failed.code).into());
         }
     };
-    let at_once = config.parallel.min(config.urls.len());
+    let at_once = config.parallel.min(config.downloads.len());
     let job = Job {
         config: &config,
         receiving: Receiving {
@@ -83,8 +83,8 @@ pub fn run(args: Args) -> Result<()> {
     // kept-alive connection serves the next URL to the same host.
     let work = || -> Result<()> {
         let mut idle = None;
-        while let Some(text) = config.urls.get(next.fetch_add(1, Ordering::Relaxed)) {
-            if let Some(code) = job.fetch(text, &mut idle)? {
+        while let Some(download) = config.downloads.get(next.fetch_add(1, Ordering::Relaxed)) {
+            if let Some(code) = job.fetch(download, &mut idle)? {
                 *lock(&last_failure) = Some(code);
             }
         }
@@ -161,12 +161,12 @@ struct Asking<'a> {
 }
 
 impl Job<'_> {
-    /// `text` with its retries; the code of its failure, which is reported already.
-    fn fetch(&self, text: &str, idle: &mut Idle) -> Result<Option<u8>> {
+    /// `download` with its retries; the code of its failure, which is reported already.
+    fn fetch(&self, download: &Download, idle: &mut Idle) -> Result<Option<u8>> {
         let mut resume = self.config.resume;
         let mut delay = self.config.retry_delay.unwrap_or(RETRY_FIRST);
         for left in (0..=self.config.retries).rev() {
-            let fault = match self.get(text, idle, resume) {
+            let fault = match self.get(download, idle, resume) {
                 Ok(Some(done)) => return self.print(&done).map(|()| None),
                 Ok(None) => return Ok(None),
                 Err(fault) => fault,
@@ -194,12 +194,18 @@ impl Job<'_> {
         unreachable!("the last attempt returns")
     }
 
-    fn get(&self, text: &str, idle: &mut Idle, resume: bool) -> Result<Option<Done>, Fault> {
+    fn get(
+        &self,
+        download: &Download,
+        idle: &mut Idle,
+        resume: bool,
+    ) -> Result<Option<Done>, Fault> {
+        let (text, output) = (&download.url, download.output.as_deref());
         let started = Instant::now();
         let usage = Rusage::process();
         let mut url = Url::parse(text)?;
         let first_origin = url.origin();
-        let target = self.target_for(&url)?;
+        let target = self.target_for(&url, output)?;
         let part = part_path(&target);
         // Standard output, a device or a FIFO (`-o -`, `-o /dev/null`) is written in
         // place: it cannot be renamed over, resumed or read back.
@@ -247,7 +253,7 @@ impl Job<'_> {
             let (stream, mut head) = self.exchange(idle, &url, &asking)?;
             if self.config.head_only {
                 head.framing = Framing::Length(0);
-                self.print_head(&head, redirects == 0)?;
+                self.print_head(&head, output, redirects == 0)?;
             }
             let location = head.header("location").map(str::to_string);
             if let (301 | 302 | 303 | 307 | 308, Some(location)) = (head.status, location) {
@@ -316,7 +322,7 @@ impl Job<'_> {
 
     /// `-I`: the head as the server sent it (curl's output), on stdout or, as curl,
     /// into `-o FILE` (made anew by the first head, the redirects' after it).
-    fn print_head(&self, head: &Head, first: bool) -> Result<(), Failed> {
+    fn print_head(&self, head: &Head, output: Option<&Path>, first: bool) -> Result<(), Failed> {
         let mut text = format!(
             "HTTP/1.{} {} {}\r\n",
             head.version, head.status, head.reason
@@ -325,12 +331,7 @@ impl Job<'_> {
             text.push_str(&format!("{name}: {value}\r\n"));
         }
         text.push_str("\r\n");
-        match self
-            .config
-            .output
-            .as_deref()
-            .filter(|p| *p != Path::new("-"))
-        {
+        match output.filter(|p| *p != Path::new("-")) {
             Some(path) => OpenOptions::new()
                 .create(true)
                 .write(true)
@@ -375,9 +376,10 @@ impl Job<'_> {
         client::send(stream, url, &request, &asking.extra)
     }
 
-    fn target_for(&self, url: &Url) -> Result<PathBuf, Failed> {
-        let path = match &self.config.output {
-            Some(path) => path.clone(),
+    /// Where `url` is saved: its `-o FILE`, or its last path segment in `-P DIR` or here.
+    fn target_for(&self, url: &Url, output: Option<&Path>) -> Result<PathBuf, Failed> {
+        let path = match output {
+            Some(path) => path.to_path_buf(),
             None => {
                 let name = url.file_name().unwrap_or_else(|| "index.html".to_string());
                 let dir = self.config.directory.clone().unwrap_or_default();
