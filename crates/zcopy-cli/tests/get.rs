@@ -650,6 +650,9 @@ fn bad_urls_and_usage() {
         code(&get(dir.path(), &["-o", "x", "-o", "y", "http://a/1"])),
         2
     );
+    let out = get(dir.path(), &["-C", "100", "http://a/1"]);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("only -C -"), "{}", stderr(&out));
     assert_eq!(
         code(&get(dir.path(), &["--json", "-o", "-", "http://a/1"])),
         2

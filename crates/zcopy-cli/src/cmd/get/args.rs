@@ -201,6 +201,15 @@ impl Args {
                 segments = segments.or(Some(n));
             }
         }
+        // curl's `-C OFFSET` would leave a file that is not the server's.
+        if let Some(offset) = urls
+            .iter()
+            .find(|u| self.resume && !u.is_empty() && u.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(usage(format!(
+                "-C {offset}: only -C - (resume where the partial file ends) is supported"
+            )));
+        }
         if urls.is_empty() {
             return Err(usage("no URL given".into()));
         }
