@@ -374,13 +374,14 @@ fn retries_resume_from_what_arrived() {
     assert!(!stderr(&out).contains("will retry"), "{}", stderr(&out));
 }
 
-/// A server that answers 503 once, then `ok`; how many answers it gave.
+/// A server that answers 503 (with `Retry-After: 0`) once, then `ok`; how many
+/// answers it gave.
 fn unavailable_once() -> (Scripted, Arc<AtomicUsize>) {
     let answers = Arc::new(AtomicUsize::new(0));
     let count = answers.clone();
     let server = Scripted::start(move |_, s| {
         let reply: &[u8] = if count.fetch_add(1, Ordering::SeqCst) == 0 {
-            b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n"
+            b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 0\r\nContent-Length: 0\r\n\r\n"
         } else {
             b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
         };
@@ -395,11 +396,17 @@ fn a_503_is_retried_as_curl_does() {
     let dir = tempfile::tempdir().unwrap();
     let (server, answers) = unavailable_once();
     let url = format!("http://{}/r", server.addr);
+    // Retry-After (0 s here) is waited instead of --retry-delay, as curl does.
     let out = get(
         dir.path(),
-        &["--retry", "1", "--retry-delay", "0.1", "-o", "z", &url],
+        &["--retry", "1", "--retry-delay", "600", "-o", "z", &url],
     );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("will retry in 0 seconds, 1 retry left"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(answers.load(Ordering::SeqCst), 2);
     assert_eq!(std::fs::read(dir.path().join("z")).unwrap(), b"ok");
     if have("curl", "a_503_is_retried_as_curl_does") {

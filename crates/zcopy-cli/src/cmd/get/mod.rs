@@ -136,6 +136,8 @@ struct Done {
 struct Fault {
     failed: Failed,
     transient: bool,
+    /// The server's `Retry-After`, which curl waits instead of its own delay.
+    retry_after: Option<Duration>,
 }
 
 impl From<Failed> for Fault {
@@ -149,7 +151,11 @@ impl From<Failed> for Fault {
             exit::RECEIVE,
         ]
         .contains(&failed.code);
-        Fault { failed, transient }
+        Fault {
+            failed,
+            transient,
+            retry_after: None,
+        }
     }
 }
 
@@ -165,7 +171,8 @@ impl Job<'_> {
     fn fetch(&self, download: &Download, idle: &mut Idle) -> Result<Option<u8>> {
         let mut resume = self.config.resume;
         let mut delay = self.config.retry_delay.unwrap_or(RETRY_FIRST);
-        for left in (0..=self.config.retries).rev() {
+        let mut left = self.config.retries;
+        loop {
             let fault = match self.get(download, idle, resume) {
                 Ok(Some(done)) => return self.print(&done).map(|()| None),
                 Ok(None) => return Ok(None),
@@ -175,15 +182,18 @@ impl Job<'_> {
                 self.error(&fault.failed);
                 return Ok(Some(fault.failed.code));
             }
+            let wait = fault.retry_after.unwrap_or(delay);
             if !self.config.quiet {
+                // curl counts the retries left before this one.
                 let s = if left == 1 { "retry" } else { "retries" };
                 eprintln!(
                     "zcopy: warning: {}; will retry in {} seconds, {left} {s} left",
                     fault.failed,
-                    delay.as_secs_f64()
+                    wait.as_secs_f64(),
                 );
             }
-            std::thread::sleep(delay);
+            left -= 1;
+            std::thread::sleep(wait);
             if self.config.retry_delay.is_none() {
                 delay = (delay * 2).min(RETRY_MOST);
             }
@@ -191,7 +201,6 @@ impl Job<'_> {
             resume = true;
             *idle = None;
         }
-        unreachable!("the last attempt returns")
     }
 
     fn get(
@@ -288,6 +297,7 @@ impl Job<'_> {
                         format!("{url}: {} {}", head.status, head.reason),
                     ),
                     transient: TRANSIENT_STATUS.contains(&head.status),
+                    retry_after: retry_after(&head),
                 });
             }
             if self.config.head_only {
@@ -310,6 +320,7 @@ impl Job<'_> {
                     .map_err(|failed| Fault {
                         failed,
                         transient: false,
+                        retry_after: None,
                     })?
             } else {
                 self.save(stream, &head, &url, &place, &asking, idle)?
@@ -512,6 +523,20 @@ impl Job<'_> {
             eprintln!("zcopy: note: {line}");
         }
     }
+}
+
+/// `Retry-After` in seconds or as an HTTP-date, at most curl's longest backoff
+/// (a server's "come back tomorrow" is not worth a sleeping process).
+fn retry_after(head: &Head) -> Option<Duration> {
+    let value = head.header("retry-after")?;
+    let wait = match value.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => httpdate::parse_http_date(value)
+            .ok()?
+            .duration_since(std::time::SystemTime::now())
+            .unwrap_or_default(),
+    };
+    Some(wait.min(RETRY_MOST))
 }
 
 /// A mutex's guard, also after a panic elsewhere (the data is plain).
