@@ -365,13 +365,46 @@ fn retries_resume_from_what_arrived() {
         "{}",
         stderr(&out)
     );
-    // A 404 is not transient.
+    // curl's spelling for the same is accepted; --retry-max-time stops the retries
+    // once it has passed since the first attempt (a microsecond: before the second).
+    let args = [
+        "--retry",
+        "3",
+        "--retry-delay",
+        "0.1",
+        "--retry-connrefused",
+    ];
+    let out = get(
+        dir.path(),
+        &[&args[..], &["--retry-max-time", "0.000001", &refused]].concat(),
+    );
+    assert_eq!(code(&out), 7, "{}", stderr(&out));
+    assert!(!stderr(&out).contains("will retry"), "{}", stderr(&out));
+    // A 404 is not transient, unless --retry-all-errors.
     let site = Site::new();
     let serve = site.serve();
     let missing = format!("http://{}/missing", serve.addr);
     let out = get(dir.path(), &["--retry", "2", &missing]);
     assert_eq!(code(&out), 22);
     assert!(!stderr(&out).contains("will retry"), "{}", stderr(&out));
+    let out = get(
+        dir.path(),
+        &[
+            "--retry",
+            "1",
+            "--retry-delay",
+            "0.1",
+            "--retry-all-errors",
+            &missing,
+        ],
+    );
+    assert_eq!(code(&out), 22);
+    assert_eq!(
+        stderr(&out).matches("will retry in").count(),
+        1,
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// A server that answers 503 (with `Retry-After: 0`) once, then `ok`; how many

@@ -75,6 +75,15 @@ pub struct Args {
     /// Seconds between retries (default: 1, doubling each time, at most 600)
     #[arg(long, value_name = "S", value_parser = seconds)]
     retry_delay: Option<f64>,
+    /// Retry only while fewer than S seconds have passed since the first attempt
+    #[arg(long, value_name = "S", value_parser = seconds)]
+    retry_max_time: Option<f64>,
+    /// Retry refused connections (always done with --retry)
+    #[arg(long)]
+    retry_connrefused: bool,
+    /// With --retry, retry after any failure, not only the transient ones
+    #[arg(long)]
+    retry_all_errors: bool,
     /// Set the file's modification time from Last-Modified (the default, as wget's)
     #[arg(short = 'R', long = "remote-time", overrides_with = "no_remote_time")]
     remote_time: bool,
@@ -150,6 +159,10 @@ pub struct Config {
     pub retries: u32,
     /// None: curl's backoff (1 s doubling, at most 10 min).
     pub retry_delay: Option<Duration>,
+    /// No retry starts after this long from the first attempt.
+    pub retry_max_time: Option<Duration>,
+    /// Every failure is worth a retry (`--retry-all-errors`).
+    pub retry_all_errors: bool,
     pub remote_time: bool,
     pub connect_timeout: Duration,
     pub timeout: Duration,
@@ -280,6 +293,8 @@ impl Args {
             range: self.range,
             retries: self.retry,
             retry_delay: self.retry_delay.map(Duration::from_secs_f64),
+            retry_max_time: self.retry_max_time.map(Duration::from_secs_f64),
+            retry_all_errors: self.retry_all_errors,
             remote_time: !self.no_remote_time,
             connect_timeout: Duration::from_secs_f64(self.connect_timeout),
             timeout: Duration::from_secs_f64(self.timeout),

@@ -172,13 +172,18 @@ impl Job<'_> {
         let mut resume = self.config.resume;
         let mut delay = self.config.retry_delay.unwrap_or(RETRY_FIRST);
         let mut left = self.config.retries;
+        let first_attempt = Instant::now();
         loop {
             let fault = match self.get(download, idle, resume) {
                 Ok(Some(done)) => return self.print(&done).map(|()| None),
                 Ok(None) => return Ok(None),
                 Err(fault) => fault,
             };
-            if !fault.transient || left == 0 {
+            let too_late = self
+                .config
+                .retry_max_time
+                .is_some_and(|most| first_attempt.elapsed() >= most);
+            if !(fault.transient || self.config.retry_all_errors) || left == 0 || too_late {
                 self.error(&fault.failed);
                 return Ok(Some(fault.failed.code));
             }
