@@ -32,17 +32,36 @@ pub struct Proxies {
 }
 
 impl Proxies {
-    /// From the environment, as curl reads it: the lower-case name first.
-    pub fn from_env() -> Result<Proxies, Failed> {
-        Proxies::read(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    /// From curl's `-x PROXY` and `--noproxy LIST` where given (`-x ""`: none),
+    /// else from the environment as curl reads it: the lower-case name first.
+    pub fn new(proxy: Option<&str>, noproxy: Option<&str>) -> Result<Proxies, Failed> {
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        Proxies::read(env, proxy, noproxy)
     }
 
-    fn read(var: impl Fn(&str) -> Option<String>) -> Result<Proxies, Failed> {
+    fn read(
+        var: impl Fn(&str) -> Option<String>,
+        given: Option<&str>,
+        noproxy: Option<&str>,
+    ) -> Result<Proxies, Failed> {
         let either = |lower: &str| var(lower).or_else(|| var(&lower.to_ascii_uppercase()));
-        let all = either("all_proxy");
-        let http = var("http_proxy").or_else(|| all.clone());
-        let https = either("https_proxy").or(all);
-        let no_proxy = either("no_proxy").unwrap_or_default();
+        let (http, https) = match given {
+            Some(given) => {
+                let given = Some(given.to_string()).filter(|g| !g.is_empty());
+                (given.clone(), given)
+            }
+            None => {
+                let all = either("all_proxy");
+                (
+                    var("http_proxy").or_else(|| all.clone()),
+                    either("https_proxy").or(all),
+                )
+            }
+        };
+        let no_proxy = noproxy
+            .map(str::to_string)
+            .or_else(|| either("no_proxy"))
+            .unwrap_or_default();
         let direct: Vec<String> = no_proxy
             .split([',', ' '])
             .map(|entry| entry.trim().trim_start_matches('.').trim_end_matches('.'))
@@ -142,7 +161,8 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Proxies::read(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())).unwrap()
+        let var = |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        Proxies::read(var, None, None).unwrap()
     }
 
     fn via(p: &Proxies, url: &str) -> Option<String> {
@@ -181,6 +201,15 @@ mod tests {
         assert_eq!(auth.authorization.as_deref(), Some("Basic dUB4OnB3"));
         let p = proxies(&[("https_proxy", "p:4"), ("NO_PROXY", "*")]);
         assert_eq!(via(&p, "https://h/"), None);
-        assert!(Proxies::read(|n| (n == "http_proxy").then(|| "socks5://s".into())).is_err());
+        let socks = |n: &str| (n == "http_proxy").then(|| "socks5://s".to_string());
+        assert!(Proxies::read(socks, None, None).is_err());
+        // -x and --noproxy win over the environment; -x "" is no proxy at all.
+        let env = |n: &str| (n == "http_proxy").then(|| "env:1".to_string());
+        let p = Proxies::read(env, Some("flag:2"), Some("other")).unwrap();
+        assert_eq!(via(&p, "http://h/").as_deref(), Some("flag:2"));
+        assert_eq!(via(&p, "https://h/").as_deref(), Some("flag:2"));
+        assert_eq!(via(&p, "http://other/"), None);
+        let p = Proxies::read(env, Some(""), None).unwrap();
+        assert_eq!(via(&p, "http://h/"), None);
     }
 }

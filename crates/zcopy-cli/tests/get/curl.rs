@@ -85,11 +85,39 @@ fn each_o_names_the_file_of_one_url() {
         std::fs::read(site.out().join("two.bin")).unwrap(),
         pattern(1_000_000)
     );
+    // --create-dirs makes -o's directories (0750, as curl); --output-dir is -P.
+    let out = get(
+        &site.out(),
+        &["-q", "--create-dirs", "-o", "new/deeper/h.txt", &hello],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(site.out().join("new/deeper/h.txt").is_file());
+    let mode = std::fs::metadata(site.out().join("new/deeper"))
+        .unwrap()
+        .permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o750
+    );
+    let out = get(&site.out(), &["-q", "--output-dir", "new", &hello]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(site.out().join("new/hello.txt").is_file());
+    let out = get(&site.out(), &["-q", "-o", "missing/h.txt", &hello]);
+    assert_eq!(code(&out), 23, "{}", stderr(&out));
     if have("curl", "each_o_names_the_file_of_one_url") {
         let peers = tempfile::tempdir().unwrap();
         let args = ["-s", "-o", "one.txt", &hello, "-o", "two.bin", &mid];
         assert_eq!(code(&curl(peers.path(), &args, &[])), 0);
         assert_eq!(names_in(peers.path()), ["one.txt", "two.bin"]);
+        let args = ["-s", "--create-dirs", "-o", "new/deeper/h.txt", &hello];
+        assert_eq!(code(&curl(peers.path(), &args, &[])), 0);
+        let mode = std::fs::metadata(peers.path().join("new/deeper"))
+            .unwrap()
+            .permissions();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+            0o750
+        );
     }
 }
 
@@ -145,6 +173,8 @@ fn headers_agent_and_basic_auth_as_curl_sends_them() {
         "agent/1",
         "-u",
         "user:pass",
+        "-e",
+        "http://from.test/",
     ];
     let mut args = flags.to_vec();
     args.extend(["-o", "h", &url]);
@@ -179,6 +209,11 @@ fn headers_agent_and_basic_auth_as_curl_sends_them() {
         assert!(
             lines_of(request, "accept").is_empty(),
             "{client}: {request}"
+        );
+        assert_eq!(
+            lines_of(request, "referer"),
+            ["Referer: http://from.test/"],
+            "{client}"
         );
     }
     for bad in [&["-H", "no colon"], &["-u", "user"]] {
@@ -610,6 +645,30 @@ fn http_proxy_and_no_proxy_as_curl_reads_them() {
             let c = curl(&site.out(), &["-s", "-o", "c.txt", &url], env);
             assert_eq!(code(&c), 0, "{env:?}");
             assert_eq!(proxy.lines().len(), usize::from(proxied), "curl {env:?}");
+        }
+    }
+    // curl's -x and --noproxy, which win over the environment; -x "" is no proxy.
+    let flags: [(&[&str], &[(&str, &str)], bool); 3] = [
+        (&["-x", &via], &[], true),
+        (&["-x", ""], &[("http_proxy", &via)], false),
+        (&["--noproxy", "127.0.0.1"], &[("http_proxy", &via)], false),
+    ];
+    for (extra, env, proxied) in flags {
+        let out = get_with(
+            &site.out(),
+            &[extra, &["-q", "-o", "p.txt", &url]].concat(),
+            env,
+        );
+        assert_eq!(code(&out), 0, "{extra:?}: {}", stderr(&out));
+        assert_eq!(proxy.lines().len(), usize::from(proxied), "{extra:?}");
+        if curl_here {
+            let c = curl(
+                &site.out(),
+                &[extra, &["-s", "-o", "c.txt", &url]].concat(),
+                env,
+            );
+            assert_eq!(code(&c), 0, "{extra:?}");
+            assert_eq!(proxy.lines().len(), usize::from(proxied), "curl {extra:?}");
         }
     }
     // Credentials in the proxy's URL, %-decoded, as curl sends them.

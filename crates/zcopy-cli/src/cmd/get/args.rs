@@ -23,8 +23,16 @@ pub struct Args {
     #[arg(short = 'O', long = "remote-name")]
     remote_name: bool,
     /// Save under the URL's last path segment in DIR
-    #[arg(short = 'P', long = "directory-prefix", value_name = "DIR")]
+    #[arg(
+        short = 'P',
+        long = "directory-prefix",
+        visible_alias = "output-dir",
+        value_name = "DIR"
+    )]
     directory: Option<PathBuf>,
+    /// Make the directories -o and -P name when they are missing
+    #[arg(long)]
+    create_dirs: bool,
     /// Resume from the partial file an interrupted download left (Range + If-Range); `-C -` as curl's, `-c` as wget's
     #[arg(
         short = 'C',
@@ -63,6 +71,15 @@ pub struct Args {
     /// The User-Agent header
     #[arg(short = 'A', long = "user-agent", value_name = "AGENT")]
     user_agent: Option<String>,
+    /// The Referer header
+    #[arg(short = 'e', long = "referer", value_name = "URL")]
+    referer: Option<String>,
+    /// Go through PROXY ([http://][user:password@]host[:port]) instead of the environment's; "" for none
+    #[arg(short = 'x', long = "proxy", value_name = "PROXY")]
+    proxy: Option<String>,
+    /// Hosts that go direct (as no_proxy: names, addresses, CIDR ranges, *), instead of the environment's
+    #[arg(long, value_name = "LIST")]
+    noproxy: Option<String>,
     /// Ask with HEAD and print the response heads on stdout (or into -o FILE); download nothing
     #[arg(short = 'I', long = "head")]
     head: bool,
@@ -145,13 +162,17 @@ fn range(text: &str) -> Result<String, String> {
 pub struct Config {
     pub downloads: Vec<Download>,
     pub directory: Option<PathBuf>,
+    pub create_dirs: bool,
     pub resume: bool,
     /// Ranges over connections of their own for one file (1: a single stream).
     pub segments: u16,
     /// URLs fetched at once (1: one after the other).
     pub parallel: usize,
-    /// Header lines for every request, in order (`-H`, then `-A`, then `-u`).
+    /// Header lines for every request, in order (`-H`, then `-A`, `-e`, `-u`).
     pub headers: Vec<(String, String)>,
+    /// `-x` and `--noproxy`, which replace the environment's proxies.
+    pub proxy: Option<String>,
+    pub noproxy: Option<String>,
     /// `-I`: HEAD, heads printed, no file.
     pub head_only: bool,
     /// `-r`: the `bytes=` range asked for.
@@ -258,6 +279,9 @@ impl Args {
         if let Some(agent) = self.user_agent {
             headers.push(("User-Agent".into(), agent));
         }
+        if let Some(referer) = self.referer {
+            headers.push(("Referer".into(), referer));
+        }
         if let Some(user) = self.user {
             // curl asks for the password on the terminal; a download tool run by
             // scripts says what is missing instead.
@@ -285,10 +309,13 @@ impl Args {
                 })
                 .collect(),
             directory: self.directory,
+            create_dirs: self.create_dirs,
             resume: self.resume,
             segments: segments.unwrap_or(1),
             parallel,
             headers,
+            proxy: self.proxy,
+            noproxy: self.noproxy,
             head_only: self.head,
             range: self.range,
             retries: self.retry,

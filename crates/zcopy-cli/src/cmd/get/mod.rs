@@ -53,7 +53,7 @@ const TRANSIENT_STATUS: [u16; 6] = [408, 429, 500, 502, 503, 504];
 
 pub fn run(args: Args) -> Result<()> {
     let config = args.config()?;
-    let proxies = match Proxies::from_env() {
+    let proxies = match Proxies::new(config.proxy.as_deref(), config.noproxy.as_deref()) {
         Ok(proxies) => proxies,
         Err(failed) => {
             if !config.no_errors {
@@ -412,6 +412,21 @@ impl Job<'_> {
             ));
         }
         let parent = super::parent_dir(&path);
+        if !parent.is_dir() && self.config.create_dirs {
+            // curl's mode for the directories it makes.
+            std::os::unix::fs::DirBuilderExt::mode(
+                std::fs::DirBuilder::new().recursive(true),
+                0o750,
+            )
+            .create(parent)
+            .map_err(|e| {
+                let e = exit::without_os_error(&e.to_string());
+                fail(
+                    exit::WRITE,
+                    format!("cannot create directory {}: {e}", parent.display()),
+                )
+            })?;
+        }
         if !parent.is_dir() {
             return Err(fail(
                 exit::WRITE,
