@@ -5,8 +5,11 @@ use super::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
+/// Environment variables for a client.
+type Env<'a> = &'a [(&'a str, &'a str)];
+
 /// `curl ARGS` in `dir` with the proxy variables `env` and no others.
-fn curl(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+fn curl(dir: &Path, args: &[&str], env: Env<'_>) -> Output {
     let mut command = Command::new("curl");
     for var in PROXY_VARS {
         command.env_remove(var);
@@ -617,7 +620,7 @@ fn http_proxy_and_no_proxy_as_curl_reads_them() {
     let via = format!("http://{}", proxy.addr);
     let want = [format!("GET {url} HTTP/1.1")];
     let with_credentials = format!("http://u%40x:pw@{}", proxy.addr);
-    let cases: [(&[(&str, &str)], bool); 4] = [
+    let cases: [(Env<'_>, bool); 4] = [
         (&[("http_proxy", &via)], true),
         (&[("all_proxy", &proxy.addr)], true),
         // Upper-case HTTP_PROXY is not read (curl's rule against httpoxy).
@@ -648,7 +651,7 @@ fn http_proxy_and_no_proxy_as_curl_reads_them() {
         }
     }
     // curl's -x and --noproxy, which win over the environment; -x "" is no proxy.
-    let flags: [(&[&str], &[(&str, &str)], bool); 3] = [
+    let flags: [(&[&str], Env<'_>, bool); 3] = [
         (&["-x", &via], &[], true),
         (&["-x", ""], &[("http_proxy", &via)], false),
         (&["--noproxy", "127.0.0.1"], &[("http_proxy", &via)], false),
