@@ -565,3 +565,36 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(headers: &[(&str, &str)]) -> Head {
+        Head {
+            version: 1,
+            status: 503,
+            reason: "Service Unavailable".into(),
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            framing: Framing::Length(0),
+            keep_alive: true,
+        }
+    }
+
+    #[test]
+    fn retry_after_in_seconds_or_as_a_date() {
+        let wait = |value: &str| retry_after(&head(&[("Retry-After", value)]));
+        assert_eq!(wait("7"), Some(Duration::from_secs(7)));
+        assert_eq!(wait("86400"), Some(RETRY_MOST));
+        // A date in the past: at once.
+        assert_eq!(wait("Sun, 06 Nov 1994 08:49:37 GMT"), Some(Duration::ZERO));
+        let soon = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(120));
+        assert!(wait(&soon)
+            .is_some_and(|d| d > Duration::from_secs(60) && d <= Duration::from_secs(120)));
+        assert_eq!(wait("soon"), None);
+        assert_eq!(retry_after(&head(&[])), None);
+    }
+}
