@@ -25,7 +25,7 @@
 #   ZCOPY=PATH              the zcopy binary (default the newer of target/release
 #                           and target/debug, built if neither exists)
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 repo=$PWD
 here=$repo/scripts/peer-suites
 
@@ -101,8 +101,7 @@ apt_private() {
   local opts=(-o "Dir::Etc::SourceList=$aptdir/sources.list"
               -o "Dir::Etc::SourceParts=$aptdir/sources.list.d"
               -o "Dir::State::Lists=$aptdir/lists"
-              -o "Dir::Cache=$aptdir/cache"
-              -o "Debug::NoLocking=true")
+              -o "Dir::Cache=$aptdir/cache")
   # Root's apt drops to _apt for downloads, which cannot write into the cache.
   [ "$(id -u)" = 0 ] && opts+=(-o "APT::Sandbox::User=root")
   apt-get -q "${opts[@]}" "$@"
@@ -126,8 +125,10 @@ EOF
 debian_source() {
   local pkg=$1 version=$2 dir=$cache/src/$3
   [ -e "$dir/.peer-suites-unpacked" ] && return 0
-  command -v apt-get >/dev/null && command -v dpkg-source >/dev/null || {
-    log "apt-get and dpkg-source (dpkg-dev) are needed to fetch $pkg"; return 1; }
+  if ! command -v apt-get >/dev/null || ! command -v dpkg-source >/dev/null; then
+    log "apt-get and dpkg-source (dpkg-dev) are needed to fetch $pkg"
+    return 1
+  fi
   apt_update || { log "apt-get update failed: $aptdir/update.log"; return 1; }
   mkdir -p "$cache/src"
   rm -rf "$dir"
@@ -190,14 +191,19 @@ coreutils_build() {
   coreutils_ready=0
 }
 # The tests put $abs_top_builddir/src first on PATH, so the tool under test is
-# whatever src/PROG is for the run: a copy of /usr/bin/PROG or of zcopy, under the
-# name PROG. It takes the built program's mtime, so that make check neither
-# relinks it (-o does not reach the recursive makes) nor regenerates its man page.
+# whatever src/PROG is for the run: a copy of /usr/bin/PROG, or a hard link to
+# zcopy's copy in the cache (a debug build is over 100 MB), under the name PROG.
+# It takes the built program's mtime, so that make check neither relinks it (-o
+# does not reach the recursive makes) nor regenerates its man page.
 coreutils_point() {
   local dir=$1 prog
   for prog in cp "${sum_progs[@]}"; do
     rm -f "$cu/src/$prog"
-    cp "$dir/$prog" "$cu/src/$prog"
+    if [ "$dir" = "$links" ]; then
+      ln "$links/zcopy" "$cu/src/$prog" 2>/dev/null || cp "$links/zcopy" "$cu/src/$prog"
+    else
+      cp "$dir/$prog" "$cu/src/$prog"
+    fi
     touch -r "$cu/src/$prog.built" "$cu/src/$prog"
   done
 }
@@ -253,11 +259,12 @@ coreutils_run() {
 coreutils_suite() {
   local suite=$1
   shift
-  echo "== $suite: GNU coreutils 9.1, $# tests"
+  echo "== $suite: GNU coreutils 9.1"
   if ! coreutils_build; then
     not_run "$suite" "coreutils 9.1 could not be fetched or built"
     return
   fi
+  echo "$suite: $# tests"
   coreutils_run "$suite" control /usr/bin "$@"
   coreutils_run "$suite" zcopy "$links" "$@"
 }
@@ -335,9 +342,9 @@ b3sum_fetch() {
   : > "$m/src/lib.rs"
   cargo fetch -q --manifest-path "$m/Cargo.toml" >"$cache/b3sum-fetch.log" 2>&1 || {
     log "cargo fetch of b3sum $b3sum_version failed: $cache/b3sum-fetch.log"; return 1; }
-  local crate
-  crate=$(ls "${CARGO_HOME:-$HOME/.cargo}"/registry/cache/*/"b3sum-$b3sum_version.crate" 2>/dev/null | head -n 1)
-  [ -n "$crate" ] || { log "no b3sum-$b3sum_version.crate in cargo's cache"; return 1; }
+  local crates=("${CARGO_HOME:-$HOME/.cargo}"/registry/cache/*/"b3sum-$b3sum_version.crate") crate
+  crate=${crates[0]}
+  [ -e "$crate" ] || { log "no b3sum-$b3sum_version.crate in cargo's cache"; return 1; }
   mkdir -p "$cache/src"
   rm -rf "$b3"
   tar -xzf "$crate" -C "$cache/src" || return 1
@@ -391,13 +398,15 @@ for suite in $suites; do
   case $suite in
     coreutils-cp)
       coreutils_build || true
-      coreutils_suite coreutils-cp $(cd "$cu" 2>/dev/null && ls tests/cp/*.sh) ;;
+      mapfile -t tests < <(cd "$cu" 2>/dev/null && ls tests/cp/*.sh)
+      coreutils_suite coreutils-cp "${tests[@]}" ;;
     coreutils-sum)
       coreutils_build || true
-      coreutils_suite coreutils-sum $(cd "$cu" 2>/dev/null && ls tests/misc/md5sum*.pl \
+      mapfile -t tests < <(cd "$cu" 2>/dev/null && ls tests/misc/md5sum*.pl \
         tests/misc/sha1sum*.pl tests/misc/sha224sum.pl tests/misc/sha256sum.pl \
         tests/misc/sha384sum.pl tests/misc/sha512sum.pl tests/misc/md5sum-bsd.sh \
-        tests/misc/md5sum-parallel.sh) ;;
+        tests/misc/md5sum-parallel.sh)
+      coreutils_suite coreutils-sum "${tests[@]}" ;;
     xxhsum) xxhsum_suite ;;
     b3sum) b3sum_suite ;;
     *) die "unknown suite $suite (known: coreutils-cp coreutils-sum xxhsum b3sum)" ;;

@@ -1,6 +1,7 @@
 //! The digests `scan` computes, with the names and line formats of the tools that
-//! print them: xxhsum (XXH32, XXH64, XXH3, XXH128), b3sum (BLAKE3), sha256sum
-//! (SHA256); CRC32C has no such tool and is printed tagged.
+//! print them: xxhsum (XXH32, XXH64, XXH3, XXH128), b3sum (BLAKE3), GNU's
+//! sha256sum and its siblings (SHA256, SHA224, SHA384, SHA512, SHA1, MD5); CRC32C
+//! has no such tool and is printed tagged.
 
 use std::fmt::Write as _;
 
@@ -27,10 +28,20 @@ pub enum Digest {
     Blake3,
     /// SHA-256, as sha256sum
     Sha256,
+    /// SHA-224, as sha224sum
+    Sha224,
+    /// SHA-384, as sha384sum
+    Sha384,
+    /// SHA-512, as sha512sum
+    Sha512,
+    /// SHA-1, as sha1sum (broken for security; for old check files)
+    Sha1,
+    /// MD5, as md5sum (broken for security; for old check files)
+    Md5,
 }
 
 impl Digest {
-    pub const ALL: [Digest; 7] = [
+    pub const ALL: [Digest; 12] = [
         Digest::Xxh64,
         Digest::Xxh32,
         Digest::Xxh3,
@@ -38,6 +49,11 @@ impl Digest {
         Digest::Crc32c,
         Digest::Blake3,
         Digest::Sha256,
+        Digest::Sha224,
+        Digest::Sha384,
+        Digest::Sha512,
+        Digest::Sha1,
+        Digest::Md5,
     ];
 
     /// The name in BSD-style lines, `TAG (name) = hex`.
@@ -50,6 +66,11 @@ impl Digest {
             Digest::Crc32c => "CRC32C",
             Digest::Blake3 => "BLAKE3",
             Digest::Sha256 => "SHA256",
+            Digest::Sha224 => "SHA224",
+            Digest::Sha384 => "SHA384",
+            Digest::Sha512 => "SHA512",
+            Digest::Sha1 => "SHA1",
+            Digest::Md5 => "MD5",
         }
     }
 
@@ -62,8 +83,12 @@ impl Digest {
         match self {
             Digest::Xxh32 | Digest::Crc32c => 8,
             Digest::Xxh64 | Digest::Xxh3 => 16,
-            Digest::Xxh128 => 32,
+            Digest::Xxh128 | Digest::Md5 => 32,
+            Digest::Sha1 => 40,
+            Digest::Sha224 => 56,
             Digest::Blake3 | Digest::Sha256 => 64,
+            Digest::Sha384 => 96,
+            Digest::Sha512 => 128,
         }
     }
 
@@ -73,8 +98,12 @@ impl Digest {
         match len {
             8 => &[Digest::Xxh32, Digest::Crc32c],
             16 => &[Digest::Xxh64, Digest::Xxh3],
-            32 => &[Digest::Xxh128],
+            32 => &[Digest::Xxh128, Digest::Md5],
+            40 => &[Digest::Sha1],
+            56 => &[Digest::Sha224],
             64 => &[Digest::Blake3, Digest::Sha256],
+            96 => &[Digest::Sha384],
+            128 => &[Digest::Sha512],
             _ => &[],
         }
     }
@@ -90,7 +119,7 @@ impl Digest {
     pub fn stdin_name(self) -> &'static str {
         match self {
             Digest::Xxh64 | Digest::Xxh32 | Digest::Xxh3 | Digest::Xxh128 => "stdin",
-            Digest::Crc32c | Digest::Blake3 | Digest::Sha256 => "-",
+            _ => "-",
         }
     }
 }
@@ -104,6 +133,11 @@ pub enum Hasher {
     Crc32c(u32),
     Blake3(Box<blake3::Hasher>),
     Sha256(Box<sha2::Sha256>),
+    Sha224(Box<sha2::Sha224>),
+    Sha384(Box<sha2::Sha384>),
+    Sha512(Box<sha2::Sha512>),
+    Sha1(Box<sha1::Sha1>),
+    Md5(Box<md5::Md5>),
 }
 
 /// Which part of BLAKE3's extendable output to print (b3sum's `--seek` and
@@ -131,6 +165,11 @@ impl Hasher {
             Digest::Crc32c => Hasher::Crc32c(0),
             Digest::Blake3 => Hasher::Blake3(Box::default()),
             Digest::Sha256 => Hasher::Sha256(Box::default()),
+            Digest::Sha224 => Hasher::Sha224(Box::default()),
+            Digest::Sha384 => Hasher::Sha384(Box::default()),
+            Digest::Sha512 => Hasher::Sha512(Box::default()),
+            Digest::Sha1 => Hasher::Sha1(Box::default()),
+            Digest::Md5 => Hasher::Md5(Box::default()),
         }
     }
 
@@ -154,6 +193,11 @@ impl Hasher {
                 h.update(bytes);
             }
             Hasher::Sha256(h) => h.update(bytes),
+            Hasher::Sha224(h) => h.update(bytes),
+            Hasher::Sha384(h) => h.update(bytes),
+            Hasher::Sha512(h) => h.update(bytes),
+            Hasher::Sha1(h) => h.update(bytes),
+            Hasher::Md5(h) => h.update(bytes),
         }
     }
 
@@ -176,6 +220,11 @@ impl Hasher {
                 out
             }
             Hasher::Sha256(h) => h.finalize().to_vec(),
+            Hasher::Sha224(h) => h.finalize().to_vec(),
+            Hasher::Sha384(h) => h.finalize().to_vec(),
+            Hasher::Sha512(h) => h.finalize().to_vec(),
+            Hasher::Sha1(h) => h.finalize().to_vec(),
+            Hasher::Md5(h) => h.finalize().to_vec(),
         }
     }
 }
@@ -215,6 +264,26 @@ mod tests {
         assert_eq!(
             hex(Digest::Sha256, hi),
             "98ea6e4f216f2fb4b69fff9b3a44842c38686ca685f3f55dc48c5d3fb1107be4"
+        );
+        // md5sum, sha1sum, sha224sum, sha384sum, sha512sum (coreutils 9.1) of "hi\n".
+        assert_eq!(hex(Digest::Md5, hi), "764efa883dda1e11db47671c4a3bbd9e");
+        assert_eq!(
+            hex(Digest::Sha1, hi),
+            "55ca6286e3e4f4fba5d0448333fa99fc5a404a73"
+        );
+        assert_eq!(
+            hex(Digest::Sha224, hi),
+            "0689e590864cee67b037c8f4c390a75a192bb01160cc9c21374afb12"
+        );
+        assert_eq!(
+            hex(Digest::Sha384, hi),
+            "4284b5694ca6c0d2cf4789a0b95ac8025c818de52304364be7cd2981b2d2edc6\
+             85b322277ec25819962413d8c9b2c1f5"
+        );
+        assert_eq!(
+            hex(Digest::Sha512, hi),
+            "d78abb0542736865f94704521609c230dac03a2f369d043ac212d6933b91410e\
+             06399e37f9c5cc88436a31737330c1c8eccb2c2f9f374d62f716432a32d50fac"
         );
     }
 

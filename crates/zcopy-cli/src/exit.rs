@@ -1,6 +1,6 @@
 //! Exit codes: curl's numbers for the same failures, so scripts that already
-//! sort curl's failures sort zcopy's. One table, printed in the README and in every
-//! man page.
+//! sort curl's failures sort zcopy's. One table ([`TABLE`]), from which every man
+//! page's EXIT STATUS is made and against which the README's is tested.
 
 use std::io::ErrorKind;
 
@@ -87,6 +87,8 @@ pub struct Coded {
     pub message: String,
 }
 
+/// Success.
+pub const SUCCESS: u8 = 0;
 /// Anything else: a file that cannot be read or written, a digest mismatch.
 pub const FAILURE: u8 = 1;
 /// Bad flags or operands.
@@ -126,78 +128,77 @@ pub const SSL_CACERT: u8 = 77;
 pub const SEND: u8 = 55;
 /// Receiving from the peer failed (the connection was reset).
 pub const RECEIVE: u8 = 56;
+/// Standard output was closed by its reader (128 + SIGPIPE, as a shell reports it).
+pub const STDOUT_CLOSED: u8 = 141;
 
-/// The table, as a man page section.
-pub const MAN_SECTION: &str = r#".SH "EXIT STATUS"
-Numbers follow curl's for the same failures.
-.TP
-0
-Success.
-.TP
-1
-Anything else: a file that cannot be read or written, a digest mismatch, a refused name.
-.TP
-2
-Usage: bad flags or operands.
-.TP
-3
-get: a malformed URL.
-.TP
-5
-get: the proxy's host name does not resolve.
-.TP
-6
-get: the host name does not resolve.
-.TP
-7
-Cannot connect to the peer.
-.TP
-8
-get: a malformed response head.
-.TP
-18
-The peer closed before everything promised arrived (a partial file is kept for resuming).
-.TP
-22
-get: the server answered 4xx or 5xx.
-.TP
-23
-get: cannot write the output file.
-.TP
-28
-Timed out: no progress for the time allowed.
-.TP
-33
-get: the server answered a range that was not asked for.
-.TP
-35
-get: the TLS handshake failed.
-.TP
-47
-get: more than 10 redirects.
-.TP
-55
-Sending to the peer failed.
-.TP
-56
-Receiving from the peer failed (the connection was reset).
-.TP
-60
-send: the receiver's certificate is not the one whose fingerprint was given; get: the server's certificate is not trusted.
-.TP
-67
-send, recv: the secret was missing or wrong.
-.TP
-77
-get: the CA certificates (--cacert) cannot be read.
-.TP
-141
-Standard output was closed by its reader (as for any program killed by SIGPIPE).
-"#;
+/// Every exit code and what it means, in code order: the man pages' EXIT STATUS
+/// section and the README's table are made from it (a test holds the README to it).
+pub const TABLE: &[(u8, &str)] = &[
+    (SUCCESS, "Success."),
+    (FAILURE, "Anything else: a file that cannot be read or written, a digest mismatch, a refused name."),
+    (USAGE, "Usage: bad flags or operands."),
+    (URL_MALFORMED, "get: a malformed URL."),
+    (RESOLVE_PROXY, "get: the proxy's host name does not resolve."),
+    (RESOLVE, "get: the host name does not resolve."),
+    (CONNECT, "Cannot connect to the peer."),
+    (WEIRD_REPLY, "get: a malformed response head."),
+    (PEER_CLOSED, "The peer closed before everything promised arrived (a partial file is kept for resuming)."),
+    (HTTP_ERROR, "get: the server answered 4xx or 5xx."),
+    (WRITE, "get: cannot write the output file."),
+    (TIMEOUT, "Timed out: no progress for the time allowed."),
+    (RANGE, "get: the server answered a range that was not asked for."),
+    (SSL_CONNECT, "get: the TLS handshake failed."),
+    (REDIRECTS, "get: more than 10 redirects."),
+    (SEND, "Sending to the peer failed."),
+    (RECEIVE, "Receiving from the peer failed (the connection was reset)."),
+    (PEER_VERIFY, "send: the receiver's certificate is not the one whose fingerprint was given; get: the server's certificate is not trusted."),
+    (AUTH, "send, recv: the secret was missing or wrong."),
+    (SSL_CACERT, "get: the CA certificates (--cacert) cannot be read."),
+    (STDOUT_CLOSED, "Standard output was closed by its reader (as for any program killed by SIGPIPE)."),
+];
+
+/// The table as a man page section (roff).
+pub fn man_section() -> String {
+    let mut out =
+        String::from(".SH \"EXIT STATUS\"\nNumbers follow curl's for the same failures.\n");
+    for (code, meaning) in TABLE {
+        out.push_str(&format!(".TP\n{code}\n{meaning}\n"));
+    }
+    out
+}
+
+/// The table as the README shows it (Markdown).
+#[cfg(test)]
+fn markdown_table() -> String {
+    let mut out = String::from("| code | meaning |\n|---:|---|\n");
+    for (code, meaning) in TABLE {
+        out.push_str(&format!("| {code} | {meaning} |\n"));
+    }
+    out
+}
 
 #[cfg(test)]
-mod message_tests {
-    use super::message;
+mod tests {
+    use super::{man_section, markdown_table, message, TABLE};
+
+    #[test]
+    fn the_readme_and_the_man_pages_show_the_table() {
+        let readme = include_str!("../../../README.md");
+        assert!(
+            readme.contains(&markdown_table()),
+            "README.md's exit-code table differs from exit::TABLE; it should read:\n{}",
+            markdown_table()
+        );
+        let man = man_section();
+        for (code, meaning) in TABLE {
+            assert!(man.contains(&format!(".TP\n{code}\n{meaning}\n")));
+        }
+        let codes: Vec<u8> = TABLE.iter().map(|(c, _)| *c).collect();
+        assert!(
+            codes.windows(2).all(|w| w[0] < w[1]),
+            "in code order, once each"
+        );
+    }
 
     #[test]
     fn os_error_numbers_are_dropped_and_other_text_kept() {

@@ -69,6 +69,11 @@ pub const PEER_NAMES: &[&str] = &[
     "xxh3sum",
     "b3sum",
     "sha256sum",
+    "sha224sum",
+    "sha384sum",
+    "sha512sum",
+    "sha1sum",
+    "md5sum",
 ];
 
 /// Runs the tool argv[0] names, if it names one of [`PEER_NAMES`].
@@ -85,12 +90,18 @@ fn as_peer() -> Option<ExitCode> {
     Some(match name.as_str() {
         "cp" => cp(args),
         "b3sum" => cmd::scan::b3sum::main(args),
-        // GNU names itself as it was called, path and all.
-        "sha256sum" => {
-            let prog = argv0.to_string_lossy().into_owned();
-            cmd::scan::gnu::main(&prog, digest::Digest::Sha256, args.split_off(1))
+        "xxhsum" | "xxh32sum" | "xxh64sum" | "xxh128sum" | "xxh3sum" => {
+            cmd::scan::xxhsum::main(&name, args.split_off(1))
         }
-        xxh => cmd::scan::xxhsum::main(xxh, args.split_off(1)),
+        // The GNU tools: sha256sum and its siblings, each named after its digest.
+        gnu => {
+            let digest = digest::Digest::ALL
+                .into_iter()
+                .find(|d| format!("{}sum", d.tag().to_ascii_lowercase()) == gnu)?;
+            // GNU names itself as it was called, path and all.
+            let prog = argv0.to_string_lossy().into_owned();
+            cmd::scan::gnu::main(&prog, digest, args.split_off(1))
+        }
     })
 }
 
@@ -139,7 +150,7 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) if cmd::is_stdout_closed(&e) => ExitCode::from(141),
+        Err(e) if cmd::is_stdout_closed(&e) => ExitCode::from(exit::STDOUT_CLOSED),
         Err(e) if e.downcast_ref::<cmd::Quiet>().is_some() => ExitCode::FAILURE,
         Err(e) if exit::is_usage(&e) => {
             eprintln!(

@@ -467,7 +467,8 @@ fn run_cp(gnu: bool, dir: &Path, args: &[&OsStr], nobody: bool) -> Output {
     let mut cmd = if nobody {
         // setpriv runs its argument by path: bash (dash has no exec -a) names it cp.
         let mut cmd = Command::new("setpriv");
-        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"]);
+        // Also in group 100, to see a failed chown keep the group it may.
+        cmd.args(["--reuid=65534", "--regid=65534", "--groups=100"]);
         cmd.args(["bash", "-c", "exec -a cp \"$0\" \"$@\"", bin]);
         cmd
     } else {
@@ -566,7 +567,8 @@ fn an_existing_destination_is_written_in_place() {
 
 /// An ordinary user's copies, as GNU cp makes them: a read-only or someone
 /// else's destination is refused and untouched, -f replaces a mode-000 one with
-/// a readable file, and -p of someone else's set-user-ID program drops the bits.
+/// a readable file, and -p of someone else's set-user-ID program drops the bits
+/// (keeping the group where the user may).
 #[test]
 fn an_ordinary_users_copies_keep_to_their_permissions() {
     if !rustix::process::geteuid().is_root() || !have("setpriv", "an_ordinary_users_copies") {
@@ -581,13 +583,16 @@ fn an_ordinary_users_copies_keep_to_their_permissions() {
         let dir = base.path().join("home");
         std::fs::create_dir(&dir).unwrap();
         std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
-        let make = |name: &str, body: &str, mode: u32, owner: u32| {
+        let make_as = |name: &str, body: &str, mode: u32, owner: u32, group: u32| {
             let path = dir.join(name);
             std::fs::write(&path, body).unwrap();
-            std::os::unix::fs::chown(&path, Some(owner), Some(owner)).unwrap();
+            std::os::unix::fs::chown(&path, Some(owner), Some(group)).unwrap();
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
         };
+        let make =
+            |name: &str, body: &str, mode: u32, owner: u32| make_as(name, body, mode, owner, owner);
         make("src", "new\n", 0o644, 65534);
+        make_as("grouped", "g\n", 0o2755, 0, 100);
         make("ro", "old\n", 0o444, 65534);
         make("roots", "root's\n", 0o644, 0);
         make("none", "old\n", 0o000, 65534);
@@ -633,6 +638,16 @@ fn an_ordinary_users_copies_keep_to_their_permissions() {
         let copy = std::fs::metadata(dir.join("copy")).unwrap();
         assert_eq!(copy.uid(), 65534, "{who}");
         assert_eq!(copy.mode() & 0o7777, 0o755, "{who}: no set-ID bits");
+
+        let out = run(&["-p", "grouped", "grouped-copy"]);
+        assert_eq!(out.status.code(), Some(0), "{who}: {out:?}");
+        let copy = std::fs::metadata(dir.join("grouped-copy")).unwrap();
+        assert_eq!(
+            (copy.uid(), copy.gid()),
+            (65534, 100),
+            "{who}: the group kept"
+        );
+        assert_eq!(copy.mode() & 0o7777, 0o755, "{who}: no set-group-ID bit");
     }
 }
 
@@ -790,4 +805,41 @@ fn update_none_debug_and_copy_contents() {
         std::fs::read(copy.join("fifo")).unwrap(),
         b"through the fifo"
     );
+}
+
+/// `-p` keeps a file's ACL with its mode, as GNU cp does (GNU's tests/cp/acl.sh).
+#[test]
+fn p_keeps_access_control_lists() {
+    if !have("setfacl", "p_keeps_access_control_lists") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (src, plain, kept) = (
+        dir.path().join("file"),
+        dir.path().join("plain"),
+        dir.path().join("kept"),
+    );
+    std::fs::write(&src, "x").unwrap();
+    let set = Command::new("setfacl")
+        .args(["-m", "user:65534:rw-", s(&src)])
+        .status()
+        .unwrap();
+    if !set.success() {
+        eprintln!("SKIP p_keeps_access_control_lists: no ACLs on this file system");
+        return;
+    }
+    let acl = |path: &Path| {
+        rustix::fs::getxattr(path, "system.posix_acl_access", &mut [0u8; 256][..]).is_ok()
+    };
+    assert_eq!(cp(&[s(&src), s(&plain)]).0, 0);
+    assert!(!acl(&plain), "without -p, no ACL");
+    let (code, err) = cp(&["-p", s(&src), s(&kept)]);
+    assert_eq!(code, 0, "{err}");
+    let get = |path: &Path| {
+        let mut value = vec![0u8; 256];
+        let len = rustix::fs::getxattr(path, "system.posix_acl_access", &mut value[..]).unwrap();
+        value.truncate(len);
+        value
+    };
+    assert_eq!(get(&kept), get(&src));
 }

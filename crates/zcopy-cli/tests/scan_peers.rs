@@ -1,5 +1,5 @@
 //! zcopy under the names of the tools it stands in for (links made by `zcopy
-//! generate links`): as `xxhsum` it is xxhsum 0.8.2, as `b3sum` b3sum 1.8, as
+//! generate links`): as `xxhsum` it is xxhsum 0.8.3, as `b3sum` b3sum 1.8, as
 //! `sha256sum` GNU's; each case below is one those tools' own test suites check,
 //! with the words they print. Where the real tool is installed (GNU sha256sum
 //! always is), the same commands run through both and must agree byte for byte.
@@ -98,6 +98,11 @@ fn generate_links_makes_every_name_and_keeps_other_files() {
         "xxh3sum",
         "b3sum",
         "sha256sum",
+        "sha224sum",
+        "sha384sum",
+        "sha512sum",
+        "sha1sum",
+        "md5sum",
     ] {
         let target = std::fs::read_link(dir.path().join(name)).unwrap();
         assert_eq!(
@@ -146,14 +151,19 @@ fn xxhsum_algorithms_tags_and_endianness() {
         let args: Vec<&str> = flags.iter().copied().chain(["f"]).collect();
         assert_eq!(line(&args), format!("{hex}  f\n"), "{flags:?}");
     }
-    assert_eq!(line(&["-H3", "f"]), "XXH3 (f) = b34d1a3ab2bece70\n");
+    // xxhsum 0.8.3 marks an untagged XXH3 line, lest it read as XXH64.
+    assert_eq!(line(&["-H3", "f"]), "XXH3_b34d1a3ab2bece70  f\n");
+    assert_eq!(
+        line(&["--tag", "-H3", "f"]),
+        "XXH3 (f) = b34d1a3ab2bece70\n"
+    );
     assert_eq!(line(&["--tag", "-H0", "f"]), "XXH32 (f) = d20fe3d3\n");
     assert_eq!(
         line(&["--tag", "-H0", "--little-endian", "f"]),
         "XXH32_LE (f) = d3e30fd2\n"
     );
     assert_eq!(
-        line(&["-H3", "--little-endian", "f"]),
+        line(&["-H3", "--little-endian", "--tag", "f"]),
         "XXH3_LE (f) = 70cebeb23a1a4db3\n"
     );
     let bad = ours(bin.path(), dir.path(), "xxhsum", &["-H9", "f"]);
@@ -255,6 +265,24 @@ fn xxhsum_check_in_its_own_words() {
     assert!(warned
         .stdout()
         .ends_with("1 line is improperly formatted\n1 computed checksum did NOT match\n"));
+
+    // --filelist hashes the files a list names, and says which it could not.
+    let g = ours(bin.path(), dir.path(), "xxhsum", &["g"]).stdout();
+    let listed = run_in(
+        bin.path(),
+        dir.path(),
+        "xxhsum",
+        &os(&["--filelist"]),
+        b"g\nnope\n",
+    );
+    assert_eq!(listed.code, 1);
+    assert_eq!(
+        listed.stdout(),
+        format!(
+            "{g}stdin:2: Could not open or read 'nope': No such file or directory.\n\
+             1 listed file could not be read\n"
+        )
+    );
 
     let absent = ours(bin.path(), dir.path(), "xxhsum", &["nonexistent"]);
     assert_eq!(absent.code, 1);
@@ -584,4 +612,47 @@ fn cp_by_its_name_is_zcopy_cp() {
     let bad = ours(bin.path(), dir.path(), "cp", &["--no-such-flag", "f", "x"]);
     assert_eq!(bad.code, 1, "a usage error exits 1, as GNU cp's");
     assert!(!dir.path().join("x").exists());
+}
+
+/// md5sum, sha1sum, sha224sum, sha384sum and sha512sum by their names: GNU's
+/// lines, tags and checks, against the real ones.
+#[test]
+fn the_other_gnu_sums_agree_with_gnu() {
+    let bin = links();
+    for tool in ["md5sum", "sha1sum", "sha224sum", "sha384sum", "sha512sum"] {
+        if !have(tool, "the_other_gnu_sums_agree_with_gnu") {
+            continue;
+        }
+        let dir = files();
+        let gnu = |args: &[&str], stdin: &[u8]| {
+            run_in(
+                Path::new("/nonexistent"),
+                dir.path(),
+                tool,
+                &os(args),
+                stdin,
+            )
+        };
+        let mine =
+            |args: &[&str], stdin: &[u8]| run_in(bin.path(), dir.path(), tool, &os(args), stdin);
+        let sums = gnu(&["f", "g"], b"").stdout;
+        let tagged = gnu(&["--tag", "f"], b"").stdout;
+        let mut bad = sums.clone();
+        bad.extend_from_slice(b"junk\n");
+        for (args, stdin) in [
+            (&["f", "g"][..], &b""[..]),
+            (&["--tag", "f"], b""),
+            (&["-c"], &sums[..]),
+            (&["-c"], &tagged[..]),
+            (&["-c", "--strict", "-w"], &bad[..]),
+            (&["-c"], b"SHA256 (f) = 00\n"),
+        ] {
+            let (theirs, ours) = (gnu(args, stdin), mine(args, stdin));
+            assert_eq!(
+                (theirs.code, theirs.stdout(), theirs.stderr),
+                (ours.code, ours.stdout(), ours.stderr),
+                "{tool} {args:?}"
+            );
+        }
+    }
 }

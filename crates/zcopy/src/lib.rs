@@ -26,6 +26,11 @@
 //! A [`Transfer`] runs one engine, or the `auto` chain, and returns a [`Report`]:
 //! bytes, time, syscalls by kind and the thread's resource usage.
 //!
+//! [`copy_file()`] copies a whole file the way `cp` does: a clone where the file
+//! system can, else the engines over the data segments only (holes kept), made
+//! unnamed and linked into place when complete; [`copy_contents`] is its middle,
+//! for callers that place files themselves. Both say what ran and what was skipped.
+//!
 //! Beside the transfer engines, [`engine::reflink`] clones a file copy-on-write
 //! (`FICLONE`), [`engine::seek_data`] finds the data of sparse files, and [`scan()`]
 //! reads a file into user space for a checksum by `read`, by `pread` on two threads
@@ -62,6 +67,7 @@
 )]
 
 pub mod choice;
+pub mod copy_file;
 pub mod engine;
 pub mod report;
 // Maps files and reads them in place, behind a SIGBUS guard.
@@ -73,6 +79,7 @@ mod sys;
 pub mod transfer;
 
 pub use choice::{Engine, EngineChoice, FdKind};
+pub use copy_file::{copy_contents, copy_file, Copied, CopyOptions, Method, Reflink, Sparse};
 pub use report::{Report, Rusage, Skip, SkipReason, Syscall, Syscalls, ZeroCopy};
 pub use scan::{scan, ScanChoice, ScanEngine, ScanReport};
 pub use transfer::{Options, Status, Transfer, TransferState};
@@ -125,15 +132,19 @@ pub enum Error {
     /// apply, a descriptor that cannot be examined.
     #[error("{0}")]
     Setup(std::io::Error),
+    /// A clone that was required ([`Reflink::Always`]) failed.
+    #[error("cannot clone: {0}")]
+    Clone(std::io::Error),
 }
 
 impl Error {
     /// The underlying I/O error kind, for callers that sort errors (a reset peer, say).
     pub fn kind(&self) -> std::io::ErrorKind {
         match self {
-            Error::Io { cause, .. } | Error::ScanIo { cause, .. } | Error::Setup(cause) => {
-                cause.kind()
-            }
+            Error::Io { cause, .. }
+            | Error::ScanIo { cause, .. }
+            | Error::Setup(cause)
+            | Error::Clone(cause) => cause.kind(),
             Error::SourceShrank { .. } | Error::EndedEarly { .. } => {
                 std::io::ErrorKind::UnexpectedEof
             }

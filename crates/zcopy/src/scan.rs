@@ -129,6 +129,16 @@ pub struct ScanReport {
 /// Reads `file` from its start (or, for a stream, from where it is) to its end and
 /// hands every byte, in order, to `consume`. `buffer` sizes the read and direct
 /// engines' buffers.
+///
+/// # A process-wide SIGBUS handler
+///
+/// The first scan that maps a file ([`ScanEngine::Mmap`], or `auto` choosing it)
+/// installs a `SIGBUS` handler for the whole process, once, and keeps it: a fault
+/// inside one of its own mapped windows is turned into [`Error::SourceShrank`];
+/// any other SIGBUS goes to the handler that was there before (or the default
+/// action, which ends the process, as without zcopy). A program with its own
+/// SIGBUS handling should install it first, or scan with [`ScanChoice::Only`] of
+/// an engine that does not map.
 pub fn scan(
     file: &File,
     choice: ScanChoice,

@@ -103,7 +103,7 @@ fn man_pages(command: &clap::Command, dir: &Path, quiet: bool) -> Result<()> {
         let mut out = Vec::new();
         let man = clap_mangen::Man::new(page);
         man.render(&mut out)?;
-        out.extend_from_slice(crate::exit::MAN_SECTION.as_bytes());
+        out.extend_from_slice(crate::exit::man_section().as_bytes());
         std::fs::write(&path, out).with_context(|| format!("cannot write {}", path.display()))?;
         if !quiet {
             println!("{}", path.display());

@@ -34,7 +34,7 @@ pub struct Usage(pub String);
 pub fn exit_for(prog: &str, result: anyhow::Result<()>) -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) if is_stdout_closed(&e) => std::process::ExitCode::from(141),
+        Err(e) if is_stdout_closed(&e) => std::process::ExitCode::from(crate::exit::STDOUT_CLOSED),
         Err(e) if e.downcast_ref::<Quiet>().is_some() => std::process::ExitCode::FAILURE,
         Err(e) => {
             eprintln!("{prog}: {e:#}");

@@ -142,6 +142,8 @@ pub struct Config {
     /// zcopy's `--digest` with `-c`: how untagged lines are read.
     pub untagged_as: Option<Digest>,
     pub check: bool,
+    /// xxhsum `--filelist`: FILEs list the files to hash.
+    pub file_list: bool,
     pub tag: bool,
     pub little_endian: bool,
     /// `hex *name`: GNU's binary-mode marker.
@@ -176,6 +178,7 @@ impl Config {
             accepts: Vec::new(),
             untagged_as: None,
             check: false,
+            file_list: false,
             tag: false,
             little_endian: false,
             binary: false,
@@ -259,9 +262,6 @@ pub fn run(args: Args) -> Result<()> {
 /// Hashes or checks every file of `config`; `Err(Quiet)` when any failed, after
 /// saying why on stderr in the voice's words.
 pub fn run_config(mut config: Config) -> Result<()> {
-    // xxhsum blanks its progress line after hashing named files, whatever stderr is.
-    let blank_progress =
-        config.voice == Voice::Xxhsum && !config.check && !config.quiet && !config.files.is_empty();
     if config.files.is_empty() {
         config.files.push("-".into());
     }
@@ -271,13 +271,12 @@ pub fn run_config(mut config: Config) -> Result<()> {
     for name in &config.files {
         let ok = if config.check {
             check(name, &config, &mut state, &mut out)?
+        } else if config.file_list {
+            hash_listed(name, &config, &mut out)?
         } else {
             print_digest(name, &config, &mut out)?
         };
         failed |= !ok;
-    }
-    if blank_progress {
-        eprint!("\r{:70}\r", "");
     }
     if config.check && config.voice == Voice::B3sum && state.b3sum_failures > 0 {
         failed = true;
@@ -319,26 +318,30 @@ fn print_digest(name: &OsStr, config: &Config, out: &mut impl Write) -> Result<b
             return Ok(false);
         }
     };
+    emit(out, &digest_line(shown.as_bytes(), &bytes, config))?;
+    Ok(true)
+}
+
+/// What the voice's tool prints for a file named `shown` whose digest is `bytes`.
+fn digest_line(shown: &[u8], bytes: &[u8], config: &Config) -> Vec<u8> {
     if config.raw {
-        emit(out, &bytes)?;
-        return Ok(true);
+        return bytes.to_vec();
     }
     let hex = if config.little_endian {
         digest::hex(&bytes.iter().rev().copied().collect::<Vec<_>>())
     } else {
-        digest::hex(&bytes)
+        digest::hex(bytes)
     };
     if config.no_names {
-        emit(out, format!("{hex}\n").as_bytes())?;
-        return Ok(true);
+        return format!("{hex}\n").into_bytes();
     }
-    let tagged = config.tag
-        || match config.voice {
-            Voice::Zcopy => config.digest.tagged_by_default(),
-            // xxhsum -H3 is always tagged, lest XXH3 pass for XXH64.
-            Voice::Xxhsum => config.digest == Digest::Xxh3,
-            Voice::B3sum | Voice::Gnu => false,
-        };
+    let tagged = config.tag || (config.voice == Voice::Zcopy && config.digest.tagged_by_default());
+    // xxhsum 0.8.3 marks an untagged XXH3 line, lest it pass for XXH64.
+    let hex = if config.voice == Voice::Xxhsum && config.digest == Digest::Xxh3 && !tagged {
+        format!("XXH3_{hex}")
+    } else {
+        hex
+    };
     let tag = if config.little_endian {
         format!("{}_LE", config.digest.tag())
     } else {
@@ -347,18 +350,109 @@ fn print_digest(name: &OsStr, config: &Config, out: &mut impl Write) -> Result<b
     // b3sum prints names as Unicode, an invalid byte as U+FFFD.
     let lossy;
     let name = if config.voice == Voice::B3sum {
-        lossy = String::from_utf8_lossy(shown.as_bytes()).into_owned();
+        lossy = String::from_utf8_lossy(shown).into_owned();
         lossy.as_bytes()
     } else {
-        shown.as_bytes()
+        shown
     };
     let style = line::Style {
         tagged,
         binary: config.binary,
         zero: config.zero,
     };
-    emit(out, &line::format(&tag, &hex, name, style))?;
-    Ok(true)
+    line::format(&tag, &hex, name, style)
+}
+
+/// xxhsum `--filelist`: hashes the files named in the list file `list`, one a
+/// line (escaped behind a leading backslash), as xxhsum 0.8.3 does; `Ok(false)`
+/// when a line is malformed or a file cannot be read.
+fn hash_listed(list: &OsStr, config: &Config, out: &mut impl Write) -> Result<bool> {
+    let stdin = list == "-";
+    let shown: &[u8] = if stdin { b"stdin" } else { list.as_bytes() };
+    let mut reader: Box<dyn BufRead> = if stdin {
+        Box::new(std::io::stdin().lock())
+    } else {
+        match File::open(list) {
+            Ok(file) => Box::new(BufReader::new(file)),
+            Err(e) => return check_file_error(shown, &e, false, config),
+        }
+    };
+    let (mut well_formed, mut misformatted, mut unreadable) = (0u64, 0u64, 0u64);
+    let mut buf = Vec::new();
+    for number in 1u64.. {
+        buf.clear();
+        // xxhsum reads a list it cannot read as an empty one.
+        if reader.read_until(b'\n', &mut buf).unwrap_or(0) == 0 {
+            break;
+        }
+        let Some(text) = line::content(&buf, Voice::Xxhsum) else {
+            continue;
+        };
+        let escaped = text.iter().find(|b| **b != b' ' && **b != b'\t') == Some(&b'\\');
+        let name = if escaped {
+            line::unescape(&text[1..])
+        } else {
+            Some(text.to_vec())
+        };
+        let Some(name) = name else {
+            misformatted += 1;
+            if config.warn {
+                let where_ = format!(":{number}: Error: Improperly formatted line.\n");
+                let _ = std::io::stderr().write_all(&[shown, where_.as_bytes()].concat());
+            }
+            continue;
+        };
+        well_formed += 1;
+        let path = OsStr::from_bytes(&name);
+        let hashed = File::open(path).and_then(|file| hash(&file, &[config.digest], config));
+        let failure = match hashed {
+            Ok(mut digests) => {
+                emit(out, &digest_line(&name, &digests.remove(0), config))?;
+                continue;
+            }
+            Err(_) if config.ignore_missing => continue,
+            Err(e) if e.raw_os_error() == Some(libc::EISDIR) => {
+                format!(":{number}: Target is a directory '")
+                    .into_bytes()
+                    .into_iter()
+                    .chain(name.iter().copied())
+                    .chain(*b"'.\n")
+                    .collect::<Vec<u8>>()
+            }
+            Err(e) => [
+                format!(":{number}: Could not open or read '").as_bytes(),
+                &name,
+                b"': ",
+                strerror(&e).as_bytes(),
+                b".\n",
+            ]
+            .concat(),
+        };
+        unreadable += 1;
+        if !config.status {
+            emit(out, &[shown, &failure].concat())?;
+        }
+    }
+    if well_formed == 0 {
+        let _ = std::io::stderr()
+            .write_all(&[shown, b": no properly formatted filename lines found\n"].concat());
+    }
+    let plural = |n: u64, one: &'static str, many: &'static str| if n == 1 { one } else { many };
+    if misformatted > 0 {
+        let what = plural(misformatted, "line is", "lines are");
+        emit(
+            out,
+            format!("{misformatted} {what} improperly formatted\n").as_bytes(),
+        )?;
+    }
+    if unreadable > 0 {
+        let what = plural(unreadable, "file", "files");
+        emit(
+            out,
+            format!("{unreadable} listed {what} could not be read\n").as_bytes(),
+        )?;
+    }
+    Ok(well_formed > 0 && unreadable == 0 && misformatted == 0)
 }
 
 /// Says why `name` could not be hashed, as the voice's tool says it.
@@ -900,4 +994,51 @@ fn verify(entry: &line::CheckLine, config: &Config) -> Verdict {
         }
     }
     Verdict::Mismatched
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every parser takes any line: short ones made of the bytes the formats give a
+    /// meaning to, in every order, and longer pseudo-random ones.
+    #[test]
+    fn no_check_line_panics_any_parser() {
+        const BYTES: &[u8] = b"\\ ()=*_LEXH3S0a\t\0\xff\r";
+        let mut lines: Vec<Vec<u8>> = Vec::new();
+        for len in 0..=4u32 {
+            for mut n in 0..BYTES.len().pow(len) {
+                let mut line = Vec::new();
+                for _ in 0..len {
+                    line.push(BYTES[n % BYTES.len()]);
+                    n /= BYTES.len();
+                }
+                lines.push(line);
+            }
+        }
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = (x % 80) as usize;
+            let line = (0..len)
+                .map(|i| BYTES[((x >> (i % 60)) as usize).wrapping_add(i) % BYTES.len()])
+                .collect();
+            lines.push(line);
+        }
+        lines.push(format!("XXH64 ({}) = ", "0".repeat(16)).into_bytes());
+        lines.push(format!("\\{}  \\", "0".repeat(64)).into_bytes());
+        let xxhsum = Config::new(Voice::Xxhsum, "xxhsum", Digest::Xxh64);
+        for line in &lines {
+            let _ = xxhsum::parse(line, &xxhsum);
+            let _ = b3sum::parse(line);
+            let _ = gnu::parse(line, Digest::Sha256, &mut None);
+            let _ = gnu::parse(line, Digest::Sha256, &mut Some(true));
+            let _ = line::parse(line, None, false);
+            for voice in [Voice::Zcopy, Voice::Xxhsum, Voice::B3sum, Voice::Gnu] {
+                let _ = line::content(line, voice);
+            }
+        }
+    }
 }

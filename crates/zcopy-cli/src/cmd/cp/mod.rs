@@ -32,14 +32,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, Timespec, Timestamps, CWD};
-use zcopy::engine::{reflink, seek_data};
-use zcopy::{FdKind, Options, Transfer};
+use zcopy::FdKind;
 
 use crate::exit::message;
 pub use options::Args;
 use options::{Clobber, Follow, Make, Settings, Update, When};
 use part::{temp_name, PartFile, Target};
-use std::ops::Range;
 use words::q;
 pub use words::Program;
 
@@ -53,8 +51,6 @@ struct Copier {
     set: Settings,
     program: Program,
     umask: u32,
-    /// Source devices whose file system refused FICLONE: asked once, not per file.
-    no_reflink: HashSet<u64>,
     /// With `--preserve=links`: the first copy of each multiply-linked source.
     linked: HashMap<(u64, u64), PathBuf>,
     /// With several operands: what this copy made at each top-level destination
@@ -93,11 +89,8 @@ pub fn run_as(args: Args, program: Program) -> Result<()> {
         match program {
             Program::Zcopy => super::Usage(message).into(),
             Program::Cp => {
-                eprintln!(
-                    "{}: {message}\nTry '{}' for more information.",
-                    program.prefix(),
-                    program.help()
-                );
+                let name = program.prefix();
+                eprintln!("{name}: {message}\nTry '{name} --help' for more information.");
                 super::Quiet.into()
             }
         }
@@ -111,6 +104,12 @@ pub fn run_as(args: Args, program: Program) -> Result<()> {
             bail!(super::Quiet);
         }
     };
+    if set.context_ignored {
+        eprintln!(
+            "{}: warning: ignoring --context; it requires an SELinux-enabled kernel",
+            program.prefix()
+        );
+    }
     let show_bar = args.progress && set.verbose == 0 && std::io::stderr().is_terminal();
     let mut copier = Copier {
         made: (srcs.len() > 1).then(HashSet::new),
@@ -118,7 +117,6 @@ pub fn run_as(args: Args, program: Program) -> Result<()> {
         set,
         program,
         umask: super::umask(),
-        no_reflink: HashSet::new(),
         linked: HashMap::new(),
         dir_dev: 0,
         bar: show_bar.then(|| {
@@ -304,11 +302,15 @@ impl Copier {
         for component in ancestors.iter().take(ancestors.len().saturating_sub(1)) {
             src_prefix.push(component);
             dst_prefix.push(component);
-            let meta = std::fs::metadata(&src_prefix)
-                .with_context(|| format!("cannot stat {}", q(&src_prefix)))?;
-            if !meta.is_dir() {
-                bail!("{} is not a directory", q(&src_prefix));
-            }
+            let meta = std::fs::metadata(&src_prefix).and_then(|meta| {
+                if meta.is_dir() {
+                    Ok(meta)
+                } else {
+                    Err(std::io::Error::from_raw_os_error(libc::ENOTDIR))
+                }
+            });
+            let meta =
+                meta.with_context(|| format!("failed to get attributes of {}", q(&src_prefix)))?;
             // One that is there gets the source's attributes again only with -p.
             let current = match std::fs::metadata(&dst_prefix) {
                 Ok(existing) if existing.is_dir() && self.set.preserve.mode => {
@@ -452,6 +454,12 @@ impl Copier {
             self.note_made(top, dst);
             return Ok(());
         }
+        // -v's line comes before the copy, as GNU's does (an error follows it);
+        // -vv and --debug say how once the copy is done.
+        let say_after = self.set.verbose > 1 || self.set.debug;
+        if !say_after {
+            self.say(src, dst, backup.as_deref(), "")?;
+        }
         // A file reached through a followed symlink may be met again by its own
         // name: with -L (or -H, on the command line) every one is remembered.
         let may_meet_again = meta.nlink() > 1
@@ -483,7 +491,10 @@ impl Copier {
             Make::Copy => self.copy_special(src, dst, &meta)?,
         };
         self.note_made(top, dst);
-        self.say(src, dst, backup.as_deref(), &how)
+        if say_after {
+            self.say(src, dst, backup.as_deref(), &how)?;
+        }
+        Ok(())
     }
 
     /// Remembers what a top-level operand made at `dst` (with several operands).
@@ -895,7 +906,6 @@ impl Copier {
     fn helper(&self) -> Copier {
         Copier {
             set: self.set.clone(),
-            no_reflink: self.no_reflink.clone(),
             linked: HashMap::new(),
             made: None,
             sources: None,
@@ -1077,30 +1087,30 @@ impl Copier {
             if let Some(how) = self.copy_into_existing(src, dst, meta, existing, &file)? {
                 return Ok(how);
             }
-        } else if self.set.open_dangling && at.is_none() {
-            // POSIXLY_CORRECT: a dangling symlink at the target is written through.
-            if std::fs::symlink_metadata(dst).is_ok_and(|m| m.file_type().is_symlink()) {
-                let sink = rustix::fs::open(
-                    dst,
-                    OFlags::WRONLY | OFlags::CREATE | OFlags::CLOEXEC,
-                    Mode::from_raw_mode(self.new_mode(meta, 0o666) & 0o777),
-                )
-                .map(File::from)
-                .with_context(|| format!("cannot create regular file {}", q(dst)))?;
-                let how = self
-                    .fill(&file, meta, &sink, FdKind::File, dst)
-                    .map_err(|e| copy_failed(e, src, dst))?;
-                let mode = self.new_mode(meta, 0o666);
-                self.keep_attributes(&file, &sink, dst, meta, mode, mode & 0o777 & !self.umask)?;
-                return Ok(how);
-            }
+        }
+        let mode = self.new_mode(meta, 0o666);
+        // POSIXLY_CORRECT: a dangling symlink at the target is written through
+        // (looked for only then: otherwise placing the file finds it).
+        let dangling = || std::fs::symlink_metadata(dst).is_ok_and(|m| m.file_type().is_symlink());
+        if existing.is_none() && self.set.open_dangling && dangling() {
+            let sink = rustix::fs::open(
+                dst,
+                OFlags::WRONLY | OFlags::CREATE | OFlags::CLOEXEC,
+                Mode::from_raw_mode(mode & 0o777),
+            )
+            .map(File::from)
+            .with_context(|| format!("cannot create regular file {}", q(dst)))?;
+            let how = self
+                .fill(&file, meta, &sink, FdKind::File, dst)
+                .map_err(|e| copy_failed(e, src, dst))?;
+            self.keep_attributes(&file, &sink, dst, meta, mode, mode & 0o777 & !self.umask)?;
+            return Ok(how);
         }
         if dst.as_os_str().as_bytes().ends_with(b"/") {
             // A name with a trailing slash can only be a directory's.
             return Err(std::io::Error::from_raw_os_error(libc::ENOTDIR))
                 .with_context(|| format!("cannot create regular file {}", q(dst)));
         }
-        let mode = self.new_mode(meta, 0o666);
         // By name in the open target directory, unless a symlink led elsewhere.
         let at = at.map(At::target);
         // What is read from a FIFO or a device may never end: its copy is made
@@ -1201,162 +1211,44 @@ impl Copier {
         Ok(Some(how))
     }
 
-    /// `--sparse=always`: copies `segment` of `src` into `sink` through a buffer,
-    /// seeking over every block of zeros instead of writing it, so that runs of
-    /// zeros become holes as in GNU cp (the caller sets the final length).
-    fn write_punching_holes(&self, src: &File, sink: &File, segment: Range<u64>) -> Result<()> {
-        const BLOCK: usize = 4096;
-        let mut buf = vec![0u8; 32 * BLOCK];
-        let mut offset = segment.start;
-        while offset < segment.end {
-            let want = buf.len().min((segment.end - offset) as usize);
-            let got = rustix::io::pread(src, &mut buf[..want], offset)?;
-            if got == 0 {
-                break;
-            }
-            for (i, block) in buf[..got].chunks(BLOCK).enumerate() {
-                if block.iter().all(|&b| b == 0) {
-                    continue;
-                }
-                let at = offset + (i * BLOCK) as u64;
-                let mut written = 0;
-                while written < block.len() {
-                    written += rustix::io::pwrite(sink, &block[written..], at + written as u64)?;
-                }
-            }
-            offset += got as u64;
-        }
-        Ok(())
-    }
-
     /// Fills `sink` (a new file, or a device written in place) with the contents of
-    /// `src` and says how; `dst` names it on the progress bar.
+    /// `src` and says how (`zcopy::copy_contents`: a clone, else the engines over
+    /// the data segments); `dst` names it on the progress bar.
     fn fill(
-        &mut self,
+        &self,
         src: &File,
         meta: &Metadata,
         sink: &File,
         sink_kind: FdKind,
         dst: &Path,
     ) -> Result<String> {
-        let mut skipped = Vec::new();
-        let regular = meta.is_file();
-        // Clones and holes need a regular file at both ends.
-        let sparse_sink = regular && sink_kind == FdKind::File;
-        if sparse_sink && self.set.reflink != When::Never && !self.no_reflink.contains(&meta.dev())
-        {
-            match reflink::clone_file(src, sink) {
-                Ok(()) => return Ok("reflink".into()),
-                Err(e) if self.set.reflink == When::Always => {
-                    return Err(CloneFailed(e).into());
-                }
-                Err(e) => {
-                    // EOPNOTSUPP: the source's file system cannot clone at all, to any
-                    // destination: not asked again. EXDEV depends on the destination.
-                    if e.raw_os_error() == Some(libc::EOPNOTSUPP) {
-                        self.no_reflink.insert(meta.dev());
-                    }
-                    skipped.push(format!(
-                        "reflink: {}",
-                        crate::exit::without_os_error(&e.to_string())
-                    ));
-                }
-            }
+        let options = zcopy::CopyOptions::default()
+            .reflink(match self.set.reflink {
+                When::Auto => zcopy::Reflink::Auto,
+                When::Always => zcopy::Reflink::Always,
+                When::Never => zcopy::Reflink::Never,
+            })
+            .sparse(match self.set.sparse {
+                When::Auto => zcopy::Sparse::Auto,
+                When::Always => zcopy::Sparse::Always,
+                When::Never => zcopy::Sparse::Never,
+            })
+            .engine(self.set.engine);
+        let bar = self.bar.as_ref();
+        if let Some(bar) = bar {
+            bar.set_message(dst.display().to_string());
         }
-        let src_kind = if regular {
-            FdKind::File
-        } else {
-            FdKind::of(src)?
-        };
-        let options = Options {
-            engine: self.set.engine,
-            rusage: false,
-            ..Options::default()
-        };
-        if self.set.sparse == When::Always && sparse_sink {
-            let segments = seek_data::data_segments(src, meta.len())?;
-            for segment in &segments {
-                self.write_punching_holes(src, sink, segment.clone())?;
+        let before = bar.map_or(0, ProgressBar::position);
+        let copied = zcopy::copy_contents(src, meta, sink, sink_kind, &options, &mut |moved| {
+            if let Some(bar) = bar {
+                bar.set_position(before + moved);
             }
-            rustix::fs::ftruncate(sink, meta.len())?;
-            let plural = if segments.len() == 1 { "" } else { "s" };
-            return Ok(format!(
-                "read-write, {} data segment{plural}, holes kept and made of zeros",
-                segments.len()
-            ));
-        }
-        // Holes are looked for only where the size allows them; a size that lies
-        // (procfs, sysfs) is never trusted for the length: copies run to end of file.
-        let segments = match self.set.sparse {
-            When::Auto
-                if sparse_sink
-                    && meta.blocks() * 512 < meta.len()
-                    && seek_data::has_holes(src)? =>
-            {
-                Some(seek_data::data_segments(src, meta.len())?)
-            }
-            _ => None,
-        }
-        .filter(|segments| segments.len() != 1 || segments[0] != (0..meta.len()));
-        let mut engine = None;
-        let mut record = |report: zcopy::Report, skipped: &mut Vec<String>| {
-            if engine.is_none() {
-                skipped.extend(report.skipped.iter().map(|s| s.to_string()));
-                engine = Some(report.engine);
-            }
-        };
-        let sparse = segments.is_some();
-        let count = segments.as_ref().map_or(0, Vec::len);
-        match segments {
-            None => {
-                let mut transfer = Transfer::with_kinds(src, src_kind, sink, sink_kind, options)?;
-                self.run(&mut transfer, dst)?;
-                record(transfer.report(), &mut skipped);
-            }
-            Some(segments) => {
-                for segment in &segments {
-                    rustix::fs::seek(sink, rustix::fs::SeekFrom::Start(segment.start))?;
-                    let options = Options {
-                        offset: segment.start,
-                        len: Some(segment.end - segment.start),
-                        ..options
-                    };
-                    let mut transfer =
-                        Transfer::with_kinds(src, src_kind, sink, sink_kind, options)?;
-                    self.run(&mut transfer, dst)?;
-                    record(transfer.report(), &mut skipped);
-                }
-                rustix::fs::ftruncate(sink, meta.len())?;
-            }
-        }
-        let mut how = engine.map_or("empty", |e| e.name()).to_string();
-        if sparse {
-            let plural = if count == 1 { "" } else { "s" };
-            how.push_str(&format!(", {count} data segment{plural}, holes kept"));
-        }
-        if !skipped.is_empty() {
-            how.push_str(&format!("; skipped {}", skipped.join(", ")));
-        }
-        Ok(how)
-    }
-
-    /// Runs a transfer, moving the progress bar along when there is one.
-    fn run(&self, transfer: &mut Transfer<'_>, dst: &Path) -> Result<()> {
-        let Some(bar) = &self.bar else {
-            crate::progress::run(transfer, None, false)?;
-            return Ok(());
-        };
-        bar.set_message(dst.display().to_string());
-        let before = bar.position();
-        loop {
-            match transfer.run_some(16 << 20)? {
-                zcopy::Status::More => bar.set_position(before + transfer.moved()),
-                zcopy::Status::Done => break,
-                zcopy::Status::WouldBlock => bail!("timed out"),
-            }
-        }
-        bar.set_position(before + transfer.moved());
-        Ok(())
+        })
+        .map_err(|e| match e {
+            zcopy::Error::Clone(e) => anyhow::Error::from(CloneFailed(e)),
+            e => e.into(),
+        })?;
+        Ok(copied.describe())
     }
 
     /// Mode, and with `--preserve`: ownership, xattrs and times, in the order that
@@ -1391,6 +1283,11 @@ impl Copier {
                         .with_context(|| format!("failed to preserve ownership for {}", q(path)))
                 }
             }
+        }
+        if self.set.preserve.mode && !self.set.preserve.xattr {
+            // GNU keeps ACLs with the mode; --preserve=xattr copies them anyway.
+            copy_acls(src, file, meta.is_dir())
+                .with_context(|| format!("preserving permissions for {}", q(path)))?;
         }
         if self.set.preserve.xattr {
             if let Err(e) = copy_xattrs(src, file) {
@@ -1436,6 +1333,34 @@ fn link_again(first: &Path, dst: &Path, replace: bool) -> Result<()> {
     }
     std::fs::hard_link(first, dst)
         .with_context(|| format!("cannot create hard link {} to {}", q(dst), q(first)))
+}
+
+/// The POSIX ACLs of `src` onto `dst` (the access ACL, and a directory's default
+/// one), where it has them and the file systems keep them.
+fn copy_acls(src: &File, dst: &File, dir: bool) -> std::io::Result<()> {
+    let names: &[&str] = if dir {
+        &["system.posix_acl_access", "system.posix_acl_default"]
+    } else {
+        &["system.posix_acl_access"]
+    };
+    let mut value = vec![0u8; 4096];
+    for name in names {
+        let len = match rustix::fs::fgetxattr(src, *name, &mut value[..]) {
+            Ok(len) => len,
+            Err(rustix::io::Errno::RANGE) => {
+                value.resize(rustix::fs::fgetxattr_query(src, *name)?, 0);
+                rustix::fs::fgetxattr(src, *name, &mut value[..])?
+            }
+            // No ACL beyond the mode, or a file system without them.
+            Err(rustix::io::Errno::NODATA | rustix::io::Errno::NOTSUP) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        match rustix::fs::fsetxattr(dst, *name, &value[..len], rustix::fs::XattrFlags::empty()) {
+            Ok(()) | Err(rustix::io::Errno::NOTSUP) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
 }
 
 /// Every extended attribute of `src` onto `dst`.

@@ -22,14 +22,17 @@ pub struct Args {
     #[arg(short = 'r', short_alias = 'R', long)]
     recursive: bool,
     /// Same as -dR --preserve=all
-    #[arg(short = 'a', long)]
-    archive: bool,
+    #[arg(short = 'a', long, action = clap::ArgAction::Append, num_args = 0,
+          default_missing_value = "a", value_parser = in_order)]
+    archive: Vec<InOrder>,
     /// Same as --no-dereference --preserve=links
-    #[arg(short = 'd')]
-    no_dereference_preserve_links: bool,
+    #[arg(short = 'd', action = clap::ArgAction::Append, num_args = 0,
+          default_missing_value = "d", value_parser = in_order)]
+    no_dereference_preserve_links: Vec<InOrder>,
     /// Same as --preserve=mode,ownership,timestamps
-    #[arg(short = 'p')]
-    preserve_default: bool,
+    #[arg(short = 'p', action = clap::ArgAction::Append, num_args = 0,
+          default_missing_value = "p", value_parser = in_order)]
+    preserve_default: Vec<InOrder>,
     /// Preserve the attributes listed: mode, ownership, timestamps, links, xattr, all
     #[arg(long, value_name = "ATTR_LIST", num_args = 0..=1, require_equals = true,
           default_missing_value = "mode,ownership,timestamps", value_parser = in_order)]
@@ -88,6 +91,11 @@ pub struct Args {
     /// Stay on this file system: directories on others are made, not descended into
     #[arg(short = 'x', long)]
     one_file_system: bool,
+    /// Give copies the default SELinux context, or CTX (no SELinux here: nothing
+    /// to do; a CTX is ignored with GNU's warning)
+    #[arg(short = 'Z', long, value_name = "CTX", num_args = 0..=1, require_equals = true,
+          default_missing_value = "")]
+    context: Option<String>,
     /// Say how each file was copied (implies -v)
     #[arg(long)]
     debug: bool,
@@ -98,14 +106,17 @@ pub struct Args {
     #[arg(short = 'T', long)]
     pub(super) no_target_directory: bool,
     /// Always follow symbolic links in sources
-    #[arg(short = 'L', long, overrides_with_all = ["no_dereference", "command_line_links"])]
-    dereference: bool,
+    #[arg(short = 'L', long, action = clap::ArgAction::Append, num_args = 0,
+          default_missing_value = "L", value_parser = in_order)]
+    dereference: Vec<InOrder>,
     /// Never follow symbolic links in sources
-    #[arg(short = 'P', long, overrides_with_all = ["dereference", "command_line_links"])]
-    no_dereference: bool,
+    #[arg(short = 'P', long, action = clap::ArgAction::Append, num_args = 0,
+          default_missing_value = "P", value_parser = in_order)]
+    no_dereference: Vec<InOrder>,
     /// Follow symbolic links named on the command line only
-    #[arg(short = 'H', overrides_with_all = ["dereference", "no_dereference"])]
-    command_line_links: bool,
+    #[arg(short = 'H', action = clap::ArgAction::Append, num_args = 0,
+          default_missing_value = "H", value_parser = in_order)]
+    command_line_links: Vec<InOrder>,
     /// Clone with FICLONE: auto (when the file system can), always (or fail), never;
     /// a bare --reflink means always, as in GNU cp
     #[arg(long, value_enum, num_args = 0..=1, require_equals = true,
@@ -133,9 +144,10 @@ pub struct Args {
     pub(super) progress: bool,
 }
 
-/// A `--preserve` or `--no-preserve` list and where it stood among the others:
-/// GNU applies them in the order given (`--no-preserve=mode --preserve=all`
-/// keeps the mode), which two separate lists would lose.
+/// A flag that GNU applies in the order given, and where it stood among the
+/// others: `--no-preserve=mode --preserve=all` keeps the mode, `-aL` follows
+/// symlinks and `-La` does not, which separate fields would lose. The value is
+/// a list's text, or the flag's letter.
 #[derive(Clone, Debug)]
 pub struct InOrder(usize, String);
 
@@ -266,6 +278,8 @@ pub struct Settings {
     /// `POSIXLY_CORRECT`: a dangling destination symlink is written through.
     pub open_dangling: bool,
     pub debug: bool,
+    /// `--context=CTX`, which needs SELinux: GNU warns that it is ignored.
+    pub context_ignored: bool,
     pub reflink: When,
     pub sparse: When,
     pub engine: EngineChoice,
@@ -277,21 +291,39 @@ pub struct Settings {
 impl Settings {
     /// The settings `args` ask for, or a usage error in GNU's words.
     pub fn from_args(args: &Args) -> Result<Settings, String> {
+        // Every flag that sets attributes or symlink following, in command-line order.
+        let mut flags: Vec<(&InOrder, Option<bool>)> = Vec::new();
+        for (list, preserve) in [
+            (&args.archive, None),
+            (&args.no_dereference_preserve_links, None),
+            (&args.preserve_default, None),
+            (&args.dereference, None),
+            (&args.no_dereference, None),
+            (&args.command_line_links, None),
+            (&args.preserve, Some(true)),
+            (&args.no_preserve, Some(false)),
+        ] {
+            flags.extend(list.iter().map(|flag| (flag, preserve)));
+        }
+        flags.sort_by_key(|(flag, _)| flag.0);
         let mut preserve = Preserve::default();
-        if args.archive {
-            preserve.set("all", true)?;
-        }
-        if args.no_dereference_preserve_links {
-            preserve.links = true;
-        }
-        if args.preserve_default {
-            preserve.set("mode,ownership,timestamps", true)?;
-        }
-        let mut lists: Vec<(&InOrder, bool)> = args.preserve.iter().map(|l| (l, true)).collect();
-        lists.extend(args.no_preserve.iter().map(|l| (l, false)));
-        lists.sort_by_key(|(list, _)| list.0);
-        for (list, on) in lists {
-            preserve.set(&list.1, on)?;
+        let mut follow = None;
+        for (flag, list) in flags {
+            match (list, flag.1.as_str()) {
+                (Some(on), attrs) => preserve.set(attrs, on)?,
+                (None, "a") => {
+                    preserve.set("all", true)?;
+                    follow = Some(Follow::Never);
+                }
+                (None, "d") => {
+                    preserve.links = true;
+                    follow = Some(Follow::Never);
+                }
+                (None, "p") => preserve.set("mode,ownership,timestamps", true)?,
+                (None, "L") => follow = Some(Follow::Always),
+                (None, "P") => follow = Some(Follow::Never),
+                (None, _) => follow = Some(Follow::CommandLine),
+            }
         }
         let make = match (args.link, args.symbolic_link) {
             (true, true) => return Err("cannot make both hard and symbolic links".into()),
@@ -299,18 +331,12 @@ impl Settings {
             (false, true) => Make::SymbolicLink,
             (false, false) => Make::Copy,
         };
-        let recursive = args.recursive || args.archive;
-        let follow = if args.dereference {
-            Follow::Always
-        } else if args.no_dereference || args.no_dereference_preserve_links || args.archive {
-            Follow::Never
-        } else if args.command_line_links {
-            Follow::CommandLine
-        } else if recursive && make != Make::HardLink {
+        let recursive = args.recursive || !args.archive.is_empty();
+        let follow = follow.unwrap_or(if recursive && make != Make::HardLink {
             Follow::Never
         } else {
             Follow::Always
-        };
+        });
         let clobber = if args.no_clobber {
             Clobber::Never
         } else if args.interactive {
@@ -363,6 +389,7 @@ impl Settings {
             strip_trailing_slashes: args.strip_trailing_slashes,
             open_dangling: std::env::var_os("POSIXLY_CORRECT").is_some(),
             debug: args.debug,
+            context_ignored: args.context.as_deref().is_some_and(|c| !c.is_empty()),
             reflink: args.reflink,
             sparse: args.sparse,
             engine: args.engine,

@@ -31,14 +31,6 @@ impl Program {
             Program::Cp => "cp",
         }
     }
-
-    /// How to ask for help, named as the user typed the command.
-    pub fn help(self) -> &'static str {
-        match self {
-            Program::Zcopy => "zcopy cp --help",
-            Program::Cp => "cp --help",
-        }
-    }
 }
 
 /// `path` as coreutils quotes a file name in a message (its shell-escape-always

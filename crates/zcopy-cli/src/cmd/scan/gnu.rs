@@ -50,6 +50,8 @@ fn config(prog: &str, digest: Digest, args: Vec<OsString>) -> Result<Option<Conf
     // `-b`, `-t` and `--tag` set the mode; the last one wins.
     let mut binary: Option<bool> = None;
     let mut operands = Vec::new();
+    // getopt_long permutes operands to the end, unless POSIXLY_CORRECT is set.
+    let posix = std::env::var_os("POSIXLY_CORRECT").is_some();
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let bytes = arg.as_bytes();
@@ -74,6 +76,9 @@ fn config(prog: &str, digest: Digest, args: Vec<OsString>) -> Result<Option<Conf
             short
         } else {
             operands.push(arg);
+            if posix {
+                operands.extend(args.by_ref());
+            }
             continue;
         };
         for name in option {

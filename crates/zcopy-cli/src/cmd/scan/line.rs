@@ -302,7 +302,7 @@ mod tests {
             "nonsense",
             "0a0b0c0d  ",
             "XXH3 (f) = 0a0b",
-            "MD5 (f) = d41d8cd98f00b204e9800998ecf8427e",
+            "MD4 (f) = d41d8cd98f00b204e9800998ecf8427e",
             "\\0a0b0c0d  bad\\qescape",
         ] {
             assert_eq!(p(bad, None), None, "{bad}");

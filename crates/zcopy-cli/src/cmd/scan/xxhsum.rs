@@ -1,8 +1,9 @@
-//! `xxhsum` as xxHash 0.8.2 is (and `xxh32sum`, `xxh64sum`, `xxh128sum`,
+//! `xxhsum` as xxHash 0.8.3 is (and `xxh32sum`, `xxh64sum`, `xxh128sum`,
 //! `xxh3sum`, which default to and check only their own digest): its arguments as
 //! it reads them (options up to the first file name, `-H#` glued, clustered short
-//! options), `Wrong parameters` and exit 1 for a bad one, its check-line rules,
-//! and its benchmark (`-b`), run on zcopy's hashers.
+//! options), `Wrong parameters` and exit 1 for a bad one, its check-line rules
+//! (0.8.2's too: 0.8.3 only adds `XXH3_<hex>  name` lines), `--filelist`, and its
+//! benchmark (`-b`), run on zcopy's hashers.
 
 use std::ffi::OsString;
 use std::io::IsTerminal;
@@ -97,6 +98,7 @@ fn parse_args(exename: &str, args: Vec<OsString>) -> Result<Mode, Bad> {
         let bytes = arg.as_bytes();
         match bytes {
             b"--check" => config.check = true,
+            b"--files-from" | b"--filelist" => config.file_list = true,
             b"--benchmark-all" | b"--bench-all" => {
                 bench = true;
                 ids = (1..=28).collect();
@@ -139,10 +141,8 @@ fn parse_args(exename: &str, args: Vec<OsString>) -> Result<Mode, Bad> {
                             return Ok(Mode::Done);
                         }
                         b'H' => {
-                            let digest = number_to_digest(number(&mut rest)?).ok_or(Bad::Usage)?;
-                            config.digest = digest;
-                            // -H3 is always BSD style, lest XXH3 pass for XXH64.
-                            config.tag |= digest == Digest::Xxh3;
+                            config.digest =
+                                number_to_digest(number(&mut rest)?).ok_or(Bad::Usage)?;
                         }
                         b'c' => config.check = true,
                         b'w' => config.warn = true,
@@ -218,25 +218,39 @@ fn number(rest: &mut &[u8]) -> Result<u32, Bad> {
 }
 
 fn welcome(exename: &str) -> String {
-    format!("{exename} 0.8.2 (zcopy {}) \n", env!("CARGO_PKG_VERSION"))
+    format!("{exename} 0.8.3 (zcopy {}) \n", env!("CARGO_PKG_VERSION"))
+}
+
+/// The `-H` number of the name's default digest, as the usage text shows it.
+fn default_number(exename: &str) -> usize {
+    ["xxh32sum", "xxh64sum", "xxh128sum", "xxh3sum"]
+        .iter()
+        .position(|n| exename.contains(n))
+        .unwrap_or(1)
 }
 
 fn usage(exename: &str) -> String {
     format!(
-        "{}Print or verify checksums using fast non-cryptographic algorithm xxHash \n\n\
+        "{}Create or verify checksums using fast non-cryptographic algorithm xxHash \n\n\
          Usage: {exename} [options] [files] \n\n\
          When no filename provided or when '-' is provided, uses stdin as input. \n\
-         Options: \n  \
-         -H#         algorithm selection: 0,1,2,3 or 32,64,128 (default: 1) \n  \
-         -c, --check read xxHash checksum from [files] and check them \n  \
-         -h, --help  display a long help page about advanced options \n",
-        welcome(exename)
+         \nOptions: \n  \
+         -H#             select an xxhash algorithm (default: {default}) \n                  \
+         0: XXH32 \n                  \
+         1: XXH64 \n                  \
+         2: XXH128 (also called XXH3_128bits) \n                  \
+         3: XXH3 (also called XXH3_64bits) \n  \
+         -c, --check     read xxHash checksum from [files] and check them \n      \
+         --filelist  generate hashes for files listed in [files] \n  \
+         -h, --help      display a long help page about advanced options \n",
+        welcome(exename),
+        default = default_number(exename)
     )
 }
 
 fn usage_advanced(exename: &str) -> String {
     format!(
-        "{}Advanced :\n  \
+        "{}\nAdvanced :\n  \
          -V, --version        Display version information \n      \
          --tag            Produce BSD-style checksum lines \n      \
          --little-endian  Checksum values use little endian convention (default: big endian) \n      \
@@ -245,22 +259,22 @@ fn usage_advanced(exename: &str) -> String {
          -b#                  Bench only algorithm variant # \n  \
          -i#                  Number of times to run the benchmark (default: 3) \n  \
          -q, --quiet          Don't display version header in benchmark mode \n\n\
-         The following five options are useful only when verifying checksums (-c): \n  \
-         -q, --quiet          Don't print OK for each successfully verified file \n      \
+         The following five options are useful only when using lists in [files] to verify or generate checksums: \n  \
+         -q, --quiet          Don't print OK for each successfully verified hash \n      \
          --status         Don't output anything, status code shows success \n      \
-         --strict         Exit non-zero for improperly formatted checksum lines \n      \
-         --warn           Warn about improperly formatted checksum lines \n      \
+         --strict         Exit non-zero for improperly formatted lines in [files] \n      \
+         --warn           Warn about improperly formatted lines in [files] \n      \
          --ignore-missing Don't fail or report status for missing files \n",
         usage(exename)
     )
 }
 
-/// Reads a check line as xxhsum 0.8.2 does: `hex<space><any byte>name` (the byte
+/// Reads a check line as xxhsum 0.8.3 does: `hex<space><any byte>name` (the byte
 /// after the space is skipped whatever it is, so `hex *name` reads too) with the
 /// digest told by the hex's length, or `TAG (name) = hex` with the digest told by
 /// the tag and `_LE` in it meaning little-endian hex. A line that starts with a
 /// backslash holds an escaped name. Untagged lines are little-endian with
-/// `--little-endian`. xxhsum 0.8.3's `XXH3_hex  name` is read too.
+/// `--little-endian`. An untagged XXH3 line is `XXH3_hex  name`.
 pub fn parse(text: &[u8], config: &Config) -> Result<CheckLine, String> {
     let bad = String::new;
     let first = text.iter().position(|b| *b != b' ' && *b != b'\t');
@@ -455,7 +469,7 @@ mod tests {
                 _ => None,
             };
         assert_eq!(run(&["-H0", "f"]), Some((Digest::Xxh32, false, false, 1)));
-        assert_eq!(run(&["-qH3", "f"]), Some((Digest::Xxh3, true, true, 1)));
+        assert_eq!(run(&["-qH3", "f"]), Some((Digest::Xxh3, false, true, 1)));
         assert_eq!(
             run(&["-H128", "f", "-H0"]),
             Some((Digest::Xxh128, false, false, 2))

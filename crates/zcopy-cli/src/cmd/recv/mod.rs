@@ -1,0 +1,342 @@
+//! `zcopy recv --listen ADDR`: receives files from `zcopy send`, or raw bytes from
+//! `nc` and the seed's Java clients, one thread per connection.
+//!
+//! Every file is written beside its target and put under its name only when it is
+//! complete (framed: every block and the file digest match; raw: the peer closed
+//! cleanly), so a failed transfer leaves nothing under the real name (see
+//! [`zcopy_wire::partial`] for the partial files, their manifests and resuming).
+//! A framed session may span several connections (`send -j N`): the first one
+//! carries the entries and the verdicts, the others join it with its number and
+//! carry blocks, written at their offsets into the same partial file. Small files
+//! are checked in memory on the first connection's thread and created by two
+//! landing threads, since creating a file costs more than receiving 4 KiB.
+//!
+//! Off loopback the framed receiver is authenticated and encrypted by default
+//! (`zcopy_wire::tls`): every connection, joiners included, proves the secret before a
+//! name is read; without `--secret-file` or `ZCOPY_SECRET` a one-time secret is
+//! made and printed with the certificate's fingerprint, as one line for the sender.
+//!
+//! The framed receiver hashes each block from the buffer it writes from
+//! (read-write), or re-reads what it just spliced while it is hot in the page
+//! cache (splice): the digest costs no second pass over the file.
+
+mod admit;
+mod raw;
+mod session;
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde_json::Map;
+use zcopy::{Engine, EngineChoice, Options, Rusage};
+use zcopy_wire::partial::{self, Root};
+
+use super::parent_dir;
+use crate::net::meter::{self, Limiter};
+use crate::summary::Summary;
+use crate::{net, size, sys};
+use admit::secure;
+use session::Session;
+use zcopy_wire::tls;
+
+/// Receive files from `zcopy send`, or raw bytes (--raw) from nc or the seed's clients
+#[derive(clap::Args)]
+pub struct Args {
+    /// Address to listen on: HOST:PORT, :PORT or PORT (127.0.0.1 unless told)
+    #[arg(long, value_name = "ADDR")]
+    listen: String,
+    /// Where to write: a directory (framed), or a file path (raw, or framed with one
+    /// file); default: the current directory, or stdout with --raw
+    #[arg(short = 'o', long = "output", value_name = "PATH")]
+    output: Option<PathBuf>,
+    /// Engine: auto, read-write, splice
+    #[arg(long, default_value = "auto")]
+    engine: EngineChoice,
+    /// Receive the bytes alone, until the peer closes (nc, the seed's Java clients)
+    #[arg(long)]
+    raw: bool,
+    /// Exit after one transfer, with its status
+    #[arg(long)]
+    once: bool,
+    /// Print one JSON object per transfer on stdout
+    #[arg(long)]
+    json: bool,
+    /// Buffer size of the read-write engine
+    #[arg(long, value_parser = size::parse_buffer, default_value = "128KiB")]
+    buffer: usize,
+    /// End a transfer that makes no progress for this many seconds (0: never)
+    #[arg(long, value_name = "S", default_value = "30")]
+    timeout: f64,
+    /// Receive at most RATE bytes per second (500k, 10M, 1G), over all connections
+    /// of a framed session
+    #[arg(long, value_name = "RATE", value_parser = meter::parse_rate)]
+    limit_rate: Option<u64>,
+    /// Print nothing but errors
+    #[arg(short, long)]
+    quiet: bool,
+    /// Print each file as it is put in place
+    #[arg(short, long)]
+    verbose: bool,
+    /// Senders must prove this secret (the file's first line; or set ZCOPY_SECRET);
+    /// the session is then TLS-encrypted. Off loopback a one-time secret is made
+    /// when none is given
+    #[arg(long, value_name = "FILE")]
+    secret_file: Option<PathBuf>,
+    /// Keep the receiver's TLS key and certificate in FILE (PEM; made, mode 0600, if
+    /// it does not exist), so that its fingerprint stays the same across restarts
+    #[arg(long, value_name = "FILE")]
+    identity: Option<PathBuf>,
+    /// Accept anyone and receive in clear (prints a warning): off loopback, any
+    /// host; on loopback, any local user, and senders that close before their
+    /// socket's owner is read (a fast `--raw` client)
+    #[arg(long)]
+    insecure: bool,
+}
+
+/// Where received bytes go.
+#[derive(Clone, Debug)]
+enum Target {
+    /// Framed: each file under its own name in this directory.
+    Dir(PathBuf),
+    /// Every transfer replaces this one file.
+    File(PathBuf),
+    /// Raw without `-o`: standard output, one connection at a time.
+    Stdout(Arc<Mutex<()>>),
+    /// Raw into a device or FIFO (`/dev/null`), written in place: it cannot be
+    /// renamed over.
+    Device(PathBuf),
+}
+
+impl Target {
+    fn from_args(args: &Args) -> Result<Target> {
+        let Some(path) = &args.output else {
+            return Ok(if args.raw {
+                Target::Stdout(Arc::default())
+            } else {
+                Target::Dir(PathBuf::from("."))
+            });
+        };
+        // `-o DIR/` names a directory, made if missing (as `cp -r src dir/` expects one).
+        if !args.raw && !path.exists() && path.as_os_str().as_encoded_bytes().ends_with(b"/") {
+            std::fs::create_dir(path)
+                .with_context(|| format!("cannot create the directory {}", path.display()))?;
+        }
+        if path.is_dir() {
+            if args.raw {
+                bail!(
+                    "{}: is a directory; raw mode writes one file, give its path",
+                    path.display()
+                );
+            }
+            return Ok(Target::Dir(path.clone()));
+        }
+        if path.exists() && !path.is_file() {
+            if !args.raw {
+                bail!("{}: not a directory or regular file; framed mode verifies what it writes (use --raw)", path.display());
+            }
+            return Ok(Target::Device(path.clone()));
+        }
+        let parent = parent_dir(path);
+        if !parent.is_dir() {
+            bail!(
+                "cannot write {}: directory {} does not exist",
+                path.display(),
+                parent.display()
+            );
+        }
+        Ok(Target::File(path.clone()))
+    }
+
+    fn path_for(&self, name: &str) -> PathBuf {
+        match self {
+            Target::Dir(dir) => dir.join(name),
+            Target::File(path) | Target::Device(path) => path.clone(),
+            Target::Stdout(_) => PathBuf::from("-"),
+        }
+    }
+}
+
+/// What a connection handler needs, shared by all of them.
+#[derive(Clone)]
+struct Job {
+    target: Target,
+    /// Framed: the output directory, opened once.
+    root: Option<Arc<Root>>,
+    options: Options,
+    raw: bool,
+    json: bool,
+    quiet: bool,
+    verbose: bool,
+    progress: bool,
+    timeout: Duration,
+    limiter: Option<Arc<Limiter>>,
+    sessions: Arc<Mutex<HashMap<u64, Weak<Session>>>>,
+    /// Framed connections must prove the secret and speak TLS.
+    tls: Option<Arc<tls::Receiver>>,
+    /// `--insecure`: no look at who owns a loopback peer's socket.
+    any_local_user: bool,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    if let EngineChoice::Only(engine @ (Engine::Mmap | Engine::Sendfile | Engine::CopyFileRange)) =
+        args.engine
+    {
+        bail!("recv moves socket to file: engine {engine} needs a file as source (use read-write or splice)");
+    }
+    let target = Target::from_args(&args)?;
+    let root = match (&target, args.raw) {
+        (_, true) => None,
+        (Target::Dir(dir), false) => {
+            Some(Root::open(dir, None).with_context(|| format!("cannot open {}", dir.display()))?)
+        }
+        (Target::File(path), false) => {
+            let parent = parent_dir(path);
+            let name = path
+                .file_name()
+                .with_context(|| format!("{}: not a file name", path.display()))?;
+            Some(
+                Root::open(parent, Some(name.as_encoded_bytes().to_vec()))
+                    .with_context(|| format!("cannot open {}", parent.display()))?,
+            )
+        }
+        _ => unreachable!("framed targets are directories or files"),
+    };
+    let job = Job {
+        target,
+        root: root.map(Arc::new),
+        options: Options {
+            engine: args.engine,
+            buffer: args.buffer,
+            ..Options::default()
+        },
+        raw: args.raw,
+        json: args.json,
+        quiet: args.quiet,
+        verbose: args.verbose,
+        progress: args.once && !args.json && !args.quiet,
+        timeout: Duration::from_secs_f64(args.timeout.max(0.0)),
+        limiter: args.limit_rate.map(|r| Arc::new(Limiter::new(r))),
+        sessions: Arc::default(),
+        tls: None,
+        any_local_user: args.insecure,
+    };
+    let listener = net::listen(&args.listen)?;
+    let local = listener.local_addr().context("listen")?;
+    let job = Job {
+        tls: secure(&args, local)?.map(Arc::new),
+        ..job
+    };
+    // Partial files that can never resume are removed on SIGINT/SIGTERM; the
+    // resumable ones stay, with their manifests.
+    sys::block_stop_signals();
+    std::thread::spawn(|| {
+        let sig = sys::wait_for_stop_signal();
+        partial::remove_unresumable();
+        meter::clear_line();
+        std::process::exit(128 + sig);
+    });
+    if args.once {
+        loop {
+            let (stream, peer) = listener.accept().context("accept")?;
+            let stream = match job.admit(stream, peer) {
+                Ok(stream) => stream,
+                // A peer without the secret, or another local user, does not end
+                // a `--once` receiver: anyone could otherwise stop it.
+                Err(e) => {
+                    eprintln!("zcopy: {}", crate::exit::message(&e));
+                    continue;
+                }
+            };
+            if !job.raw {
+                // Extra connections of this session (`send -j N`) keep arriving.
+                let joins = job.clone();
+                std::thread::spawn(move || joins.serve(listener));
+            }
+            let result = job.handle(stream, peer);
+            // The TLS pump still holds the BYE that tells the sender all is in place.
+            tls::finish_pumps(Duration::from_secs(2));
+            return result;
+        }
+    }
+    job.serve(listener);
+    Ok(())
+}
+
+impl Job {
+    fn serve(&self, listener: std::net::TcpListener) {
+        for conn in listener.incoming() {
+            match conn {
+                Ok(stream) => {
+                    let job = self.clone();
+                    std::thread::spawn(move || {
+                        let peer = stream
+                            .peer_addr()
+                            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+                        if let Err(e) = job
+                            .admit(stream, peer)
+                            .and_then(|stream| job.handle(stream, peer))
+                        {
+                            eprintln!("zcopy: {}", crate::exit::message(&e));
+                        }
+                    });
+                }
+                // EMFILE and friends: say so and keep serving the connections we have.
+                Err(e) => eprintln!("zcopy: recv: accept: {e}"),
+            }
+        }
+    }
+    fn handle(&self, stream: TcpStream, peer: SocketAddr) -> Result<()> {
+        let started = Instant::now();
+        let usage = Rusage::thread();
+        let (report, name, path, files) = if self.raw {
+            let (report, name, path) = self.receive_raw(&stream, peer)?;
+            (report, name, path, None)
+        } else {
+            match self.receive_session(stream, peer)? {
+                Some((report, files)) => {
+                    (report, String::new(), self.target.path_for(""), Some(files))
+                }
+                // A joining connection: its session reports for it.
+                None => return Ok(()),
+            }
+        };
+        let summary = Summary {
+            report: &report,
+            seconds: started.elapsed().as_secs_f64(),
+            usage: Rusage::thread().since(&usage),
+        };
+        if self.json {
+            let mut extra = Map::new();
+            extra.insert("name".into(), name.into());
+            extra.insert("path".into(), path.display().to_string().into());
+            extra.insert("peer".into(), peer.to_string().into());
+            extra.insert("encrypted".into(), (self.tls.is_some() && !self.raw).into());
+            if let Some(tls) = self.tls.as_ref().filter(|_| !self.raw) {
+                extra.insert("ktls".into(), tls.record_layer().into());
+            }
+            if let Some(files) = files {
+                extra.insert("files".into(), files.into());
+            }
+            super::print_json(&summary.json(extra))?;
+        } else if !self.quiet {
+            match files {
+                Some(files) => eprintln!(
+                    "received {files} file{} into {} from {peer}: {}",
+                    if files == 1 { "" } else { "s" },
+                    path.display(),
+                    summary.line()
+                ),
+                None => eprintln!(
+                    "received {} from {peer}: {}",
+                    path.display(),
+                    summary.line()
+                ),
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,91 @@
+//! `recv --raw`: one connection's bytes, as they are, into a file, a device or
+//! standard output.
+
+use std::fs::File;
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use tempfile::NamedTempFile;
+use zcopy::{Options, Transfer};
+
+use crate::{net, progress};
+
+use super::admit::refuse_framed_sender;
+use super::{Job, Target};
+
+impl Job {
+    pub(super) fn receive_raw(
+        &self,
+        stream: &TcpStream,
+        peer: SocketAddr,
+    ) -> Result<(zcopy::Report, String, PathBuf)> {
+        let what = format!("receiving from {peer}");
+        refuse_framed_sender(stream, peer)?;
+        if let Target::Stdout(lock) = &self.target {
+            let _one_at_a_time = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let stdout = std::io::stdout();
+            let mut transfer =
+                Transfer::new(stream, &stdout, self.options).context(what.clone())?;
+            match progress::run(&mut transfer, None, false) {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                    return Err(crate::cmd::StdoutClosed.into())
+                }
+                other => other
+                    .map_err(net::engine_error)
+                    .with_context(|| format!("{what} failed after {} bytes", transfer.moved()))?,
+            }
+            return Ok((transfer.report(), String::new(), PathBuf::from("-")));
+        }
+        let path = self.target.path_for("");
+        if let Target::Device(_) = self.target {
+            let device = File::options()
+                .write(true)
+                .open(&path)
+                .with_context(|| format!("cannot open {}", path.display()))?;
+            let report = self.transfer(stream, &device, None, &what)?;
+            return Ok((report, String::new(), path));
+        }
+        let temp = temp_beside(&path)?;
+        let report = self.transfer(stream, temp.as_file(), None, &what)?;
+        crate::cmd::open_up(temp.as_file())
+            .with_context(|| format!("cannot set the mode of {}", path.display()))?;
+        persist(temp, &path)?;
+        Ok((report, String::new(), path))
+    }
+
+    fn transfer(
+        &self,
+        stream: &TcpStream,
+        file: &File,
+        len: Option<u64>,
+        what: &str,
+    ) -> Result<zcopy::Report> {
+        let options = Options {
+            len,
+            ..self.options
+        };
+        let mut transfer = Transfer::new(stream, file, options).context(what.to_string())?;
+        progress::run(&mut transfer, len, self.progress)
+            .map_err(net::engine_error)
+            .with_context(|| {
+                format!(
+                    "{what} failed after {} bytes; nothing written",
+                    transfer.moved()
+                )
+            })?;
+        Ok(transfer.report())
+    }
+}
+
+pub(super) fn temp_beside(path: &Path) -> Result<NamedTempFile> {
+    zcopy_wire::partial::temp_beside(path)
+        .with_context(|| format!("cannot create a file beside {}", path.display()))
+}
+
+pub(super) fn persist(temp: NamedTempFile, path: &Path) -> Result<()> {
+    temp.persist(path)
+        .map(drop)
+        .map_err(|e| e.error)
+        .with_context(|| format!("cannot rename into {}", path.display()))
+}

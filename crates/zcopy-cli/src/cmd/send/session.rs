@@ -1,0 +1,415 @@
+//! A framed session: the greeting, the entries and their content on the first
+//! connection, the receiver's answers heard on a thread of their own; large files
+//! in [`large`].
+
+mod large;
+
+use std::fs::File;
+use std::io::Read;
+use std::net::{Shutdown, TcpStream};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use rustix::net::SendFlags;
+use xxhash_rust::xxh3::xxh3_128;
+use zcopy::engine::direct::AlignedBuf;
+use zcopy::{Engine, Report, Rusage, Syscall};
+use zcopy_wire::frame::{self, Entry, Greeting, Have, Msg, Reader};
+
+use crate::cmd::send::walk::{How, Item};
+use crate::cmd::send::{secs, send_all, timed_out, Args, BATCH, SMALL};
+use crate::exit;
+use crate::net::meter::{Limiter, Meter};
+use zcopy_wire::tls;
+
+/// What the control connection's reading thread hears from the receiver.
+pub(super) enum Heard {
+    Have(u32, Have),
+    Bye,
+    Refused(String),
+    Closed(String),
+}
+
+/// A framed session: the control connection, its reader thread, the extra
+/// connections of `-j N`, and the write buffer small entries share.
+pub(super) struct Sender<'a> {
+    args: &'a Args,
+    addr: &'a str,
+    stream: TcpStream,
+    extra: Vec<TcpStream>,
+    streams: usize,
+    session: u64,
+    batch: Vec<u8>,
+    heard: mpsc::Receiver<Heard>,
+    meter: Arc<Meter>,
+    limiter: Option<Limiter>,
+    /// The TLS side every connection of the session goes through, if any.
+    secure: Option<&'a tls::Sender>,
+    pub(super) report: Report,
+    buf: AlignedBuf,
+    timeout: Duration,
+}
+
+impl<'a> Sender<'a> {
+    pub(super) fn open(
+        args: &'a Args,
+        addr: &'a str,
+        stream: TcpStream,
+        streams: usize,
+        meter: Arc<Meter>,
+        secure: Option<&'a tls::Sender>,
+    ) -> Result<Sender<'a>> {
+        let timeout = secs(args.timeout);
+        let greeting = greet(&stream, addr, 0, timeout)?;
+        let (tx, heard) = mpsc::channel();
+        let mut reader = Reader::new(stream.try_clone().context("socket")?);
+        std::thread::spawn(move || listen(&mut reader, &tx));
+        Ok(Sender {
+            args,
+            addr,
+            stream,
+            extra: Vec::new(),
+            streams: if greeting.caps & frame::CAP_STREAMS != 0 {
+                streams
+            } else {
+                1
+            },
+            session: greeting.session,
+            batch: Vec::with_capacity(BATCH + (64 << 10)),
+            heard,
+            meter,
+            limiter: args.limit_rate.map(Limiter::new),
+            secure,
+            report: Report {
+                engine: Engine::ReadWrite,
+                skipped: Vec::new(),
+                bytes: 0,
+                elapsed: Duration::ZERO,
+                syscalls: Default::default(),
+                zerocopy: Default::default(),
+                rusage: Rusage::default(),
+            },
+            buf: AlignedBuf::new(256 << 10, 4096),
+            timeout,
+        })
+    }
+
+    pub(super) fn send(&mut self, item: &Item) -> Result<()> {
+        let mut entry = item.entry.clone();
+        match item.how {
+            How::Entry => {
+                Msg::File(entry).encode(&mut self.batch);
+                if self.batch.len() >= BATCH {
+                    self.flush(false)?;
+                }
+                Ok(())
+            }
+            How::Stream => self.send_stream(item, entry),
+            How::File => {
+                let size = entry.size.expect("regular files have a size");
+                entry.ask = self.args.resume || size > u64::from(entry.block);
+                entry.complete_ok = self.args.resume;
+                let file = File::open(&item.source)
+                    .with_context(|| format!("cannot open {}", item.source.display()))?;
+                if size <= SMALL && !entry.ask {
+                    self.send_small(item, entry, &file, size)
+                } else {
+                    self.send_large(item, entry, &file, size)
+                }
+            }
+        }
+    }
+
+    /// `--resume` for a run of small files: their entries leave together, each
+    /// asking; then the answers are read in order and only the files not already in
+    /// place are sent. One round trip per window instead of one per file.
+    pub(super) fn send_window(&mut self, window: &[Item]) -> Result<()> {
+        for item in window {
+            let mut entry = item.entry.clone();
+            entry.ask = true;
+            entry.complete_ok = true;
+            Msg::File(entry).encode(&mut self.batch);
+        }
+        self.flush(false)?;
+        let mut missing = Vec::new();
+        for item in window {
+            match self.await_have(item.entry.id, &frame::shown(&item.entry.path))? {
+                Have::Complete => self.meter.add(item.entry.size.unwrap_or(0)),
+                _ => missing.push(item),
+            }
+        }
+        for item in missing {
+            let size = item.entry.size.expect("regular files have a size");
+            let file = File::open(&item.source)
+                .with_context(|| format!("cannot open {}", item.source.display()))?;
+            self.small_content(item, item.entry.id, &file, size)?;
+        }
+        Ok(())
+    }
+
+    /// A small file: header, content, digest and END into the shared buffer.
+    pub(super) fn send_small(
+        &mut self,
+        item: &Item,
+        entry: Entry,
+        file: &File,
+        size: u64,
+    ) -> Result<()> {
+        let id = entry.id;
+        Msg::File(entry).encode(&mut self.batch);
+        self.small_content(item, id, file, size)
+    }
+
+    /// A small file's DATA, content, digest and END into the shared buffer.
+    pub(super) fn small_content(
+        &mut self,
+        item: &Item,
+        id: u32,
+        mut file: &File,
+        size: u64,
+    ) -> Result<()> {
+        Msg::Data {
+            id,
+            offset: 0,
+            len: size as u32,
+        }
+        .encode(&mut self.batch);
+        let start = self.batch.len();
+        self.batch.resize(start + size as usize, 0);
+        let mut got = 0;
+        while got < size as usize {
+            match file.read(&mut self.batch[start + got..]) {
+                Ok(0) => bail!(
+                    "{}: the file shrank to {got} bytes while it was sent",
+                    item.source.display()
+                ),
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    return Err(e).with_context(|| format!("cannot read {}", item.source.display()))
+                }
+            }
+            self.report.syscalls.count(Syscall::Read);
+        }
+        let digest = xxh3_128(&self.batch[start..]);
+        self.batch.extend_from_slice(&digest.to_be_bytes());
+        Msg::End {
+            id,
+            size,
+            digest: frame::file_digest(&[digest]),
+        }
+        .encode(&mut self.batch);
+        self.report.bytes += size;
+        self.meter.add(size);
+        if self.batch.len() >= BATCH {
+            self.flush(false)?;
+        }
+        Ok(())
+    }
+
+    /// A source read to its end, block by block.
+    pub(super) fn send_stream(&mut self, item: &Item, entry: Entry) -> Result<()> {
+        let id = entry.id;
+        let block = entry.block as usize;
+        let mut source: Box<dyn Read> = if item.source.as_os_str() == "-" {
+            Box::new(std::io::stdin().lock())
+        } else {
+            Box::new(
+                File::open(&item.source)
+                    .with_context(|| format!("cannot open {}", item.source.display()))?,
+            )
+        };
+        Msg::File(entry).encode(&mut self.batch);
+        // A slow source may take long to fill a block: the receiver learns of the
+        // file now (blocks of unknown-size sources are full but for the last).
+        self.flush(false)?;
+        let mut buf = AlignedBuf::new(block, 4096);
+        let mut digests = Vec::new();
+        let mut size = 0u64;
+        loop {
+            let mut got = 0;
+            while got < block {
+                match source.read(&mut buf.as_mut_slice()[got..block]) {
+                    Ok(0) => break,
+                    Ok(n) => got += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        return Err(e)
+                            .with_context(|| format!("cannot read {}", item.source.display()))
+                    }
+                }
+                self.report.syscalls.count(Syscall::Read);
+            }
+            if got == 0 {
+                break;
+            }
+            let bytes = buf.filled(got);
+            let digest = xxh3_128(bytes);
+            Msg::Data {
+                id,
+                offset: size,
+                len: got as u32,
+            }
+            .encode(&mut self.batch);
+            self.flush(true)?;
+            let sent = send_all(&self.stream, bytes, SendFlags::MORE)
+                .and_then(|()| send_all(&self.stream, &digest.to_be_bytes(), SendFlags::empty()));
+            if let Err(e) = sent {
+                return Err(self.why(e.into(), &frame::shown(&item.entry.path)));
+            }
+            self.report.syscalls.count(Syscall::Write);
+            digests.push(digest);
+            size += got as u64;
+            self.report.bytes += got as u64;
+            self.meter.add(got as u64);
+            if let Some(l) = &self.limiter {
+                l.pace(got as u64);
+            }
+            if got < block {
+                break;
+            }
+        }
+        Msg::End {
+            id,
+            size,
+            digest: frame::file_digest(&digests),
+        }
+        .encode(&mut self.batch);
+        Ok(())
+    }
+
+    pub(super) fn await_have(&mut self, id: u32, path: &str) -> Result<Have> {
+        match self
+            .heard
+            .recv_timeout(self.timeout.max(Duration::from_secs(1)))
+        {
+            Ok(Heard::Have(got, have)) if got == id => Ok(have),
+            Ok(Heard::Refused(reason)) => bail!("{}: {reason}", self.addr),
+            Ok(Heard::Closed(why)) => bail!("{}: {why} before answering for {path}", self.addr),
+            Ok(_) => bail!("{}: an answer out of order for {path}", self.addr),
+            Err(_) => Err(timed_out(format!(
+                "{}: timed out: no answer about {path} within {} s",
+                self.addr,
+                self.timeout.as_secs_f64()
+            ))),
+        }
+    }
+
+    /// Writes the shared buffer out (`more`: more bytes follow at once).
+    pub(super) fn flush(&mut self, more: bool) -> Result<()> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let flags = if more {
+            SendFlags::MORE
+        } else {
+            SendFlags::empty()
+        };
+        if let Err(e) = send_all(&self.stream, &self.batch, flags) {
+            return Err(self.why(e.into(), "the entries"));
+        }
+        self.report.syscalls.count(Syscall::Write);
+        if let Some(l) = &self.limiter {
+            l.pace(self.batch.len() as u64);
+        }
+        self.batch.clear();
+        Ok(())
+    }
+
+    /// DONE, then waits for the receiver to confirm everything is in place.
+    pub(super) fn finish(&mut self) -> Result<()> {
+        Msg::Done.encode(&mut self.batch);
+        self.flush(false)?;
+        for s in &self.extra {
+            let _ = s.shutdown(Shutdown::Write);
+        }
+        match self
+            .heard
+            .recv_timeout(self.timeout.max(Duration::from_secs(1)))
+        {
+            Ok(Heard::Bye) => {
+                let _ = self.stream.shutdown(Shutdown::Both);
+                Ok(())
+            }
+            Ok(Heard::Refused(reason)) => bail!("{}: {reason}", self.addr),
+            Ok(Heard::Closed(why)) => bail!("{}: {why} before confirming the transfer", self.addr),
+            Ok(Heard::Have(..)) => bail!("{}: an answer out of order", self.addr),
+            Err(_) => Err(timed_out(format!(
+                "{}: timed out: no confirmation within {} s",
+                self.addr,
+                self.timeout.as_secs_f64()
+            ))),
+        }
+    }
+
+    /// The error to print when sending failed: the receiver's own reason if it
+    /// sent one (disk full, permission denied…), not the broken pipe it caused.
+    pub(super) fn why(&self, e: anyhow::Error, what: &str) -> anyhow::Error {
+        let wait = Duration::from_secs(2).min(self.timeout.max(Duration::from_millis(100)));
+        let deadline = Instant::now() + wait;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.heard.recv_timeout(left) {
+                Ok(Heard::Refused(reason)) => return anyhow!("{}: {reason}", self.addr),
+                Ok(Heard::Closed(_)) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        e.context(format!("sending {what} to {}", self.addr))
+    }
+}
+
+/// Sends a greeting and reads the answer; explains a peer that does not speak
+/// the protocol.
+fn greet(stream: &TcpStream, addr: &str, session: u64, timeout: Duration) -> Result<Greeting> {
+    let hello = Greeting {
+        version: frame::VERSION,
+        caps: frame::CAPS,
+        session,
+    };
+    send_all(stream, &hello.encode(), SendFlags::empty())
+        .with_context(|| format!("sending to {addr}"))?;
+    let mut reader = Reader::new(stream);
+    match reader.greeting_or_refusal() {
+        Ok(Ok(g)) if g.version >= frame::VERSION => Ok(g),
+        Ok(Ok(g)) => bail!("{addr} speaks zcopy protocol {}, this sender {} (update the receiver)", g.version, frame::VERSION),
+        Ok(Err(reason)) if reason == frame::NEEDS_SECRET => Err(exit::Coded {
+            code: exit::AUTH,
+            message: format!("{addr}: {reason}"),
+        }
+        .into()),
+        Ok(Err(reason)) => bail!("{addr}: {reason}"),
+        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => Err(timed_out(format!(
+            "{addr}: no answer to the zcopy greeting within {} s: is it nc or `zcopy recv --raw`? (then add --raw)",
+            timeout.as_secs_f64()
+        ))),
+        Err(e) => Err(e).with_context(|| format!("{addr}: not a zcopy receiver? (for nc or `recv --raw`, add --raw)")),
+    }
+}
+
+/// The control connection's reader: forwards what the receiver says; on ERR,
+/// shuts the socket so a blocked send returns at once.
+fn listen(reader: &mut Reader<TcpStream>, tx: &mpsc::Sender<Heard>) {
+    loop {
+        let heard = match reader.next() {
+            Ok(Some(Msg::Have { id, have })) => Heard::Have(id, have),
+            Ok(Some(Msg::Ok { .. })) => continue,
+            Ok(Some(Msg::Bye)) => Heard::Bye,
+            Ok(Some(Msg::Err { reason, .. })) => {
+                let _ = tx.send(Heard::Refused(reason));
+                let _ = reader.get_ref().shutdown(Shutdown::Both);
+                return;
+            }
+            Ok(Some(other)) => Heard::Closed(format!("sent an unexpected {other:?}")),
+            Ok(None) => Heard::Closed("closed the connection".into()),
+            // Silence from the receiver while we send is normal; our sends time out.
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => continue,
+            Err(e) => Heard::Closed(e.to_string()),
+        };
+        let last = !matches!(heard, Heard::Have(..));
+        if tx.send(heard).is_err() || last {
+            return;
+        }
+    }
+}

@@ -1,0 +1,250 @@
+//! Large files: blocks hashed and sent on every stream of the session, holes
+//! skipped.
+
+use std::fs::File;
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use anyhow::{Context, Result};
+use rustix::net::SendFlags;
+use zcopy::engine::direct::AlignedBuf;
+use zcopy::{Engine, Options, Report, Status, Transfer};
+use zcopy_wire::frame::{self, Entry, Have, Msg};
+use zcopy_wire::partial::hash_range;
+
+use crate::cmd::send::session::{greet, Sender};
+use crate::cmd::send::walk::Item;
+use crate::cmd::send::{absorb, dial, empty_report, send_all, timed_out};
+use crate::net;
+use crate::net::meter::{Limiter, Meter};
+
+impl Sender<'_> {
+    /// A large file: asks what the receiver holds, then sends the missing blocks
+    /// through the engine (on `-j N` connections at once), holes as HOLE.
+    pub(super) fn send_large(
+        &mut self,
+        item: &Item,
+        entry: Entry,
+        file: &File,
+        size: u64,
+    ) -> Result<()> {
+        let (id, block, ask) = (entry.id, u64::from(entry.block), entry.ask);
+        let path = entry.path.clone();
+        Msg::File(entry).encode(&mut self.batch);
+        self.flush(false)?;
+        let have = if ask {
+            self.await_have(id, &frame::shown(&path))?
+        } else {
+            Have::Nothing
+        };
+        if have == Have::Complete {
+            self.meter.add(size);
+            return Ok(());
+        }
+        let nblocks = size.div_ceil(block) as usize;
+        let holes = if zcopy::engine::seek_data::has_holes(file).unwrap_or(false) {
+            zcopy::engine::seek_data::data_segments(file, size).ok()
+        } else {
+            None
+        };
+        let digests = Mutex::new(vec![0u128; nblocks]);
+        // Blocks the receiver holds are hashed here for the file digest, not sent.
+        let mut todo = Vec::new();
+        for i in 0..nblocks {
+            if have.holds(i) {
+                let (offset, len) = (i as u64 * block, block.min(size - i as u64 * block));
+                let d = hash_range(file, offset, len, &mut self.buf)
+                    .with_context(|| format!("cannot read {}", item.source.display()))?;
+                digests.lock().unwrap_or_else(|p| p.into_inner())[i] = d;
+                self.meter.add(len);
+            } else {
+                todo.push(i);
+            }
+        }
+        let streams = self.streams.min(todo.len()).max(1);
+        if streams > 1 {
+            self.join_streams(streams)?;
+        }
+        let next = AtomicUsize::new(0);
+        let options = Options {
+            engine: self.args.engine,
+            buffer: self.args.buffer,
+            ..Options::default()
+        };
+        let limiter = self.limiter.as_ref();
+        let meter = &self.meter;
+        let conns: Vec<&TcpStream> = std::iter::once(&self.stream)
+            .chain(self.extra.iter())
+            .take(streams)
+            .collect();
+        // One stream: a thread hashes the blocks ahead of sendfile, on the other core.
+        let (ahead_tx, ahead_rx) = std::sync::mpsc::sync_channel::<std::io::Result<u128>>(4);
+        let mut ahead = (streams == 1).then_some(ahead_rx);
+        let results: Vec<Result<Report>> = std::thread::scope(|s| {
+            if ahead.is_some() {
+                let (todo, holes) = (&todo, &holes);
+                s.spawn(move || {
+                    let mut buf = AlignedBuf::new(256 << 10, 4096);
+                    for &i in todo {
+                        let offset = i as u64 * block;
+                        let len = block.min(size - offset);
+                        if !in_hole(holes, offset, len)
+                            && ahead_tx
+                                .send(hash_range(file, offset, len, &mut buf))
+                                .is_err()
+                        {
+                            break;
+                        }
+                    }
+                });
+            }
+            let workers: Vec<_> = conns
+                .iter()
+                .map(|&conn| {
+                    let (next, todo, digests, holes) = (&next, &todo, &digests, &holes);
+                    let ahead = ahead.take();
+                    s.spawn(move || {
+                        let mut buf = AlignedBuf::new(256 << 10, 4096);
+                        let mut digest = |offset, len| match &ahead {
+                            Some(rx) => rx.recv().unwrap_or_else(|_| {
+                                Err(std::io::Error::other("the hashing thread stopped"))
+                            }),
+                            None => hash_range(file, offset, len, &mut buf),
+                        };
+                        let mut report: Option<Report> = None;
+                        loop {
+                            let k = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(&i) = todo.get(k) else { break };
+                            let offset = i as u64 * block;
+                            let len = block.min(size - offset);
+                            let hole = in_hole(holes, offset, len);
+                            let (d, r) = send_block(
+                                conn,
+                                file,
+                                id,
+                                offset,
+                                len,
+                                hole,
+                                options,
+                                &mut digest,
+                                limiter,
+                                meter,
+                            )?;
+                            digests.lock().unwrap_or_else(|p| p.into_inner())[i] = d;
+                            if let Some(r) = r {
+                                match &mut report {
+                                    Some(total) => absorb(total, &r),
+                                    None => report = Some(r),
+                                }
+                            }
+                        }
+                        Ok(report.unwrap_or_else(|| empty_report(Engine::ReadWrite)))
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().expect("sending threads do not panic"))
+                .collect()
+        });
+        for r in results {
+            match r {
+                Ok(r) => absorb(&mut self.report, &r),
+                Err(e) => return Err(self.why(e, &frame::shown(&path))),
+            }
+        }
+        let digests = digests.into_inner().unwrap_or_else(|p| p.into_inner());
+        Msg::End {
+            id,
+            size,
+            digest: frame::file_digest(&digests),
+        }
+        .encode(&mut self.batch);
+        Ok(())
+    }
+
+    /// Opens the extra connections of `-j N` (once), each joining this session.
+    pub(super) fn join_streams(&mut self, streams: usize) -> Result<()> {
+        while self.extra.len() + 1 < streams {
+            let stream = dial(self.addr, self.args, self.secure)?;
+            greet(&stream, self.addr, self.session, self.timeout)?;
+            self.extra.push(stream);
+        }
+        Ok(())
+    }
+}
+
+/// Whether the block at `offset` lies wholly in a hole of a sparse file.
+fn in_hole(holes: &Option<Vec<std::ops::Range<u64>>>, offset: u64, len: u64) -> bool {
+    holes.as_ref().is_some_and(|data| {
+        !data
+            .iter()
+            .any(|d| d.start < offset + len && d.end > offset)
+    })
+}
+
+/// One block on one connection: DATA, the bytes through the engine, then their
+/// XXH3-128 (from `digest`: hashed ahead by another thread, or read back from the
+/// page cache). A hole goes as HOLE.
+#[allow(clippy::too_many_arguments)]
+fn send_block(
+    conn: &TcpStream,
+    file: &File,
+    id: u32,
+    offset: u64,
+    len: u64,
+    hole: bool,
+    options: Options,
+    digest: &mut dyn FnMut(u64, u64) -> std::io::Result<u128>,
+    limiter: Option<&Limiter>,
+    meter: &Meter,
+) -> Result<(u128, Option<Report>)> {
+    let mut head = Vec::with_capacity(32);
+    if hole {
+        Msg::Hole {
+            id,
+            offset,
+            len: len as u32,
+        }
+        .encode(&mut head);
+        send_all(conn, &head, SendFlags::empty())?;
+        meter.add(len);
+        return Ok((frame::zeros_digest(len as u32), None));
+    }
+    Msg::Data {
+        id,
+        offset,
+        len: len as u32,
+    }
+    .encode(&mut head);
+    send_all(conn, &head, SendFlags::MORE)?;
+    let options = Options {
+        offset,
+        len: Some(len),
+        ..options
+    };
+    let mut transfer = Transfer::new(file, conn, options)?;
+    let step = limiter.map_or(16 << 20, Limiter::chunk);
+    loop {
+        let before = transfer.moved();
+        let status = transfer.run_some(step);
+        let moved = transfer.moved() - before;
+        meter.add(moved);
+        if let Some(l) = limiter {
+            l.pace(moved);
+        }
+        match status.map_err(net::engine_error)? {
+            Status::Done => break,
+            Status::More => {}
+            Status::WouldBlock => {
+                return Err(timed_out(
+                    "timed out: the receiver took nothing for the whole --timeout".into(),
+                ))
+            }
+        }
+    }
+    let digest = digest(offset, len)?;
+    send_all(conn, &digest.to_be_bytes(), SendFlags::empty())?;
+    Ok((digest, Some(transfer.report())))
+}

@@ -1,0 +1,179 @@
+//! What `send PATH...` sends: the entries of the trees named, depth first, each
+//! with its name (bytes), mode, mtime and how its content is read.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use zcopy_wire::frame::{self, Entry, EntryKind};
+
+/// One entry to send: where its bytes come from and what the receiver is told.
+pub(super) struct Item {
+    pub(super) source: PathBuf,
+    pub(super) how: How,
+    pub(super) entry: Entry,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum How {
+    /// A regular file whose size can be trusted.
+    File,
+    /// A source read to its end: a pipe, standard input, a device, a file on a
+    /// pseudo file system that reports a size it does not have (`/proc`, `/sys`).
+    Stream,
+    /// A directory or a symlink: the entry is all there is.
+    Entry,
+}
+
+/// Lists what `paths` send, depth first, directories before their content. A
+/// directory's entries are named under its own name (`send dir` makes `OUT/dir/…`).
+pub(super) fn walk(paths: &[PathBuf], stdin_name: Option<&OsStr>) -> Result<Vec<Item>> {
+    let mut items = Vec::new();
+    let mut pseudo = Vec::new();
+    for path in paths {
+        if path.as_os_str() == "-" {
+            let name = stdin_name.context("-: standard input needs --name NAME")?;
+            frame::check_path(name.as_bytes())
+                .with_context(|| format!("--name {}", name.to_string_lossy()))?;
+            items.push(Item {
+                source: path.clone(),
+                how: How::Stream,
+                entry: entry(
+                    name.as_bytes().to_vec(),
+                    EntryKind::File,
+                    0o644,
+                    (0, 0),
+                    None,
+                ),
+            });
+            continue;
+        }
+        // Operands are followed if they are symlinks, as scp and cp -r do.
+        let meta =
+            std::fs::metadata(path).with_context(|| format!("cannot open {}", path.display()))?;
+        let name = match path.file_name() {
+            Some(n) => n.to_owned(),
+            None => std::fs::canonicalize(path)
+                .ok()
+                .and_then(|p| p.file_name().map(|n| n.to_owned()))
+                .with_context(|| format!("{}: has no name to send under", path.display()))?,
+        };
+        add(&mut items, &mut pseudo, path, name.into_vec(), &meta, true)?;
+    }
+    for (id, item) in items.iter_mut().enumerate() {
+        item.entry.id = id as u32 + 1;
+    }
+    Ok(items)
+}
+
+pub(super) fn add(
+    items: &mut Vec<Item>,
+    pseudo: &mut Vec<(u64, bool)>,
+    path: &Path,
+    name: Vec<u8>,
+    meta: &std::fs::Metadata,
+    operand: bool,
+) -> Result<()> {
+    let mode = meta.permissions().mode() & 0o7777;
+    let mtime = (meta.mtime(), meta.mtime_nsec() as u32);
+    let ft = meta.file_type();
+    if ft.is_dir() {
+        items.push(Item {
+            source: path.to_path_buf(),
+            how: How::Entry,
+            entry: entry(name.clone(), EntryKind::Dir, mode, mtime, None),
+        });
+        let mut children: Vec<_> = std::fs::read_dir(path)
+            .with_context(|| format!("cannot read {}", path.display()))?
+            .collect::<std::io::Result<_>>()
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        children.sort_by_key(|c| c.file_name());
+        for child in children {
+            let child_path = child.path();
+            let child_name = [&name[..], b"/", child.file_name().as_bytes()].concat();
+            let meta = std::fs::symlink_metadata(&child_path)
+                .with_context(|| format!("cannot read {}", child_path.display()))?;
+            add(items, pseudo, &child_path, child_name, &meta, false)?;
+        }
+    } else if ft.is_symlink() {
+        let target =
+            std::fs::read_link(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let mut e = entry(name, EntryKind::Symlink, mode, mtime, None);
+        e.target = target.into_os_string().into_vec();
+        items.push(Item {
+            source: path.to_path_buf(),
+            how: How::Entry,
+            entry: e,
+        });
+    } else if ft.is_file() {
+        let lies = meta.len() == 0 || on_pseudo_fs(pseudo, path, meta.dev());
+        let size = (!lies).then_some(meta.len());
+        items.push(Item {
+            source: path.to_path_buf(),
+            how: if lies { How::Stream } else { How::File },
+            entry: entry(name, EntryKind::File, mode, mtime, size),
+        });
+    } else if operand {
+        // A FIFO or a device named on the command line is read to its end.
+        items.push(Item {
+            source: path.to_path_buf(),
+            how: How::Stream,
+            entry: entry(name, EntryKind::File, 0o644, mtime, None),
+        });
+    } else {
+        eprintln!(
+            "zcopy: {}: skipped: not a file, directory or symlink",
+            path.display()
+        );
+    }
+    frame::check_path(items.last().map_or(&[][..], |i| &i.entry.path))
+        .with_context(|| format!("cannot send {}", path.display()))?;
+    Ok(())
+}
+
+pub(super) fn entry(
+    path: Vec<u8>,
+    kind: EntryKind,
+    mode: u32,
+    mtime: (i64, u32),
+    size: Option<u64>,
+) -> Entry {
+    Entry {
+        id: 0,
+        kind,
+        mode,
+        mtime,
+        size,
+        block: frame::BLOCK,
+        ask: false,
+        complete_ok: false,
+        path,
+        target: Vec::new(),
+    }
+}
+
+/// Whether the file system of device `dev` (first met at `path`) makes up file
+/// sizes: `/proc` says 0, `/sys` 4096, whatever the content.
+pub(super) fn on_pseudo_fs(known: &mut Vec<(u64, bool)>, path: &Path, dev: u64) -> bool {
+    if let Some(&(_, pseudo)) = known.iter().find(|(d, _)| *d == dev) {
+        return pseudo;
+    }
+    const PSEUDO: [u64; 11] = [
+        0x9fa0,      // proc
+        0x6265_6572, // sysfs
+        0x6462_6720, // debugfs
+        0x7472_6163, // tracefs
+        0x7363_6673, // securityfs
+        0x6367_7270, // cgroup2
+        0x0027_e0eb, // cgroup
+        0x6265_6570, // configfs
+        0xcafe_4a11, // bpf
+        0xde5e_81e4, // efivarfs
+        0x6165_676c, // pstore
+    ];
+    let pseudo = rustix::fs::statfs(path).is_ok_and(|s| PSEUDO.contains(&(s.f_type as u64)));
+    known.push((dev, pseudo));
+    pseudo
+}
