@@ -650,6 +650,18 @@ fn bad_urls_and_usage() {
         code(&get(dir.path(), &["-o", "x", "-o", "y", "http://a/1"])),
         2
     );
+    // The old --parallel=N: --segments N, with the hint.
+    let out = get(
+        dir.path(),
+        &["--parallel=2", &format!("http://127.0.0.1:{port}/x")],
+    );
+    assert_eq!(code(&out), 7, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--parallel 2 is now --segments 2"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(code(&get(dir.path(), &["--parallel=0", "http://a/1"])), 2);
     let out = get(dir.path(), &["-C", "100", "http://a/1"]);
     assert_eq!(code(&out), 2);
     assert!(stderr(&out).contains("only -C -"), "{}", stderr(&out));

@@ -44,9 +44,9 @@ pub struct Args {
     /// Fetch one large file as N ranges over N connections, each spliced at its offset
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     segments: Option<u16>,
-    /// Fetch the URLs at once, at most --parallel-max of them (curl's -Z)
-    #[arg(short = 'Z', long)]
-    parallel: bool,
+    /// Fetch the URLs at once, at most --parallel-max of them (curl's -Z); --parallel=N is the old spelling of --segments N
+    #[arg(short = 'Z', long, value_name = "N", num_args = 0..=1, require_equals = true, default_missing_value = "")]
+    parallel: Option<String>,
     /// How many URLs -Z fetches at once (curl's default 50, at most 300)
     #[arg(long, value_name = "N", default_value_t = 50)]
     parallel_max: u16,
@@ -219,13 +219,17 @@ impl Args {
             urls.retain(|u| u != "-");
         }
         let mut segments = self.segments;
-        // `--parallel N` used to mean what --segments N does.
-        if self.parallel {
-            if let Some(at) = urls
-                .iter()
-                .position(|u| !u.is_empty() && u.bytes().all(|b| b.is_ascii_digit()))
-            {
-                let n = urls.remove(at);
+        // `--parallel N` (and `--parallel=N`) used to mean what --segments N does.
+        let parallel = self.parallel.is_some();
+        if let Some(given) = self.parallel {
+            let old = match given.as_str() {
+                "" => urls
+                    .iter()
+                    .position(|u| !u.is_empty() && u.bytes().all(|b| b.is_ascii_digit()))
+                    .map(|at| urls.remove(at)),
+                n => Some(n.to_string()),
+            };
+            if let Some(n) = old {
                 eprintln!("zcopy: get: --parallel {n} is now --segments {n} (--parallel, -Z, fetches several URLs at once, as curl's)");
                 let n = n
                     .parse::<u16>()
@@ -293,7 +297,7 @@ impl Args {
             let basic = base64ct::Base64::encode_string(user.as_bytes());
             headers.push(("Authorization".into(), format!("Basic {basic}")));
         }
-        let parallel = if self.parallel {
+        let parallel = if parallel {
             usize::from(self.parallel_max.clamp(1, PARALLEL_MAX))
         } else {
             1
