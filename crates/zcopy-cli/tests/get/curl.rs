@@ -814,3 +814,47 @@ fn parallel_fetches_several_urls_at_once_as_curl() {
         assert_eq!(std::fs::read(peers.path().join("a")).unwrap(), b"together");
     }
 }
+
+/// `-w` says what curl's says for a success, an HTTP error and a refused connection.
+#[test]
+fn write_out_as_curl() {
+    let site = Site::new();
+    let server = site.serve();
+    let hello = format!("http://{}/hello.txt", server.addr);
+    let missing = format!("http://{}/missing", server.addr);
+    let refused = format!("http://127.0.0.1:{}/x", free_port());
+    let format = "%{http_code} %{size_download} %{exitcode} %{url_effective}\\n";
+    let cases = [
+        (&hello, 0, format!("200 13 0 {hello}\n")),
+        (&missing, 22, format!("404 0 22 {missing}\n")),
+        (&refused, 7, format!("000 0 7 {refused}\n")),
+    ];
+    let curl_here = have("curl", "write_out_as_curl");
+    for (url, exit, want) in &cases {
+        let out = get(&site.out(), &["-s", "-o", "w", "-w", format, url]);
+        assert_eq!(code(&out), *exit, "{}", stderr(&out));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), *want);
+        if curl_here {
+            let c = curl(&site.out(), &["-sf", "-o", "c", "-w", format, url], &[]);
+            assert_eq!(code(&c), *exit);
+            assert_eq!(String::from_utf8_lossy(&c.stdout), *want, "curl");
+        }
+    }
+    let out = get(
+        &site.out(),
+        &[
+            "-q",
+            "-o",
+            "w",
+            "-w",
+            "%{filename_effective} %{nope}",
+            &hello,
+        ],
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "w ");
+    assert!(
+        stderr(&out).contains("unknown --write-out variable: 'nope'"),
+        "{}",
+        stderr(&out)
+    );
+}

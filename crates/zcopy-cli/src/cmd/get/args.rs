@@ -116,6 +116,9 @@ pub struct Args {
     /// Print one JSON object per download on stdout
     #[arg(long)]
     json: bool,
+    /// After each URL, print FORMAT on stdout with curl's %{http_code}, %{url_effective}, %{filename_effective}, %{size_download}, %{time_total}, %{speed_download}, %{exitcode}, %{errormsg}
+    #[arg(short = 'w', long = "write-out", value_name = "FORMAT")]
+    write_out: Option<String>,
     /// CA certificates (PEM) to verify https:// servers with, instead of the system's
     #[arg(long, value_name = "F")]
     cacert: Option<PathBuf>,
@@ -188,6 +191,7 @@ pub struct Config {
     pub connect_timeout: Duration,
     pub timeout: Duration,
     pub json: bool,
+    pub write_out: Option<String>,
     pub cacert: Option<PathBuf>,
     pub insecure: bool,
     pub limit_rate: Option<u64>,
@@ -330,6 +334,7 @@ impl Args {
             connect_timeout: Duration::from_secs_f64(self.connect_timeout),
             timeout: Duration::from_secs_f64(self.timeout),
             json: self.json,
+            write_out: self.write_out,
             cacert: self.cacert,
             insecure: self.insecure,
             limit_rate: self.limit_rate,

@@ -13,6 +13,7 @@
 mod args;
 mod save;
 mod segments;
+mod write_out;
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -132,9 +133,17 @@ struct Done {
     verified: Option<&'static str>,
 }
 
+/// What a download ended with: a saved file, or with `-I` a head.
+enum Got {
+    Saved(Done),
+    Head { status: u16, url: Url },
+}
+
 /// A failed attempt, and whether `--retry` may try again.
 struct Fault {
     failed: Failed,
+    /// The status of an HTTP error; 0 for others (`-w`'s `000`).
+    status: u16,
     transient: bool,
     /// The server's `Retry-After`, which curl waits instead of its own delay.
     retry_after: Option<Duration>,
@@ -153,6 +162,7 @@ impl From<Failed> for Fault {
         .contains(&failed.code);
         Fault {
             failed,
+            status: 0,
             transient,
             retry_after: None,
         }
@@ -175,8 +185,32 @@ impl Job<'_> {
         let first_attempt = Instant::now();
         loop {
             let fault = match self.get(download, idle, resume) {
-                Ok(Some(done)) => return self.print(&done).map(|()| None),
-                Ok(None) => return Ok(None),
+                Ok(Got::Saved(done)) => {
+                    self.print(&done)?;
+                    let path = done.path.display().to_string();
+                    self.write_out(&write_out::Outcome {
+                        status: done.status,
+                        url: &done.url.to_string(),
+                        path: &path,
+                        bytes: done.report.bytes,
+                        seconds: done.seconds,
+                        exitcode: exit::SUCCESS,
+                        errormsg: "",
+                    })?;
+                    return Ok(None);
+                }
+                Ok(Got::Head { status, url }) => {
+                    self.write_out(&write_out::Outcome {
+                        status,
+                        url: &url.to_string(),
+                        path: "",
+                        bytes: 0,
+                        seconds: first_attempt.elapsed().as_secs_f64(),
+                        exitcode: exit::SUCCESS,
+                        errormsg: "",
+                    })?;
+                    return Ok(None);
+                }
                 Err(fault) => fault,
             };
             let too_late = self
@@ -185,6 +219,15 @@ impl Job<'_> {
                 .is_some_and(|most| first_attempt.elapsed() >= most);
             if !(fault.transient || self.config.retry_all_errors) || left == 0 || too_late {
                 self.error(&fault.failed);
+                self.write_out(&write_out::Outcome {
+                    status: fault.status,
+                    url: &download.url,
+                    path: "",
+                    bytes: 0,
+                    seconds: first_attempt.elapsed().as_secs_f64(),
+                    exitcode: fault.failed.code,
+                    errormsg: &fault.failed.message,
+                })?;
                 return Ok(Some(fault.failed.code));
             }
             let wait = fault.retry_after.unwrap_or(delay);
@@ -208,12 +251,7 @@ impl Job<'_> {
         }
     }
 
-    fn get(
-        &self,
-        download: &Download,
-        idle: &mut Idle,
-        resume: bool,
-    ) -> Result<Option<Done>, Fault> {
+    fn get(&self, download: &Download, idle: &mut Idle, resume: bool) -> Result<Got, Fault> {
         let (text, output) = (&download.url, download.output.as_deref());
         let started = Instant::now();
         let usage = Rusage::process();
@@ -301,6 +339,7 @@ impl Job<'_> {
                         exit::HTTP_ERROR,
                         format!("{url}: {} {}", head.status, head.reason),
                     ),
+                    status: head.status,
                     transient: TRANSIENT_STATUS.contains(&head.status),
                     retry_after: retry_after(&head),
                 });
@@ -309,7 +348,10 @@ impl Job<'_> {
                 if head.keep_alive {
                     *idle = Some((url.origin(), stream));
                 }
-                return Ok(None);
+                return Ok(Got::Head {
+                    status: head.status,
+                    url,
+                });
             }
             let mut done = if head.status == 416 {
                 self.already_complete(&head, &url, &place)?
@@ -324,6 +366,7 @@ impl Job<'_> {
                 self.write_in_place(stream, &head, &url, &place.target, idle)
                     .map_err(|failed| Fault {
                         failed,
+                        status: 0,
                         transient: false,
                         retry_after: None,
                     })?
@@ -332,7 +375,7 @@ impl Job<'_> {
             };
             done.seconds = started.elapsed().as_secs_f64();
             done.usage = Rusage::process().since(&usage);
-            return Ok(Some(done));
+            return Ok(Got::Saved(done));
         }
     }
 
@@ -523,6 +566,25 @@ impl Job<'_> {
         };
         eprintln!("saved {}: {}{notes}", done.path.display(), summary.line());
         Ok(())
+    }
+
+    /// `-w FORMAT` for one transfer, on stdout.
+    fn write_out(&self, outcome: &write_out::Outcome<'_>) -> Result<()> {
+        let Some(format) = &self.config.write_out else {
+            return Ok(());
+        };
+        let (text, unknown) = write_out::expand(format, outcome);
+        for name in unknown {
+            // curl's words for it.
+            eprintln!("zcopy: warning: unknown --write-out variable: '{name}'");
+        }
+        let mut out = std::io::stdout().lock();
+        match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                Err(crate::cmd::StdoutClosed.into())
+            }
+            other => Ok(other?),
+        }
     }
 
     /// A failure, unless `-s` without `-S` silences it.
