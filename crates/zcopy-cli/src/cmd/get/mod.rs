@@ -135,7 +135,7 @@ struct Done {
 
 /// What a download ended with: a saved file, or with `-I` a head.
 enum Got {
-    Saved(Done),
+    Saved(Box<Done>),
     Head { status: u16, url: Url },
 }
 
@@ -375,7 +375,7 @@ impl Job<'_> {
             };
             done.seconds = started.elapsed().as_secs_f64();
             done.usage = Rusage::process().since(&usage);
-            return Ok(Got::Saved(done));
+            return Ok(Got::Saved(Box::new(done)));
         }
     }
 
