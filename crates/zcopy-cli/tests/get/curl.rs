@@ -219,7 +219,11 @@ fn headers_agent_and_basic_auth_as_curl_sends_them() {
             "{client}"
         );
     }
-    for bad in [&["-H", "no colon"], &["-u", "user"]] {
+    for bad in [
+        &["-H", "no colon"],
+        &["-u", "user"],
+        &["-A", "a\r\nX-Evil: 1"],
+    ] {
         let out = get(dir.path(), &[bad[0], bad[1], &url]);
         assert_eq!(code(&out), 2, "{bad:?}: {}", stderr(&out));
     }

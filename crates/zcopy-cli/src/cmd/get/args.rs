@@ -301,6 +301,10 @@ impl Args {
             let basic = base64ct::Base64::encode_string(user.as_bytes());
             headers.push(("Authorization".into(), format!("Basic {basic}")));
         }
+        // A line break in -A, -e or -u would end the header and start another.
+        if let Some((name, _)) = headers.iter().find(|(_, v)| v.contains(['\r', '\n'])) {
+            return Err(usage(format!("the {name} header cannot hold a line break")));
+        }
         let parallel = if parallel {
             usize::from(self.parallel_max.clamp(1, PARALLEL_MAX))
         } else {
