@@ -3,7 +3,7 @@
 # worker) over loopback, downloaded into a file on this disk by `zcopy get`
 # (splice, and its read-write engine for comparison), `curl -o` and `wget -O`.
 # Rounds alternate between the clients; each figure is the median of the rounds.
-# Then `--parallel 4` against one connection on a 64 MiB file that nginx sends at
+# Then `--segments 4` against one connection on a 64 MiB file that nginx sends at
 # 16 MiB/s per connection (`limit_rate`, as a rate-limited link or a mirror would).
 # Last, uploads: `curl -T` of the GiB into nginx (`dav_methods PUT`) and into
 # `zcopy serve --upload`, one worker each; the server's CPU time from /proc.
@@ -73,7 +73,7 @@ for ((r = 0; r < 3; r++)); do
   for n in 1 4; do
     rm -f "$work/out/f"; sync
     /usr/bin/time -f "parallel-$n %e %U %S" -a -o "$work/times-slow" \
-      "$zcopy" get -q --parallel "$n" -o "$work/out/f" "http://127.0.0.1:$port/slow/64m.bin"
+      "$zcopy" get -q --segments "$n" -o "$work/out/f" "http://127.0.0.1:$port/slow/64m.bin"
     cmp "$work/out/f" "$work/www/64m.bin"
   done
 done
@@ -83,7 +83,7 @@ import statistics, sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
 for name in ("parallel-1", "parallel-4"):
     wall = statistics.median(float(w) for n, w, u, s in rows if n == name)
-    label = "zcopy get --parallel " + name.split("-")[1]
+    label = "zcopy get --segments " + name.split("-")[1]
     print(f"{label:22} {wall:8.3f} {64 / wall:10.1f}")
 PY
 

@@ -95,6 +95,8 @@ pub const FAILURE: u8 = 1;
 pub const USAGE: u8 = 2;
 /// get: a malformed URL.
 pub const URL_MALFORMED: u8 = 3;
+/// get: the proxy's host name does not resolve.
+pub const RESOLVE_PROXY: u8 = 5;
 /// get: the host name does not resolve.
 pub const RESOLVE: u8 = 6;
 /// Cannot connect to the peer.
@@ -136,6 +138,7 @@ pub const TABLE: &[(u8, &str)] = &[
     (FAILURE, "Anything else: a file that cannot be read or written, a digest mismatch, a refused name."),
     (USAGE, "Usage: bad flags or operands."),
     (URL_MALFORMED, "get: a malformed URL."),
+    (RESOLVE_PROXY, "get: the proxy's host name does not resolve."),
     (RESOLVE, "get: the host name does not resolve."),
     (CONNECT, "Cannot connect to the peer."),
     (WEIRD_REPLY, "get: a malformed response head."),

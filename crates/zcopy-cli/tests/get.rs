@@ -3,6 +3,8 @@
 //! demand (chunked bodies, stalls, early closes, wrong digests, cut connections).
 
 mod common;
+#[path = "get/curl.rs"]
+mod curl;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -72,9 +74,31 @@ fn have_nginx(test: &str) -> bool {
 
 /// `zcopy get ARGS` in `dir`.
 fn get(dir: &Path, args: &[&str]) -> Output {
-    zcopy()
+    get_with(dir, args, &[])
+}
+
+/// The proxy variables curl and `get` read: cleared, so that a test's requests go
+/// where it says whatever the environment it runs in.
+const PROXY_VARS: [&str; 7] = [
+    "http_proxy",
+    "https_proxy",
+    "HTTPS_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+    "no_proxy",
+    "NO_PROXY",
+];
+
+/// `zcopy get ARGS` in `dir` with the proxy variables `env`, and no others.
+fn get_with(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = zcopy();
+    for var in PROXY_VARS {
+        command.env_remove(var);
+    }
+    command
         .arg("get")
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(dir)
         .output()
         .unwrap()
@@ -190,7 +214,7 @@ fn parallel_ranges_from_nginx() {
     let nginx = site.nginx("");
     let out = get(
         &site.out(),
-        &["--json", "--parallel", "3", &nginx.url("/big.bin")],
+        &["--json", "--segments", "3", &nginx.url("/big.bin")],
     );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let report = json(&out);
@@ -203,7 +227,7 @@ fn parallel_ranges_from_nginx() {
     // Too small to split: one connection.
     let out = get(
         &site.out(),
-        &["--json", "--parallel", "4", &nginx.url("/hello.txt")],
+        &["--json", "--segments", "4", &nginx.url("/hello.txt")],
     );
     assert_eq!(json(&out)["connections"], 1);
     assert_eq!(
@@ -623,9 +647,24 @@ fn bad_urls_and_usage() {
     let out = get(dir.path(), &[&format!("http://127.0.0.1:{port}/x")]);
     assert_eq!(code(&out), 7, "{}", stderr(&out));
     assert_eq!(
-        code(&get(dir.path(), &["-o", "x", "http://a/1", "http://a/2"])),
+        code(&get(dir.path(), &["-o", "x", "-o", "y", "http://a/1"])),
         2
     );
+    // The old --parallel=N: --segments N, with the hint.
+    let out = get(
+        dir.path(),
+        &["--parallel=2", &format!("http://127.0.0.1:{port}/x")],
+    );
+    assert_eq!(code(&out), 7, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--parallel 2 is now --segments 2"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(code(&get(dir.path(), &["--parallel=0", "http://a/1"])), 2);
+    let out = get(dir.path(), &["-C", "100", "http://a/1"]);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("only -C -"), "{}", stderr(&out));
     assert_eq!(
         code(&get(dir.path(), &["--json", "-o", "-", "http://a/1"])),
         2
@@ -733,7 +772,7 @@ fn limited_rate_downloads_are_whole() {
     let site = Site::new();
     let server = site.serve();
     let url = format!("http://{}/mid.bin", server.addr);
-    for extra in [&[][..], &["--parallel", "2"][..]] {
+    for extra in [&[][..], &["--segments", "2"][..]] {
         let mut args = vec!["-q", "--limit-rate", "4M", "-o", "m.bin", &url];
         args.extend_from_slice(extra);
         let out = get(&site.out(), &args);
@@ -783,8 +822,14 @@ fn a_file_changed_during_a_parallel_download_leaves_nothing() {
     });
     let dir = tempfile::tempdir().unwrap();
     let url = format!("http://{}/p.bin", server.addr);
+    // The old spelling of --segments still works, with a hint.
     let out = get(dir.path(), &["--parallel", "4", "-o", "p.bin", &url]);
     assert_eq!(code(&out), 33, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--parallel 4 is now --segments 4"),
+        "{}",
+        stderr(&out)
+    );
     assert!(
         stderr(&out).contains("the file changed during the download"),
         "{}",

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use rustix::net::RecvFlags;
 use zcopy::{Engine, Options, Report, Status, Syscall, Syscalls, Transfer};
 
+use super::proxy::Proxy;
 use crate::exit;
 
 /// Why a download failed, with the exit code curl gives the same failure.
@@ -202,7 +203,8 @@ fn remove_dot_segments(path: &str) -> String {
     joined
 }
 
-fn percent_decode(s: &str) -> Option<String> {
+/// `%XX` escapes decoded; `None` for a bad escape or bytes that are not UTF-8.
+pub fn percent_decode(s: &str) -> Option<String> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -219,17 +221,24 @@ fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// Opens a connection to `url`'s host, trying each of its addresses; for
-/// `https://`, with the TLS handshake done.
+/// Opens a connection to `url`'s host, or to `proxy` (through a `CONNECT` tunnel
+/// for `https://`), trying each address; for `https://`, with the TLS handshake done.
 pub fn connect(
     url: &Url,
+    proxy: Option<&Proxy>,
     connect_timeout: Duration,
     timeout: Duration,
     tls: &super::tls_client::Settings,
 ) -> Result<TcpStream, Failed> {
-    let addrs: Vec<SocketAddr> = (url.host.as_str(), url.port)
+    let hop = proxy.map_or(url, |p| &p.url);
+    let resolve = if proxy.is_some() {
+        exit::RESOLVE_PROXY
+    } else {
+        exit::RESOLVE
+    };
+    let addrs: Vec<SocketAddr> = (hop.host.as_str(), hop.port)
         .to_socket_addrs()
-        .map_err(|e| fail(exit::RESOLVE, format!("cannot resolve {}: {e}", url.host)))?
+        .map_err(|e| fail(resolve, format!("cannot resolve {}: {e}", hop.host)))?
         .collect();
     let mut last = None;
     for addr in &addrs {
@@ -241,10 +250,13 @@ pub fn connect(
                     .and_then(|()| stream.set_write_timeout(Some(timeout)))
                     .and_then(|()| stream.set_nodelay(true));
                 timeouts.map_err(|e| fail(exit::CONNECT, format!("{addr}: {e}")))?;
-                if url.tls {
-                    return tls.connect(stream, &url.host);
+                if !url.tls {
+                    return Ok(stream);
                 }
-                return Ok(stream);
+                if let Some(proxy) = proxy {
+                    tunnel(&stream, url, proxy)?;
+                }
+                return tls.connect(stream, &url.host);
             }
             Err(e) => last = Some((addr, e)),
         }
@@ -255,23 +267,110 @@ pub fn connect(
             format!("cannot connect to {addr}: no answer within {connect_timeout:?}"),
         ),
         Some((addr, e)) => fail(exit::CONNECT, format!("cannot connect to {addr}: {e}")),
-        None => fail(
-            exit::RESOLVE,
-            format!("{}: the name has no address", url.host),
-        ),
+        None => fail(resolve, format!("{}: the name has no address", hop.host)),
     })
 }
 
-/// Sends `GET url` with `extra` header lines (each ending in CRLF).
-pub fn send_get(stream: &TcpStream, url: &Url, extra: &str) -> Result<(), Failed> {
+/// `CONNECT host:port` through `proxy`: afterwards the connection is a pipe to `url`'s host.
+fn tunnel(stream: &TcpStream, url: &Url, proxy: &Proxy) -> Result<(), Failed> {
+    let host = if url.host.contains(':') {
+        format!("[{}]:{}", url.host, url.port)
+    } else {
+        format!("{}:{}", url.host, url.port)
+    };
+    let authorization = proxy
+        .authorization
+        .as_ref()
+        .map(|a| format!("Proxy-Authorization: {a}\r\n"))
+        .unwrap_or_default();
     let request = format!(
-        "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: zcopy/{}\r\nAccept: */*\r\nWant-Repr-Digest: sha-256=10, sha-512=3\r\n{extra}\r\n",
-        url.path,
-        url.authority(),
-        env!("CARGO_PKG_VERSION"),
+        "CONNECT {host} HTTP/1.1\r\nHost: {host}\r\n{authorization}User-Agent: zcopy/{}\r\n\r\n",
+        env!("CARGO_PKG_VERSION")
     );
+    let proxy = &proxy.url;
+    (&*stream).write_all(request.as_bytes()).map_err(|e| {
+        fail(
+            exit::SEND,
+            format!("proxy {proxy}: cannot send CONNECT: {e}"),
+        )
+    })?;
+    match read_head(stream, proxy)? {
+        Some(head) if (200..300).contains(&head.status) => Ok(()),
+        // curl's words and code for a refused tunnel.
+        Some(head) => Err(fail(
+            exit::RECEIVE,
+            format!(
+                "proxy {proxy}: CONNECT tunnel failed, response {} {}",
+                head.status, head.reason
+            ),
+        )),
+        None => Err(fail(
+            exit::RECEIVE,
+            format!("proxy {proxy}: closed the connection without answering CONNECT"),
+        )),
+    }
+}
+
+/// A request's method and header lines, as `-I`, `-H`, `-A` and `-u` shape them.
+pub struct Request<'a> {
+    /// `GET`, or `HEAD` for `-I`.
+    pub method: &'a str,
+    /// Header lines the user gave: one named as a default replaces it, one with an
+    /// empty value removes it (curl's `-H 'Name:'`).
+    pub headers: &'a [(String, String)],
+    /// The proxy an `http://` request goes to: the request line carries the
+    /// absolute URL, and its credentials go along.
+    pub proxy: Option<&'a Proxy>,
+}
+
+/// Sends `request` for `url` with `extra` header lines (each ending in CRLF).
+pub fn send(
+    stream: &TcpStream,
+    url: &Url,
+    request: &Request<'_>,
+    extra: &str,
+) -> Result<(), Failed> {
+    let target = match request.proxy {
+        Some(_) => url.to_string(),
+        None => url.path.clone(),
+    };
+    let mut text = format!("{} {target} HTTP/1.1\r\n", request.method);
+    let defaults = [
+        ("Host", url.authority()),
+        ("User-Agent", format!("zcopy/{}", env!("CARGO_PKG_VERSION"))),
+        ("Accept", "*/*".to_string()),
+        ("Want-Repr-Digest", "sha-256=10, sha-512=3".to_string()),
+    ];
+    let given = |name: &str| {
+        request
+            .headers
+            .iter()
+            .rev()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+    };
+    let mut line = |name: &str, value: &str| {
+        if !value.is_empty() {
+            text.push_str(&format!("{name}: {value}\r\n"));
+        }
+    };
+    for (name, value) in &defaults {
+        match given(name) {
+            Some((name, value)) => line(name, value),
+            None => line(name, value),
+        }
+    }
+    for (name, value) in request.headers {
+        if !defaults.iter().any(|(d, _)| d.eq_ignore_ascii_case(name)) {
+            line(name, value);
+        }
+    }
+    if let Some(authorization) = request.proxy.and_then(|p| p.authorization.as_ref()) {
+        text.push_str(&format!("Proxy-Authorization: {authorization}\r\n"));
+    }
+    text.push_str(extra);
+    text.push_str("\r\n");
     (&*stream)
-        .write_all(request.as_bytes())
+        .write_all(text.as_bytes())
         .map_err(|e| fail(exit::SEND, format!("{url}: cannot send the request: {e}")))
 }
 
@@ -287,6 +386,8 @@ pub enum Framing {
 /// A response head.
 #[derive(Debug)]
 pub struct Head {
+    /// The minor version of HTTP/1.x the server answered with.
+    pub version: u8,
     pub status: u16,
     pub reason: String,
     pub headers: Vec<(String, String)>,
@@ -349,6 +450,7 @@ pub fn read_head(stream: &TcpStream, url: &Url) -> Result<Option<Head>, Failed> 
             })
             .collect();
         let mut head = Head {
+            version: response.version.unwrap_or(1),
             status,
             reason: response.reason.unwrap_or_default().to_string(),
             headers,
