@@ -1,6 +1,7 @@
 //! Runs a transfer to the end, with a progress bar when stderr is a terminal.
 
 use std::io::IsTerminal;
+use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use zcopy::{Status, Transfer};
@@ -15,9 +16,21 @@ pub fn run(
     total: Option<u64>,
     show: bool,
 ) -> Result<(), zcopy::Error> {
+    run_watched(transfer, total, show, None)
+}
+
+/// Like [`run`], with a watchdog on progress: a socket timeout (`EAGAIN`) is
+/// retried until no byte has moved for `stall`, so the descriptors' own timeout
+/// is a short tick rather than the limit, which each partial send would restart.
+pub fn run_watched(
+    transfer: &mut Transfer<'_>,
+    total: Option<u64>,
+    show: bool,
+    stall: Option<Duration>,
+) -> Result<(), zcopy::Error> {
     let big = total.is_none_or(|t| t > STEP);
     if !(show && big && std::io::stderr().is_terminal()) {
-        return finish(transfer.run());
+        return finish(watch(transfer, u64::MAX, stall, |_| {}), stall);
     }
     let bar = match total {
         Some(total) => ProgressBar::new(total).with_style(
@@ -31,24 +44,52 @@ pub fn run(
                 .expect("a valid template"),
         ),
     };
-    let result = loop {
-        match transfer.run_some(STEP) {
-            Ok(Status::More) => bar.set_position(transfer.moved()),
-            other => break other,
-        }
-    };
+    let result = watch(transfer, STEP, stall, |moved| bar.set_position(moved));
     bar.finish_and_clear();
-    finish(result)
+    finish(result, stall)
 }
 
-fn finish(result: Result<Status, zcopy::Error>) -> Result<(), zcopy::Error> {
+/// Runs `transfer` in shares of `step` bytes, calling `moved` after each, until
+/// it is done, fails, or (with `stall`) nothing has moved for `stall`.
+fn watch(
+    transfer: &mut Transfer<'_>,
+    step: u64,
+    stall: Option<Duration>,
+    mut moved: impl FnMut(u64),
+) -> Result<Status, zcopy::Error> {
+    let mut last = (transfer.moved(), Instant::now());
+    loop {
+        let status = transfer.run_some(step)?;
+        if transfer.moved() > last.0 {
+            last = (transfer.moved(), Instant::now());
+            moved(last.0);
+        }
+        match (status, stall) {
+            (Status::Done, _) => return Ok(Status::Done),
+            (Status::WouldBlock, Some(stall)) if last.1.elapsed() < stall => {}
+            (Status::WouldBlock, _) => return Ok(Status::WouldBlock),
+            (Status::More, _) => {}
+        }
+    }
+}
+
+fn finish(
+    result: Result<Status, zcopy::Error>,
+    stall: Option<Duration>,
+) -> Result<(), zcopy::Error> {
     match result? {
         Status::Done => Ok(()),
         // Only blocking descriptors reach here, and they do not return EAGAIN
         // unless a timeout (SO_RCVTIMEO) expired.
         Status::WouldBlock | Status::More => Err(zcopy::Error::Setup(std::io::Error::new(
             std::io::ErrorKind::TimedOut,
-            "timed out waiting for the peer",
+            match stall {
+                Some(stall) => format!(
+                    "timed out: no byte moved for {} s (--timeout)",
+                    stall.as_secs_f64()
+                ),
+                None => "timed out waiting for the peer".into(),
+            },
         ))),
     }
 }

@@ -835,3 +835,45 @@ fn timeouts_end_stalled_transfers() {
     assert!(stderr.contains("timed out"), "{stderr}");
     assert!(names_in(out.path()).is_empty());
 }
+
+/// `--raw` to a peer that accepts and never reads: the watchdog ends it with
+/// curl's timeout code, whichever engine sends, instead of each partial send
+/// restarting the socket's own timeout.
+#[test]
+fn raw_send_to_a_peer_that_never_reads_times_out() {
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("f.bin");
+    // More than the socket buffers on both sides hold, so the sender stalls.
+    std::fs::write(&file, pattern(64 << 20)).unwrap();
+    let deaf = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = deaf.local_addr().unwrap().to_string();
+    let (done, held) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let mut kept = Vec::new();
+        // Holds every connection open, unread, until the senders have given up.
+        deaf.set_nonblocking(true).unwrap();
+        while held.try_recv().is_err() {
+            match deaf.accept() {
+                Ok((c, _)) => kept.push(c),
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
+            }
+        }
+    });
+    for engine in ["auto", "read-write", "mmap", "sendfile", "splice"] {
+        let o = send(
+            &file,
+            &addr,
+            &["--raw", "--timeout", "1", "--engine", engine],
+        );
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(28), "{engine}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{engine}: {stderr}");
+        assert!(stderr.contains(&addr), "{engine}: {stderr}");
+        assert!(
+            stderr.contains("timed out: no byte moved for 1 s (--timeout)"),
+            "{engine}: {stderr}"
+        );
+    }
+    done.send(()).unwrap();
+    holder.join().unwrap();
+}

@@ -42,9 +42,10 @@ use std::ops::Range;
 use std::os::fd::BorrowedFd;
 use std::sync::Mutex;
 
-use rustix::event::{PollFd, PollFlags};
+use rustix::event::{PollFd, PollFlags, Timespec};
 use rustix::fs::OFlags;
 use rustix::io::Errno;
+use rustix::net::sockopt::Timeout;
 
 use super::direct::AlignedBuf;
 use super::{sink_closed, triage, Cursor, Step, Verdict};
@@ -320,9 +321,15 @@ impl MsgZerocopy {
                 return Ok(false);
             }
             // No events asked: poll still reports POLLERR, raised while the error
-            // queue holds a notification, and POLLHUP.
+            // queue holds a notification, and POLLHUP. A blocking send would give up
+            // after the socket's send timeout, so the wait for completions does too.
             let mut fds = [PollFd::new(&sink, PollFlags::empty())];
-            match cur.call(Syscall::Poll, rustix::event::poll(&mut fds, None)) {
+            let limit = rustix::net::sockopt::socket_timeout(sink, Timeout::Send)
+                .ok()
+                .flatten()
+                .and_then(|t| Timespec::try_from(t).ok());
+            match cur.call(Syscall::Poll, rustix::event::poll(&mut fds, limit.as_ref())) {
+                Ok(0) if limit.is_some() => return Ok(false),
                 Ok(_) | Err(Errno::INTR) => {}
                 Err(errno) => {
                     return Err(Error::Io {

@@ -15,6 +15,9 @@ use crate::cmd::send::{open_source, secs, Args};
 use crate::summary::Summary;
 use crate::{net, progress};
 
+/// How often a stalled send looks at its watchdog.
+const TICK: Duration = Duration::from_millis(250);
+
 /// `--raw`: one file's bytes, then a lingering close. A framed receiver's refusal,
 /// read during the close, is reported with a hint.
 pub(super) fn run_raw(args: &Args, paths: &[PathBuf], addr: &str) -> Result<()> {
@@ -38,8 +41,11 @@ pub(super) fn run_raw(args: &Args, paths: &[PathBuf], addr: &str) -> Result<()> 
         (file.as_fd(), trusted.then_some(meta.len()))
     };
     let stream = net::connect(addr, secs(args.connect_timeout))?;
-    net::keep_alive(&stream, secs(args.timeout))
-        .with_context(|| format!("{addr}: socket options"))?;
+    // The socket timeout is only a tick for the watchdog in `progress`: as the
+    // limit itself, each partial send would restart it.
+    let stall = Some(secs(args.timeout)).filter(|t| !t.is_zero());
+    let tick = stall.map_or(Duration::ZERO, |s| s.min(TICK));
+    net::keep_alive(&stream, tick).with_context(|| format!("{addr}: socket options"))?;
     let started = Instant::now();
     let usage = Rusage::process();
     let calibrated = match (args.engine, len) {
@@ -58,7 +64,7 @@ pub(super) fn run_raw(args: &Args, paths: &[PathBuf], addr: &str) -> Result<()> 
     };
     let mut transfer = Transfer::new(&source, &stream, options)
         .with_context(|| format!("cannot send {}", path.display()))?;
-    progress::run(&mut transfer, len, !args.json && !args.quiet)
+    progress::run_watched(&mut transfer, len, !args.json && !args.quiet, stall)
         .map_err(net::engine_error)
         .with_context(|| {
             format!(
