@@ -22,6 +22,19 @@ fn no_panic(what: &str, o: &Output) {
     assert!(!err.contains("panicked"), "{what}: {err}");
 }
 
+/// `zcopy send PATH` to a `recv --once` server; both must succeed.
+fn send_to(path: &std::path::Path, server: &mut Server) {
+    let o = zcopy()
+        .arg("send")
+        .arg(path)
+        .arg(&server.addr)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (status, _, stderr) = server.wait();
+    assert!(status.success(), "{stderr}");
+}
+
 #[test]
 fn a_tree_with_names_that_are_not_utf8_arrives_whole() {
     let src = tempfile::tempdir().unwrap();
@@ -31,15 +44,7 @@ fn a_tree_with_names_that_are_not_utf8_arrives_whole() {
     std::os::unix::fs::symlink(odd("target"), root.join(odd("link"))).unwrap();
     let out = tempfile::tempdir().unwrap();
     let mut server = Server::recv_once(out.path(), &[]);
-    let o = zcopy()
-        .arg("send")
-        .arg(&root)
-        .arg(&server.addr)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let (status, _, stderr) = server.wait();
-    assert!(status.success(), "{stderr}");
+    send_to(&root, &mut server);
     let got = out.path().join(odd("tree"));
     assert!(std::fs::read(got.join(odd("dir")).join(odd("file"))).unwrap() == pattern(70_000));
     assert_eq!(
@@ -67,15 +72,7 @@ fn recv_into_a_file_whose_name_is_not_utf8() {
         ],
         None,
     );
-    let o = zcopy()
-        .arg("send")
-        .arg(&src)
-        .arg(&server.addr)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let (status, _, stderr) = server.wait();
-    assert!(status.success(), "{stderr}");
+    send_to(&src, &mut server);
     assert!(std::fs::read(&target).unwrap() == pattern(5000));
 }
 
