@@ -17,7 +17,6 @@ mod http;
 mod listen_fds;
 mod net;
 mod progress;
-mod size;
 mod summary;
 // Signal masks, which rustix does not wrap.
 #[allow(unsafe_code)]

@@ -4,7 +4,7 @@
 use serde_json::{json, Map, Value};
 use zcopy::{Report, Rusage};
 
-use crate::size::human;
+use zcopy::size::human;
 
 /// A finished transfer: the engine's report, the whole job's wall time (with
 /// headers and digests) and the resource usage measured around the job.

@@ -73,6 +73,7 @@ pub mod report;
 // Maps files and reads them in place, behind a SIGBUS guard.
 #[allow(unsafe_code)]
 pub mod scan;
+pub mod size;
 // The calls rustix does not wrap.
 #[allow(unsafe_code)]
 mod sys;

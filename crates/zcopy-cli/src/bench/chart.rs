@@ -28,7 +28,7 @@ fn draw(svg: &mut String, size: (u32, u32), results: &[Measured], env: &Value) -
     root.fill(&WHITE).map_err(fail)?;
     let title = format!(
         "zcopy bench: {} file, {}, kernel {}",
-        crate::size::human(env["file_size"].as_u64().unwrap_or(0)),
+        zcopy::size::human(env["file_size"].as_u64().unwrap_or(0)),
         env["file_system"].as_str().unwrap_or("?"),
         env["kernel"].as_str().unwrap_or("?")
     );

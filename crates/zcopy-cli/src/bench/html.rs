@@ -5,7 +5,7 @@
 use anyhow::Result;
 
 use super::{chart, model, Report, MIB};
-use crate::size;
+use zcopy::size;
 
 pub fn render(report: &Report) -> Result<String> {
     let env = &report.env;

@@ -31,9 +31,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
 
 use crate::cmd::Usage;
-use crate::size;
 use counters::{Counters, Counts, SkbBytes, EVENTS};
 use jobs::{Files, Job, Row, Sample};
+use zcopy::size;
 
 /// Measure every engine side by side, beside the seeds' model of copies and switches
 #[derive(clap::Args)]

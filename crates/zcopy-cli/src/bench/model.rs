@@ -132,7 +132,7 @@ pub fn check(row: &Row, m: &Measured) -> Check {
             let per_chunk = total / chunks;
             out.push(format!(
                 "{per_chunk:.1} syscalls per {} chunk = {:.1} switches (model {}): {}",
-                crate::size::human(buffer as u64),
+                zcopy::size::human(buffer as u64),
                 2.0 * per_chunk,
                 model.switches.unwrap_or(0),
                 verdict((2.0 * per_chunk - 4.0).abs() < 0.5)
@@ -178,7 +178,7 @@ pub fn check(row: &Row, m: &Measured) -> Check {
             let per_chunk = total / (s.bytes as f64 / buffer as f64).max(1.0);
             out.push(format!(
                 "{per_chunk:.2} syscalls per {} read",
-                crate::size::human(buffer as u64)
+                zcopy::size::human(buffer as u64)
             ));
         }
         _ => {}
@@ -237,7 +237,7 @@ pub fn check(row: &Row, m: &Measured) -> Check {
         match row.job {
             Job::Recv | Job::Echo if reads_socket => out.push(format!(
                 "{skb} skb copies{}: the receiving side's copy into user space, which loopback cannot avoid",
-                m.skb_bytes.map_or_else(String::new, |b| format!(" of {}", crate::size::human(b)))
+                m.skb_bytes.map_or_else(String::new, |b| format!(" of {}", zcopy::size::human(b)))
             )),
             Job::Serve => out.push(format!("{skb} skb copies: the client reads each response into user space")),
             Job::Send | Job::Small | Job::Echo | Job::Recv => {

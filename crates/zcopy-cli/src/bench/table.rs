@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 
 use super::counters::Counts;
 use super::{model, Report, MIB};
-use crate::size;
+use zcopy::size;
 
 /// The width to wrap to: the terminal's, else `$COLUMNS`, else 80.
 pub fn terminal_width() -> usize {

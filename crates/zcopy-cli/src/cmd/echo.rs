@@ -6,7 +6,8 @@ use std::net::{Shutdown, TcpStream};
 use anyhow::{bail, Result};
 use zcopy::{Engine, EngineChoice, Options, Transfer};
 
-use crate::{net, size};
+use crate::net;
+use zcopy::size;
 
 /// Echo every byte back to the sender, one thread per connection (the seed's Server)
 #[derive(clap::Args)]

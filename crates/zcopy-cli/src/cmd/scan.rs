@@ -30,7 +30,7 @@ use anyhow::{bail, Result};
 use zcopy::{ScanChoice, ScanEngine};
 
 use crate::digest::{self, Digest, Hasher, Xof};
-use crate::size;
+use zcopy::size;
 
 /// Checksum files through read, pread, mmap or direct I/O (xxhsum-, b3sum- and
 /// sha256sum-compatible output and check files)

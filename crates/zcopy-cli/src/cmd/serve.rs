@@ -8,7 +8,8 @@ use anyhow::{bail, Context, Result};
 use rustix::process::{Resource, Rlimit};
 use zcopy::{Engine, EngineChoice};
 
-use crate::{net, size, sys};
+use crate::{net, sys};
+use zcopy::size;
 use zcopy_http::access_log::LogFormat;
 use zcopy_http::server::{Config, Listener, Server};
 

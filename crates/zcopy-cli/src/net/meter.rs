@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::size::human;
+use zcopy::size::human;
 
 /// How often the progress line is redrawn.
 const TICK: Duration = Duration::from_millis(250);
@@ -175,7 +175,7 @@ impl Limiter {
 /// Parses a `--limit-rate` value: bytes per second with curl's suffixes (`500k`,
 /// `10M`, `1G`; binary multiples, as curl uses).
 pub fn parse_rate(text: &str) -> Result<u64, String> {
-    let rate = crate::size::parse(text).map_err(|e| e.to_string())?;
+    let rate = zcopy::size::parse(text).map_err(|e| e.to_string())?;
     if rate == 0 {
         return Err("the rate must be above 0".into());
     }

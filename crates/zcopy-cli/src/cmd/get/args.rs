@@ -126,7 +126,7 @@ pub struct Args {
     #[arg(short = 'k', long)]
     insecure: bool,
     /// At most RATE bytes per second (a SIZE: 500k, 10M), shared by --segments ranges
-    #[arg(long, value_name = "RATE", value_parser = crate::size::parse)]
+    #[arg(long, value_name = "RATE", value_parser = zcopy::size::parse)]
     limit_rate: Option<u64>,
     /// Engine for bodies with a length: auto (splice), splice, read-write
     #[arg(long, default_value = "auto")]

@@ -38,9 +38,10 @@ use zcopy_wire::partial::{self, Root};
 use super::parent_dir;
 use crate::net::meter::{self, Limiter};
 use crate::summary::Summary;
-use crate::{net, size, sys};
+use crate::{net, sys};
 use admit::secure;
 use session::Session;
+use zcopy::size;
 use zcopy_wire::tls;
 
 /// Receive files from `zcopy send`, or raw bytes (--raw) from nc or the seed's clients

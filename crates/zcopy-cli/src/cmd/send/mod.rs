@@ -29,7 +29,8 @@ use crate::cmd::send::session::Sender;
 use crate::cmd::send::walk::How;
 use crate::net::meter::{self, Meter};
 use crate::summary::Summary;
-use crate::{net, size, sys};
+use crate::{net, sys};
+use zcopy::size;
 use zcopy_wire::tls;
 
 /// Files up to this size travel inside the shared write buffer.

@@ -1,3 +1,5 @@
+//! Sizes as people write them and read them.
+//!
 //! SIZE arguments: `1024`, `1KiB`, `64k`, `1M`, `1GiB`, `1kb`, `1.5KiB`.
 //!
 //! Units are case-insensitive. `k`, `KiB`, `M`, `MiB`, `G`, `GiB`, `T`, `TiB` are
