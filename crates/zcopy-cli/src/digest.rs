@@ -7,9 +7,9 @@ use std::fmt::Write as _;
 
 use sha2::Digest as _;
 
-use crate::xxh3::Xxh3;
 use xxhash_rust::xxh32::Xxh32;
 use xxhash_rust::xxh64::Xxh64;
+use zcopy::xxh3::Xxh3;
 
 /// A digest algorithm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

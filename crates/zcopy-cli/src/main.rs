@@ -22,9 +22,6 @@ mod summary;
 #[allow(unsafe_code)]
 mod sys;
 mod version;
-// XXH3's loop compiled per SIMD level, called after a run-time CPU check.
-#[allow(unsafe_code)]
-mod xxh3;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

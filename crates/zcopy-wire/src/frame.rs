@@ -23,7 +23,8 @@
 
 use std::io::{self, Read};
 
-use xxhash_rust::xxh3::{xxh3_128, Xxh3};
+use xxhash_rust::xxh3::xxh3_128;
+use zcopy::xxh3::Xxh3;
 
 /// The first four bytes of every framed connection, both ways.
 pub const MAGIC: &[u8; 4] = b"ZCPY";

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags, Timespec, Timestamps};
 use rustix::io::Errno;
-use xxhash_rust::xxh3::Xxh3;
+use zcopy::xxh3::Xxh3;
 
 use crate::frame::{self, Entry, Have};
 

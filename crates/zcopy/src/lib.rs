@@ -78,6 +78,9 @@ pub mod size;
 #[allow(unsafe_code)]
 mod sys;
 pub mod transfer;
+// XXH3's loop compiled per SIMD level, called after a run-time CPU check.
+#[allow(unsafe_code)]
+pub mod xxh3;
 
 pub use choice::{Engine, EngineChoice, FdKind};
 pub use copy_file::{copy_contents, copy_file, Copied, CopyOptions, Method, Reflink, Sparse};

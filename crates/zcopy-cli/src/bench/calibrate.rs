@@ -25,8 +25,8 @@ use zcopy::{Engine, EngineChoice, Options, ScanChoice, ScanEngine, Transfer};
 
 use super::table::wrap;
 use super::{Output, MIB};
-use crate::xxh3::Xxh3;
 use zcopy::size;
+use zcopy::xxh3::Xxh3;
 
 const SCAN_SIZES: [u64; 4] = [64 << 10, 1 << 20, 16 << 20, 64 << 20];
 const SEND_SIZES: [u64; 3] = [4 << 10, 64 << 10, 1 << 20];

@@ -14,7 +14,7 @@ use zcopy::{
     Engine, EngineChoice, Options, Rusage, ScanChoice, ScanEngine, Syscalls, Transfer, ZeroCopy,
 };
 
-use crate::xxh3::Xxh3;
+use zcopy::xxh3::Xxh3;
 
 /// One kind of data movement.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use std::os::unix::fs::FileExt;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use xxhash_rust::xxh3::Xxh3;
+use zcopy::xxh3::Xxh3;
 use zcopy::{Engine, Syscall};
 use zcopy_wire::frame::{self, Msg};
 

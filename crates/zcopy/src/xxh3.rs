@@ -41,6 +41,7 @@ const BUFFER: usize = 256;
 pub enum Level {
     /// Whatever the binary was built for (SSE2 on x86-64).
     Baseline,
+    /// AVX2's 256-bit lanes.
     Avx2,
 }
 
@@ -80,11 +81,17 @@ pub struct Xxh3 {
 
 impl Default for Xxh3 {
     fn default() -> Xxh3 {
-        Xxh3::with_level(Level::detect())
+        Xxh3::new()
     }
 }
 
 impl Xxh3 {
+    /// A hasher at the best level this CPU has ([`Level::detect`]).
+    pub fn new() -> Xxh3 {
+        Xxh3::with_level(Level::detect())
+    }
+
+    /// A hasher whose long-input loop runs at `level` (the tests compare levels).
     pub fn with_level(level: Level) -> Xxh3 {
         Xxh3 {
             acc: [
@@ -100,6 +107,7 @@ impl Xxh3 {
         }
     }
 
+    /// Feeds more input.
     pub fn update(&mut self, mut input: &[u8]) {
         self.total += input.len() as u64;
         if self.buf_len + input.len() <= BUFFER {
@@ -151,6 +159,7 @@ impl Xxh3 {
         acc
     }
 
+    /// XXH3-64 of the input so far.
     pub fn digest(&self) -> u64 {
         if self.total <= MID_SIZE_MAX {
             return xxhash_rust::xxh3::xxh3_64(&self.buf[..self.buf_len]);
@@ -158,6 +167,7 @@ impl Xxh3 {
         merge(&self.final_acc(), 11, self.total.wrapping_mul(PRIME64_1))
     }
 
+    /// XXH3-128 of the input so far.
     pub fn digest128(&self) -> u128 {
         if self.total <= MID_SIZE_MAX {
             return xxhash_rust::xxh3::xxh3_128(&self.buf[..self.buf_len]);
