@@ -156,28 +156,6 @@ impl Root {
     }
 }
 
-/// A new temporary file beside `path` (mode 0600), named `.NAME.XXXXXX.zcopy-part`,
-/// removed when dropped unless it is persisted (renamed) over `path`. Its error
-/// does not name the temporary path: the caller names the real target.
-pub fn temp_beside(path: &std::path::Path) -> io::Result<tempfile::NamedTempFile> {
-    let mut prefix = std::ffi::OsString::from(".");
-    prefix.push(path.file_name().unwrap_or("zcopy".as_ref()));
-    prefix.push(".");
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => std::path::Path::new("."),
-    };
-    tempfile::Builder::new()
-        .prefix(&prefix)
-        .suffix(".zcopy-part")
-        .tempfile_in(dir)
-        // tempfile appends ` at path "..."` to the OS error's own words.
-        .map_err(|e| match e.to_string().split_once(" at path ") {
-            Some((words, _)) => io::Error::new(e.kind(), words.to_string()),
-            None => e,
-        })
-}
-
 /// EXDEV and ELOOP from openat2 mean the path tried to leave the directory.
 fn beneath_error(e: Errno, path: &[u8]) -> io::Error {
     match e {

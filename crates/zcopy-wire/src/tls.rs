@@ -201,7 +201,7 @@ fn kept_identity(path: &Path) -> Result<(CertificateDer<'static>, PrivateKeyDer<
             let pem = format!("{}{}", made.cert.pem(), made.key_pair.serialize_pem());
             // tempfile makes the file 0600 before a byte of the key is in it.
             let cannot = || format!("cannot write the identity file {shown}");
-            let mut temp = crate::partial::temp_beside(path).step(cannot)?;
+            let mut temp = zcopy::place::temp_beside(path).step(cannot)?;
             temp.write_all(pem.as_bytes())
                 .and_then(|()| temp.as_file().sync_all())
                 .step(cannot)?;

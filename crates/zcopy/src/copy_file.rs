@@ -23,9 +23,10 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::Mutex;
 
-use rustix::fs::{Mode, OFlags};
+use rustix::fs::Mode;
 
 use crate::engine::{reflink, seek_data};
+use crate::place::Placement;
 use crate::{Engine, EngineChoice, Error, FdKind, Options, Status, Transfer};
 
 /// Whether to clone with `FICLONE`, as `cp --reflink=auto|always|never`.
@@ -325,12 +326,8 @@ pub fn copy_file(src: &Path, dst: &Path, options: &CopyOptions) -> Result<Copied
     };
     let file = File::open(src).map_err(|e| setup("cannot open", src, e))?;
     let meta = file.metadata().map_err(|e| setup("cannot stat", src, e))?;
-    let dir = match dst.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
     let mode = Mode::from_raw_mode(meta.mode() & 0o777);
-    let placed = Placement::create(dir, dst, mode).map_err(|e| setup("cannot create", dst, e))?;
+    let placed = Placement::create(dst, mode).map_err(|e| setup("cannot create", dst, e))?;
     let copied = copy_contents(
         &file,
         &meta,
@@ -346,81 +343,6 @@ pub fn copy_file(src: &Path, dst: &Path, options: &CopyOptions) -> Result<Copied
         .map_err(|e| setup("cannot create", dst, e))?;
     Ok(copied)
 }
-
-/// A file being made for `copy_file`: unnamed, or under a temporary name that
-/// is removed if the copy fails.
-struct Placement {
-    file: File,
-    temp: Option<std::path::PathBuf>,
-}
-
-impl Placement {
-    fn create(dir: &Path, dst: &Path, mode: Mode) -> std::io::Result<Placement> {
-        let flags = OFlags::WRONLY | OFlags::CLOEXEC;
-        match rustix::fs::open(dir, flags | OFlags::TMPFILE, mode) {
-            Ok(fd) => Ok(Placement {
-                file: File::from(fd),
-                temp: None,
-            }),
-            // EOPNOTSUPP, EISDIR: a file system without O_TMPFILE (or an old kernel).
-            Err(rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::ISDIR) => {
-                let mut name = std::ffi::OsString::from(".");
-                name.push(dst.file_name().unwrap_or_default());
-                name.push(format!(".{}.zcopy-part", std::process::id()));
-                let temp = dir.join(name);
-                let fd = rustix::fs::open(&temp, flags | OFlags::CREATE | OFlags::EXCL, mode)?;
-                Ok(Placement {
-                    file: File::from(fd),
-                    temp: Some(temp),
-                })
-            }
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// Puts the complete file under `dst`, replacing what was there.
-    fn link(mut self, dst: &Path) -> std::io::Result<()> {
-        if let Some(temp) = self.temp.take() {
-            return std::fs::rename(&temp, dst).inspect_err(|_| {
-                let _ = std::fs::remove_file(&temp);
-            });
-        }
-        use std::os::fd::AsRawFd;
-        let proc = format!("/proc/self/fd/{}", self.file.as_raw_fd());
-        let link = |name: &Path| {
-            rustix::fs::linkat(
-                rustix::fs::CWD,
-                proc.as_str(),
-                rustix::fs::CWD,
-                name,
-                rustix::fs::AtFlags::SYMLINK_FOLLOW,
-            )
-        };
-        match link(dst) {
-            Ok(()) => Ok(()),
-            // The target exists: link beside it, then rename over it.
-            Err(rustix::io::Errno::EXIST) => {
-                let mut name = dst.as_os_str().to_owned();
-                name.push(format!(".{}.zcopy-part", std::process::id()));
-                let temp = std::path::PathBuf::from(name);
-                link(&temp)?;
-                std::fs::rename(&temp, dst).inspect_err(|_| {
-                    let _ = std::fs::remove_file(&temp);
-                })
-            }
-            Err(e) => Err(e.into()),
-        }
-    }
-}
-
-impl Drop for Placement {
-    fn drop(&mut self) {
-        if let Some(temp) = &self.temp {
-            let _ = std::fs::remove_file(temp);
-        }
-    }
-}
-
 /// The kernel's words for `e`, without Rust's " (os error N)".
 fn strerror(e: &std::io::Error) -> String {
     let text = e.to_string();

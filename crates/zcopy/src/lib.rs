@@ -69,6 +69,7 @@
 pub mod choice;
 pub mod copy_file;
 pub mod engine;
+pub mod place;
 pub mod report;
 // Maps files and reads them in place, behind a SIGBUS guard.
 #[allow(unsafe_code)]

@@ -51,7 +51,7 @@ pub fn profile_path() -> Option<PathBuf> {
 pub fn open_profile() -> Result<Output> {
     let path =
         profile_path().context("cannot find a cache directory: set XDG_CACHE_HOME or HOME")?;
-    let dir = crate::cmd::parent_dir(&path);
+    let dir = zcopy::place::parent_dir(&path);
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     Output::open(&path)
 }

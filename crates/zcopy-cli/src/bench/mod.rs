@@ -233,7 +233,7 @@ impl Output {
         if path.is_dir() {
             bail!("cannot write {}: Is a directory", path.display());
         }
-        let dir = crate::cmd::parent_dir(path);
+        let dir = zcopy::place::parent_dir(path);
         let temp = tempfile::Builder::new()
             .prefix(".zcopy-bench.")
             .tempfile_in(dir)
@@ -253,7 +253,7 @@ impl Output {
             |e: std::io::Error| anyhow::anyhow!("cannot write {}: {e}", self.path.display());
         self.temp.write_all(bytes).map_err(write)?;
         self.temp.as_file().sync_all().map_err(write)?;
-        crate::cmd::open_up(self.temp.as_file()).map_err(write)?;
+        zcopy::place::open_up(self.temp.as_file()).map_err(write)?;
         self.temp
             .persist(&self.path)
             .map_err(|e| anyhow::anyhow!("cannot write {}: {}", self.path.display(), e.error))?;

@@ -48,38 +48,6 @@ pub fn is_stdout_closed(e: &anyhow::Error) -> bool {
     e.downcast_ref::<StdoutClosed>().is_some()
 }
 
-/// The directory a path is in (`.` for a bare name).
-pub fn parent_dir(path: &std::path::Path) -> &std::path::Path {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => std::path::Path::new("."),
-    }
-}
-
-/// The process's umask, from /proc/self/status: reading it with umask(2) means
-/// setting it, which would race with any other thread creating a file meanwhile.
-/// Without procfs, set and put straight back.
-pub fn umask() -> u32 {
-    let from_proc = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            let line = status.lines().find(|l| l.starts_with("Umask:"))?;
-            u32::from_str_radix(line["Umask:".len()..].trim(), 8).ok()
-        });
-    from_proc.unwrap_or_else(|| {
-        let mask = rustix::process::umask(rustix::fs::Mode::empty());
-        rustix::process::umask(mask);
-        mask.bits()
-    })
-}
-
-/// Gives a finished temporary file (made 0600) the mode a new file gets from
-/// `>` or `curl -o`: 0666 less the umask.
-pub fn open_up(file: &std::fs::File) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    file.set_permissions(std::fs::Permissions::from_mode(0o666 & !umask()))
-}
-
 /// Prints one JSON object as a line on stdout.
 pub fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();

@@ -6,7 +6,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use super::words::q;
-use crate::cmd::parent_dir;
+use zcopy::place::parent_dir;
 
 /// The backup names GNU's version control makes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -109,7 +109,7 @@ pub fn run_as(args: Args, program: Program) -> Result<()> {
         sources: (srcs.len() > 1).then(HashSet::new),
         set,
         program,
-        umask: super::umask(),
+        umask: zcopy::place::umask(),
         linked: HashMap::new(),
         dir_dev: 0,
         bar: show_bar.then(|| {

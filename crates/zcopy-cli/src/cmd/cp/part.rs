@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use rustix::fs::{AtFlags, FileType, Mode, RenameFlags, CWD};
 
-use crate::cmd::parent_dir;
+use zcopy::place::parent_dir;
 
 /// A target's directory, open, and the target's name in it.
 pub type Target<'a> = (BorrowedFd<'a>, &'a OsStr);

@@ -454,7 +454,7 @@ impl Job<'_> {
                 ),
             ));
         }
-        let parent = super::parent_dir(&path);
+        let parent = zcopy::place::parent_dir(&path);
         if !parent.is_dir() && self.config.create_dirs {
             // curl's mode for the directories it makes.
             std::os::unix::fs::DirBuilderExt::mode(

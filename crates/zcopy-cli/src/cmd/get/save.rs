@@ -306,7 +306,7 @@ pub(super) fn part_path(target: &Path) -> PathBuf {
     let name = target
         .file_name()
         .map_or_else(|| "index.html".into(), |n| n.to_string_lossy());
-    crate::cmd::parent_dir(target).join(format!(".{name}.zcopy-part"))
+    zcopy::place::parent_dir(target).join(format!(".{name}.zcopy-part"))
 }
 
 /// What `If-Range` may carry: a strong ETag, else Last-Modified.

@@ -35,12 +35,12 @@ use serde_json::Map;
 use zcopy::{Engine, EngineChoice, Options, Rusage};
 use zcopy_wire::partial::{self, Root};
 
-use super::parent_dir;
 use crate::net::meter::{self, Limiter};
 use crate::summary::Summary;
 use crate::{net, sys};
 use admit::secure;
 use session::Session;
+use zcopy::place::parent_dir;
 use zcopy::size;
 use zcopy_wire::tls;
 

@@ -48,7 +48,7 @@ impl Job {
         }
         let temp = temp_beside(&path)?;
         let report = self.transfer(stream, temp.as_file(), None, &what)?;
-        crate::cmd::open_up(temp.as_file())
+        zcopy::place::open_up(temp.as_file())
             .with_context(|| format!("cannot set the mode of {}", path.display()))?;
         persist(temp, &path)?;
         Ok((report, String::new(), path))
@@ -79,7 +79,7 @@ impl Job {
 }
 
 pub(super) fn temp_beside(path: &Path) -> Result<NamedTempFile> {
-    zcopy_wire::partial::temp_beside(path)
+    zcopy::place::temp_beside(path)
         .with_context(|| format!("cannot create a file beside {}", path.display()))
 }
 
