@@ -66,8 +66,8 @@ fn watch(
         }
         match (status, stall) {
             (Status::Done, _) => return Ok(Status::Done),
-            (Status::WouldBlock, Some(stall)) if last.1.elapsed() < stall => {}
-            (Status::WouldBlock, _) => return Ok(Status::WouldBlock),
+            (Status::WouldBlock(_), Some(stall)) if last.1.elapsed() < stall => {}
+            (Status::WouldBlock(side), _) => return Ok(Status::WouldBlock(side)),
             (Status::More, _) => {}
         }
     }
@@ -81,7 +81,7 @@ fn finish(
         Status::Done => Ok(()),
         // Only blocking descriptors reach here, and they do not return EAGAIN
         // unless a timeout (SO_RCVTIMEO) expired.
-        Status::WouldBlock | Status::More => Err(zcopy::Error::Setup(std::io::Error::new(
+        Status::WouldBlock(_) | Status::More => Err(zcopy::Error::Setup(std::io::Error::new(
             std::io::ErrorKind::TimedOut,
             match stall {
                 Some(stall) => format!(

@@ -224,7 +224,7 @@ impl Upload {
         self.received += moved;
         match status.map_err(|e| e.to_string())? {
             zcopy::Status::Done => Ok(true),
-            zcopy::Status::WouldBlock | zcopy::Status::More => Ok(false),
+            zcopy::Status::WouldBlock(_) | zcopy::Status::More => Ok(false),
         }
     }
 

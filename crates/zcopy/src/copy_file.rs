@@ -231,7 +231,7 @@ pub fn copy_contents(
                 Status::More => progress(before + transfer.moved()),
                 Status::Done => break,
                 // Only a non-blocking sink returns it, and one given here is a caller's mistake.
-                Status::WouldBlock => {
+                Status::WouldBlock(_) => {
                     return Err(Error::Setup(std::io::Error::from(
                         std::io::ErrorKind::WouldBlock,
                     )))

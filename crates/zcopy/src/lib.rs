@@ -85,6 +85,7 @@ pub mod xxh3;
 
 pub use choice::{Engine, EngineChoice, FdKind};
 pub use copy_file::{copy_contents, copy_file, Copied, CopyOptions, Method, Reflink, Sparse};
+pub use engine::Side;
 pub use report::{Report, Rusage, Skip, SkipReason, Syscall, Syscalls, ZeroCopy};
 pub use scan::{scan, ScanChoice, ScanEngine, ScanReport};
 pub use transfer::{Options, Status, Transfer, TransferState};

@@ -12,7 +12,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
 use crate::choice::{Engine, EngineChoice, FdKind};
-use crate::engine::{Cursor, State, Step};
+use crate::engine::{Cursor, Side, State, Step};
 use crate::report::{Report, Rusage, Skip, SkipReason, Syscall, Syscalls, ZeroCopy};
 use crate::Error;
 
@@ -58,8 +58,9 @@ impl Default for Options {
 pub enum Status {
     /// Everything asked for is in the sink.
     Done,
-    /// A non-blocking descriptor is not ready; call again when it is.
-    WouldBlock,
+    /// A non-blocking descriptor is not ready: wait until this side is (readable
+    /// for the source, writable for the sink), then call again.
+    WouldBlock(Side),
     /// `run_some` moved its share; more remains.
     More,
 }
@@ -299,7 +300,7 @@ impl TransferState {
                     };
                 }
                 Step::Paused => return Ok(Status::More),
-                Step::WouldBlock => return Ok(Status::WouldBlock),
+                Step::WouldBlock(side) => return Ok(Status::WouldBlock(side)),
                 Step::Fallback(reason) if self.engines.len() > 1 => {
                     self.skipped.push(Skip { engine, reason });
                     self.engines.pop_front();

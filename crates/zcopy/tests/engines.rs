@@ -11,7 +11,7 @@ use std::thread;
 
 use common::{file_with, pattern, tcp_pair};
 use xxhash_rust::xxh3::Xxh3;
-use zcopy::{Engine, EngineChoice, Error, FdKind, Options, Status, Syscall, Transfer};
+use zcopy::{Engine, EngineChoice, Error, FdKind, Options, Side, Status, Syscall, Transfer};
 
 const SIZES: [usize; 6] = [0, 1, 4095, 4096, 65537, (8 << 20) + 3];
 
@@ -271,7 +271,7 @@ fn short_writes_and_eagain_resume_exactly() {
         });
         let mut t = Transfer::new(&src, &a, options(engine)).unwrap();
         let mut blocked = 0;
-        while t.run().unwrap() == Status::WouldBlock {
+        while t.run().unwrap() == Status::WouldBlock(Side::Sink) {
             blocked += 1;
             let mut fds = [rustix::event::PollFd::new(
                 &a,
@@ -286,6 +286,30 @@ fn short_writes_and_eagain_resume_exactly() {
         drop(t);
         a.shutdown(Shutdown::Write).unwrap();
         assert!(drain.join().unwrap() == data, "{engine}");
+    }
+}
+
+/// A non-blocking socket source with nothing to read says so: `WouldBlock(Source)`,
+/// the side an event loop must wait on, for the engine that reads (read-write) and
+/// for the one that splices it into a pipe.
+#[test]
+fn an_empty_nonblocking_source_blocks_on_the_source_side() {
+    for engine in [Engine::ReadWrite, Engine::Splice] {
+        let (a, b) = tcp_pair();
+        b.set_nonblocking(true).unwrap();
+        let sink = tempfile::tempfile().unwrap();
+        let mut t = Transfer::new(&b, &sink, options(engine)).unwrap();
+        assert_eq!(
+            t.run().unwrap(),
+            Status::WouldBlock(Side::Source),
+            "{engine}"
+        );
+        (&a).write_all(b"late").unwrap();
+        drop(a);
+        while t.run().unwrap() != Status::Done {
+            thread::yield_now();
+        }
+        assert_eq!(t.moved(), 4, "{engine}");
     }
 }
 
@@ -304,12 +328,12 @@ fn mmap_survives_truncation_under_the_map() {
         ..options(Engine::Mmap)
     };
     let mut t = Transfer::new(&src, &a, opts).unwrap();
-    assert_eq!(t.run().unwrap(), Status::WouldBlock);
+    assert_eq!(t.run().unwrap(), Status::WouldBlock(Side::Sink));
     src.set_len(0).unwrap();
     let drain = thread::spawn(move || read_all(b.into()));
     let err = loop {
         match t.run() {
-            Ok(Status::WouldBlock) => thread::yield_now(),
+            Ok(Status::WouldBlock(Side::Sink)) => thread::yield_now(),
             Ok(status) => panic!("transfer of a truncated file ended with {status:?}"),
             Err(e) => break e,
         }

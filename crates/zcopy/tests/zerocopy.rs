@@ -190,7 +190,7 @@ fn io_uring_send_zc_resumes_after_eagain() {
     let drain = thread::spawn(move || read_all(b));
     let mut t = Transfer::new(&src, &a, send_zc()).unwrap();
     let mut blocked = 0;
-    while t.run().unwrap() == Status::WouldBlock {
+    while t.run().unwrap() == Status::WouldBlock(zcopy::Side::Sink) {
         blocked += 1;
         let mut fds = [rustix::event::PollFd::new(
             &a,

@@ -651,7 +651,7 @@ fn paced(transfer: &mut Transfer<'_>, rate: u64) -> Result<(), zcopy::Error> {
             Status::Done => return Ok(()),
             Status::More => pace.wait(transfer.moved()),
             // Blocking sockets return EAGAIN only when SO_RCVTIMEO expired.
-            Status::WouldBlock => {
+            Status::WouldBlock(_) => {
                 return Err(zcopy::Error::Setup(io::Error::new(
                     io::ErrorKind::TimedOut,
                     "timed out waiting for the peer",

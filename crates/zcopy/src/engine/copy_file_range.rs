@@ -17,7 +17,7 @@
 
 use std::os::fd::BorrowedFd;
 
-use super::{triage, Cursor, Step};
+use super::{triage, Cursor, Side, Step};
 use crate::choice::Engine;
 use crate::report::Syscall;
 use crate::Error;
@@ -61,7 +61,7 @@ impl CopyFileRange {
                         errno,
                         self.started,
                     )
-                    .end()
+                    .end(Side::Sink)
                     {
                         return end;
                     }

@@ -48,7 +48,7 @@ use rustix::io::Errno;
 use rustix::pipe::{PipeFlags, SpliceFlags};
 
 use super::direct::AlignedBuf;
-use super::{sink_closed, triage, Cursor, Step, Verdict};
+use super::{sink_closed, triage, Cursor, Side, Step, Verdict};
 use crate::choice::{Engine, FdKind};
 use crate::report::{SkipReason, Syscall};
 use crate::Error;
@@ -701,7 +701,11 @@ impl IoUring {
                 Some(Ok(Step::Fallback(reason)))
             }
             Verdict::Fallback(_) | Verdict::Fail(_) => Some(Err(error())),
-            Verdict::WouldBlock => Some(Ok(Step::WouldBlock)),
+            Verdict::WouldBlock => Some(Ok(Step::WouldBlock(match op {
+                Op::In { .. } | Op::Read { .. } => Side::Source,
+                Op::Out { .. } | Op::Send { .. } => Side::Sink,
+                Op::Direct { .. } => Side::Either,
+            }))),
         }
     }
 }

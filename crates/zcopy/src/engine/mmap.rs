@@ -22,7 +22,7 @@ use std::os::fd::BorrowedFd;
 use memmap2::{Advice, MmapOptions};
 use rustix::io::Errno;
 
-use super::{sink_closed, triage, Cursor, Step};
+use super::{sink_closed, triage, Cursor, Side, Step};
 use crate::choice::Engine;
 use crate::report::Syscall;
 use crate::Error;
@@ -70,7 +70,7 @@ impl Mmap {
                         Err(Errno::FAULT) => return Err(shrank(src, cur)),
                         Err(errno) => {
                             if let Some(end) =
-                                triage(Engine::Mmap, Syscall::Write, errno, true).end()
+                                triage(Engine::Mmap, Syscall::Write, errno, true).end(Side::Sink)
                             {
                                 return end;
                             }
@@ -99,7 +99,8 @@ impl Mmap {
                 Ok(map) => map,
                 Err(e) => {
                     let errno = Errno::from_io_error(&e).unwrap_or(Errno::IO);
-                    match triage(Engine::Mmap, Syscall::Mmap, errno, self.started).end() {
+                    match triage(Engine::Mmap, Syscall::Mmap, errno, self.started).end(Side::Source)
+                    {
                         Some(end) => return end,
                         None => continue,
                     }

@@ -139,6 +139,19 @@ impl Cursor {
     }
 }
 
+/// Which descriptor of a transfer was not ready.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    /// The source had nothing to read: wait until it is readable.
+    Source,
+    /// The sink had no room: wait until it is writable (for msg-zerocopy, also
+    /// until the socket's error queue holds completions, which `poll` reports).
+    Sink,
+    /// A splice straight between a pipe and the other end, which does not say
+    /// which of them was not ready: wait until either is.
+    Either,
+}
+
 /// How an engine's pump ended, when it did not fail.
 #[derive(Debug)]
 pub(crate) enum Step {
@@ -147,7 +160,7 @@ pub(crate) enum Step {
     /// The budget is spent and nothing is in flight.
     Paused,
     /// A non-blocking descriptor returned `EAGAIN`; call again when it is ready.
-    WouldBlock,
+    WouldBlock(Side),
     /// The engine cannot work here, found on its first call; nothing is in flight.
     Fallback(SkipReason),
 }
@@ -232,7 +245,7 @@ impl State {
 pub(crate) enum Verdict {
     /// Retry the same call (`EINTR`).
     Retry,
-    /// Report `WouldBlock` (`EAGAIN`).
+    /// Report `WouldBlock` (`EAGAIN`) of the side the call was on.
     WouldBlock,
     /// This engine cannot work here: the next one takes over at the cursor's byte.
     Fallback(SkipReason),
@@ -241,11 +254,12 @@ pub(crate) enum Verdict {
 }
 
 impl Verdict {
-    /// How the engine's pump ends on this verdict: `None` retries the call.
-    pub fn end(self) -> Option<Result<Step, Error>> {
+    /// How the engine's pump ends on this verdict for a call on `side`: `None`
+    /// retries the call.
+    pub fn end(self, side: Side) -> Option<Result<Step, Error>> {
         match self {
             Verdict::Retry => None,
-            Verdict::WouldBlock => Some(Ok(Step::WouldBlock)),
+            Verdict::WouldBlock => Some(Ok(Step::WouldBlock(side))),
             Verdict::Fallback(reason) => Some(Ok(Step::Fallback(reason))),
             Verdict::Fail(e) => Some(Err(e)),
         }

@@ -48,7 +48,7 @@ use rustix::io::Errno;
 use rustix::net::sockopt::Timeout;
 
 use super::direct::AlignedBuf;
-use super::{sink_closed, triage, Cursor, Step, Verdict};
+use super::{sink_closed, triage, Cursor, Side, Step, Verdict};
 use crate::choice::Engine;
 use crate::report::{SkipReason, Syscall};
 use crate::sys::{self, ErrQueue};
@@ -158,12 +158,12 @@ impl MsgZerocopy {
                     // Too much socket option memory held by sends in flight.
                     Err(Errno::NOBUFS) if !self.in_flight.is_empty() => {
                         if !self.wait(sink, blocking, cur)? {
-                            return Ok(Step::WouldBlock);
+                            return Ok(Step::WouldBlock(Side::Sink));
                         }
                     }
                     Err(errno) => {
                         if let Some(end) =
-                            triage(Engine::MsgZerocopy, Syscall::Send, errno, true).end()
+                            triage(Engine::MsgZerocopy, Syscall::Send, errno, true).end(Side::Sink)
                         {
                             return end;
                         }
@@ -176,7 +176,7 @@ impl MsgZerocopy {
                     return Ok(Step::Done);
                 }
                 if !self.wait(sink, blocking, cur)? {
-                    return Ok(Step::WouldBlock);
+                    return Ok(Step::WouldBlock(Side::Sink));
                 }
                 continue;
             }
@@ -186,7 +186,7 @@ impl MsgZerocopy {
             if self.slots[self.current].outstanding > 0 {
                 self.reap(sink, cur)?;
                 if self.slots[self.current].outstanding > 0 && !self.wait(sink, blocking, cur)? {
-                    return Ok(Step::WouldBlock);
+                    return Ok(Step::WouldBlock(Side::Sink));
                 }
                 continue;
             }
@@ -196,7 +196,9 @@ impl MsgZerocopy {
             match cur.read_source(src, buf) {
                 Ok(n) => slot.pending = 0..n,
                 Err((call, errno)) => {
-                    if let Some(end) = triage(Engine::MsgZerocopy, call, errno, true).end() {
+                    if let Some(end) =
+                        triage(Engine::MsgZerocopy, call, errno, true).end(Side::Source)
+                    {
                         return end;
                     }
                 }

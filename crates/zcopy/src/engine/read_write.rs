@@ -18,7 +18,7 @@ use std::ops::Range;
 use std::os::fd::BorrowedFd;
 
 use super::direct::AlignedBuf;
-use super::{sink_closed, triage, Cursor, Step};
+use super::{sink_closed, triage, Cursor, Side, Step};
 use crate::choice::Engine;
 use crate::report::Syscall;
 use crate::Error;
@@ -64,7 +64,9 @@ impl ReadWrite {
                 match cur.read_source(src, buf) {
                     Ok(n) => self.pending = 0..n,
                     Err((call, errno)) => {
-                        if let Some(end) = triage(Engine::ReadWrite, call, errno, true).end() {
+                        if let Some(end) =
+                            triage(Engine::ReadWrite, call, errno, true).end(Side::Source)
+                        {
                             return end;
                         }
                     }
@@ -82,7 +84,8 @@ impl ReadWrite {
                     cur.moved += n as u64;
                 }
                 Err(errno) => {
-                    if let Some(end) = triage(Engine::ReadWrite, Syscall::Write, errno, true).end()
+                    if let Some(end) =
+                        triage(Engine::ReadWrite, Syscall::Write, errno, true).end(Side::Sink)
                     {
                         return end;
                     }

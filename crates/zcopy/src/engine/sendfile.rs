@@ -15,7 +15,7 @@
 
 use std::os::fd::BorrowedFd;
 
-use super::{triage, Cursor, Step};
+use super::{triage, Cursor, Side, Step};
 use crate::choice::Engine;
 use crate::report::Syscall;
 use crate::Error;
@@ -52,7 +52,8 @@ impl Sendfile {
                 }
                 Err(errno) => {
                     if let Some(end) =
-                        triage(Engine::Sendfile, Syscall::Sendfile, errno, self.started).end()
+                        triage(Engine::Sendfile, Syscall::Sendfile, errno, self.started)
+                            .end(Side::Sink)
                     {
                         return end;
                     }

@@ -22,7 +22,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::io::Errno;
 use rustix::pipe::{PipeFlags, SpliceFlags};
 
-use super::{sink_closed, triage, Cursor, Step, Verdict};
+use super::{sink_closed, triage, Cursor, Side, Step, Verdict};
 use crate::choice::{Engine, FdKind};
 use crate::report::Syscall;
 use crate::Error;
@@ -127,7 +127,7 @@ impl Splice {
                                 })
                             }
                             other => {
-                                if let Some(end) = other.end() {
+                                if let Some(end) = other.end(Side::Sink) {
                                     return end;
                                 }
                             }
@@ -159,8 +159,15 @@ impl Splice {
                     }
                 }
                 Err(errno) => {
+                    // Into our pipe only the source can block; a direct splice
+                    // between a pipe and the other end can block on either.
+                    let side = if self.pipe.is_some() {
+                        Side::Source
+                    } else {
+                        Side::Either
+                    };
                     if let Some(end) =
-                        triage(Engine::Splice, Syscall::Splice, errno, self.started).end()
+                        triage(Engine::Splice, Syscall::Splice, errno, self.started).end(side)
                     {
                         return end;
                     }

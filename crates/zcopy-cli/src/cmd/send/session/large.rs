@@ -237,7 +237,7 @@ fn send_block(
         match status.map_err(net::engine_error)? {
             Status::Done => break,
             Status::More => {}
-            Status::WouldBlock => {
+            Status::WouldBlock(_) => {
                 return Err(timed_out(
                     "timed out: the receiver took nothing for the whole --timeout".into(),
                 ))
