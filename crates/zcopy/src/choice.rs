@@ -14,8 +14,7 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use rustix::fs::FileType;
-
-use crate::report::SkipReason;
+use rustix::io::Errno;
 
 /// One technique for moving bytes, named after its syscall.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -144,7 +143,7 @@ pub enum EngineChoice {
 impl EngineChoice {
     /// The engines to try for `src` → `sink`, with the reasons the others were
     /// passed over. An `Only` choice that does not apply is an error.
-    pub fn plan(self, src: FdKind, sink: FdKind) -> io::Result<(Vec<Engine>, Vec<crate::Skip>)> {
+    pub fn plan(self, src: FdKind, sink: FdKind) -> io::Result<(Vec<Engine>, Vec<Skip>)> {
         match self {
             EngineChoice::Only(engine) => match engine.accepts(src, sink) {
                 Ok(()) => Ok((vec![engine], Vec::new())),
@@ -166,7 +165,7 @@ impl EngineChoice {
                     });
                     match verdict {
                         Ok(()) => usable.push(engine),
-                        Err(reason) => skipped.push(crate::Skip { engine, reason }),
+                        Err(reason) => skipped.push(Skip { engine, reason }),
                     }
                 }
                 Ok((usable, skipped))
@@ -246,6 +245,134 @@ impl fmt::Display for FdKind {
             FdKind::Directory => "a directory",
         })
     }
+}
+
+/// Why an engine of the `auto` chain did not run, or stopped and handed over.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Skip {
+    /// The engine that was passed over.
+    pub engine: Engine,
+    /// Why; its `Display` says it in words.
+    pub reason: SkipReason,
+}
+
+impl fmt::Display for Skip {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.engine, self.reason)
+    }
+}
+
+/// Why an engine was passed over, typed so a caller can act on it and a report can
+/// say it without formatting anything until it is shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SkipReason {
+    /// The engine cannot read this kind of source.
+    Source(FdKind),
+    /// The engine cannot write this kind of sink.
+    Sink(FdKind),
+    /// An earlier call in this process found the syscall missing or forbidden.
+    Unavailable,
+    /// The kernel refused the call before the first byte (or, for `EOVERFLOW`,
+    /// mid-transfer); `cached` when that means the syscall is missing everywhere.
+    Refused {
+        /// The errno.
+        errno: Errno,
+        /// Whether the refusal is remembered for the rest of the process.
+        cached: bool,
+    },
+    /// End of file before the first byte from a source whose size may lie
+    /// (procfs, sysfs, FUSE): reading to end of file instead.
+    SizeMayLie,
+    /// End of file at byte `at`, after some bytes, where reading finds more (a
+    /// FUSE file answering short reads): reading the rest instead.
+    EndedEarly {
+        /// The source offset where the engine found its end.
+        at: u64,
+    },
+    /// Passed over on the way to the read-write engine after a [`SkipReason::SizeMayLie`]
+    /// or [`SkipReason::EndedEarly`].
+    ReadingInstead,
+    /// A call setting the engine up was refused before the first byte
+    /// (`io_uring_setup`, `SO_ZEROCOPY`, registering buffers); `cached` as for
+    /// [`SkipReason::Refused`].
+    SetupRefused {
+        /// The call, or the option it set.
+        call: &'static str,
+        /// The errno.
+        errno: Errno,
+        /// Whether the refusal is remembered for the rest of the process.
+        cached: bool,
+    },
+    /// The kernel or the descriptor lacks what the engine needs, in words ("the
+    /// kernel has no IORING_OP_SPLICE (Linux 5.7+)").
+    Unsupported(&'static str),
+}
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SkipReason::Source(kind) => write!(f, "source is {kind}"),
+            SkipReason::Sink(kind) => write!(f, "sink is {kind}"),
+            SkipReason::Unavailable => {
+                f.write_str("not available in this process (probed once, cached)")
+            }
+            SkipReason::Refused { errno, cached } => {
+                f.write_str(&errno_words(*errno))?;
+                if *cached {
+                    f.write_str(" (cached for this process)")?;
+                }
+                Ok(())
+            }
+            SkipReason::SetupRefused {
+                call,
+                errno,
+                cached,
+            } => {
+                write!(f, "{call}: {}", errno_words(*errno))?;
+                if *call == "io_uring_setup" && *errno == Errno::PERM {
+                    // kernel.io_uring_disabled (Linux 6.6): 2 for everyone, 1 for
+                    // users outside kernel.io_uring_group; or a seccomp filter.
+                    f.write_str(" (kernel.io_uring_disabled or a seccomp filter)")?;
+                }
+                if *cached {
+                    f.write_str(" (cached for this process)")?;
+                }
+                Ok(())
+            }
+            SkipReason::Unsupported(words) => f.write_str(words),
+            SkipReason::SizeMayLie => f.write_str(
+                "found end of file before its first byte: the source's size may lie \
+                 (procfs, sysfs, FUSE), so reading to end of file",
+            ),
+            SkipReason::EndedEarly { at } => write!(
+                f,
+                "found end of file at byte {at}, but reading finds more (a FUSE file's short \
+                 read, a size that lies), so reading the rest"
+            ),
+            SkipReason::ReadingInstead => f.write_str("passed over: reading to end of file"),
+        }
+    }
+}
+
+/// An errno as a report shows it: "EXDEV: Invalid cross-device link".
+fn errno_words(errno: Errno) -> String {
+    let name = match errno {
+        Errno::NOSYS => "ENOSYS",
+        Errno::PERM => "EPERM",
+        Errno::INVAL => "EINVAL",
+        Errno::XDEV => "EXDEV",
+        Errno::OPNOTSUPP => "EOPNOTSUPP",
+        Errno::NOPROTOOPT => "ENOPROTOOPT",
+        Errno::BADF => "EBADF",
+        Errno::OVERFLOW => "EOVERFLOW",
+        Errno::NODEV => "ENODEV",
+        Errno::ACCESS => "EACCES",
+        Errno::NOMEM => "ENOMEM",
+        _ => "errno",
+    };
+    let words = std::io::Error::from_raw_os_error(errno.raw_os_error()).to_string();
+    let words = words.split(" (os error").next().unwrap_or_default();
+    format!("{name}: {words}")
 }
 
 #[cfg(test)]

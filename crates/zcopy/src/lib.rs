@@ -84,9 +84,10 @@ pub mod transfer;
 pub mod xxh3;
 
 pub use choice::{Engine, EngineChoice, FdKind};
+pub use choice::{Skip, SkipReason};
 pub use copy_file::{copy_contents, copy_file, Copied, CopyOptions, Method, Reflink, Sparse};
 pub use engine::Side;
-pub use report::{Report, Rusage, Skip, SkipReason, Syscall, Syscalls, ZeroCopy};
+pub use report::{Report, Rusage, Syscall, Syscalls, ZeroCopy};
 pub use scan::{scan, ScanChoice, ScanEngine, ScanReport};
 pub use transfer::{Options, Status, Transfer, TransferState};
 

@@ -3,9 +3,6 @@
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Once;
-use std::time::Duration;
-
-use crate::report::{Rusage, Syscall};
 
 /// Whose usage `getrusage` reads.
 #[derive(Clone, Copy, Debug)]
@@ -19,7 +16,7 @@ pub(crate) enum RusageWho {
 ///
 /// # References
 ///  - [Linux](https://man7.org/linux/man-pages/man2/getrusage.2.html)
-pub(crate) fn getrusage(who: RusageWho) -> Rusage {
+pub(crate) fn getrusage(who: RusageWho) -> libc::rusage {
     let who = match who {
         RusageWho::Thread => libc::RUSAGE_THREAD,
         RusageWho::Process => libc::RUSAGE_SELF,
@@ -28,33 +25,30 @@ pub(crate) fn getrusage(who: RusageWho) -> Rusage {
     let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
     // SAFETY: `usage` is a valid, writable `rusage`; `who` is one of the three values
     // the kernel accepts, so the call cannot fail and fills the struct.
-    let usage = unsafe {
+    unsafe {
         libc::getrusage(who, usage.as_mut_ptr());
         usage.assume_init()
-    };
-    let time = |tv: libc::timeval| {
-        Duration::from_secs(tv.tv_sec as u64) + Duration::from_micros(tv.tv_usec as u64)
-    };
-    Rusage {
-        user: time(usage.ru_utime),
-        system: time(usage.ru_stime),
-        voluntary_switches: usage.ru_nvcsw as u64,
-        involuntary_switches: usage.ru_nivcsw as u64,
-        minor_faults: usage.ru_minflt as u64,
-        major_faults: usage.ru_majflt as u64,
     }
+}
+
+/// The syscalls [`syscall_is_missing`] can probe.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Probe {
+    CopyFileRange,
+    Sendfile,
+    Splice,
 }
 
 /// Whether `call` is missing or forbidden in this process, as opposed to refused
 /// for the files at hand: the call is made with invalid descriptors, which a
 /// working syscall answers with `EBADF`, and a missing or filtered one with `ENOSYS`
 /// or `EPERM` (Rust std's probe for copy_file_range).
-pub(crate) fn syscall_is_missing(call: Syscall) -> bool {
+pub(crate) fn syscall_is_missing(call: Probe) -> bool {
     // SAFETY: every call gets descriptor -1 and null offsets; the kernel checks the
     // descriptors first and touches no memory of ours.
     let result = unsafe {
         match call {
-            Syscall::CopyFileRange => libc::syscall(
+            Probe::CopyFileRange => libc::syscall(
                 libc::SYS_copy_file_range,
                 -1,
                 std::ptr::null_mut::<libc::loff_t>(),
@@ -63,12 +57,9 @@ pub(crate) fn syscall_is_missing(call: Syscall) -> bool {
                 1usize,
                 0u32,
             ),
-            Syscall::Sendfile => libc::sendfile(-1, -1, std::ptr::null_mut(), 1) as libc::c_long,
-            Syscall::Splice => {
-                libc::splice(-1, std::ptr::null_mut(), -1, std::ptr::null_mut(), 1, 0)
-                    as libc::c_long
-            }
-            _ => return false,
+            Probe::Sendfile => libc::sendfile(-1, -1, std::ptr::null_mut(), 1) as libc::c_long,
+            Probe::Splice => libc::splice(-1, std::ptr::null_mut(), -1, std::ptr::null_mut(), 1, 0)
+                as libc::c_long,
         }
     };
     result == -1 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EBADF)

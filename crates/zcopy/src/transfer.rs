@@ -12,8 +12,9 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
 use crate::choice::{Engine, EngineChoice, FdKind};
+use crate::choice::{Skip, SkipReason};
 use crate::engine::{Cursor, Side, State, Step};
-use crate::report::{Report, Rusage, Skip, SkipReason, Syscall, Syscalls, ZeroCopy};
+use crate::report::{Report, Rusage, Syscall, Syscalls, ZeroCopy};
 use crate::Error;
 
 /// How to run a transfer.

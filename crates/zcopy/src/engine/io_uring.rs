@@ -49,8 +49,8 @@ use rustix::pipe::{PipeFlags, SpliceFlags};
 
 use super::direct::AlignedBuf;
 use super::{sink_closed, triage, Cursor, Side, Step, Verdict};
-use crate::choice::{Engine, FdKind};
-use crate::report::{SkipReason, Syscall};
+use crate::choice::{Engine, FdKind, SkipReason};
+use crate::report::Syscall;
 use crate::Error;
 
 /// Pipefuls submitted to one `io_uring_enter`.

@@ -32,8 +32,10 @@ use std::os::fd::BorrowedFd;
 
 use rustix::io::Errno;
 
+use crate::choice::SkipReason;
 use crate::choice::{Engine, FdKind};
-use crate::report::{SkipReason, Syscall, Syscalls, ZeroCopy};
+use crate::report::{Syscall, Syscalls, ZeroCopy};
+use crate::sys::Probe;
 use crate::Error;
 
 /// Where a transfer stands, shared by whichever engine is running.
@@ -283,7 +285,13 @@ pub(crate) fn triage(engine: Engine, call: Syscall, errno: Errno, started: bool)
         // a seccomp filter (Docker's older profiles), or an immutable or append-only
         // file, which a probe with invalid descriptors tells apart before caching.
         Errno::NOSYS | Errno::PERM if in_kernel && !started => {
-            if crate::sys::syscall_is_missing(call) {
+            let probe = match call {
+                Syscall::CopyFileRange => Some(Probe::CopyFileRange),
+                Syscall::Sendfile => Some(Probe::Sendfile),
+                Syscall::Splice => Some(Probe::Splice),
+                _ => None,
+            };
+            if probe.is_some_and(crate::sys::syscall_is_missing) {
                 engine.mark_unavailable();
                 Verdict::Fallback(SkipReason::Refused {
                     errno,

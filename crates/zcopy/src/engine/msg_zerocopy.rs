@@ -50,7 +50,8 @@ use rustix::net::sockopt::Timeout;
 use super::direct::AlignedBuf;
 use super::{sink_closed, triage, Cursor, Side, Step, Verdict};
 use crate::choice::Engine;
-use crate::report::{SkipReason, Syscall};
+use crate::choice::SkipReason;
+use crate::report::Syscall;
 use crate::sys::{self, ErrQueue};
 use crate::Error;
 
