@@ -26,6 +26,9 @@
 //! A [`Transfer`] runs one engine, or the `auto` chain, and returns a [`Report`]:
 //! bytes, time, syscalls by kind and the thread's resource usage.
 //!
+//! [`copy()`] is `std::io::copy` for descriptors: the fastest path the kernel
+//! offers between them, and a report of the path taken.
+//!
 //! [`copy_file()`] copies a whole file the way `cp` does: a clone where the file
 //! system can, else the engines over the data segments only (holes kept), made
 //! unnamed and linked into place when complete; [`copy_contents`] is its middle,
@@ -44,7 +47,7 @@
 //! let mut src = tempfile::tempfile()?;
 //! src.write_all(b"hello, zero copy")?;
 //! let (mut theirs, ours) = std::os::unix::net::UnixStream::pair()?;
-//! let options = Options { engine: EngineChoice::Only(Engine::Sendfile), ..Options::default() };
+//! let options = Options::default().engine(EngineChoice::Only(Engine::Sendfile));
 //! let mut transfer = Transfer::new(&src, &ours, options)?;
 //! assert_eq!(transfer.run()?, Status::Done);
 //! let report = transfer.report();
@@ -67,6 +70,7 @@
 )]
 
 pub mod choice;
+mod copy;
 pub mod copy_file;
 pub mod engine;
 pub mod place;
@@ -85,6 +89,7 @@ pub mod xxh3;
 
 pub use choice::{Engine, EngineChoice, FdKind};
 pub use choice::{Skip, SkipReason};
+pub use copy::copy;
 pub use copy_file::{copy_contents, copy_file, Copied, CopyOptions, Method, Reflink, Sparse};
 pub use engine::Side;
 pub use report::{Report, Rusage, Syscall, Syscalls, ZeroCopy};

@@ -297,6 +297,37 @@ pub struct Report {
 }
 
 impl Report {
+    /// A report of nothing moved yet by `engine`, for a caller that adds runs up
+    /// with [`Report::absorb`] (a session of many files, a download in pieces).
+    pub fn empty(engine: Engine) -> Report {
+        Report {
+            engine,
+            skipped: Vec::new(),
+            bytes: 0,
+            elapsed: Duration::ZERO,
+            syscalls: Syscalls::default(),
+            zerocopy: ZeroCopy::default(),
+            rusage: Rusage::default(),
+        }
+    }
+
+    /// Adds another run's report to this one: bytes, time, syscalls, zero-copy
+    /// counts and usage add up; the engine becomes the last one that moved bytes,
+    /// and the first run's skips are kept (later runs skip the same engines).
+    pub fn absorb(&mut self, other: &Report) {
+        if other.bytes > 0 {
+            self.engine = other.engine;
+        }
+        if self.skipped.is_empty() {
+            self.skipped = other.skipped.clone();
+        }
+        self.bytes += other.bytes;
+        self.elapsed += other.elapsed;
+        self.syscalls.add(&other.syscalls);
+        self.zerocopy.add(&other.zerocopy);
+        self.rusage = self.rusage + other.rusage;
+    }
+
     /// Bytes per second, or 0 for a transfer that took no measurable time.
     pub fn throughput(&self) -> f64 {
         let secs = self.elapsed.as_secs_f64();

@@ -54,6 +54,48 @@ impl Default for Options {
     }
 }
 
+/// Builders, for callers that set one or two options:
+/// `Options::default().engine(EngineChoice::Only(Engine::Sendfile)).len(n)`.
+impl Options {
+    /// Sets [`Options::engine`].
+    pub fn engine(self, engine: EngineChoice) -> Options {
+        Options { engine, ..self }
+    }
+
+    /// Sets [`Options::buffer`].
+    pub fn buffer(self, buffer: usize) -> Options {
+        Options { buffer, ..self }
+    }
+
+    /// Sets [`Options::pipe_size`].
+    pub fn pipe_size(self, pipe_size: usize) -> Options {
+        Options { pipe_size, ..self }
+    }
+
+    /// Sets [`Options::send_zc`].
+    pub fn send_zc(self, send_zc: bool) -> Options {
+        Options { send_zc, ..self }
+    }
+
+    /// Sets [`Options::offset`].
+    pub fn offset(self, offset: u64) -> Options {
+        Options { offset, ..self }
+    }
+
+    /// Sets [`Options::len`]: move exactly `len` bytes.
+    pub fn len(self, len: u64) -> Options {
+        Options {
+            len: Some(len),
+            ..self
+        }
+    }
+
+    /// Sets [`Options::rusage`].
+    pub fn rusage(self, rusage: bool) -> Options {
+        Options { rusage, ..self }
+    }
+}
+
 /// What [`Transfer::run`] or [`Transfer::run_some`] left behind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {
