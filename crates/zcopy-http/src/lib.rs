@@ -1,17 +1,18 @@
 //! HTTP/1.1: the file server of `zcopy serve`, and the digests `zcopy get` checks.
 //!
-//! The server in rooms: the event loops and [`server::Server::spawn`] in
-//! [`server`], a connection's state machine in [`conn`], requests parsed borrowed
-//! from the input buffer in [`request`], from a request to its response in
-//! [`answer`], heads encoded in [`response`], the open-file cache with each file's
-//! prebuilt head in [`open_files`], safe path resolution in [`files`], listings in
-//! [`listing`], uploads in [`upload`], who may upload in [`auth`], each HTTPS
-//! connection's TLS session in [`tls_server`], and the access log in
+//! The server in rooms: the event loops and [`server::Server::spawn`] in [`server`], a
+//! connection's state machine in [`conn`], requests parsed borrowed from the input
+//! buffer in [`request`], from a request to its response in [`answer`], heads encoded
+//! in [`response`], the open-file cache with each file's prebuilt head in
+//! [`open_files`], safe path resolution in [`files`], listings in [`listing`], folders
+//! as tar streams in [`archive`], uploads in [`upload`], who may upload in [`auth`],
+//! each HTTPS connection's TLS session in [`tls_server`], and the access log in
 //! [`access_log`]. [`digest`] is the `Repr-Digest` both the server and a client use.
 #![forbid(unsafe_code)]
 
 pub mod access_log;
 pub mod answer;
+pub mod archive;
 pub mod auth;
 pub mod conn;
 pub mod digest;
