@@ -82,6 +82,8 @@ pub mod size;
 // The calls rustix does not wrap.
 #[allow(unsafe_code)]
 mod sys;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 pub mod transfer;
 // XXH3's loop compiled per SIMD level, called after a run-time CPU check.
 #[allow(unsafe_code)]
