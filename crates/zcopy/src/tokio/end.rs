@@ -19,7 +19,7 @@ pub enum End<'a> {
     Other(&'static str),
 }
 
-/// What a value is to [`copy`]: a descriptor the engines drive, or [`End::Other`].
+/// What a value is to [`copy`](super::copy): a descriptor the engines drive, or [`End::Other`].
 pub trait AsEnd {
     /// This value as an end of a copy.
     fn as_end(&mut self) -> End<'_>;

@@ -9,7 +9,7 @@
 //! | [`File`] → [`TcpStream`], [`UnixStream`] | [`Engine::Sendfile`] | 1 `sendfile` |
 //! | socket → socket, socket → [`File`] | [`Engine::Splice`] through a private pipe | 2 `splice` |
 //! | [`File`] → [`File`] | [`Engine::CopyFileRange`] | 1 `copy_file_range` |
-//! | anything with no descriptor ([`DuplexStream`], a type whose [`AsEnd`] says [`End::Other`]); a [`File`] that is not a regular file (a FIFO, a terminal); a pair or an [`Options::engine`] that [`TransferState::new`] refuses | `tokio::io::copy` | a `read` and a `write` through its 8 KiB buffer |
+//! | anything with no descriptor ([`tokio::io::DuplexStream`], a type whose [`AsEnd`] says [`End::Other`]); a [`File`] that is not a regular file (a FIFO, a terminal); a pair or an [`Options::engine`] that [`TransferState::new`] refuses | `tokio::io::copy` | a `read` and a `write` through its 8 KiB buffer |
 //!
 //! [`Outcome::path`] says which ([`Path::Engine`] with the engine's [`Report`],
 //! or [`Path::Fallback`] with the [`Fallback`] reason), and [`Outcome::bytes`] how

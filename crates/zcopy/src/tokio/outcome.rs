@@ -15,10 +15,10 @@ pub enum Fallback {
     NoDescriptor {
         /// Which end.
         side: Side,
-        /// What it is, from [`End::Other`].
+        /// What it is, from [`End::Other`](super::End::Other).
         what: &'static str,
     },
-    /// This side is a [`File`] but not a regular file: a pipe or a device would
+    /// This side is a [`File`](::tokio::fs::File) but not a regular file: a pipe or a device would
     /// block a runtime thread, where tokio reads it on its blocking pool.
     NotRegularFile {
         /// Which end.
@@ -56,6 +56,8 @@ fn side_name(side: Side) -> &'static str {
 /// Which path moved the bytes.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
+// One per copy, returned once: a box would cost more than the bytes it saves.
+#[allow(clippy::large_enum_variant)]
 pub enum Path {
     /// The engines, with their report: the engine that ran ([`Report::engine`]),
     /// those skipped and why, the syscalls by kind.
@@ -73,7 +75,7 @@ impl fmt::Display for Path {
     }
 }
 
-/// What [`copy`] did.
+/// What [`copy`](super::copy) did.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct Outcome {
@@ -97,7 +99,7 @@ impl Outcome {
     }
 }
 
-/// Why [`copy`] failed, and how far it got.
+/// Why [`copy`](super::copy) failed, and how far it got.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
