@@ -222,3 +222,61 @@ async fn a_peer_reset_during_splice_is_an_error() {
     assert!(is_reset(err.kind()), "{err}");
     assert!(err.to_string().contains("splice"), "{err}");
 }
+
+#[tokio::test]
+async fn a_file_goes_into_a_file_by_copy_file_range() {
+    let data = pattern(1 << 20);
+    let mut src = tokio_file(&data, 0);
+    let mut sink = File::from_std(tempfile::tempfile().unwrap());
+    sink.write_all(b"head").await.unwrap();
+    let outcome = copy(&mut src, &mut sink).await.unwrap();
+    assert_eq!(
+        outcome.engine(),
+        Some(Engine::CopyFileRange),
+        "{}",
+        outcome.path
+    );
+    sink.rewind().await.unwrap();
+    let mut got = Vec::new();
+    sink.read_to_end(&mut got).await.unwrap();
+    // Written at the sink's position, after what tokio had written before.
+    assert!(got[..4] == *b"head" && got[4..] == data);
+}
+
+#[tokio::test]
+async fn a_proxy_splices_both_directions_of_split_sockets_at_once() {
+    let (up, down) = (pattern(4 << 20), pattern(3 << 20));
+    let (client, proxy_in) = tcp_pair().await;
+    let (proxy_out, server) = tcp_pair().await;
+    let ends = |socket: TcpStream, send: Vec<u8>| {
+        let (reader, mut writer) = socket.into_split();
+        let got = drain(reader);
+        tokio::spawn(async move {
+            writer.write_all(&send).await.unwrap();
+            writer.shutdown().await.unwrap();
+        });
+        got
+    };
+    // Each peer sends its part and reads what comes back.
+    let at_client = ends(client, up.clone());
+    let at_server = ends(server, down.clone());
+    let (mut in_read, mut in_write) = proxy_in.into_split();
+    let (mut out_read, mut out_write) = proxy_out.into_split();
+    let upward = tokio::spawn(async move {
+        let outcome = copy(&mut in_read, &mut out_write).await.unwrap();
+        out_write.shutdown().await.unwrap();
+        outcome
+    });
+    let downward = tokio::spawn(async move {
+        let outcome = copy(&mut out_read, &mut in_write).await.unwrap();
+        in_write.shutdown().await.unwrap();
+        outcome
+    });
+    for (task, len) in [(upward, up.len()), (downward, down.len())] {
+        let outcome = task.await.unwrap();
+        assert_eq!(outcome.engine(), Some(Engine::Splice), "{}", outcome.path);
+        assert_eq!(outcome.bytes, len as u64);
+    }
+    assert!(at_server.await.unwrap() == up);
+    assert!(at_client.await.unwrap() == down);
+}

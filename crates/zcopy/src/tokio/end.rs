@@ -2,7 +2,7 @@
 
 use ::tokio::fs::File;
 use ::tokio::io::DuplexStream;
-use ::tokio::net::{TcpStream, UnixStream};
+use ::tokio::net::{tcp, unix, TcpStream, UnixStream};
 
 /// One end of an async copy, as the engines see it.
 #[non_exhaustive]
@@ -36,6 +36,21 @@ impl AsEnd for UnixStream {
         End::Unix(self)
     }
 }
+
+/// A half of a split socket is the socket: one task copies into it while another
+/// copies out of it (a proxy), each waiting on its own direction's readiness.
+macro_rules! halves {
+    ($variant:ident: $($half:ty),*) => {$(
+        impl AsEnd for $half {
+            fn as_end(&mut self) -> End<'_> {
+                End::$variant((*self).as_ref())
+            }
+        }
+    )*};
+}
+
+halves!(Tcp: tcp::OwnedReadHalf, tcp::OwnedWriteHalf, tcp::ReadHalf<'_>, tcp::WriteHalf<'_>);
+halves!(Unix: unix::OwnedReadHalf, unix::OwnedWriteHalf, unix::ReadHalf<'_>, unix::WriteHalf<'_>);
 
 impl AsEnd for File {
     fn as_end(&mut self) -> End<'_> {

@@ -17,6 +17,9 @@
 //! the kernel refuses on its first call hands over to the next (down to
 //! read-write), and the report lists what was skipped and why.
 //!
+//! A socket may be whole or a half of [`TcpStream::into_split`] (or `split`, or
+//! [`UnixStream`]'s): a proxy copies each direction in a task of its own.
+//!
 //! Sockets are driven by readiness: the engines run on tokio's non-blocking
 //! descriptors until one says `EAGAIN`; [`Status::WouldBlock`] names the side, the
 //! task waits for that socket to be readable (the source) or writable (the sink) with
@@ -35,7 +38,9 @@
 //! than that takes.
 //!
 //! A [`File`] source is read from its current position, which ends after the last
-//! byte moved, as with `tokio::io::copy`; a [`File`] sink is written at its position.
+//! byte moved, as with `tokio::io::copy` (after an error it stays where the copy
+//! started, and [`Error::moved`] says how far it got); a [`File`] sink is written at
+//! its position.
 //! Each costs one `lseek` on tokio's blocking pool (the file's own seek, which also
 //! waits for a write in flight and accounts for bytes tokio read ahead).
 
@@ -135,32 +140,30 @@ where
             return fallback(src, dst, options, why).await;
         }
     };
+    let moved = state.moved();
+    let outcome = match driven {
+        Ok(()) => Outcome {
+            bytes: moved,
+            path: Path::Engine(state.report()),
+            source_waits: waits.source,
+            sink_waits: waits.sink,
+        },
+        // An engine that cannot move the pair, found before the first byte (a
+        // single chosen engine the kernel refuses): the fallback takes over.
+        Err(crate::Error::Setup(e)) if moved == 0 => {
+            return fallback(src, dst, options, Fallback::Refused(e.to_string())).await
+        }
+        Err(error) => return Err(Error::Engine { moved, error }),
+    };
     if let End::File(file) = src.as_end() {
-        let end = start + state.moved();
-        file.seek(SeekFrom::Start(end))
+        file.seek(SeekFrom::Start(start + moved))
             .await
             .map_err(|cause| Error::Setup {
                 call: "lseek",
                 cause,
             })?;
     }
-    match driven {
-        Ok(()) => Ok(Outcome {
-            bytes: state.moved(),
-            path: Path::Engine(state.report()),
-            source_waits: waits.source,
-            sink_waits: waits.sink,
-        }),
-        // An engine that cannot move the pair, found before the first byte (a
-        // single chosen engine the kernel refuses): the fallback takes over.
-        Err(crate::Error::Setup(e)) if state.moved() == 0 => {
-            fallback(src, dst, options, Fallback::Refused(e.to_string())).await
-        }
-        Err(error) => Err(Error::Engine {
-            moved: state.moved(),
-            error,
-        }),
-    }
+    Ok(outcome)
 }
 
 /// The kind of an end the engines can drive, or why they cannot.
