@@ -39,3 +39,4 @@ fi
 cargo test --workspace "$@"
 # The library's optional tokio feature, off in the workspace build.
 cargo test -p zcopy --features tokio --test tokio
+cargo test -p zcopy --features tokio --doc tokio

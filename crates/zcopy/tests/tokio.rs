@@ -163,10 +163,7 @@ async fn an_engine_that_cannot_move_the_pair_falls_back_with_its_words() {
     });
     let (mut ours, theirs) = tcp_pair().await;
     let got = drain(theirs);
-    let options = Options {
-        engine: EngineChoice::Only(Engine::Sendfile),
-        ..Options::default()
-    };
+    let options = Options::default().engine(EngineChoice::Only(Engine::Sendfile));
     let outcome = copy_with(&mut src, &mut ours, options).await.unwrap();
     drop(ours);
     feeding.await.unwrap();

@@ -20,6 +20,28 @@
 //! A socket may be whole or a half of [`TcpStream::into_split`] (or `split`, or
 //! [`UnixStream`]'s): a proxy copies each direction in a task of its own.
 //!
+//! ```
+//! use std::io::{Seek, Write};
+//! use tokio::io::AsyncReadExt;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut file = tempfile::tempfile()?;
+//! file.write_all(b"hello, zero copy")?;
+//! file.rewind()?;
+//! let mut src = tokio::fs::File::from_std(file);
+//! let (mut ours, mut theirs) = tokio::net::UnixStream::pair()?;
+//! let outcome = zcopy::tokio::copy(&mut src, &mut ours).await?;
+//! assert_eq!(outcome.engine(), Some(zcopy::Engine::Sendfile));
+//! println!("{} bytes by {}", outcome.bytes, outcome.path);
+//! drop(ours);
+//! let mut got = String::new();
+//! theirs.read_to_string(&mut got).await?;
+//! assert_eq!(got, "hello, zero copy");
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! Sockets are driven by readiness: the engines run on tokio's non-blocking
 //! descriptors until one says `EAGAIN`; [`Status::WouldBlock`] names the side, the
 //! task waits for that socket to be readable (the source) or writable (the sink) with
@@ -32,17 +54,19 @@
 //! pool, one `read` at a time. Here it runs on the runtime thread, which is right for
 //! page-cached files (the common case of a file server: the call is a memory copy
 //! inside the kernel, or none) and stalls the thread's other tasks for as long as a
-//! disk read takes otherwise; run such a copy under `tokio::task::spawn_blocking` or
-//! a runtime of its own when its files are cold. A transfer yields to the scheduler
+//! disk read takes otherwise. For files that are likely cold, run the blocking
+//! [`crate::copy()`] (which waits on a non-blocking socket with `poll`) inside
+//! `tokio::task::spawn_blocking`, or give such copies a runtime of their own. A
+//! transfer yields to the scheduler
 //! every 4 MiB, so a fast pair never keeps the thread's other tasks waiting longer
 //! than that takes.
 //!
 //! A [`File`] source is read from its current position, which ends after the last
 //! byte moved, as with `tokio::io::copy` (after an error it stays where the copy
 //! started, and [`Error::moved`] says how far it got); a [`File`] sink is written at
-//! its position.
-//! Each costs one `lseek` on tokio's blocking pool (the file's own seek, which also
-//! waits for a write in flight and accounts for bytes tokio read ahead).
+//! its position. Each costs one `lseek` on tokio's blocking pool (the file's own
+//! seek, which also waits for a write in flight and accounts for bytes tokio read
+//! ahead).
 
 use std::io::{self, SeekFrom};
 use std::os::fd::{AsFd, BorrowedFd};
@@ -73,11 +97,7 @@ where
     R: AsyncRead + AsEnd + Unpin + ?Sized,
     W: AsyncWrite + AsEnd + Unpin + ?Sized,
 {
-    let options = Options {
-        rusage: false,
-        ..Options::default()
-    };
-    copy_with(src, dst, options).await
+    copy_with(src, dst, Options::default().rusage(false)).await
 }
 
 /// [`copy`] with these options: the engine choice (an [`EngineChoice::Only`] that
@@ -113,10 +133,7 @@ where
     if let End::File(file) = dst.as_end() {
         position(file).await?;
     }
-    let options = Options {
-        offset: start,
-        ..options
-    };
+    let options = options.offset(start);
     let mut state = match TransferState::new(src_kind, sink_kind, options) {
         Ok(state) => state,
         Err(e) => return fallback(src, dst, options, Fallback::Refused(e.to_string())).await,
