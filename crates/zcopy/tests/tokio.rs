@@ -12,7 +12,7 @@ use tokio::fs::File;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UnixStream};
 use zcopy::tokio::{copy, copy_with, Fallback, Path};
-use zcopy::{Engine, EngineChoice, Options, Side, Syscall};
+use zcopy::{Engine, EngineChoice, FdKind, Options, Side, Syscall};
 
 async fn tcp_pair() -> (TcpStream, TcpStream) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -174,6 +174,26 @@ async fn an_engine_that_cannot_move_the_pair_falls_back_with_its_words() {
         other => panic!("expected a refusal, got {other}"),
     }
     assert!(got.await.unwrap() == data);
+}
+
+#[tokio::test]
+async fn a_device_file_falls_back_and_the_fallback_keeps_to_the_length() {
+    let mut src = File::open("/dev/zero").await.unwrap();
+    let (mut ours, theirs) = tcp_pair().await;
+    let got = drain(theirs);
+    let outcome = copy_with(&mut src, &mut ours, Options::default().len(1 << 20))
+        .await
+        .unwrap();
+    drop(ours);
+    match &outcome.path {
+        Path::Fallback(Fallback::NotRegularFile { side, kind }) => {
+            assert_eq!((*side, *kind), (Side::Source, FdKind::CharDevice))
+        }
+        other => panic!("expected the fallback for a device, got {other}"),
+    }
+    assert_eq!(outcome.bytes, 1 << 20);
+    let got = got.await.unwrap();
+    assert!(got.len() == 1 << 20 && got.iter().all(|&b| b == 0));
 }
 
 /// Reads a little from `socket`, then closes it with a reset (`SO_LINGER` 0).
