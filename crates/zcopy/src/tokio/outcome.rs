@@ -18,8 +18,9 @@ pub enum Fallback {
         /// What it is, from [`End::Other`](super::End::Other).
         what: &'static str,
     },
-    /// This side is a [`File`](::tokio::fs::File) but not a regular file: a pipe or a device would
-    /// block a runtime thread, where tokio reads it on its blocking pool.
+    /// This side is a [`File`](::tokio::fs::File) but not a regular file: a pipe or
+    /// a device would block a runtime thread, where tokio reads it on its blocking
+    /// pool.
     NotRegularFile {
         /// Which end.
         side: Side,
