@@ -37,3 +37,6 @@ if ! cargo deb --version >/dev/null 2>&1; then
 fi
 
 cargo test --workspace "$@"
+# The library's optional tokio feature, off in the workspace build.
+cargo test -p zcopy --features tokio --test tokio
+cargo test -p zcopy --features tokio --doc tokio

@@ -60,6 +60,11 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! With the `tokio` feature, `zcopy::tokio::copy` is `tokio::io::copy` for
+//! tokio files and sockets by these engines: a file into a socket by sendfile,
+//! socket to socket by splice, driven by tokio's readiness, falling back to
+//! `tokio::io::copy` for what they cannot move, and saying which path ran.
+//!
 //! The engines rely on `SIGPIPE` being ignored, as the Rust runtime arranges for
 //! every binary: a sink that closes early is then an `EPIPE` error, not a signal.
 #![deny(
@@ -82,6 +87,8 @@ pub mod size;
 // The calls rustix does not wrap.
 #[allow(unsafe_code)]
 mod sys;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 pub mod transfer;
 // XXH3's loop compiled per SIMD level, called after a run-time CPU check.
 #[allow(unsafe_code)]
