@@ -17,8 +17,9 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use serde_json::{json, Value};
 
-use super::jobs::{Job, Row};
-use super::{Measured, Taken, MIB};
+use crate::jobs::{Job, Row};
+use crate::measured::{Measured, Taken};
+use crate::MIB;
 
 /// How a claim came out.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -1,28 +1,12 @@
 //! The bench's text output: a table that fits 80 columns by default, every column
-//! with `--wide`, and the model, claim and peer lines wrapped to the terminal.
+//! with `--wide`, and the model, claim and peer lines wrapped to the caller's width (the
+//! terminal's, which only the caller knows).
 
-use std::io::IsTerminal;
-
-use super::counters::Counts;
-use super::{model, Report, MIB};
 use zcopy::size;
 
-/// The width to wrap to: the terminal's, else `$COLUMNS`, else 80.
-pub fn terminal_width() -> usize {
-    let stdout = std::io::stdout();
-    if stdout.is_terminal() {
-        if let Ok(size) = rustix::termios::tcgetwinsize(&stdout) {
-            if size.ws_col > 0 {
-                return usize::from(size.ws_col);
-            }
-        }
-    }
-    std::env::var("COLUMNS")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .filter(|&c| c > 0)
-        .unwrap_or(80)
-}
+use crate::counters::Counts;
+use crate::report::Report;
+use crate::{model, MIB};
 
 /// Engine column of the narrow table.
 const ENGINE_WIDTH: usize = 32;
@@ -287,8 +271,8 @@ mod tests {
 
     #[test]
     fn short_labels_fit_the_engine_column() {
-        for job in super::super::jobs::Job::ALL {
-            for row in super::super::jobs::rows(job) {
+        for job in crate::jobs::Job::ALL {
+            for row in crate::jobs::rows(job) {
                 let short = short_label(&row.label);
                 assert!(short.chars().count() <= ENGINE_WIDTH, "{short}");
                 assert!(!short.ends_with('…'), "{} is cut: {short}", row.label);
