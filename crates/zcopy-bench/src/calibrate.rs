@@ -1,5 +1,5 @@
 //! `--calibrate`: this machine's crossovers, measured and written to the profile
-//! that [`Profile`](crate::Profile) reads.
+//! that [`Profile`](crate::profile::Profile) reads.
 //!
 //! Measured: which scan engine (read with 128 KiB, the pread pair, mmap) hashes a
 //! page-cached file fastest at 64 KiB, 1 MiB, 16 MiB and 64 MiB, and whether
@@ -19,10 +19,11 @@ use zcopy::size;
 use zcopy::xxh3::Xxh3;
 use zcopy::{Engine, EngineChoice, Options, ScanChoice, ScanEngine, Transfer};
 
+use crate::error::Error;
+use crate::measured::MIB;
 use crate::output::Output;
 use crate::profile::{profile_path, SCAN_ENGINES, SEND_ENGINES};
 use crate::table::wrap;
-use crate::{Error, MIB};
 
 const SCAN_SIZES: [u64; 4] = [64 << 10, 1 << 20, 16 << 20, 64 << 20];
 const SEND_SIZES: [u64; 3] = [4 << 10, 64 << 10, 1 << 20];

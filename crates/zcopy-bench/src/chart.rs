@@ -5,9 +5,9 @@
 use plotters::prelude::*;
 use serde_json::Value;
 
+use crate::error::Error;
 use crate::jobs::Job;
-use crate::measured::Measured;
-use crate::{Error, MIB};
+use crate::measured::{Measured, MIB};
 
 const LABEL_WIDTH: i32 = 380;
 const BAR_WIDTH: i32 = 300;

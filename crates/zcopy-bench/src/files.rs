@@ -4,8 +4,8 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use crate::error::Error;
 use crate::jobs::SMALL_FILE;
-use crate::Error;
 
 /// The files a bench works on.
 pub struct Files {

@@ -4,8 +4,10 @@
 
 use zcopy::size;
 
+use crate::error::Error;
+use crate::measured::MIB;
 use crate::report::Report;
-use crate::{chart, model, Error, MIB};
+use crate::{chart, model};
 
 /// The page.
 pub fn render(report: &Report) -> Result<String, Error> {

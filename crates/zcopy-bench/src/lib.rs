@@ -36,14 +36,9 @@ mod sample;
 mod table;
 mod verdict;
 
-pub use config::{Config, Progress};
+pub use config::{Config, Progress, MIN_SIZE};
 pub use error::Error;
 pub use jobs::Job;
 pub use profile::Profile;
 pub use report::Report;
 pub use run::run;
-
-/// The smallest test file: below a few pages the rows measure start-up, not moving bytes.
-pub const MIN_SIZE: u64 = 64 << 10;
-
-const MIB: f64 = (1u64 << 20) as f64;

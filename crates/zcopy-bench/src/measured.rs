@@ -5,6 +5,9 @@ use crate::counters::Counts;
 use crate::jobs::Row;
 use crate::sample::Sample;
 
+/// Bytes in a MiB, the unit of the tables' throughput.
+pub const MIB: f64 = (1u64 << 20) as f64;
+
 /// One sample of a row with the kernel's counts around it.
 pub struct Taken {
     pub sample: Sample,

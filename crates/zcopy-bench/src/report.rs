@@ -6,11 +6,12 @@ use std::path::Path;
 use serde_json::{json, Value};
 
 use crate::calibrate::Calibration;
+use crate::config::Config;
 use crate::counters::{Counters, EVENTS};
 use crate::measured::Measured;
+use crate::model;
 use crate::peers::Peers;
 use crate::verdict::Claim;
-use crate::{model, table, Config};
 
 /// Everything a run found, for the table, the JSON, the chart and the HTML page.
 pub struct Report {
@@ -23,18 +24,6 @@ pub struct Report {
 }
 
 impl Report {
-    /// The default view: job, engine, MiB/s, spread, CPU s/GiB, syscalls/GiB and
-    /// the model check in a word, within 80 columns; the claims, peers and notes
-    /// wrapped to `width`.
-    pub fn narrow(&self, width: usize) -> String {
-        table::narrow(self, width)
-    }
-
-    /// Every column, one row per line however long, and the model's reasons.
-    pub fn wide(&self) -> String {
-        table::wide(self)
-    }
-
     pub(crate) fn json(&self) -> Value {
         let rows: Vec<Value> = self.results.iter().map(row_json).collect();
         let claims: Vec<Value> = self.claims.iter().map(Claim::json).collect();

@@ -4,14 +4,15 @@
 
 use anyhow::Result;
 
+use crate::config::{Config, Progress, MIN_SIZE};
 use crate::counters::{Counters, SkbBytes};
+use crate::error::Error;
 use crate::files::Files;
 use crate::jobs::{self, Job, Row};
 use crate::measured::{Measured, Taken};
 use crate::output::Output;
 use crate::report::{self, Report};
 use crate::{calibrate, chart, html, peers, sample, verdict};
-use crate::{Config, Error, Progress, MIN_SIZE};
 
 /// Runs the bench `config` describes, telling `progress` how far it is, and writes
 /// its output files; the report's text views are the caller's to print.

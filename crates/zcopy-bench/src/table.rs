@@ -5,15 +5,28 @@
 use zcopy::size;
 
 use crate::counters::Counts;
+use crate::measured::MIB;
+use crate::model;
 use crate::report::Report;
-use crate::{model, MIB};
 
 /// Engine column of the narrow table.
 const ENGINE_WIDTH: usize = 32;
 
-/// The default view: job, engine, MiB/s, spread, CPU s/GiB, syscalls/GiB and the
-/// model check in a word; 79 columns.
-pub fn narrow(report: &Report, width: usize) -> String {
+impl Report {
+    /// The default view: job, engine, MiB/s, spread, CPU s/GiB, syscalls/GiB and
+    /// the model check in a word, in 79 columns; the claims, the peers and the
+    /// notes wrapped to `width`.
+    pub fn narrow(&self, width: usize) -> String {
+        narrow(self, width)
+    }
+
+    /// Every column, one row per line however long, and the model's reasons.
+    pub fn wide(&self) -> String {
+        wide(self)
+    }
+}
+
+fn narrow(report: &Report, width: usize) -> String {
     let mut out = heading(report, width);
     if report.results.is_empty() {
         tail(report, width, &mut out);
@@ -46,8 +59,7 @@ pub fn narrow(report: &Report, width: usize) -> String {
     out
 }
 
-/// Every column, one row per line however long, and the model's reasons.
-pub fn wide(report: &Report) -> String {
+fn wide(report: &Report) -> String {
     let mut out = heading(report, usize::MAX);
     if report.results.is_empty() {
         tail(report, usize::MAX, &mut out);

@@ -18,8 +18,7 @@ use anyhow::Result;
 use serde_json::{json, Value};
 
 use crate::jobs::{Job, Row};
-use crate::measured::{Measured, Taken};
-use crate::MIB;
+use crate::measured::{Measured, Taken, MIB};
 
 /// How a claim came out.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -4,13 +4,38 @@
 
 use std::fs::File;
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use zcopy::{Engine, EngineChoice, Options, Rusage, Transfer};
 
-use super::{cmd, Cmd, Sample};
+/// One sample of a command.
+#[derive(Clone, Copy)]
+pub struct Sample {
+    /// Bytes per second, or requests per second for `serve`.
+    pub rate: f64,
+    /// CPU seconds (user + system) of the command's process.
+    pub cpu: f64,
+    /// Bytes, or requests, it moved.
+    pub work: f64,
+}
+
+/// A command line, `{addr}` and `{port}` filled in per sample.
+pub struct Cmd {
+    pub name: String,
+    pub argv: Vec<String>,
+    pub stdin: Option<PathBuf>,
+}
+
+pub fn cmd(name: &str, argv: &[&str]) -> Cmd {
+    Cmd {
+        name: name.to_string(),
+        argv: argv.iter().map(|s| s.to_string()).collect(),
+        stdin: None,
+    }
+}
 
 /// Whether `tool` is an executable file in `$PATH`.
 pub fn installed(tool: &str) -> bool {

@@ -11,25 +11,14 @@ mod compiled;
 mod serve;
 mod table;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Result;
 
 use crate::files::Files;
 use crate::jobs::Job;
-use command::{installed, iperf3, send_sample, timed};
+use command::{cmd, installed, iperf3, send_sample, timed, Cmd, Sample};
 use compiled::{c_sendfile_loop, java_classes};
-
-/// One sample of a command.
-#[derive(Clone, Copy)]
-struct Sample {
-    /// Bytes per second, or requests per second for `serve`.
-    rate: f64,
-    /// CPU seconds (user + system) of the command's process.
-    cpu: f64,
-    /// Bytes, or requests, it moved.
-    work: f64,
-}
 
 /// A command and its samples.
 pub struct PeerRow {
@@ -73,21 +62,6 @@ pub struct Group {
 pub struct Peers {
     pub groups: Vec<Group>,
     pub missing: Vec<String>,
-}
-
-/// A command line, `{addr}` and `{port}` filled in per sample.
-struct Cmd {
-    name: String,
-    argv: Vec<String>,
-    stdin: Option<PathBuf>,
-}
-
-fn cmd(name: &str, argv: &[&str]) -> Cmd {
-    Cmd {
-        name: name.to_string(),
-        argv: argv.iter().map(|s| s.to_string()).collect(),
-        stdin: None,
-    }
 }
 
 /// Runs the peers of every job in `jobs` that has some.

@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use super::command::{free_port, installed};
-use super::{Files, Group, PeerRow, Peers, Sample};
+use super::command::{free_port, installed, Sample};
+use super::{Group, PeerRow, Peers};
+use crate::files::Files;
 
 impl Peers {
     /// 4 KiB GETs from wrk (one thread, 16 connections, 1 s a round) to

@@ -3,8 +3,8 @@
 use serde_json::{json, Value};
 
 use super::{PeerRow, Peers};
+use crate::measured::MIB;
 use crate::table::{compact, truncate, wrap};
-use crate::MIB;
 
 impl Peers {
     /// The peers' table, its notes wrapped to `width`.
