@@ -50,3 +50,21 @@ pub enum Error {
     #[error(transparent)]
     Calibrate(Box<dyn std::error::Error + Send + Sync>),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Error;
+
+    #[test]
+    fn a_calibration_failure_keeps_its_causes_for_the_exit_code() {
+        let io = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let e = Error::Calibrate(anyhow::Error::new(io).context("cannot connect").into());
+        let mut chain: Vec<&(dyn std::error::Error + 'static)> = vec![&e];
+        while let Some(next) = chain[chain.len() - 1].source() {
+            chain.push(next);
+        }
+        let words: Vec<String> = chain.iter().map(ToString::to_string).collect();
+        assert_eq!(words, ["cannot connect", "connection refused"]);
+        assert!(chain[1].downcast_ref::<std::io::Error>().is_some());
+    }
+}
