@@ -13,6 +13,23 @@
 //! caller prints; the JSON, SVG, HTML and calibration files are written by the run
 //! itself. Failures are typed ([`Error`]): the `zcopy` command chooses the exit
 //! codes. [`Profile`] reads back what a calibration run wrote.
+//!
+//! ```no_run
+//! struct Quiet;
+//! impl zcopy_bench::Progress for Quiet {
+//!     fn start(&mut self, _total: u64) {}
+//!     fn message(&mut self, _text: &str) {}
+//!     fn sample(&mut self) {}
+//!     fn finish(&mut self) {}
+//! }
+//!
+//! let mut config = zcopy_bench::Config::default();
+//! config.jobs = vec![zcopy_bench::Job::Scan];
+//! config.size = 16 << 20;
+//! let report = zcopy_bench::run(&config, &mut Quiet)?;
+//! print!("{}", report.narrow(80));
+//! # Ok::<(), zcopy_bench::Error>(())
+//! ```
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]

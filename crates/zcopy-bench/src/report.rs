@@ -24,7 +24,9 @@ pub struct Report {
 }
 
 impl Report {
-    pub(crate) fn json(&self) -> Value {
+    /// The document `--json` writes: the environment, every row with its samples,
+    /// counters and model check, the claims, the peers, the calibration, the notes.
+    pub fn json(&self) -> Value {
         let rows: Vec<Value> = self.results.iter().map(row_json).collect();
         let claims: Vec<Value> = self.claims.iter().map(Claim::json).collect();
         json!({
