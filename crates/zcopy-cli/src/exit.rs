@@ -14,6 +14,9 @@ pub fn code(e: &anyhow::Error) -> u8 {
         if let Some(coded) = cause.downcast_ref::<Coded>() {
             return coded.code;
         }
+        if let Some(zcopy_bench::Error::NoRows { .. }) = cause.downcast_ref() {
+            return USAGE;
+        }
         match cause.downcast_ref::<zcopy_wire::tls::Error>() {
             Some(zcopy_wire::tls::Error::Usage(_)) => return USAGE,
             Some(zcopy_wire::tls::Error::Refused(_)) => return AUTH,

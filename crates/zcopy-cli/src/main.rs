@@ -6,7 +6,6 @@
     clippy::undocumented_unsafe_blocks
 )]
 
-mod bench;
 mod cmd;
 mod color;
 mod digest;
@@ -45,7 +44,7 @@ enum Command {
     Send(cmd::send::Args),
     Recv(cmd::recv::Args),
     Echo(cmd::echo::Args),
-    Bench(bench::Args),
+    Bench(cmd::bench::Args),
     Scan(cmd::scan::Args),
     Cp(cmd::cp::Args),
     Serve(cmd::serve::Args),
@@ -137,7 +136,7 @@ fn main() -> ExitCode {
         Command::Send(args) => cmd::send::run(args),
         Command::Recv(args) => cmd::recv::run(args),
         Command::Echo(args) => cmd::echo::run(args),
-        Command::Bench(args) => bench::run(args),
+        Command::Bench(args) => cmd::bench::run(args),
         Command::Scan(args) => cmd::scan::run(args),
         Command::Cp(args) => cmd::cp::run(args),
         Command::Serve(args) => cmd::serve::run(args),

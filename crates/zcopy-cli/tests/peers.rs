@@ -19,7 +19,7 @@ fn java_classes() -> &'static Path {
     DIR.get_or_init(|| {
         let dir = std::env::temp_dir().join(format!("zcopy-java-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/java");
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../zcopy-bench/java");
         let status = Command::new("javac")
             .arg("-d")
             .arg(&dir)

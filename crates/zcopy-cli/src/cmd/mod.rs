@@ -1,5 +1,6 @@
 //! One module per subcommand, named after it.
 
+pub mod bench;
 pub mod cp;
 pub mod echo;
 pub mod generate;

@@ -561,10 +561,10 @@ fn hash(file: &File, digests: &[Digest], config: &Config) -> std::io::Result<Vec
 /// The engine `zcopy bench --calibrate` measured fastest for a regular file of
 /// this size, and why; `None` without a profile, where `auto`'s defaults apply.
 fn calibrated_engine(file: &File) -> Option<(ScanEngine, String)> {
-    static PROFILE: std::sync::OnceLock<Option<crate::bench::Profile>> = std::sync::OnceLock::new();
+    static PROFILE: std::sync::OnceLock<Option<zcopy_bench::Profile>> = std::sync::OnceLock::new();
     let meta = file.metadata().ok().filter(std::fs::Metadata::is_file)?;
     let (engine, why) = PROFILE
-        .get_or_init(crate::bench::Profile::load)
+        .get_or_init(zcopy_bench::Profile::load)
         .as_ref()?
         .scan_engine(meta.len())?;
     Some((engine, format!("auto, calibrated: {why}")))

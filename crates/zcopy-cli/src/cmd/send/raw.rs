@@ -50,7 +50,7 @@ pub(super) fn run_raw(args: &Args, paths: &[PathBuf], addr: &str) -> Result<()> 
     let usage = Rusage::process();
     let calibrated = match (args.engine, len) {
         (EngineChoice::Auto, Some(len)) => {
-            crate::bench::Profile::load().and_then(|p| p.send_engine(len))
+            zcopy_bench::Profile::load().and_then(|p| p.send_engine(len))
         }
         _ => None,
     };

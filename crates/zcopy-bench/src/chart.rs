@@ -2,11 +2,12 @@
 //! throughput with a line from the slowest to the fastest sample, one for the
 //! engine side's CPU seconds per GiB, grouped by job.
 
-use anyhow::{anyhow, Result};
 use plotters::prelude::*;
 use serde_json::Value;
 
-use super::{Measured, MIB};
+use crate::error::Error;
+use crate::jobs::Job;
+use crate::measured::{Measured, MIB};
 
 const LABEL_WIDTH: i32 = 380;
 const BAR_WIDTH: i32 = 300;
@@ -14,7 +15,7 @@ const ROW_HEIGHT: i32 = 22;
 const TOP: i32 = 70;
 
 /// The chart as an SVG document.
-pub fn render(results: &[Measured], env: &Value) -> Result<String> {
+pub fn render(results: &[Measured], env: &Value) -> Result<String, Error> {
     let height = TOP + ROW_HEIGHT * results.len() as i32 + 30;
     let width = LABEL_WIDTH + 2 * (BAR_WIDTH + 120);
     let mut svg = String::new();
@@ -22,9 +23,14 @@ pub fn render(results: &[Measured], env: &Value) -> Result<String> {
     Ok(svg)
 }
 
-fn draw(svg: &mut String, size: (u32, u32), results: &[Measured], env: &Value) -> Result<()> {
+fn draw(
+    svg: &mut String,
+    size: (u32, u32),
+    results: &[Measured],
+    env: &Value,
+) -> Result<(), Error> {
     let root = SVGBackend::with_string(svg, size).into_drawing_area();
-    let fail = |e: DrawingAreaErrorKind<_>| anyhow!("cannot draw the chart: {e}");
+    let fail = |e: DrawingAreaErrorKind<_>| Error::Chart(e.to_string());
     root.fill(&WHITE).map_err(fail)?;
     let title = format!(
         "zcopy bench: {} file, {}, kernel {}",
@@ -115,8 +121,5 @@ fn draw(svg: &mut String, size: (u32, u32), results: &[Measured], env: &Value) -
 }
 
 fn jobs_index(m: &Measured) -> usize {
-    super::jobs::Job::ALL
-        .iter()
-        .position(|&j| j == m.row.job)
-        .unwrap_or(0)
+    Job::ALL.iter().position(|&j| j == m.row.job).unwrap_or(0)
 }

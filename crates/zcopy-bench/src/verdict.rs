@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use serde_json::{json, Value};
 
-use super::jobs::{Job, Row};
-use super::{Measured, Taken, MIB};
+use crate::jobs::{Job, Row};
+use crate::measured::{Measured, Taken, MIB};
 
 /// How a claim came out.
 #[derive(Clone, Copy, Debug, PartialEq)]

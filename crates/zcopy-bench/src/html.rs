@@ -2,12 +2,15 @@
 //! machine, the seeds' claims with their verdicts, the chart with spread bars, the
 //! table, the peers and the notes.
 
-use anyhow::Result;
-
-use super::{chart, model, Report, MIB};
 use zcopy::size;
 
-pub fn render(report: &Report) -> Result<String> {
+use crate::error::Error;
+use crate::measured::MIB;
+use crate::report::Report;
+use crate::{chart, model};
+
+/// The page.
+pub fn render(report: &Report) -> Result<String, Error> {
     let env = &report.env;
     let mut page = String::from(concat!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n",

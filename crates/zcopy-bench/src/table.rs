@@ -1,35 +1,32 @@
 //! The bench's text output: a table that fits 80 columns by default, every column
-//! with `--wide`, and the model, claim and peer lines wrapped to the terminal.
+//! with `--wide`, and the model, claim and peer lines wrapped to the caller's width (the
+//! terminal's, which only the caller knows).
 
-use std::io::IsTerminal;
-
-use super::counters::Counts;
-use super::{model, Report, MIB};
 use zcopy::size;
 
-/// The width to wrap to: the terminal's, else `$COLUMNS`, else 80.
-pub fn terminal_width() -> usize {
-    let stdout = std::io::stdout();
-    if stdout.is_terminal() {
-        if let Ok(size) = rustix::termios::tcgetwinsize(&stdout) {
-            if size.ws_col > 0 {
-                return usize::from(size.ws_col);
-            }
-        }
-    }
-    std::env::var("COLUMNS")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .filter(|&c| c > 0)
-        .unwrap_or(80)
-}
+use crate::counters::Counts;
+use crate::measured::MIB;
+use crate::model;
+use crate::report::Report;
 
 /// Engine column of the narrow table.
 const ENGINE_WIDTH: usize = 32;
 
-/// The default view: job, engine, MiB/s, spread, CPU s/GiB, syscalls/GiB and the
-/// model check in a word; 79 columns.
-pub fn narrow(report: &Report, width: usize) -> String {
+impl Report {
+    /// The default view: job, engine, MiB/s, spread, CPU s/GiB, syscalls/GiB and
+    /// the model check in a word, in 79 columns; the claims, the peers and the
+    /// notes wrapped to `width`.
+    pub fn narrow(&self, width: usize) -> String {
+        narrow(self, width)
+    }
+
+    /// Every column, one row per line however long, and the model's reasons.
+    pub fn wide(&self) -> String {
+        wide(self)
+    }
+}
+
+fn narrow(report: &Report, width: usize) -> String {
     let mut out = heading(report, width);
     if report.results.is_empty() {
         tail(report, width, &mut out);
@@ -62,8 +59,7 @@ pub fn narrow(report: &Report, width: usize) -> String {
     out
 }
 
-/// Every column, one row per line however long, and the model's reasons.
-pub fn wide(report: &Report) -> String {
+fn wide(report: &Report) -> String {
     let mut out = heading(report, usize::MAX);
     if report.results.is_empty() {
         tail(report, usize::MAX, &mut out);
@@ -287,8 +283,8 @@ mod tests {
 
     #[test]
     fn short_labels_fit_the_engine_column() {
-        for job in super::super::jobs::Job::ALL {
-            for row in super::super::jobs::rows(job) {
+        for job in crate::jobs::Job::ALL {
+            for row in crate::jobs::rows(job) {
                 let short = short_label(&row.label);
                 assert!(short.chars().count() <= ENGINE_WIDTH, "{short}");
                 assert!(!short.ends_with('…'), "{} is cut: {short}", row.label);

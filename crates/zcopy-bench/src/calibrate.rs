@@ -1,6 +1,5 @@
-//! `--calibrate`: this machine's crossovers, measured and written to a profile in
-//! the user's cache directory (`$XDG_CACHE_HOME/zcopy/calibration.json`, else
-//! `~/.cache/zcopy/calibration.json`), and [`Profile`], its reader.
+//! `--calibrate`: this machine's crossovers, measured and written to the profile
+//! that [`Profile`](crate::profile::Profile) reads.
 //!
 //! Measured: which scan engine (read with 128 KiB, the pread pair, mmap) hashes a
 //! page-cached file fastest at 64 KiB, 1 MiB, 16 MiB and 64 MiB, and whether
@@ -8,51 +7,38 @@
 //! faster. Not measured, and said so in the profile: the splice pipe size (the
 //! library sets it, it has no knob to try) and the size where MSG_ZEROCOPY pays
 //! off, which needs a NIC: loopback copies a zero-copy send anyway.
-//!
-//! The library's `auto` has no hook for a profile, so the command line applies it:
-//! `zcopy scan` under `auto` asks [`Profile::scan_engine`] and `zcopy send --raw`
-//! asks [`Profile::send_engine`] (the framed protocol batches small files its own way); when the profile has an answer for the file's size,
-//! the command uses that engine and cites the measurement.
 
 use std::fs::File;
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{anyhow, Context, Result};
 use serde_json::{json, Value};
-use zcopy::{Engine, EngineChoice, Options, ScanChoice, ScanEngine, Transfer};
-
-use super::table::wrap;
-use super::{Output, MIB};
 use zcopy::size;
 use zcopy::xxh3::Xxh3;
+use zcopy::{Engine, EngineChoice, Options, ScanChoice, ScanEngine, Transfer};
+
+use crate::error::Error;
+use crate::measured::MIB;
+use crate::output::Output;
+use crate::profile::{profile_path, SCAN_ENGINES, SEND_ENGINES};
+use crate::table::wrap;
 
 const SCAN_SIZES: [u64; 4] = [64 << 10, 1 << 20, 16 << 20, 64 << 20];
 const SEND_SIZES: [u64; 3] = [4 << 10, 64 << 10, 1 << 20];
 /// Bytes scanned or sent per sample at most, whatever the file's size, so that
 /// every sample lasts long enough to time.
 const PER_SAMPLE: u64 = 64 << 20;
-const SCAN_ENGINES: [ScanEngine; 3] = [ScanEngine::Read, ScanEngine::Pread, ScanEngine::Mmap];
-const SEND_ENGINES: [Engine; 2] = [Engine::ReadWrite, Engine::Sendfile];
-/// A calibrated engine replaces `auto`'s default only when it was this much faster.
-const MARGIN: f64 = 0.05;
-
-/// Where the profile lives.
-pub fn profile_path() -> Option<PathBuf> {
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))?;
-    Some(cache.join("zcopy").join("calibration.json"))
-}
 
 /// Opens the profile for writing before anything is measured.
-pub fn open_profile() -> Result<Output> {
-    let path =
-        profile_path().context("cannot find a cache directory: set XDG_CACHE_HOME or HOME")?;
+pub fn open_profile() -> Result<Output, Error> {
+    let path = profile_path().ok_or(Error::NoCacheDir)?;
     let dir = zcopy::place::parent_dir(&path);
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::create_dir_all(dir).map_err(|source| Error::Create {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     Output::open(&path)
 }
 
@@ -63,7 +49,7 @@ pub struct Calibration {
 
 impl Calibration {
     pub fn bytes(&self) -> Vec<u8> {
-        (serde_json::to_string_pretty(&self.profile).unwrap_or_default() + "\n").into_bytes()
+        format!("{:#}\n", self.profile).into_bytes()
     }
 
     pub fn json(&self) -> Value {
@@ -268,80 +254,6 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
-/// A calibration profile read back, for `auto`.
-pub struct Profile {
-    doc: Value,
-}
-
-impl Profile {
-    /// The profile, if one was written and parses; `auto` uses its defaults otherwise.
-    pub fn load() -> Option<Profile> {
-        let text = std::fs::read(profile_path()?).ok()?;
-        let doc: Value = serde_json::from_slice(&text).ok()?;
-        (doc["version"] == 1).then_some(Profile { doc })
-    }
-
-    /// The scan engine measured fastest for files the size of `size` (the largest
-    /// calibrated size not above it), with the reason in words: "read: 1.9x mmap on
-    /// this machine at 16 MiB, calibrated 2026-11-22"; `None` when no engine was
-    /// more than 5% faster than the next, where `auto`'s defaults stand.
-    pub fn scan_engine(&self, size: u64) -> Option<(ScanEngine, String)> {
-        let entries = self.doc["scan"].as_array()?;
-        let e = entries
-            .iter()
-            .rfind(|e| e["size"].as_u64().is_some_and(|s| s <= size))
-            .or_else(|| entries.first())?;
-        let best = e["best"].as_str()?;
-        let engine = SCAN_ENGINES.into_iter().find(|s| s.name() == best)?;
-        let rates = e["mib_s"].as_object()?;
-        let own = rates.get(best)?.as_f64()?;
-        let (other, rate) = rates
-            .iter()
-            .filter(|(k, _)| k.as_str() != best)
-            .filter_map(|(k, v)| Some((k, v.as_f64()?)))
-            .max_by(|a, b| a.1.total_cmp(&b.1))?;
-        let ratio = own / rate.max(f64::MIN_POSITIVE);
-        if ratio < 1.0 + MARGIN {
-            return None;
-        }
-        Some((
-            engine,
-            format!(
-                "{best}: {ratio:.1}x {other} on this machine at {}, calibrated {}",
-                size::human(e["size"].as_u64()?),
-                self.doc["calibrated"].as_str().unwrap_or("?")
-            ),
-        ))
-    }
-}
-
-impl Profile {
-    /// The engine measured faster than sendfile (auto's first choice for a file into
-    /// a socket) for a file of `size` bytes, with the reason in words; `None` when
-    /// sendfile won, when nothing won by more than 5%, or when the file is larger
-    /// than any calibrated size.
-    pub fn send_engine(&self, size: u64) -> Option<(Engine, String)> {
-        let entries = self.doc["send_small"].as_array()?;
-        let e = entries
-            .iter()
-            .find(|e| e["size"].as_u64().is_some_and(|s| s >= size))?;
-        let rates = e["mib_s"].as_object()?;
-        let read_write = rates.get(Engine::ReadWrite.name())?.as_f64()?;
-        let sendfile = rates.get(Engine::Sendfile.name())?.as_f64()?;
-        let ratio = read_write / sendfile.max(f64::MIN_POSITIVE);
-        (ratio >= 1.0 + MARGIN).then(|| {
-            (
-                Engine::ReadWrite,
-                format!(
-                    "read-write: {ratio:.1}x sendfile on this machine for files up to {}, calibrated {}",
-                    size::human(e["size"].as_u64().unwrap_or(0)),
-                    self.doc["calibrated"].as_str().unwrap_or("?")
-                ),
-            )
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -351,62 +263,5 @@ mod tests {
         assert_eq!(civil_from_days(0), (1970, 1, 1));
         assert_eq!(civil_from_days(20_779), (2026, 11, 22));
         assert_eq!(civil_from_days(11_016), (2000, 2, 29));
-    }
-
-    #[test]
-    fn profile_picks_the_largest_size_not_above_the_file() {
-        let profile = Profile {
-            doc: json!({
-                "version": 1,
-                "calibrated": "2026-11-22",
-                "scan": [
-                    { "size": 65536, "mib_s": { "read": 900.0, "mmap": 300.0 }, "best": "read" },
-                    { "size": 16777216, "mib_s": { "read": 100.0, "mmap": 190.0 }, "best": "mmap" },
-                ],
-            }),
-        };
-        let (engine, why) = profile.scan_engine(1 << 30).unwrap();
-        assert_eq!(engine, ScanEngine::Mmap);
-        assert_eq!(
-            why,
-            "mmap: 1.9x read on this machine at 16 MiB, calibrated 2026-11-22"
-        );
-        assert_eq!(profile.scan_engine(4096).unwrap().0, ScanEngine::Read);
-        assert_eq!(profile.scan_engine(1 << 20).unwrap().0, ScanEngine::Read);
-        let close = Profile {
-            doc: json!({
-                "version": 1,
-                "scan": [{ "size": 65536, "mib_s": { "read": 102.0, "mmap": 100.0 }, "best": "read" }],
-            }),
-        };
-        assert!(close.scan_engine(1 << 20).is_none(), "2% decides nothing");
-    }
-
-    #[test]
-    fn profile_picks_read_write_for_small_sends_only_where_it_won() {
-        let profile = Profile {
-            doc: json!({
-                "version": 1,
-                "calibrated": "2026-11-22",
-                "send_small": [
-                    { "size": 4096, "mib_s": { "read-write": 800.0, "sendfile": 500.0 }, "best": "read-write" },
-                    { "size": 65536, "mib_s": { "read-write": 900.0, "sendfile": 1900.0 }, "best": "sendfile" },
-                ],
-            }),
-        };
-        let (engine, why) = profile.send_engine(1000).unwrap();
-        assert_eq!(engine, Engine::ReadWrite);
-        assert_eq!(
-            why,
-            "read-write: 1.6x sendfile on this machine for files up to 4 KiB, calibrated 2026-11-22"
-        );
-        assert!(
-            profile.send_engine(8192).is_none(),
-            "sendfile won at 64 KiB"
-        );
-        assert!(
-            profile.send_engine(1 << 20).is_none(),
-            "larger than calibrated"
-        );
     }
 }

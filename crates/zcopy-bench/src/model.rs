@@ -3,8 +3,8 @@
 
 use zcopy::{Engine, ScanEngine, Syscall};
 
-use super::jobs::{How, Job, Row, SMALL_FILE};
-use super::Measured;
+use crate::jobs::{How, Job, Row, SMALL_FILE};
+use crate::measured::Measured;
 
 /// What the seeds claim for a row's path.
 #[derive(Clone, Copy, Debug)]
