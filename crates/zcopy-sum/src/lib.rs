@@ -87,3 +87,80 @@ fn run_files(config: &Config, io: &mut Streams) -> Result<bool, Halt> {
     io.out.flush().map_err(Halt::Output)?;
     Ok(!failed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HI_SHA256: &str = "98ea6e4f216f2fb4b69fff9b3a44842c38686ca685f3f55dc48c5d3fb1107be4";
+
+    /// What a run wrote to its two streams, and its verdict.
+    fn run_in(config: Config) -> (Result<bool, Error>, String, String) {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let verdict = run(config, &mut out, &mut err);
+        let text = |v: Vec<u8>| String::from_utf8(v).unwrap();
+        (verdict, text(out), text(err))
+    }
+
+    fn gnu(files: &[&std::path::Path]) -> Config {
+        let mut config = Config::new(Voice::Gnu, "sha256sum", Digest::Sha256);
+        config.accepts = vec![Digest::Sha256];
+        config.files = files.iter().map(|f| f.as_os_str().to_owned()).collect();
+        config
+    }
+
+    #[test]
+    fn lines_and_verdicts_in_the_voices_words() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("f");
+        std::fs::write(&f, "hi\n").unwrap();
+        let (verdict, out, err) = run_in(gnu(&[&f]));
+        assert!(verdict.unwrap());
+        assert_eq!(out, format!("{HI_SHA256}  {}\n", f.display()));
+        assert_eq!(err, "");
+
+        let mut zcopy = Config::new(Voice::Zcopy, "zcopy", Digest::Xxh3);
+        zcopy.files = vec![f.clone().into()];
+        let (_, out, _) = run_in(zcopy);
+        assert_eq!(out, format!("XXH3 ({}) = b34d1a3ab2bece70\n", f.display()));
+
+        let sums = dir.path().join("sums");
+        let zeros = "0".repeat(64);
+        let name = f.display();
+        std::fs::write(
+            &sums,
+            format!("{HI_SHA256}  {name}\n{zeros}  {name}\nnonsense\n"),
+        )
+        .unwrap();
+        let mut check = gnu(&[&sums]);
+        check.check = true;
+        let (verdict, out, err) = run_in(check);
+        assert!(!verdict.unwrap());
+        assert_eq!(out, format!("{name}: OK\n{name}: FAILED\n"));
+        assert_eq!(
+            err,
+            "sha256sum: WARNING: 1 line is improperly formatted\n\
+             sha256sum: WARNING: 1 computed checksum did NOT match\n"
+        );
+    }
+
+    #[test]
+    fn a_failed_write_stops_the_run_with_its_cause() {
+        struct Closed;
+        impl Write for Closed {
+            fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+                Err(std::io::ErrorKind::BrokenPipe.into())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("f");
+        std::fs::write(&f, "hi\n").unwrap();
+        match run(gnu(&[&f]), &mut Closed, &mut Vec::new()) {
+            Err(Error::Output(e)) => assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe),
+            other => panic!("{other:?}"),
+        }
+    }
+}
