@@ -313,6 +313,7 @@ fn bench(
     }
     ExitCode::SUCCESS
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;
