@@ -8,7 +8,6 @@
 
 mod cmd;
 mod color;
-mod digest;
 mod exit;
 mod http;
 // Takes over the socket systemd passes at descriptor 3.
@@ -90,7 +89,7 @@ fn as_peer() -> Option<ExitCode> {
         }
         // The GNU tools: sha256sum and its siblings, each named after its digest.
         gnu => {
-            let digest = digest::Digest::ALL
+            let digest = zcopy_sum::Digest::ALL
                 .into_iter()
                 .find(|d| format!("{}sum", d.tag().to_ascii_lowercase()) == gnu)?;
             // GNU names itself as it was called, path and all.

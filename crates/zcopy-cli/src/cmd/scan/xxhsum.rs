@@ -1,41 +1,17 @@
 //! `xxhsum` as xxHash 0.8.3 is (and `xxh32sum`, `xxh64sum`, `xxh128sum`,
 //! `xxh3sum`, which default to and check only their own digest): its arguments as
 //! it reads them (options up to the first file name, `-H#` glued, clustered short
-//! options), `Wrong parameters` and exit 1 for a bad one, its check-line rules
-//! (0.8.2's too: 0.8.3 only adds `XXH3_<hex>  name` lines), `--filelist`, and its
-//! benchmark (`-b`), run on zcopy's hashers.
+//! options), `Wrong parameters` and exit 1 for a bad one, `--filelist`, and its
+//! benchmark (`-b`); the check-line rules are `zcopy_sum::xxhsum`'s.
 
 use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::os::unix::ffi::OsStrExt;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::line::{self, CheckLine};
-use super::{Config, Voice};
-use crate::digest::{Digest, Hasher, Xof};
-
-/// `-H` as zcopy scan takes it: xxhsum's numbers for its digests.
-pub fn algorithm(value: &str) -> Result<Digest, String> {
-    number_to_digest(
-        value
-            .parse()
-            .map_err(|_| format!("{value}: not a number"))?,
-    )
-    .ok_or_else(|| format!("{value}: xxhsum knows 0, 1, 2, 3, 32, 64 and 128"))
-}
-
-fn number_to_digest(n: u32) -> Option<Digest> {
-    match n {
-        0 | 32 => Some(Digest::Xxh32),
-        1 | 64 => Some(Digest::Xxh64),
-        2 | 128 => Some(Digest::Xxh128),
-        3 => Some(Digest::Xxh3),
-        _ => None,
-    }
-}
-
-const XXH: [Digest; 4] = [Digest::Xxh32, Digest::Xxh64, Digest::Xxh128, Digest::Xxh3];
+use zcopy_sum::xxhsum::{bench_digest, best_rate, number_to_digest, XXH};
+use zcopy_sum::{Config, Digest, Voice};
 
 /// What the command line asked for.
 enum Mode {
@@ -53,7 +29,7 @@ enum Mode {
 /// Runs xxhsum under the name `exename` on its arguments (argv[0] left out).
 pub fn main(exename: &str, args: Vec<OsString>) -> ExitCode {
     match parse_args(exename, args) {
-        Ok(Mode::Run(config)) => super::super::exit_for(exename, super::run_config(config)),
+        Ok(Mode::Run(config)) => crate::cmd::exit_for(exename, super::run_config(config)),
         Ok(Mode::Bench {
             ids,
             iterations,
@@ -88,7 +64,7 @@ fn parse_args(exename: &str, args: Vec<OsString>) -> Result<Mode, Bad> {
         }
         None => (Digest::Xxh64, XXH.to_vec()),
     };
-    let mut config = Config::new(Voice::Xxhsum, "xxhsum", default);
+    let mut config = super::config(Voice::Xxhsum, "xxhsum", default);
     config.accepts = accepts;
     let (mut quiet, mut explicit_stdin) = (0, false);
     let (mut bench, mut ids, mut iterations, mut sample) = (false, Vec::new(), 3, 100 << 10);
@@ -269,82 +245,6 @@ fn usage_advanced(exename: &str) -> String {
     )
 }
 
-/// Reads a check line as xxhsum 0.8.3 does: `hex<space><any byte>name` (the byte
-/// after the space is skipped whatever it is, so `hex *name` reads too) with the
-/// digest told by the hex's length, or `TAG (name) = hex` with the digest told by
-/// the tag and `_LE` in it meaning little-endian hex. A line that starts with a
-/// backslash holds an escaped name. Untagged lines are little-endian with
-/// `--little-endian`. An untagged XXH3 line is `XXH3_hex  name`.
-pub fn parse(text: &[u8], config: &Config) -> Result<CheckLine, String> {
-    let bad = String::new;
-    let first = text.iter().position(|b| *b != b' ' && *b != b'\t');
-    // xxhsum steps over one byte, the backslash when it starts the line.
-    let escaped = first.is_some_and(|i| text[i] == b'\\');
-    let text = if escaped { &text[1..] } else { text };
-    let space = text.iter().position(|b| *b == b' ').ok_or_else(bad)?;
-    if space + 1 >= text.len() {
-        return Err(bad());
-    }
-    let (digest, hex, name, reversed) = if text[space + 1] == b'(' {
-        let last = text.iter().rposition(|b| *b == b' ').ok_or_else(bad)?;
-        if last - space < 5 || &text[last - 3..last] != b") =" {
-            return Err(bad());
-        }
-        let tag = &text[..space];
-        let mut digest = Digest::Xxh64;
-        for (prefix, d) in [
-            (&b"XXH3"[..], Digest::Xxh3),
-            (b"XXH32", Digest::Xxh32),
-            (b"XXH64", Digest::Xxh64),
-            (b"XXH128", Digest::Xxh128),
-        ] {
-            if tag.starts_with(prefix) {
-                digest = d;
-            }
-        }
-        let le = tag.windows(3).any(|w| w == b"_LE");
-        (digest, &text[last + 1..], &text[space + 2..last - 3], le)
-    } else {
-        let word = &text[..space];
-        let (digest, hex) = match word.strip_prefix(b"XXH3_") {
-            Some(hex) => (Digest::Xxh3, hex),
-            None => match word.len() {
-                8 => (Digest::Xxh32, word),
-                32 => (Digest::Xxh128, word),
-                _ => (Digest::Xxh64, word),
-            },
-        };
-        let name = text.get(space + 2..).unwrap_or_default();
-        (digest, hex, name, config.little_endian)
-    };
-    if !line::is_hex(hex, digest.hex_len()) {
-        return Err(bad());
-    }
-    let unescaped = if escaped {
-        line::unescape(name).ok_or_else(bad)?
-    } else {
-        name.to_vec()
-    };
-    Ok(CheckLine {
-        digests: vec![digest],
-        expected: line::unhex(hex, reversed).ok_or_else(bad)?,
-        name: unescaped,
-        shown: name.to_vec(),
-    })
-}
-
-/// The benchmark ids xxhsum numbers (odd: aligned input, even: unaligned), as the
-/// digests zcopy runs for them.
-fn bench_digest(id: u32) -> Option<(Digest, &'static str)> {
-    match id.checked_sub(1)? / 2 {
-        0 | 8 => Some((Digest::Xxh32, "XXH32")),
-        1 | 9 => Some((Digest::Xxh64, "XXH64")),
-        2..=4 | 10 | 11 => Some((Digest::Xxh3, "XXH3_64b")),
-        5..=7 | 12 | 13 => Some((Digest::Xxh128, "XXH128")),
-        _ => None,
-    }
-}
-
 /// `-b`: hashes a sample (or each file) for about a second, `iterations` times,
 /// and prints the best rate on stderr, as xxhsum's benchmark does.
 fn bench(
@@ -374,7 +274,7 @@ fn bench(
                     eprintln!(
                         "Error: Could not open '{}': {}. ",
                         String::from_utf8_lossy(file.as_bytes()),
-                        super::strerror(&e)
+                        crate::exit::without_os_error(&e.to_string())
                     );
                     return ExitCode::FAILURE;
                 }
@@ -398,18 +298,7 @@ fn bench(
             } else {
                 &bytes[..]
             };
-            let mut best = 0f64;
-            for _ in 0..rounds {
-                let started = Instant::now();
-                let mut hashed = 0u64;
-                while started.elapsed() < round_time {
-                    let mut h = Hasher::new(digest);
-                    h.update(input);
-                    std::hint::black_box(h.finish(Xof::DEFAULT));
-                    hashed += 1;
-                }
-                best = best.max(hashed as f64 / started.elapsed().as_secs_f64());
-            }
+            let best = best_rate(digest, input, rounds, round_time);
             let variant = if unaligned {
                 format!("{name} unaligned")
             } else {
@@ -428,38 +317,6 @@ fn bench(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn config() -> Config {
-        let mut c = Config::new(Voice::Xxhsum, "xxhsum", Digest::Xxh64);
-        c.accepts = XXH.to_vec();
-        c
-    }
-
-    #[test]
-    fn check_lines_as_xxhsum_reads_them() {
-        let c = config();
-        let parsed = parse(b"0a0b0c0d *f", &c).unwrap();
-        assert_eq!(
-            (parsed.digests[0], &parsed.name[..]),
-            (Digest::Xxh32, &b"f"[..])
-        );
-        let le = parse(b"XXH32_LE (a b) = 0d0c0b0a", &c).unwrap();
-        assert_eq!(le.expected, [0x0a, 0x0b, 0x0c, 0x0d]);
-        assert_eq!(le.name, b"a b");
-        let xxh3 = parse(b"XXH3 (f) = 0123456789abcdef", &c).unwrap();
-        assert_eq!(xxh3.digests, [Digest::Xxh3]);
-        let escaped = parse(b"\\0a0b0c0d  a\\nb", &c).unwrap();
-        assert_eq!(escaped.name, b"a\nb");
-        for bad in [
-            "12345678 ",
-            "123456789  file",
-            "",
-            "XXH64 (f) = 0a0b0c0d",
-            "\\0a0b0c0d  a\\qb",
-        ] {
-            assert!(parse(bad.as_bytes(), &c).is_err(), "{bad:?}");
-        }
-    }
 
     #[test]
     fn arguments_as_xxhsum_reads_them() {

@@ -7,8 +7,7 @@
 //! - A name holding a newline, a carriage return or a backslash is escaped (`\n`,
 //!   `\r`, `\\`) and its line starts with a backslash, as GNU coreutils and b3sum do.
 
-use super::Voice;
-use crate::digest::Digest;
+use crate::{Digest, Voice};
 
 /// Whether `name` must be escaped to fit on one line.
 pub fn needs_escape(name: &[u8]) -> bool {
@@ -192,6 +191,7 @@ fn untagged(line: &[u8]) -> Option<(Vec<Digest>, &[u8], &[u8])> {
     (!digests.is_empty() && is_hex(hex, digests[0].hex_len())).then_some((digests, hex, rest))
 }
 
+/// Whether `text` is `len` hex digits, either case.
 pub fn is_hex(text: &[u8], len: usize) -> bool {
     text.len() == len && text.iter().all(u8::is_ascii_hexdigit)
 }

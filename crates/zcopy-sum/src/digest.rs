@@ -1,4 +1,4 @@
-//! The digests `scan` computes, with the names and line formats of the tools that
+//! The digests this crate computes, with the names and line formats of the tools that
 //! print them: xxhsum (XXH32, XXH64, XXH3, XXH128), b3sum (BLAKE3), GNU's
 //! sha256sum and its siblings (SHA256, SHA224, SHA384, SHA512, SHA1, MD5); CRC32C
 //! has no such tool and is printed tagged.
@@ -12,7 +12,7 @@ use xxhash_rust::xxh64::Xxh64;
 use zcopy::xxh3::Xxh3;
 
 /// A digest algorithm.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Digest {
     /// XXH64, xxhsum's default
     Xxh64,
@@ -41,6 +41,7 @@ pub enum Digest {
 }
 
 impl Digest {
+    /// Every digest, in the order a command's help lists them.
     pub const ALL: [Digest; 12] = [
         Digest::Xxh64,
         Digest::Xxh32,
@@ -74,8 +75,32 @@ impl Digest {
         }
     }
 
+    /// The digest a BSD-style tag names (`SHA256`), if any.
     pub fn from_tag(tag: &str) -> Option<Digest> {
         Digest::ALL.into_iter().find(|d| d.tag() == tag)
+    }
+
+    /// The name a command line gives it: the tag in lower case (`xxh64`, `sha256`).
+    pub fn name(self) -> String {
+        self.tag().to_ascii_lowercase()
+    }
+
+    /// What it is, in one line, as a command's help lists it.
+    pub fn about(self) -> &'static str {
+        match self {
+            Digest::Xxh64 => "XXH64, xxhsum's default",
+            Digest::Xxh32 => "XXH32 (`xxhsum -H0`)",
+            Digest::Xxh3 => "XXH3 64 bits (`xxhsum -H3`)",
+            Digest::Xxh128 => "XXH3 128 bits (`xxhsum -H2`)",
+            Digest::Crc32c => "CRC32C (Castagnoli), as iSCSI and ext4 use it",
+            Digest::Blake3 => "BLAKE3, as b3sum",
+            Digest::Sha256 => "SHA-256, as sha256sum",
+            Digest::Sha224 => "SHA-224, as sha224sum",
+            Digest::Sha384 => "SHA-384, as sha384sum",
+            Digest::Sha512 => "SHA-512, as sha512sum",
+            Digest::Sha1 => "SHA-1, as sha1sum (broken for security; for old check files)",
+            Digest::Md5 => "MD5, as md5sum (broken for security; for old check files)",
+        }
     }
 
     /// Hex digits in the digest.
@@ -124,8 +149,10 @@ impl Digest {
     }
 }
 
-/// A running digest.
-pub enum Hasher {
+/// A running digest: [`Hasher::update`] with the bytes, then [`Hasher::finish`].
+pub struct Hasher(Running);
+
+enum Running {
     Xxh64(Box<Xxh64>),
     Xxh32(Xxh32),
     Xxh3(Box<Xxh3>),
@@ -144,11 +171,14 @@ pub enum Hasher {
 /// `--length`, in bytes); the other digests have one fixed output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Xof {
+    /// The first output byte.
     pub seek: u64,
+    /// How many output bytes.
     pub len: u64,
 }
 
 impl Xof {
+    /// BLAKE3's 32 bytes from the start, as b3sum prints without flags.
     pub const DEFAULT: Xof = Xof {
         seek: 0,
         len: blake3::OUT_LEN as u64,
@@ -156,62 +186,64 @@ impl Xof {
 }
 
 impl Hasher {
+    /// A hasher of `digest`, unkeyed and unseeded.
     pub fn new(digest: Digest) -> Hasher {
-        match digest {
-            Digest::Xxh64 => Hasher::Xxh64(Box::new(Xxh64::new(0))),
-            Digest::Xxh32 => Hasher::Xxh32(Xxh32::new(0)),
-            Digest::Xxh3 => Hasher::Xxh3(Box::default()),
-            Digest::Xxh128 => Hasher::Xxh128(Box::default()),
-            Digest::Crc32c => Hasher::Crc32c(0),
-            Digest::Blake3 => Hasher::Blake3(Box::default()),
-            Digest::Sha256 => Hasher::Sha256(Box::default()),
-            Digest::Sha224 => Hasher::Sha224(Box::default()),
-            Digest::Sha384 => Hasher::Sha384(Box::default()),
-            Digest::Sha512 => Hasher::Sha512(Box::default()),
-            Digest::Sha1 => Hasher::Sha1(Box::default()),
-            Digest::Md5 => Hasher::Md5(Box::default()),
-        }
+        Hasher(match digest {
+            Digest::Xxh64 => Running::Xxh64(Box::new(Xxh64::new(0))),
+            Digest::Xxh32 => Running::Xxh32(Xxh32::new(0)),
+            Digest::Xxh3 => Running::Xxh3(Box::default()),
+            Digest::Xxh128 => Running::Xxh128(Box::default()),
+            Digest::Crc32c => Running::Crc32c(0),
+            Digest::Blake3 => Running::Blake3(Box::default()),
+            Digest::Sha256 => Running::Sha256(Box::default()),
+            Digest::Sha224 => Running::Sha224(Box::default()),
+            Digest::Sha384 => Running::Sha384(Box::default()),
+            Digest::Sha512 => Running::Sha512(Box::default()),
+            Digest::Sha1 => Running::Sha1(Box::default()),
+            Digest::Md5 => Running::Md5(Box::default()),
+        })
     }
 
     /// A BLAKE3 hasher already set up (keyed, or deriving a key).
     pub fn blake3(hasher: blake3::Hasher) -> Hasher {
-        Hasher::Blake3(Box::new(hasher))
+        Hasher(Running::Blake3(Box::new(hasher)))
     }
 
+    /// Hashes `bytes`, after those already hashed.
     pub fn update(&mut self, bytes: &[u8]) {
-        match self {
-            Hasher::Xxh64(h) => h.update(bytes),
-            Hasher::Xxh32(h) => h.update(bytes),
-            Hasher::Xxh3(h) | Hasher::Xxh128(h) => h.update(bytes),
-            Hasher::Crc32c(crc) => *crc = crc32c::crc32c_append(*crc, bytes),
+        match &mut self.0 {
+            Running::Xxh64(h) => h.update(bytes),
+            Running::Xxh32(h) => h.update(bytes),
+            Running::Xxh3(h) | Running::Xxh128(h) => h.update(bytes),
+            Running::Crc32c(crc) => *crc = crc32c::crc32c_append(*crc, bytes),
             // BLAKE3 hashes the halves of a large input on separate cores (b3sum
             // does the same); below 128 KiB the blake3 crate advises one thread.
-            Hasher::Blake3(h) if bytes.len() >= 128 << 10 => {
+            Running::Blake3(h) if bytes.len() >= 128 << 10 => {
                 h.update_rayon(bytes);
             }
-            Hasher::Blake3(h) => {
+            Running::Blake3(h) => {
                 h.update(bytes);
             }
-            Hasher::Sha256(h) => h.update(bytes),
-            Hasher::Sha224(h) => h.update(bytes),
-            Hasher::Sha384(h) => h.update(bytes),
-            Hasher::Sha512(h) => h.update(bytes),
-            Hasher::Sha1(h) => h.update(bytes),
-            Hasher::Md5(h) => h.update(bytes),
+            Running::Sha256(h) => h.update(bytes),
+            Running::Sha224(h) => h.update(bytes),
+            Running::Sha384(h) => h.update(bytes),
+            Running::Sha512(h) => h.update(bytes),
+            Running::Sha1(h) => h.update(bytes),
+            Running::Md5(h) => h.update(bytes),
         }
     }
 
     /// The digest's bytes in canonical (big-endian) order, as the peer tools print
     /// them in hex; `xof` picks BLAKE3's output bytes.
     pub fn finish(self, xof: Xof) -> Vec<u8> {
-        match self {
-            Hasher::Xxh64(h) => h.digest().to_be_bytes().to_vec(),
-            Hasher::Xxh32(h) => h.digest().to_be_bytes().to_vec(),
-            Hasher::Xxh3(h) => h.digest().to_be_bytes().to_vec(),
-            Hasher::Xxh128(h) => h.digest128().to_be_bytes().to_vec(),
-            Hasher::Crc32c(crc) => crc.to_be_bytes().to_vec(),
-            Hasher::Blake3(h) if xof == Xof::DEFAULT => h.finalize().as_bytes().to_vec(),
-            Hasher::Blake3(h) => {
+        match self.0 {
+            Running::Xxh64(h) => h.digest().to_be_bytes().to_vec(),
+            Running::Xxh32(h) => h.digest().to_be_bytes().to_vec(),
+            Running::Xxh3(h) => h.digest().to_be_bytes().to_vec(),
+            Running::Xxh128(h) => h.digest128().to_be_bytes().to_vec(),
+            Running::Crc32c(crc) => crc.to_be_bytes().to_vec(),
+            Running::Blake3(h) if xof == Xof::DEFAULT => h.finalize().as_bytes().to_vec(),
+            Running::Blake3(h) => {
                 let mut reader = h.finalize_xof();
                 reader.set_position(xof.seek);
                 // A length beyond memory is refused when the flags are read.
@@ -219,12 +251,12 @@ impl Hasher {
                 reader.fill(&mut out);
                 out
             }
-            Hasher::Sha256(h) => h.finalize().to_vec(),
-            Hasher::Sha224(h) => h.finalize().to_vec(),
-            Hasher::Sha384(h) => h.finalize().to_vec(),
-            Hasher::Sha512(h) => h.finalize().to_vec(),
-            Hasher::Sha1(h) => h.finalize().to_vec(),
-            Hasher::Md5(h) => h.finalize().to_vec(),
+            Running::Sha256(h) => h.finalize().to_vec(),
+            Running::Sha224(h) => h.finalize().to_vec(),
+            Running::Sha384(h) => h.finalize().to_vec(),
+            Running::Sha512(h) => h.finalize().to_vec(),
+            Running::Sha1(h) => h.finalize().to_vec(),
+            Running::Md5(h) => h.finalize().to_vec(),
         }
     }
 }
