@@ -11,7 +11,6 @@ mod cmd;
 mod color;
 mod digest;
 mod exit;
-mod http;
 // Takes over the socket systemd passes at descriptor 3.
 #[allow(unsafe_code)]
 mod listen_fds;

@@ -1,4 +1,5 @@
-//! HTTP/1.1: the file server of `zcopy serve`, and the digests `zcopy get` checks.
+//! HTTP/1.1: the file server of `zcopy serve`, the client of `zcopy get`, and the
+//! digests both check.
 //!
 //! The server in rooms: the event loops and [`server::Server::spawn`] in
 //! [`server`], a connection's state machine in [`conn`], requests parsed borrowed
@@ -8,11 +9,15 @@
 //! [`listing`], uploads in [`upload`], who may upload in [`auth`], each HTTPS
 //! connection's TLS session in [`tls_server`], and the access log in
 //! [`access_log`]. [`digest`] is the `Repr-Digest` both the server and a client use.
+//!
+//! The client, in [`client`]: downloads spliced from the socket into a file placed
+//! beside its target, with redirects, resumes, ranges and segments.
 #![forbid(unsafe_code)]
 
 pub mod access_log;
 pub mod answer;
 pub mod auth;
+pub mod client;
 pub mod conn;
 pub mod digest;
 pub mod files;
