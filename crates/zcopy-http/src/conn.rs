@@ -34,7 +34,7 @@ use crate::answer;
 use crate::open_files::OpenFiles;
 use crate::request::{self, Parsed};
 use crate::response::{self, Clock, Status};
-use crate::server::Config;
+use crate::config::Config;
 use crate::tls_server::{Session, Stop};
 use crate::upload::Upload;
 

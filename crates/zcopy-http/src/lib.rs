@@ -1,7 +1,8 @@
 //! HTTP/1.1: the file server of `zcopy serve`, the client of `zcopy get`, and the
 //! digests both check.
 //!
-//! The server in rooms: the event loops and [`server::Server::spawn`] in
+//! The server in rooms: what its workers share in [`config`], the event loops and
+//! [`server::Server::spawn`] in
 //! [`server`], a connection's state machine in [`conn`], requests parsed borrowed
 //! from the input buffer in [`request`], from a request to its response in
 //! [`answer`], heads encoded in [`response`], the open-file cache with each file's
@@ -18,6 +19,7 @@ pub mod access_log;
 pub mod answer;
 pub mod auth;
 pub mod client;
+pub mod config;
 pub mod conn;
 pub mod digest;
 pub mod files;

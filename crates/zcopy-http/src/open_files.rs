@@ -19,7 +19,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::files::{self, Resolved};
 use crate::response::{self, Status, DATE_LEN};
-use crate::server::Config;
+use crate::config::Config;
 
 /// How long an entry is reused before its path is looked up again.
 const VALID: Duration = Duration::from_secs(1);
