@@ -7,7 +7,8 @@ use std::time::SystemTime;
 use crate::conn::{Conn, Context, Part, Phase};
 use crate::listing;
 use crate::open_files::{Entry, Lookup, Variants};
-use crate::request::{self, Method, Request, Span};
+use crate::range::{self, Span};
+use crate::request::{Method, Request};
 use crate::response::{self, Status};
 use crate::upload::{self, Upload};
 
@@ -354,7 +355,7 @@ fn file(
         }
         _ => req.range,
     };
-    match request::span(range, size) {
+    match range::span(range, size) {
         Span::Full => {
             if pending {
                 response::start(&mut conn.out, Status::Ok, date, close);

@@ -31,10 +31,10 @@ use zcopy::{FdKind, Options, Syscalls, TransferState};
 
 use crate::access_log::{self, Record};
 use crate::answer;
+use crate::config::Config;
 use crate::open_files::OpenFiles;
 use crate::request::{self, Parsed};
 use crate::response::{self, Clock, Status};
-use crate::config::Config;
 use crate::tls_server::{Session, Stop};
 use crate::upload::Upload;
 

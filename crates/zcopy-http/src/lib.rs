@@ -2,14 +2,15 @@
 //! digests both check.
 //!
 //! The server in rooms: what its workers share in [`config`], the event loops and
-//! [`server::Server::spawn`] in
-//! [`server`], a connection's state machine in [`conn`], requests parsed borrowed
-//! from the input buffer in [`request`], from a request to its response in
-//! [`answer`], heads encoded in [`response`], the open-file cache with each file's
-//! prebuilt head in [`open_files`], safe path resolution in [`files`], listings in
-//! [`listing`], uploads in [`upload`], who may upload in [`auth`], each HTTPS
-//! connection's TLS session in [`tls_server`], and the access log in
-//! [`access_log`]. [`digest`] is the `Repr-Digest` both the server and a client use.
+//! [`server::Server::spawn`] in [`server`], a connection's state machine in
+//! [`conn`] (the bytes of plain and TLS connections in [`transport`]), requests
+//! parsed borrowed from the input buffer in [`request`] (their byte ranges in
+//! [`range`]), from a request to its response in [`answer`], heads encoded in
+//! [`response`], the open-file cache with each file's prebuilt head in
+//! [`open_files`], safe path resolution in [`files`], listings in [`listing`],
+//! uploads in [`upload`], who may upload in [`auth`], each HTTPS connection's TLS
+//! session in [`tls_server`], and the access log in [`access_log`]. [`digest`] is
+//! the `Repr-Digest` both the server and a client use.
 //!
 //! The client, in [`client`]: downloads spliced from the socket into a file placed
 //! beside its target, with redirects, resumes, ranges and segments.
@@ -25,6 +26,7 @@ pub mod digest;
 pub mod files;
 pub mod listing;
 pub mod open_files;
+pub mod range;
 pub mod request;
 pub mod response;
 pub mod server;
