@@ -11,7 +11,7 @@
 //! the splice pipe or buffer it holds, is set up once per connection, not once per
 //! `EPOLLOUT`.
 //!
-//! Over HTTPS the connection's [`Session`] stands between the state machine and the
+//! Over HTTPS the connection's TLS session ([`Transport::Tls`]) stands between the state machine and the
 //! socket: reads and writes go through it, file bodies are read into the worker's
 //! buffer and encrypted (no sendfile without kTLS), and a connection that ends
 //! sends `close_notify` and its last records before it closes ([`Phase::Draining`]).
@@ -19,14 +19,12 @@
 use std::collections::VecDeque;
 use std::fs::File;
 use std::net::SocketAddr;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::rc::Rc;
 use std::time::Instant;
 
-use rustix::buffer::spare_capacity;
 use rustix::event::epoll::EventFlags;
 use rustix::io::Errno;
-use rustix::net::SendFlags;
 use zcopy::{FdKind, Options, Syscalls, TransferState};
 
 use crate::access_log::{self, Record};
@@ -35,16 +33,13 @@ use crate::config::Config;
 use crate::open_files::OpenFiles;
 use crate::request::{self, Parsed};
 use crate::response::{self, Clock, Status};
-use crate::tls_server::{Session, Stop};
+use crate::tls_server::Stop;
+use crate::transport::{read_plain, receive, receive_tls, send, send_file_tls, Transport};
 use crate::upload::Upload;
 
-/// Bytes read from a socket at once.
-const READ_CHUNK: usize = 16 << 10;
 /// The splice engine's pipe per connection: the default pipe size, since a
 /// server holds one per open connection.
 const PIPE_SIZE: usize = 64 << 10;
-/// File bytes read and encrypted at once over TLS: one full record.
-const TLS_CHUNK: usize = 16 << 10;
 
 /// Where a connection is.
 pub enum Phase {
@@ -112,8 +107,8 @@ pub struct Conn {
     pub record: Option<Box<Record>>,
     /// The events epoll was last told, to skip `epoll_ctl` when they are unchanged.
     pub registered: EventFlags,
-    /// Over HTTPS: the TLS session every byte goes through.
-    pub tls: Option<Box<Session>>,
+    /// Plain, or over HTTPS the TLS session every byte goes through.
+    pub transport: Transport,
 }
 
 impl Conn {
@@ -121,7 +116,7 @@ impl Conn {
         socket: OwnedFd,
         peer: Option<SocketAddr>,
         deadline: Instant,
-        tls: Option<Box<Session>>,
+        transport: Transport,
     ) -> Conn {
         Conn {
             socket,
@@ -138,7 +133,7 @@ impl Conn {
             deadline,
             record: None,
             registered: EventFlags::IN | EventFlags::RDHUP,
-            tls,
+            transport,
         }
     }
 
@@ -152,7 +147,11 @@ impl Conn {
             Phase::Closing => EventFlags::empty(),
         };
         // Records the socket refused go out before anything else is read.
-        if self.tls.as_ref().is_some_and(|tls| tls.wants_write()) {
+        if self
+            .transport
+            .session()
+            .is_some_and(|tls| tls.wants_write())
+        {
             wants | EventFlags::OUT
         } else {
             wants
@@ -169,7 +168,7 @@ impl Conn {
     /// it is to be closed. `readable`: the socket may have bytes to read (after a
     /// read that drained it, none is tried until epoll says so again).
     pub fn ready(&mut self, cx: &mut Context<'_>, mut readable: bool) -> bool {
-        if let Some(tls) = self.tls.as_deref_mut() {
+        if let Some(tls) = self.transport.session_mut() {
             if tls.wants_write() && tls.flush(self.socket.as_fd()).is_err() {
                 self.phase = Phase::Closing;
                 return false;
@@ -262,7 +261,7 @@ impl Conn {
                     Err(why) => return self.fail(format!("response ended early: {why}")),
                 },
                 Phase::ReadingBody(upload) => {
-                    let received = match self.tls.as_deref_mut() {
+                    let received = match self.transport.session_mut() {
                         Some(tls) => {
                             receive_tls(upload, &mut self.input, tls, &self.socket, readable)
                         }
@@ -288,8 +287,8 @@ impl Conn {
                 }
                 Phase::Draining => {
                     let flushed = self
-                        .tls
-                        .as_deref_mut()
+                        .transport
+                        .session_mut()
                         .map_or(Ok(true), |tls| tls.flush(self.socket.as_fd()));
                     return matches!(flushed, Ok(false));
                 }
@@ -332,7 +331,7 @@ impl Conn {
         }
         self.deadline = cx.clock.now() + cx.config.idle_timeout;
         if self.close_after || cx.stopping {
-            if let Some(tls) = self.tls.as_deref_mut() {
+            if let Some(tls) = self.transport.session_mut() {
                 tls.close();
                 self.phase = Phase::Draining;
                 return true;
@@ -346,7 +345,7 @@ impl Conn {
 
     /// A plain-HTTP request on the TLS port: answered 400 in clear, then closed.
     fn refuse_plain_http(&mut self, cx: &Context<'_>) {
-        self.tls = None;
+        self.transport = Transport::Plain;
         // Read before answering: bytes left unread at the close would reset the
         // connection, and the client could lose the answer.
         let _ = read_plain(&self.socket, &mut self.input);
@@ -380,7 +379,7 @@ impl Conn {
     /// Reads what the socket has (decrypted, over TLS); `Ok(true)` when the socket
     /// is drained (a short read or `EAGAIN`), `Err` at its end or on an error.
     fn read(&mut self, cx: &Context<'_>) -> Result<bool, Stop> {
-        let Some(tls) = self.tls.as_deref_mut() else {
+        let Some(tls) = self.transport.session_mut() else {
             return read_plain(&self.socket, &mut self.input);
         };
         let handshaking = tls.handshaking();
@@ -396,7 +395,7 @@ impl Conn {
     fn write_out(&mut self) -> Result<bool, Errno> {
         let more = !self.body.is_empty();
         while self.sent < self.out.len() {
-            let tls = self.tls.as_deref_mut();
+            let tls = self.transport.session_mut();
             match send(self.socket.as_fd(), tls, &self.out[self.sent..], more) {
                 Ok(n) => self.sent += n,
                 Err(Errno::INTR) => {}
@@ -414,7 +413,7 @@ impl Conn {
             match part {
                 Part::Bytes(bytes) => {
                     while self.part_sent < bytes.len() {
-                        let tls = self.tls.as_deref_mut();
+                        let tls = self.transport.session_mut();
                         match send(self.socket.as_fd(), tls, &bytes[self.part_sent..], more) {
                             Ok(n) => self.part_sent += n,
                             Err(Errno::INTR) => {}
@@ -423,8 +422,8 @@ impl Conn {
                         }
                     }
                 }
-                Part::File { file, start, end } if self.tls.is_some() => {
-                    let tls = self.tls.as_deref_mut().expect("matched above");
+                Part::File { file, start, end } if self.transport.is_tls() => {
+                    let tls = self.transport.session_mut().expect("matched above");
                     let range = *start..*end;
                     let (socket, done) = (self.socket.as_fd(), &mut self.part_sent);
                     let out = send_file_tls(tls, socket, file, range, done, more, cx.tls_buffer)?;
@@ -483,118 +482,4 @@ impl Conn {
         }
         Ok(true)
     }
-}
-
-/// Reads what the socket has into `input`; `Ok(true)` when the socket is drained.
-fn read_plain(socket: &OwnedFd, input: &mut Vec<u8>) -> Result<bool, Stop> {
-    input.reserve(READ_CHUNK);
-    let room = input.capacity() - input.len();
-    match rustix::io::read(socket, spare_capacity(input)) {
-        Ok(0) => Err(Stop::Closed),
-        Ok(n) => Ok(n < room),
-        Err(Errno::AGAIN) => Ok(true),
-        Err(Errno::INTR) => Ok(false),
-        Err(_) => Err(Stop::Closed),
-    }
-}
-
-/// Sends `bytes` on the socket, or into its TLS session; the bytes taken.
-/// `more`: more of the response follows at once (`MSG_MORE`; over TLS, the
-/// records wait to leave with what follows).
-fn send(
-    socket: BorrowedFd<'_>,
-    tls: Option<&mut Session>,
-    bytes: &[u8],
-    more: bool,
-) -> Result<usize, Errno> {
-    match tls {
-        Some(tls) => tls.write(socket, bytes, more),
-        None if more => rustix::net::send(socket, bytes, SendFlags::NOSIGNAL | SendFlags::MORE),
-        None => rustix::net::send(socket, bytes, SendFlags::NOSIGNAL),
-    }
-}
-
-/// Sends bytes `range` of `file` through TLS: read into `buffer`, encrypted,
-/// written. `done` counts the bytes of the range rustls has taken;
-/// `Ok(true)` once they all are.
-fn send_file_tls(
-    tls: &mut Session,
-    socket: BorrowedFd<'_>,
-    file: &File,
-    range: std::ops::Range<u64>,
-    done: &mut usize,
-    more: bool,
-    buffer: &mut Vec<u8>,
-) -> Result<bool, String> {
-    if buffer.len() < TLS_CHUNK {
-        buffer.resize(TLS_CHUNK, 0);
-    }
-    loop {
-        let at = range.start + *done as u64;
-        if at >= range.end {
-            return Ok(true);
-        }
-        // What the socket refused goes first: no file byte is read for nothing.
-        if tls.blocked() && !tls.flush(socket).map_err(|e| e.to_string())? {
-            return Ok(false);
-        }
-        let want = usize::try_from(range.end - at).map_or(TLS_CHUNK, |n| n.min(TLS_CHUNK));
-        let n = match rustix::io::pread(file, &mut buffer[..want], at) {
-            Ok(0) => return Err("the file shrank while it was sent".to_string()),
-            Ok(n) => n,
-            Err(Errno::INTR) => continue,
-            Err(e) => return Err(format!("reading the file: {e}")),
-        };
-        let last = at + n as u64 >= range.end;
-        match tls.write(socket, &buffer[..n], more || !last) {
-            Ok(taken) => *done += taken,
-            Err(Errno::AGAIN) => return Ok(false),
-            Err(Errno::INTR) => {}
-            Err(e) => return Err(e.to_string()),
-        }
-    }
-}
-
-/// Moves an upload's body on over TLS: the plaintext read with the head, then
-/// what the socket has when `readable`; as [`receive`].
-fn receive_tls(
-    upload: &mut Upload,
-    input: &mut Vec<u8>,
-    tls: &mut Session,
-    socket: &OwnedFd,
-    mut readable: bool,
-) -> Result<Option<bool>, String> {
-    let before = upload.received();
-    loop {
-        upload.take_buffered(input).map_err(|e| e.to_string())?;
-        if upload.complete() {
-            return Ok(None);
-        }
-        if !readable {
-            return Ok(Some(upload.received() > before));
-        }
-        match tls.read(socket.as_fd(), input) {
-            Ok(drained) => readable = !drained,
-            Err(Stop::Refused(e)) => return Err(format!("TLS: {e}")),
-            Err(_) => return Err("the client closed the connection".to_string()),
-        }
-    }
-}
-
-/// Moves an upload's body on (the bytes read with the head, then what the socket
-/// has when `readable`): `Some(moved)` while more is to come, `None` when it is in.
-fn receive(
-    upload: &mut Upload,
-    input: &mut Vec<u8>,
-    socket: &OwnedFd,
-    readable: bool,
-) -> Result<Option<bool>, String> {
-    let before = upload.received();
-    upload.take_buffered(input).map_err(|e| e.to_string())?;
-    let done = if readable {
-        upload.pump(socket)?
-    } else {
-        upload.complete()
-    };
-    Ok((!done).then_some(upload.received() > before))
 }

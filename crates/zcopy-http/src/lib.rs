@@ -31,4 +31,5 @@ pub mod request;
 pub mod response;
 pub mod server;
 pub mod tls_server;
+pub mod transport;
 pub mod upload;

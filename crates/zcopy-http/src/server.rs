@@ -26,6 +26,7 @@ use crate::conn::{Conn, Context};
 use crate::open_files::OpenFiles;
 use crate::response::Clock;
 use crate::tls_server::Session;
+use crate::transport::Transport;
 
 /// A listening socket: TCP, or Unix-domain (`--listen unix:/path`).
 pub enum Listener {
@@ -298,13 +299,13 @@ impl Worker<'_> {
             // A TLS handshake has --header-timeout, as a request head does.
             let (tls, wait) = match &config.tls {
                 Some(tls) => match Session::new(tls) {
-                    Ok(session) => (Some(Box::new(session)), config.header_timeout),
+                    Ok(session) => (Transport::Tls(Box::new(session)), config.header_timeout),
                     Err(e) => {
                         tracing::warn!("TLS: {e}");
                         continue;
                     }
                 },
-                None => (None, config.idle_timeout),
+                None => (Transport::Plain, config.idle_timeout),
             };
             let slot = self.free.pop().unwrap_or_else(|| {
                 self.conns.push(None);
