@@ -17,29 +17,26 @@
 //! sends `close_notify` and its last records before it closes ([`Phase::Draining`]).
 
 use std::collections::VecDeque;
-use std::fs::File;
+
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, OwnedFd};
-use std::rc::Rc;
+
 use std::time::Instant;
 
 use rustix::event::epoll::EventFlags;
 use rustix::io::Errno;
-use zcopy::{FdKind, Options, Syscalls, TransferState};
+use zcopy::TransferState;
 
 use crate::access_log::{self, Record};
-use crate::answer;
-use crate::config::Config;
-use crate::open_files::OpenFiles;
+use crate::answer::{self, Next, Part, Response};
+use crate::context::Context;
 use crate::request::{self, Parsed};
-use crate::response::{self, Clock, Status};
+use crate::response::{self, Status};
 use crate::tls_server::Stop;
-use crate::transport::{read_plain, receive, receive_tls, send, send_file_tls, Transport};
+use crate::transport::{
+    file_transfer, read_plain, receive, receive_tls, send, send_file_tls, Transport,
+};
 use crate::upload::Upload;
-
-/// The splice engine's pipe per connection: the default pipe size, since a
-/// server holds one per open connection.
-const PIPE_SIZE: usize = 64 << 10;
 
 /// Where a connection is.
 pub enum Phase {
@@ -57,30 +54,6 @@ pub enum Phase {
     Draining,
     /// Done: the connection is closed.
     Closing,
-}
-
-/// A part of a response body after the head.
-pub enum Part {
-    /// Bytes from memory (a multipart boundary and part head).
-    Bytes(Vec<u8>),
-    /// Bytes `start..end` of a file, through the transfer engine.
-    File {
-        file: Rc<File>,
-        start: u64,
-        end: u64,
-    },
-}
-
-/// What a worker lends a connection for one readiness event.
-pub struct Context<'a> {
-    pub config: &'a Config,
-    pub files: &'a mut OpenFiles,
-    pub clock: &'a Clock,
-    pub stopping: bool,
-    /// Syscalls the engines issued for response bodies and uploads.
-    pub syscalls: &'a mut Syscalls,
-    /// Over TLS: where file bytes are read before they are encrypted.
-    pub tls_buffer: &'a mut Vec<u8>,
 }
 
 pub struct Conn {
@@ -185,7 +158,10 @@ impl Conn {
                     let input = std::mem::take(&mut self.input);
                     let used = match request::parse(&input) {
                         Parsed::Complete(req, used) => {
-                            answer::respond(self, &req, cx);
+                            let socket = self.socket.as_fd();
+                            let response =
+                                answer::respond(&req, self.peer, socket, &mut self.out, cx);
+                            self.take(response, Some(&req), cx);
                             used
                         }
                         Parsed::Refuse(status, why) => {
@@ -280,7 +256,24 @@ impl Conn {
                             else {
                                 unreachable!("matched above")
                             };
-                            answer::stored(self, *upload, cx);
+                            if let Some(record) = &mut self.record {
+                                record.engine = upload.engine();
+                            }
+                            let location = self
+                                .record
+                                .as_ref()
+                                .map(|r| r.target.clone())
+                                .unwrap_or_default();
+                            let close = self.close_after;
+                            let response = answer::stored(
+                                *upload,
+                                &location,
+                                close,
+                                self.peer,
+                                &mut self.out,
+                                cx,
+                            );
+                            self.take(response, None, cx);
                         }
                         Err(why) => return self.fail(format!("upload ended early: {why}")),
                     }
@@ -297,8 +290,39 @@ impl Conn {
         }
     }
 
+    /// Takes `response` (whose head is in `out`) on: write it next, or read the
+    /// upload it starts.
+    fn take(
+        &mut self,
+        response: Response,
+        request: Option<&request::Request<'_>>,
+        cx: &Context<'_>,
+    ) {
+        self.close_after = response.close_after;
+        self.memory_body = response.memory_body;
+        self.body.extend(response.body);
+        match response.next {
+            Next::Send { status, bytes } => self.begin(cx, request, status, bytes),
+            Next::Receive {
+                upload,
+                expect_continue,
+            } => {
+                if cx.config.log.is_some() {
+                    self.record = Some(Box::new(Record::new(request, Status::Continue)));
+                }
+                self.deadline = cx.clock.now() + cx.config.idle_timeout;
+                self.phase = if expect_continue {
+                    self.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+                    Phase::Continuing(upload)
+                } else {
+                    Phase::ReadingBody(upload)
+                };
+            }
+        }
+    }
+
     /// The response in `out` (and `body`) is ready: write it next.
-    pub fn begin(
+    fn begin(
         &mut self,
         cx: &Context<'_>,
         request: Option<&request::Request<'_>>,
@@ -437,26 +461,9 @@ impl Conn {
                 }
                 Part::File { file, start, end } => {
                     let (start, len) = (*start, *end - *start);
-                    let transfer = match &mut self.transfer {
-                        Some(transfer) if self.part_sent == 0 => {
-                            transfer.restart(start, Some(len));
-                            transfer
-                        }
-                        Some(transfer) => transfer,
-                        None => {
-                            let options = Options {
-                                engine: cx.config.engine,
-                                offset: start,
-                                len: Some(len),
-                                pipe_size: PIPE_SIZE,
-                                rusage: false,
-                                ..Options::default()
-                            };
-                            let state = TransferState::new(FdKind::File, FdKind::Socket, options)
-                                .map_err(|e| e.to_string())?;
-                            self.transfer.insert(Box::new(state))
-                        }
-                    };
+                    let restart = self.part_sent == 0;
+                    let engine = cx.config.engine;
+                    let transfer = file_transfer(&mut self.transfer, restart, engine, start, len)?;
                     self.part_sent = 1;
                     let before = transfer.moved();
                     let status = transfer.run(file.as_fd(), self.socket.as_fd());

@@ -22,6 +22,7 @@ pub mod auth;
 pub mod client;
 pub mod config;
 pub mod conn;
+pub mod context;
 pub mod digest;
 pub mod files;
 pub mod listing;

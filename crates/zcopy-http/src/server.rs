@@ -22,7 +22,8 @@ use rustix::net::SocketFlags;
 use zcopy::{Rusage, Syscalls};
 
 pub use crate::config::Config;
-use crate::conn::{Conn, Context};
+use crate::conn::Conn;
+use crate::context::Context;
 use crate::open_files::OpenFiles;
 use crate::response::Clock;
 use crate::tls_server::Session;

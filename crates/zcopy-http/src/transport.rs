@@ -8,10 +8,14 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::buffer::spare_capacity;
 use rustix::io::Errno;
 use rustix::net::SendFlags;
+use zcopy::{EngineChoice, FdKind, Options, TransferState};
 
 use crate::tls_server::{Session, Stop};
 use crate::upload::Upload;
 
+/// The splice engine's pipe per connection: the default pipe size, since a
+/// server holds one per open connection.
+const PIPE_SIZE: usize = 64 << 10;
 /// Bytes read from a socket at once.
 const READ_CHUNK: usize = 16 << 10;
 /// File bytes read and encrypted at once over TLS: one full record.
@@ -161,4 +165,37 @@ pub(crate) fn receive(
         upload.complete()
     };
     Ok((!done).then_some(upload.received() > before))
+}
+
+/// The connection's engine state for sending bytes `start..start + len` of a
+/// file on a plain socket: made on the first file body, kept for the next (so
+/// the splice pipe is set up once per connection), `restart`ed for a new range.
+pub(crate) fn file_transfer(
+    slot: &mut Option<Box<TransferState>>,
+    restart: bool,
+    engine: EngineChoice,
+    start: u64,
+    len: u64,
+) -> Result<&mut TransferState, String> {
+    match slot {
+        Some(transfer) => {
+            if restart {
+                transfer.restart(start, Some(len));
+            }
+            Ok(transfer)
+        }
+        None => {
+            let options = Options {
+                engine,
+                offset: start,
+                len: Some(len),
+                pipe_size: PIPE_SIZE,
+                rusage: false,
+                ..Options::default()
+            };
+            let state = TransferState::new(FdKind::File, FdKind::Socket, options)
+                .map_err(|e| e.to_string())?;
+            Ok(slot.insert(Box::new(state)))
+        }
+    }
 }
