@@ -13,7 +13,6 @@ mod digest;
 mod exit;
 // Takes over the socket systemd passes at descriptor 3.
 #[allow(unsafe_code)]
-mod listen_fds;
 mod net;
 mod progress;
 mod summary;

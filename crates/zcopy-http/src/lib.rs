@@ -9,12 +9,14 @@
 //! [`response`], the open-file cache with each file's prebuilt head in
 //! [`open_files`], safe path resolution in [`files`], listings in [`listing`],
 //! uploads in [`upload`], who may upload in [`auth`], each HTTPS connection's TLS
-//! session in [`tls_server`], and the access log in [`access_log`]. [`digest`] is
-//! the `Repr-Digest` both the server and a client use.
+//! session in [`tls_server`], the access log in [`access_log`], and systemd's
+//! socket activation in [`listen_fds`]. [`digest`] is the `Repr-Digest` both the
+//! server and a client use.
 //!
 //! The client, in [`client`]: downloads spliced from the socket into a file placed
 //! beside its target, with redirects, resumes, ranges and segments.
-#![forbid(unsafe_code)]
+// Unsafe code only where systemd's descriptor is taken, in listen_fds.
+#![deny(unsafe_code, clippy::undocumented_unsafe_blocks)]
 
 pub mod access_log;
 pub mod answer;
@@ -25,6 +27,8 @@ pub mod conn;
 pub mod context;
 pub mod digest;
 pub mod files;
+#[allow(unsafe_code)]
+pub mod listen_fds;
 pub mod listing;
 pub mod open_files;
 pub mod range;
