@@ -56,15 +56,20 @@ pub enum Phase {
     Closing,
 }
 
+/// One connection of a worker: its socket, where it is in the protocol, and the
+/// response it is writing.
 pub struct Conn {
+    /// The connection's socket.
     pub socket: OwnedFd,
     /// `None` for a Unix-domain peer.
     pub peer: Option<SocketAddr>,
-    pub phase: Phase,
+    phase: Phase,
     input: Vec<u8>,
-    pub out: Vec<u8>,
+    /// The response head being sent, or a whole response kept in memory.
+    out: Vec<u8>,
     sent: usize,
-    pub body: VecDeque<Part>,
+    /// The body's parts after `out`.
+    body: VecDeque<Part>,
     /// Bytes of the first body part already sent (a `Bytes` part), or whether its
     /// transfer has been restarted for it (a `File` part: non-zero).
     part_sent: usize,
@@ -72,12 +77,13 @@ pub struct Conn {
     /// is what 10,000 idle ones cost.
     transfer: Option<Box<TransferState>>,
     /// The body being written went out from memory with its head (for the log).
-    pub memory_body: bool,
+    memory_body: bool,
     /// The connection ends after the response being written.
-    pub close_after: bool,
+    close_after: bool,
+    /// When the connection is closed unless it moves on first.
     pub deadline: Instant,
     /// With `-v`: the response being written, for the access log.
-    pub record: Option<Box<Record>>,
+    record: Option<Box<Record>>,
     /// The events epoll was last told, to skip `epoll_ctl` when they are unchanged.
     pub registered: EventFlags,
     /// Plain, or over HTTPS the TLS session every byte goes through.
@@ -85,6 +91,7 @@ pub struct Conn {
 }
 
 impl Conn {
+    /// A connection just accepted, reading its first request head by `deadline`.
     pub fn new(
         socket: OwnedFd,
         peer: Option<SocketAddr>,

@@ -7,7 +7,12 @@ pub enum Span {
     /// The whole file: no header, or an unusable one.
     Full,
     /// Bytes `start..=end` (206).
-    Part { start: u64, end: u64 },
+    Part {
+        /// The first byte.
+        start: u64,
+        /// The last byte.
+        end: u64,
+    },
     /// Several parts, `(start, end)` inclusive, in the order asked, none
     /// overlapping (206 with `multipart/byteranges`).
     Many(Vec<(u64, u64)>),
