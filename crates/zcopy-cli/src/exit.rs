@@ -49,6 +49,30 @@ pub fn code(e: &anyhow::Error) -> u8 {
     FAILURE
 }
 
+/// curl's code for a failed download.
+pub fn of_download(e: &zcopy_http::client::Error) -> u8 {
+    use zcopy_http::client::Error;
+    match e {
+        Error::UrlMalformed(_) => URL_MALFORMED,
+        Error::ResolveProxy(_) => RESOLVE_PROXY,
+        Error::Resolve(_) => RESOLVE,
+        Error::Connect(_) => CONNECT,
+        Error::WeirdReply(_) => WEIRD_REPLY,
+        Error::PeerClosed(_) => PEER_CLOSED,
+        Error::Http(_) => HTTP_ERROR,
+        Error::Write(_) => WRITE,
+        Error::Timeout(_) => TIMEOUT,
+        Error::Range(_) => RANGE,
+        Error::Tls(_) => SSL_CONNECT,
+        Error::Redirects(_) => REDIRECTS,
+        Error::Send(_) => SEND,
+        Error::Receive(_) => RECEIVE,
+        Error::Untrusted(_) => PEER_VERIFY,
+        Error::CaCert(_) => SSL_CACERT,
+        _ => FAILURE,
+    }
+}
+
 /// Whether `e` is a usage error (bad flags or operands), worth the `--help` hint.
 pub fn is_usage(e: &anyhow::Error) -> bool {
     code(e) == USAGE

@@ -9,10 +9,8 @@
 mod cmd;
 mod color;
 mod exit;
-mod http;
 // Takes over the socket systemd passes at descriptor 3.
 #[allow(unsafe_code)]
-mod listen_fds;
 mod net;
 mod progress;
 mod summary;

@@ -11,40 +11,32 @@
 //! the splice pipe or buffer it holds, is set up once per connection, not once per
 //! `EPOLLOUT`.
 //!
-//! Over HTTPS the connection's [`Session`] stands between the state machine and the
+//! Over HTTPS the connection's TLS session ([`Transport::Tls`]) stands between the state machine and the
 //! socket: reads and writes go through it, file bodies are read into the worker's
 //! buffer and encrypted (no sendfile without kTLS), and a connection that ends
 //! sends `close_notify` and its last records before it closes ([`Phase::Draining`]).
 
 use std::collections::VecDeque;
-use std::fs::File;
+
 use std::net::SocketAddr;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::rc::Rc;
+use std::os::fd::{AsFd, OwnedFd};
+
 use std::time::Instant;
 
-use rustix::buffer::spare_capacity;
 use rustix::event::epoll::EventFlags;
 use rustix::io::Errno;
-use rustix::net::SendFlags;
-use zcopy::{FdKind, Options, Syscalls, TransferState};
+use zcopy::TransferState;
 
 use crate::access_log::{self, Record};
-use crate::answer;
-use crate::open_files::OpenFiles;
+use crate::answer::{self, Next, Part, Response};
+use crate::context::Context;
 use crate::request::{self, Parsed};
-use crate::response::{self, Clock, Status};
-use crate::server::Config;
-use crate::tls_server::{Session, Stop};
+use crate::response::{self, Status};
+use crate::tls_server::Stop;
+use crate::transport::{
+    file_transfer, read_plain, receive, receive_tls, send, send_file_tls, Transport,
+};
 use crate::upload::Upload;
-
-/// Bytes read from a socket at once.
-const READ_CHUNK: usize = 16 << 10;
-/// The splice engine's pipe per connection: the default pipe size, since a
-/// server holds one per open connection.
-const PIPE_SIZE: usize = 64 << 10;
-/// File bytes read and encrypted at once over TLS: one full record.
-const TLS_CHUNK: usize = 16 << 10;
 
 /// Where a connection is.
 pub enum Phase {
@@ -64,39 +56,20 @@ pub enum Phase {
     Closing,
 }
 
-/// A part of a response body after the head.
-pub enum Part {
-    /// Bytes from memory (a multipart boundary and part head).
-    Bytes(Vec<u8>),
-    /// Bytes `start..end` of a file, through the transfer engine.
-    File {
-        file: Rc<File>,
-        start: u64,
-        end: u64,
-    },
-}
-
-/// What a worker lends a connection for one readiness event.
-pub struct Context<'a> {
-    pub config: &'a Config,
-    pub files: &'a mut OpenFiles,
-    pub clock: &'a Clock,
-    pub stopping: bool,
-    /// Syscalls the engines issued for response bodies and uploads.
-    pub syscalls: &'a mut Syscalls,
-    /// Over TLS: where file bytes are read before they are encrypted.
-    pub tls_buffer: &'a mut Vec<u8>,
-}
-
+/// One connection of a worker: its socket, where it is in the protocol, and the
+/// response it is writing.
 pub struct Conn {
+    /// The connection's socket.
     pub socket: OwnedFd,
     /// `None` for a Unix-domain peer.
     pub peer: Option<SocketAddr>,
-    pub phase: Phase,
+    phase: Phase,
     input: Vec<u8>,
-    pub out: Vec<u8>,
+    /// The response head being sent, or a whole response kept in memory.
+    out: Vec<u8>,
     sent: usize,
-    pub body: VecDeque<Part>,
+    /// The body's parts after `out`.
+    body: VecDeque<Part>,
     /// Bytes of the first body part already sent (a `Bytes` part), or whether its
     /// transfer has been restarted for it (a `File` part: non-zero).
     part_sent: usize,
@@ -104,24 +77,26 @@ pub struct Conn {
     /// is what 10,000 idle ones cost.
     transfer: Option<Box<TransferState>>,
     /// The body being written went out from memory with its head (for the log).
-    pub memory_body: bool,
+    memory_body: bool,
     /// The connection ends after the response being written.
-    pub close_after: bool,
+    close_after: bool,
+    /// When the connection is closed unless it moves on first.
     pub deadline: Instant,
     /// With `-v`: the response being written, for the access log.
-    pub record: Option<Box<Record>>,
+    record: Option<Box<Record>>,
     /// The events epoll was last told, to skip `epoll_ctl` when they are unchanged.
     pub registered: EventFlags,
-    /// Over HTTPS: the TLS session every byte goes through.
-    pub tls: Option<Box<Session>>,
+    /// Plain, or over HTTPS the TLS session every byte goes through.
+    pub transport: Transport,
 }
 
 impl Conn {
+    /// A connection just accepted, reading its first request head by `deadline`.
     pub fn new(
         socket: OwnedFd,
         peer: Option<SocketAddr>,
         deadline: Instant,
-        tls: Option<Box<Session>>,
+        transport: Transport,
     ) -> Conn {
         Conn {
             socket,
@@ -138,7 +113,7 @@ impl Conn {
             deadline,
             record: None,
             registered: EventFlags::IN | EventFlags::RDHUP,
-            tls,
+            transport,
         }
     }
 
@@ -152,7 +127,11 @@ impl Conn {
             Phase::Closing => EventFlags::empty(),
         };
         // Records the socket refused go out before anything else is read.
-        if self.tls.as_ref().is_some_and(|tls| tls.wants_write()) {
+        if self
+            .transport
+            .session()
+            .is_some_and(|tls| tls.wants_write())
+        {
             wants | EventFlags::OUT
         } else {
             wants
@@ -169,7 +148,7 @@ impl Conn {
     /// it is to be closed. `readable`: the socket may have bytes to read (after a
     /// read that drained it, none is tried until epoll says so again).
     pub fn ready(&mut self, cx: &mut Context<'_>, mut readable: bool) -> bool {
-        if let Some(tls) = self.tls.as_deref_mut() {
+        if let Some(tls) = self.transport.session_mut() {
             if tls.wants_write() && tls.flush(self.socket.as_fd()).is_err() {
                 self.phase = Phase::Closing;
                 return false;
@@ -186,7 +165,10 @@ impl Conn {
                     let input = std::mem::take(&mut self.input);
                     let used = match request::parse(&input) {
                         Parsed::Complete(req, used) => {
-                            answer::respond(self, &req, cx);
+                            let socket = self.socket.as_fd();
+                            let response =
+                                answer::respond(&req, self.peer, socket, &mut self.out, cx);
+                            self.take(response, Some(&req), cx);
                             used
                         }
                         Parsed::Refuse(status, why) => {
@@ -262,7 +244,7 @@ impl Conn {
                     Err(why) => return self.fail(format!("response ended early: {why}")),
                 },
                 Phase::ReadingBody(upload) => {
-                    let received = match self.tls.as_deref_mut() {
+                    let received = match self.transport.session_mut() {
                         Some(tls) => {
                             receive_tls(upload, &mut self.input, tls, &self.socket, readable)
                         }
@@ -281,15 +263,32 @@ impl Conn {
                             else {
                                 unreachable!("matched above")
                             };
-                            answer::stored(self, *upload, cx);
+                            if let Some(record) = &mut self.record {
+                                record.engine = upload.engine();
+                            }
+                            let location = self
+                                .record
+                                .as_ref()
+                                .map(|r| r.target.clone())
+                                .unwrap_or_default();
+                            let close = self.close_after;
+                            let response = answer::stored(
+                                *upload,
+                                &location,
+                                close,
+                                self.peer,
+                                &mut self.out,
+                                cx,
+                            );
+                            self.take(response, None, cx);
                         }
                         Err(why) => return self.fail(format!("upload ended early: {why}")),
                     }
                 }
                 Phase::Draining => {
                     let flushed = self
-                        .tls
-                        .as_deref_mut()
+                        .transport
+                        .session_mut()
                         .map_or(Ok(true), |tls| tls.flush(self.socket.as_fd()));
                     return matches!(flushed, Ok(false));
                 }
@@ -298,8 +297,39 @@ impl Conn {
         }
     }
 
+    /// Takes `response` (whose head is in `out`) on: write it next, or read the
+    /// upload it starts.
+    fn take(
+        &mut self,
+        response: Response,
+        request: Option<&request::Request<'_>>,
+        cx: &Context<'_>,
+    ) {
+        self.close_after = response.close_after;
+        self.memory_body = response.memory_body;
+        self.body.extend(response.body);
+        match response.next {
+            Next::Send { status, bytes } => self.begin(cx, request, status, bytes),
+            Next::Receive {
+                upload,
+                expect_continue,
+            } => {
+                if cx.config.log.is_some() {
+                    self.record = Some(Box::new(Record::new(request, Status::Continue)));
+                }
+                self.deadline = cx.clock.now() + cx.config.idle_timeout;
+                self.phase = if expect_continue {
+                    self.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+                    Phase::Continuing(upload)
+                } else {
+                    Phase::ReadingBody(upload)
+                };
+            }
+        }
+    }
+
     /// The response in `out` (and `body`) is ready: write it next.
-    pub fn begin(
+    fn begin(
         &mut self,
         cx: &Context<'_>,
         request: Option<&request::Request<'_>>,
@@ -332,7 +362,7 @@ impl Conn {
         }
         self.deadline = cx.clock.now() + cx.config.idle_timeout;
         if self.close_after || cx.stopping {
-            if let Some(tls) = self.tls.as_deref_mut() {
+            if let Some(tls) = self.transport.session_mut() {
                 tls.close();
                 self.phase = Phase::Draining;
                 return true;
@@ -346,7 +376,7 @@ impl Conn {
 
     /// A plain-HTTP request on the TLS port: answered 400 in clear, then closed.
     fn refuse_plain_http(&mut self, cx: &Context<'_>) {
-        self.tls = None;
+        self.transport = Transport::Plain;
         // Read before answering: bytes left unread at the close would reset the
         // connection, and the client could lose the answer.
         let _ = read_plain(&self.socket, &mut self.input);
@@ -380,7 +410,7 @@ impl Conn {
     /// Reads what the socket has (decrypted, over TLS); `Ok(true)` when the socket
     /// is drained (a short read or `EAGAIN`), `Err` at its end or on an error.
     fn read(&mut self, cx: &Context<'_>) -> Result<bool, Stop> {
-        let Some(tls) = self.tls.as_deref_mut() else {
+        let Some(tls) = self.transport.session_mut() else {
             return read_plain(&self.socket, &mut self.input);
         };
         let handshaking = tls.handshaking();
@@ -396,7 +426,7 @@ impl Conn {
     fn write_out(&mut self) -> Result<bool, Errno> {
         let more = !self.body.is_empty();
         while self.sent < self.out.len() {
-            let tls = self.tls.as_deref_mut();
+            let tls = self.transport.session_mut();
             match send(self.socket.as_fd(), tls, &self.out[self.sent..], more) {
                 Ok(n) => self.sent += n,
                 Err(Errno::INTR) => {}
@@ -414,7 +444,7 @@ impl Conn {
             match part {
                 Part::Bytes(bytes) => {
                     while self.part_sent < bytes.len() {
-                        let tls = self.tls.as_deref_mut();
+                        let tls = self.transport.session_mut();
                         match send(self.socket.as_fd(), tls, &bytes[self.part_sent..], more) {
                             Ok(n) => self.part_sent += n,
                             Err(Errno::INTR) => {}
@@ -423,8 +453,8 @@ impl Conn {
                         }
                     }
                 }
-                Part::File { file, start, end } if self.tls.is_some() => {
-                    let tls = self.tls.as_deref_mut().expect("matched above");
+                Part::File { file, start, end } if self.transport.is_tls() => {
+                    let tls = self.transport.session_mut().expect("matched above");
                     let range = *start..*end;
                     let (socket, done) = (self.socket.as_fd(), &mut self.part_sent);
                     let out = send_file_tls(tls, socket, file, range, done, more, cx.tls_buffer)?;
@@ -438,26 +468,9 @@ impl Conn {
                 }
                 Part::File { file, start, end } => {
                     let (start, len) = (*start, *end - *start);
-                    let transfer = match &mut self.transfer {
-                        Some(transfer) if self.part_sent == 0 => {
-                            transfer.restart(start, Some(len));
-                            transfer
-                        }
-                        Some(transfer) => transfer,
-                        None => {
-                            let options = Options {
-                                engine: cx.config.engine,
-                                offset: start,
-                                len: Some(len),
-                                pipe_size: PIPE_SIZE,
-                                rusage: false,
-                                ..Options::default()
-                            };
-                            let state = TransferState::new(FdKind::File, FdKind::Socket, options)
-                                .map_err(|e| e.to_string())?;
-                            self.transfer.insert(Box::new(state))
-                        }
-                    };
+                    let restart = self.part_sent == 0;
+                    let engine = cx.config.engine;
+                    let transfer = file_transfer(&mut self.transfer, restart, engine, start, len)?;
                     self.part_sent = 1;
                     let before = transfer.moved();
                     let status = transfer.run(file.as_fd(), self.socket.as_fd());
@@ -483,118 +496,4 @@ impl Conn {
         }
         Ok(true)
     }
-}
-
-/// Reads what the socket has into `input`; `Ok(true)` when the socket is drained.
-fn read_plain(socket: &OwnedFd, input: &mut Vec<u8>) -> Result<bool, Stop> {
-    input.reserve(READ_CHUNK);
-    let room = input.capacity() - input.len();
-    match rustix::io::read(socket, spare_capacity(input)) {
-        Ok(0) => Err(Stop::Closed),
-        Ok(n) => Ok(n < room),
-        Err(Errno::AGAIN) => Ok(true),
-        Err(Errno::INTR) => Ok(false),
-        Err(_) => Err(Stop::Closed),
-    }
-}
-
-/// Sends `bytes` on the socket, or into its TLS session; the bytes taken.
-/// `more`: more of the response follows at once (`MSG_MORE`; over TLS, the
-/// records wait to leave with what follows).
-fn send(
-    socket: BorrowedFd<'_>,
-    tls: Option<&mut Session>,
-    bytes: &[u8],
-    more: bool,
-) -> Result<usize, Errno> {
-    match tls {
-        Some(tls) => tls.write(socket, bytes, more),
-        None if more => rustix::net::send(socket, bytes, SendFlags::NOSIGNAL | SendFlags::MORE),
-        None => rustix::net::send(socket, bytes, SendFlags::NOSIGNAL),
-    }
-}
-
-/// Sends bytes `range` of `file` through TLS: read into `buffer`, encrypted,
-/// written. `done` counts the bytes of the range rustls has taken;
-/// `Ok(true)` once they all are.
-fn send_file_tls(
-    tls: &mut Session,
-    socket: BorrowedFd<'_>,
-    file: &File,
-    range: std::ops::Range<u64>,
-    done: &mut usize,
-    more: bool,
-    buffer: &mut Vec<u8>,
-) -> Result<bool, String> {
-    if buffer.len() < TLS_CHUNK {
-        buffer.resize(TLS_CHUNK, 0);
-    }
-    loop {
-        let at = range.start + *done as u64;
-        if at >= range.end {
-            return Ok(true);
-        }
-        // What the socket refused goes first: no file byte is read for nothing.
-        if tls.blocked() && !tls.flush(socket).map_err(|e| e.to_string())? {
-            return Ok(false);
-        }
-        let want = usize::try_from(range.end - at).map_or(TLS_CHUNK, |n| n.min(TLS_CHUNK));
-        let n = match rustix::io::pread(file, &mut buffer[..want], at) {
-            Ok(0) => return Err("the file shrank while it was sent".to_string()),
-            Ok(n) => n,
-            Err(Errno::INTR) => continue,
-            Err(e) => return Err(format!("reading the file: {e}")),
-        };
-        let last = at + n as u64 >= range.end;
-        match tls.write(socket, &buffer[..n], more || !last) {
-            Ok(taken) => *done += taken,
-            Err(Errno::AGAIN) => return Ok(false),
-            Err(Errno::INTR) => {}
-            Err(e) => return Err(e.to_string()),
-        }
-    }
-}
-
-/// Moves an upload's body on over TLS: the plaintext read with the head, then
-/// what the socket has when `readable`; as [`receive`].
-fn receive_tls(
-    upload: &mut Upload,
-    input: &mut Vec<u8>,
-    tls: &mut Session,
-    socket: &OwnedFd,
-    mut readable: bool,
-) -> Result<Option<bool>, String> {
-    let before = upload.received();
-    loop {
-        upload.take_buffered(input).map_err(|e| e.to_string())?;
-        if upload.complete() {
-            return Ok(None);
-        }
-        if !readable {
-            return Ok(Some(upload.received() > before));
-        }
-        match tls.read(socket.as_fd(), input) {
-            Ok(drained) => readable = !drained,
-            Err(Stop::Refused(e)) => return Err(format!("TLS: {e}")),
-            Err(_) => return Err("the client closed the connection".to_string()),
-        }
-    }
-}
-
-/// Moves an upload's body on (the bytes read with the head, then what the socket
-/// has when `readable`): `Some(moved)` while more is to come, `None` when it is in.
-fn receive(
-    upload: &mut Upload,
-    input: &mut Vec<u8>,
-    socket: &OwnedFd,
-    readable: bool,
-) -> Result<Option<bool>, String> {
-    let before = upload.received();
-    upload.take_buffered(input).map_err(|e| e.to_string())?;
-    let done = if readable {
-        upload.pump(socket)?
-    } else {
-        upload.complete()
-    };
-    Ok((!done).then_some(upload.received() > before))
 }

@@ -17,9 +17,9 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::config::Config;
 use crate::files::{self, Resolved};
 use crate::response::{self, Status, DATE_LEN};
-use crate::server::Config;
 
 /// How long an entry is reused before its path is looked up again.
 const VALID: Duration = Duration::from_secs(1);

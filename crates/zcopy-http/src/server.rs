@@ -19,44 +19,15 @@ use rustix::buffer::spare_capacity;
 use rustix::event::epoll::{self, EventData, EventFlags};
 use rustix::io::Errno;
 use rustix::net::SocketFlags;
-use zcopy::{EngineChoice, Rusage, Syscalls};
+use zcopy::{Rusage, Syscalls};
 
-use crate::access_log::LogFormat;
-use crate::conn::{Conn, Context};
-use crate::digest;
-use crate::files;
+pub use crate::config::Config;
+use crate::conn::Conn;
+use crate::context::Context;
 use crate::open_files::OpenFiles;
 use crate::response::Clock;
 use crate::tls_server::Session;
-
-/// What every worker shares.
-pub struct Config {
-    pub root: files::Root,
-    pub engine: EngineChoice,
-    pub max_connections: usize,
-    /// Time allowed to send a whole request head once it has begun.
-    pub header_timeout: Duration,
-    /// Time an idle keep-alive connection is kept, and a stalled response waits.
-    pub idle_timeout: Duration,
-    /// With `--upload`: the largest body a PUT may have.
-    pub max_upload: Option<u64>,
-    /// With `--auth-file`: who may upload.
-    pub uploaders: Option<crate::auth::Credentials>,
-    /// The `Repr-Digest` of each file version, when the server sends them.
-    pub digests: Option<digest::Cache>,
-    /// `--cache-control`: the value sent with every file.
-    pub cache_control: Option<String>,
-    /// `--hidden`: dot names are listed, served and may be uploaded to.
-    pub hidden: bool,
-    /// Whether `FILE.br`, `FILE.zst`, `FILE.gz` are served for `FILE`.
-    pub precompressed: bool,
-    /// Under `auto`, files up to this size go out from memory with their head.
-    pub memory_body_max: u64,
-    /// With `-v`: the access log's format.
-    pub log: Option<LogFormat>,
-    /// With `--tls-cert`: every connection speaks TLS with this configuration.
-    pub tls: Option<Arc<rustls::ServerConfig>>,
-}
+use crate::transport::Transport;
 
 /// A listening socket: TCP, or Unix-domain (`--listen unix:/path`).
 pub enum Listener {
@@ -329,13 +300,13 @@ impl Worker<'_> {
             // A TLS handshake has --header-timeout, as a request head does.
             let (tls, wait) = match &config.tls {
                 Some(tls) => match Session::new(tls) {
-                    Ok(session) => (Some(Box::new(session)), config.header_timeout),
+                    Ok(session) => (Transport::Tls(Box::new(session)), config.header_timeout),
                     Err(e) => {
                         tracing::warn!("TLS: {e}");
                         continue;
                     }
                 },
-                None => (None, config.idle_timeout),
+                None => (Transport::Plain, config.idle_timeout),
             };
             let slot = self.free.pop().unwrap_or_else(|| {
                 self.conns.push(None);

@@ -166,7 +166,7 @@ pub fn run(args: Args) -> Result<()> {
     };
     raise_open_file_limit();
     // A socket passed by systemd (zcopy-serve.socket) takes the place of --listen.
-    let (listener, unix_path) = match crate::listen_fds::take()? {
+    let (listener, unix_path) = match zcopy_http::listen_fds::take()? {
         Some(Listener::Tcp(listener)) => {
             upload_allowed(&args, listener.local_addr()?, &root)?;
             eprintln!("listening on {} (from systemd)", listener.local_addr()?);

@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Result;
 use base64ct::Encoding;
 use zcopy::{Engine, EngineChoice};
+use zcopy_http::client::{self, Download};
 
 use crate::cmd::Usage;
 
@@ -161,52 +162,20 @@ fn range(text: &str) -> Result<String, String> {
     }
 }
 
-/// What a run of `get` does, decided from the flags.
+/// What a run of `get` does, decided from the flags: the downloads, what the
+/// client does with each, and what is printed.
 pub struct Config {
     pub downloads: Vec<Download>,
-    pub directory: Option<PathBuf>,
-    pub create_dirs: bool,
-    pub resume: bool,
-    /// Ranges over connections of their own for one file (1: a single stream).
-    pub segments: u16,
+    pub client: client::Config,
     /// URLs fetched at once (1: one after the other).
     pub parallel: usize,
-    /// Header lines for every request, in order (`-H`, then `-A`, `-e`, `-u`).
-    pub headers: Vec<(String, String)>,
-    /// `-x` and `--noproxy`, which replace the environment's proxies.
-    pub proxy: Option<String>,
-    pub noproxy: Option<String>,
-    /// `-I`: HEAD, heads printed, no file.
-    pub head_only: bool,
-    /// `-r`: the `bytes=` range asked for.
-    pub range: Option<String>,
-    pub retries: u32,
-    /// None: curl's backoff (1 s doubling, at most 10 min).
-    pub retry_delay: Option<Duration>,
-    /// No retry starts after this long from the first attempt.
-    pub retry_max_time: Option<Duration>,
-    /// Every failure is worth a retry (`--retry-all-errors`).
-    pub retry_all_errors: bool,
-    pub remote_time: bool,
-    pub connect_timeout: Duration,
-    pub timeout: Duration,
     pub json: bool,
     pub write_out: Option<String>,
-    pub cacert: Option<PathBuf>,
-    pub insecure: bool,
-    pub limit_rate: Option<u64>,
-    pub engine: EngineChoice,
     /// No progress and no "saved" lines.
     pub quiet: bool,
     /// Not even errors (`-s` without `-S`).
     pub no_errors: bool,
     pub verbose: bool,
-}
-
-/// One URL and where `-o` puts it (else its name, in `-P DIR` or here).
-pub struct Download {
-    pub url: String,
-    pub output: Option<PathBuf>,
 }
 
 /// curl's cap on `--parallel-max`.
@@ -311,38 +280,44 @@ impl Args {
             1
         };
         let silent = self.silent || self.quiet;
+        let downloads: Vec<Download> = urls
+            .into_iter()
+            .enumerate()
+            .map(|(i, url)| Download {
+                url,
+                output: self.outputs.get(i).cloned(),
+            })
+            .collect();
+        // Bars of several downloads at once would overwrite each other.
+        let progress = !self.json && !silent && parallel.min(downloads.len()) == 1;
         Ok(Config {
-            downloads: urls
-                .into_iter()
-                .enumerate()
-                .map(|(i, url)| Download {
-                    url,
-                    output: self.outputs.get(i).cloned(),
-                })
-                .collect(),
-            directory: self.directory,
-            create_dirs: self.create_dirs,
-            resume: self.resume,
-            segments: segments.unwrap_or(1),
+            downloads,
+            client: client::Config {
+                directory: self.directory,
+                create_dirs: self.create_dirs,
+                resume: self.resume,
+                segments: segments.unwrap_or(1),
+                headers,
+                proxy: self.proxy,
+                noproxy: self.noproxy,
+                head_only: self.head,
+                range: self.range,
+                retries: self.retry,
+                retry_delay: self.retry_delay.map(Duration::from_secs_f64),
+                retry_max_time: self.retry_max_time.map(Duration::from_secs_f64),
+                retry_all_errors: self.retry_all_errors,
+                remote_time: !self.no_remote_time,
+                connect_timeout: Duration::from_secs_f64(self.connect_timeout),
+                timeout: Duration::from_secs_f64(self.timeout),
+                cacert: self.cacert,
+                insecure: self.insecure,
+                limit_rate: self.limit_rate,
+                engine,
+                progress,
+            },
             parallel,
-            headers,
-            proxy: self.proxy,
-            noproxy: self.noproxy,
-            head_only: self.head,
-            range: self.range,
-            retries: self.retry,
-            retry_delay: self.retry_delay.map(Duration::from_secs_f64),
-            retry_max_time: self.retry_max_time.map(Duration::from_secs_f64),
-            retry_all_errors: self.retry_all_errors,
-            remote_time: !self.no_remote_time,
-            connect_timeout: Duration::from_secs_f64(self.connect_timeout),
-            timeout: Duration::from_secs_f64(self.timeout),
             json: self.json,
             write_out: self.write_out,
-            cacert: self.cacert,
-            insecure: self.insecure,
-            limit_rate: self.limit_rate,
-            engine,
             quiet: silent,
             no_errors: self.silent && !self.show_error,
             verbose: self.verbose,

@@ -11,11 +11,12 @@ use std::time::Duration;
 
 use zcopy::{Engine, Report, Rusage};
 
+use super::body::{self, Receiving};
+use super::download::{Asking, Idle, Job};
+use super::head::{Framing, Head};
 use super::segments::MIN_SEGMENT;
-use super::{Asking, Done, Idle, Job};
-use crate::exit;
-use crate::http::client::{self, fail, Failed, Framing, Head, Receiving, Url};
-use zcopy_http::digest;
+use super::{Error, Saved, Url};
+use crate::digest;
 
 /// Where a partial file keeps the server's validator for `If-Range`.
 const VALIDATOR_XATTR: &str = "user.zcopy.validator";
@@ -50,13 +51,13 @@ impl Job<'_> {
         head: &Head,
         url: &Url,
         place: &Place,
-    ) -> Result<Done, Failed> {
+    ) -> Result<Saved, Error> {
         let Place { target, part, have } = place;
         let have = *have;
         match head.content_range() {
             Some((None, total)) if total == have => {
                 finish(part, target, url)?;
-                Ok(Done {
+                Ok(Saved {
                     url: url.clone(),
                     path: target.to_path_buf(),
                     status: 416,
@@ -69,13 +70,10 @@ impl Job<'_> {
                     verified: None,
                 })
             }
-            _ => Err(fail(
-                exit::RANGE,
-                format!(
-                    "{url}: 416 Range Not Satisfiable for the {have} bytes of {}",
-                    part.display()
-                ),
-            )),
+            _ => Err(Error::Range(format!(
+                "{url}: 416 Range Not Satisfiable for the {have} bytes of {}",
+                part.display()
+            ))),
         }
     }
 
@@ -87,7 +85,7 @@ impl Job<'_> {
         url: &Url,
         target: &Path,
         idle: &mut Idle,
-    ) -> Result<Done, Failed> {
+    ) -> Result<Saved, Error> {
         let sink = if target == Path::new("-") {
             rustix::io::dup(std::io::stdout())
                 .map(File::from)
@@ -95,21 +93,16 @@ impl Job<'_> {
         } else {
             OpenOptions::new().write(true).open(target)
         }
-        .map_err(|e| {
-            fail(
-                exit::WRITE,
-                format!("cannot write {}: {e}", target.display()),
-            )
-        })?;
+        .map_err(|e| Error::Write(format!("cannot write {}: {e}", target.display())))?;
         let how = Receiving {
             progress: false,
-            ..self.receiving
+            ..self.client.receiving
         };
-        let body = client::receive(&stream, &sink, head.framing, how, url)?;
+        let body = body::receive(&stream, &sink, head.framing, how, url, self.events)?;
         if head.keep_alive && matches!(head.framing, Framing::Length(_)) {
             *idle = Some((url.origin(), stream));
         }
-        Ok(Done {
+        Ok(Saved {
             url: url.clone(),
             path: target.to_path_buf(),
             status: head.status,
@@ -131,7 +124,7 @@ impl Job<'_> {
         place: &Place,
         asking: &Asking<'_>,
         idle: &mut Idle,
-    ) -> Result<Done, Failed> {
+    ) -> Result<Saved, Error> {
         let Place {
             target,
             part,
@@ -139,7 +132,7 @@ impl Job<'_> {
         } = place;
         let resume_from = *resume_from;
         let range = head.content_range();
-        let ranged = self.config.range.is_some();
+        let ranged = self.client.config.range.is_some();
         let (offset, total) = match (head.status, range) {
             // `-r`: the bytes of the range are the file, from its start, as curl writes them.
             _ if ranged => {
@@ -151,20 +144,16 @@ impl Job<'_> {
             }
             (206, Some((Some((start, end)), total))) => {
                 if start != resume_from || end + 1 > total {
-                    return Err(fail(
-                        exit::RANGE,
-                        format!(
-                            "{url}: asked for bytes from {resume_from}, got {start}-{end}/{total}"
-                        ),
-                    ));
+                    return Err(Error::Range(format!(
+                        "{url}: asked for bytes from {resume_from}, got {start}-{end}/{total}"
+                    )));
                 }
                 (start, Some(total))
             }
             (206, _) => {
-                return Err(fail(
-                    exit::WEIRD_REPLY,
-                    format!("{url}: 206 without a usable Content-Range"),
-                ))
+                return Err(Error::WeirdReply(format!(
+                    "{url}: 206 without a usable Content-Range"
+                )))
             }
             (_, _) => {
                 if resume_from > 0 {
@@ -180,7 +169,7 @@ impl Job<'_> {
         // A range of the file cannot be resumed as the file.
         let validator = validator_of(head).filter(|_| !ranged);
         let write_failure =
-            |e: std::io::Error| fail(exit::WRITE, format!("cannot write {}: {e}", part.display()));
+            |e: std::io::Error| Error::Write(format!("cannot write {}: {e}", part.display()));
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -216,7 +205,7 @@ impl Job<'_> {
                 let _ = rustix::fs::fremovexattr(&file, VALIDATOR_XATTR);
             }
         }
-        let segments = self.config.segments;
+        let segments = self.client.config.segments;
         let whole_range = range == total.map(|t| (Some((0, t - 1)), t));
         let result = match (head.status, total, &validator) {
             (206, Some(total), Some(v))
@@ -226,7 +215,14 @@ impl Job<'_> {
                     .map(|body| (body, segments))
             }
             _ => {
-                let body = client::receive(&stream, &file, head.framing, self.receiving, url);
+                let body = body::receive(
+                    &stream,
+                    &file,
+                    head.framing,
+                    self.client.receiving,
+                    url,
+                    self.events,
+                );
                 if body.is_ok() && head.keep_alive && matches!(head.framing, Framing::Length(_)) {
                     *idle = Some((url.origin(), stream));
                 }
@@ -258,12 +254,12 @@ impl Job<'_> {
                 return Err(failed);
             }
         };
-        if self.config.remote_time {
+        if self.client.config.remote_time {
             self.take_remote_time(head, &file, part);
         }
         drop(file);
         finish(part, target, url)?;
-        Ok(Done {
+        Ok(Saved {
             url: url.clone(),
             path: target.to_path_buf(),
             status: head.status,
@@ -287,7 +283,6 @@ impl Job<'_> {
             return;
         };
         if let Err(e) = file.set_modified(time) {
-            let e = exit::without_os_error(&e.to_string());
             self.note(&format!("cannot set the time of {}: {e}", part.display()));
         }
     }
@@ -319,7 +314,7 @@ fn validator_of(head: &Head) -> Option<String> {
 
 /// Checks the file against `Repr-Digest` (the whole representation, so also after
 /// a resumed or parallel download), or `Content-Digest` of a whole (200) body.
-fn verify(head: &Head, file: &File, url: &Url) -> Result<Option<&'static str>, Failed> {
+fn verify(head: &Head, file: &File, url: &Url) -> Result<Option<&'static str>, Error> {
     let digests = match (head.header("repr-digest"), head.header("content-digest")) {
         (Some(repr), _) => digest::parse(repr),
         (None, Some(content)) if head.status == 200 => digest::parse(content),
@@ -330,40 +325,30 @@ fn verify(head: &Head, file: &File, url: &Url) -> Result<Option<&'static str>, F
     };
     let len = file
         .metadata()
-        .map_err(|e| {
-            fail(
-                exit::WRITE,
-                format!("{url}: cannot read back the file: {e}"),
-            )
-        })?
+        .map_err(|e| Error::Write(format!("{url}: cannot read back the file: {e}")))?
         .len();
-    let got = digest::of_file(file, len, algorithm).map_err(|e| {
-        fail(
-            exit::WRITE,
-            format!("{url}: cannot read back the file: {e}"),
-        )
-    })?;
+    let got = digest::of_file(file, len, algorithm)
+        .map_err(|e| Error::Write(format!("{url}: cannot read back the file: {e}")))?;
     let got = digest::header_value(algorithm, &got);
     let sent = format!("{}=:{sent}:", algorithm.name());
     if got != sent {
-        return Err(fail(
-            exit::FAILURE,
-            format!("{url}: digest mismatch: the server sent {sent}, the download has {got}; nothing saved"),
-        ));
+        return Err(Error::Other(format!(
+            "{url}: digest mismatch: the server sent {sent}, the download has {got}; nothing saved"
+        )));
     }
     Ok(Some(algorithm.name()))
 }
 
 /// Renames the verified partial file over its target, without the validator.
-fn finish(part: &Path, target: &Path, url: &Url) -> Result<(), Failed> {
+fn finish(part: &Path, target: &Path, url: &Url) -> Result<(), Error> {
     if let Ok(file) = File::open(part) {
         let _ = rustix::fs::fremovexattr(&file, VALIDATOR_XATTR);
     }
     std::fs::rename(part, target).map_err(|e| {
-        fail(
-            exit::WRITE,
-            format!("{url}: cannot rename into {}: {e}", target.display()),
-        )
+        Error::Write(format!(
+            "{url}: cannot rename into {}: {e}",
+            target.display()
+        ))
     })
 }
 

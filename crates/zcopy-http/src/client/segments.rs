@@ -7,9 +7,10 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::sync::Mutex;
 
-use super::{lock, Asking, Job};
-use crate::exit;
-use crate::http::client::{self, fail, Failed, Framing, Receiving, Url};
+use super::body::{self, Body, Receiving};
+use super::download::{lock, Asking, Job};
+use super::head::{read_head, Framing};
+use super::{Error, Url};
 
 /// The smallest range `--segments` fetches on a connection of its own.
 pub const MIN_SEGMENT: u64 = 1 << 20;
@@ -26,8 +27,8 @@ impl Job<'_> {
         total: u64,
         validator: &str,
         headers: &[(String, String)],
-    ) -> Result<client::Body, Failed> {
-        let n = u64::from(self.config.segments);
+    ) -> Result<Body, Error> {
+        let n = u64::from(self.client.config.segments);
         let size = total.div_ceil(n);
         let ranges: Vec<(u64, u64)> = (0..n)
             .map(|i| (i * size, ((i + 1) * size).min(total)))
@@ -40,9 +41,9 @@ impl Job<'_> {
         ));
         // The first failure, and every range's connection: a failed range shuts the
         // others down rather than let them fetch what will be thrown away.
-        let failure: Mutex<Option<Failed>> = Mutex::new(None);
+        let failure: Mutex<Option<Error>> = Mutex::new(None);
         let open: Mutex<Vec<TcpStream>> = Mutex::new(Vec::new());
-        let bodies: Vec<Option<client::Body>> = std::thread::scope(|s| {
+        let bodies: Vec<Option<Body>> = std::thread::scope(|s| {
             let handles: Vec<_> = ranges
                 .iter()
                 .enumerate()
@@ -83,7 +84,7 @@ impl Job<'_> {
         if let Some(failed) = lock(&failure).take() {
             return Err(failed);
         }
-        let mut combined: Option<client::Body> = None;
+        let mut combined: Option<Body> = None;
         for body in bodies.into_iter().flatten() {
             match &mut combined {
                 None => combined = Some(body),
@@ -104,8 +105,8 @@ impl Job<'_> {
         range: &Range<'_>,
         first: Option<std::io::Result<TcpStream>>,
         open: &Mutex<Vec<TcpStream>>,
-        failure: &Mutex<Option<Failed>>,
-    ) -> Result<client::Body, Failed> {
+        failure: &Mutex<Option<Error>>,
+    ) -> Result<Body, Error> {
         let Range {
             url,
             part,
@@ -116,7 +117,7 @@ impl Job<'_> {
             headers,
         } = *range;
         let stream = match first {
-            Some(stream) => stream.map_err(|e| fail(exit::FAILURE, format!("{url}: {e}")))?,
+            Some(stream) => stream.map_err(|e| Error::Other(format!("{url}: {e}")))?,
             None => {
                 let stream = self.connect(url)?;
                 let last = end - 1;
@@ -125,9 +126,9 @@ impl Job<'_> {
                     extra: format!("Range: bytes={start}-{last}\r\nIf-Range: {validator}\r\n"),
                 };
                 self.send(&stream, url, &asking)?;
-                let head = client::read_head(&stream, url)?.ok_or_else(|| {
+                let head = read_head(&stream, url)?.ok_or_else(|| {
                     let why = format!("{url}: the server closed without an answer");
-                    fail(exit::RECEIVE, why)
+                    Error::Receive(why)
                 })?;
                 if head.content_range() != Some((Some((start, last)), total))
                     || head.framing != Framing::Length(end - start)
@@ -136,7 +137,7 @@ impl Job<'_> {
                         "{url}: {} {} to the range {start}-{last}: the file changed during the download",
                         head.status, head.reason
                     );
-                    return Err(fail(exit::RANGE, why));
+                    return Err(Error::Range(why));
                 }
                 stream
             }
@@ -146,7 +147,7 @@ impl Job<'_> {
         }
         // Registered after another range failed: it was not shut down, so stop here.
         if lock(failure).is_some() {
-            return Err(fail(exit::FAILURE, format!("{url}: another range failed")));
+            return Err(Error::Other(format!("{url}: another range failed")));
         }
         let file = OpenOptions::new()
             .write(true)
@@ -154,18 +155,19 @@ impl Job<'_> {
             .and_then(|mut f| f.seek(SeekFrom::Start(start)).map(|_| f))
             .map_err(|e| {
                 let why = format!("cannot write {}: {e}", part.display());
-                fail(exit::WRITE, why)
+                Error::Write(why)
             })?;
         let framing = Framing::Length(end - start);
         let how = Receiving {
             progress: false,
             rate: self
+                .client
                 .receiving
                 .rate
-                .map(|r| r / u64::from(self.config.segments)),
-            ..self.receiving
+                .map(|r| r / u64::from(self.client.config.segments)),
+            ..self.client.receiving
         };
-        client::receive(&stream, &file, framing, how, url)
+        body::receive(&stream, &file, framing, how, url, self.events)
     }
 }
 

@@ -8,11 +8,12 @@ use std::net::IpAddr;
 
 use base64ct::Encoding;
 
-use super::client::{fail, percent_decode, Failed, Url};
-use crate::exit;
+use super::url::percent_decode;
+use super::{Error, Url};
 
 /// A proxy: where it listens, and the Basic credentials of `http://user:password@host`.
 pub struct Proxy {
+    /// Where the proxy listens.
     pub url: Url,
     /// The `Proxy-Authorization` value.
     pub authorization: Option<String>,
@@ -34,7 +35,7 @@ pub struct Proxies {
 impl Proxies {
     /// From curl's `-x PROXY` and `--noproxy LIST` where given (`-x ""`: none),
     /// else from the environment as curl reads it: the lower-case name first.
-    pub fn new(proxy: Option<&str>, noproxy: Option<&str>) -> Result<Proxies, Failed> {
+    pub fn new(proxy: Option<&str>, noproxy: Option<&str>) -> Result<Proxies, Error> {
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         Proxies::read(env, proxy, noproxy)
     }
@@ -43,7 +44,7 @@ impl Proxies {
         var: impl Fn(&str) -> Option<String>,
         given: Option<&str>,
         noproxy: Option<&str>,
-    ) -> Result<Proxies, Failed> {
+    ) -> Result<Proxies, Error> {
         let either = |lower: &str| var(lower).or_else(|| var(&lower.to_ascii_uppercase()));
         let (http, https) = match given {
             Some(given) => {
@@ -109,14 +110,13 @@ fn goes_direct(entry: &str, host: &str) -> bool {
 }
 
 /// A proxy from `[http://][user:password@]host[:port]`, port 1080 when none is given.
-fn proxy(text: &str) -> Result<Proxy, Failed> {
+fn proxy(text: &str) -> Result<Proxy, Error> {
     let rest = match text.split_once("://") {
         Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => rest,
         Some((scheme, _)) => {
-            return Err(fail(
-                exit::FAILURE,
-                format!("proxy {text}: unsupported proxy scheme {scheme}:// (http:// only)"),
-            ))
+            return Err(Error::Other(format!(
+                "proxy {text}: unsupported proxy scheme {scheme}:// (http:// only)"
+            )))
         }
         None => text,
     };
@@ -124,10 +124,7 @@ fn proxy(text: &str) -> Result<Proxy, Failed> {
     let (credentials, authority) = match authority.rsplit_once('@') {
         Some((user, host)) => {
             let user = percent_decode(user).ok_or_else(|| {
-                fail(
-                    exit::URL_MALFORMED,
-                    format!("proxy {text}: bad %-escape in the user name"),
-                )
+                Error::UrlMalformed(format!("proxy {text}: bad %-escape in the user name"))
             })?;
             (Some(user), host)
         }

@@ -11,9 +11,9 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, Connection, RootCertStore};
 
-use super::client::{fail, Failed};
-use crate::exit;
 use zcopy_wire::tls;
+
+use super::Error;
 
 /// Where the system keeps its CA bundle (Debian, Fedora, Alpine and macOS-like).
 const SYSTEM_BUNDLES: &[&str] = &[
@@ -25,12 +25,14 @@ const SYSTEM_BUNDLES: &[&str] = &[
 /// The client's TLS settings, made into a configuration on the first https:// URL
 /// (an http://-only run needs no CA bundle).
 pub struct Settings {
-    pub cacert: Option<PathBuf>,
-    pub insecure: bool,
+    cacert: Option<PathBuf>,
+    insecure: bool,
     config: OnceLock<Result<Arc<ClientConfig>, String>>,
 }
 
 impl Settings {
+    /// Verify with the CA certificates in `cacert` (else the system's), or with
+    /// `insecure` not at all.
     pub fn new(cacert: Option<PathBuf>, insecure: bool) -> Settings {
         Settings {
             cacert,
@@ -39,11 +41,11 @@ impl Settings {
         }
     }
 
-    fn config(&self) -> Result<Arc<ClientConfig>, Failed> {
+    fn config(&self) -> Result<Arc<ClientConfig>, Error> {
         self.config
             .get_or_init(|| self.build())
             .clone()
-            .map_err(|why| fail(exit::SSL_CACERT, why))
+            .map_err(Error::CaCert)
     }
 
     fn build(&self) -> Result<Arc<ClientConfig>, String> {
@@ -77,16 +79,12 @@ impl Settings {
     }
 
     /// The TLS handshake with `host` on `sock`; the stream to speak HTTP on.
-    pub fn connect(&self, mut sock: TcpStream, host: &str) -> Result<TcpStream, Failed> {
+    pub fn connect(&self, mut sock: TcpStream, host: &str) -> Result<TcpStream, Error> {
         let config = self.config()?;
-        let name = ServerName::try_from(host.to_string()).map_err(|_| {
-            fail(
-                exit::URL_MALFORMED,
-                format!("{host}: not a name TLS can verify"),
-            )
-        })?;
+        let name = ServerName::try_from(host.to_string())
+            .map_err(|_| Error::UrlMalformed(format!("{host}: not a name TLS can verify")))?;
         let client = rustls::ClientConnection::new(config, name)
-            .map_err(|e| fail(exit::SSL_CONNECT, format!("{host}: TLS: {e}")))?;
+            .map_err(|e| Error::Tls(format!("{host}: TLS: {e}")))?;
         let mut conn = Connection::Client(client);
         if let Err(e) = tls::handshake(&mut conn, &mut sock) {
             let certificate = e
@@ -94,20 +92,16 @@ impl Settings {
                 .and_then(|inner| inner.downcast_ref::<rustls::Error>())
                 .is_some_and(|r| matches!(r, rustls::Error::InvalidCertificate(_)));
             return Err(if certificate {
-                fail(
-                    exit::PEER_VERIFY,
-                    format!("{host}: the server's certificate is not trusted ({e}); --cacert FILE names the CA, -k skips the check"),
+                Error::Untrusted(format!("{host}: the server's certificate is not trusted ({e}); --cacert FILE names the CA, -k skips the check"),
                 )
             } else {
-                fail(
-                    exit::SSL_CONNECT,
-                    format!("{host}: TLS handshake failed: {e} (is it an https:// server?)"),
-                )
+                Error::Tls(format!(
+                    "{host}: TLS handshake failed: {e} (is it an https:// server?)"
+                ))
             });
         }
         let timeouts = (sock.read_timeout(), sock.write_timeout());
-        let near = tls::tunnel(conn, sock)
-            .map_err(|e| fail(exit::SSL_CONNECT, format!("{host}: TLS: {e}")))?;
+        let near = tls::tunnel(conn, sock).map_err(|e| Error::Tls(format!("{host}: TLS: {e}")))?;
         if let (Ok(read), Ok(write)) = timeouts {
             let _ = near.set_read_timeout(read);
             let _ = near.set_write_timeout(write);

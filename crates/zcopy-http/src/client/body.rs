@@ -1,0 +1,169 @@
+//! A response body into a file: a body with a `Content-Length` (or one that runs
+//! until close) goes socket → pipe → file with splice, at most `--limit-rate` fast.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use rustix::io::Errno;
+use zcopy::{Options, Report, Status, Transfer};
+
+use super::chunked::decode_chunked;
+use super::head::{recv_failure, Framing};
+use super::{Error, Events, Url};
+
+/// Reads and drops a body of `len` bytes (a redirect's), keeping the connection
+/// usable.
+pub fn discard(stream: &TcpStream, len: u64, url: &Url) -> Result<(), Error> {
+    io::copy(&mut stream.take(len), &mut io::sink())
+        .map_err(|e| recv_failure(url, e, "a redirect's body"))
+        .and_then(|n| {
+            (n == len)
+                .then_some(())
+                .ok_or_else(|| Error::PeerClosed(format!("{url}: the redirect's body ended early")))
+        })
+}
+
+/// What a body transfer did.
+pub struct Body {
+    /// What the engine did (or the decoder, for a chunked body).
+    pub report: Report,
+    /// The body was decoded in user space (chunked), so its bytes were copied.
+    pub copied: bool,
+}
+
+/// How a body is received.
+#[derive(Clone, Copy, Debug)]
+pub struct Receiving {
+    /// The engine's options (its `len` is the body's, set here).
+    pub options: Options,
+    /// At most this many bytes per second (`--limit-rate`).
+    pub rate: Option<u64>,
+    /// A progress bar on a terminal.
+    pub progress: bool,
+}
+
+/// Moves a body of `framing` from `stream` into `file` at the file's offset:
+/// spliced when its length is known or it runs until close, decoded otherwise.
+pub fn receive(
+    stream: &TcpStream,
+    file: &File,
+    framing: Framing,
+    how: Receiving,
+    url: &Url,
+    events: &dyn Events,
+) -> Result<Body, Error> {
+    let len = match framing {
+        Framing::Length(n) => Some(n),
+        Framing::UntilClose => None,
+        Framing::Chunked => return decode_chunked(stream, file, url, how.rate.map(Pace::new)),
+    };
+    let options = Options { len, ..how.options };
+    let mut transfer =
+        Transfer::new(stream, file, options).map_err(|e| Error::Write(format!("{url}: {e}")))?;
+    let result = match how.rate {
+        None => events.drive(&mut transfer, len, how.progress),
+        Some(rate) => paced(&mut transfer, rate),
+    };
+    let report = transfer.report();
+    match result {
+        Ok(()) => Ok(Body {
+            report,
+            copied: false,
+        }),
+        Err(e) => Err(body_failure(url, &e, transfer.moved())),
+    }
+}
+
+/// Keeps a transfer at or under a rate by sleeping between its steps.
+pub(super) struct Pace {
+    rate: u64,
+    started: Instant,
+}
+
+impl Pace {
+    pub(super) fn new(rate: u64) -> Pace {
+        Pace {
+            rate: rate.max(1),
+            started: Instant::now(),
+        }
+    }
+
+    /// Sleeps until `moved` bytes are due.
+    pub(super) fn wait(&self, moved: u64) {
+        let due = Duration::from_secs_f64(moved as f64 / self.rate as f64);
+        if let Some(ahead) = due.checked_sub(self.started.elapsed()) {
+            std::thread::sleep(ahead);
+        }
+    }
+}
+
+/// Runs `transfer` to its end, in one go.
+pub(super) fn run(transfer: &mut Transfer<'_>) -> Result<(), zcopy::Error> {
+    loop {
+        match transfer.run_some(u64::MAX)? {
+            Status::Done => return Ok(()),
+            Status::More => {}
+            Status::WouldBlock(_) => return Err(timed_out()),
+        }
+    }
+}
+
+/// Blocking sockets return EAGAIN only when SO_RCVTIMEO expired.
+fn timed_out() -> zcopy::Error {
+    zcopy::Error::Setup(io::Error::new(
+        io::ErrorKind::TimedOut,
+        "timed out waiting for the peer",
+    ))
+}
+
+/// Runs `transfer` in steps of a tenth of a second's worth at `rate`; the socket
+/// buffer fills meanwhile and TCP slows the sender down.
+fn paced(transfer: &mut Transfer<'_>, rate: u64) -> Result<(), zcopy::Error> {
+    let pace = Pace::new(rate);
+    let step = (rate / 10).clamp(16 << 10, 4 << 20);
+    loop {
+        match transfer.run_some(step)? {
+            Status::Done => return Ok(()),
+            Status::More => pace.wait(transfer.moved()),
+            Status::WouldBlock(_) => return Err(timed_out()),
+        }
+    }
+}
+
+/// Sorts an engine's failure into curl's codes: the file (23), the peer (18, 56) or
+/// the clock (28).
+fn body_failure(url: &Url, e: &zcopy::Error, moved: u64) -> Error {
+    let at = format!("{url}: after {moved} bytes");
+    match e {
+        zcopy::Error::EndedEarly { got, expected } => Error::PeerClosed(format!(
+            "{url}: the server closed after {got} of {expected} bytes"
+        )),
+        zcopy::Error::Io { cause: source, .. } | zcopy::Error::Setup(source) => {
+            // EPIPE: `-o -` into a pipe whose reader left (curl says 23 too).
+            let file_side = Errno::from_io_error(source).is_some_and(|errno| {
+                [
+                    Errno::PIPE,
+                    Errno::NOSPC,
+                    Errno::DQUOT,
+                    Errno::FBIG,
+                    Errno::IO,
+                    Errno::ROFS,
+                ]
+                .contains(&errno)
+            });
+            if file_side {
+                Error::Write(format!("{at}: cannot write the file: {source}"))
+            } else if matches!(
+                source.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) {
+                Error::Timeout(format!("{at}: timed out waiting for the server"))
+            } else {
+                Error::Receive(format!("{at}: {source}"))
+            }
+        }
+        other => Error::Receive(format!("{at}: {other}")),
+    }
+}
