@@ -4,14 +4,14 @@
 use std::fs::File;
 use std::io::{self, Read};
 use std::net::TcpStream;
-use std::time::{Duration, Instant};
 
 use rustix::io::Errno;
-use zcopy::{Options, Report, Status, Transfer};
+use zcopy::{Options, Status, Transfer};
 
 use super::chunked::decode_chunked;
 use super::head::{recv_failure, Framing};
-use super::{Error, Events, Url};
+use super::pace::Pace;
+use super::{Body, Error, Events, Url};
 
 /// Reads and drops a body of `len` bytes (a redirect's), keeping the connection
 /// usable.
@@ -23,14 +23,6 @@ pub fn discard(stream: &TcpStream, len: u64, url: &Url) -> Result<(), Error> {
                 .then_some(())
                 .ok_or_else(|| Error::PeerClosed(format!("{url}: the redirect's body ended early")))
         })
-}
-
-/// What a body transfer did.
-pub struct Body {
-    /// What the engine did (or the decoder, for a chunked body).
-    pub report: Report,
-    /// The body was decoded in user space (chunked), so its bytes were copied.
-    pub copied: bool,
 }
 
 /// How a body is received.
@@ -73,29 +65,6 @@ pub fn receive(
             copied: false,
         }),
         Err(e) => Err(body_failure(url, &e, transfer.moved())),
-    }
-}
-
-/// Keeps a transfer at or under a rate by sleeping between its steps.
-pub(super) struct Pace {
-    rate: u64,
-    started: Instant,
-}
-
-impl Pace {
-    pub(super) fn new(rate: u64) -> Pace {
-        Pace {
-            rate: rate.max(1),
-            started: Instant::now(),
-        }
-    }
-
-    /// Sleeps until `moved` bytes are due.
-    pub(super) fn wait(&self, moved: u64) {
-        let due = Duration::from_secs_f64(moved as f64 / self.rate as f64);
-        if let Some(ahead) = due.checked_sub(self.started.elapsed()) {
-            std::thread::sleep(ahead);
-        }
     }
 }
 

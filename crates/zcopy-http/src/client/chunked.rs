@@ -7,8 +7,9 @@ use std::net::TcpStream;
 
 use zcopy::{Engine, Report, Syscall, Syscalls};
 
-use super::body::{Body, Pace};
 use super::head::recv_failure;
+use super::pace::Pace;
+use super::Body;
 use super::{Error, Url};
 
 /// A chunked body, decoded through a buffer. The connection is not reused after

@@ -15,7 +15,7 @@ use super::proxy::Proxies;
 use super::request::{self, Request};
 use super::save::{part_path, Place};
 use super::tls::Settings;
-use super::{Config, Download, Error, Events, Url};
+use super::{Asking, Config, Download, Error, Events, Idle, Job, Url};
 
 /// Redirects followed at most, as curl and wget do by default.
 const MAX_REDIRECTS: usize = 10;
@@ -26,10 +26,6 @@ const RETRY_FIRST: Duration = Duration::from_secs(1);
 const RETRY_MOST: Duration = Duration::from_secs(600);
 /// Statuses curl's `--retry` takes for transient.
 const TRANSIENT_STATUS: [u16; 6] = [408, 429, 500, 502, 503, 504];
-
-/// A connection kept alive after a response, for the next URL to the same host:
-/// `None` at first, then whatever the last download left.
-pub type Idle = Option<(String, TcpStream)>;
 
 /// Downloads with one configuration: the proxies and the TLS settings read once,
 /// shared by every download (and thread) of a run.
@@ -108,19 +104,6 @@ impl From<Error> for Fault {
             retry_after: None,
         }
     }
-}
-
-/// What a download asks for beyond the defaults: the user's header lines (without
-/// credentials once a redirect leaves the first origin) and the `Range` lines.
-pub(super) struct Asking<'a> {
-    pub(super) headers: &'a [(String, String)],
-    pub(super) extra: String,
-}
-
-/// One download under way: the client and whom it tells.
-pub(super) struct Job<'a> {
-    pub(super) client: &'a Client,
-    pub(super) events: &'a dyn Events,
 }
 
 impl Client {

@@ -28,6 +28,7 @@ mod connect;
 mod download;
 mod error;
 mod head;
+mod pace;
 mod proxy;
 mod request;
 mod save;
@@ -40,7 +41,7 @@ use std::time::Duration;
 
 use zcopy::{EngineChoice, Transfer};
 
-pub use download::{Client, Failure, Got, Idle, Saved};
+pub use download::{Client, Failure, Got, Saved};
 pub use error::Error;
 pub use head::{Framing, Head};
 pub use url::Url;
@@ -143,4 +144,29 @@ pub trait Events: Sync {
         let _ = (total, progress);
         body::run(transfer)
     }
+}
+
+/// A connection kept alive after a response, for the next URL to the same host:
+/// `None` at first, then whatever the last download left.
+pub type Idle = Option<(String, std::net::TcpStream)>;
+
+/// What a download asks for beyond the defaults: the user's header lines (without
+/// credentials once a redirect leaves the first origin) and the `Range` lines.
+struct Asking<'a> {
+    headers: &'a [(String, String)],
+    extra: String,
+}
+
+/// One download under way: the client and whom it tells.
+struct Job<'a> {
+    client: &'a Client,
+    events: &'a dyn Events,
+}
+
+/// What a body transfer did.
+pub struct Body {
+    /// What the engine did (or the decoder, for a chunked body).
+    pub report: zcopy::Report,
+    /// The body was decoded in user space (chunked), so its bytes were copied.
+    pub copied: bool,
 }

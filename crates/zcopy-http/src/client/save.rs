@@ -12,10 +12,9 @@ use std::time::Duration;
 use zcopy::{Engine, Report, Rusage};
 
 use super::body::{self, Receiving};
-use super::download::{Asking, Idle, Job};
 use super::head::{Framing, Head};
 use super::segments::MIN_SEGMENT;
-use super::{Error, Saved, Url};
+use super::{Asking, Error, Idle, Job, Saved, Url};
 use crate::digest;
 
 /// Where a partial file keeps the server's validator for `If-Range`.

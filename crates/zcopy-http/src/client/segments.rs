@@ -7,9 +7,11 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::sync::Mutex;
 
-use super::body::{self, Body, Receiving};
-use super::download::{lock, Asking, Job};
+use super::body::{self, Receiving};
+use super::download::lock;
 use super::head::{read_head, Framing};
+use super::Body;
+use super::{Asking, Job};
 use super::{Error, Url};
 
 /// The smallest range `--segments` fetches on a connection of its own.
