@@ -18,9 +18,6 @@ mod listen_fds;
 mod net;
 mod progress;
 mod summary;
-// Signal masks, which rustix does not wrap.
-#[allow(unsafe_code)]
-mod sys;
 mod version;
 
 use std::ffi::OsString;

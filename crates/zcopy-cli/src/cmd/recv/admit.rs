@@ -9,7 +9,6 @@ use anyhow::{bail, Context, Result};
 use zcopy_wire::frame::{self, Greeting, Msg};
 use zcopy_wire::peer_owner;
 
-use crate::net;
 use zcopy_wire::tls;
 
 use super::{Args, Job};
@@ -24,14 +23,15 @@ impl Job {
         if tls.is_none() && !self.any_local_user {
             self.refuse_other_user(&stream, peer)?;
         }
-        net::keep_alive(&stream, self.timeout)
+        zcopy_wire::net::keep_alive(&stream, self.timeout)
             .with_context(|| format!("{peer}: socket options"))?;
         let Some(tls) = tls else {
             return Ok(stream);
         };
         refuse_plain_sender(&stream, peer)?;
         let inner = tls.accept(stream, &peer.to_string())?;
-        net::timeouts(&inner, self.timeout).with_context(|| format!("{peer}: socket options"))?;
+        zcopy_wire::net::timeouts(&inner, self.timeout)
+            .with_context(|| format!("{peer}: socket options"))?;
         if self.verbose {
             eprintln!("{peer}: secret proven; TLS 1.3; {}", tls.record_layer());
         }
@@ -48,7 +48,7 @@ impl Job {
             return Ok(());
         };
         if self.raw {
-            net::lingering_close(stream, Duration::from_secs(2));
+            zcopy_wire::net::lingering_close(stream, Duration::from_secs(2));
         } else {
             refuse_greeting(stream, &e.to_string());
         }
@@ -155,7 +155,7 @@ pub(super) fn refuse_greeting(stream: &TcpStream, reason: &str) {
     }
     .encode(&mut out);
     let _ = (&*stream).write_all(&out);
-    net::lingering_close(stream, Duration::from_secs(2));
+    zcopy_wire::net::lingering_close(stream, Duration::from_secs(2));
 }
 
 /// A raw receiver sees a framed sender's greeting: it says so to both sides

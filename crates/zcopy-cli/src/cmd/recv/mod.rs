@@ -35,13 +35,15 @@ use serde_json::Map;
 use zcopy::{Engine, EngineChoice, Options, Rusage};
 use zcopy_wire::partial::{self, Root};
 
-use crate::net::meter::{self, Limiter};
+use crate::net;
+use crate::net::meter;
 use crate::summary::Summary;
-use crate::{net, sys};
 use admit::secure;
 use session::Session;
 use zcopy::place::parent_dir;
 use zcopy::size;
+use zcopy_wire::limit::Limiter;
+use zcopy_wire::signal;
 use zcopy_wire::tls;
 
 /// Receive files from `zcopy send`, or raw bytes (--raw) from nc or the seed's clients
@@ -233,9 +235,9 @@ pub fn run(args: Args) -> Result<()> {
     };
     // Partial files that can never resume are removed on SIGINT/SIGTERM; the
     // resumable ones stay, with their manifests.
-    sys::block_stop_signals();
+    signal::block_stop_signals();
     std::thread::spawn(|| {
-        let sig = sys::wait_for_stop_signal();
+        let sig = signal::wait_for_stop_signal();
         partial::remove_unresumable();
         meter::clear_line();
         std::process::exit(128 + sig);

@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use tempfile::NamedTempFile;
 use zcopy::{Options, Transfer};
 
-use crate::{net, progress};
+use crate::progress;
 
 use super::admit::refuse_framed_sender;
 use super::{Job, Target};
@@ -32,7 +32,7 @@ impl Job {
                     return Err(crate::cmd::StdoutClosed.into())
                 }
                 other => other
-                    .map_err(net::engine_error)
+                    .map_err(zcopy_wire::Error::from)
                     .with_context(|| format!("{what} failed after {} bytes", transfer.moved()))?,
             }
             return Ok((transfer.report(), String::new(), PathBuf::from("-")));
@@ -67,7 +67,7 @@ impl Job {
         };
         let mut transfer = Transfer::new(stream, file, options).context(what.to_string())?;
         progress::run(&mut transfer, len, self.progress)
-            .map_err(net::engine_error)
+            .map_err(zcopy_wire::Error::from)
             .with_context(|| {
                 format!(
                     "{what} failed after {} bytes; nothing written",

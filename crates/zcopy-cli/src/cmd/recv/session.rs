@@ -16,9 +16,9 @@ use anyhow::{anyhow, bail, Context, Result};
 use zcopy::engine::direct::AlignedBuf;
 use zcopy::{Engine, EngineChoice, Report, Rusage, Syscalls};
 use zcopy_wire::frame::{self, EntryKind, Greeting, Msg, Reader};
+use zcopy_wire::observe::Observer;
 use zcopy_wire::partial::{Partial, Root};
 
-use crate::net;
 use crate::net::meter::{self};
 
 use super::Job;
@@ -206,7 +206,7 @@ impl Session {
 
     fn received(&self, len: u32) {
         self.bytes.fetch_add(u64::from(len), Ordering::Relaxed);
-        self.meter.add(u64::from(len));
+        self.meter.moved(u64::from(len));
     }
 
     fn joined(&self) -> bool {
@@ -299,7 +299,7 @@ impl<'a> Conn<'a> {
         }
         .encode(&mut self.replies);
         let _ = (&*self.stream).write_all(&self.replies);
-        net::lingering_close(self.stream, self.job.timeout.min(Duration::from_secs(5)));
+        zcopy_wire::net::lingering_close(self.stream, self.job.timeout.min(Duration::from_secs(5)));
     }
 
     fn reply(&mut self, msg: Msg, now: bool) -> Result<()> {

@@ -24,13 +24,14 @@ use rustix::net::SendFlags;
 use serde_json::Map;
 use zcopy::{Engine, EngineChoice, Report, Rusage};
 use zcopy_wire::frame::{self, EntryKind};
+use zcopy_wire::observe::Observer;
 
 use crate::cmd::send::session::Sender;
 use crate::cmd::send::walk::How;
 use crate::net::meter::{self, Meter};
 use crate::summary::Summary;
-use crate::{net, sys};
 use zcopy::size;
+use zcopy_wire::signal;
 use zcopy_wire::tls;
 
 /// Files up to this size travel inside the shared write buffer.
@@ -121,14 +122,15 @@ fn secure(args: &Args) -> Result<Option<tls::Sender>> {
 /// Connects with the socket options of a transfer; with `secure`, the TLS
 /// handshake with the pinned receiver and the secret's proof come first.
 fn dial(addr: &str, args: &Args, secure: Option<&tls::Sender>) -> Result<TcpStream> {
-    let stream = net::connect(addr, secs(args.connect_timeout))?;
-    net::keep_alive(&stream, secs(args.timeout))
+    let stream = zcopy_wire::net::connect(addr, secs(args.connect_timeout))?;
+    zcopy_wire::net::keep_alive(&stream, secs(args.timeout))
         .with_context(|| format!("{addr}: socket options"))?;
     let Some(secure) = secure else {
         return Ok(stream);
     };
     let inner = secure.connect(stream, addr)?;
-    net::timeouts(&inner, secs(args.timeout)).with_context(|| format!("{addr}: socket options"))?;
+    zcopy_wire::net::timeouts(&inner, secs(args.timeout))
+        .with_context(|| format!("{addr}: socket options"))?;
     Ok(inner)
 }
 
@@ -149,9 +151,9 @@ pub fn run(args: Args) -> Result<()> {
         return raw::run_raw(&args, paths, &addr);
     }
     // Ctrl-C clears the progress line; the receiver keeps what it verified.
-    sys::block_stop_signals();
+    signal::block_stop_signals();
     std::thread::spawn(|| {
-        let sig = sys::wait_for_stop_signal();
+        let sig = signal::wait_for_stop_signal();
         meter::clear_line();
         eprintln!("zcopy: interrupted; send again to resume where the receiver stopped");
         std::process::exit(128 + sig);
@@ -174,7 +176,7 @@ pub fn run(args: Args) -> Result<()> {
     let largest = items.iter().filter_map(|i| i.entry.size).max().unwrap_or(0);
     let streams = match args.streams {
         Some(n) => usize::from(n),
-        None if largest >= MANY_STREAMS_FROM && !is_loopback(&addr) => 4,
+        None if largest >= MANY_STREAMS_FROM && !zcopy_wire::net::is_loopback(&addr) => 4,
         None => 1,
     };
     let meter = Meter::new(total, items.len() as u64);
@@ -258,14 +260,6 @@ pub fn run(args: Args) -> Result<()> {
 
 fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s.max(0.0))
-}
-
-fn is_loopback(addr: &str) -> bool {
-    use std::net::ToSocketAddrs;
-    addr.to_socket_addrs()
-        .ok()
-        .and_then(|mut a| a.next())
-        .is_some_and(|a| a.ip().is_loopback())
 }
 
 /// A timeout as an error whose kind gives curl's exit code 28.

@@ -17,11 +17,13 @@ use xxhash_rust::xxh3::xxh3_128;
 use zcopy::engine::direct::AlignedBuf;
 use zcopy::{Engine, Report, Rusage, Syscall};
 use zcopy_wire::frame::{self, Entry, Greeting, Have, Msg, Reader};
+use zcopy_wire::observe::Observer;
 
 use crate::cmd::send::walk::{How, Item};
 use crate::cmd::send::{secs, send_all, timed_out, Args, BATCH, SMALL};
 use crate::exit;
-use crate::net::meter::{Limiter, Meter};
+use crate::net::meter::Meter;
+use zcopy_wire::limit::Limiter;
 use zcopy_wire::tls;
 
 /// What the control connection's reading thread hears from the receiver.
@@ -136,7 +138,7 @@ impl<'a> Sender<'a> {
         let mut missing = Vec::new();
         for item in window {
             match self.await_have(item.entry.id, &frame::shown(&item.entry.path))? {
-                Have::Complete => self.meter.add(item.entry.size.unwrap_or(0)),
+                Have::Complete => self.meter.moved(item.entry.size.unwrap_or(0)),
                 _ => missing.push(item),
             }
         }
@@ -202,7 +204,7 @@ impl<'a> Sender<'a> {
         }
         .encode(&mut self.batch);
         self.report.bytes += size;
-        self.meter.add(size);
+        self.meter.moved(size);
         if self.batch.len() >= BATCH {
             self.flush(false)?;
         }
@@ -263,7 +265,7 @@ impl<'a> Sender<'a> {
             digests.push(digest);
             size += got as u64;
             self.report.bytes += got as u64;
-            self.meter.add(got as u64);
+            self.meter.moved(got as u64);
             if let Some(l) = &self.limiter {
                 l.pace(got as u64);
             }

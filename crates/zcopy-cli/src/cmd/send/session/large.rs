@@ -11,13 +11,14 @@ use rustix::net::SendFlags;
 use zcopy::engine::direct::AlignedBuf;
 use zcopy::{Engine, Options, Report, Status, Transfer};
 use zcopy_wire::frame::{self, Entry, Have, Msg};
+use zcopy_wire::observe::Observer;
 use zcopy_wire::partial::hash_range;
 
 use crate::cmd::send::session::{greet, Sender};
 use crate::cmd::send::walk::Item;
 use crate::cmd::send::{absorb, dial, empty_report, send_all, timed_out};
-use crate::net;
-use crate::net::meter::{Limiter, Meter};
+use crate::net::meter::Meter;
+use zcopy_wire::limit::Limiter;
 
 impl Sender<'_> {
     /// A large file: asks what the receiver holds, then sends the missing blocks
@@ -39,7 +40,7 @@ impl Sender<'_> {
             Have::Nothing
         };
         if have == Have::Complete {
-            self.meter.add(size);
+            self.meter.moved(size);
             return Ok(());
         }
         let nblocks = size.div_ceil(block) as usize;
@@ -57,7 +58,7 @@ impl Sender<'_> {
                 let d = hash_range(file, offset, len, &mut self.buf)
                     .with_context(|| format!("cannot read {}", item.source.display()))?;
                 digests.lock().unwrap_or_else(|p| p.into_inner())[i] = d;
-                self.meter.add(len);
+                self.meter.moved(len);
             } else {
                 todo.push(i);
             }
@@ -209,7 +210,7 @@ fn send_block(
         }
         .encode(&mut head);
         send_all(conn, &head, SendFlags::empty())?;
-        meter.add(len);
+        meter.moved(len);
         return Ok((frame::zeros_digest(len as u32), None));
     }
     Msg::Data {
@@ -230,11 +231,11 @@ fn send_block(
         let before = transfer.moved();
         let status = transfer.run_some(step);
         let moved = transfer.moved() - before;
-        meter.add(moved);
+        meter.moved(moved);
         if let Some(l) = limiter {
             l.pace(moved);
         }
-        match status.map_err(net::engine_error)? {
+        match status.map_err(zcopy_wire::Error::from)? {
             Status::Done => break,
             Status::More => {}
             Status::WouldBlock(_) => {
