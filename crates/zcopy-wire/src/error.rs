@@ -110,6 +110,14 @@ impl<T> Context<T> for Option<T> {
     }
 }
 
+/// Returns [`Error::Failed`] with a formatted reason.
+macro_rules! fail {
+    ($($arg:tt)*) => {
+        return Err($crate::error::Error::Failed(format!($($arg)*)))
+    };
+}
+pub(crate) use fail;
+
 #[cfg(test)]
 mod tests {
     use super::{Context, Error};

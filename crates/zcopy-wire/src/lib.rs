@@ -23,6 +23,7 @@ pub mod net;
 pub mod observe;
 pub mod partial;
 pub mod peer_owner;
+pub mod recv;
 // Signal masks, which rustix does not wrap.
 #[allow(unsafe_code)]
 pub mod signal;
