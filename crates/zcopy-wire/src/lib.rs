@@ -24,6 +24,7 @@ pub mod observe;
 pub mod partial;
 pub mod peer_owner;
 pub mod recv;
+pub mod send;
 // Signal masks, which rustix does not wrap.
 #[allow(unsafe_code)]
 pub mod signal;

@@ -10,10 +10,10 @@ use serde_json::Map;
 use zcopy::{EngineChoice, Options, Rusage, Transfer};
 use zcopy_wire::frame::{Msg, Reader};
 
-use crate::cmd::send::walk::on_pseudo_fs;
 use crate::cmd::send::{open_source, secs, Args};
 use crate::progress;
 use crate::summary::Summary;
+use zcopy_wire::send::walk::on_pseudo_fs;
 
 /// How often a stalled send looks at its watchdog.
 const TICK: Duration = Duration::from_millis(250);
