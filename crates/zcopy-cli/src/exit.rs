@@ -17,20 +17,37 @@ pub fn code(e: &anyhow::Error) -> u8 {
         if let Some(zcopy_bench::Error::NoRows { .. }) = cause.downcast_ref() {
             return USAGE;
         }
-        match cause.downcast_ref::<zcopy_wire::tls::Error>() {
-            Some(zcopy_wire::tls::Error::Usage(_)) => return USAGE,
-            Some(zcopy_wire::tls::Error::Refused(_)) => return AUTH,
-            Some(zcopy_wire::tls::Error::WrongCertificate(_)) => return PEER_VERIFY,
-            // A failed step: its cause, next in the chain, says which failure.
-            _ => {}
+        if let Some(tls) = cause.downcast_ref::<zcopy_wire::tls::Error>() {
+            match tls_code(tls) {
+                Some(code) => return code,
+                // A failed step: its cause, next in the chain, says which failure.
+                None => continue,
+            }
         }
         let kind = if let Some(io) = cause.downcast_ref::<std::io::Error>() {
             io.kind()
         } else if let Some(engine) = cause.downcast_ref::<zcopy::Error>() {
-            match engine {
-                zcopy::Error::EndedEarly { .. } => return PEER_CLOSED,
-                zcopy::Error::SourceShrank { .. } => return FAILURE,
-                other => other.kind(),
+            match engine_code(engine) {
+                Ok(code) => return code,
+                Err(kind) => kind,
+            }
+        } else if let Some(wire) = cause.downcast_ref::<zcopy_wire::Error>() {
+            match wire {
+                zcopy_wire::Error::Usage(_) => return USAGE,
+                zcopy_wire::Error::Auth(_) => return AUTH,
+                zcopy_wire::Error::PeerClosed(_) => return PEER_CLOSED,
+                zcopy_wire::Error::TimedOut(_) => return TIMEOUT,
+                // Transparent: the chain goes on past what they wrap.
+                zcopy_wire::Error::Io(io) => io.kind(),
+                zcopy_wire::Error::Engine(engine) => match engine_code(engine) {
+                    Ok(code) => return code,
+                    Err(kind) => kind,
+                },
+                zcopy_wire::Error::Tls(tls) => match tls_code(tls) {
+                    Some(code) => return code,
+                    None => continue,
+                },
+                _ => continue,
             }
         } else {
             continue;
@@ -70,6 +87,25 @@ pub fn of_download(e: &zcopy_http::client::Error) -> u8 {
         Error::Untrusted(_) => PEER_VERIFY,
         Error::CaCert(_) => SSL_CACERT,
         _ => FAILURE,
+    }
+}
+
+/// The code a TLS failure decides by itself (`None`: a failed step, whose cause says).
+fn tls_code(e: &zcopy_wire::tls::Error) -> Option<u8> {
+    match e {
+        zcopy_wire::tls::Error::Usage(_) => Some(USAGE),
+        zcopy_wire::tls::Error::Refused(_) => Some(AUTH),
+        zcopy_wire::tls::Error::WrongCertificate(_) => Some(PEER_VERIFY),
+        _ => None,
+    }
+}
+
+/// The code an engine's failure decides by itself, or the kind of its cause.
+fn engine_code(e: &zcopy::Error) -> Result<u8, ErrorKind> {
+    match e {
+        zcopy::Error::EndedEarly { .. } => Ok(PEER_CLOSED),
+        zcopy::Error::SourceShrank { .. } => Ok(FAILURE),
+        other => Err(other.kind()),
     }
 }
 

@@ -14,9 +14,6 @@ mod exit;
 mod net;
 mod progress;
 mod summary;
-// Signal masks, which rustix does not wrap.
-#[allow(unsafe_code)]
-mod sys;
 mod version;
 
 use std::ffi::OsString;

@@ -8,10 +8,11 @@ use anyhow::{bail, Context, Result};
 use rustix::process::{Resource, Rlimit};
 use zcopy::{Engine, EngineChoice};
 
-use crate::{net, sys};
+use crate::net;
 use zcopy::size;
 use zcopy_http::access_log::LogFormat;
 use zcopy_http::server::{Config, Listener, Server};
+use zcopy_wire::signal;
 
 /// Under `auto`, files up to this size go out from memory with their head, in one
 /// send. Measured with wrk on loopback (docs/benchmarks.md, "serve"): at 4 KiB that costs about
@@ -187,7 +188,7 @@ pub fn run(args: Args) -> Result<()> {
                 (Listener::Unix(listener), Some(PathBuf::from(path)))
             }
             None => {
-                upload_allowed(&args, net::listen_addr(&listen)?, &root)?;
+                upload_allowed(&args, zcopy_wire::net::listen_addr(&listen)?, &root)?;
                 (Listener::Tcp(net::listen(&listen)?), None)
             }
         },
@@ -224,7 +225,7 @@ pub fn run(args: Args) -> Result<()> {
         log: args.verbose.then_some(args.log_format.into()),
         tls,
     };
-    sys::block_stop_signals();
+    signal::block_stop_signals();
     let handle = Server {
         config,
         listener,
@@ -234,7 +235,7 @@ pub fn run(args: Args) -> Result<()> {
     .context("cannot start the workers")?;
     let stopper = handle.stopper();
     std::thread::spawn(move || {
-        let sig = sys::wait_for_stop_signal();
+        let sig = signal::wait_for_stop_signal();
         tracing::warn!("signal {sig}: finishing responses in flight, then stopping");
         stopper.stop();
     });

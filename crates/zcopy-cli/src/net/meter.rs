@@ -1,5 +1,6 @@
 //! What a long transfer shows and obeys: a progress line redrawn on a timer (about
-//! four times a second, as curl and pv do, never per write), and `--limit-rate`.
+//! four times a second, as curl and pv do, never per write), and `--limit-rate`
+//! (the pacing itself is `zcopy_wire::limit`'s).
 
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -8,6 +9,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use zcopy::size::human;
+use zcopy_wire::observe::Observer;
 
 /// How often the progress line is redrawn.
 const TICK: Duration = Duration::from_millis(250);
@@ -35,18 +37,6 @@ impl Meter {
             started: Instant::now(),
             stop: AtomicBool::new(false),
         })
-    }
-
-    pub fn add(&self, n: u64) {
-        self.bytes.fetch_add(n, Ordering::Relaxed);
-    }
-
-    /// The entry now being sent (1-based `index`).
-    pub fn entry(&self, index: u64, name: &str) {
-        self.files_done.store(index, Ordering::Relaxed);
-        let mut current = self.name.lock().unwrap_or_else(|p| p.into_inner());
-        current.clear();
-        current.push_str(name);
     }
 
     /// Starts redrawing on stderr if `show` and stderr is a terminal; the line is
@@ -111,6 +101,20 @@ impl Meter {
     }
 }
 
+impl Observer for Meter {
+    fn moved(&self, n: u64) {
+        self.bytes.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// The entry now being sent or received (1-based `index`).
+    fn entry(&self, index: u64, name: &str) {
+        self.files_done.store(index, Ordering::Relaxed);
+        let mut current = self.name.lock().unwrap_or_else(|p| p.into_inner());
+        current.clear();
+        current.push_str(name);
+    }
+}
+
 /// The drawing thread; dropping it stops the thread and clears the line.
 pub struct Drawing(Option<(Arc<Meter>, JoinHandle<()>)>);
 
@@ -131,44 +135,6 @@ pub fn clear_line() {
         let mut err = std::io::stderr().lock();
         let _ = write!(err, "\r\x1b[K");
         let _ = err.flush();
-    }
-}
-
-/// `--limit-rate`: a pacer shared by every connection of a transfer. Each caller
-/// reports the bytes it moved and sleeps until the average is back under the rate,
-/// with at most a tenth of a second's worth of burst.
-pub struct Limiter {
-    rate: u64,
-    next: Mutex<Instant>,
-}
-
-impl Limiter {
-    pub fn new(rate: u64) -> Limiter {
-        Limiter {
-            rate: rate.max(1),
-            next: Mutex::new(Instant::now()),
-        }
-    }
-
-    /// How many bytes to move between two calls of [`Limiter::pace`]: about 1/16 s
-    /// worth, so the pace is smooth even at low rates.
-    pub fn chunk(&self) -> u64 {
-        (self.rate / 16).clamp(4 << 10, 4 << 20)
-    }
-
-    /// Accounts `n` bytes and sleeps if they came too fast.
-    pub fn pace(&self, n: u64) {
-        let burst = Duration::from_millis(100);
-        let wait = {
-            let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
-            let now = Instant::now();
-            let earliest = now.checked_sub(burst).unwrap_or(now);
-            *next = (*next).max(earliest) + Duration::from_secs_f64(n as f64 / self.rate as f64);
-            next.saturating_duration_since(now)
-        };
-        if !wait.is_zero() {
-            std::thread::sleep(wait);
-        }
     }
 }
 

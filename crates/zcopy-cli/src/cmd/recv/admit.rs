@@ -1,62 +1,22 @@
-//! Who a receiver lets in: the secret and TLS, or on loopback the peer socket's
-//! owner; senders of the wrong kind are told why before a byte is read as data.
+//! Who a receiver lets in: a secret (given, or made here off loopback) and TLS,
+//! or on loopback the peer socket's owner (`zcopy_wire::recv` checks both).
 
-use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
-use zcopy_wire::frame::{self, Greeting, Msg};
-use zcopy_wire::peer_owner;
-
-use crate::net;
+use anyhow::Result;
 use zcopy_wire::tls;
 
 use super::{Args, Job};
 
 impl Job {
-    /// Socket options; then, when a secret is required, the TLS handshake and the
-    /// secret's proof (nothing is read as a name before it). Without a secret, a
-    /// loopback peer must be this user or root (`zcopy_wire::peer_owner`).
+    /// The receiver's admission ([`zcopy_wire::recv::Receiver::admit`]); with
+    /// `--verbose`, what a sender proved.
     pub(super) fn admit(&self, stream: TcpStream, peer: SocketAddr) -> Result<TcpStream> {
-        let tls = self.tls.as_ref().filter(|_| !self.raw);
-        // First of all: a peer that sends and closes at once leaves no owner to read.
-        if tls.is_none() && !self.any_local_user {
-            self.refuse_other_user(&stream, peer)?;
-        }
-        net::keep_alive(&stream, self.timeout)
-            .with_context(|| format!("{peer}: socket options"))?;
-        let Some(tls) = tls else {
-            return Ok(stream);
-        };
-        refuse_plain_sender(&stream, peer)?;
-        let inner = tls.accept(stream, &peer.to_string())?;
-        net::timeouts(&inner, self.timeout).with_context(|| format!("{peer}: socket options"))?;
-        if self.verbose {
+        let stream = self.receiver.admit(stream, peer)?;
+        if let Some(tls) = self.tls.as_ref().filter(|_| self.verbose && !self.raw) {
             eprintln!("{peer}: secret proven; TLS 1.3; {}", tls.record_layer());
         }
-        Ok(inner)
-    }
-
-    /// Another local user's loopback connection, to a receiver without a secret,
-    /// is told why (framed) or cut off (raw) before a byte is read as data.
-    pub(super) fn refuse_other_user(&self, stream: &TcpStream, peer: SocketAddr) -> Result<()> {
-        let local = stream
-            .local_addr()
-            .with_context(|| format!("{peer}: local address"))?;
-        let Err(e) = peer_owner::admit(local, peer) else {
-            return Ok(());
-        };
-        if self.raw {
-            net::lingering_close(stream, Duration::from_secs(2));
-        } else {
-            refuse_greeting(stream, &e.to_string());
-        }
-        Err(crate::exit::Coded {
-            code: crate::exit::AUTH,
-            message: format!("{peer}: {e}"),
-        }
-        .into())
+        Ok(stream)
     }
 }
 
@@ -116,74 +76,4 @@ pub(super) fn secure(args: &Args, local: SocketAddr) -> Result<Option<tls::Recei
         ),
     }
     Ok(Some(receiver))
-}
-
-/// A receiver that needs a secret meets a sender without one (its greeting comes
-/// where a TLS handshake should): it says so to both sides.
-pub(super) fn refuse_plain_sender(stream: &TcpStream, peer: SocketAddr) -> Result<()> {
-    let mut first = [0u8; 1];
-    let n = loop {
-        match rustix::net::recv(stream, &mut first, rustix::net::RecvFlags::PEEK) {
-            Ok((n, _)) => break n,
-            Err(rustix::io::Errno::INTR) => {}
-            Err(e) => {
-                return Err(std::io::Error::from(e)).with_context(|| format!("{peer}: receiving"))
-            }
-        }
-    };
-    // 0x16: a TLS handshake record.
-    if n == 1 && first[0] != 0x16 {
-        refuse_greeting(stream, frame::NEEDS_SECRET);
-        return Err(crate::exit::Coded {
-            code: crate::exit::AUTH,
-            message: format!("{peer}: a sender without the secret; refused, nothing written"),
-        }
-        .into());
-    }
-    Ok(())
-}
-
-/// Reads a framed sender's greeting and answers it with `reason`, the first and
-/// last message of the connection.
-pub(super) fn refuse_greeting(stream: &TcpStream, reason: &str) {
-    let mut greeting = [0u8; Greeting::LEN];
-    let _ = (&*stream).read_exact(&mut greeting);
-    let mut out = Vec::new();
-    Msg::Err {
-        id: 0,
-        reason: reason.into(),
-    }
-    .encode(&mut out);
-    let _ = (&*stream).write_all(&out);
-    net::lingering_close(stream, Duration::from_secs(2));
-}
-
-/// A raw receiver sees a framed sender's greeting: it says so to both sides
-/// instead of writing the protocol's bytes as if they were the file.
-pub(super) fn refuse_framed_sender(stream: &TcpStream, peer: SocketAddr) -> Result<()> {
-    let mut first = [0u8; 5];
-    let n = loop {
-        match rustix::net::recv(
-            stream,
-            &mut first,
-            rustix::net::RecvFlags::PEEK | rustix::net::RecvFlags::WAITALL,
-        ) {
-            Ok((n, _)) => break n,
-            Err(rustix::io::Errno::INTR) => {}
-            // The transfer itself will meet and report the error.
-            Err(_) => return Ok(()),
-        }
-    };
-    if n == first.len() && &first[..4] == frame::MAGIC && first[4] >= 2 {
-        let mut out = Vec::new();
-        Msg::Err {
-            id: 0,
-            reason: "this receiver takes raw bytes (recv --raw): add --raw to send, or drop it from recv".into(),
-        }
-        .encode(&mut out);
-        let _ = (&*stream).write_all(&out);
-        let _ = stream.shutdown(std::net::Shutdown::Write);
-        bail!("{peer}: a framed zcopy sender connected to this --raw receiver (add --raw to send, or drop it from recv); nothing written");
-    }
-    Ok(())
 }

@@ -2,47 +2,38 @@
 //! `nc` and the seed's Java clients, one thread per connection.
 //!
 //! Every file is written beside its target and put under its name only when it is
-//! complete (framed: every block and the file digest match; raw: the peer closed
-//! cleanly), so a failed transfer leaves nothing under the real name (see
-//! [`zcopy_wire::partial`] for the partial files, their manifests and resuming).
-//! A framed session may span several connections (`send -j N`): the first one
-//! carries the entries and the verdicts, the others join it with its number and
-//! carry blocks, written at their offsets into the same partial file. Small files
-//! are checked in memory on the first connection's thread and created by two
-//! landing threads, since creating a file costs more than receiving 4 KiB.
+//! complete (framed: every block and the file digest match, see
+//! [`zcopy_wire::recv`]; raw: the peer closed cleanly), so a failed transfer
+//! leaves nothing under the real name.
 //!
 //! Off loopback the framed receiver is authenticated and encrypted by default
 //! (`zcopy_wire::tls`): every connection, joiners included, proves the secret before a
 //! name is read; without `--secret-file` or `ZCOPY_SECRET` a one-time secret is
 //! made and printed with the certificate's fingerprint, as one line for the sender.
-//!
-//! The framed receiver hashes each block from the buffer it writes from
-//! (read-write), or re-reads what it just spliced while it is hot in the page
-//! cache (splice): the digest costs no second pass over the file.
 
 mod admit;
 mod raw;
-mod session;
 
-use std::collections::HashMap;
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use serde_json::Map;
-use zcopy::{Engine, EngineChoice, Options, Rusage};
-use zcopy_wire::partial::{self, Root};
-
-use crate::net::meter::{self, Limiter};
-use crate::summary::Summary;
-use crate::{net, sys};
-use admit::secure;
-use session::Session;
 use zcopy::place::parent_dir;
 use zcopy::size;
+use zcopy::{Engine, EngineChoice, Rusage};
+use zcopy_wire::observe::Observer;
+use zcopy_wire::partial::{self, Root};
+use zcopy_wire::recv::{Receiver, RecvConfig};
+use zcopy_wire::signal;
 use zcopy_wire::tls;
+
+use crate::net;
+use crate::net::meter::{self, Drawing, Meter};
+use crate::summary::Summary;
+use admit::secure;
 
 /// Receive files from `zcopy send`, or raw bytes (--raw) from nc or the seed's clients
 #[derive(clap::Args)]
@@ -165,21 +156,58 @@ impl Target {
 #[derive(Clone)]
 struct Job {
     target: Target,
-    /// Framed: the output directory, opened once.
-    root: Option<Arc<Root>>,
-    options: Options,
+    receiver: Arc<Receiver>,
     raw: bool,
     json: bool,
     quiet: bool,
     verbose: bool,
     progress: bool,
-    timeout: Duration,
-    limiter: Option<Arc<Limiter>>,
-    sessions: Arc<Mutex<HashMap<u64, Weak<Session>>>>,
     /// Framed connections must prove the secret and speak TLS.
     tls: Option<Arc<tls::Receiver>>,
-    /// `--insecure`: no look at who owns a loopback peer's socket.
-    any_local_user: bool,
+}
+
+/// What recv shows of a session: the names it lands (`--verbose`), the partial
+/// files it keeps, and with `--once` on a terminal the session's progress line.
+struct Watch {
+    verbose: bool,
+    progress: bool,
+}
+
+impl Observer for Watch {
+    fn landed(&self, path: &str) {
+        if self.verbose {
+            eprintln!("{path}");
+        }
+    }
+
+    fn kept(&self, note: &str) {
+        eprintln!("zcopy: {note}");
+    }
+
+    fn session(&self) -> Box<dyn Observer> {
+        let meter = Meter::new(None, 0);
+        let drawing = meter.show(self.progress);
+        Box::new(Shown {
+            meter,
+            _drawing: drawing,
+        })
+    }
+}
+
+/// A session's meter and the thread that draws it, until the session ends.
+struct Shown {
+    meter: Arc<Meter>,
+    _drawing: Drawing,
+}
+
+impl Observer for Shown {
+    fn moved(&self, bytes: u64) {
+        self.meter.moved(bytes);
+    }
+
+    fn entry(&self, index: u64, name: &str) {
+        self.meter.entry(index, name);
+    }
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -206,36 +234,36 @@ pub fn run(args: Args) -> Result<()> {
         }
         _ => unreachable!("framed targets are directories or files"),
     };
+    let listener = net::listen(&args.listen)?;
+    let local = listener.local_addr().context("listen")?;
+    let tls = secure(&args, local)?.map(Arc::new);
+    let mut config = RecvConfig::default();
+    config.engine = args.engine;
+    config.buffer = args.buffer;
+    config.timeout = Duration::from_secs_f64(args.timeout.max(0.0));
+    config.limit_rate = args.limit_rate;
+    config.raw = args.raw;
+    config.any_local_user = args.insecure;
+    let progress = args.once && !args.json && !args.quiet;
+    let watch = Watch {
+        verbose: args.verbose,
+        progress,
+    };
     let job = Job {
         target,
-        root: root.map(Arc::new),
-        options: Options {
-            engine: args.engine,
-            buffer: args.buffer,
-            ..Options::default()
-        },
+        receiver: Arc::new(Receiver::new(config, root, tls.clone(), Arc::new(watch))),
         raw: args.raw,
         json: args.json,
         quiet: args.quiet,
         verbose: args.verbose,
-        progress: args.once && !args.json && !args.quiet,
-        timeout: Duration::from_secs_f64(args.timeout.max(0.0)),
-        limiter: args.limit_rate.map(|r| Arc::new(Limiter::new(r))),
-        sessions: Arc::default(),
-        tls: None,
-        any_local_user: args.insecure,
-    };
-    let listener = net::listen(&args.listen)?;
-    let local = listener.local_addr().context("listen")?;
-    let job = Job {
-        tls: secure(&args, local)?.map(Arc::new),
-        ..job
+        progress,
+        tls,
     };
     // Partial files that can never resume are removed on SIGINT/SIGTERM; the
     // resumable ones stay, with their manifests.
-    sys::block_stop_signals();
+    signal::block_stop_signals();
     std::thread::spawn(|| {
-        let sig = sys::wait_for_stop_signal();
+        let sig = signal::wait_for_stop_signal();
         partial::remove_unresumable();
         meter::clear_line();
         std::process::exit(128 + sig);
@@ -297,7 +325,7 @@ impl Job {
             let (report, name, path) = self.receive_raw(&stream, peer)?;
             (report, name, path, None)
         } else {
-            match self.receive_session(stream, peer)? {
+            match self.receiver.receive(stream, peer)? {
                 Some((report, files)) => {
                     (report, String::new(), self.target.path_for(""), Some(files))
                 }

@@ -9,10 +9,10 @@ use anyhow::{Context, Result};
 use tempfile::NamedTempFile;
 use zcopy::{Options, Transfer};
 
-use crate::{net, progress};
+use crate::progress;
 
-use super::admit::refuse_framed_sender;
 use super::{Job, Target};
+use zcopy_wire::recv::refuse_framed_sender;
 
 impl Job {
     pub(super) fn receive_raw(
@@ -26,13 +26,13 @@ impl Job {
             let _one_at_a_time = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             let stdout = std::io::stdout();
             let mut transfer =
-                Transfer::new(stream, &stdout, self.options).context(what.clone())?;
+                Transfer::new(stream, &stdout, self.receiver.options()).context(what.clone())?;
             match progress::run(&mut transfer, None, false) {
                 Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
                     return Err(crate::cmd::StdoutClosed.into())
                 }
                 other => other
-                    .map_err(net::engine_error)
+                    .map_err(zcopy_wire::Error::from)
                     .with_context(|| format!("{what} failed after {} bytes", transfer.moved()))?,
             }
             return Ok((transfer.report(), String::new(), PathBuf::from("-")));
@@ -63,11 +63,11 @@ impl Job {
     ) -> Result<zcopy::Report> {
         let options = Options {
             len,
-            ..self.options
+            ..self.receiver.options()
         };
         let mut transfer = Transfer::new(stream, file, options).context(what.to_string())?;
         progress::run(&mut transfer, len, self.progress)
-            .map_err(net::engine_error)
+            .map_err(zcopy_wire::Error::from)
             .with_context(|| {
                 format!(
                     "{what} failed after {} bytes; nothing written",

@@ -1,49 +1,27 @@
 //! `zcopy send PATH... HOST:PORT`: files, directories and standard input to
-//! `zcopy recv` over the framed protocol (see [`zcopy_wire::frame`]), or one file's
-//! bytes alone (`--raw`), as `nc` or the seed's Java clients would send them.
-//!
-//! Small files are read into one buffer with their headers and digests and leave
-//! in large writes, so a tree of many files is not bound by syscalls or round
-//! trips. Large files leave block by block through the chosen engine (sendfile by
-//! default), each block then hashed while it is still in the page cache; with
-//! `-j N` their blocks are spread over N connections. Sources that do not know their
-//! size (pipes, `/proc`, `/sys`, devices) are read to their end.
+//! `zcopy recv` over the framed protocol (the session is [`zcopy_wire::send`]'s),
+//! or one file's bytes alone (`--raw`), as `nc` or the seed's Java clients would
+//! send them.
 
 mod raw;
-mod session;
-mod walk;
 
 use std::ffi::OsString;
 use std::fs::File;
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use rustix::net::SendFlags;
 use serde_json::Map;
-use zcopy::{Engine, EngineChoice, Report, Rusage};
+use zcopy::size;
+use zcopy::{EngineChoice, Rusage};
 use zcopy_wire::frame::{self, EntryKind};
+use zcopy_wire::observe::Observer;
+use zcopy_wire::send::{self, walk, SendConfig, Sender};
+use zcopy_wire::{signal, tls};
 
-use crate::cmd::send::session::Sender;
-use crate::cmd::send::walk::How;
 use crate::net::meter::{self, Meter};
 use crate::summary::Summary;
-use crate::{net, sys};
-use zcopy::size;
-use zcopy_wire::tls;
-
-/// Files up to this size travel inside the shared write buffer.
-const SMALL: u64 = 1 << 20;
-
-/// The shared write buffer is flushed when it holds this much.
-const BATCH: usize = 1 << 20;
-
-/// How many small files `--resume` asks about before it waits for the answers.
-const RESUME_WINDOW: usize = 256;
-
-/// Files this large to a host that is not this one get 4 streams by default.
-const MANY_STREAMS_FROM: u64 = 256 << 20;
 
 /// Send files and directories to `zcopy recv` (framed, verified, resumable), or a
 /// file's bytes alone to any TCP peer (--raw)
@@ -118,18 +96,36 @@ fn secure(args: &Args) -> Result<Option<tls::Sender>> {
     }
 }
 
-/// Connects with the socket options of a transfer; with `secure`, the TLS
-/// handshake with the pinned receiver and the secret's proof come first.
-fn dial(addr: &str, args: &Args, secure: Option<&tls::Sender>) -> Result<TcpStream> {
-    let stream = net::connect(addr, secs(args.connect_timeout))?;
-    net::keep_alive(&stream, secs(args.timeout))
-        .with_context(|| format!("{addr}: socket options"))?;
-    let Some(secure) = secure else {
-        return Ok(stream);
-    };
-    let inner = secure.connect(stream, addr)?;
-    net::timeouts(&inner, secs(args.timeout)).with_context(|| format!("{addr}: socket options"))?;
-    Ok(inner)
+/// The session's settings, from the flags.
+fn config(args: &Args) -> SendConfig {
+    let mut config = SendConfig::default();
+    config.engine = args.engine;
+    config.buffer = args.buffer;
+    config.resume = args.resume;
+    config.connect_timeout = secs(args.connect_timeout);
+    config.timeout = secs(args.timeout);
+    config.limit_rate = args.limit_rate;
+    config
+}
+
+/// What send shows while it runs: the progress line, and with `--verbose` each
+/// entry's name as it starts.
+struct Watch {
+    meter: Arc<Meter>,
+    verbose: bool,
+}
+
+impl Observer for Watch {
+    fn moved(&self, bytes: u64) {
+        self.meter.moved(bytes);
+    }
+
+    fn entry(&self, index: u64, name: &str) {
+        self.meter.entry(index, name);
+        if self.verbose {
+            eprintln!("{name}");
+        }
+    }
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -149,9 +145,9 @@ pub fn run(args: Args) -> Result<()> {
         return raw::run_raw(&args, paths, &addr);
     }
     // Ctrl-C clears the progress line; the receiver keeps what it verified.
-    sys::block_stop_signals();
+    signal::block_stop_signals();
     std::thread::spawn(|| {
-        let sig = sys::wait_for_stop_signal();
+        let sig = signal::wait_for_stop_signal();
         meter::clear_line();
         eprintln!("zcopy: interrupted; send again to resume where the receiver stopped");
         std::process::exit(128 + sig);
@@ -159,7 +155,12 @@ pub fn run(args: Args) -> Result<()> {
     if args.keep_setuid && secure.is_none() {
         return Err(super::Usage("--keep-setuid needs a secret (ZCOPY_SECRET or --secret-file, and --fingerprint): a receiver keeps those bits only for a sender that proved one".into()).into());
     }
-    let mut items = walk::walk(paths, args.name.as_deref())?;
+    let mut items = walk::walk(paths, args.name.as_deref(), &mut |path| {
+        eprintln!(
+            "zcopy: {}: skipped: not a file, directory or symlink",
+            path.display()
+        )
+    })?;
     if !args.keep_setuid {
         for item in &mut items {
             item.entry.mode &= frame::PERMISSION_BITS;
@@ -171,56 +172,31 @@ pub fn run(args: Args) -> Result<()> {
         .iter()
         .map(|i| i.entry.size)
         .try_fold(0u64, |sum, s| s.map(|s| sum + s));
-    let largest = items.iter().filter_map(|i| i.entry.size).max().unwrap_or(0);
-    let streams = match args.streams {
-        Some(n) => usize::from(n),
-        None if largest >= MANY_STREAMS_FROM && !is_loopback(&addr) => 4,
-        None => 1,
-    };
+    let streams = send::streams_for(args.streams.map(usize::from), &items, &addr);
     let meter = Meter::new(total, items.len() as u64);
-    let stream = dial(&addr, &args, secure.as_ref())?;
+    let config = config(&args);
+    let stream = send::dial(&addr, &config, secure.as_ref())?;
     if let Some(secure) = secure.as_ref().filter(|_| args.verbose) {
         eprintln!("{addr}: secret proven; TLS 1.3; {}", secure.record_layer());
     }
+    let watch = Watch {
+        meter: meter.clone(),
+        verbose: args.verbose,
+    };
     let mut sender = Sender::open(
-        &args,
+        &config,
         &addr,
         stream,
         streams,
-        meter.clone(),
+        Arc::new(watch),
         secure.as_ref(),
     )?;
     let drawing = meter.show(!args.json && !args.quiet);
-    let mut index = 0;
-    while index < items.len() {
-        // --resume asks about small files a window at a time.
-        let window = if args.resume {
-            items[index..]
-                .iter()
-                .take(RESUME_WINDOW)
-                .take_while(|i| i.how == How::File && i.entry.size.is_some_and(|s| s <= SMALL))
-                .count()
-        } else {
-            0
-        };
-        let run = window.max(1);
-        for (n, item) in items[index..index + run].iter().enumerate() {
-            meter.entry((index + n) as u64 + 1, &frame::shown(&item.entry.path));
-            if args.verbose {
-                eprintln!("{}", frame::shown(&item.entry.path));
-            }
-        }
-        if window > 0 {
-            sender.send_window(&items[index..index + window])?;
-        } else {
-            sender.send(&items[index])?;
-        }
-        index += run;
-    }
+    sender.send_items(&items)?;
     sender.finish()?;
     drop(drawing);
     let summary = Summary {
-        report: &sender.report,
+        report: sender.report(),
         seconds: started.elapsed().as_secs_f64(),
         usage: Rusage::process().since(&usage),
     };
@@ -260,45 +236,6 @@ fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s.max(0.0))
 }
 
-fn is_loopback(addr: &str) -> bool {
-    use std::net::ToSocketAddrs;
-    addr.to_socket_addrs()
-        .ok()
-        .and_then(|mut a| a.next())
-        .is_some_and(|a| a.ip().is_loopback())
-}
-
-/// A timeout as an error whose kind gives curl's exit code 28.
-fn timed_out(message: String) -> anyhow::Error {
-    std::io::Error::new(std::io::ErrorKind::TimedOut, message).into()
-}
-
-fn empty_report(engine: Engine) -> Report {
-    Report {
-        engine,
-        skipped: Vec::new(),
-        bytes: 0,
-        elapsed: Duration::ZERO,
-        syscalls: Default::default(),
-        zerocopy: Default::default(),
-        rusage: Rusage::default(),
-    }
-}
-
-/// Adds one engine run's report to a session's.
-fn absorb(total: &mut Report, r: &Report) {
-    if r.bytes > 0 {
-        total.engine = r.engine;
-    }
-    if total.skipped.is_empty() {
-        total.skipped = r.skipped.clone();
-    }
-    total.bytes += r.bytes;
-    total.elapsed += r.elapsed;
-    total.syscalls.add(&r.syscalls);
-    total.rusage = total.rusage + r.rusage;
-}
-
 /// Opens FILE for reading, with the errors GNU tools give ("cannot open 'x': ...").
 pub fn open_source(path: &Path) -> Result<File> {
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
@@ -309,23 +246,4 @@ pub fn open_source(path: &Path) -> Result<File> {
         bail!("{}: is a directory (send it without --raw)", path.display());
     }
     Ok(file)
-}
-
-/// `send(2)` of a whole buffer with `flags` (`MSG_MORE` for a header, so it leaves in
-/// the same segment as the first bytes of the body).
-fn send_all(stream: &TcpStream, mut buf: &[u8], flags: SendFlags) -> std::io::Result<()> {
-    while !buf.is_empty() {
-        match rustix::net::send(stream, buf, flags) {
-            Ok(n) => buf = &buf[n..],
-            Err(rustix::io::Errno::INTR) => {}
-            Err(rustix::io::Errno::AGAIN) => {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    "timed out: the receiver took nothing for the whole --timeout",
-                ))
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(())
 }

@@ -10,10 +10,10 @@ use serde_json::Map;
 use zcopy::{EngineChoice, Options, Rusage, Transfer};
 use zcopy_wire::frame::{Msg, Reader};
 
-use crate::cmd::send::walk::on_pseudo_fs;
 use crate::cmd::send::{open_source, secs, Args};
+use crate::progress;
 use crate::summary::Summary;
-use crate::{net, progress};
+use zcopy_wire::send::walk::on_pseudo_fs;
 
 /// How often a stalled send looks at its watchdog.
 const TICK: Duration = Duration::from_millis(250);
@@ -40,12 +40,13 @@ pub(super) fn run_raw(args: &Args, paths: &[PathBuf], addr: &str) -> Result<()> 
             meta.is_file() && meta.len() > 0 && !on_pseudo_fs(&mut Vec::new(), path, meta.dev());
         (file.as_fd(), trusted.then_some(meta.len()))
     };
-    let stream = net::connect(addr, secs(args.connect_timeout))?;
+    let stream = zcopy_wire::net::connect(addr, secs(args.connect_timeout))?;
     // The socket timeout is only a tick for the watchdog in `progress`: as the
     // limit itself, each partial send would restart it.
     let stall = Some(secs(args.timeout)).filter(|t| !t.is_zero());
     let tick = stall.map_or(Duration::ZERO, |s| s.min(TICK));
-    net::keep_alive(&stream, tick).with_context(|| format!("{addr}: socket options"))?;
+    zcopy_wire::net::keep_alive(&stream, tick)
+        .with_context(|| format!("{addr}: socket options"))?;
     let started = Instant::now();
     let usage = Rusage::process();
     let calibrated = match (args.engine, len) {
@@ -65,7 +66,7 @@ pub(super) fn run_raw(args: &Args, paths: &[PathBuf], addr: &str) -> Result<()> 
     let mut transfer = Transfer::new(&source, &stream, options)
         .with_context(|| format!("cannot send {}", path.display()))?;
     progress::run_watched(&mut transfer, len, !args.json && !args.quiet, stall)
-        .map_err(net::engine_error)
+        .map_err(zcopy_wire::Error::from)
         .with_context(|| {
             format!(
                 "sending {} to {addr} failed after {} bytes",
@@ -74,7 +75,7 @@ pub(super) fn run_raw(args: &Args, paths: &[PathBuf], addr: &str) -> Result<()> 
             )
         })?;
     let report = transfer.report();
-    let said = net::lingering_close(&stream, Duration::from_secs(1));
+    let said = zcopy_wire::net::lingering_close(&stream, Duration::from_secs(1));
     if said.first() == Some(&b'X') {
         if let Ok(Some(Msg::Err { reason, .. })) = Reader::new(&said[..]).next() {
             bail!("{addr} refused the bytes: {reason} (it is a framed `zcopy recv`: drop --raw)");

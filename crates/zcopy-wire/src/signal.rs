@@ -1,4 +1,6 @@
-//! The calls rustix does not wrap, through `libc`, each in one small function.
+//! Stop signals as messages: a session blocks SIGINT and SIGTERM and waits for
+//! them on a thread of its own, which removes what cannot resume before exiting
+//! (libc's signal masks, which rustix does not wrap).
 
 /// Blocks SIGINT and SIGTERM in the calling thread and the threads it starts, so
 /// that [`wait_for_stop_signal`] receives them instead of the default action.
@@ -14,7 +16,8 @@ pub fn block_stop_signals() {
     }
 }
 
-/// Waits until SIGINT or SIGTERM arrives (both blocked by [`block_stop_signals`]).
+/// Waits until SIGINT or SIGTERM arrives (both blocked by [`block_stop_signals`])
+/// and returns its number.
 pub fn wait_for_stop_signal() -> i32 {
     // SAFETY: as above; sigwait stores the signal number in `sig`.
     unsafe {

@@ -6,18 +6,22 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
-use zcopy_wire::frame::{self, Entry, EntryKind};
+use crate::error::{Context, Result};
+use crate::frame::{self, Entry, EntryKind};
 
 /// One entry to send: where its bytes come from and what the receiver is told.
-pub(super) struct Item {
-    pub(super) source: PathBuf,
-    pub(super) how: How,
-    pub(super) entry: Entry,
+pub struct Item {
+    /// Where its bytes are read (`-`: standard input).
+    pub source: PathBuf,
+    /// How its bytes are read.
+    pub how: How,
+    /// What the receiver is told.
+    pub entry: Entry,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum How {
+/// How an entry's content is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum How {
     /// A regular file whose size can be trusted.
     File,
     /// A source read to its end: a pipe, standard input, a device, a file on a
@@ -29,7 +33,13 @@ pub(super) enum How {
 
 /// Lists what `paths` send, depth first, directories before their content. A
 /// directory's entries are named under its own name (`send dir` makes `OUT/dir/…`).
-pub(super) fn walk(paths: &[PathBuf], stdin_name: Option<&OsStr>) -> Result<Vec<Item>> {
+/// `-` is standard input, sent as `stdin_name`; what is neither a file, a
+/// directory nor a symlink inside a tree is told to `skipped` and left out.
+pub fn walk(
+    paths: &[PathBuf],
+    stdin_name: Option<&OsStr>,
+    skipped: &mut dyn FnMut(&Path),
+) -> Result<Vec<Item>> {
     let mut items = Vec::new();
     let mut pseudo = Vec::new();
     for path in paths {
@@ -60,7 +70,15 @@ pub(super) fn walk(paths: &[PathBuf], stdin_name: Option<&OsStr>) -> Result<Vec<
                 .and_then(|p| p.file_name().map(|n| n.to_owned()))
                 .with_context(|| format!("{}: has no name to send under", path.display()))?,
         };
-        add(&mut items, &mut pseudo, path, name.into_vec(), &meta, true)?;
+        add(
+            &mut items,
+            &mut pseudo,
+            skipped,
+            path,
+            name.into_vec(),
+            &meta,
+            true,
+        )?;
     }
     for (id, item) in items.iter_mut().enumerate() {
         item.entry.id = id as u32 + 1;
@@ -68,9 +86,10 @@ pub(super) fn walk(paths: &[PathBuf], stdin_name: Option<&OsStr>) -> Result<Vec<
     Ok(items)
 }
 
-pub(super) fn add(
+fn add(
     items: &mut Vec<Item>,
     pseudo: &mut Vec<(u64, bool)>,
+    skipped: &mut dyn FnMut(&Path),
     path: &Path,
     name: Vec<u8>,
     meta: &std::fs::Metadata,
@@ -95,7 +114,15 @@ pub(super) fn add(
             let child_name = [&name[..], b"/", child.file_name().as_bytes()].concat();
             let meta = std::fs::symlink_metadata(&child_path)
                 .with_context(|| format!("cannot read {}", child_path.display()))?;
-            add(items, pseudo, &child_path, child_name, &meta, false)?;
+            add(
+                items,
+                pseudo,
+                skipped,
+                &child_path,
+                child_name,
+                &meta,
+                false,
+            )?;
         }
     } else if ft.is_symlink() {
         let target =
@@ -123,23 +150,14 @@ pub(super) fn add(
             entry: entry(name, EntryKind::File, 0o644, mtime, None),
         });
     } else {
-        eprintln!(
-            "zcopy: {}: skipped: not a file, directory or symlink",
-            path.display()
-        );
+        skipped(path);
     }
     frame::check_path(items.last().map_or(&[][..], |i| &i.entry.path))
         .with_context(|| format!("cannot send {}", path.display()))?;
     Ok(())
 }
 
-pub(super) fn entry(
-    path: Vec<u8>,
-    kind: EntryKind,
-    mode: u32,
-    mtime: (i64, u32),
-    size: Option<u64>,
-) -> Entry {
+fn entry(path: Vec<u8>, kind: EntryKind, mode: u32, mtime: (i64, u32), size: Option<u64>) -> Entry {
     Entry {
         id: 0,
         kind,
@@ -155,8 +173,9 @@ pub(super) fn entry(
 }
 
 /// Whether the file system of device `dev` (first met at `path`) makes up file
-/// sizes: `/proc` says 0, `/sys` 4096, whatever the content.
-pub(super) fn on_pseudo_fs(known: &mut Vec<(u64, bool)>, path: &Path, dev: u64) -> bool {
+/// sizes: `/proc` says 0, `/sys` 4096, whatever the content. `known` remembers
+/// the devices met so far.
+pub fn on_pseudo_fs(known: &mut Vec<(u64, bool)>, path: &Path, dev: u64) -> bool {
     if let Some(&(_, pseudo)) = known.iter().find(|(d, _)| *d == dev) {
         return pseudo;
     }

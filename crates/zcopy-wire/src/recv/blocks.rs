@@ -6,12 +6,14 @@ use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
 use zcopy::xxh3::Xxh3;
 use zcopy::{Engine, Syscall};
-use zcopy_wire::frame::{self, Msg};
 
-use super::{peer_closed, Conn, Session, Small};
+use crate::error::{fail, Context, Result};
+use crate::frame::{self, Msg};
+
+use super::conn::Conn;
+use super::session::{peer_closed, Session, Small};
 
 impl Conn<'_> {
     /// The one block of a small file, into memory, checked against its digest.
@@ -24,7 +26,7 @@ impl Conn<'_> {
     ) -> Result<()> {
         let path = frame::shown(&small.entry.path).into_owned();
         if offset != 0 || Some(u64::from(len)) != small.entry.size || !small.digests.is_empty() {
-            bail!("{path}: block at {offset} of {len} bytes is not the file's one block");
+            fail!("{path}: block at {offset} of {len} bytes is not the file's one block");
         }
         if hole {
             small.content = vec![0; len as usize];
@@ -59,7 +61,7 @@ impl Conn<'_> {
         }
         let sent = u128::from_be_bytes(sent);
         if got != sent {
-            bail!(
+            fail!(
                 "{path}: digest mismatch in the block at 0 from {} (sent {sent:032x}, received {got:032x})",
                 self.peer
             );
@@ -81,7 +83,7 @@ impl Conn<'_> {
             match msg {
                 Msg::Data { id, offset, len } => self.block(session, id, offset, len, false)?,
                 Msg::Hole { id, offset, len } => self.block(session, id, offset, len, true)?,
-                other => bail!(
+                other => fail!(
                     "receiving from {}: unexpected message {other:?} on a joined connection",
                     self.peer
                 ),
@@ -105,7 +107,7 @@ impl Conn<'_> {
         len: u32,
         hole: bool,
     ) -> Result<()> {
-        let partial = session.file(id, self.job.timeout.max(Duration::from_secs(1)))?;
+        let partial = session.file(id, self.job.config.timeout.max(Duration::from_secs(1)))?;
         let index = partial.check_block(offset, len)?;
         let path = frame::shown(&partial.entry.path).into_owned();
         if hole {
@@ -134,7 +136,7 @@ impl Conn<'_> {
         }
         let sent = u128::from_be_bytes(sent);
         if got != sent {
-            bail!(
+            fail!(
                 "{path}: digest mismatch in the block at {offset} from {} (sent {sent:032x}, received {got:032x})",
                 self.peer
             );

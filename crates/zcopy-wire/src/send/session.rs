@@ -1,8 +1,6 @@
 //! A framed session: the greeting, the entries and their content on the first
 //! connection, the receiver's answers heard on a thread of their own; large files
-//! in [`large`].
-
-mod large;
+//! in [`super::large`].
 
 use std::fs::File;
 use std::io::Read;
@@ -11,21 +9,21 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context, Result};
 use rustix::net::SendFlags;
 use xxhash_rust::xxh3::xxh3_128;
 use zcopy::engine::direct::AlignedBuf;
 use zcopy::{Engine, Report, Rusage, Syscall};
-use zcopy_wire::frame::{self, Entry, Greeting, Have, Msg, Reader};
 
-use crate::cmd::send::walk::{How, Item};
-use crate::cmd::send::{secs, send_all, timed_out, Args, BATCH, SMALL};
-use crate::exit;
-use crate::net::meter::{Limiter, Meter};
-use zcopy_wire::tls;
+use crate::error::{fail, Context, Error, Result};
+use crate::frame::{self, Entry, Greeting, Have, Msg, Reader};
+use crate::limit::Limiter;
+use crate::observe::Observer;
+use crate::send::walk::{How, Item};
+use crate::send::{send_all, SendConfig, BATCH, SMALL};
+use crate::tls;
 
 /// What the control connection's reading thread hears from the receiver.
-pub(super) enum Heard {
+enum Heard {
     Have(u32, Have),
     Bye,
     Refused(String),
@@ -34,40 +32,42 @@ pub(super) enum Heard {
 
 /// A framed session: the control connection, its reader thread, the extra
 /// connections of `-j N`, and the write buffer small entries share.
-pub(super) struct Sender<'a> {
-    args: &'a Args,
-    addr: &'a str,
-    stream: TcpStream,
-    extra: Vec<TcpStream>,
-    streams: usize,
-    session: u64,
-    batch: Vec<u8>,
+pub struct Sender<'a> {
+    pub(super) config: &'a SendConfig,
+    pub(super) addr: &'a str,
+    pub(super) stream: TcpStream,
+    pub(super) extra: Vec<TcpStream>,
+    pub(super) streams: usize,
+    pub(super) session: u64,
+    pub(super) batch: Vec<u8>,
     heard: mpsc::Receiver<Heard>,
-    meter: Arc<Meter>,
-    limiter: Option<Limiter>,
+    pub(super) meter: Arc<dyn Observer>,
+    pub(super) limiter: Option<Limiter>,
     /// The TLS side every connection of the session goes through, if any.
-    secure: Option<&'a tls::Sender>,
+    pub(super) secure: Option<&'a tls::Sender>,
     pub(super) report: Report,
-    buf: AlignedBuf,
-    timeout: Duration,
+    pub(super) buf: AlignedBuf,
+    pub(super) timeout: Duration,
 }
 
 impl<'a> Sender<'a> {
-    pub(super) fn open(
-        args: &'a Args,
+    /// Greets the receiver on `stream` (connected by [`super::dial`]) and starts
+    /// hearing its answers; `streams` connections at most carry large files.
+    pub fn open(
+        config: &'a SendConfig,
         addr: &'a str,
         stream: TcpStream,
         streams: usize,
-        meter: Arc<Meter>,
+        meter: Arc<dyn Observer>,
         secure: Option<&'a tls::Sender>,
     ) -> Result<Sender<'a>> {
-        let timeout = secs(args.timeout);
+        let timeout = config.timeout;
         let greeting = greet(&stream, addr, 0, timeout)?;
         let (tx, heard) = mpsc::channel();
         let mut reader = Reader::new(stream.try_clone().context("socket")?);
         std::thread::spawn(move || listen(&mut reader, &tx));
         Ok(Sender {
-            args,
+            config,
             addr,
             stream,
             extra: Vec::new(),
@@ -80,7 +80,7 @@ impl<'a> Sender<'a> {
             batch: Vec::with_capacity(BATCH + (64 << 10)),
             heard,
             meter,
-            limiter: args.limit_rate.map(Limiter::new),
+            limiter: config.limit_rate.map(Limiter::new),
             secure,
             report: Report {
                 engine: Engine::ReadWrite,
@@ -109,8 +109,8 @@ impl<'a> Sender<'a> {
             How::Stream => self.send_stream(item, entry),
             How::File => {
                 let size = entry.size.expect("regular files have a size");
-                entry.ask = self.args.resume || size > u64::from(entry.block);
-                entry.complete_ok = self.args.resume;
+                entry.ask = self.config.resume || size > u64::from(entry.block);
+                entry.complete_ok = self.config.resume;
                 let file = File::open(&item.source)
                     .with_context(|| format!("cannot open {}", item.source.display()))?;
                 if size <= SMALL && !entry.ask {
@@ -136,7 +136,7 @@ impl<'a> Sender<'a> {
         let mut missing = Vec::new();
         for item in window {
             match self.await_have(item.entry.id, &frame::shown(&item.entry.path))? {
-                Have::Complete => self.meter.add(item.entry.size.unwrap_or(0)),
+                Have::Complete => self.meter.moved(item.entry.size.unwrap_or(0)),
                 _ => missing.push(item),
             }
         }
@@ -181,7 +181,7 @@ impl<'a> Sender<'a> {
         let mut got = 0;
         while got < size as usize {
             match file.read(&mut self.batch[start + got..]) {
-                Ok(0) => bail!(
+                Ok(0) => fail!(
                     "{}: the file shrank to {got} bytes while it was sent",
                     item.source.display()
                 ),
@@ -202,7 +202,7 @@ impl<'a> Sender<'a> {
         }
         .encode(&mut self.batch);
         self.report.bytes += size;
-        self.meter.add(size);
+        self.meter.moved(size);
         if self.batch.len() >= BATCH {
             self.flush(false)?;
         }
@@ -257,13 +257,13 @@ impl<'a> Sender<'a> {
             let sent = send_all(&self.stream, bytes, SendFlags::MORE)
                 .and_then(|()| send_all(&self.stream, &digest.to_be_bytes(), SendFlags::empty()));
             if let Err(e) = sent {
-                return Err(self.why(e.into(), &frame::shown(&item.entry.path)));
+                return Err(self.why(Error::from(e), &frame::shown(&item.entry.path)));
             }
             self.report.syscalls.count(Syscall::Write);
             digests.push(digest);
             size += got as u64;
             self.report.bytes += got as u64;
-            self.meter.add(got as u64);
+            self.meter.moved(got as u64);
             if let Some(l) = &self.limiter {
                 l.pace(got as u64);
             }
@@ -286,10 +286,10 @@ impl<'a> Sender<'a> {
             .recv_timeout(self.timeout.max(Duration::from_secs(1)))
         {
             Ok(Heard::Have(got, have)) if got == id => Ok(have),
-            Ok(Heard::Refused(reason)) => bail!("{}: {reason}", self.addr),
-            Ok(Heard::Closed(why)) => bail!("{}: {why} before answering for {path}", self.addr),
-            Ok(_) => bail!("{}: an answer out of order for {path}", self.addr),
-            Err(_) => Err(timed_out(format!(
+            Ok(Heard::Refused(reason)) => fail!("{}: {reason}", self.addr),
+            Ok(Heard::Closed(why)) => fail!("{}: {why} before answering for {path}", self.addr),
+            Ok(_) => fail!("{}: an answer out of order for {path}", self.addr),
+            Err(_) => Err(Error::TimedOut(format!(
                 "{}: timed out: no answer about {path} within {} s",
                 self.addr,
                 self.timeout.as_secs_f64()
@@ -308,7 +308,7 @@ impl<'a> Sender<'a> {
             SendFlags::empty()
         };
         if let Err(e) = send_all(&self.stream, &self.batch, flags) {
-            return Err(self.why(e.into(), "the entries"));
+            return Err(self.why(Error::from(e), "the entries"));
         }
         self.report.syscalls.count(Syscall::Write);
         if let Some(l) = &self.limiter {
@@ -318,8 +318,13 @@ impl<'a> Sender<'a> {
         Ok(())
     }
 
+    /// What the session moved so far.
+    pub fn report(&self) -> &Report {
+        &self.report
+    }
+
     /// DONE, then waits for the receiver to confirm everything is in place.
-    pub(super) fn finish(&mut self) -> Result<()> {
+    pub fn finish(&mut self) -> Result<()> {
         Msg::Done.encode(&mut self.batch);
         self.flush(false)?;
         for s in &self.extra {
@@ -333,10 +338,10 @@ impl<'a> Sender<'a> {
                 let _ = self.stream.shutdown(Shutdown::Both);
                 Ok(())
             }
-            Ok(Heard::Refused(reason)) => bail!("{}: {reason}", self.addr),
-            Ok(Heard::Closed(why)) => bail!("{}: {why} before confirming the transfer", self.addr),
-            Ok(Heard::Have(..)) => bail!("{}: an answer out of order", self.addr),
-            Err(_) => Err(timed_out(format!(
+            Ok(Heard::Refused(reason)) => fail!("{}: {reason}", self.addr),
+            Ok(Heard::Closed(why)) => fail!("{}: {why} before confirming the transfer", self.addr),
+            Ok(Heard::Have(..)) => fail!("{}: an answer out of order", self.addr),
+            Err(_) => Err(Error::TimedOut(format!(
                 "{}: timed out: no confirmation within {} s",
                 self.addr,
                 self.timeout.as_secs_f64()
@@ -346,12 +351,14 @@ impl<'a> Sender<'a> {
 
     /// The error to print when sending failed: the receiver's own reason if it
     /// sent one (disk full, permission denied…), not the broken pipe it caused.
-    pub(super) fn why(&self, e: anyhow::Error, what: &str) -> anyhow::Error {
+    pub(super) fn why(&self, e: Error, what: &str) -> Error {
         let wait = Duration::from_secs(2).min(self.timeout.max(Duration::from_millis(100)));
         let deadline = Instant::now() + wait;
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
             match self.heard.recv_timeout(left) {
-                Ok(Heard::Refused(reason)) => return anyhow!("{}: {reason}", self.addr),
+                Ok(Heard::Refused(reason)) => {
+                    return Error::Failed(format!("{}: {reason}", self.addr))
+                }
                 Ok(Heard::Closed(_)) | Err(_) => break,
                 Ok(_) => {}
             }
@@ -362,7 +369,12 @@ impl<'a> Sender<'a> {
 
 /// Sends a greeting and reads the answer; explains a peer that does not speak
 /// the protocol.
-fn greet(stream: &TcpStream, addr: &str, session: u64, timeout: Duration) -> Result<Greeting> {
+pub(super) fn greet(
+    stream: &TcpStream,
+    addr: &str,
+    session: u64,
+    timeout: Duration,
+) -> Result<Greeting> {
     let hello = Greeting {
         version: frame::VERSION,
         caps: frame::CAPS,
@@ -373,14 +385,10 @@ fn greet(stream: &TcpStream, addr: &str, session: u64, timeout: Duration) -> Res
     let mut reader = Reader::new(stream);
     match reader.greeting_or_refusal() {
         Ok(Ok(g)) if g.version >= frame::VERSION => Ok(g),
-        Ok(Ok(g)) => bail!("{addr} speaks zcopy protocol {}, this sender {} (update the receiver)", g.version, frame::VERSION),
-        Ok(Err(reason)) if reason == frame::NEEDS_SECRET => Err(exit::Coded {
-            code: exit::AUTH,
-            message: format!("{addr}: {reason}"),
-        }
-        .into()),
-        Ok(Err(reason)) => bail!("{addr}: {reason}"),
-        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => Err(timed_out(format!(
+        Ok(Ok(g)) => fail!("{addr} speaks zcopy protocol {}, this sender {} (update the receiver)", g.version, frame::VERSION),
+        Ok(Err(reason)) if reason == frame::NEEDS_SECRET => Err(Error::Auth(format!("{addr}: {reason}"))),
+        Ok(Err(reason)) => fail!("{addr}: {reason}"),
+        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => Err(Error::TimedOut(format!(
             "{addr}: no answer to the zcopy greeting within {} s: is it nc or `zcopy recv --raw`? (then add --raw)",
             timeout.as_secs_f64()
         ))),

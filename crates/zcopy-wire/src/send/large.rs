@@ -6,18 +6,18 @@ use std::net::TcpStream;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use anyhow::{Context, Result};
 use rustix::net::SendFlags;
 use zcopy::engine::direct::AlignedBuf;
 use zcopy::{Engine, Options, Report, Status, Transfer};
-use zcopy_wire::frame::{self, Entry, Have, Msg};
-use zcopy_wire::partial::hash_range;
 
-use crate::cmd::send::session::{greet, Sender};
-use crate::cmd::send::walk::Item;
-use crate::cmd::send::{absorb, dial, empty_report, send_all, timed_out};
-use crate::net;
-use crate::net::meter::{Limiter, Meter};
+use crate::error::{Context, Error, Result};
+use crate::frame::{self, Entry, Have, Msg};
+use crate::limit::Limiter;
+use crate::observe::Observer;
+use crate::partial::hash_range;
+use crate::send::session::{greet, Sender};
+use crate::send::walk::Item;
+use crate::send::{absorb, dial, empty_report, send_all};
 
 impl Sender<'_> {
     /// A large file: asks what the receiver holds, then sends the missing blocks
@@ -39,7 +39,7 @@ impl Sender<'_> {
             Have::Nothing
         };
         if have == Have::Complete {
-            self.meter.add(size);
+            self.meter.moved(size);
             return Ok(());
         }
         let nblocks = size.div_ceil(block) as usize;
@@ -57,7 +57,7 @@ impl Sender<'_> {
                 let d = hash_range(file, offset, len, &mut self.buf)
                     .with_context(|| format!("cannot read {}", item.source.display()))?;
                 digests.lock().unwrap_or_else(|p| p.into_inner())[i] = d;
-                self.meter.add(len);
+                self.meter.moved(len);
             } else {
                 todo.push(i);
             }
@@ -68,12 +68,12 @@ impl Sender<'_> {
         }
         let next = AtomicUsize::new(0);
         let options = Options {
-            engine: self.args.engine,
-            buffer: self.args.buffer,
+            engine: self.config.engine,
+            buffer: self.config.buffer,
             ..Options::default()
         };
         let limiter = self.limiter.as_ref();
-        let meter = &self.meter;
+        let meter = &*self.meter;
         let conns: Vec<&TcpStream> = std::iter::once(&self.stream)
             .chain(self.extra.iter())
             .take(streams)
@@ -167,7 +167,7 @@ impl Sender<'_> {
     /// Opens the extra connections of `-j N` (once), each joining this session.
     pub(super) fn join_streams(&mut self, streams: usize) -> Result<()> {
         while self.extra.len() + 1 < streams {
-            let stream = dial(self.addr, self.args, self.secure)?;
+            let stream = dial(self.addr, self.config, self.secure)?;
             greet(&stream, self.addr, self.session, self.timeout)?;
             self.extra.push(stream);
         }
@@ -198,7 +198,7 @@ fn send_block(
     options: Options,
     digest: &mut dyn FnMut(u64, u64) -> std::io::Result<u128>,
     limiter: Option<&Limiter>,
-    meter: &Meter,
+    meter: &dyn Observer,
 ) -> Result<(u128, Option<Report>)> {
     let mut head = Vec::with_capacity(32);
     if hole {
@@ -209,7 +209,7 @@ fn send_block(
         }
         .encode(&mut head);
         send_all(conn, &head, SendFlags::empty())?;
-        meter.add(len);
+        meter.moved(len);
         return Ok((frame::zeros_digest(len as u32), None));
     }
     Msg::Data {
@@ -230,15 +230,15 @@ fn send_block(
         let before = transfer.moved();
         let status = transfer.run_some(step);
         let moved = transfer.moved() - before;
-        meter.add(moved);
+        meter.moved(moved);
         if let Some(l) = limiter {
             l.pace(moved);
         }
-        match status.map_err(net::engine_error)? {
+        match status? {
             Status::Done => break,
             Status::More => {}
             Status::WouldBlock(_) => {
-                return Err(timed_out(
+                return Err(Error::TimedOut(
                     "timed out: the receiver took nothing for the whole --timeout".into(),
                 ))
             }

@@ -1,0 +1,111 @@
+//! The receiving side of a framed session, one connection at a time: who is let
+//! in ([`Receiver::admit`]), then the session the connection starts or joins
+//! ([`Receiver::receive`]).
+//!
+//! Every file is written beside its target and put under its name only when it is
+//! complete (every block and the file digest match), so a failed transfer leaves
+//! nothing under the real name (see [`crate::partial`] for the partial files,
+//! their manifests and resuming). A session may span several connections (`send
+//! -j N`): the first one carries the entries and the verdicts, the others join it
+//! with its number and carry blocks, written at their offsets into the same
+//! partial file. Small files are checked in memory on the first connection's
+//! thread and created by two landing threads, since creating a file costs more
+//! than receiving 4 KiB.
+//!
+//! Each block is hashed from the buffer it is written from (read-write), or
+//! re-read while it is hot in the page cache after a splice: the digest costs no
+//! second pass over the file.
+
+mod admit;
+mod blocks;
+mod conn;
+mod session;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use zcopy::{EngineChoice, Options};
+
+use crate::limit::Limiter;
+use crate::observe::Observer;
+use crate::partial::Root;
+use crate::tls;
+
+pub use admit::refuse_framed_sender;
+use session::Session;
+
+/// How a receiver receives: plain values, made from a command's flags or by hand.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct RecvConfig {
+    /// The engine that moves socket bytes to files (auto, read-write or splice).
+    pub engine: EngineChoice,
+    /// The read-write engine's buffer.
+    pub buffer: usize,
+    /// A connection that makes no progress for this long ends (zero: never).
+    pub timeout: Duration,
+    /// At most this many bytes per second over all connections of a session.
+    pub limit_rate: Option<u64>,
+    /// Raw connections: admitted, but not read as frames (`recv --raw`).
+    pub raw: bool,
+    /// Any local user may connect over loopback (`--insecure`).
+    pub any_local_user: bool,
+}
+
+impl Default for RecvConfig {
+    fn default() -> RecvConfig {
+        RecvConfig {
+            engine: EngineChoice::Auto,
+            buffer: 128 << 10,
+            timeout: Duration::from_secs(30),
+            limit_rate: None,
+            raw: false,
+            any_local_user: false,
+        }
+    }
+}
+
+/// A receiver: its output directory, its admission rule and the sessions its
+/// connections are filling. Shared by every connection's thread.
+pub struct Receiver {
+    config: RecvConfig,
+    /// Framed: the output directory, opened once.
+    root: Option<Arc<Root>>,
+    options: Options,
+    limiter: Option<Limiter>,
+    sessions: Mutex<HashMap<u64, Weak<Session>>>,
+    /// Framed connections must prove the secret and speak TLS.
+    tls: Option<Arc<tls::Receiver>>,
+    observer: Arc<dyn Observer>,
+}
+
+impl Receiver {
+    /// A receiver writing under `root` (`None` for raw connections), admitting
+    /// with `tls` when given, telling `observer` what lands.
+    pub fn new(
+        config: RecvConfig,
+        root: Option<Root>,
+        tls: Option<Arc<tls::Receiver>>,
+        observer: Arc<dyn Observer>,
+    ) -> Receiver {
+        Receiver {
+            options: Options {
+                engine: config.engine,
+                buffer: config.buffer,
+                ..Options::default()
+            },
+            limiter: config.limit_rate.map(Limiter::new),
+            root: root.map(Arc::new),
+            sessions: Mutex::default(),
+            tls,
+            observer,
+            config,
+        }
+    }
+
+    /// The engine options raw connections are received with.
+    pub fn options(&self) -> Options {
+        self.options
+    }
+}

@@ -1,0 +1,169 @@
+//! The sending side of a framed session: files, directories and standard input
+//! to a receiver ([`crate::recv`]), over the messages of [`crate::frame`].
+//!
+//! Small files are read into one buffer with their headers and digests and leave
+//! in large writes, so a tree of many files is not bound by syscalls or round
+//! trips. Large files leave block by block through the chosen engine (sendfile by
+//! default), each block then hashed while it is still in the page cache; with
+//! several streams their blocks are spread over that many connections. Sources
+//! that do not know their size (pipes, `/proc`, `/sys`, devices) are read to
+//! their end.
+
+mod large;
+mod session;
+pub mod walk;
+
+use std::net::TcpStream;
+use std::time::Duration;
+
+use rustix::net::SendFlags;
+use zcopy::{Engine, EngineChoice, Report, Rusage};
+
+use crate::error::{Context, Result};
+use crate::{frame, net, tls};
+
+pub use session::Sender;
+use walk::{How, Item};
+
+/// Files up to this size travel inside the shared write buffer.
+const SMALL: u64 = 1 << 20;
+
+/// The shared write buffer is flushed when it holds this much.
+const BATCH: usize = 1 << 20;
+
+/// How many small files a resuming session asks about before it waits for the answers.
+const RESUME_WINDOW: usize = 256;
+
+/// Files this large to a host that is not this one get 4 streams by default.
+const MANY_STREAMS_FROM: u64 = 256 << 20;
+
+/// How a sender sends: plain values, made from a command's flags or by hand.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct SendConfig {
+    /// The engine that moves large files' blocks.
+    pub engine: EngineChoice,
+    /// The read-write engine's buffer.
+    pub buffer: usize,
+    /// Ask the receiver what it holds for every file, not only the large ones.
+    pub resume: bool,
+    /// How long connecting may take.
+    pub connect_timeout: Duration,
+    /// A connection that makes no progress for this long ends (zero: never).
+    pub timeout: Duration,
+    /// At most this many bytes per second over all streams.
+    pub limit_rate: Option<u64>,
+}
+
+impl Default for SendConfig {
+    fn default() -> SendConfig {
+        SendConfig {
+            engine: EngineChoice::Auto,
+            buffer: 128 << 10,
+            resume: false,
+            connect_timeout: Duration::from_secs(10),
+            timeout: Duration::from_secs(30),
+            limit_rate: None,
+        }
+    }
+}
+
+/// How many connections `items` go over to `addr`: `asked` if given, else 4 for
+/// a file of 256 MiB or more to another host, else 1.
+pub fn streams_for(asked: Option<usize>, items: &[Item], addr: &str) -> usize {
+    let largest = items.iter().filter_map(|i| i.entry.size).max().unwrap_or(0);
+    match asked {
+        Some(n) => n,
+        None if largest >= MANY_STREAMS_FROM && !net::is_loopback(addr) => 4,
+        None => 1,
+    }
+}
+
+/// Connects with the socket options of a transfer; with `secure`, the TLS
+/// handshake with the pinned receiver and the secret's proof come first.
+pub fn dial(addr: &str, config: &SendConfig, secure: Option<&tls::Sender>) -> Result<TcpStream> {
+    let stream = net::connect(addr, config.connect_timeout)?;
+    net::keep_alive(&stream, config.timeout).with_context(|| format!("{addr}: socket options"))?;
+    let Some(secure) = secure else {
+        return Ok(stream);
+    };
+    let inner = secure.connect(stream, addr)?;
+    net::timeouts(&inner, config.timeout).with_context(|| format!("{addr}: socket options"))?;
+    Ok(inner)
+}
+
+impl Sender<'_> {
+    /// Sends `items` in order, telling the observer each entry as it starts;
+    /// a resuming session asks about small files a window at a time.
+    pub fn send_items(&mut self, items: &[Item]) -> Result<()> {
+        let mut index = 0;
+        while index < items.len() {
+            let window = if self.config.resume {
+                items[index..]
+                    .iter()
+                    .take(RESUME_WINDOW)
+                    .take_while(|i| i.how == How::File && i.entry.size.is_some_and(|s| s <= SMALL))
+                    .count()
+            } else {
+                0
+            };
+            let run = window.max(1);
+            for (n, item) in items[index..index + run].iter().enumerate() {
+                self.meter
+                    .entry((index + n) as u64 + 1, &frame::shown(&item.entry.path));
+            }
+            if window > 0 {
+                self.send_window(&items[index..index + window])?;
+            } else {
+                self.send(&items[index])?;
+            }
+            index += run;
+        }
+        Ok(())
+    }
+}
+
+fn empty_report(engine: Engine) -> Report {
+    Report {
+        engine,
+        skipped: Vec::new(),
+        bytes: 0,
+        elapsed: Duration::ZERO,
+        syscalls: Default::default(),
+        zerocopy: Default::default(),
+        rusage: Rusage::default(),
+    }
+}
+
+/// Adds one engine run's report to a session's.
+fn absorb(total: &mut Report, r: &Report) {
+    if r.bytes > 0 {
+        total.engine = r.engine;
+    }
+    if total.skipped.is_empty() {
+        total.skipped = r.skipped.clone();
+    }
+    total.bytes += r.bytes;
+    total.elapsed += r.elapsed;
+    total.syscalls.add(&r.syscalls);
+    total.rusage = total.rusage + r.rusage;
+}
+
+/// `send(2)` of a whole buffer with `flags` (`MSG_MORE` for a header, so it leaves in
+/// the same segment as the first bytes of the body).
+fn send_all(stream: &TcpStream, mut buf: &[u8], flags: SendFlags) -> std::io::Result<()> {
+    while !buf.is_empty() {
+        match rustix::net::send(stream, buf, flags) {
+            Ok(n) => buf = &buf[n..],
+            Err(rustix::io::Errno::INTR) => {}
+            Err(rustix::io::Errno::AGAIN) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "timed out: the receiver took nothing for the whole --timeout",
+                ))
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
