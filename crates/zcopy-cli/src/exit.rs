@@ -66,6 +66,22 @@ pub fn code(e: &anyhow::Error) -> u8 {
     FAILURE
 }
 
+/// The exit status of a command run under a peer's name (`prog`): 1 for a failure
+/// it reported itself, and for anything else after saying it with that prefix.
+pub fn for_peer(prog: &str, result: anyhow::Result<()>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) if crate::cmd::is_stdout_closed(&e) => std::process::ExitCode::from(STDOUT_CLOSED),
+        Err(e) if e.downcast_ref::<crate::cmd::Quiet>().is_some() => {
+            std::process::ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("{prog}: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// curl's code for a failed download.
 pub fn of_download(e: &zcopy_http::client::Error) -> u8 {
     use zcopy_http::client::Error;

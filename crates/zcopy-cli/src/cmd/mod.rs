@@ -30,20 +30,6 @@ pub struct Quiet;
 #[error("{0}")]
 pub struct Usage(pub String);
 
-/// The exit status of a command run under a peer's name (`prog`): 1 for a failure
-/// it reported itself, and for anything else after saying it with that prefix.
-pub fn exit_for(prog: &str, result: anyhow::Result<()>) -> std::process::ExitCode {
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) if is_stdout_closed(&e) => std::process::ExitCode::from(crate::exit::STDOUT_CLOSED),
-        Err(e) if e.downcast_ref::<Quiet>().is_some() => std::process::ExitCode::FAILURE,
-        Err(e) => {
-            eprintln!("{prog}: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
-}
-
 /// Whether `e` is the quiet end of a closed stdout.
 pub fn is_stdout_closed(e: &anyhow::Error) -> bool {
     e.downcast_ref::<StdoutClosed>().is_some()

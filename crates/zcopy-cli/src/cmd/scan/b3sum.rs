@@ -82,7 +82,7 @@ struct Inner {
 pub fn main(args: Vec<OsString>) -> ExitCode {
     let inner = Inner::parse_from(args);
     match config(inner) {
-        Ok(config) => crate::cmd::exit_for("b3sum", super::run_config(config)),
+        Ok(config) => crate::exit::for_peer("b3sum", super::run_config(config)),
         Err(e) => {
             // b3sum's errors before any file come out of its main as Rust prints them.
             eprintln!("Error: {e}");

@@ -28,7 +28,7 @@ const LONG: &[&str] = &[
 /// Runs `prog` (`sha256sum`) on its arguments (argv[0] left out).
 pub fn main(prog: &str, digest: Digest, args: Vec<OsString>) -> ExitCode {
     match config(prog, digest, args) {
-        Ok(Some(config)) => crate::cmd::exit_for(prog, super::run_config(config)),
+        Ok(Some(config)) => crate::exit::for_peer(prog, super::run_config(config)),
         Ok(None) => ExitCode::SUCCESS,
         Err(message) => {
             if !message.is_empty() {

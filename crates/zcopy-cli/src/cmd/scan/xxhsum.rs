@@ -29,7 +29,7 @@ enum Mode {
 /// Runs xxhsum under the name `exename` on its arguments (argv[0] left out).
 pub fn main(exename: &str, args: Vec<OsString>) -> ExitCode {
     match parse_args(exename, args) {
-        Ok(Mode::Run(config)) => crate::cmd::exit_for(exename, super::run_config(config)),
+        Ok(Mode::Run(config)) => crate::exit::for_peer(exename, super::run_config(config)),
         Ok(Mode::Bench {
             ids,
             iterations,
