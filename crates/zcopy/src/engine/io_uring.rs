@@ -43,15 +43,18 @@ use std::cell::RefCell;
 use std::ops::Range;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 
-use io_uring::{opcode, squeue, types, IoUring as Ring, Probe};
+use io_uring::{opcode, squeue, types, IoUring as Ring};
 use rustix::io::Errno;
-use rustix::pipe::{PipeFlags, SpliceFlags};
+use rustix::pipe::SpliceFlags;
 
 use super::direct::AlignedBuf;
-use super::{sink_closed, triage, Cursor, Side, Step, Verdict};
-use crate::choice::{Engine, FdKind, SkipReason};
+use super::{Cursor, Step};
+use crate::choice::{Engine, FdKind};
 use crate::report::Syscall;
 use crate::Error;
+
+mod complete;
+mod setup;
 
 /// Pipefuls submitted to one `io_uring_enter`.
 pub const PAIRS: usize = 8;
@@ -135,47 +138,6 @@ struct SendZc {
     /// The notification came; `copied` is what it said.
     notified: bool,
     copied: bool,
-}
-
-impl Registered {
-    /// Whether `slot` may be read into: sent out and released by the kernel.
-    fn free(&self, slot: usize) -> bool {
-        self.pending[slot].is_empty() && !self.sends.iter().any(|s| s.slot == slot)
-    }
-
-    /// Records a completion of the send tagged `tag` (its result's flags, or its
-    /// notification's result), and forgets the send once it is settled.
-    fn completed(&mut self, tag: u64, notification: Option<i32>, more: bool, cur: &mut Cursor) {
-        let Some(i) = self.sends.iter().position(|s| s.tag == tag) else {
-            return;
-        };
-        let send = &mut self.sends[i];
-        match notification {
-            Some(result) => {
-                send.notified = true;
-                send.copied = result & NOTIF_USAGE_ZC_COPIED != 0;
-            }
-            None => {
-                send.more = Some(more);
-                if more {
-                    cur.zerocopy.sends += 1;
-                }
-            }
-        }
-        match (send.more, send.notified) {
-            (Some(true), true) => {
-                cur.zerocopy.completions += 1;
-                if send.copied {
-                    cur.zerocopy.copied += 1;
-                }
-                self.sends.swap_remove(i);
-            }
-            (Some(false), _) => {
-                self.sends.swap_remove(i);
-            }
-            _ => {}
-        }
-    }
 }
 
 /// One operation of a round.
@@ -269,112 +231,6 @@ impl IoUring {
                 return end;
             }
         }
-    }
-
-    /// Takes this thread's spare ring or sets one up, checks that the kernel has
-    /// `IORING_OP_SPLICE`, and makes the pipe; `Some` is a reason to fall back.
-    fn setup(
-        &mut self,
-        sink: BorrowedFd<'_>,
-        cur: &mut Cursor,
-    ) -> Result<Option<SkipReason>, Error> {
-        let spare = match self.mode {
-            Mode::Splice { .. } => SPARE.with(|spare| spare.borrow_mut().take()),
-            // A spare ring's probe covered splicing only.
-            Mode::SendZc { .. } => None,
-        };
-        if let Some(ring) = spare {
-            self.ring = Some(ring);
-        } else {
-            if Engine::IoUring.known_unavailable() {
-                return Ok(Some(SkipReason::Unavailable));
-            }
-            cur.syscalls.count(Syscall::IoUringSetup);
-            let ring = match Ring::new(ENTRIES) {
-                Ok(ring) => ring,
-                Err(e) => {
-                    let errno = Errno::from_io_error(&e).unwrap_or(Errno::IO);
-                    // ENOSYS: a kernel built without io_uring, which will not grow one.
-                    // EPERM: kernel.io_uring_disabled (Linux 6.6) or a seccomp filter
-                    // (Docker's default profile since 25.0), which may change: not cached.
-                    // ENOMEM: RLIMIT_MEMLOCK too low for the rings before Linux 5.12.
-                    let cached = errno == Errno::NOSYS;
-                    if cached {
-                        Engine::IoUring.mark_unavailable();
-                    }
-                    return Ok(Some(SkipReason::SetupRefused {
-                        call: "io_uring_setup",
-                        errno,
-                        cached,
-                    }));
-                }
-            };
-            let mut probe = Probe::new();
-            cur.syscalls.count(Syscall::IoUringRegister);
-            // EINVAL: IORING_REGISTER_PROBE arrived in Linux 5.6, before the opcodes.
-            let probed = ring.submitter().register_probe(&mut probe).is_ok();
-            let needs: &[(u8, &'static str)] = match self.mode {
-                Mode::Splice { .. } => &[(
-                    opcode::Splice::CODE,
-                    "the kernel has no IORING_OP_SPLICE (Linux 5.7+)",
-                )],
-                Mode::SendZc { .. } => &[
-                    (
-                        opcode::ReadFixed::CODE,
-                        "the kernel has no IORING_OP_READ_FIXED (Linux 5.1+)",
-                    ),
-                    (
-                        opcode::SendZc::CODE,
-                        "the kernel has no IORING_OP_SEND_ZC (Linux 6.0+)",
-                    ),
-                ],
-            };
-            if let Some((_, words)) = needs
-                .iter()
-                .find(|(code, _)| !probed || !probe.is_supported(*code))
-            {
-                return Ok(Some(SkipReason::Unsupported(words)));
-            }
-            self.ring = Some(ring);
-        }
-        if let Mode::SendZc { .. } = self.mode {
-            let flags = cur
-                .call(Syscall::Fcntl, rustix::fs::fcntl_getfl(sink))
-                .map_err(|errno| Error::Io {
-                    engine: Engine::IoUring,
-                    syscall: "fcntl",
-                    cause: errno.into(),
-                })?;
-            if flags.contains(rustix::fs::OFlags::NONBLOCK) {
-                self.dontwait = libc::MSG_DONTWAIT;
-            }
-            return Ok(self.register(cur));
-        }
-        if self.needs_pipe {
-            let fail = |errno: Errno| Error::Io {
-                engine: Engine::IoUring,
-                syscall: "pipe2",
-                cause: errno.into(),
-            };
-            let (read, write) = cur
-                .call(Syscall::Pipe, rustix::pipe::pipe_with(PipeFlags::CLOEXEC))
-                .map_err(fail)?;
-            // EPERM past pipe-max-size for unprivileged users: keep the default size.
-            let got = cur.call(
-                Syscall::Pipe,
-                rustix::pipe::fcntl_setpipe_size(&write, self.chunk),
-            );
-            self.chunk = match got {
-                Ok(size) => size,
-                Err(_) => rustix::pipe::fcntl_getpipe_size(&write).map_err(fail)?,
-            };
-            self.pipe = Some(Pipe {
-                read,
-                write,
-                held: 0,
-            });
-        }
-        Ok(None)
     }
 
     /// The next round: drain what the pipe holds, then as many pipefuls as the
@@ -574,139 +430,6 @@ impl IoUring {
     /// Whether `SEND_ZC` notifications are still to come.
     fn notifs_due(&self) -> bool {
         self.zc.as_ref().is_some_and(|reg| !reg.sends.is_empty())
-    }
-
-    /// Allocates and registers `SEND_ZC` mode's buffers; `Some` is a reason to
-    /// fall back.
-    fn register(&mut self, cur: &mut Cursor) -> Option<SkipReason> {
-        let ring = self.ring.as_ref().expect("registered after setup");
-        let page = rustix::param::page_size();
-        let mut bufs: Vec<AlignedBuf> = (0..SLOTS)
-            .map(|_| AlignedBuf::new(self.chunk, page))
-            .collect();
-        let iovecs: Vec<libc::iovec> = bufs
-            .iter_mut()
-            .map(|buf| {
-                let slice = buf.as_mut_slice();
-                libc::iovec {
-                    iov_base: slice.as_mut_ptr().cast(),
-                    iov_len: slice.len(),
-                }
-            })
-            .collect();
-        cur.syscalls.count(Syscall::IoUringRegister);
-        // SAFETY: the buffers live as long as the ring: the ring is dropped before
-        // them (field order is irrelevant: `Drop` drops or leaks them explicitly).
-        if let Err(e) = unsafe { ring.submitter().register_buffers(&iovecs) } {
-            let errno = Errno::from_io_error(&e).unwrap_or(Errno::IO);
-            // ENOMEM: RLIMIT_MEMLOCK too low to pin them.
-            return Some(SkipReason::SetupRefused {
-                call: "IORING_REGISTER_BUFFERS",
-                errno,
-                cached: false,
-            });
-        }
-        self.zc = Some(Registered {
-            bufs,
-            pending: vec![0..0; SLOTS],
-            current: 0,
-            sends: Vec::with_capacity(2 * SLOTS),
-            next_tag: 1,
-        });
-        None
-    }
-
-    /// Applies a round's results in order; `Some` ends the pump.
-    fn account(&mut self, cur: &mut Cursor) -> Result<Option<Result<Step, Error>>, Error> {
-        for (i, op) in self.ops.iter().enumerate() {
-            let (result, _) = self.results[i].expect("every operation completed");
-            if result == -libc::ECANCELED {
-                // An earlier operation of the chain fell short: the rest was not run.
-                continue;
-            }
-            if result < 0 {
-                let errno = Errno::from_raw_os_error(-result);
-                let op = *op;
-                return Ok(self.failed(op, errno, cur));
-            }
-            let n = result as usize;
-            match *op {
-                Op::In { .. } | Op::Direct { .. } | Op::Read { .. } if n == 0 => cur.src_eof = true,
-                Op::In { .. } => {
-                    cur.took(n);
-                    self.pipe.as_mut().expect("In needs the pipe").held += n;
-                }
-                Op::Out { len } | Op::Send { len, .. } if n == 0 && len > 0 => {
-                    return Err(sink_closed(Engine::IoUring))
-                }
-                Op::Out { .. } => {
-                    self.started = true;
-                    self.pipe.as_mut().expect("Out needs the pipe").held -= n;
-                    cur.moved += n as u64;
-                }
-                Op::Direct { .. } => {
-                    self.started = true;
-                    cur.took(n);
-                    cur.moved += n as u64;
-                }
-                Op::Read { slot, .. } => {
-                    cur.took(n);
-                    self.zc.as_mut().expect("Read needs the buffers").pending[slot] = 0..n;
-                }
-                Op::Send { slot, .. } => {
-                    self.started = true;
-                    let reg = self.zc.as_mut().expect("Send needs the buffers");
-                    let pending = &mut reg.pending[slot];
-                    pending.start += n;
-                    cur.moved += n as u64;
-                    if pending.start == pending.end {
-                        reg.current = (slot + 1) % SLOTS;
-                    }
-                }
-            }
-        }
-        Ok(None)
-    }
-
-    /// What a failed operation means, by the shared triage: `None` carries on.
-    fn failed(&mut self, op: Op, errno: Errno, cur: &mut Cursor) -> Option<Result<Step, Error>> {
-        let held = self.pipe.as_ref().map_or(0, |p| p.held)
-            + self
-                .zc
-                .as_ref()
-                .map_or(0, |reg| reg.pending.iter().map(|p| p.len()).sum());
-        let name = match op {
-            Op::In { .. } | Op::Out { .. } | Op::Direct { .. } => "IORING_OP_SPLICE",
-            Op::Read { .. } => "IORING_OP_READ_FIXED",
-            Op::Send { .. } => "IORING_OP_SEND_ZC",
-        };
-        let error = || Error::Io {
-            engine: Engine::IoUring,
-            syscall: name,
-            cause: errno.into(),
-        };
-        match triage(Engine::IoUring, Syscall::IoUringEnter, errno, self.started) {
-            Verdict::Retry => None,
-            // Bytes held (in the pipe, or read into a buffer) go back to a positional
-            // source, and the next engine starts from them; a stream cannot take them
-            // back.
-            Verdict::Fallback(reason) if held == 0 || cur.src_pos.is_some() => {
-                cur.give_back(held);
-                if let Some(pipe) = &mut self.pipe {
-                    pipe.held = 0;
-                }
-                if let Some(reg) = &mut self.zc {
-                    reg.pending.fill(0..0);
-                }
-                Some(Ok(Step::Fallback(reason)))
-            }
-            Verdict::Fallback(_) | Verdict::Fail(_) => Some(Err(error())),
-            Verdict::WouldBlock => Some(Ok(Step::WouldBlock(match op {
-                Op::In { .. } | Op::Read { .. } => Side::Source,
-                Op::Out { .. } | Op::Send { .. } => Side::Sink,
-                Op::Direct { .. } => Side::Either,
-            }))),
-        }
     }
 }
 
