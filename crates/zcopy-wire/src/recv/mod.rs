@@ -22,17 +22,22 @@ mod conn;
 mod session;
 
 use std::collections::HashMap;
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use zcopy::{EngineChoice, Options};
+use zcopy::{EngineChoice, Options, Report};
 
+use crate::error::{Error, Result};
+use crate::frame;
 use crate::limit::Limiter;
 use crate::observe::Observer;
 use crate::partial::Root;
 use crate::tls;
 
 pub use admit::refuse_framed_sender;
+use conn::Conn;
 use session::Session;
 
 /// How a receiver receives: plain values, made from a command's flags or by hand.
@@ -107,5 +112,84 @@ impl Receiver {
     /// The engine options raw connections are received with.
     pub fn options(&self) -> Options {
         self.options
+    }
+}
+
+impl Receiver {
+    /// A framed connection, admitted: a new session, whose report and number of
+    /// files it returns, or one joining a session (`None`: its session reports).
+    pub fn receive(&self, stream: TcpStream, peer: SocketAddr) -> Result<Option<(Report, u64)>> {
+        let mut conn = Conn::new(self, &stream, peer)?;
+        let greeting = match conn.reader.greeting() {
+            Ok(g) => g,
+            Err(e) => {
+                let e = Error::from(e).context(format!("receiving from {peer}: bad greeting"));
+                conn.refuse(&e);
+                return Err(e);
+            }
+        };
+        if greeting.version < frame::VERSION {
+            let e = Error::Failed(format!(
+                "{peer} speaks zcopy protocol {}, this receiver {} (update the sender)",
+                greeting.version,
+                frame::VERSION
+            ));
+            conn.refuse(&e);
+            return Err(e);
+        }
+        if greeting.session != 0 {
+            let session = self
+                .sessions
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&greeting.session)
+                .and_then(Weak::upgrade);
+            let Some(session) = session else {
+                let e = Error::Failed(format!("{peer}: no session {} to join", greeting.session));
+                conn.refuse(&e);
+                return Err(e);
+            };
+            session.joined.store(true, Ordering::Relaxed);
+            conn.send_greeting(session.id)?;
+            if let Err(e) = conn.blocks_only(&session) {
+                session.fail(&e.chain());
+            }
+            return Ok(None);
+        }
+        let session = Arc::new(Session::new(&stream, self.observer.session())?);
+        self.sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(session.id, Arc::downgrade(&session));
+        let result = conn
+            .send_greeting(session.id)
+            .and_then(|()| conn.control(&session));
+        self.sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&session.id);
+        // The session's watcher ends with it (a progress line is cleared).
+        session.end_watch();
+        match result {
+            Ok(files) => Ok(Some((conn.report(&session), files))),
+            Err(e) => {
+                let e = match session.failure() {
+                    Some(reason) => Error::Failed(format!("receiving from {peer}: {reason}")),
+                    None => e,
+                };
+                conn.refuse(&e);
+                for p in session
+                    .files
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .drain()
+                {
+                    if let Some(kept) = p.1.abandon() {
+                        self.observer.kept(&kept);
+                    }
+                }
+                Err(e)
+            }
+        }
     }
 }

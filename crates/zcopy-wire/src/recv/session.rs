@@ -1,102 +1,21 @@
-//! A framed session: its first connection carries the entries and verdicts
-//! ([`super::conn`]), the others join it and carry blocks ([`super::blocks`]);
-//! small files are checked in memory and created by landing threads.
+//! A framed session: what its connections share (the first carries the entries
+//! and verdicts, in [`super::conn`]; the others join it and carry blocks, in
+//! [`super::blocks`]); small files are checked in memory and created by landing
+//! threads.
 
 use std::collections::HashMap;
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use zcopy::{Report, Syscalls};
+use zcopy::Syscalls;
 
 use crate::error::{Context, Error, Result};
 use crate::frame;
 use crate::observe::Observer;
 use crate::partial::{Partial, Root};
-
-use super::conn::Conn;
-use super::Receiver;
-
-impl Receiver {
-    /// A framed connection, admitted: a new session, whose report and number of
-    /// files it returns, or one joining a session (`None`: its session reports).
-    pub fn receive(&self, stream: TcpStream, peer: SocketAddr) -> Result<Option<(Report, u64)>> {
-        let mut conn = Conn::new(self, &stream, peer)?;
-        let greeting = match conn.reader.greeting() {
-            Ok(g) => g,
-            Err(e) => {
-                let e = Error::from(e).context(format!("receiving from {peer}: bad greeting"));
-                conn.refuse(&e);
-                return Err(e);
-            }
-        };
-        if greeting.version < frame::VERSION {
-            let e = Error::Failed(format!(
-                "{peer} speaks zcopy protocol {}, this receiver {} (update the sender)",
-                greeting.version,
-                frame::VERSION
-            ));
-            conn.refuse(&e);
-            return Err(e);
-        }
-        if greeting.session != 0 {
-            let session = self
-                .sessions
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get(&greeting.session)
-                .and_then(Weak::upgrade);
-            let Some(session) = session else {
-                let e = Error::Failed(format!("{peer}: no session {} to join", greeting.session));
-                conn.refuse(&e);
-                return Err(e);
-            };
-            session.joined.store(true, Ordering::Relaxed);
-            conn.send_greeting(session.id)?;
-            if let Err(e) = conn.blocks_only(&session) {
-                session.fail(&e.chain());
-            }
-            return Ok(None);
-        }
-        let session = Arc::new(Session::new(&stream, self.observer.session())?);
-        self.sessions
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(session.id, Arc::downgrade(&session));
-        let result = conn
-            .send_greeting(session.id)
-            .and_then(|()| conn.control(&session));
-        self.sessions
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&session.id);
-        // The session's watcher ends with it (a progress line is cleared).
-        session.end_watch();
-        match result {
-            Ok(files) => Ok(Some((conn.report(&session), files))),
-            Err(e) => {
-                let e = match session.failure() {
-                    Some(reason) => Error::Failed(format!("receiving from {peer}: {reason}")),
-                    None => e,
-                };
-                conn.refuse(&e);
-                for p in session
-                    .files
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .drain()
-                {
-                    if let Some(kept) = p.1.abandon() {
-                        self.observer.kept(&kept);
-                    }
-                }
-                Err(e)
-            }
-        }
-    }
-}
 
 /// Threads that put small files in place.
 pub(super) const LANES: usize = 2;
@@ -167,7 +86,7 @@ pub(super) struct Session {
 }
 
 impl Session {
-    fn new(control: &TcpStream, watch: Box<dyn Observer>) -> Result<Session> {
+    pub(super) fn new(control: &TcpStream, watch: Box<dyn Observer>) -> Result<Session> {
         static COUNT: AtomicU64 = AtomicU64::new(1);
         let seed = format!(
             "{:?} {} {}",
@@ -194,7 +113,7 @@ impl Session {
         }
     }
 
-    fn end_watch(&self) {
+    pub(super) fn end_watch(&self) {
         self.watch.lock().unwrap_or_else(|p| p.into_inner()).take();
     }
 
