@@ -21,6 +21,32 @@ fn send(file: &std::path::Path, addr: &str, extra: &[&str]) -> std::process::Out
         .unwrap()
 }
 
+/// A framed msg-zerocopy send reports its sends and completions in `--json`, as
+/// `--raw` does: the session adds every run's counts up.
+#[test]
+fn framed_msg_zerocopy_reports_its_completions() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = pattern(8 << 20);
+    let src = dir.path().join("z.bin");
+    std::fs::write(&src, &data).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let mut server = Server::recv_once(out.path(), &[]);
+    let o = send(&src, &server.addr, &["--engine", "msg-zerocopy", "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(json["engine"], "msg-zerocopy");
+    let sends = json["zerocopy"]["sends"].as_u64().unwrap_or(0);
+    assert!(sends > 0, "no zero-copy sends counted: {json}");
+    assert_eq!(
+        json["zerocopy"]["completions"].as_u64(),
+        Some(sends),
+        "{json}"
+    );
+    let (status, _, stderr) = server.wait();
+    assert!(status.success(), "{stderr}");
+    assert!(std::fs::read(out.path().join("z.bin")).unwrap() == data);
+}
+
 #[test]
 fn framed_round_trip_with_every_engine_pair() {
     let dir = tempfile::tempdir().unwrap();

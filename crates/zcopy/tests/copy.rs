@@ -76,3 +76,23 @@ fn a_nonblocking_source_is_waited_for() {
     dst.read_to_end(&mut got).unwrap();
     assert!(got == data);
 }
+
+/// A source whose size lies (procfs says 0): everything it yields is copied, not
+/// the nothing its size promises.
+#[test]
+fn a_source_whose_size_lies_is_read_to_its_end() {
+    let want = std::fs::read("/proc/version").unwrap();
+    let mut src = std::fs::File::open("/proc/version").unwrap();
+    assert_eq!(
+        src.metadata().unwrap().len(),
+        0,
+        "procfs reports a size here"
+    );
+    let mut dst = tempfile::tempfile().unwrap();
+    let report = zcopy::copy(&mut src, &mut dst).unwrap();
+    assert_eq!(report.bytes, want.len() as u64, "{report:?}");
+    let mut got = Vec::new();
+    dst.rewind().unwrap();
+    dst.read_to_end(&mut got).unwrap();
+    assert_eq!(got, want);
+}

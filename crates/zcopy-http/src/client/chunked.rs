@@ -62,16 +62,12 @@ pub(super) fn decode_chunked(
             return Err(weird("no CRLF after a chunk"));
         }
     }
+    let mut report = Report::empty(Engine::ReadWrite);
+    report.bytes = written;
+    report.elapsed = started.elapsed();
+    report.syscalls = reader.syscalls;
     Ok(Body {
-        report: Report {
-            engine: Engine::ReadWrite,
-            skipped: Vec::new(),
-            bytes: written,
-            elapsed: started.elapsed(),
-            syscalls: reader.syscalls,
-            zerocopy: zcopy::ZeroCopy::default(),
-            rusage: zcopy::Rusage::default(),
-        },
+        report,
         copied: true,
     })
 }

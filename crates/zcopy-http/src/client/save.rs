@@ -7,7 +7,6 @@ use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use zcopy::{Engine, Report, Rusage};
 
@@ -60,7 +59,7 @@ impl Job<'_> {
                     url: url.clone(),
                     path: target.to_path_buf(),
                     status: 416,
-                    report: empty_report(),
+                    report: Report::empty(Engine::Splice),
                     seconds: 0.0,
                     usage: Rusage::default(),
                     resumed_from: have,
@@ -349,16 +348,4 @@ fn finish(part: &Path, target: &Path, url: &Url) -> Result<(), Error> {
             target.display()
         ))
     })
-}
-
-fn empty_report() -> Report {
-    Report {
-        engine: Engine::Splice,
-        skipped: Vec::new(),
-        bytes: 0,
-        elapsed: Duration::ZERO,
-        syscalls: zcopy::Syscalls::default(),
-        zerocopy: zcopy::ZeroCopy::default(),
-        rusage: Rusage::default(),
-    }
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use zcopy::engine::direct::AlignedBuf;
-use zcopy::{Engine, EngineChoice, Report, Rusage, Syscalls};
+use zcopy::{Engine, EngineChoice, Report, Syscalls};
 
 use crate::error::{fail, Context, Error, Result};
 use crate::frame::{self, EntryKind, Greeting, Msg, Reader};
@@ -109,15 +109,11 @@ impl<'a> Conn<'a> {
     pub(super) fn report(&self, session: &Session) -> Report {
         let mut syscalls = *session.syscalls.lock().unwrap_or_else(|p| p.into_inner());
         syscalls.add(&self.syscalls);
-        Report {
-            engine: self.engine,
-            skipped: Vec::new(),
-            bytes: session.bytes.load(Ordering::Relaxed),
-            elapsed: self.started.elapsed(),
-            syscalls,
-            zerocopy: Default::default(),
-            rusage: Rusage::default(),
-        }
+        let mut report = Report::empty(self.engine);
+        report.bytes = session.bytes.load(Ordering::Relaxed);
+        report.elapsed = self.started.elapsed();
+        report.syscalls = syscalls;
+        report
     }
 
     /// The first connection of a session: entries, blocks, ENDs, until DONE.

@@ -17,7 +17,7 @@ use crate::observe::Observer;
 use crate::partial::hash_range;
 use crate::send::session::{greet, Sender};
 use crate::send::walk::Item;
-use crate::send::{absorb, dial, empty_report, send_all};
+use crate::send::{dial, send_all};
 
 impl Sender<'_> {
     /// A large file: asks what the receiver holds, then sends the missing blocks
@@ -134,12 +134,12 @@ impl Sender<'_> {
                             digests.lock().unwrap_or_else(|p| p.into_inner())[i] = d;
                             if let Some(r) = r {
                                 match &mut report {
-                                    Some(total) => absorb(total, &r),
+                                    Some(total) => total.absorb(&r),
                                     None => report = Some(r),
                                 }
                             }
                         }
-                        Ok(report.unwrap_or_else(|| empty_report(Engine::ReadWrite)))
+                        Ok(report.unwrap_or_else(|| Report::empty(Engine::ReadWrite)))
                     })
                 })
                 .collect();
@@ -150,7 +150,7 @@ impl Sender<'_> {
         });
         for r in results {
             match r {
-                Ok(r) => absorb(&mut self.report, &r),
+                Ok(r) => self.report.absorb(&r),
                 Err(e) => return Err(self.why(e, &frame::shown(&path))),
             }
         }

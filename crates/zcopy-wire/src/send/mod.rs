@@ -17,7 +17,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use rustix::net::SendFlags;
-use zcopy::{Engine, EngineChoice, Report, Rusage};
+use zcopy::EngineChoice;
 
 use crate::error::{Context, Result};
 use crate::{frame, net, tls};
@@ -121,32 +121,6 @@ impl Sender<'_> {
         }
         Ok(())
     }
-}
-
-fn empty_report(engine: Engine) -> Report {
-    Report {
-        engine,
-        skipped: Vec::new(),
-        bytes: 0,
-        elapsed: Duration::ZERO,
-        syscalls: Default::default(),
-        zerocopy: Default::default(),
-        rusage: Rusage::default(),
-    }
-}
-
-/// Adds one engine run's report to a session's.
-fn absorb(total: &mut Report, r: &Report) {
-    if r.bytes > 0 {
-        total.engine = r.engine;
-    }
-    if total.skipped.is_empty() {
-        total.skipped = r.skipped.clone();
-    }
-    total.bytes += r.bytes;
-    total.elapsed += r.elapsed;
-    total.syscalls.add(&r.syscalls);
-    total.rusage = total.rusage + r.rusage;
 }
 
 /// `send(2)` of a whole buffer with `flags` (`MSG_MORE` for a header, so it leaves in

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use rustix::net::SendFlags;
 use xxhash_rust::xxh3::xxh3_128;
 use zcopy::engine::direct::AlignedBuf;
-use zcopy::{Engine, Report, Rusage, Syscall};
+use zcopy::{Engine, Report, Syscall};
 
 use crate::error::{fail, Context, Error, Result};
 use crate::frame::{self, Entry, Greeting, Have, Msg, Reader};
@@ -82,15 +82,7 @@ impl<'a> Sender<'a> {
             meter,
             limiter: config.limit_rate.map(Limiter::new),
             secure,
-            report: Report {
-                engine: Engine::ReadWrite,
-                skipped: Vec::new(),
-                bytes: 0,
-                elapsed: Duration::ZERO,
-                syscalls: Default::default(),
-                zerocopy: Default::default(),
-                rusage: Rusage::default(),
-            },
+            report: Report::empty(Engine::ReadWrite),
             buf: AlignedBuf::new(256 << 10, 4096),
             timeout,
         })
