@@ -69,7 +69,8 @@ fn framed_round_trip_with_every_engine_pair() {
             let o = send(
                 &src,
                 &server.addr,
-                &["--engine", send_engine, "--json", "--buffer", "1KiB"],
+                // -W: each send moves the whole file, not a delta against the last.
+                &["--engine", send_engine, "--json", "--buffer", "1KiB", "-W"],
             );
             assert!(
                 o.status.success(),

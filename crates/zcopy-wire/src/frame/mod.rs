@@ -37,11 +37,14 @@ pub const MAGIC: &[u8; 4] = b"ZCPY";
 pub const VERSION: u8 = 2;
 
 /// The greeting's capability bits this implementation has.
-pub const CAPS: u32 = CAP_RESUME | CAP_STREAMS;
+pub const CAPS: u32 = CAP_RESUME | CAP_STREAMS | CAP_DELTA;
 /// The receiver keeps partial files and answers ASK with HAVE.
 pub const CAP_RESUME: u32 = 1;
 /// The receiver accepts extra connections joining a session.
 pub const CAP_STREAMS: u32 = 2;
+/// The receiver answers a FILE sent with `delta` and held in an older version
+/// with SIG, and builds the file from COPY and LITERAL (see [`crate::delta`]).
+pub const CAP_DELTA: u32 = 4;
 
 /// The reason a receiver that requires a secret gives a sender that has none.
 pub const NEEDS_SECRET: &str = "this receiver requires a secret: run send as the line `zcopy recv` printed says (ZCOPY_SECRET=... zcopy send --fingerprint ...)";
@@ -123,6 +126,8 @@ pub struct Entry {
     pub ask: bool,
     /// With `ask`: a file already in place with the same size and mtime is complete.
     pub complete_ok: bool,
+    /// With `ask`: an older version in place may be answered with SIG (delta).
+    pub delta: bool,
     /// The path relative to the receiver's directory, `/`-separated: bytes, as
     /// Linux names are (see [`shown`] for messages).
     pub path: Vec<u8>,
@@ -167,6 +172,24 @@ pub enum Msg {
     Done,
     /// Receiver: the answer to an entry sent with `ask`.
     Have { id: u32, have: Have },
+    /// Receiver: the answer to an entry sent with `delta` when an older version is
+    /// in place: its chunks ([`crate::delta::Signature::encode`]), in as many
+    /// messages as they need, `last` on the final one.
+    Sig {
+        id: u32,
+        last: bool,
+        chunks: Vec<u8>,
+    },
+    /// Sender: `len` bytes of the old version at `old` go to `new`.
+    Copy {
+        id: u32,
+        old: u64,
+        new: u64,
+        len: u64,
+    },
+    /// Sender: `len` bytes at `offset` follow, as they are (a delta's literal
+    /// chunk; the file digest at END covers them).
+    Literal { id: u32, offset: u64, len: u32 },
     /// Receiver: the file is verified and under its real name.
     Ok { id: u32 },
     /// Either side: the session ends for this reason (`id` 0: not about one file).
@@ -189,7 +212,7 @@ impl Msg {
                 out.extend_from_slice(&e.mtime.1.to_be_bytes());
                 out.extend_from_slice(&e.size.unwrap_or(u64::MAX).to_be_bytes());
                 out.extend_from_slice(&e.block.to_be_bytes());
-                out.push(u8::from(e.ask) | u8::from(e.complete_ok) << 1);
+                out.push(u8::from(e.ask) | u8::from(e.complete_ok) << 1 | u8::from(e.delta) << 2);
                 for text in [&e.path, &e.target] {
                     out.extend_from_slice(&(text.len() as u16).to_be_bytes());
                     out.extend_from_slice(text);
@@ -224,6 +247,25 @@ impl Msg {
                     Have::Complete => out.push(2),
                 }
                 b'H'
+            }
+            Msg::Sig { id, last, chunks } => {
+                out.extend_from_slice(&id.to_be_bytes());
+                out.push(u8::from(*last));
+                out.extend_from_slice(chunks);
+                b'S'
+            }
+            Msg::Copy { id, old, new, len } => {
+                out.extend_from_slice(&id.to_be_bytes());
+                for n in [old, new, len] {
+                    out.extend_from_slice(&n.to_be_bytes());
+                }
+                b'C'
+            }
+            Msg::Literal { id, offset, len } => {
+                out.extend_from_slice(&id.to_be_bytes());
+                out.extend_from_slice(&offset.to_be_bytes());
+                out.extend_from_slice(&len.to_be_bytes());
+                b'L'
             }
             Msg::Ok { id } => {
                 out.extend_from_slice(&id.to_be_bytes());
@@ -273,6 +315,7 @@ impl Msg {
                     block,
                     ask: flags & 1 != 0,
                     complete_ok: flags & 2 != 0,
+                    delta: flags & 4 != 0,
                     path,
                     target,
                 })
@@ -301,6 +344,22 @@ impl Msg {
                 };
                 Msg::Have { id, have }
             }
+            b'S' => Msg::Sig {
+                id: b.u32()?,
+                last: b.u8()? != 0,
+                chunks: b.0.to_vec(),
+            },
+            b'C' => Msg::Copy {
+                id: b.u32()?,
+                old: b.u64()?,
+                new: b.u64()?,
+                len: b.u64()?,
+            },
+            b'L' => Msg::Literal {
+                id: b.u32()?,
+                offset: b.u64()?,
+                len: b.u32()?,
+            },
             b'K' => Msg::Ok { id: b.u32()? },
             b'X' => Msg::Err {
                 id: b.u32()?,

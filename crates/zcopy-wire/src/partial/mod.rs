@@ -25,7 +25,7 @@ use crate::frame::{self, Entry, Have};
 
 mod root;
 
-use root::times;
+pub(crate) use root::times;
 pub use root::Root;
 
 /// The most blocks a file may have: its HAVE bitmap fits in one message.

@@ -19,6 +19,7 @@
 mod admit;
 mod blocks;
 mod conn;
+mod delta;
 mod session;
 
 use std::collections::HashMap;

@@ -15,7 +15,7 @@ use crate::frame::{self, Entry, Have, Msg};
 use crate::limit::Limiter;
 use crate::observe::Observer;
 use crate::partial::hash_range;
-use crate::send::session::{greet, Sender};
+use crate::send::session::{greet, Answer, Sender};
 use crate::send::walk::Item;
 use crate::send::{dial, send_all};
 
@@ -34,7 +34,10 @@ impl Sender<'_> {
         Msg::File(entry).encode(&mut self.batch);
         self.flush(false)?;
         let have = if ask {
-            self.await_have(id, &frame::shown(&path))?
+            match self.await_answer(id, &frame::shown(&path))? {
+                Answer::Have(have) => have,
+                Answer::Signature(old) => return self.send_delta(item, id, file, &old),
+            }
         } else {
             Have::Nothing
         };

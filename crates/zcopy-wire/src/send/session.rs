@@ -14,6 +14,7 @@ use xxhash_rust::xxh3::xxh3_128;
 use zcopy::engine::direct::AlignedBuf;
 use zcopy::{Engine, Report, Syscall};
 
+use crate::delta::{Counts, Signature};
 use crate::error::{fail, Context, Error, Result};
 use crate::frame::{self, Entry, Greeting, Have, Msg, Reader};
 use crate::limit::Limiter;
@@ -25,9 +26,16 @@ use crate::tls;
 /// What the control connection's reading thread hears from the receiver.
 enum Heard {
     Have(u32, Have),
+    Signature(u32, Signature),
     Bye,
     Refused(String),
     Closed(String),
+}
+
+/// What the receiver answered about a file.
+pub(super) enum Answer {
+    Have(Have),
+    Signature(Signature),
 }
 
 /// A framed session: the control connection, its reader thread, the extra
@@ -46,6 +54,11 @@ pub struct Sender<'a> {
     /// The TLS side every connection of the session goes through, if any.
     pub(super) secure: Option<&'a tls::Sender>,
     pub(super) report: Report,
+    /// The receiver answers an old version with its signature (delta).
+    delta: bool,
+    /// What the deltas sent so far moved, by how (the receiver alone knows what
+    /// it cloned).
+    pub(super) delta_counts: Counts,
     pub(super) buf: AlignedBuf,
     pub(super) timeout: Duration,
 }
@@ -83,6 +96,8 @@ impl<'a> Sender<'a> {
             limiter: config.limit_rate.map(Limiter::new),
             secure,
             report: Report::empty(Engine::ReadWrite),
+            delta: greeting.caps & frame::CAP_DELTA != 0 && !config.whole_file,
+            delta_counts: Counts::default(),
             buf: AlignedBuf::new(256 << 10, 4096),
             timeout,
         })
@@ -101,7 +116,8 @@ impl<'a> Sender<'a> {
             How::Stream => self.send_stream(item, entry),
             How::File => {
                 let size = entry.size.expect("regular files have a size");
-                entry.ask = self.config.resume || size > u64::from(entry.block);
+                entry.delta = self.delta && size > SMALL;
+                entry.ask = self.config.resume || entry.delta || size > u64::from(entry.block);
                 entry.complete_ok = self.config.resume;
                 let file = File::open(&item.source)
                     .with_context(|| format!("cannot open {}", item.source.display()))?;
@@ -273,11 +289,23 @@ impl<'a> Sender<'a> {
     }
 
     pub(super) fn await_have(&mut self, id: u32, path: &str) -> Result<Have> {
+        match self.await_answer(id, path)? {
+            Answer::Have(have) => Ok(have),
+            Answer::Signature(_) => fail!(
+                "{}: a signature for {path}, which was not offered as a delta",
+                self.addr
+            ),
+        }
+    }
+
+    /// The receiver's answer to a FILE that asked: HAVE, or SIG for a delta.
+    pub(super) fn await_answer(&mut self, id: u32, path: &str) -> Result<Answer> {
         match self
             .heard
             .recv_timeout(self.timeout.max(Duration::from_secs(1)))
         {
-            Ok(Heard::Have(got, have)) if got == id => Ok(have),
+            Ok(Heard::Have(got, have)) if got == id => Ok(Answer::Have(have)),
+            Ok(Heard::Signature(got, sig)) if got == id => Ok(Answer::Signature(sig)),
             Ok(Heard::Refused(reason)) => fail!("{}: {reason}", self.addr),
             Ok(Heard::Closed(why)) => fail!("{}: {why} before answering for {path}", self.addr),
             Ok(_) => fail!("{}: an answer out of order for {path}", self.addr),
@@ -315,6 +343,11 @@ impl<'a> Sender<'a> {
         &self.report
     }
 
+    /// The bytes of files sent as deltas, literal and referenced.
+    pub fn delta(&self) -> Counts {
+        self.delta_counts
+    }
+
     /// DONE, then waits for the receiver to confirm everything is in place.
     pub fn finish(&mut self) -> Result<()> {
         Msg::Done.encode(&mut self.batch);
@@ -332,7 +365,9 @@ impl<'a> Sender<'a> {
             }
             Ok(Heard::Refused(reason)) => fail!("{}: {reason}", self.addr),
             Ok(Heard::Closed(why)) => fail!("{}: {why} before confirming the transfer", self.addr),
-            Ok(Heard::Have(..)) => fail!("{}: an answer out of order", self.addr),
+            Ok(Heard::Have(..) | Heard::Signature(..)) => {
+                fail!("{}: an answer out of order", self.addr)
+            }
             Err(_) => Err(Error::TimedOut(format!(
                 "{}: timed out: no confirmation within {} s",
                 self.addr,
@@ -391,9 +426,15 @@ pub(super) fn greet(
 /// The control connection's reader: forwards what the receiver says; on ERR,
 /// shuts the socket so a blocked send returns at once.
 fn listen(reader: &mut Reader<TcpStream>, tx: &mpsc::Sender<Heard>) {
+    let mut signature = Signature::default();
     loop {
         let heard = match reader.next() {
             Ok(Some(Msg::Have { id, have })) => Heard::Have(id, have),
+            Ok(Some(Msg::Sig { id, last, chunks })) => match signature.decode_more(&chunks) {
+                Ok(()) if last => Heard::Signature(id, std::mem::take(&mut signature)),
+                Ok(()) => continue,
+                Err(e) => Heard::Closed(format!("sent a bad signature: {e}")),
+            },
             Ok(Some(Msg::Ok { .. })) => continue,
             Ok(Some(Msg::Bye)) => Heard::Bye,
             Ok(Some(Msg::Err { reason, .. })) => {
@@ -407,7 +448,7 @@ fn listen(reader: &mut Reader<TcpStream>, tx: &mpsc::Sender<Heard>) {
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => continue,
             Err(e) => Heard::Closed(e.to_string()),
         };
-        let last = !matches!(heard, Heard::Have(..));
+        let last = !matches!(heard, Heard::Have(..) | Heard::Signature(..));
         if tx.send(heard).is_err() || last {
             return;
         }

@@ -155,6 +155,7 @@ fn entry(path: Vec<u8>, kind: EntryKind, mode: u32, mtime: (i64, u32), size: Opt
         block: frame::BLOCK,
         ask: false,
         complete_ok: false,
+        delta: false,
         path,
         target: Vec::new(),
     }

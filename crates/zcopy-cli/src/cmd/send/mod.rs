@@ -51,6 +51,10 @@ pub struct Args {
     /// ones get only their missing blocks
     #[arg(long)]
     resume: bool,
+    /// Send changed files whole: without it, a file of more than 1 MiB that the
+    /// receiver holds in another version goes as a delta (only the chunks it lacks)
+    #[arg(short = 'W', long)]
+    whole_file: bool,
     /// Give up connecting after this many seconds
     #[arg(long, value_name = "S", default_value = "10")]
     connect_timeout: f64,
@@ -97,6 +101,7 @@ fn config(args: &Args) -> SendConfig {
     config.engine = args.engine;
     config.buffer = args.buffer;
     config.resume = args.resume;
+    config.whole_file = args.whole_file;
     config.connect_timeout = secs(args.connect_timeout);
     config.timeout = secs(args.stall.timeout);
     config.limit_rate = args.limit_rate;
