@@ -187,7 +187,7 @@ fn variants(config: &Config, file: File, meta: Metadata, path: &Path, now: Insta
             .into_iter()
             .filter_map(|enc| {
                 let sibling =
-                    files::open_beneath(config.root.dir(), &format!("{relative}{}", enc.suffix()))
+                    files::open_beneath(config.root.dir(), format!("{relative}{}", enc.suffix()))
                         .ok()?;
                 let meta = sibling.metadata().ok().filter(Metadata::is_file)?;
                 Some((enc, sibling, meta))

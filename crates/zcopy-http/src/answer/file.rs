@@ -33,7 +33,7 @@ pub(super) fn file(
     } else {
         entry.digest.clone()
     };
-    if not_modified(req, entry) {
+    if not_modified(req, &entry.etag, entry.modified) {
         let out = &mut *conn.out;
         response::start(out, Status::NotModified, date, close);
         response::header(out, "ETag", &entry.etag);
@@ -175,7 +175,12 @@ fn boundary(entry: &Entry) -> String {
 /// (a weak one never does); a date matches only if it is the file's Last-Modified
 /// and that is a strong validator, at least a second before now (§8.8.2.2); nginx
 /// compares the date for equality alone.
-fn if_range_matches(validator: &str, etag: &str, modified: SystemTime, now: SystemTime) -> bool {
+pub(super) fn if_range_matches(
+    validator: &str,
+    etag: &str,
+    modified: SystemTime,
+    now: SystemTime,
+) -> bool {
     if validator.starts_with('"') {
         return validator == etag;
     }
@@ -192,17 +197,20 @@ fn if_range_matches(validator: &str, etag: &str, modified: SystemTime, now: Syst
     secs(date) == secs(modified) && secs(modified) < secs(now)
 }
 
-fn not_modified(req: &Request<'_>, entry: &Entry) -> bool {
+/// `If-None-Match` (weak comparison), else `If-Modified-Since`, against a
+/// representation's tag and time.
+pub(super) fn not_modified(req: &Request<'_>, etag: &str, modified: SystemTime) -> bool {
     match (req.if_none_match, req.if_modified_since) {
-        (Some(tags), _) => tags.split(',').map(str::trim).any(|t| {
-            t == "*" || t == entry.etag || t.strip_prefix("W/") == Some(entry.etag.as_str())
-        }),
+        (Some(tags), _) => tags
+            .split(',')
+            .map(str::trim)
+            .any(|t| t == "*" || t == etag || t.strip_prefix("W/") == Some(etag)),
         (None, Some(since)) => httpdate::parse_http_date(since).is_ok_and(|since| {
             let secs = |t: SystemTime| {
                 t.duration_since(SystemTime::UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs())
             };
-            secs(entry.modified) <= secs(since)
+            secs(modified) <= secs(since)
         }),
         (None, None) => false,
     }
