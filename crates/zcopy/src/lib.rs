@@ -34,6 +34,10 @@
 //! unnamed and linked into place when complete; [`copy_contents`] is its middle,
 //! for callers that place files themselves. Both say what ran and what was skipped.
 //!
+//! [`walk()`](walk::walk) walks a tree depth first without following symlinks,
+//! naming each entry by its bytes relative to the root, with a hook to filter
+//! entries out; `zcopy send` and `zcopy cp -r` list directories with it.
+//!
 //! Beside the transfer engines, [`engine::reflink`] clones a file copy-on-write
 //! (`FICLONE`), [`engine::seek_data`] finds the data of sparse files, and [`scan()`]
 //! reads a file into user space for a checksum by `read`, by `pread` on two threads
@@ -90,6 +94,7 @@ mod sys;
 #[cfg(feature = "tokio")]
 pub mod tokio;
 pub mod transfer;
+pub mod walk;
 // XXH3's loop compiled per SIMD level, called after a run-time CPU check.
 #[allow(unsafe_code)]
 pub mod xxh3;

@@ -20,11 +20,14 @@ use zcopy_wire::observe::Observer;
 use zcopy_wire::send::{self, walk, SendConfig, Sender};
 use zcopy_wire::{signal, tls};
 
+use crate::flags;
 use crate::net::meter::{self, Meter};
 use crate::summary::Summary;
 
 /// Send files and directories to `zcopy recv` (framed, verified, resumable), or a
 /// file's bytes alone to any TCP peer (--raw)
+///
+/// With -v, each entry as it is sent, and what the receiver's certificate proved.
 #[derive(clap::Args)]
 pub struct Args {
     /// Files and directories to send (`-`: standard input, with --name), then HOST:PORT
@@ -51,28 +54,20 @@ pub struct Args {
     /// Give up connecting after this many seconds
     #[arg(long, value_name = "S", default_value = "10")]
     connect_timeout: f64,
-    /// End the transfer when it makes no progress for this many seconds (0: never)
-    #[arg(long, value_name = "S", default_value = "30")]
-    timeout: f64,
+    #[command(flatten)]
+    stall: flags::Stall,
     /// Send at most RATE bytes per second (500k, 10M, 1G), over all streams
     #[arg(long, value_name = "RATE", value_parser = meter::parse_rate)]
     limit_rate: Option<u64>,
     /// The name standard input (`-`) arrives under
     #[arg(long, value_name = "NAME")]
     name: Option<OsString>,
-    /// Print one JSON object with the measurements on stdout
-    #[arg(long)]
-    json: bool,
-    /// Print nothing but errors
-    #[arg(short, long)]
-    quiet: bool,
-    /// Print each entry as it is sent
-    #[arg(short, long)]
-    verbose: bool,
-    /// Prove this secret to the receiver (the file's first line; or set
-    /// ZCOPY_SECRET); needs --fingerprint. The session is then TLS-encrypted
-    #[arg(long, value_name = "FILE")]
-    secret_file: Option<PathBuf>,
+    #[command(flatten)]
+    report: flags::Json,
+    #[command(flatten)]
+    say: flags::Verbosity,
+    #[command(flatten)]
+    shared: flags::Secret,
     /// The receiver's certificate fingerprint (sha256:HEX, from the line `zcopy
     /// recv` printed): any other certificate is refused before a byte is sent
     #[arg(long, value_name = "FP")]
@@ -85,7 +80,7 @@ pub struct Args {
 
 /// With a secret, the TLS side that pins the receiver; without, plain TCP.
 fn secure(args: &Args) -> Result<Option<tls::Sender>> {
-    let secret = tls::Secret::given(args.secret_file.as_deref())?;
+    let secret = tls::Secret::given(args.shared.secret_file.as_deref())?;
     let usage = |text: &str| Err(super::Usage(text.to_string()).into());
     match (secret, &args.fingerprint) {
         (None, None) => Ok(None),
@@ -103,7 +98,7 @@ fn config(args: &Args) -> SendConfig {
     config.buffer = args.buffer;
     config.resume = args.resume;
     config.connect_timeout = secs(args.connect_timeout);
-    config.timeout = secs(args.timeout);
+    config.timeout = secs(args.stall.timeout);
     config.limit_rate = args.limit_rate;
     config
 }
@@ -176,12 +171,12 @@ pub fn run(args: Args) -> Result<()> {
     let meter = Meter::new(total, items.len() as u64);
     let config = config(&args);
     let stream = send::dial(&addr, &config, secure.as_ref())?;
-    if let Some(secure) = secure.as_ref().filter(|_| args.verbose) {
+    if let Some(secure) = secure.as_ref().filter(|_| args.say.verbose()) {
         eprintln!("{addr}: secret proven; TLS 1.3; {}", secure.record_layer());
     }
     let watch = Watch {
         meter: meter.clone(),
-        verbose: args.verbose,
+        verbose: args.say.verbose(),
     };
     let mut sender = Sender::open(
         &config,
@@ -191,7 +186,7 @@ pub fn run(args: Args) -> Result<()> {
         Arc::new(watch),
         secure.as_ref(),
     )?;
-    let drawing = meter.show(!args.json && !args.quiet);
+    let drawing = meter.show(!args.report.json && !args.say.quiet);
     sender.send_items(&items)?;
     sender.finish()?;
     drop(drawing);
@@ -204,7 +199,7 @@ pub fn run(args: Args) -> Result<()> {
         .iter()
         .filter(|i| i.entry.kind != EntryKind::Dir)
         .count();
-    if args.json {
+    if args.report.json {
         let mut extra = Map::new();
         extra.insert("files".into(), files.into());
         extra.insert("streams".into(), streams.into());
@@ -217,7 +212,7 @@ pub fn run(args: Args) -> Result<()> {
             extra.insert("file".into(), one.source.display().to_string().into());
         }
         super::print_json(&summary.json(extra))?;
-    } else if !args.quiet {
+    } else if !args.say.quiet {
         match &items[..] {
             [one] if one.entry.kind == EntryKind::File => {
                 eprintln!("sent {}: {}", one.source.display(), summary.line())
