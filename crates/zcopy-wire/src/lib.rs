@@ -15,6 +15,7 @@
     clippy::undocumented_unsafe_blocks
 )]
 
+pub mod delta;
 pub mod error;
 pub mod frame;
 pub mod ktls;
