@@ -25,6 +25,11 @@ fn recv(out: &Path) -> Server {
 
 /// Sends `file` to `addr` and returns the payload bytes the sender moved.
 fn send(file: &Path, addr: &str, extra: &[&str]) -> u64 {
+    send_json(file, addr, extra)["bytes"].as_u64().unwrap()
+}
+
+/// Sends `file` to `addr` and returns the sender's `--json`.
+fn send_json(file: &Path, addr: &str, extra: &[&str]) -> serde_json::Value {
     let o = zcopy()
         .arg("send")
         .arg(file)
@@ -34,8 +39,7 @@ fn send(file: &Path, addr: &str, extra: &[&str]) -> u64 {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    json["bytes"].as_u64().unwrap()
+    serde_json::from_slice(&o.stdout).unwrap()
 }
 
 /// `data` with 64 KiB overwritten at an odd offset and 100 bytes inserted at 1/3
@@ -66,9 +70,19 @@ fn a_changed_file_travels_as_its_missing_chunks() {
 
     let new = edited(&old);
     std::fs::write(&file, &new).unwrap();
-    let sent = send(&file, &server.addr, &[]);
-    eprintln!("the delta sent {sent} of {} bytes", new.len());
+    let json = send_json(&file, &server.addr, &[]);
+    let sent = json["bytes"].as_u64().unwrap();
+    eprintln!(
+        "the delta sent {sent} of {} bytes: {}",
+        new.len(),
+        json["delta"]
+    );
     assert!(sent * 50 <= new.len() as u64, "sent {sent} bytes");
+    assert_eq!(json["delta"]["literal"], sent);
+    assert_eq!(
+        json["delta"]["referenced"].as_u64().unwrap() + sent,
+        new.len() as u64
+    );
     assert!(std::fs::read(out.path().join(name)).unwrap() == new);
     assert_eq!(names_in(out.path()).len(), 1);
 
@@ -174,8 +188,9 @@ fn a_delta_on_btrfs_shares_the_old_files_extents() {
     let file = src.path().join("vm.img");
     let old = pattern(64 << 20);
     std::fs::write(&file, &old).unwrap();
-    let server = recv(&mount.path());
+    let mut server = Server::recv_once(&mount.path(), &[]);
     send(&file, &server.addr, &[]);
+    assert!(server.wait().0.success());
     // The old version kept as a reflinked copy, to count what the new one shares.
     let kept = mount.path().join("kept");
     let status = Command::new("cp")
@@ -192,7 +207,13 @@ fn a_delta_on_btrfs_shares_the_old_files_extents() {
         *b = !*b;
     }
     std::fs::write(&file, &new).unwrap();
+    let mut server = Server::recv_once(&mount.path(), &["--json"]);
     send(&file, &server.addr, &[]);
+    let (status, stdout, stderr) = server.wait();
+    assert!(status.success(), "{stderr}");
+    let json: serde_json::Value = serde_json::from_slice(&stdout).unwrap();
+    let cloned = json["delta"]["cloned"].as_u64().unwrap();
+    assert!(cloned * 100 >= new.len() as u64 * 99, "{json}");
     let target = mount.path().join("vm.img");
     assert!(std::fs::read(&target).unwrap() == new);
     assert!(

@@ -255,9 +255,14 @@ impl<'a> Conn<'a> {
                 Msg::End { id, size, digest } if deltas.contains_key(&id) => {
                     let incoming = deltas.remove(&id).expect("checked above");
                     let path = frame::shown(incoming.path()).into_owned();
-                    incoming
+                    let counts = incoming
                         .finish(size, digest)
                         .with_context(|| format!("{path}: not written"))?;
+                    session
+                        .delta
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .add(counts);
                     self.landed(Ok((id, path)), &mut files)?;
                 }
                 Msg::Data { id, offset, len } | Msg::Hole { id, offset, len }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use rustix::fs::{AtFlags, Mode, OFlags};
 use rustix::io::Errno;
 
-use crate::delta::{Apply, Copy, Signature};
+use crate::delta::{Apply, Copy, Counts, Signature};
 use crate::frame::Entry;
 use crate::partial::{times, Root};
 
@@ -109,8 +109,8 @@ impl Incoming {
 
     /// Checks the new file against the sender's digest, gives it its mode and
     /// mtime and renames it over the old one.
-    pub(super) fn finish(self, size: u64, digest: u128) -> io::Result<()> {
-        self.apply.finish(size, self.entry.block, digest)?;
+    pub(super) fn finish(self, size: u64, digest: u128) -> io::Result<Counts> {
+        let counts = self.apply.finish(size, self.entry.block, digest)?;
         let file = self.apply.file();
         rustix::fs::fchmod(file, Mode::from_raw_mode(self.entry.mode & 0o7777))?;
         rustix::fs::futimens(file, &times(self.entry.mtime))?;
@@ -131,6 +131,6 @@ impl Incoming {
             &*self.dir,
             self.name.as_slice(),
         )?;
-        Ok(())
+        Ok(counts)
     }
 }

@@ -22,7 +22,7 @@ use zcopy_wire::{signal, tls};
 
 use crate::flags;
 use crate::net::meter::{self, Meter};
-use crate::summary::Summary;
+use crate::summary::{delta_json, delta_words, Summary};
 
 /// Send files and directories to `zcopy recv` (framed, verified, resumable), or a
 /// file's bytes alone to any TCP peer (--raw)
@@ -216,14 +216,18 @@ pub fn run(args: Args) -> Result<()> {
         if let [one] = &items[..] {
             extra.insert("file".into(), one.source.display().to_string().into());
         }
+        if let Some(delta) = delta_json(&sender.delta(), false) {
+            extra.insert("delta".into(), delta);
+        }
         super::print_json(&summary.json(extra))?;
     } else if !args.say.quiet {
+        let delta = delta_words(&sender.delta(), false);
         match &items[..] {
             [one] if one.entry.kind == EntryKind::File => {
-                eprintln!("sent {}: {}", one.source.display(), summary.line())
+                eprintln!("sent {}: {}{delta}", one.source.display(), summary.line())
             }
             _ => eprintln!(
-                "sent {files} file{} to {addr}: {}",
+                "sent {files} file{} to {addr}: {}{delta}",
                 if files == 1 { "" } else { "s" },
                 summary.line()
             ),
