@@ -10,7 +10,7 @@
 //! [`open_files`], safe path resolution in [`files`], listings in [`listing`],
 //! folders as tar streams in [`archive`], uploads in [`upload`], who may upload in
 //! [`auth`], each HTTPS connection's TLS session in [`tls_server`], the access log
-//! in [`access_log`], and systemd's socket activation in [`listen_fds`].
+//! in [`access_log`], percent-coding in [`percent`], and systemd's socket activation in [`listen_fds`].
 //! [`digest`] is the `Repr-Digest` both the server and a client use.
 //!
 //! The client, in [`client`]: downloads spliced from the socket into a file placed
@@ -32,6 +32,7 @@ pub mod files;
 pub mod listen_fds;
 pub mod listing;
 pub mod open_files;
+pub mod percent;
 pub mod range;
 pub mod request;
 pub mod response;

@@ -97,7 +97,7 @@ a{{text-decoration:none}}a:hover{{text-decoration:underline}}.link{{color:#777}}
     }
     for entry in entries {
         let slash = if entry.is_dir { "/" } else { "" };
-        let href = escape(&percent_encode(&entry.name));
+        let href = escape(&crate::percent::encode_segment(&entry.name));
         let size = if entry.is_dir {
             "<td class=\"size\"></td>".to_string()
         } else {
@@ -173,17 +173,6 @@ fn escape(s: &str) -> String {
         .replace('\'', "&#39;")
 }
 
-fn percent_encode(name: &str) -> String {
-    name.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,7 +183,6 @@ mod tests {
             escape("<a href='x'>&</a>"),
             "&lt;a href=&#39;x&#39;&gt;&amp;&lt;/a&gt;"
         );
-        assert_eq!(percent_encode("a b#?"), "a%20b%23%3F");
         assert_eq!(human_size(0), "0 B");
         assert_eq!(human_size(1023), "1023 B");
         assert_eq!(human_size(1536), "1.5 KiB");
