@@ -83,6 +83,7 @@ mod copy;
 pub mod copy_file;
 pub mod engine;
 pub mod place;
+pub mod quote;
 pub mod report;
 // Maps files and reads them in place, behind a SIGBUS guard.
 #[allow(unsafe_code)]
