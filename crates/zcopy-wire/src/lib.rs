@@ -16,6 +16,7 @@
 )]
 
 pub mod error;
+pub mod filter;
 pub mod frame;
 pub mod ktls;
 pub mod limit;
