@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
-# Issue 11's benchmark over loopback, into an empty directory on the file system of
-# the work directory (ext4 here), alternating the contenders, median of REPEAT runs:
+# Issue 11's benchmark over loopback, alternating the contenders, median of REPEAT
+# runs. Each run receives into a freshly made ext4 image (with its journal) on a loop
+# device, as scripts/bench-cp-tree.sh does: into a directory of the root file system,
+# a run's ratio depended on what the runs before it had written and deleted there
+# (1 GiB file -> file gave 0.42-0.59x `nc -> nc` in one run and 1.3x in a rerun).
+# Without root (no mkfs, no mount) it falls back to that directory and says so.
 #  - a tree of 20,000 files of 4 KiB in 200 directories: zcopy send/recv (every file
 #    verified) against `tar c | nc -N` → `nc -l | tar x`;
 #  - a 1 GiB page-cached file: zcopy framed (digest checked), zcopy --raw, and
@@ -10,8 +14,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repeat=${1:-5}
-work=$(mktemp -d -p "${BENCH_DIR:-/tmp}")
-trap 'rm -rf "$work"' EXIT
+work=$(mktemp -d -p "${BENCH_DIR:-/var/tmp}")
+cleanup() {
+  umount "$work/out" 2> /dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+images=yes
+if [ "$(id -u)" != 0 ] || ! command -v mkfs.ext4 > /dev/null; then
+  images=no
+  echo "bench-transfer.sh: not root or no mkfs.ext4: receiving into a directory of $work, whose history can sway the ratios" >&2
+fi
 
 cargo build --release -q -p zcopy-cli
 zcopy=$PWD/target/release/zcopy
@@ -29,7 +42,19 @@ cat "$work/big" > /dev/null # page-cached, as the issue asks
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 await_port() { until ss -ltn | grep -q "127.0.0.1:$1 "; do sleep 0.01; done; }
 now() { date +%s.%N; }
-fresh() { rm -rf "$work/out"; mkdir "$work/out"; sync; }
+fresh() {
+  if [ $images = yes ]; then
+    umount "$work/out" 2> /dev/null || true
+    mkdir -p "$work/out"
+    truncate -s 3G "$work/ext4.img"
+    mkfs.ext4 -q -F "$work/ext4.img"
+    mount -o loop "$work/ext4.img" "$work/out"
+  else
+    rm -rf "$work/out"
+    mkdir "$work/out"
+  fi
+  sync
+}
 
 # Each contender prints its wall time in seconds.
 zcopy_tree() {

@@ -9,6 +9,7 @@
 mod cmd;
 mod color;
 mod exit;
+mod flags;
 mod net;
 mod progress;
 mod summary;

@@ -6,10 +6,13 @@ use std::net::{Shutdown, TcpStream};
 use anyhow::{bail, Result};
 use zcopy::{Engine, EngineChoice, Options, Transfer};
 
+use crate::flags;
 use crate::net;
 use zcopy::size;
 
 /// Echo every byte back to the sender, one thread per connection (the seed's Server)
+///
+/// With -v, each connection's peer, bytes and engine when it ends.
 #[derive(clap::Args)]
 pub struct Args {
     /// Address to listen on: HOST:PORT, :PORT or PORT (127.0.0.1 unless told)
@@ -21,12 +24,8 @@ pub struct Args {
     /// Buffer size of the read-write engine (1KiB is the seed's Server)
     #[arg(long, value_parser = size::parse_buffer, default_value = "128KiB")]
     buffer: usize,
-    /// Print only errors
-    #[arg(short = 'q', long)]
-    quiet: bool,
-    /// Say each connection's peer, bytes and engine when it ends
-    #[arg(short = 'v', long, action = clap::ArgAction::Count)]
-    verbose: u8,
+    #[command(flatten)]
+    say: flags::Verbosity,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -41,7 +40,7 @@ pub fn run(args: Args) -> Result<()> {
         buffer: args.buffer,
         ..Options::default()
     };
-    let verbose = args.verbose > 0 && !args.quiet;
+    let verbose = args.say.verbose();
     for conn in listener.incoming() {
         match conn {
             Ok(stream) => {

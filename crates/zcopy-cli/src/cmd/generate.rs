@@ -11,7 +11,11 @@ use anyhow::{Context, Result};
 use clap::CommandFactory;
 use clap_complete::Shell;
 
+use crate::flags;
+
 /// Write the man pages, the shell completions or the peer-name links into a directory
+///
+/// The files written are listed on stdout unless -q is given.
 #[derive(clap::Args)]
 pub struct Args {
     /// What to write
@@ -22,12 +26,8 @@ pub struct Args {
     /// links: what the links point to [default: this zcopy binary]
     #[arg(long, value_name = "PATH")]
     target: Option<PathBuf>,
-    /// Do not list the files written
-    #[arg(short = 'q', long)]
-    quiet: bool,
-    /// List the files written (the default)
-    #[arg(short = 'v', long, action = clap::ArgAction::Count)]
-    verbose: u8,
+    #[command(flatten)]
+    say: flags::Verbosity,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -47,12 +47,12 @@ pub fn run(args: Args) -> Result<()> {
     let mut command = crate::Cli::command();
     command.build();
     match args.what {
-        What::Man => man_pages(&command, &args.dir, args.quiet),
+        What::Man => man_pages(&command, &args.dir, args.say.quiet),
         What::Completions => {
             for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
                 let path = clap_complete::generate_to(shell, &mut command, "zcopy", &args.dir)
                     .with_context(|| format!("cannot write {shell} completions"))?;
-                if !args.quiet {
+                if !args.say.quiet {
                     println!("{}", path.display());
                 }
             }
@@ -79,7 +79,7 @@ fn links(args: &Args) -> Result<()> {
         }
         std::os::unix::fs::symlink(&target, &link)
             .with_context(|| format!("cannot write {}", link.display()))?;
-        if !args.quiet {
+        if !args.say.quiet {
             println!("{}", link.display());
         }
     }

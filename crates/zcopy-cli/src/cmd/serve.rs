@@ -8,6 +8,7 @@ use anyhow::{bail, Context, Result};
 use rustix::process::{Resource, Rlimit};
 use zcopy::{Engine, EngineChoice};
 
+use crate::flags;
 use crate::net;
 use zcopy::size;
 use zcopy_http::access_log::LogFormat;
@@ -21,6 +22,9 @@ use zcopy_wire::signal;
 const MEMORY_BODY_MAX: u64 = 4 << 10;
 
 /// Serve files over HTTP/1.1 with sendfile (GET, HEAD, ranges, conditional requests; PUT with --upload)
+///
+/// With -v, every request is logged on stderr (method, path, status, bytes, duration; see
+/// --log-format); with -q, nothing but errors (no warning such as the one for a signal).
 #[derive(clap::Args)]
 pub struct Args {
     /// Directory to serve
@@ -85,15 +89,15 @@ pub struct Args {
     /// Do not serve FILE.br, FILE.zst or FILE.gz for FILE to clients that accept them
     #[arg(long)]
     no_precompressed: bool,
+    /// Do not compress text-like files (HTML, CSS, JS, JSON, SVG ...) of 1 KiB to 8 MiB
+    /// on the fly for clients that accept zstd or gzip
+    #[arg(long)]
+    no_compress: bool,
     /// Send every body through the engine, even small ones (auto sends files up to 4 KiB from memory)
     #[arg(long)]
     no_memory_bodies: bool,
-    /// Log every request (method, path, status, bytes, duration) on stderr
-    #[arg(short = 'v', long)]
-    verbose: bool,
-    /// Print only errors (no warnings such as the one for a signal)
-    #[arg(short = 'q', long, conflicts_with = "verbose")]
-    quiet: bool,
+    #[command(flatten)]
+    say: flags::Verbosity,
     /// Format of the access log that -v writes
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormatArg,
@@ -131,9 +135,9 @@ pub fn run(args: Args) -> Result<()> {
         // Its completions wake the event loop as EPOLLERR, which means a dead peer there.
         bail!("serve: msg-zerocopy is not supported by the event loop (use sendfile or io-uring)");
     }
-    let level = if args.verbose {
+    let level = if args.say.verbose() {
         "info"
-    } else if args.quiet {
+    } else if args.say.quiet {
         "error"
     } else {
         "warn"
@@ -217,12 +221,13 @@ pub fn run(args: Args) -> Result<()> {
         cache_control: args.cache_control.clone(),
         hidden: args.hidden,
         precompressed: !args.no_precompressed,
+        compress: !args.no_compress,
         memory_body_max: if args.no_memory_bodies {
             0
         } else {
             MEMORY_BODY_MAX
         },
-        log: args.verbose.then_some(args.log_format.into()),
+        log: args.say.verbose().then_some(args.log_format.into()),
         tls,
     };
     signal::block_stop_signals();

@@ -10,8 +10,11 @@ use zcopy::{Engine, EngineChoice};
 use zcopy_http::client::{self, Download};
 
 use crate::cmd::Usage;
+use crate::flags;
 
 /// Download files over HTTP/1.1 (http:// and https://), spliced from the socket into the file
+///
+/// With -v, the requests, the responses' status lines and the redirects on stderr.
 #[derive(clap::Args)]
 pub struct Args {
     /// What to download
@@ -114,9 +117,8 @@ pub struct Args {
     /// Seconds the server may stay silent (no byte of head or body) before giving up
     #[arg(long, value_name = "S", default_value_t = 60.0, value_parser = seconds)]
     timeout: f64,
-    /// Print one JSON object per download on stdout
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    report: flags::Json,
     /// After each URL, print FORMAT on stdout with curl's %{http_code}, %{url_effective}, %{filename_effective}, %{size_download}, %{time_total}, %{speed_download}, %{exitcode}, %{errormsg}
     #[arg(short = 'w', long = "write-out", value_name = "FORMAT")]
     write_out: Option<String>,
@@ -132,12 +134,8 @@ pub struct Args {
     /// Engine for bodies with a length: auto (splice), splice, read-write
     #[arg(long, default_value = "auto")]
     engine: EngineChoice,
-    /// Print nothing but errors
-    #[arg(short = 'q', long)]
-    quiet: bool,
-    /// Print the requests, the responses' status lines and redirects on stderr
-    #[arg(short = 'v', long)]
-    verbose: bool,
+    #[command(flatten)]
+    say: flags::Verbosity,
 }
 
 fn seconds(text: &str) -> Result<f64, String> {
@@ -231,7 +229,7 @@ impl Args {
                 urls.len()
             )));
         }
-        if self.json && self.outputs.iter().any(|o| o == std::path::Path::new("-")) {
+        if self.report.json && self.outputs.iter().any(|o| o == std::path::Path::new("-")) {
             return Err(usage("--json and -o - would both write to stdout".into()));
         }
         if self.range.is_some() && self.resume {
@@ -279,7 +277,7 @@ impl Args {
         } else {
             1
         };
-        let silent = self.silent || self.quiet;
+        let silent = self.silent || self.say.quiet;
         let downloads: Vec<Download> = urls
             .into_iter()
             .enumerate()
@@ -289,7 +287,7 @@ impl Args {
             })
             .collect();
         // Bars of several downloads at once would overwrite each other.
-        let progress = !self.json && !silent && parallel.min(downloads.len()) == 1;
+        let progress = !self.report.json && !silent && parallel.min(downloads.len()) == 1;
         Ok(Config {
             downloads,
             client: client::Config {
@@ -316,11 +314,11 @@ impl Args {
                 progress,
             },
             parallel,
-            json: self.json,
+            json: self.report.json,
             write_out: self.write_out,
             quiet: silent,
             no_errors: self.silent && !self.show_error,
-            verbose: self.verbose,
+            verbose: self.say.verbose(),
         })
     }
 }

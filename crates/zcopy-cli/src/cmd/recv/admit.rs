@@ -28,7 +28,7 @@ pub(super) const ANY_LOCAL_USER: &str =
 pub(super) fn secure(args: &Args, local: SocketAddr) -> Result<Option<tls::Receiver>> {
     let loopback = local.ip().is_loopback();
     if args.raw {
-        if args.secret_file.is_some() || args.identity.is_some() {
+        if args.shared.secret_file.is_some() || args.identity.is_some() {
             return Err(crate::cmd::Usage("recv --raw takes plain bytes: it has no --secret-file or --identity (drop --raw to authenticate senders)".into()).into());
         }
         if !loopback && !args.insecure {
@@ -41,7 +41,7 @@ pub(super) fn secure(args: &Args, local: SocketAddr) -> Result<Option<tls::Recei
         }
         return Ok(None);
     }
-    let (secret, made) = match tls::Secret::given(args.secret_file.as_deref())? {
+    let (secret, made) = match tls::Secret::given(args.shared.secret_file.as_deref())? {
         Some(secret) => (secret, None),
         None if loopback => {
             if args.insecure {

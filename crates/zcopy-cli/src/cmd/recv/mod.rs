@@ -30,12 +30,15 @@ use zcopy_wire::recv::{Receiver, RecvConfig};
 use zcopy_wire::signal;
 use zcopy_wire::tls;
 
+use crate::flags;
 use crate::net;
 use crate::net::meter::{self, Drawing, Meter};
 use crate::summary::Summary;
 use admit::secure;
 
 /// Receive files from `zcopy send`, or raw bytes (--raw) from nc or the seed's clients
+///
+/// With -v, each file as it is put in place, and what each sender proved.
 #[derive(clap::Args)]
 pub struct Args {
     /// Address to listen on: HOST:PORT, :PORT or PORT (127.0.0.1 unless told)
@@ -54,30 +57,21 @@ pub struct Args {
     /// Exit after one transfer, with its status
     #[arg(long)]
     once: bool,
-    /// Print one JSON object per transfer on stdout
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    report: flags::Json,
     /// Buffer size of the read-write engine
     #[arg(long, value_parser = size::parse_buffer, default_value = "128KiB")]
     buffer: usize,
-    /// End a transfer that makes no progress for this many seconds (0: never)
-    #[arg(long, value_name = "S", default_value = "30")]
-    timeout: f64,
+    #[command(flatten)]
+    stall: flags::Stall,
     /// Receive at most RATE bytes per second (500k, 10M, 1G), over all connections
     /// of a framed session
     #[arg(long, value_name = "RATE", value_parser = meter::parse_rate)]
     limit_rate: Option<u64>,
-    /// Print nothing but errors
-    #[arg(short, long)]
-    quiet: bool,
-    /// Print each file as it is put in place
-    #[arg(short, long)]
-    verbose: bool,
-    /// Senders must prove this secret (the file's first line; or set ZCOPY_SECRET);
-    /// the session is then TLS-encrypted. Off loopback a one-time secret is made
-    /// when none is given
-    #[arg(long, value_name = "FILE")]
-    secret_file: Option<PathBuf>,
+    #[command(flatten)]
+    say: flags::Verbosity,
+    #[command(flatten)]
+    shared: flags::Secret,
     /// Keep the receiver's TLS key and certificate in FILE (PEM; made, mode 0600, if
     /// it does not exist), so that its fingerprint stays the same across restarts
     #[arg(long, value_name = "FILE")]
@@ -240,22 +234,22 @@ pub fn run(args: Args) -> Result<()> {
     let mut config = RecvConfig::default();
     config.engine = args.engine;
     config.buffer = args.buffer;
-    config.timeout = Duration::from_secs_f64(args.timeout.max(0.0));
+    config.timeout = Duration::from_secs_f64(args.stall.timeout.max(0.0));
     config.limit_rate = args.limit_rate;
     config.raw = args.raw;
     config.any_local_user = args.insecure;
-    let progress = args.once && !args.json && !args.quiet;
+    let progress = args.once && !args.report.json && !args.say.quiet;
     let watch = Watch {
-        verbose: args.verbose,
+        verbose: args.say.verbose(),
         progress,
     };
     let job = Job {
         target,
         receiver: Arc::new(Receiver::new(config, root, tls.clone(), Arc::new(watch))),
         raw: args.raw,
-        json: args.json,
-        quiet: args.quiet,
-        verbose: args.verbose,
+        json: args.report.json,
+        quiet: args.say.quiet,
+        verbose: args.say.verbose(),
         progress,
         tls,
     };

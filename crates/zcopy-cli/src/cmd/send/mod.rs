@@ -23,11 +23,14 @@ use zcopy_wire::observe::Observer;
 use zcopy_wire::send::{self, walk, Compare, SendConfig, Sender};
 use zcopy_wire::{signal, tls};
 
+use crate::flags;
 use crate::net::meter::{self, Meter};
 use crate::summary::Summary;
 
 /// Send files and directories to `zcopy recv` (framed, verified, resumable), or a
 /// file's bytes alone to any TCP peer (--raw)
+///
+/// With -v, each entry as it is sent, and what the receiver's certificate proved.
 #[derive(clap::Args)]
 pub struct Args {
     /// Files and directories to send (`-`: standard input, with --name), then HOST:PORT
@@ -54,28 +57,20 @@ pub struct Args {
     /// Give up connecting after this many seconds
     #[arg(long, value_name = "S", default_value = "10")]
     connect_timeout: f64,
-    /// End the transfer when it makes no progress for this many seconds (0: never)
-    #[arg(long, value_name = "S", default_value = "30")]
-    timeout: f64,
+    #[command(flatten)]
+    stall: flags::Stall,
     /// Send at most RATE bytes per second (500k, 10M, 1G), over all streams
     #[arg(long, value_name = "RATE", value_parser = meter::parse_rate)]
     limit_rate: Option<u64>,
     /// The name standard input (`-`) arrives under
     #[arg(long, value_name = "NAME")]
     name: Option<OsString>,
-    /// Print one JSON object with the measurements on stdout
-    #[arg(long)]
-    json: bool,
-    /// Print nothing but errors
-    #[arg(short, long)]
-    quiet: bool,
-    /// Print each entry as it is sent
-    #[arg(short, long)]
-    verbose: bool,
-    /// Prove this secret to the receiver (the file's first line; or set
-    /// ZCOPY_SECRET); needs --fingerprint. The session is then TLS-encrypted
-    #[arg(long, value_name = "FILE")]
-    secret_file: Option<PathBuf>,
+    #[command(flatten)]
+    report: flags::Json,
+    #[command(flatten)]
+    say: flags::Verbosity,
+    #[command(flatten)]
+    shared: flags::Secret,
     /// The receiver's certificate fingerprint (sha256:HEX, from the line `zcopy
     /// recv` printed): any other certificate is refused before a byte is sent
     #[arg(long, value_name = "FP")]
@@ -123,7 +118,7 @@ pub struct Args {
 
 /// With a secret, the TLS side that pins the receiver; without, plain TCP.
 fn secure(args: &Args) -> Result<Option<tls::Sender>> {
-    let secret = tls::Secret::given(args.secret_file.as_deref())?;
+    let secret = tls::Secret::given(args.shared.secret_file.as_deref())?;
     let usage = |text: &str| Err(super::Usage(text.to_string()).into());
     match (secret, &args.fingerprint) {
         (None, None) => Ok(None),
@@ -157,7 +152,7 @@ fn config(args: &Args, rules: &Rules) -> SendConfig {
     config.mirror.itemize = args.itemize_changes || args.dry_run;
     config.mirror.rules = rules.lines();
     config.connect_timeout = secs(args.connect_timeout);
-    config.timeout = secs(args.timeout);
+    config.timeout = secs(args.stall.timeout);
     config.limit_rate = args.limit_rate;
     config
 }
@@ -246,13 +241,13 @@ pub fn run(args: Args) -> Result<()> {
     let meter = Meter::new(total, items.len() as u64);
     let config = config(&args, &rules);
     let stream = send::dial(&addr, &config, secure.as_ref())?;
-    if let Some(secure) = secure.as_ref().filter(|_| args.verbose) {
+    if let Some(secure) = secure.as_ref().filter(|_| args.say.verbose()) {
         eprintln!("{addr}: secret proven; TLS 1.3; {}", secure.record_layer());
     }
     let watch = Watch {
         meter: meter.clone(),
-        verbose: args.verbose,
-        items_to_stderr: args.json,
+        verbose: args.say.verbose(),
+        items_to_stderr: args.report.json,
     };
     let mut sender = Sender::open(
         &config,
@@ -262,7 +257,7 @@ pub fn run(args: Args) -> Result<()> {
         Arc::new(watch),
         secure.as_ref(),
     )?;
-    let drawing = meter.show(args.progress || !args.json && !args.quiet);
+    let drawing = meter.show(args.progress || !args.report.json && !args.say.quiet);
     sender.send_items(&items)?;
     sender.finish()?;
     drop(drawing);
@@ -275,7 +270,7 @@ pub fn run(args: Args) -> Result<()> {
         .iter()
         .filter(|i| i.entry.kind != EntryKind::Dir)
         .count();
-    if args.json {
+    if args.report.json {
         let mut extra = Map::new();
         extra.insert("files".into(), files.into());
         extra.insert("streams".into(), streams.into());
@@ -289,7 +284,7 @@ pub fn run(args: Args) -> Result<()> {
             extra.insert("file".into(), one.source.display().to_string().into());
         }
         super::print_json(&summary.json(extra))?;
-    } else if !args.quiet {
+    } else if !args.say.quiet {
         let dry = if args.dry_run { " (DRY RUN)" } else { "" };
         match &items[..] {
             [one] if one.entry.kind == EntryKind::File => {

@@ -43,7 +43,7 @@ pub(super) fn run_raw(args: &Args, paths: &[PathBuf], addr: &str) -> Result<()> 
     let stream = zcopy_wire::net::connect(addr, secs(args.connect_timeout))?;
     // The socket timeout is only a tick for the watchdog in `progress`: as the
     // limit itself, each partial send would restart it.
-    let stall = Some(secs(args.timeout)).filter(|t| !t.is_zero());
+    let stall = Some(secs(args.stall.timeout)).filter(|t| !t.is_zero());
     let tick = stall.map_or(Duration::ZERO, |s| s.min(TICK));
     zcopy_wire::net::keep_alive(&stream, tick)
         .with_context(|| format!("{addr}: socket options"))?;
@@ -65,7 +65,8 @@ pub(super) fn run_raw(args: &Args, paths: &[PathBuf], addr: &str) -> Result<()> 
     };
     let mut transfer = Transfer::new(&source, &stream, options)
         .with_context(|| format!("cannot send {}", path.display()))?;
-    progress::run_watched(&mut transfer, len, !args.json && !args.quiet, stall)
+    let show = !args.report.json && !args.say.quiet;
+    progress::run_watched(&mut transfer, len, show, stall)
         .map_err(zcopy_wire::Error::from)
         .with_context(|| {
             format!(
@@ -86,7 +87,7 @@ pub(super) fn run_raw(args: &Args, paths: &[PathBuf], addr: &str) -> Result<()> 
         seconds: started.elapsed().as_secs_f64(),
         usage: Rusage::process().since(&usage),
     };
-    if args.json {
+    if args.report.json {
         let mut extra = Map::new();
         extra.insert("file".into(), path.display().to_string().into());
         extra.insert("peer".into(), addr.into());
@@ -97,7 +98,7 @@ pub(super) fn run_raw(args: &Args, paths: &[PathBuf], addr: &str) -> Result<()> 
             );
         }
         crate::cmd::print_json(&summary.json(extra))?;
-    } else if !args.quiet {
+    } else if !args.say.quiet {
         let why = calibrated.map_or_else(String::new, |(_, why)| {
             format!(" (auto, calibrated: {why})")
         });
