@@ -32,6 +32,9 @@ pub enum Error {
     /// A `--filter` rule of a kind this implementation does not have.
     #[error("unknown filter rule {0:?} (try '- PATTERN', '+ PATTERN' or ':- .gitignore')")]
     Unknown(String),
+    /// A per-directory file named by a path, not a file name.
+    #[error("filter rule {0:?}: the per-directory file must be a file name, without /")]
+    MergeName(String),
     /// An empty pattern.
     #[error("empty pattern in filter rule {0:?}")]
     Empty(String),
@@ -154,6 +157,10 @@ impl Rules {
         match head {
             b"-" | b"exclude" => self.push(Action::Exclude, rest),
             b"+" | b"include" => self.push(Action::Include, rest),
+            // A file name, not a path: the receiver reads it in its own directories.
+            b":-" | b"dir-merge,-" if rest.contains(&b'/') || rest == b"." || rest == b".." => {
+                return Err(Error::MergeName(shown()))
+            }
             b":-" | b"dir-merge,-" => self.rules.push(Rule::DirMerge(rest.to_vec())),
             _ => return Err(Error::Unknown(shown())),
         }

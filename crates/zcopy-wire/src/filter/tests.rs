@@ -45,6 +45,7 @@ fn filter_rules_and_their_lines() {
     rules.push_filter(b"exclude_x").unwrap();
     assert!(rules.push_filter(b"merge x").is_err());
     assert!(rules.push_filter(b"-").is_err());
+    assert!(rules.push_filter(b":- ../../etc/passwd").is_err());
     let lines = rules.lines();
     assert_eq!(
         lines,
