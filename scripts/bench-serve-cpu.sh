@@ -28,7 +28,8 @@ mkdir -p "$work/www" "$work/nginx"
 chmod 755 "$work" "$work/www"
 head -c 4096 /dev/urandom > "$work/www/4k.bin"
 head -c 65536 /dev/urandom > "$work/www/64k.bin"
-cat docs/*.md README.md | head -c 65536 > "$work/www/64k.txt"
+cat docs/*.md README.md > "$work/docs.txt"
+head -c 65536 "$work/docs.txt" > "$work/www/64k.txt"
 
 declare -A port pid
 start_zcopy() { # name, extra args...
