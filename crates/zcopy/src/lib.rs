@@ -34,6 +34,10 @@
 //! unnamed and linked into place when complete; [`copy_contents`] is its middle,
 //! for callers that place files themselves. Both say what ran and what was skipped.
 //!
+//! [`Drive`](drive::Drive) runs a transfer the way a command does: in steps that a
+//! progress bar can follow, under a shared [`Limiter`](limit::Limiter)'s rate, and
+//! ended when nothing has moved for a while.
+//!
 //! [`walk()`](walk::walk) walks a tree depth first without following symlinks,
 //! naming each entry by its bytes relative to the root, with a hook to filter
 //! entries out; `zcopy send` and `zcopy cp -r` list directories with it.
@@ -81,7 +85,9 @@
 pub mod choice;
 mod copy;
 pub mod copy_file;
+pub mod drive;
 pub mod engine;
+pub mod limit;
 pub mod place;
 pub mod report;
 // Maps files and reads them in place, behind a SIGBUS guard.
