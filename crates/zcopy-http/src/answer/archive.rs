@@ -1,8 +1,7 @@
 //! `GET /DIR/?archive=tar`: the folder as one POSIX tar stream of known length
 //! ([`crate::archive`]), with a strong ETag, `Last-Modified` (its newest member),
-//! `Content-Disposition: attachment`, one range (`206`, `If-Range`), `304`s and
-//! HEAD. Several ranges get the whole archive (RFC 9110 §14.2 lets a server
-//! ignore `Range`).
+//! `Content-Disposition: attachment`, ranges (`206`, several as
+//! `multipart/byteranges`, `If-Range`), `304`s and HEAD.
 
 use std::os::unix::ffi::OsStrExt;
 use std::rc::Rc;
