@@ -69,8 +69,17 @@ fn framed_round_trip_with_every_engine_pair() {
             let o = send(
                 &src,
                 &server.addr,
-                // -W: each send moves the whole file, not a delta against the last.
-                &["--engine", send_engine, "--json", "--buffer", "1KiB", "-W"],
+                // Every pair moves the whole file again: not the quick check's
+                // nothing (--ignore-times), not a delta against the last (-W).
+                &[
+                    "--engine",
+                    send_engine,
+                    "--json",
+                    "--buffer",
+                    "1KiB",
+                    "--ignore-times",
+                    "-W",
+                ],
             );
             assert!(
                 o.status.success(),

@@ -17,17 +17,20 @@
 //!
 //! The receiver answers a file sent with `ASK` with HAVE: the blocks it already holds
 //! from an interrupted transfer (or the whole file), so the sender sends only the
-//! rest. Any error ends the session with ERR and its reason, which the sender
+//! rest. A mirror's messages (MIRROR, NAMES, ITEM) are in [`Mirror`]'s module;
+//! a FILE sent with a digest (`send -c`) is complete in place only if the file
+//! there has that digest too. Any error ends the session with ERR and its reason, which the sender
 //! prints. The greeting's capability bits leave room for later steps (authentication
 //! will be one); a side ignores bits it does not know.
 
 use std::io;
 
-use xxhash_rust::xxh3::xxh3_128;
-use zcopy::xxh3::Xxh3;
-
+mod digest;
+mod mirror;
 mod reader;
 
+pub use digest::{file_digest, zeros_digest};
+pub use mirror::{names_messages, Mirror};
 pub use reader::Reader;
 
 /// The first four bytes of every framed connection, both ways.
@@ -37,14 +40,16 @@ pub const MAGIC: &[u8; 4] = b"ZCPY";
 pub const VERSION: u8 = 2;
 
 /// The greeting's capability bits this implementation has.
-pub const CAPS: u32 = CAP_RESUME | CAP_STREAMS | CAP_DELTA;
+pub const CAPS: u32 = CAP_RESUME | CAP_STREAMS | CAP_MIRROR | CAP_DELTA;
 /// The receiver keeps partial files and answers ASK with HAVE.
 pub const CAP_RESUME: u32 = 1;
 /// The receiver accepts extra connections joining a session.
 pub const CAP_STREAMS: u32 = 2;
+/// The receiver takes MIRROR, NAMES and FILE digests, and answers ITEM.
+pub const CAP_MIRROR: u32 = 4;
 /// The receiver answers a FILE sent with `delta` and held in an older version
 /// with SIG, and builds the file from COPY and LITERAL (see [`crate::delta`]).
-pub const CAP_DELTA: u32 = 4;
+pub const CAP_DELTA: u32 = 8;
 
 /// The reason a receiver that requires a secret gives a sender that has none.
 pub const NEEDS_SECRET: &str = "this receiver requires a secret: run send as the line `zcopy recv` printed says (ZCOPY_SECRET=... zcopy send --fingerprint ...)";
@@ -126,6 +131,10 @@ pub struct Entry {
     pub ask: bool,
     /// With `ask`: a file already in place with the same size and mtime is complete.
     pub complete_ok: bool,
+    /// With `ask` and `complete_ok`: the file's digest ([`file_digest`] of its
+    /// blocks), which a file in place must have too (`send -c`), not only its
+    /// size and mtime.
+    pub digest: Option<u128>,
     /// With `ask`: an older version in place may be answered with SIG (delta).
     pub delta: bool,
     /// The path relative to the receiver's directory, `/`-separated: bytes, as
@@ -196,6 +205,12 @@ pub enum Msg {
     Err { id: u32, reason: String },
     /// Receiver: every entry is in place; the session is over.
     Bye,
+    /// Sender, first: the session is a mirror ([`Mirror`]).
+    Mirror(Mirror),
+    /// Sender: names it will send, for a deletion before the transfer; empty: the last.
+    Names(Vec<Vec<u8>>),
+    /// Receiver: one `--itemize-changes` line (`>f+++++++++ a/b`).
+    Item(Vec<u8>),
 }
 
 impl Msg {
@@ -212,10 +227,19 @@ impl Msg {
                 out.extend_from_slice(&e.mtime.1.to_be_bytes());
                 out.extend_from_slice(&e.size.unwrap_or(u64::MAX).to_be_bytes());
                 out.extend_from_slice(&e.block.to_be_bytes());
-                out.push(u8::from(e.ask) | u8::from(e.complete_ok) << 1 | u8::from(e.delta) << 2);
+                out.push(
+                    u8::from(e.ask)
+                        | u8::from(e.complete_ok) << 1
+                        | u8::from(e.digest.is_some()) << 2
+                        | u8::from(e.delta) << 3,
+                );
                 for text in [&e.path, &e.target] {
                     out.extend_from_slice(&(text.len() as u16).to_be_bytes());
                     out.extend_from_slice(text);
+                }
+                // After the names: a receiver without CAP_MIRROR ignores it.
+                if let Some(d) = e.digest {
+                    out.extend_from_slice(&d.to_be_bytes());
                 }
                 b'F'
             }
@@ -277,6 +301,18 @@ impl Msg {
                 b'X'
             }
             Msg::Bye => b'B',
+            Msg::Mirror(m) => {
+                m.encode(out);
+                b'M'
+            }
+            Msg::Names(list) => {
+                mirror::names(list, out);
+                b'N'
+            }
+            Msg::Item(line) => {
+                out.extend_from_slice(line);
+                b'I'
+            }
         };
         let body = (out.len() - start - 5) as u32;
         out[start] = kind;
@@ -302,6 +338,11 @@ impl Msg {
                 let flags = b.u8()?;
                 let path = b.name()?;
                 let target = b.name()?;
+                let digest = if flags & 4 != 0 {
+                    Some(b.u128()?)
+                } else {
+                    None
+                };
                 if !BLOCK_RANGE.contains(&block) {
                     return Err(invalid(&format!("block size {block} out of range")));
                 }
@@ -315,7 +356,8 @@ impl Msg {
                     block,
                     ask: flags & 1 != 0,
                     complete_ok: flags & 2 != 0,
-                    delta: flags & 4 != 0,
+                    digest,
+                    delta: flags & 8 != 0,
                     path,
                     target,
                 })
@@ -366,6 +408,12 @@ impl Msg {
                 reason: String::from_utf8_lossy(b.0).into_owned(),
             },
             b'B' => Msg::Bye,
+            b'M' => Msg::Mirror(Mirror::decode(&mut b)?),
+            b'N' => Msg::Names(mirror::decode_names(&mut b)?),
+            b'I' => {
+                mirror::check_item(b.0)?;
+                Msg::Item(b.0.to_vec())
+            }
             k => return Err(invalid(&format!("unknown message kind 0x{k:02x}"))),
         };
         Ok(msg)
@@ -435,30 +483,6 @@ pub fn shown(name: &[u8]) -> std::borrow::Cow<'_, str> {
 
 fn invalid(why: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, why.to_string())
-}
-
-/// The digest of a whole file: XXH3-128 of its blocks' XXH3-128s (16 bytes each,
-/// big-endian) in block order, so blocks can be hashed in any order, on any
-/// connection, and a resumed file needs no re-read of the blocks it kept.
-pub fn file_digest(blocks: &[u128]) -> u128 {
-    let mut h = Xxh3::new();
-    for d in blocks {
-        h.update(&d.to_be_bytes());
-    }
-    h.digest128()
-}
-
-/// The XXH3-128 of `len` zero bytes (a HOLE block), computed once per length.
-pub fn zeros_digest(len: u32) -> u128 {
-    use std::sync::Mutex;
-    static KNOWN: Mutex<Vec<(u32, u128)>> = Mutex::new(Vec::new());
-    let mut known = KNOWN.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(&(_, d)) = known.iter().find(|(l, _)| *l == len) {
-        return d;
-    }
-    let d = xxh3_128(&vec![0u8; len as usize]);
-    known.push((len, d));
-    d
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use rustix::io::Errno;
 
 use crate::delta::{Apply, Copy, Counts, Signature};
 use crate::frame::Entry;
-use crate::partial::{times, Root};
+use crate::partial::{same_file_in_place, times, Root};
 
 /// The new version being built.
 pub(super) struct Incoming {
@@ -24,10 +24,15 @@ pub(super) struct Incoming {
     buf: Vec<u8>,
 }
 
-/// The older version of `entry`'s file, when a regular, non-empty one is in place
-/// and an unnamed file can be made beside it: its signature, and the new file.
+/// The older version of `entry`'s file, when a regular, non-empty one is in place,
+/// is not complete by the quick check, and an unnamed file can be made beside it:
+/// its signature, and the new file.
 pub(super) fn open(root: &Root, entry: &Entry) -> io::Result<Option<(Incoming, Signature)>> {
     let (dir, name) = root.parent_of(&entry.path)?;
+    // The quick check's complete file is answered by the whole-file path: HAVE complete.
+    if entry.complete_ok && same_file_in_place(&dir, &name, entry) {
+        return Ok(None);
+    }
     let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW;
     let old = match rustix::fs::openat(&*dir, name.as_slice(), flags, Mode::empty()) {
         Ok(fd) => File::from(fd),

@@ -19,7 +19,9 @@
 mod admit;
 mod blocks;
 mod conn;
+mod delete;
 mod delta;
+mod mirror;
 mod session;
 
 use std::collections::HashMap;
