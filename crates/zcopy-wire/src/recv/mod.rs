@@ -99,11 +99,9 @@ impl Receiver {
         observer: Arc<dyn Observer>,
     ) -> Receiver {
         Receiver {
-            options: Options {
-                engine: config.engine,
-                buffer: config.buffer,
-                ..Options::default()
-            },
+            options: Options::default()
+                .engine(config.engine)
+                .buffer(config.buffer),
             limiter: config.limit_rate.map(Limiter::new),
             root: root.map(Arc::new),
             sessions: Mutex::default(),
