@@ -25,16 +25,23 @@ pub enum LogFormat {
 
 /// What is known of a request until its response is out.
 pub struct Record {
+    /// The request method, as sent.
     pub method: String,
+    /// The request target, as sent.
     pub target: String,
     /// `1` for HTTP/1.1, `0` for HTTP/1.0.
     pub version: u8,
     /// The user named by Basic credentials, checked or not (nginx's `$remote_user`).
     pub user: Option<String>,
+    /// The `Referer` header.
     pub referer: Option<String>,
+    /// The `User-Agent` header.
     pub user_agent: Option<String>,
+    /// The response status.
     pub status: Status,
+    /// When the request arrived.
     pub started: Instant,
+    /// Body bytes sent.
     pub bytes: u64,
     /// How the body went out: an engine's name, `memory`, or `-` (none).
     pub engine: &'static str,

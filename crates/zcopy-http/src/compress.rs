@@ -30,7 +30,9 @@ pub const BUDGET: usize = 64 << 20;
 /// A coding made on the fly.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Coding {
+    /// `zstd` (RFC 8878).
     Zstd,
+    /// `gzip`.
     Gzip,
 }
 

@@ -27,7 +27,9 @@ const HASHERS: usize = 2;
 /// The algorithms `get` can check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Algorithm {
+    /// SHA-256: `sha-256`.
     Sha256,
+    /// SHA-512: `sha-512`.
     Sha512,
 }
 

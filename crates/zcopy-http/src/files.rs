@@ -16,16 +16,22 @@ pub enum Resolved {
     Listing(File, String, String),
     /// A directory asked for without its trailing slash.
     Redirect(String),
+    /// Nothing servable there: 404.
     NotFound,
+    /// Outside the root, or refused by the kernel: 403.
     Forbidden,
+    /// A malformed path: 400.
     BadRequest,
 }
 
 /// Why a target names nothing servable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Refused {
+    /// Nothing servable there: 404.
     NotFound,
+    /// Outside the root, or refused by the kernel: 403.
     Forbidden,
+    /// A malformed path: 400.
     BadRequest,
 }
 
@@ -41,11 +47,13 @@ impl From<Refused> for Resolved {
 
 /// The served directory: its path, and a descriptor every lookup starts from.
 pub struct Root {
+    /// The directory as given.
     pub path: PathBuf,
     dir: File,
 }
 
 impl Root {
+    /// Opens the served directory `path`.
     pub fn open(path: PathBuf) -> std::io::Result<Root> {
         let dir = File::open(&path)?;
         Ok(Root { path, dir })
@@ -158,6 +166,8 @@ fn relative(target: &str, hidden: bool) -> Result<(&str, String, String), Refuse
     Ok((path, decoded, relative))
 }
 
+/// Opens `relative` read-only beneath `dir` with `openat2(RESOLVE_BENEATH |
+/// RESOLVE_NO_MAGICLINKS)`: no `..` or symlink leads out of it.
 pub fn open_beneath<P: rustix::path::Arg>(dir: &File, relative: P) -> rustix::io::Result<File> {
     use rustix::fs::{Mode, OFlags, ResolveFlags};
     let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY;
@@ -165,6 +175,8 @@ pub fn open_beneath<P: rustix::path::Arg>(dir: &File, relative: P) -> rustix::io
     rustix::fs::openat2(dir, relative, flags, Mode::empty(), resolve).map(File::from)
 }
 
+/// What an `openat2` failure answers: 403 for a way out of the root or a
+/// permission, 404 otherwise.
 pub fn refusal(e: rustix::io::Errno) -> Resolved {
     refused(e).into()
 }

@@ -18,7 +18,7 @@
 //! The client, in [`client`]: downloads spliced from the socket into a file placed
 //! beside its target, with redirects, resumes, ranges and segments.
 // Unsafe code only where systemd's descriptor is taken, in listen_fds.
-#![deny(unsafe_code, clippy::undocumented_unsafe_blocks)]
+#![deny(missing_docs, unsafe_code, clippy::undocumented_unsafe_blocks)]
 
 pub mod access_log;
 pub mod answer;

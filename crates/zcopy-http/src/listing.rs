@@ -16,10 +16,15 @@ use crate::files::{self, Root};
 
 /// One listed entry.
 pub struct Entry {
+    /// Its name in the directory.
     pub name: String,
+    /// Whether it is a directory (listed with a trailing `/`).
     pub is_dir: bool,
+    /// Whether it is a symbolic link.
     pub symlink: bool,
+    /// Its size in bytes.
     pub size: u64,
+    /// Its modification time.
     pub modified: SystemTime,
 }
 

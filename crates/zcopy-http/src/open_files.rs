@@ -34,8 +34,11 @@ const MAX_ENTRIES: usize = 1024;
 /// in the server's order of preference.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Encoding {
+    /// `br`: `FILE.br`.
     Brotli,
+    /// `zstd`: `FILE.zst`.
     Zstd,
+    /// `gzip`: `FILE.gz`.
     Gzip,
 }
 
@@ -62,18 +65,26 @@ impl Encoding {
 
 /// One representation of a file: the file itself or a precompressed sibling.
 pub struct Entry {
+    /// The open file.
     pub file: Rc<File>,
+    /// Its metadata when opened.
     pub meta: Metadata,
+    /// Its size.
     pub size: u64,
+    /// Its modification time (`Last-Modified`).
     pub modified: SystemTime,
+    /// The `ETag` value.
     pub etag: String,
     /// The `Content-Type` value: the MIME type, with `charset=utf-8` on `text/*`.
     pub content_type: Cow<'static, str>,
+    /// The sibling's coding; `None` for the file itself.
     pub encoding: Option<Encoding>,
     /// `Vary: Accept-Encoding` goes on every response of a file with siblings.
     pub vary: bool,
+    /// Its `Repr-Digest` value, once known.
     pub digest: Option<Arc<str>>,
     /// The `200` head, with a placeholder date at [`response::DATE_AT`].
+    /// The `200` head, with a placeholder date.
     pub head: Vec<u8>,
     /// The whole body, for a file small enough to go out with its head.
     pub bytes: Option<Vec<u8>>,
@@ -84,14 +95,19 @@ pub struct Entry {
 
 /// A file's body compressed on the fly, with its `200` head (placeholder date).
 pub struct Coded {
+    /// The `ETag` value.
     pub etag: String,
+    /// The `200` head, with a placeholder date.
     pub head: Vec<u8>,
+    /// The coded body.
     pub body: Vec<u8>,
 }
 
 /// A path's representations.
 pub struct Variants {
+    /// The file itself.
     pub plain: Rc<Entry>,
+    /// Its precompressed siblings, in the order of preference.
     pub encoded: Vec<Rc<Entry>>,
     /// Per [`Coding`]: the coded body once made (`None`: it saved nothing).
     coded: [OnceCell<Option<Rc<Coded>>>; 2],
@@ -192,14 +208,18 @@ fn accepts(header: &str, token: &str) -> bool {
 
 /// What a request path leads to.
 pub enum Lookup {
+    /// A file and its siblings.
     File(Rc<Variants>),
     /// A directory to list: its descriptor, its path relative to the root, and
     /// the decoded request path.
     Listing(File, String, String),
     /// A directory asked for without its trailing slash: here is its address.
     Redirect(String),
+    /// Nothing servable there: 404.
     NotFound,
+    /// Outside the root, or refused: 403.
     Forbidden,
+    /// A malformed path: 400.
     BadRequest,
 }
 

@@ -17,7 +17,9 @@ pub const MAX_HEADERS: usize = 64;
 /// A request's method, as far as a file server cares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Method {
+    /// `GET`.
     Get,
+    /// `HEAD`: the head without the body.
     Head,
     /// An upload (`zcopy serve --upload`, `curl -T`).
     Put,
@@ -28,18 +30,27 @@ pub enum Method {
 /// The parts of a request the server uses, borrowed from the input buffer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Request<'a> {
+    /// The method, sorted.
     pub method: Method,
+    /// The method as sent (for the access log).
     pub method_name: &'a str,
+    /// The request target: path and query.
     pub target: &'a str,
     /// The minor version: `1` for HTTP/1.1, `0` for HTTP/1.0.
     pub version: u8,
+    /// Whether the connection stays open after the response.
     pub keep_alive: bool,
+    /// The `Range` header.
     pub range: Option<&'a str>,
+    /// The `If-None-Match` header.
     pub if_none_match: Option<&'a str>,
+    /// The `If-Modified-Since` header.
     pub if_modified_since: Option<&'a str>,
     /// `Range` applies only while this validator matches (RFC 9110 §13.1.5).
     pub if_range: Option<&'a str>,
+    /// The `Accept-Encoding` header.
     pub accept_encoding: Option<&'a str>,
+    /// The `Accept` header.
     pub accept: Option<&'a str>,
     /// The body's length; only a PUT may have a body.
     pub content_length: Option<u64>,
@@ -49,6 +60,7 @@ pub struct Request<'a> {
     pub authorization: Option<&'a str>,
     /// For the access log.
     pub referer: Option<&'a str>,
+    /// The `User-Agent` header, for the access log.
     pub user_agent: Option<&'a str>,
     /// How many `Host` lines it has (see [`Request::host_ok`]).
     pub hosts: u8,

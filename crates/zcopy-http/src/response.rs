@@ -11,29 +11,50 @@ use std::time::{Duration, Instant, SystemTime};
 /// The statuses this server sends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {
+    /// `100 Continue`.
     Continue,
+    /// `200 OK`.
     Ok,
+    /// `201 Created`.
     Created,
+    /// `204 No Content`.
     NoContent,
+    /// `206 Partial Content`.
     PartialContent,
+    /// `301 Moved Permanently`.
     MovedPermanently,
+    /// `304 Not Modified`.
     NotModified,
+    /// `400 Bad Request`.
     BadRequest,
+    /// `401 Unauthorized`.
     Unauthorized,
+    /// `403 Forbidden`.
     Forbidden,
+    /// `404 Not Found`.
     NotFound,
+    /// `405 Method Not Allowed`.
     MethodNotAllowed,
+    /// `409 Conflict`.
     Conflict,
+    /// `411 Length Required`.
     LengthRequired,
+    /// `413 Content Too Large`.
     ContentTooLarge,
+    /// `414 URI Too Long`.
     UriTooLong,
+    /// `416 Range Not Satisfiable`.
     RangeNotSatisfiable,
+    /// `431 Request Header Fields Too Large`.
     HeaderFieldsTooLarge,
+    /// `500 Internal Server Error`.
     InternalServerError,
+    /// `507 Insufficient Storage`.
     InsufficientStorage,
 }
 
 impl Status {
+    /// The status code.
     pub fn code(self) -> u16 {
         match self {
             Status::Continue => 100,
@@ -59,6 +80,7 @@ impl Status {
         }
     }
 
+    /// The reason phrase.
     pub fn reason(self) -> &'static str {
         match self {
             Status::Continue => "Continue",
@@ -106,6 +128,7 @@ impl Default for Clock {
 }
 
 impl Clock {
+    /// A clock with the date rendered now.
     pub fn new() -> Clock {
         let now = Instant::now();
         Clock {
@@ -156,10 +179,12 @@ pub fn start(out: &mut Vec<u8>, status: Status, date: &[u8; DATE_LEN], close: bo
     }
 }
 
+/// Appends the header line `name: value`.
 pub fn header(out: &mut Vec<u8>, name: &str, value: impl std::fmt::Display) {
     let _ = write!(out, "{name}: {value}\r\n");
 }
 
+/// Ends a head: the blank line.
 pub fn end(out: &mut Vec<u8>) {
     out.extend_from_slice(b"\r\n");
 }

@@ -31,7 +31,9 @@ use crate::transport::Transport;
 
 /// A listening socket: TCP, or Unix-domain (`--listen unix:/path`).
 pub enum Listener {
+    /// A TCP socket.
     Tcp(TcpListener),
+    /// A Unix-domain socket.
     Unix(UnixListener),
 }
 
@@ -46,8 +48,11 @@ impl Listener {
 
 /// A server ready to start.
 pub struct Server {
+    /// What the workers share.
     pub config: Config,
+    /// Where connections come from.
     pub listener: Listener,
+    /// How many worker threads, each with its own event loop.
     pub workers: usize,
 }
 
@@ -55,7 +60,9 @@ pub struct Server {
 /// CPU time and context switches of their threads.
 #[derive(Default)]
 pub struct Totals {
+    /// Syscalls the body engines issued.
     pub syscalls: Syscalls,
+    /// The worker threads' CPU time and context switches.
     pub rusage: Rusage,
 }
 
@@ -116,6 +123,7 @@ impl Server {
 }
 
 impl Handle {
+    /// A [`Stopper`] for this server.
     pub fn stopper(&self) -> Stopper {
         Stopper(self.shared.clone())
     }

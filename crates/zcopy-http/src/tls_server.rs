@@ -78,6 +78,7 @@ pub enum Stop {
 }
 
 impl Session {
+    /// A session for a new connection, on the server's TLS configuration.
     pub fn new(config: &Arc<ServerConfig>) -> Result<Session, rustls::Error> {
         Ok(Session {
             tls: ServerConnection::new(config.clone())?,
@@ -86,6 +87,7 @@ impl Session {
         })
     }
 
+    /// Whether the handshake is still under way.
     pub fn handshaking(&self) -> bool {
         self.tls.is_handshaking()
     }

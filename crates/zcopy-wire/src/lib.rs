@@ -10,6 +10,7 @@
 //! ([`Error`]), their text names the file or the rule that refused it, and the
 //! `zcopy` command decides what to print and how to exit.
 #![deny(
+    missing_docs,
     unsafe_code,
     unsafe_op_in_unsafe_fn,
     clippy::undocumented_unsafe_blocks

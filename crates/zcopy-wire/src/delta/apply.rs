@@ -24,6 +24,7 @@ pub struct Counts {
 }
 
 impl Counts {
+    /// Adds `other`'s counts to these.
     pub fn add(&mut self, other: Counts) {
         self.literal += other.literal;
         self.referenced += other.referenced;

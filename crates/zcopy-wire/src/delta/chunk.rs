@@ -19,8 +19,11 @@ const WINDOW: usize = 8 << 20;
 /// One chunk: where it starts, its length and the XXH3-128 of its bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Chunk {
+    /// Where the chunk starts in the file.
     pub offset: u64,
+    /// Its length in bytes.
     pub len: u32,
+    /// The XXH3-128 of its bytes.
     pub digest: u128,
 }
 

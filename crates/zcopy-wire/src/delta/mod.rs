@@ -5,7 +5,7 @@
 //! 1. The receiver describes its old copy ([`Signature`]): the file cut into
 //!    content-defined chunks ([`chunk`]), each with its XXH3-128.
 //! 2. The sender cuts the new file the same way and plans ([`Planner`]): a chunk
-//!    whose digest the old copy has becomes a reference ([`Copy`], runs merged),
+//!    whose digest the old copy has becomes a reference ([`Copy`](struct@Copy), runs merged),
 //!    any other is sent as it is ([`Op::Literal`]).
 //! 3. The receiver applies ([`Apply`]) into a new file beside the target: the
 //!    referenced runs cloned with `FICLONERANGE` where the file system shares

@@ -10,8 +10,11 @@ use super::signature::Signature;
 /// `len` bytes of the old file at `old` go to `new` in the new file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Copy {
+    /// Where the bytes start in the old file.
     pub old: u64,
+    /// Where they go in the new file.
     pub new: u64,
+    /// How many bytes.
     pub len: u64,
 }
 
@@ -25,7 +28,7 @@ pub enum Op {
 }
 
 /// Turns the new file's chunks, given in order, into ops; references to old
-/// chunks that follow each other are merged into one [`Copy`].
+/// chunks that follow each other are merged into one [`Copy`](struct@Copy).
 pub struct Planner<'a> {
     old: &'a Signature,
     /// Each digest's first chunk in the old file.

@@ -8,6 +8,7 @@ use super::chunk::{chunks, Chunk, MAX};
 /// chunk `i` ends.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Signature {
+    /// The chunks, from offset 0 to the end of the file.
     pub chunks: Vec<Chunk>,
 }
 

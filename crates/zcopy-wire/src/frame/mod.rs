@@ -70,15 +70,19 @@ pub const MAX_PATH: usize = 4096;
 /// The greeting, the same shape both ways.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Greeting {
+    /// The protocol version the side speaks.
     pub version: u8,
+    /// The capability bits the side offers.
     pub caps: u32,
     /// 0 from a sender opening a session; the session's number otherwise.
     pub session: u64,
 }
 
 impl Greeting {
+    /// Its length on the wire: magic (4), version (1), caps (4), session (8).
     pub const LEN: usize = 17;
 
+    /// The greeting as it goes on the wire.
     pub fn encode(&self) -> [u8; Greeting::LEN] {
         let mut out = [0u8; Greeting::LEN];
         out[..4].copy_from_slice(MAGIC);
@@ -88,6 +92,7 @@ impl Greeting {
         out
     }
 
+    /// A greeting from the wire; an error when the magic is not zcopy's.
     pub fn decode(bytes: &[u8; Greeting::LEN]) -> io::Result<Greeting> {
         if &bytes[..4] != MAGIC {
             return Err(invalid(
@@ -105,8 +110,11 @@ impl Greeting {
 /// What an entry is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EntryKind {
+    /// A regular file: its blocks follow.
     File = 0,
+    /// A directory.
     Dir = 1,
+    /// A symbolic link: its target is in the entry.
     Symlink = 2,
 }
 
@@ -119,6 +127,7 @@ pub const PERMISSION_BITS: u32 = 0o777;
 pub struct Entry {
     /// The sender's number for this entry, echoed in DATA, HOLE, END, HAVE, OK, ERR.
     pub id: u32,
+    /// A file, a directory or a symlink.
     pub kind: EntryKind,
     /// Permission bits (`st_mode & 0o7777`).
     pub mode: u32,
@@ -126,6 +135,7 @@ pub struct Entry {
     pub mtime: (i64, u32),
     /// Content length; `None` for a source that does not know it (a pipe, `/proc`).
     pub size: Option<u64>,
+    /// The block size the file's DATA and HAVE bits count in.
     pub block: u32,
     /// Answer with HAVE before any DATA (resume).
     pub ask: bool,
@@ -147,6 +157,7 @@ pub struct Entry {
 /// How much of a file the receiver already holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Have {
+    /// None of it: every block is to be sent.
     Nothing,
     /// One bit per block, least significant bit of byte 0 is block 0.
     Blocks(Vec<u8>),
@@ -155,6 +166,7 @@ pub enum Have {
 }
 
 impl Have {
+    /// Whether block number `block` is already there.
     pub fn holds(&self, block: usize) -> bool {
         match self {
             Have::Nothing => false,
@@ -172,37 +184,85 @@ pub enum Msg {
     /// Sender: an entry; a file's blocks and END follow.
     File(Entry),
     /// Sender: `len` bytes at `offset` follow, then their XXH3-128 (16 bytes).
-    Data { id: u32, offset: u64, len: u32 },
+    Data {
+        /// The entry's number.
+        id: u32,
+        /// Where the bytes go in the file.
+        offset: u64,
+        /// How many bytes follow.
+        len: u32,
+    },
     /// Sender: `len` zero bytes at `offset`, not sent.
-    Hole { id: u32, offset: u64, len: u32 },
+    Hole {
+        /// The entry's number.
+        id: u32,
+        /// Where the hole starts in the file.
+        offset: u64,
+        /// How many zero bytes.
+        len: u32,
+    },
     /// Sender: the file is complete; its size and the digest of its block digests.
-    End { id: u32, size: u64, digest: u128 },
+    End {
+        /// The entry's number.
+        id: u32,
+        /// The file's size.
+        size: u64,
+        /// The XXH3-128 of its block digests.
+        digest: u128,
+    },
     /// Sender: no more entries.
     Done,
     /// Receiver: the answer to an entry sent with `ask`.
-    Have { id: u32, have: Have },
+    Have {
+        /// The entry's number.
+        id: u32,
+        /// What the receiver holds of it.
+        have: Have,
+    },
     /// Receiver: the answer to an entry sent with `delta` when an older version is
     /// in place: its chunks ([`crate::delta::Signature::encode`]), in as many
     /// messages as they need, `last` on the final one.
     Sig {
+        /// The entry's number.
         id: u32,
+        /// Whether this is the signature's last message.
         last: bool,
+        /// Encoded chunks of the old version.
         chunks: Vec<u8>,
     },
     /// Sender: `len` bytes of the old version at `old` go to `new`.
     Copy {
+        /// The entry's number.
         id: u32,
+        /// Offset in the old version.
         old: u64,
+        /// Offset in the new file.
         new: u64,
+        /// Bytes referenced.
         len: u64,
     },
     /// Sender: `len` bytes at `offset` follow, as they are (a delta's literal
     /// chunk; the file digest at END covers them).
-    Literal { id: u32, offset: u64, len: u32 },
+    Literal {
+        /// The entry's number.
+        id: u32,
+        /// Offset in the new file.
+        offset: u64,
+        /// Bytes that follow.
+        len: u32,
+    },
     /// Receiver: the file is verified and under its real name.
-    Ok { id: u32 },
+    Ok {
+        /// The entry's number.
+        id: u32,
+    },
     /// Either side: the session ends for this reason (`id` 0: not about one file).
-    Err { id: u32, reason: String },
+    Err {
+        /// The entry's number, or 0.
+        id: u32,
+        /// Why, in words for a message.
+        reason: String,
+    },
     /// Receiver: every entry is in place; the session is over.
     Bye,
     /// Sender, first: the session is a mirror ([`Mirror`]).

@@ -14,6 +14,7 @@ pub struct Reader<R> {
 }
 
 impl<R: Read> Reader<R> {
+    /// A reader of the messages `inner` carries, with a 64 KiB buffer.
     pub fn new(inner: R) -> Reader<R> {
         Reader {
             inner,
@@ -23,6 +24,7 @@ impl<R: Read> Reader<R> {
         }
     }
 
+    /// The stream underneath.
     pub fn get_ref(&self) -> &R {
         &self.inner
     }

@@ -69,7 +69,9 @@ pub struct Partial {
     /// `O_TMPFILE`, linked into place at the end and gone if the receiver dies).
     named: bool,
     manifest_name: Vec<u8>,
+    /// The partial file, open for writing.
     pub file: File,
+    /// The FILE message it is received for.
     pub entry: Entry,
     manifest: Mutex<Option<File>>,
     blocks: Mutex<Vec<Option<u128>>>,

@@ -25,6 +25,8 @@ pub struct Root {
 const RECENT_DIRS: usize = 8;
 
 impl Root {
+    /// Opens the output directory `dir_path`; with `single` (`-o FILE`), the one
+    /// file of the transfer lands under that name.
     pub fn open(dir_path: &std::path::Path, single: Option<Vec<u8>>) -> io::Result<Root> {
         let dir = rustix::fs::open(
             dir_path,
@@ -102,6 +104,7 @@ impl Root {
         Ok((dir, name.to_vec()))
     }
 
+    /// Whether the transfer's one file has a name of its own (`-o FILE`).
     pub fn is_single(&self) -> bool {
         self.single.is_some()
     }

@@ -60,8 +60,10 @@ pub enum Error {
     /// A step failed: which one, and its cause.
     #[error("{what}")]
     Failed {
+        /// The step, named for a message.
         what: String,
         #[source]
+        /// What failed in it.
         cause: io::Error,
     },
 }
@@ -307,6 +309,8 @@ pub struct Sender {
 }
 
 impl Sender {
+    /// A sender that accepts only the receiver certificate of `fingerprint` (SHA-256
+    /// hex) and proves `secret` to it.
     pub fn new(secret: Secret, fingerprint: &str) -> Result<Sender> {
         let expected = fingerprint.trim().to_ascii_lowercase();
         let well_formed = expected
