@@ -289,6 +289,7 @@ fn serve(files: &Files, engine: Engine) -> Result<Sample> {
         cache_control: None,
         hidden: false,
         precompressed: false,
+        compress: false,
         memory_body_max: 0,
         log: None,
         tls: None,

@@ -1,9 +1,10 @@
 //! Runs a transfer to the end, with a progress bar when stderr is a terminal.
 
 use std::io::IsTerminal;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
+use zcopy::drive::Drive;
 use zcopy::{Status, Transfer};
 
 /// Bytes moved between two updates of the bar.
@@ -19,18 +20,21 @@ pub fn run(
     run_watched(transfer, total, show, None)
 }
 
-/// Like [`run`], with a watchdog on progress: a socket timeout (`EAGAIN`) is
-/// retried until no byte has moved for `stall`, so the descriptors' own timeout
-/// is a short tick rather than the limit, which each partial send would restart.
+/// Like [`run`], with a watchdog on progress ([`Drive::stall`]): a socket timeout
+/// (`EAGAIN`) is retried until no byte has moved for `stall`.
 pub fn run_watched(
     transfer: &mut Transfer<'_>,
     total: Option<u64>,
     show: bool,
     stall: Option<Duration>,
 ) -> Result<(), zcopy::Error> {
+    let mut drive = Drive::new();
+    if let Some(stall) = stall {
+        drive = drive.stall(stall);
+    }
     let big = total.is_none_or(|t| t > STEP);
     if !(show && big && std::io::stderr().is_terminal()) {
-        return finish(watch(transfer, u64::MAX, stall, |_| {}), stall);
+        return finish(drive.run(transfer, |_| {}), stall);
     }
     let bar = match total {
         Some(total) => ProgressBar::new(total).with_style(
@@ -44,33 +48,9 @@ pub fn run_watched(
                 .expect("a valid template"),
         ),
     };
-    let result = watch(transfer, STEP, stall, |moved| bar.set_position(moved));
+    let result = drive.step(STEP).run(transfer, |n| bar.inc(n));
     bar.finish_and_clear();
     finish(result, stall)
-}
-
-/// Runs `transfer` in shares of `step` bytes, calling `moved` after each, until
-/// it is done, fails, or (with `stall`) nothing has moved for `stall`.
-fn watch(
-    transfer: &mut Transfer<'_>,
-    step: u64,
-    stall: Option<Duration>,
-    mut moved: impl FnMut(u64),
-) -> Result<Status, zcopy::Error> {
-    let mut last = (transfer.moved(), Instant::now());
-    loop {
-        let status = transfer.run_some(step)?;
-        if transfer.moved() > last.0 {
-            last = (transfer.moved(), Instant::now());
-            moved(last.0);
-        }
-        match (status, stall) {
-            (Status::Done, _) => return Ok(Status::Done),
-            (Status::WouldBlock(_), Some(stall)) if last.1.elapsed() < stall => {}
-            (Status::WouldBlock(side), _) => return Ok(Status::WouldBlock(side)),
-            (Status::More, _) => {}
-        }
-    }
 }
 
 fn finish(

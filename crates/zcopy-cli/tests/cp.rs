@@ -10,7 +10,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{have, names_in, pattern, zcopy, Tmpfs};
+use common::{have, names_in, pattern, zcopy, LoopMount, Tmpfs};
 
 fn cp(args: &[&str]) -> (i32, String) {
     let o = zcopy().arg("cp").args(args).output().unwrap();
@@ -224,67 +224,6 @@ fn reflink_always_fails_clearly_where_the_file_system_cannot_clone() {
         "{err}"
     );
     assert_eq!(names_in(dir.path()), ["a"]);
-}
-
-/// A file system image on a loop device, unmounted and detached on drop.
-struct LoopMount {
-    dir: tempfile::TempDir,
-    device: String,
-}
-
-impl LoopMount {
-    fn new(fs: &str, test: &str) -> Option<LoopMount> {
-        if !rustix::process::geteuid().is_root() {
-            eprintln!("SKIP {test}: needs root for losetup and mount");
-            return None;
-        }
-        let mkfs = format!("mkfs.{fs}");
-        if !have(&mkfs, test) || !have("losetup", test) || !have("filefrag", test) {
-            return None;
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let image = dir.path().join("fs.img");
-        std::fs::File::create(&image)
-            .unwrap()
-            .set_len(512 << 20)
-            .unwrap();
-        let ok = |cmd: &mut Command| {
-            cmd.output().map(|o| {
-                (
-                    o.status.success(),
-                    String::from_utf8_lossy(&o.stdout).trim().to_string(),
-                )
-            })
-        };
-        let (made, _) = ok(Command::new(&mkfs).arg("-q").arg(&image)).unwrap();
-        assert!(made, "{mkfs} failed");
-        let (attached, device) =
-            ok(Command::new("losetup").args(["-f", "--show"]).arg(&image)).unwrap();
-        if !attached {
-            eprintln!("SKIP {test}: losetup could not attach a loop device here");
-            return None;
-        }
-        let mnt = dir.path().join("mnt");
-        std::fs::create_dir(&mnt).unwrap();
-        let (mounted, _) = ok(Command::new("mount").arg(&device).arg(&mnt)).unwrap();
-        if !mounted {
-            let _ = Command::new("losetup").args(["-d", &device]).status();
-            eprintln!("SKIP {test}: mounting {fs} failed here");
-            return None;
-        }
-        Some(LoopMount { dir, device })
-    }
-
-    fn path(&self) -> PathBuf {
-        self.dir.path().join("mnt")
-    }
-}
-
-impl Drop for LoopMount {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(self.path()).status();
-        let _ = Command::new("losetup").args(["-d", &self.device]).status();
-    }
 }
 
 /// The seeds' copy-on-write, shown: the clone shares its extents with the source

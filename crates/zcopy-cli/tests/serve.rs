@@ -811,12 +811,16 @@ fn precompressed_siblings_follow_accept_encoding() {
         (None, None)
     );
 
+    // Without siblings the text is compressed on the fly (never the .br's bytes),
+    // and with --no-compress too it goes as it is.
     let server = serve(dir.path(), &["--no-precompressed"]);
-    let (_, headers, _) = curl(&[
-        "-H",
-        "Accept-Encoding: gzip, br",
-        &format!("http://{}/page.txt", server.addr),
-    ]);
+    let url = format!("http://{}/page.txt", server.addr);
+    let (_, headers, body) = curl(&["-H", "Accept-Encoding: gzip, br", &url]);
+    assert_eq!(header(&headers, "content-encoding"), Some("gzip"));
+    assert_ne!(body, b"brotli bytes");
+    let server = serve(dir.path(), &["--no-precompressed", "--no-compress"]);
+    let url = format!("http://{}/page.txt", server.addr);
+    let (_, headers, _) = curl(&["-H", "Accept-Encoding: gzip, br", &url]);
     assert_eq!(header(&headers, "content-encoding"), None);
 }
 

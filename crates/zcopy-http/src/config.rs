@@ -36,6 +36,9 @@ pub struct Config {
     pub hidden: bool,
     /// Whether `FILE.br`, `FILE.zst`, `FILE.gz` are served for `FILE`.
     pub precompressed: bool,
+    /// Whether text-like files are compressed on the fly (zstd, gzip) for clients
+    /// that take it.
+    pub compress: bool,
     /// Under `auto`, files up to this size go out from memory with their head.
     pub memory_body_max: u64,
     /// With `-v`: the access log's format.

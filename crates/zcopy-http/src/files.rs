@@ -21,6 +21,24 @@ pub enum Resolved {
     BadRequest,
 }
 
+/// Why a target names nothing servable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refused {
+    NotFound,
+    Forbidden,
+    BadRequest,
+}
+
+impl From<Refused> for Resolved {
+    fn from(refused: Refused) -> Resolved {
+        match refused {
+            Refused::NotFound => Resolved::NotFound,
+            Refused::Forbidden => Resolved::Forbidden,
+            Refused::BadRequest => Resolved::BadRequest,
+        }
+    }
+}
+
 /// The served directory: its path, and a descriptor every lookup starts from.
 pub struct Root {
     pub path: PathBuf,
@@ -44,13 +62,19 @@ impl Root {
 /// (`recv`'s resume state), which are half a file under a name nobody asked for;
 /// a dot name only with `hidden` (miniserve's and dufs' default).
 pub fn servable(name: &str, hidden: bool) -> bool {
-    !in_flight(name) && (hidden || !name.starts_with('.'))
+    servable_bytes(name.as_bytes(), hidden)
+}
+
+/// [`servable`] for a name as the directory holds it, UTF-8 or not (an archive's
+/// members).
+pub fn servable_bytes(name: &[u8], hidden: bool) -> bool {
+    !in_flight(name) && (hidden || !name.starts_with(b"."))
 }
 
 /// Whether a name is a part file's (`.NAME.*.zcopy-part`, `NAME.zcopy-part`) or a
 /// manifest's (`.NAME.zcopy-manifest`).
-pub fn in_flight(name: &str) -> bool {
-    name.ends_with(".zcopy-part") || name.ends_with(".zcopy-manifest")
+pub fn in_flight(name: &[u8]) -> bool {
+    name.ends_with(b".zcopy-part") || name.ends_with(b".zcopy-manifest")
 }
 
 /// Resolves `target` (the request's path and query) under `root`; a dot name
@@ -60,32 +84,9 @@ pub fn in_flight(name: &str) -> bool {
 /// the kernel refuses any resolution, `..` or symlink, that would leave the root, in
 /// the same call that opens the file.
 pub fn resolve(root: &Root, target: &str, hidden: bool) -> Resolved {
-    let path = target.split(['?', '#']).next().unwrap_or_default();
-    if !path.starts_with('/') {
-        return Resolved::BadRequest;
-    }
-    let Some(decoded) = percent_decode(path) else {
-        return Resolved::BadRequest;
-    };
-    if decoded.contains(&0) {
-        return Resolved::Forbidden;
-    }
-    let Ok(decoded) = String::from_utf8(decoded) else {
-        return Resolved::NotFound;
-    };
-    let mut parts = Vec::new();
-    for part in decoded.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => return Resolved::Forbidden,
-            name if !servable(name, hidden) => return Resolved::NotFound,
-            name => parts.push(name),
-        }
-    }
-    let relative = if parts.is_empty() {
-        ".".to_string()
-    } else {
-        parts.join("/")
+    let (path, decoded, relative) = match relative(target, hidden) {
+        Ok(found) => found,
+        Err(refused) => return refused.into(),
     };
     let file = match open_beneath(&root.dir, &relative) {
         Ok(file) => file,
@@ -112,7 +113,52 @@ pub fn resolve(root: &Root, target: &str, hidden: bool) -> Resolved {
     Resolved::File(file, meta, full)
 }
 
-pub fn open_beneath(dir: &File, relative: &str) -> rustix::io::Result<File> {
+/// The directory `target` names (with or without its trailing slash), for its
+/// archive: its path relative to the root (`.` for the root); `Err` with the
+/// answer when it names no servable directory.
+pub fn directory(root: &Root, target: &str, hidden: bool) -> Result<String, Refused> {
+    let (_, _, relative) = relative(target, hidden)?;
+    let dir = open_beneath(&root.dir, &relative).map_err(refused)?;
+    match dir.metadata() {
+        Ok(meta) if meta.is_dir() => Ok(relative),
+        _ => Err(Refused::NotFound),
+    }
+}
+
+/// A target's path, decoded path and path relative to the root, its names
+/// checked before any syscall.
+fn relative(target: &str, hidden: bool) -> Result<(&str, String, String), Refused> {
+    let path = target.split(['?', '#']).next().unwrap_or_default();
+    if !path.starts_with('/') {
+        return Err(Refused::BadRequest);
+    }
+    let Some(decoded) = percent_decode(path) else {
+        return Err(Refused::BadRequest);
+    };
+    if decoded.contains(&0) {
+        return Err(Refused::Forbidden);
+    }
+    let Ok(decoded) = String::from_utf8(decoded) else {
+        return Err(Refused::NotFound);
+    };
+    let mut parts = Vec::new();
+    for part in decoded.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => return Err(Refused::Forbidden),
+            name if !servable(name, hidden) => return Err(Refused::NotFound),
+            name => parts.push(name),
+        }
+    }
+    let relative = if parts.is_empty() {
+        ".".to_string()
+    } else {
+        parts.join("/")
+    };
+    Ok((path, decoded, relative))
+}
+
+pub fn open_beneath<P: rustix::path::Arg>(dir: &File, relative: P) -> rustix::io::Result<File> {
     use rustix::fs::{Mode, OFlags, ResolveFlags};
     let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY;
     let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS;
@@ -120,11 +166,16 @@ pub fn open_beneath(dir: &File, relative: &str) -> rustix::io::Result<File> {
 }
 
 pub fn refusal(e: rustix::io::Errno) -> Resolved {
+    refused(e).into()
+}
+
+/// What an `openat2` failure under the root means for the request.
+pub fn refused(e: rustix::io::Errno) -> Refused {
     use rustix::io::Errno;
     match e {
         // EXDEV: the path would leave the root; ELOOP: a symlink loop or a magic link.
-        Errno::XDEV | Errno::LOOP | Errno::ACCESS | Errno::PERM => Resolved::Forbidden,
-        _ => Resolved::NotFound,
+        Errno::XDEV | Errno::LOOP | Errno::ACCESS | Errno::PERM => Refused::Forbidden,
+        _ => Refused::NotFound,
     }
 }
 

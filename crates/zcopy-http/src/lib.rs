@@ -7,7 +7,8 @@
 //! parsed borrowed from the input buffer in [`request`] (their byte ranges in
 //! [`range`]), from a request to its response in [`answer`], heads encoded in
 //! [`response`], the open-file cache with each file's prebuilt head in
-//! [`open_files`], safe path resolution in [`files`], listings in [`listing`],
+//! [`open_files`] (with the bodies [`compress`] makes on the fly), safe path
+//! resolution in [`files`], listings in [`listing`],
 //! folders as tar streams in [`archive`], uploads in [`upload`], who may upload in
 //! [`auth`], each HTTPS connection's TLS session in [`tls_server`], the access log
 //! in [`access_log`], and systemd's socket activation in [`listen_fds`].
@@ -23,6 +24,7 @@ pub mod answer;
 pub mod archive;
 pub mod auth;
 pub mod client;
+pub mod compress;
 pub mod config;
 pub mod conn;
 pub mod context;

@@ -75,7 +75,7 @@ pub fn read(root: &Root, dir: &File, relative: &str, hidden: bool) -> std::io::R
 
 /// The listing as a page: a table with names (folders first, marked with `/`;
 /// symlinks marked `→`), sizes a person reads, right-aligned, and dates; a link to
-/// the parent except at the root.
+/// the parent except at the root; a link to the folder's tar archive.
 pub fn html(entries: &[Entry], url_path: &str) -> Vec<u8> {
     let shown = format!("/{}", url_path.trim_start_matches('/'));
     let title = escape(&format!("Index of {shown}"));
@@ -87,7 +87,8 @@ table{{border-collapse:collapse}}td,th{{padding:.2em 1em;text-align:left}}\
 tr:nth-child(even){{background:#f4f4f4}}td.size,th.size{{text-align:right;font-variant-numeric:tabular-nums}}\
 a{{text-decoration:none}}a:hover{{text-decoration:underline}}.link{{color:#777}}\
 @media (prefers-color-scheme:dark){{body{{color:#ddd;background:#181818}}tr:nth-child(even){{background:#242424}}a{{color:#8ab4f8}}}}\
-</style></head>\n<body><h1>{title}</h1>\n<table>\n\
+</style></head>\n<body><h1>{title}</h1>\n\
+<p><a href=\"?archive=tar\" download>Download this folder as a .tar</a></p>\n<table>\n\
 <tr><th>Name</th><th class=\"size\">Size</th><th>Modified</th></tr>\n"
     );
     if shown != "/" {

@@ -6,9 +6,12 @@
 //!
 //! An entry is trusted for `VALID`; then the path is looked up again, so a file
 //! replaced on disk is served within a second (a small body read into memory is
-//! the version of that moment, consistent with its validators).
+//! the version of that moment, consistent with its validators). A text file's
+//! bodies compressed on the fly ([`crate::compress`]) are kept with it, and carried
+//! over to the new entry while the file is the same version.
 
 use std::borrow::Cow;
+use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::fs::{File, Metadata};
 use std::os::unix::fs::MetadataExt;
@@ -17,6 +20,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::compress::{self, Coding};
 use crate::config::Config;
 use crate::files::{self, Resolved};
 use crate::response::{self, Status, DATE_LEN};
@@ -73,12 +77,26 @@ pub struct Entry {
     pub head: Vec<u8>,
     /// The whole body, for a file small enough to go out with its head.
     pub bytes: Option<Vec<u8>>,
+    /// A file without siblings that is compressed on the fly for clients that
+    /// take zstd or gzip.
+    pub compressible: bool,
+}
+
+/// A file's body compressed on the fly, with its `200` head (placeholder date).
+pub struct Coded {
+    pub etag: String,
+    pub head: Vec<u8>,
+    pub body: Vec<u8>,
 }
 
 /// A path's representations.
 pub struct Variants {
     pub plain: Rc<Entry>,
     pub encoded: Vec<Rc<Entry>>,
+    /// Per [`Coding`]: the coded body once made (`None`: it saved nothing).
+    coded: [OnceCell<Option<Rc<Coded>>>; 2],
+    /// The file's inode, with the plain ETag what a carried-over coded body needs.
+    ino: u64,
     looked_up: Instant,
 }
 
@@ -94,6 +112,59 @@ impl Variants {
             .find(|e| e.encoding.is_some_and(|enc| accepts(accepted, enc.token())))
             .unwrap_or(&self.plain)
     }
+
+    /// The file's body in `coding`, made on first use; `None` when it cannot be
+    /// read whole or compresses to no gain. The `usize` is the bytes it added to
+    /// the worker's cache (0 when it was made before).
+    pub fn coded(&self, coding: Coding, config: &Config) -> (Option<Rc<Coded>>, usize) {
+        let cell = &self.coded[coding.index()];
+        if let Some(coded) = cell.get() {
+            return (coded.clone(), 0);
+        }
+        let coded = code(&self.plain, coding, config).map(Rc::new);
+        let added = coded.as_ref().map_or(0, |c| c.body.len() + c.head.len());
+        (cell.get_or_init(|| coded).clone(), added)
+    }
+}
+
+/// `entry`'s body in `coding`, and its head.
+fn code(entry: &Entry, coding: Coding, config: &Config) -> Option<Coded> {
+    let plain = match &entry.bytes {
+        Some(bytes) => Cow::Borrowed(&bytes[..]),
+        None => {
+            let mut buf = vec![0; usize::try_from(entry.size).ok()?];
+            let mut at = 0;
+            while at < buf.len() {
+                match rustix::io::pread(&*entry.file, &mut buf[at..], at as u64) {
+                    Ok(0) | Err(_) => return None,
+                    Ok(n) => at += n,
+                }
+            }
+            Cow::Owned(buf)
+        }
+    };
+    let body = coding.encode(&plain).ok()?;
+    if body.len() >= plain.len() {
+        return None;
+    }
+    let etag = format!("{}-{}\"", entry.etag.trim_end_matches('"'), coding.token());
+    let mut head = Vec::with_capacity(320);
+    response::start(&mut head, Status::Ok, &[b' '; DATE_LEN], false);
+    response::header(&mut head, "Content-Length", body.len());
+    response::header(&mut head, "Content-Type", &entry.content_type);
+    response::header(&mut head, "Content-Encoding", coding.token());
+    response::header(&mut head, "ETag", &etag);
+    response::header(
+        &mut head,
+        "Last-Modified",
+        httpdate::fmt_http_date(entry.modified),
+    );
+    head.extend_from_slice(b"Vary: Accept-Encoding\r\n");
+    if let Some(value) = &config.cache_control {
+        response::header(&mut head, "Cache-Control", value);
+    }
+    response::end(&mut head);
+    Some(Coded { etag, head, body })
 }
 
 /// Whether an `Accept-Encoding` value accepts `token` (listed, or `*`, without
@@ -136,6 +207,8 @@ pub enum Lookup {
 #[derive(Default)]
 pub struct OpenFiles {
     paths: HashMap<String, Rc<Variants>>,
+    /// Bytes of coded bodies the entries hold, up to [`compress::BUDGET`].
+    coded_bytes: usize,
 }
 
 impl OpenFiles {
@@ -150,9 +223,15 @@ impl OpenFiles {
         }
         match files::resolve(&config.root, target, config.hidden) {
             Resolved::File(file, meta, path) => {
-                let variants = Rc::new(variants(config, file, meta, &path, now));
+                let mut variants = variants(config, file, meta, &path, now);
+                if let Some(old) = self.paths.get(key) {
+                    if (old.ino, &old.plain.etag) == (variants.ino, &variants.plain.etag) {
+                        variants.coded = old.coded.clone();
+                    }
+                }
+                let variants = Rc::new(variants);
                 if self.paths.len() >= MAX_ENTRIES {
-                    self.paths.clear();
+                    self.clear();
                 }
                 self.paths.insert(key.to_string(), variants.clone());
                 Lookup::File(variants)
@@ -163,6 +242,20 @@ impl OpenFiles {
             Resolved::Forbidden => Lookup::Forbidden,
             Resolved::BadRequest => Lookup::BadRequest,
         }
+    }
+
+    /// Counts `bytes` of coded bodies made for an entry; past the budget the
+    /// cache starts again (the entries in use live on until their responses end).
+    pub fn hold(&mut self, bytes: usize) {
+        self.coded_bytes += bytes;
+        if self.coded_bytes > compress::BUDGET {
+            self.clear();
+        }
+    }
+
+    fn clear(&mut self) {
+        self.paths.clear();
+        self.coded_bytes = 0;
     }
 }
 
@@ -187,7 +280,7 @@ fn variants(config: &Config, file: File, meta: Metadata, path: &Path, now: Insta
             .into_iter()
             .filter_map(|enc| {
                 let sibling =
-                    files::open_beneath(config.root.dir(), &format!("{relative}{}", enc.suffix()))
+                    files::open_beneath(config.root.dir(), format!("{relative}{}", enc.suffix()))
                         .ok()?;
                 let meta = sibling.metadata().ok().filter(Metadata::is_file)?;
                 Some((enc, sibling, meta))
@@ -195,8 +288,16 @@ fn variants(config: &Config, file: File, meta: Metadata, path: &Path, now: Insta
             .collect(),
         _ => Vec::new(),
     };
-    let vary = !siblings.is_empty();
-    let plain = Rc::new(entry(config, file, meta, content_type.clone(), None, vary));
+    let size = meta.len();
+    let compressible = config.compress
+        && siblings.is_empty()
+        && compress::compressible(mime)
+        && (compress::MIN_SIZE..=compress::MAX_SIZE).contains(&size);
+    let vary = !siblings.is_empty() || compressible;
+    let ino = meta.ino();
+    let mut plain = entry(config, file, meta, content_type.clone(), None, vary);
+    plain.compressible = compressible;
+    let plain = Rc::new(plain);
     let encoded = siblings
         .into_iter()
         .map(|(enc, file, meta)| {
@@ -213,6 +314,8 @@ fn variants(config: &Config, file: File, meta: Metadata, path: &Path, now: Insta
     Variants {
         plain,
         encoded,
+        coded: Default::default(),
+        ino,
         looked_up: now,
     }
 }
@@ -258,6 +361,7 @@ fn entry(
         digest,
         head: Vec::new(),
         bytes,
+        compressible: false,
     };
     let mut head = Vec::with_capacity(320);
     response::start(&mut head, Status::Ok, &[b' '; DATE_LEN], false);

@@ -76,7 +76,7 @@ pub fn start(root: &Root, target: &str, length: u64, max: u64, hidden: bool) -> 
         match part {
             "" | "." => {}
             ".." => return Start::Refuse(Status::Forbidden, "not stored"),
-            name if files::in_flight(name) => {
+            name if files::in_flight(name.as_bytes()) => {
                 return Start::Refuse(Status::Forbidden, "not stored: a part file's name")
             }
             name if !files::servable(name, hidden) => {

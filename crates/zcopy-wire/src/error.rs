@@ -60,6 +60,16 @@ impl From<zcopy::Error> for Error {
     }
 }
 
+impl From<zcopy::walk::Error> for Error {
+    /// A tree walk's failure: the path it could not read, then the kernel's words.
+    fn from(e: zcopy::walk::Error) -> Error {
+        Error::Context {
+            context: e.to_string(),
+            source: Box::new(Error::Io(e.source)),
+        }
+    }
+}
+
 impl Error {
     /// This error as the cause of `context`.
     pub fn context(self, context: impl Into<String>) -> Error {

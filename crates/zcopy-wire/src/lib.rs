@@ -3,7 +3,7 @@
 //! ([`partial`]), who may connect over loopback ([`peer_owner`]), and the
 //! authenticated session: TLS 1.3 with a pinned certificate and a proven secret
 //! ([`tls`]), its keys handed to the kernel where it has kTLS ([`ktls`]). The
-//! sockets of a transfer ([`net`]), its pace ([`limit`]), what it tells a watcher
+//! sockets of a transfer ([`net`]), what it tells a watcher
 //! ([`observe`]) and its stop signals ([`signal`]).
 //! ssh as the way in: starting the other side and hearing where to connect
 //! ([`remote`]).
@@ -17,10 +17,10 @@
     clippy::undocumented_unsafe_blocks
 )]
 
+pub mod delta;
 pub mod error;
 pub mod frame;
 pub mod ktls;
-pub mod limit;
 pub mod net;
 pub mod observe;
 pub mod partial;

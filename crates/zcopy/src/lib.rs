@@ -34,6 +34,14 @@
 //! unnamed and linked into place when complete; [`copy_contents`] is its middle,
 //! for callers that place files themselves. Both say what ran and what was skipped.
 //!
+//! [`Drive`](drive::Drive) runs a transfer the way a command does: in steps that a
+//! progress bar can follow, under a shared [`Limiter`](limit::Limiter)'s rate, and
+//! ended when nothing has moved for a while.
+//!
+//! [`walk()`](walk::walk) walks a tree depth first without following symlinks,
+//! naming each entry by its bytes relative to the root, with a hook to filter
+//! entries out; `zcopy send` and `zcopy cp -r` list directories with it.
+//!
 //! Beside the transfer engines, [`engine::reflink`] clones a file copy-on-write
 //! (`FICLONE`), [`engine::seek_data`] finds the data of sparse files, and [`scan()`]
 //! reads a file into user space for a checksum by `read`, by `pread` on two threads
@@ -77,7 +85,9 @@
 pub mod choice;
 mod copy;
 pub mod copy_file;
+pub mod drive;
 pub mod engine;
+pub mod limit;
 pub mod place;
 pub mod report;
 // Maps files and reads them in place, behind a SIGBUS guard.
@@ -90,6 +100,7 @@ mod sys;
 #[cfg(feature = "tokio")]
 pub mod tokio;
 pub mod transfer;
+pub mod walk;
 // XXH3's loop compiled per SIMD level, called after a run-time CPU check.
 #[allow(unsafe_code)]
 pub mod xxh3;

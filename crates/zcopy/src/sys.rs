@@ -338,3 +338,32 @@ fn errno_of(rc: isize) -> rustix::io::Result<isize> {
         Ok(rc)
     }
 }
+
+/// `ioctl(dst, FICLONERANGE, {src, src_offset, len, dst_offset})`—shares `len`
+/// bytes of `src` at `src_offset` with `dst` at `dst_offset`; rustix wraps only
+/// FICLONE. `len` 0 means to the end of `src`.
+///
+/// # References
+///  - [ioctl_ficlonerange(2)](https://man7.org/linux/man-pages/man2/ioctl_ficlonerange.2.html)
+pub(crate) fn ficlonerange(
+    src: BorrowedFd<'_>,
+    src_offset: u64,
+    len: u64,
+    dst: BorrowedFd<'_>,
+    dst_offset: u64,
+) -> std::io::Result<()> {
+    let range = libc::file_clone_range {
+        src_fd: i64::from(src.as_raw_fd()),
+        src_offset,
+        src_length: len,
+        dest_offset: dst_offset,
+    };
+    // SAFETY: `range` is a valid `file_clone_range` the kernel only reads during
+    // the call; both descriptors are borrowed for its duration.
+    let rc = unsafe { libc::ioctl(dst.as_raw_fd(), libc::FICLONERANGE, &range) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}

@@ -89,6 +89,10 @@ pub struct Args {
     /// Do not serve FILE.br, FILE.zst or FILE.gz for FILE to clients that accept them
     #[arg(long)]
     no_precompressed: bool,
+    /// Do not compress text-like files (HTML, CSS, JS, JSON, SVG ...) of 1 KiB to 8 MiB
+    /// on the fly for clients that accept zstd or gzip
+    #[arg(long)]
+    no_compress: bool,
     /// Send every body through the engine, even small ones (auto sends files up to 4 KiB from memory)
     #[arg(long)]
     no_memory_bodies: bool,
@@ -217,6 +221,7 @@ pub fn run(args: Args) -> Result<()> {
         cache_control: args.cache_control.clone(),
         hidden: args.hidden,
         precompressed: !args.no_precompressed,
+        compress: !args.no_compress,
         memory_body_max: if args.no_memory_bodies {
             0
         } else {

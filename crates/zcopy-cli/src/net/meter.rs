@@ -1,6 +1,6 @@
 //! What a long transfer shows and obeys: a progress line redrawn on a timer (about
 //! four times a second, as curl and pv do, never per write), and `--limit-rate`
-//! (the pacing itself is `zcopy_wire::limit`'s).
+//! (the pacing itself is `zcopy::limit`'s).
 
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

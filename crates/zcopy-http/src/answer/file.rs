@@ -1,10 +1,12 @@
 //! A file's response: whole (from memory under `auto` when it is small), one
-//! range, several ranges as `multipart/byteranges`, `304 Not Modified`, and
-//! `If-Range` (a range of another version goes out as the whole file).
+//! range, several ranges as `multipart/byteranges`, `304 Not Modified`,
+//! `If-Range` (a range of another version goes out as the whole file), and a
+//! text file's body compressed on the fly ([`crate::compress`]).
 
 use std::time::SystemTime;
 
 use super::{simple, Draft, Part};
+use crate::compress;
 use crate::context::Context;
 use crate::open_files::{Entry, Variants};
 use crate::range::{self, Span};
@@ -15,10 +17,13 @@ use crate::response::{self, Status};
 pub(super) fn file(
     conn: &mut Draft<'_>,
     req: &Request<'_>,
-    cx: &Context<'_>,
+    cx: &mut Context<'_>,
     variants: &Variants,
     head_only: bool,
 ) -> (Status, u64) {
+    if let Some(answer) = coded(conn, req, cx, variants, head_only) {
+        return answer;
+    }
     let entry = variants.choose(req.accept_encoding);
     let config = cx.config;
     let date = cx.clock.date();
@@ -33,7 +38,7 @@ pub(super) fn file(
     } else {
         entry.digest.clone()
     };
-    if not_modified(req, entry) {
+    if not_modified(req, &entry.etag, entry.modified) {
         let out = &mut *conn.out;
         response::start(out, Status::NotModified, date, close);
         response::header(out, "ETag", &entry.etag);
@@ -161,6 +166,50 @@ pub(super) fn file(
     }
 }
 
+/// The answer with the file's body compressed on the fly, when it is a text file
+/// without siblings, the request takes zstd or gzip and asks for no range, and the
+/// coding saves bytes; `None` otherwise (the identity answer follows).
+fn coded(
+    conn: &mut Draft<'_>,
+    req: &Request<'_>,
+    cx: &mut Context<'_>,
+    variants: &Variants,
+    head_only: bool,
+) -> Option<(Status, u64)> {
+    let plain = &variants.plain;
+    if !plain.compressible || req.range.is_some() {
+        return None;
+    }
+    let coding = compress::choose(req.accept_encoding?)?;
+    let (coded, added) = variants.coded(coding, cx.config);
+    cx.files.hold(added);
+    let coded = coded?;
+    let (date, close) = (cx.clock.date(), conn.close_after);
+    if not_modified(req, &coded.etag, plain.modified) {
+        let out = &mut *conn.out;
+        response::start(out, Status::NotModified, date, close);
+        response::header(out, "ETag", &coded.etag);
+        response::header(
+            out,
+            "Last-Modified",
+            httpdate::fmt_http_date(plain.modified),
+        );
+        out.extend_from_slice(b"Vary: Accept-Encoding\r\n");
+        if let Some(value) = &cx.config.cache_control {
+            response::header(out, "Cache-Control", value);
+        }
+        response::end(out);
+        return Some((Status::NotModified, 0));
+    }
+    response::cached(conn.out, &coded.head, date, close);
+    if head_only {
+        return Some((Status::Ok, 0));
+    }
+    conn.out.extend_from_slice(&coded.body);
+    conn.memory_body = true;
+    Some((Status::Ok, coded.body.len() as u64))
+}
+
 /// A multipart boundary: it must not occur in the parts, so it carries the
 /// file's version and the moment, in a form file bytes are unlikely to hold.
 fn boundary(entry: &Entry) -> String {
@@ -175,7 +224,12 @@ fn boundary(entry: &Entry) -> String {
 /// (a weak one never does); a date matches only if it is the file's Last-Modified
 /// and that is a strong validator, at least a second before now (§8.8.2.2); nginx
 /// compares the date for equality alone.
-fn if_range_matches(validator: &str, etag: &str, modified: SystemTime, now: SystemTime) -> bool {
+pub(super) fn if_range_matches(
+    validator: &str,
+    etag: &str,
+    modified: SystemTime,
+    now: SystemTime,
+) -> bool {
     if validator.starts_with('"') {
         return validator == etag;
     }
@@ -192,17 +246,20 @@ fn if_range_matches(validator: &str, etag: &str, modified: SystemTime, now: Syst
     secs(date) == secs(modified) && secs(modified) < secs(now)
 }
 
-fn not_modified(req: &Request<'_>, entry: &Entry) -> bool {
+/// `If-None-Match` (weak comparison), else `If-Modified-Since`, against a
+/// representation's tag and time.
+pub(super) fn not_modified(req: &Request<'_>, etag: &str, modified: SystemTime) -> bool {
     match (req.if_none_match, req.if_modified_since) {
-        (Some(tags), _) => tags.split(',').map(str::trim).any(|t| {
-            t == "*" || t == entry.etag || t.strip_prefix("W/") == Some(entry.etag.as_str())
-        }),
+        (Some(tags), _) => tags
+            .split(',')
+            .map(str::trim)
+            .any(|t| t == "*" || t == etag || t.strip_prefix("W/") == Some(etag)),
         (None, Some(since)) => httpdate::parse_http_date(since).is_ok_and(|since| {
             let secs = |t: SystemTime| {
                 t.duration_since(SystemTime::UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs())
             };
-            secs(entry.modified) <= secs(since)
+            secs(modified) <= secs(since)
         }),
         (None, None) => false,
     }

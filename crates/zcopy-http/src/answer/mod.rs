@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::os::fd::BorrowedFd;
 use std::rc::Rc;
 
+mod archive;
 mod file;
 
 use crate::context::Context;
@@ -31,6 +32,8 @@ pub enum Part {
         /// One past the last byte.
         end: u64,
     },
+    /// Bytes of a folder's tar stream: headers from memory, contents from the files.
+    Archive(Box<crate::archive::body::Body>),
 }
 
 /// What the connection does after the head in its output buffer.
@@ -337,6 +340,9 @@ fn path(
     cx: &mut Context<'_>,
     head_only: bool,
 ) -> (Status, u64) {
+    if archive::asked(req.target) {
+        return archive::archive(conn, req, cx, head_only);
+    }
     match cx.files.resolve(cx.config, req.target, cx.clock.now()) {
         Lookup::File(variants) => file::file(conn, req, cx, &variants, head_only),
         Lookup::Listing(dir, relative, shown) => {

@@ -6,11 +6,12 @@ use std::io::{self, Read};
 use std::net::TcpStream;
 
 use rustix::io::Errno;
+use zcopy::drive::Drive;
+use zcopy::limit::Limiter;
 use zcopy::{Options, Status, Transfer};
 
 use super::chunked::decode_chunked;
 use super::head::{recv_failure, Framing};
-use super::pace::Pace;
 use super::{Body, Error, Events, Url};
 
 /// Reads and drops a body of `len` bytes (a redirect's), keeping the connection
@@ -49,7 +50,7 @@ pub fn receive(
     let len = match framing {
         Framing::Length(n) => Some(n),
         Framing::UntilClose => None,
-        Framing::Chunked => return decode_chunked(stream, file, url, how.rate.map(Pace::new)),
+        Framing::Chunked => return decode_chunked(stream, file, url, how.rate.map(Limiter::new)),
     };
     let options = Options { len, ..how.options };
     let mut transfer =
@@ -70,12 +71,14 @@ pub fn receive(
 
 /// Runs `transfer` to its end, in one go.
 pub(super) fn run(transfer: &mut Transfer<'_>) -> Result<(), zcopy::Error> {
-    loop {
-        match transfer.run_some(u64::MAX)? {
-            Status::Done => return Ok(()),
-            Status::More => {}
-            Status::WouldBlock(_) => return Err(timed_out()),
-        }
+    ended(Drive::new().run(transfer, |_| {})?)
+}
+
+/// A run's end: done, or the socket's timeout.
+fn ended(status: Status) -> Result<(), zcopy::Error> {
+    match status {
+        Status::Done => Ok(()),
+        Status::More | Status::WouldBlock(_) => Err(timed_out()),
     }
 }
 
@@ -87,18 +90,11 @@ fn timed_out() -> zcopy::Error {
     ))
 }
 
-/// Runs `transfer` in steps of a tenth of a second's worth at `rate`; the socket
-/// buffer fills meanwhile and TCP slows the sender down.
+/// Runs `transfer` under `rate`, in steps of a limiter's chunk; the socket buffer
+/// fills meanwhile and TCP slows the sender down.
 fn paced(transfer: &mut Transfer<'_>, rate: u64) -> Result<(), zcopy::Error> {
-    let pace = Pace::new(rate);
-    let step = (rate / 10).clamp(16 << 10, 4 << 20);
-    loop {
-        match transfer.run_some(step)? {
-            Status::Done => return Ok(()),
-            Status::More => pace.wait(transfer.moved()),
-            Status::WouldBlock(_) => return Err(timed_out()),
-        }
-    }
+    let limiter = Limiter::new(rate);
+    ended(Drive::new().paced(&limiter).run(transfer, |_| {})?)
 }
 
 /// Sorts an engine's failure into curl's codes: the file (23), the peer (18, 56) or

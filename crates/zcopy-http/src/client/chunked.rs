@@ -5,10 +5,10 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 
+use zcopy::limit::Limiter;
 use zcopy::{Engine, Report, Syscall, Syscalls};
 
 use super::head::recv_failure;
-use super::pace::Pace;
 use super::Body;
 use super::{Error, Url};
 
@@ -18,7 +18,7 @@ pub(super) fn decode_chunked(
     stream: &TcpStream,
     file: &File,
     url: &Url,
-    pace: Option<Pace>,
+    limiter: Option<Limiter>,
 ) -> Result<Body, Error> {
     let started = std::time::Instant::now();
     let mut reader = Buffered {
@@ -54,8 +54,8 @@ pub(super) fn decode_chunked(
             reader.start += n;
             left -= n as u64;
             written += n as u64;
-            if let Some(pace) = &pace {
-                pace.wait(written);
+            if let Some(limiter) = &limiter {
+                limiter.pace(n as u64);
             }
         }
         if !reader.line(url)?.is_empty() {

@@ -28,7 +28,6 @@ mod connect;
 mod download;
 mod error;
 mod head;
-mod pace;
 mod proxy;
 mod request;
 mod save;

@@ -27,11 +27,11 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
+use zcopy::limit::Limiter;
 use zcopy::{EngineChoice, Options, Report};
 
 use crate::error::{Error, Result};
 use crate::frame;
-use crate::limit::Limiter;
 use crate::observe::Observer;
 use crate::partial::Root;
 use crate::tls;

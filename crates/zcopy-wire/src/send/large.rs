@@ -7,12 +7,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use rustix::net::SendFlags;
+use zcopy::drive::Drive;
 use zcopy::engine::direct::AlignedBuf;
+use zcopy::limit::Limiter;
 use zcopy::{Engine, Options, Report, Status, Transfer};
 
 use crate::error::{Context, Error, Result};
 use crate::frame::{self, Entry, Have, Msg};
-use crate::limit::Limiter;
 use crate::observe::Observer;
 use crate::partial::hash_range;
 use crate::send::session::{greet, Sender};
@@ -228,24 +229,14 @@ fn send_block(
         ..options
     };
     let mut transfer = Transfer::new(file, conn, options)?;
-    let step = limiter.map_or(16 << 20, Limiter::chunk);
-    loop {
-        let before = transfer.moved();
-        let status = transfer.run_some(step);
-        let moved = transfer.moved() - before;
-        meter.moved(moved);
-        if let Some(l) = limiter {
-            l.pace(moved);
-        }
-        match status? {
-            Status::Done => break,
-            Status::More => {}
-            Status::WouldBlock(_) => {
-                return Err(Error::TimedOut(
-                    "timed out: the receiver took nothing for the whole --timeout".into(),
-                ))
-            }
-        }
+    let mut drive = Drive::new().step(16 << 20);
+    if let Some(limiter) = limiter {
+        drive = drive.paced(limiter);
+    }
+    if let Status::WouldBlock(_) = drive.run(&mut transfer, |n| meter.moved(n))? {
+        return Err(Error::TimedOut(
+            "timed out: the receiver took nothing for the whole --timeout".into(),
+        ));
     }
     let digest = digest(offset, len)?;
     send_all(conn, &digest.to_be_bytes(), SendFlags::empty())?;

@@ -12,11 +12,11 @@ use std::time::{Duration, Instant};
 use rustix::net::SendFlags;
 use xxhash_rust::xxh3::xxh3_128;
 use zcopy::engine::direct::AlignedBuf;
+use zcopy::limit::Limiter;
 use zcopy::{Engine, Report, Syscall};
 
 use crate::error::{fail, Context, Error, Result};
 use crate::frame::{self, Entry, Greeting, Have, Msg, Reader};
-use crate::limit::Limiter;
 use crate::observe::Observer;
 use crate::send::walk::{How, Item};
 use crate::send::{send_all, SendConfig, BATCH, SMALL};

@@ -1,12 +1,15 @@
-//! What `send PATH...` sends: the entries of the trees named, depth first, each
-//! with its name (bytes), mode, mtime and how its content is read.
+//! What `send PATH...` sends: the entries of the trees named, walked by
+//! [`zcopy::walk`] (depth first, by name, symlinks not followed), each with its
+//! name (bytes), mode, mtime and how its content is read.
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::error::{Context, Result};
+use zcopy::walk::{self as tree, Kind, Order, Visit};
+
+use crate::error::{Context, Error, Result};
 use crate::frame::{self, Entry, EntryKind};
 
 /// One entry to send: where its bytes come from and what the receiver is told.
@@ -70,15 +73,12 @@ pub fn walk(
                 .and_then(|p| p.file_name().map(|n| n.to_owned()))
                 .with_context(|| format!("{}: has no name to send under", path.display()))?,
         };
-        add(
-            &mut items,
-            &mut pseudo,
-            skipped,
-            path,
-            name.into_vec(),
-            &meta,
-            true,
-        )?;
+        let mut lister = Lister {
+            items: &mut items,
+            pseudo: &mut pseudo,
+            skipped: &mut *skipped,
+        };
+        tree::walk(path, name.as_bytes(), meta, Order::Name, &mut lister)?;
     }
     for (id, item) in items.iter_mut().enumerate() {
         item.entry.id = id as u32 + 1;
@@ -86,75 +86,63 @@ pub fn walk(
     Ok(items)
 }
 
-fn add(
-    items: &mut Vec<Item>,
-    pseudo: &mut Vec<(u64, bool)>,
-    skipped: &mut dyn FnMut(&Path),
-    path: &Path,
-    name: Vec<u8>,
-    meta: &std::fs::Metadata,
-    operand: bool,
-) -> Result<()> {
-    let mode = meta.permissions().mode() & 0o7777;
-    let mtime = (meta.mtime(), meta.mtime_nsec() as u32);
-    let ft = meta.file_type();
-    if ft.is_dir() {
-        items.push(Item {
-            source: path.to_path_buf(),
-            how: How::Entry,
-            entry: entry(name.clone(), EntryKind::Dir, mode, mtime, None),
-        });
-        let mut children: Vec<_> = std::fs::read_dir(path)
-            .with_context(|| format!("cannot read {}", path.display()))?
-            .collect::<std::io::Result<_>>()
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        children.sort_by_key(|c| c.file_name());
-        for child in children {
-            let child_path = child.path();
-            let child_name = [&name[..], b"/", child.file_name().as_bytes()].concat();
-            let meta = std::fs::symlink_metadata(&child_path)
-                .with_context(|| format!("cannot read {}", child_path.display()))?;
-            add(
-                items,
-                pseudo,
-                skipped,
-                &child_path,
-                child_name,
-                &meta,
-                false,
-            )?;
+/// The walk's visitor: each kept entry becomes an [`Item`].
+struct Lister<'a> {
+    items: &'a mut Vec<Item>,
+    pseudo: &'a mut Vec<(u64, bool)>,
+    skipped: &'a mut dyn FnMut(&Path),
+}
+
+impl Visit for Lister<'_> {
+    type Error = Error;
+
+    fn visit(&mut self, found: &tree::Entry) -> Result<bool> {
+        let meta = &found.meta;
+        let mode = meta.permissions().mode() & 0o7777;
+        let mtime = (meta.mtime(), meta.mtime_nsec() as u32);
+        let name = found.name.clone();
+        let path = &found.path;
+        match found.kind {
+            Kind::Dir => self.items.push(Item {
+                source: path.clone(),
+                how: How::Entry,
+                entry: entry(name, EntryKind::Dir, mode, mtime, None),
+            }),
+            Kind::Symlink => {
+                let target = std::fs::read_link(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                let mut e = entry(name, EntryKind::Symlink, mode, mtime, None);
+                e.target = target.into_os_string().into_vec();
+                self.items.push(Item {
+                    source: path.clone(),
+                    how: How::Entry,
+                    entry: e,
+                });
+            }
+            Kind::File => {
+                let lies = meta.len() == 0 || on_pseudo_fs(self.pseudo, path, meta.dev());
+                let size = (!lies).then_some(meta.len());
+                self.items.push(Item {
+                    source: path.clone(),
+                    how: if lies { How::Stream } else { How::File },
+                    entry: entry(name, EntryKind::File, mode, mtime, size),
+                });
+            }
+            // A FIFO or a device named on the command line is read to its end.
+            _ if found.depth == 0 => self.items.push(Item {
+                source: path.clone(),
+                how: How::Stream,
+                entry: entry(name, EntryKind::File, 0o644, mtime, None),
+            }),
+            _ => {
+                (self.skipped)(path);
+                return Ok(false);
+            }
         }
-    } else if ft.is_symlink() {
-        let target =
-            std::fs::read_link(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let mut e = entry(name, EntryKind::Symlink, mode, mtime, None);
-        e.target = target.into_os_string().into_vec();
-        items.push(Item {
-            source: path.to_path_buf(),
-            how: How::Entry,
-            entry: e,
-        });
-    } else if ft.is_file() {
-        let lies = meta.len() == 0 || on_pseudo_fs(pseudo, path, meta.dev());
-        let size = (!lies).then_some(meta.len());
-        items.push(Item {
-            source: path.to_path_buf(),
-            how: if lies { How::Stream } else { How::File },
-            entry: entry(name, EntryKind::File, mode, mtime, size),
-        });
-    } else if operand {
-        // A FIFO or a device named on the command line is read to its end.
-        items.push(Item {
-            source: path.to_path_buf(),
-            how: How::Stream,
-            entry: entry(name, EntryKind::File, 0o644, mtime, None),
-        });
-    } else {
-        skipped(path);
+        frame::check_path(&found.name)
+            .with_context(|| format!("cannot send {}", path.display()))?;
+        Ok(true)
     }
-    frame::check_path(items.last().map_or(&[][..], |i| &i.entry.path))
-        .with_context(|| format!("cannot send {}", path.display()))?;
-    Ok(())
 }
 
 fn entry(path: Vec<u8>, kind: EntryKind, mode: u32, mtime: (i64, u32), size: Option<u64>) -> Entry {

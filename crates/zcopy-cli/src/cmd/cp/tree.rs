@@ -1,4 +1,8 @@
-//! Directories: their entries copied in order, or shared out over two threads.
+//! Directories: their entries, listed by [`zcopy::walk::read_dir`] in inode
+//! order, copied in order or shared out over two threads. The recursion stays
+//! cp's (see [`zcopy::walk`]): each destination directory is made before its
+//! content and given its mode and times after it, and files are created
+//! relative to the open source and destination directories.
 
 use std::collections::HashMap;
 use std::fs::{File, Metadata};
@@ -9,6 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{bail, Context, Result};
 use rustix::fs::Mode;
+use zcopy::walk::{self, Kind, Listed, Order};
 
 use super::file::At;
 use super::operands::split_last;
@@ -65,10 +70,9 @@ impl Copier {
         if descend {
             // In inode order, as GNU cp reads a directory: on ext4 and xfs that is
             // roughly the order of the files on disk.
-            let mut entries = std::fs::read_dir(src)
-                .and_then(|entries| entries.collect::<std::io::Result<Vec<_>>>())
+            let mut entries = walk::read_dir(src, Order::Inode)
+                .map_err(|e| e.source)
                 .with_context(|| format!("cannot access {}", q(src)))?;
-            entries.sort_unstable_by_key(std::os::unix::fs::DirEntryExt::ino);
             let dirs = (src_dir.as_fd(), dir.as_fd());
             let outer_dev = std::mem::replace(&mut self.dir_dev, meta.dev());
             if self.may_share_out() && entries.len() >= SHARE_OUT_MIN {
@@ -78,19 +82,23 @@ impl Copier {
                 // one thread idle); directories and the rest after, in order.
                 let (files, rest): (Vec<_>, Vec<_>) = entries
                     .into_iter()
-                    .partition(|e| e.file_type().is_ok_and(|t| t.is_file()));
+                    .partition(|e| e.kind == Some(Kind::File));
                 let next = AtomicUsize::new(0);
                 let take =
                     || std::iter::from_fn(|| files.get(next.fetch_add(1, Ordering::Relaxed)));
                 let mut helper = self.helper();
                 let (mine, theirs) = std::thread::scope(|scope| {
-                    let theirs = scope.spawn(|| helper.copy_entries(dst, take(), created, dirs));
-                    (self.copy_entries(dst, take(), created, dirs), theirs.join())
+                    let theirs =
+                        scope.spawn(|| helper.copy_entries(src, dst, take(), created, dirs));
+                    (
+                        self.copy_entries(src, dst, take(), created, dirs),
+                        theirs.join(),
+                    )
                 });
                 failed |= mine? | theirs.expect("a copy thread does not panic")?;
                 entries = rest;
             }
-            failed |= self.copy_entries(dst, entries.iter(), created, dirs)?;
+            failed |= self.copy_entries(src, dst, entries.iter(), created, dirs)?;
             self.dir_dev = outer_dev;
         }
         // A directory that was there keeps its mode unless -p, as in GNU cp.
@@ -107,26 +115,27 @@ impl Copier {
         Ok(())
     }
 
-    /// Copies `entries` into `dst` (made by this copy if `fresh`), each error
-    /// reported as it happens; `Ok(true)` when any failed. `dirs`: the source
-    /// directory and `dst`, open.
+    /// Copies `entries` of `src` into `dst` (made by this copy if `fresh`), each
+    /// error reported as it happens; `Ok(true)` when any failed. `dirs`: `src`
+    /// and `dst`, open.
     fn copy_entries<'e>(
         &mut self,
+        src: &Path,
         dst: &Path,
-        entries: impl Iterator<Item = &'e std::fs::DirEntry>,
+        entries: impl Iterator<Item = &'e Listed>,
         fresh: bool,
         dirs: (BorrowedFd<'_>, BorrowedFd<'_>),
     ) -> Result<bool> {
         let mut failed = false;
         for entry in entries {
-            let name = entry.file_name();
-            let target = dst.join(&name);
-            let at = entry.file_type().is_ok_and(|t| t.is_file()).then_some(At {
+            let name = &entry.name;
+            let target = dst.join(name);
+            let at = (entry.kind == Some(Kind::File)).then_some(At {
                 src_dir: dirs.0,
                 dst_dir: dirs.1,
-                name: &name,
+                name,
             });
-            if let Err(e) = self.copy_entry(&entry.path(), &target, false, fresh, at) {
+            if let Err(e) = self.copy_entry(&src.join(name), &target, false, fresh, at) {
                 if crate::cmd::is_stdout_closed(&e) {
                     return Err(e);
                 }

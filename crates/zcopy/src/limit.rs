@@ -1,4 +1,5 @@
-//! `--limit-rate`: a pacer shared by every connection of a transfer.
+//! A rate limit (`--limit-rate`) that every thread and connection of a transfer
+//! shares: send's streams, recv's connections, get's segments.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -6,6 +7,7 @@ use std::time::{Duration, Instant};
 /// Paces the connections of a transfer to a rate. Each caller reports the bytes
 /// it moved and sleeps until the average is back under the rate, with at most a
 /// tenth of a second's worth of burst.
+#[derive(Debug)]
 pub struct Limiter {
     rate: u64,
     next: Mutex<Instant>,
