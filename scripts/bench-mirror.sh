@@ -47,6 +47,7 @@ PasswordAuthentication no
 StrictModes no
 UsePAM no
 PidFile none
+Subsystem sftp internal-sftp
 CONF
 /usr/sbin/sshd -D -e -f "$work/sshd_config" 2> "$work/sshd.log" &
 sshd_pid=$!
