@@ -62,7 +62,7 @@ pub fn start(root: &Root, target: &str, length: u64, max: u64, hidden: bool) -> 
     if !path.starts_with('/') {
         return Start::Refuse(Status::BadRequest, "malformed path");
     }
-    let Some(decoded) = files::percent_decode(path) else {
+    let Some(decoded) = crate::percent::decode(path) else {
         return Start::Refuse(Status::BadRequest, "malformed path");
     };
     if decoded.contains(&0) {

@@ -89,6 +89,7 @@ pub mod drive;
 pub mod engine;
 pub mod limit;
 pub mod place;
+pub mod quote;
 pub mod report;
 // Maps files and reads them in place, behind a SIGBUS guard.
 #[allow(unsafe_code)]

@@ -19,6 +19,8 @@
 mod admit;
 mod blocks;
 mod conn;
+mod delete;
+mod mirror;
 mod session;
 
 use std::collections::HashMap;
