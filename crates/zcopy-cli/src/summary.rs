@@ -5,6 +5,7 @@ use serde_json::{json, Map, Value};
 use zcopy::{Report, Rusage};
 
 use zcopy::size::human;
+use zcopy_wire::delta::Counts;
 
 /// A finished transfer: the engine's report, the whole job's wall time (with
 /// headers and digests) and the resource usage measured around the job.
@@ -82,4 +83,35 @@ impl Summary<'_> {
             r.syscalls
         )
     }
+}
+
+/// What the files sent as deltas moved, for `--json` (`None` when there were
+/// none); `cloned` only where it is known (the receiver).
+pub fn delta_json(counts: &Counts, cloned: bool) -> Option<Value> {
+    if counts.literal + counts.referenced == 0 {
+        return None;
+    }
+    let mut out = json!({ "literal": counts.literal, "referenced": counts.referenced });
+    if cloned {
+        out["cloned"] = counts.cloned.into();
+    }
+    Some(out)
+}
+
+/// The same for the summary line: "; delta: 1.1 MiB literal, 1023 MiB referenced
+/// (1023 MiB cloned)", or nothing.
+pub fn delta_words(counts: &Counts, cloned: bool) -> String {
+    if counts.literal + counts.referenced == 0 {
+        return String::new();
+    }
+    let cloned = if cloned {
+        format!(" ({} cloned)", human(counts.cloned))
+    } else {
+        String::new()
+    };
+    format!(
+        "; delta: {} literal, {} referenced{cloned}",
+        human(counts.literal),
+        human(counts.referenced)
+    )
 }

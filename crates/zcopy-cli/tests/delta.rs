@@ -1,16 +1,168 @@
-//! Delta transfers into a file system that shares extents: the new file built
-//! from the old one's chunks keeps sharing the old one's extents.
+//! A file the receiver holds in another version travels as a delta: only the
+//! chunks it lacks cross the wire, the result is the new file byte for byte, a
+//! kill -9 of either side leaves the old file or the new one whole, and on btrfs
+//! the new file shares the old one's extents.
 
 mod common;
 
-use std::fs::File;
-use std::process::Command;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use common::{pattern, LoopMount};
-use zcopy_wire::delta::{rebuild, Signature};
+use common::{names_in, pattern, zcopy, LoopMount, Server};
+
+fn recv(out: &Path) -> Server {
+    Server::start(&[
+        "recv",
+        "--listen",
+        "127.0.0.1:0",
+        "-o",
+        out.to_str().unwrap(),
+    ])
+}
+
+/// Sends `file` to `addr` and returns the payload bytes the sender moved.
+fn send(file: &Path, addr: &str, extra: &[&str]) -> u64 {
+    send_json(file, addr, extra)["bytes"].as_u64().unwrap()
+}
+
+/// Sends `file` to `addr` and returns the sender's `--json`.
+fn send_json(file: &Path, addr: &str, extra: &[&str]) -> serde_json::Value {
+    let o = zcopy()
+        .arg("send")
+        .arg(file)
+        .arg(addr)
+        .arg("--json")
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+/// `data` with 64 KiB overwritten at an odd offset and 100 bytes inserted at 1/3
+/// and 2/3.
+fn edited(data: &[u8]) -> Vec<u8> {
+    let mut new = data.to_vec();
+    let at = (5 << 20) + 7;
+    for b in &mut new[at..at + (64 << 10)] {
+        *b = !*b;
+    }
+    for at in [data.len() * 2 / 3, data.len() / 3] {
+        new.splice(at..at, [0x5a; 100]);
+    }
+    new
+}
+
+#[test]
+fn a_changed_file_travels_as_its_missing_chunks() {
+    let src = tempfile::tempdir().unwrap();
+    // A name that is not UTF-8.
+    let name = OsStr::from_bytes(b"d\xffelta.img");
+    let file = src.path().join(name);
+    let old = pattern(24 << 20);
+    std::fs::write(&file, &old).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let server = recv(out.path());
+    assert_eq!(send(&file, &server.addr, &[]), old.len() as u64);
+
+    let new = edited(&old);
+    std::fs::write(&file, &new).unwrap();
+    let json = send_json(&file, &server.addr, &[]);
+    let sent = json["bytes"].as_u64().unwrap();
+    eprintln!(
+        "the delta sent {sent} of {} bytes: {}",
+        new.len(),
+        json["delta"]
+    );
+    assert!(sent * 50 <= new.len() as u64, "sent {sent} bytes");
+    assert_eq!(json["delta"]["literal"], sent);
+    assert_eq!(
+        json["delta"]["referenced"].as_u64().unwrap() + sent,
+        new.len() as u64
+    );
+    assert!(std::fs::read(out.path().join(name)).unwrap() == new);
+    assert_eq!(names_in(out.path()).len(), 1);
+
+    // -W sends it whole, as rsync's does.
+    std::fs::write(&file, &old).unwrap();
+    assert_eq!(send(&file, &server.addr, &["-W"]), old.len() as u64);
+    assert!(std::fs::read(out.path().join(name)).unwrap() == old);
+}
+
+/// Kills one side at a random moment of a slow delta, ten times: the target is
+/// then the old file or the new one, whole, and nothing else is in the directory;
+/// a delta sent again completes.
+fn killed_in_the_middle(kill_receiver: bool) {
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("vm.img");
+    let old = pattern(16 << 20);
+    // Every chunk differs, so the delta is long enough to be killed inside.
+    let new: Vec<u8> = old.iter().map(|b| b ^ 0x33).collect();
+    let out = tempfile::tempdir().unwrap();
+    let target = out.path().join("vm.img");
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    eprintln!("seed {seed}");
+    let mut dice = seed;
+    for run in 1..=10 {
+        std::fs::write(&target, &old).unwrap();
+        std::fs::write(&file, &new).unwrap();
+        let mut server = recv(out.path());
+        dice ^= dice << 13;
+        dice ^= dice >> 7;
+        dice ^= dice << 17;
+        let wait = 100 + dice % 700;
+        let mut sender = zcopy()
+            .arg("send")
+            .arg(&file)
+            .arg(&server.addr)
+            .args(["--limit-rate", "16M", "-q"])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(wait));
+        if kill_receiver {
+            server.child.kill().unwrap();
+            server.child.wait().unwrap();
+            let _ = sender.wait();
+        } else {
+            let _ = sender.kill();
+            sender.wait().unwrap();
+        }
+        let got = std::fs::read(&target).unwrap();
+        assert!(
+            got == old || got == new,
+            "run {run} (after {wait} ms): a mix"
+        );
+        assert_eq!(names_in(out.path()), ["vm.img"], "run {run}");
+        let server = if kill_receiver {
+            recv(out.path())
+        } else {
+            server
+        };
+        send(&file, &server.addr, &[]);
+        assert!(std::fs::read(&target).unwrap() == new, "run {run}");
+    }
+}
+
+#[test]
+fn a_killed_sender_leaves_the_old_file_or_the_new_one() {
+    killed_in_the_middle(false);
+}
+
+#[test]
+fn a_killed_receiver_leaves_the_old_file_or_the_new_one() {
+    killed_in_the_middle(true);
+}
 
 /// Bytes of `path` that no other file shares, and its total, by `btrfs filesystem du`.
-fn exclusive_and_total(path: &std::path::Path) -> (u64, u64) {
+fn exclusive_and_total(path: &Path) -> (u64, u64) {
     let out = Command::new("btrfs")
         .args(["filesystem", "du", "--raw"])
         .arg(path)
@@ -32,52 +184,50 @@ fn a_delta_on_btrfs_shares_the_old_files_extents() {
     let Some(mount) = LoopMount::new("btrfs", test) else {
         return;
     };
-    let old_path = mount.path().join("old");
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("vm.img");
     let old = pattern(64 << 20);
-    std::fs::write(&old_path, &old).unwrap();
-    File::open(&old_path).unwrap().sync_all().unwrap();
+    std::fs::write(&file, &old).unwrap();
+    let mut server = Server::recv_once(&mount.path(), &[]);
+    send(&file, &server.addr, &[]);
+    assert!(server.wait().0.success());
+    // The old version kept as a reflinked copy, to count what the new one shares.
+    let kept = mount.path().join("kept");
+    let status = Command::new("cp")
+        .arg("--reflink=always")
+        .arg(mount.path().join("vm.img"))
+        .arg(&kept)
+        .status()
+        .unwrap();
+    assert!(status.success());
     // 256 KiB overwritten at an offset no block or chunk boundary is at.
     let mut new = old.clone();
     let at = (20 << 20) + 12345;
     for b in &mut new[at..at + (256 << 10)] {
         *b = !*b;
     }
-    let elsewhere = tempfile::tempdir().unwrap();
-    let new_path = elsewhere.path().join("new");
-    std::fs::write(&new_path, &new).unwrap();
-
-    let old_file = File::open(&old_path).unwrap();
-    let sig = Signature::of(&old_file).unwrap();
-    let out_path = mount.path().join("out");
-    let out = File::options()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(&out_path)
-        .unwrap();
-    let counts = rebuild(
-        &old_file,
-        &sig,
-        &File::open(&new_path).unwrap(),
-        &out,
-        false,
-    )
-    .unwrap();
-    out.sync_all().unwrap();
-    assert!(std::fs::read(&out_path).unwrap() == new);
+    std::fs::write(&file, &new).unwrap();
+    let mut server = Server::recv_once(&mount.path(), &["--json"]);
+    send(&file, &server.addr, &[]);
+    let (status, stdout, stderr) = server.wait();
+    assert!(status.success(), "{stderr}");
+    let json: serde_json::Value = serde_json::from_slice(&stdout).unwrap();
+    let cloned = json["delta"]["cloned"].as_u64().unwrap();
+    assert!(cloned * 100 >= new.len() as u64 * 99, "{json}");
+    let target = mount.path().join("vm.img");
+    assert!(std::fs::read(&target).unwrap() == new);
     assert!(
-        std::fs::read(&old_path).unwrap() == old,
-        "the old file changed"
+        std::fs::read(&kept).unwrap() == old,
+        "the old version changed"
     );
-    assert!(counts.cloned > 0, "{counts:?}");
-
-    let (exclusive, total) = exclusive_and_total(&out_path);
+    assert!(Command::new("sync").status().unwrap().success());
+    let (exclusive, total) = exclusive_and_total(&target);
     assert_eq!(total, new.len() as u64);
     let shared = 1.0 - exclusive as f64 / total as f64;
-    eprintln!("{test}: {:.2}% shared, {counts:?}", shared * 100.0);
+    eprintln!("{test}: {:.2}% shared", shared * 100.0);
     assert!(
         shared >= 0.99,
-        "the new file shares {:.2}% of its bytes with the old one ({counts:?})",
+        "the new file shares {:.2}% of its bytes with the old one",
         shared * 100.0
     );
 }

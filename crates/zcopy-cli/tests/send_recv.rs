@@ -69,7 +69,8 @@ fn framed_round_trip_with_every_engine_pair() {
             let o = send(
                 &src,
                 &server.addr,
-                // Every pair moves the file again, not the quick check's nothing.
+                // Every pair moves the whole file again: not the quick check's
+                // nothing (--ignore-times), not a delta against the last (-W).
                 &[
                     "--engine",
                     send_engine,
@@ -77,6 +78,7 @@ fn framed_round_trip_with_every_engine_pair() {
                     "--buffer",
                     "1KiB",
                     "--ignore-times",
+                    "-W",
                 ],
             );
             assert!(

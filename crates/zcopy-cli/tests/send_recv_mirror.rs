@@ -115,7 +115,11 @@ fn the_quick_check_sends_only_what_changed() {
     assert_eq!(sent_bytes(&src, &server.addr, &[]), 0);
     stamp(&src.join("small"), 1_600_000_000);
     assert_eq!(sent_bytes(&src, &server.addr, &[]), 1);
-    assert_eq!(sent_bytes(&src, &server.addr, &["--ignore-times"]), total);
+    // -W: whole, not as a delta against the file in place.
+    assert_eq!(
+        sent_bytes(&src, &server.addr, &["--ignore-times", "-W"]),
+        total
+    );
     // -c: the same content with another mtime is not sent, and takes the mtime.
     stamp(&src, 1_500_000_000);
     assert_eq!(sent_bytes(&src, &server.addr, &["-c"]), 0);
@@ -129,7 +133,10 @@ fn the_quick_check_sends_only_what_changed() {
     write(&src, b"sub/large", &changed);
     stamp(&src, 1_500_000_000);
     assert_eq!(sent_bytes(&src, &server.addr, &[]), 0);
-    assert_eq!(sent_bytes(&src, &server.addr, &["--checksum"]), 5 << 20);
+    assert_eq!(
+        sent_bytes(&src, &server.addr, &["--checksum", "-W"]),
+        5 << 20
+    );
     assert_eq!(std::fs::read(&got).unwrap(), changed);
 }
 

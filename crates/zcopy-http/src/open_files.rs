@@ -217,7 +217,9 @@ impl OpenFiles {
     pub fn resolve(&mut self, config: &Config, target: &str, now: Instant) -> Lookup {
         let key = target.split(['?', '#']).next().unwrap_or_default();
         if let Some(variants) = self.paths.get(key) {
-            if now.duration_since(variants.looked_up) < VALID {
+            // A file rewritten in place keeps the descriptor: its new bytes must not
+            // go out under the old version's validators.
+            if now.duration_since(variants.looked_up) < VALID && variants.plain.unchanged() {
                 return Lookup::File(variants.clone());
             }
         }
@@ -332,9 +334,13 @@ fn entry(
     let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
     // A sibling's tag names its coding: the same size and time must not make
     // a gzip body and a plain one look like the same representation.
+    // nginx's mtime-size tag, with the nanoseconds: a file rewritten at the same
+    // size within one second is another version, and a resuming browser's
+    // If-Range must not match it.
+    let version = format!("{:x}.{:x}-{:x}", meta.mtime(), meta.mtime_nsec(), size);
     let etag = match encoding {
-        None => format!("\"{:x}-{:x}\"", meta.mtime(), size),
-        Some(enc) => format!("\"{:x}-{:x}-{}\"", meta.mtime(), size, enc.token()),
+        None => format!("\"{version}\""),
+        Some(enc) => format!("\"{version}-{}\"", enc.token()),
     };
     let digest = config
         .digests
@@ -373,6 +379,15 @@ fn entry(
 }
 
 impl Entry {
+    /// Whether the open file still has the time and size it had when the entry
+    /// was made (one `fstat`).
+    fn unchanged(&self) -> bool {
+        self.file.metadata().is_ok_and(|now| {
+            (now.mtime(), now.mtime_nsec(), now.len())
+                == (self.meta.mtime(), self.meta.mtime_nsec(), self.size)
+        })
+    }
+
     /// The headers that describe this representation, on a 200, a 206 and a 304
     /// (`with_type`: not on a multipart body, whose parts carry it).
     pub fn representation_headers(

@@ -206,12 +206,10 @@ impl Upload {
         let transfer = match &mut self.transfer {
             Some(transfer) => transfer,
             None => {
-                let options = Options {
-                    engine: EngineChoice::Auto,
-                    len: Some(self.remaining),
-                    rusage: false,
-                    ..Options::default()
-                };
+                let options = Options::default()
+                    .engine(EngineChoice::Auto)
+                    .len(self.remaining)
+                    .rusage(false);
                 let state = TransferState::new(FdKind::Socket, FdKind::File, options)
                     .map_err(|e| e.to_string())?;
                 self.transfer.insert(state)

@@ -117,6 +117,7 @@ pub use transfer::{Options, Status, Transfer, TransferState};
 
 /// Why a transfer failed. The bytes already moved stay in [`Transfer::moved`].
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// A syscall failed while moving bytes.
     #[error("{syscall}: {cause}")]

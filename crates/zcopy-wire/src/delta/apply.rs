@@ -32,9 +32,9 @@ impl Counts {
 }
 
 /// A new file being built from an old one.
-pub struct Apply<'a> {
-    old: &'a File,
-    out: &'a File,
+pub struct Apply {
+    old: File,
+    out: File,
     /// `out` is `old`: the file is rewritten in place, front to back.
     inplace: bool,
     /// The file system's block: clones must start and end on one.
@@ -47,10 +47,10 @@ pub struct Apply<'a> {
     counts: Counts,
 }
 
-impl<'a> Apply<'a> {
+impl Apply {
     /// Builds the new file in `out` (a new, empty file) from `old`.
-    pub fn new(old: &'a File, out: &'a File) -> io::Result<Apply<'a>> {
-        let block = rustix::fs::fstat(out)?.st_blksize.max(512) as u64;
+    pub fn new(old: File, out: File) -> io::Result<Apply> {
+        let block = rustix::fs::fstat(&out)?.st_blksize.max(512) as u64;
         Ok(Apply {
             old,
             out,
@@ -65,8 +65,8 @@ impl<'a> Apply<'a> {
 
     /// Rewrites `file` in place (`--inplace`): references at their own offset cost
     /// nothing; the plan must have been made with `inplace`.
-    pub fn inplace(file: &'a File) -> io::Result<Apply<'a>> {
-        let mut apply = Apply::new(file, file)?;
+    pub fn inplace(file: File) -> io::Result<Apply> {
+        let mut apply = Apply::new(file.try_clone()?, file)?;
         apply.inplace = true;
         apply.clone = false;
         apply.copy_range = false;
@@ -87,10 +87,10 @@ impl<'a> Apply<'a> {
             if body > 0 {
                 self.move_bytes(old, new, head)?;
                 match zcopy::engine::reflink::clone_range(
-                    self.old,
+                    &self.old,
                     old + head,
                     body,
-                    self.out,
+                    &self.out,
                     new + head,
                 ) {
                     Ok(()) => {
@@ -117,6 +117,11 @@ impl<'a> Apply<'a> {
         Ok(())
     }
 
+    /// The new file.
+    pub fn file(&self) -> &File {
+        &self.out
+    }
+
     /// Copies without cloning: `copy_file_range`, else `pread` and `pwrite`
     /// front to back (which is also a safe `memmove` within one file when `old`
     /// lies after `new`).
@@ -125,9 +130,9 @@ impl<'a> Apply<'a> {
             let (mut from, mut to) = (old, new);
             let want = len.min(1 << 30) as usize;
             match rustix::fs::copy_file_range(
-                self.old,
+                &self.old,
                 Some(&mut from),
-                self.out,
+                &self.out,
                 Some(&mut to),
                 want,
             ) {
@@ -159,9 +164,9 @@ impl<'a> Apply<'a> {
 
     /// Gives the new file its length and checks it against the sender's digest
     /// (the protocol's file digest over blocks of `block` bytes).
-    pub fn finish(self, size: u64, block: u32, digest: u128) -> io::Result<Counts> {
+    pub fn finish(&self, size: u64, block: u32, digest: u128) -> io::Result<Counts> {
         self.out.set_len(size)?;
-        let got = file_digest(self.out, size, block)?;
+        let got = file_digest(&self.out, size, block)?;
         if got != digest {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,

@@ -74,9 +74,9 @@ pub fn rebuild(
     let size = new.metadata()?.len();
     let digest = apply::file_digest(new, size, crate::frame::BLOCK)?;
     let mut apply = if inplace {
-        Apply::inplace(out)?
+        Apply::inplace(out.try_clone()?)?
     } else {
-        Apply::new(old, out)?
+        Apply::new(old.try_clone()?, out.try_clone()?)?
     };
     let mut planner = Planner::new(signature, inplace);
     let mut reader = new;

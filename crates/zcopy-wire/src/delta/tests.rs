@@ -146,7 +146,7 @@ fn a_wrong_digest_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let old = file(&dir, "old", b"old bytes");
     let out = file(&dir, "out", b"");
-    let mut apply = Apply::new(&old, &out).unwrap();
+    let mut apply = Apply::new(old.try_clone().unwrap(), out).unwrap();
     apply.literal(0, b"new bytes").unwrap();
     let right = apply::file_digest(&old, 9, crate::frame::BLOCK).unwrap();
     let err = apply.finish(9, crate::frame::BLOCK, right).unwrap_err();

@@ -25,12 +25,11 @@
 
 use std::io;
 
-use xxhash_rust::xxh3::xxh3_128;
-use zcopy::xxh3::Xxh3;
-
+mod digest;
 mod mirror;
 mod reader;
 
+pub use digest::{file_digest, zeros_digest};
 pub use mirror::{names_messages, Mirror};
 pub use reader::Reader;
 
@@ -41,13 +40,16 @@ pub const MAGIC: &[u8; 4] = b"ZCPY";
 pub const VERSION: u8 = 2;
 
 /// The greeting's capability bits this implementation has.
-pub const CAPS: u32 = CAP_RESUME | CAP_STREAMS | CAP_MIRROR;
+pub const CAPS: u32 = CAP_RESUME | CAP_STREAMS | CAP_MIRROR | CAP_DELTA;
 /// The receiver keeps partial files and answers ASK with HAVE.
 pub const CAP_RESUME: u32 = 1;
 /// The receiver accepts extra connections joining a session.
 pub const CAP_STREAMS: u32 = 2;
 /// The receiver takes MIRROR, NAMES and FILE digests, and answers ITEM.
 pub const CAP_MIRROR: u32 = 4;
+/// The receiver answers a FILE sent with `delta` and held in an older version
+/// with SIG, and builds the file from COPY and LITERAL (see [`crate::delta`]).
+pub const CAP_DELTA: u32 = 8;
 
 /// The reason a receiver that requires a secret gives a sender that has none.
 pub const NEEDS_SECRET: &str = "this receiver requires a secret: run send as the line `zcopy recv` printed says (ZCOPY_SECRET=... zcopy send --fingerprint ...)";
@@ -133,6 +135,8 @@ pub struct Entry {
     /// blocks), which a file in place must have too (`send -c`), not only its
     /// size and mtime.
     pub digest: Option<u128>,
+    /// With `ask`: an older version in place may be answered with SIG (delta).
+    pub delta: bool,
     /// The path relative to the receiver's directory, `/`-separated: bytes, as
     /// Linux names are (see [`shown`] for messages).
     pub path: Vec<u8>,
@@ -177,6 +181,24 @@ pub enum Msg {
     Done,
     /// Receiver: the answer to an entry sent with `ask`.
     Have { id: u32, have: Have },
+    /// Receiver: the answer to an entry sent with `delta` when an older version is
+    /// in place: its chunks ([`crate::delta::Signature::encode`]), in as many
+    /// messages as they need, `last` on the final one.
+    Sig {
+        id: u32,
+        last: bool,
+        chunks: Vec<u8>,
+    },
+    /// Sender: `len` bytes of the old version at `old` go to `new`.
+    Copy {
+        id: u32,
+        old: u64,
+        new: u64,
+        len: u64,
+    },
+    /// Sender: `len` bytes at `offset` follow, as they are (a delta's literal
+    /// chunk; the file digest at END covers them).
+    Literal { id: u32, offset: u64, len: u32 },
     /// Receiver: the file is verified and under its real name.
     Ok { id: u32 },
     /// Either side: the session ends for this reason (`id` 0: not about one file).
@@ -208,7 +230,8 @@ impl Msg {
                 out.push(
                     u8::from(e.ask)
                         | u8::from(e.complete_ok) << 1
-                        | u8::from(e.digest.is_some()) << 2,
+                        | u8::from(e.digest.is_some()) << 2
+                        | u8::from(e.delta) << 3,
                 );
                 for text in [&e.path, &e.target] {
                     out.extend_from_slice(&(text.len() as u16).to_be_bytes());
@@ -248,6 +271,25 @@ impl Msg {
                     Have::Complete => out.push(2),
                 }
                 b'H'
+            }
+            Msg::Sig { id, last, chunks } => {
+                out.extend_from_slice(&id.to_be_bytes());
+                out.push(u8::from(*last));
+                out.extend_from_slice(chunks);
+                b'S'
+            }
+            Msg::Copy { id, old, new, len } => {
+                out.extend_from_slice(&id.to_be_bytes());
+                for n in [old, new, len] {
+                    out.extend_from_slice(&n.to_be_bytes());
+                }
+                b'C'
+            }
+            Msg::Literal { id, offset, len } => {
+                out.extend_from_slice(&id.to_be_bytes());
+                out.extend_from_slice(&offset.to_be_bytes());
+                out.extend_from_slice(&len.to_be_bytes());
+                b'L'
             }
             Msg::Ok { id } => {
                 out.extend_from_slice(&id.to_be_bytes());
@@ -315,6 +357,7 @@ impl Msg {
                     ask: flags & 1 != 0,
                     complete_ok: flags & 2 != 0,
                     digest,
+                    delta: flags & 8 != 0,
                     path,
                     target,
                 })
@@ -343,6 +386,22 @@ impl Msg {
                 };
                 Msg::Have { id, have }
             }
+            b'S' => Msg::Sig {
+                id: b.u32()?,
+                last: b.u8()? != 0,
+                chunks: b.0.to_vec(),
+            },
+            b'C' => Msg::Copy {
+                id: b.u32()?,
+                old: b.u64()?,
+                new: b.u64()?,
+                len: b.u64()?,
+            },
+            b'L' => Msg::Literal {
+                id: b.u32()?,
+                offset: b.u64()?,
+                len: b.u32()?,
+            },
             b'K' => Msg::Ok { id: b.u32()? },
             b'X' => Msg::Err {
                 id: b.u32()?,
@@ -424,30 +483,6 @@ pub fn shown(name: &[u8]) -> std::borrow::Cow<'_, str> {
 
 fn invalid(why: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, why.to_string())
-}
-
-/// The digest of a whole file: XXH3-128 of its blocks' XXH3-128s (16 bytes each,
-/// big-endian) in block order, so blocks can be hashed in any order, on any
-/// connection, and a resumed file needs no re-read of the blocks it kept.
-pub fn file_digest(blocks: &[u128]) -> u128 {
-    let mut h = Xxh3::new();
-    for d in blocks {
-        h.update(&d.to_be_bytes());
-    }
-    h.digest128()
-}
-
-/// The XXH3-128 of `len` zero bytes (a HOLE block), computed once per length.
-pub fn zeros_digest(len: u32) -> u128 {
-    use std::sync::Mutex;
-    static KNOWN: Mutex<Vec<(u32, u128)>> = Mutex::new(Vec::new());
-    let mut known = KNOWN.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(&(_, d)) = known.iter().find(|(l, _)| *l == len) {
-        return d;
-    }
-    let d = xxh3_128(&vec![0u8; len as usize]);
-    known.push((len, d));
-    d
 }
 
 #[cfg(test)]

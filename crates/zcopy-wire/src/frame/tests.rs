@@ -21,6 +21,7 @@ fn messages_round_trip() {
         block: BLOCK,
         ask: true,
         complete_ok: true,
+        delta: true,
         digest: Some(u128::MAX / 3),
         path: "a/b c/é".into(),
         target: "../x".into(),
@@ -47,6 +48,22 @@ fn messages_round_trip() {
     round_trip(Msg::Have {
         id: 3,
         have: Have::Complete,
+    });
+    round_trip(Msg::Sig {
+        id: 4,
+        last: true,
+        chunks: vec![0, 0, 1, 0, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9],
+    });
+    round_trip(Msg::Copy {
+        id: 4,
+        old: 1 << 40,
+        new: 3,
+        len: 65536,
+    });
+    round_trip(Msg::Literal {
+        id: 4,
+        offset: 77,
+        len: 100,
     });
     round_trip(Msg::Err {
         id: 0,
@@ -131,6 +148,7 @@ fn corrupted_sessions_never_panic() {
         block: BLOCK,
         ask: true,
         complete_ok: false,
+        delta: false,
         digest: None,
         path: "d/a.txt".into(),
         target: Vec::new(),

@@ -27,7 +27,7 @@ mod in_place;
 mod root;
 
 pub use in_place::same_file_in_place;
-use root::times;
+pub(crate) use root::times;
 pub use root::Root;
 
 /// The most blocks a file may have: its HAVE bitmap fits in one message.

@@ -178,7 +178,7 @@ fn beneath_error(e: Errno, path: &[u8]) -> io::Error {
     }
 }
 
-pub(super) fn times(mtime: (i64, u32)) -> Timestamps {
+pub(crate) fn times(mtime: (i64, u32)) -> Timestamps {
     let t = Timespec {
         tv_sec: mtime.0,
         tv_nsec: mtime.1.into(),

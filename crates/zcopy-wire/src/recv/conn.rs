@@ -17,6 +17,7 @@ use crate::frame::{self, EntryKind, Greeting, Have, Msg, Reader};
 use crate::net;
 use crate::partial::{same_file_in_place, Partial, Root};
 
+use super::delta::{self, Incoming};
 use super::mirror::Mirror;
 use super::session::{peer_closed, Session, Small, LANES};
 use super::Receiver;
@@ -165,6 +166,7 @@ impl<'a> Conn<'a> {
         let mut files = 0u64;
         let mut dirs = Vec::new();
         let mut pending: HashMap<u32, Small> = HashMap::new();
+        let mut deltas: HashMap<u32, Incoming> = HashMap::new();
         let mut in_flight = 0u64;
         let mut announced = 0u64;
         let mut mirror: Option<Mirror> = None;
@@ -246,31 +248,60 @@ impl<'a> Conn<'a> {
                         EntryKind::File if Small::fits(&entry) => {
                             pending.insert(entry.id, Small::new(entry));
                         }
+                        EntryKind::File if entry.ask && entry.delta => {
+                            let found = delta::open(root, &entry)
+                                .with_context(|| format!("{path}: cannot read the old version"))?;
+                            if let Some((incoming, signature)) = found {
+                                self.signature(entry.id, &signature)?;
+                                deltas.insert(entry.id, incoming);
+                            } else {
+                                self.whole_file(session, root, entry)?;
+                            }
+                        }
                         EntryKind::File => {
-                            let (id, ask) = (entry.id, entry.ask);
-                            let (partial, have) = Partial::open(root, entry)
-                                .with_context(|| format!("{path}: cannot create"))?;
-                            let complete = have == frame::Have::Complete;
-                            // Sent when the entries read so far are answered: a
-                            // window of asks (`send --resume`) gets one write.
-                            if ask {
-                                self.reply(Msg::Have { id, have }, false)?;
-                            }
-                            if complete {
-                                partial.skip();
+                            if self.whole_file(session, root, entry)? {
                                 files += 1;
-                                continue;
-                            }
-                            session
-                                .files
-                                .lock()
-                                .unwrap_or_else(|p| p.into_inner())
-                                .insert(id, Arc::new(partial));
-                            if session.joined() {
-                                session.arrived.notify_all();
                             }
                         }
                     }
+                }
+                Msg::Copy { id, old, new, len } => {
+                    let incoming = deltas
+                        .get_mut(&id)
+                        .with_context(|| format!("COPY for file {id}, which is no delta"))?;
+                    incoming
+                        .copy(crate::delta::Copy { old, new, len })
+                        .with_context(|| {
+                            format!("{}: not written", frame::shown(incoming.path()))
+                        })?;
+                }
+                Msg::Literal { id, offset, len } => {
+                    let incoming = deltas
+                        .get_mut(&id)
+                        .with_context(|| format!("LITERAL for file {id}, which is no delta"))?;
+                    incoming
+                        .literal(&mut self.reader, offset, len)
+                        .with_context(|| {
+                            format!(
+                                "{}: receiving from {}",
+                                frame::shown(incoming.path()),
+                                self.peer
+                            )
+                        })?;
+                    session.received(len);
+                }
+                Msg::End { id, size, digest } if deltas.contains_key(&id) => {
+                    let incoming = deltas.remove(&id).expect("checked above");
+                    let path = frame::shown(incoming.path()).into_owned();
+                    let counts = incoming
+                        .finish(size, digest)
+                        .with_context(|| format!("{path}: not written"))?;
+                    session
+                        .delta
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .add(counts);
+                    self.landed(Ok((id, path)), &mut files)?;
                 }
                 Msg::Data { id, offset, len } | Msg::Hole { id, offset, len }
                     if pending.contains_key(&id) =>
@@ -357,6 +388,54 @@ impl<'a> Conn<'a> {
                 }
                 other => fail!("receiving from {}: unexpected message {other:?}", self.peer),
             }
+        }
+    }
+
+    /// A large file sent whole (or resumed): its partial file, and HAVE if asked.
+    /// Returns whether the file is complete in place already.
+    fn whole_file(&mut self, session: &Session, root: &Root, entry: frame::Entry) -> Result<bool> {
+        let (id, ask) = (entry.id, entry.ask);
+        let path = frame::shown(&entry.path).into_owned();
+        let (partial, have) =
+            Partial::open(root, entry).with_context(|| format!("{path}: cannot create"))?;
+        let complete = have == frame::Have::Complete;
+        // Sent when the entries read so far are answered: a window of asks
+        // (`send --resume`) gets one write.
+        if ask {
+            self.reply(Msg::Have { id, have }, false)?;
+        }
+        if complete {
+            partial.skip();
+            return Ok(true);
+        }
+        session
+            .files
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, Arc::new(partial));
+        if session.joined() {
+            session.arrived.notify_all();
+        }
+        Ok(false)
+    }
+
+    /// The answer to a delta's FILE: the old version's chunks, in SIG messages
+    /// that each fit a message body.
+    fn signature(&mut self, id: u32, signature: &crate::delta::Signature) -> Result<()> {
+        const PER_MESSAGE: usize = 50_000;
+        let n = signature.chunks.len();
+        let mut start = 0;
+        loop {
+            let end = (start + PER_MESSAGE).min(n);
+            let mut chunks =
+                Vec::with_capacity((end - start) * crate::delta::signature::ENCODED_CHUNK);
+            signature.encode(start..end, &mut chunks);
+            let last = end == n;
+            self.reply(Msg::Sig { id, last, chunks }, last)?;
+            if last {
+                return Ok(());
+            }
+            start = end;
         }
     }
 

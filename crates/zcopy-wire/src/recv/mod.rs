@@ -20,6 +20,7 @@ mod admit;
 mod blocks;
 mod conn;
 mod delete;
+mod delta;
 mod mirror;
 mod session;
 
@@ -32,6 +33,7 @@ use std::time::Duration;
 use zcopy::limit::Limiter;
 use zcopy::{EngineChoice, Options, Report};
 
+use crate::delta::Counts;
 use crate::error::{Error, Result};
 use crate::frame;
 use crate::observe::Observer;
@@ -97,11 +99,9 @@ impl Receiver {
         observer: Arc<dyn Observer>,
     ) -> Receiver {
         Receiver {
-            options: Options {
-                engine: config.engine,
-                buffer: config.buffer,
-                ..Options::default()
-            },
+            options: Options::default()
+                .engine(config.engine)
+                .buffer(config.buffer),
             limiter: config.limit_rate.map(Limiter::new),
             root: root.map(Arc::new),
             sessions: Mutex::default(),
@@ -118,9 +118,14 @@ impl Receiver {
 }
 
 impl Receiver {
-    /// A framed connection, admitted: a new session, whose report and number of
-    /// files it returns, or one joining a session (`None`: its session reports).
-    pub fn receive(&self, stream: TcpStream, peer: SocketAddr) -> Result<Option<(Report, u64)>> {
+    /// A framed connection, admitted: a new session, whose report, number of
+    /// files and delta counts it returns, or one joining a session (`None`: its
+    /// session reports).
+    pub fn receive(
+        &self,
+        stream: TcpStream,
+        peer: SocketAddr,
+    ) -> Result<Option<(Report, u64, Counts)>> {
         let mut conn = Conn::new(self, &stream, peer)?;
         let greeting = match conn.reader.greeting() {
             Ok(g) => g,
@@ -173,7 +178,10 @@ impl Receiver {
         // The session's watcher ends with it (a progress line is cleared).
         session.end_watch();
         match result {
-            Ok(files) => Ok(Some((conn.report(&session), files))),
+            Ok(files) => {
+                let delta = *session.delta.lock().unwrap_or_else(|p| p.into_inner());
+                Ok(Some((conn.report(&session), files, delta)))
+            }
             Err(e) => {
                 let e = match session.failure() {
                     Some(reason) => Error::Failed(format!("receiving from {peer}: {reason}")),

@@ -83,6 +83,8 @@ pub(super) struct Session {
     pub(super) control: TcpStream,
     pub(super) bytes: AtomicU64,
     pub(super) syscalls: Mutex<Syscalls>,
+    /// What the files received as deltas moved, by how.
+    pub(super) delta: Mutex<crate::delta::Counts>,
     /// Extra connections joined: a block or an entry may be awaited elsewhere.
     pub(super) joined: AtomicBool,
     /// What watches the session's bytes and entries, until it ends.
@@ -106,6 +108,7 @@ impl Session {
             control: control.try_clone().context("socket")?,
             bytes: AtomicU64::new(0),
             syscalls: Mutex::default(),
+            delta: Mutex::default(),
             joined: AtomicBool::new(false),
             watch: Mutex::new(Some(watch)),
         })

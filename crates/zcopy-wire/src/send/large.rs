@@ -16,7 +16,7 @@ use crate::error::{Context, Error, Result};
 use crate::frame::{self, Entry, Have, Msg};
 use crate::observe::Observer;
 use crate::partial::hash_range;
-use crate::send::session::{greet, Sender};
+use crate::send::session::{greet, Answer, Sender};
 use crate::send::walk::Item;
 use crate::send::{answer, dial, send_all};
 
@@ -35,7 +35,10 @@ impl Sender<'_> {
         Msg::File(entry).encode(&mut self.batch);
         self.flush(false)?;
         let have = if ask {
-            self.await_have(id, &frame::shown(&path))?
+            match self.await_answer(id, &frame::shown(&path))? {
+                Answer::Have(have) => have,
+                Answer::Signature(old) => return self.send_delta(item, id, file, &old),
+            }
         } else {
             Have::Nothing
         };
@@ -68,11 +71,9 @@ impl Sender<'_> {
             self.join_streams(streams)?;
         }
         let next = AtomicUsize::new(0);
-        let options = Options {
-            engine: self.config.engine,
-            buffer: self.config.buffer,
-            ..Options::default()
-        };
+        let options = Options::default()
+            .engine(self.config.engine)
+            .buffer(self.config.buffer);
         let limiter = self.limiter.as_ref();
         let meter = &*self.meter;
         let conns: Vec<&TcpStream> = std::iter::once(&self.stream)
@@ -223,11 +224,7 @@ fn send_block(
     }
     .encode(&mut head);
     send_all(conn, &head, SendFlags::MORE)?;
-    let options = Options {
-        offset,
-        len: Some(len),
-        ..options
-    };
+    let options = options.offset(offset).len(len);
     let mut transfer = Transfer::new(file, conn, options)?;
     let mut drive = Drive::new().step(16 << 20);
     if let Some(limiter) = limiter {

@@ -39,8 +39,16 @@ impl Sender<'_> {
     }
 
     /// Tells a receiver of a mirror (MIRROR), and for a deletion before the
-    /// transfer every name the session will send (NAMES).
+    /// transfer every name the session will send (NAMES); refuses a mirror or
+    /// `-c` to a receiver without the capability.
     pub(super) fn announce(&mut self, items: &[Item]) -> Result<()> {
+        if self.config.compare == Compare::Checksum && !self.mirror_ok {
+            // It would skip a file by size and mtime alone.
+            fail!(
+                "{}: this receiver is too old for --checksum (update zcopy there)",
+                self.addr
+            );
+        }
         if !self.config.mirrors() {
             return Ok(());
         }

@@ -9,6 +9,7 @@
 //! that do not know their size (pipes, `/proc`, `/sys`, devices) are read to
 //! their end.
 
+mod delta;
 mod large;
 mod mirror;
 mod session;
@@ -59,6 +60,9 @@ pub struct SendConfig {
     pub timeout: Duration,
     /// At most this many bytes per second over all streams.
     pub limit_rate: Option<u64>,
+    /// Send changed files whole, never as a delta against the receiver's old
+    /// version (rsync's `-W`).
+    pub whole_file: bool,
 }
 
 impl Default for SendConfig {
@@ -72,6 +76,7 @@ impl Default for SendConfig {
             connect_timeout: Duration::from_secs(10),
             timeout: Duration::from_secs(30),
             limit_rate: None,
+            whole_file: false,
         }
     }
 }

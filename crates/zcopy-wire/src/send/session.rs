@@ -15,6 +15,7 @@ use zcopy::engine::direct::AlignedBuf;
 use zcopy::limit::Limiter;
 use zcopy::{Engine, Report, Syscall};
 
+use crate::delta::{Counts, Signature};
 use crate::error::{fail, Context, Error, Result};
 use crate::frame::{self, Entry, Greeting, Have, Msg, Reader};
 use crate::observe::Observer;
@@ -25,9 +26,16 @@ use crate::tls;
 /// What the control connection's reading thread hears from the receiver.
 enum Heard {
     Have(u32, Have),
+    Signature(u32, Signature),
     Bye,
     Refused(String),
     Closed(String),
+}
+
+/// What the receiver answered about a file.
+pub(super) enum Answer {
+    Have(Have),
+    Signature(Signature),
 }
 
 /// A framed session: the control connection, its reader thread, the extra
@@ -48,6 +56,11 @@ pub struct Sender<'a> {
     /// Where the extra connections come from when the receiver dials this sender.
     pub(super) listener: Option<&'a TcpListener>,
     pub(super) report: Report,
+    /// The receiver answers an old version with its signature (delta).
+    delta: bool,
+    /// What the deltas sent so far moved, by how (the receiver alone knows what
+    /// it cloned).
+    pub(super) delta_counts: Counts,
     pub(super) buf: AlignedBuf,
     pub(super) timeout: Duration,
     /// The receiver takes a mirror's messages.
@@ -89,6 +102,8 @@ impl<'a> Sender<'a> {
             secure,
             listener: None,
             report: Report::empty(Engine::ReadWrite),
+            delta: greeting.caps & frame::CAP_DELTA != 0 && !config.whole_file,
+            delta_counts: Counts::default(),
             buf: AlignedBuf::new(256 << 10, 4096),
             timeout,
             mirror_ok: greeting.caps & frame::CAP_MIRROR != 0,
@@ -123,6 +138,8 @@ impl<'a> Sender<'a> {
                 if self.config.mirror.dry_run {
                     return self.dry_run(entry);
                 }
+                entry.delta = self.delta && size > SMALL;
+                entry.ask |= entry.delta;
                 if size <= SMALL && !entry.ask {
                     self.send_small(item, entry, &file, size)
                 } else {
@@ -297,11 +314,23 @@ impl<'a> Sender<'a> {
     }
 
     pub(super) fn await_have(&mut self, id: u32, path: &str) -> Result<Have> {
+        match self.await_answer(id, path)? {
+            Answer::Have(have) => Ok(have),
+            Answer::Signature(_) => fail!(
+                "{}: a signature for {path}, which was not offered as a delta",
+                self.addr
+            ),
+        }
+    }
+
+    /// The receiver's answer to a FILE that asked: HAVE, or SIG for a delta.
+    pub(super) fn await_answer(&mut self, id: u32, path: &str) -> Result<Answer> {
         match self
             .heard
             .recv_timeout(self.timeout.max(Duration::from_secs(1)))
         {
-            Ok(Heard::Have(got, have)) if got == id => Ok(have),
+            Ok(Heard::Have(got, have)) if got == id => Ok(Answer::Have(have)),
+            Ok(Heard::Signature(got, sig)) if got == id => Ok(Answer::Signature(sig)),
             Ok(Heard::Refused(reason)) => fail!("{}: {reason}", self.addr),
             Ok(Heard::Closed(why)) => fail!("{}: {why} before answering for {path}", self.addr),
             Ok(_) => fail!("{}: an answer out of order for {path}", self.addr),
@@ -339,6 +368,11 @@ impl<'a> Sender<'a> {
         &self.report
     }
 
+    /// The bytes of files sent as deltas, literal and referenced.
+    pub fn delta(&self) -> Counts {
+        self.delta_counts
+    }
+
     /// DONE, then waits for the receiver to confirm everything is in place.
     pub fn finish(&mut self) -> Result<()> {
         Msg::Done.encode(&mut self.batch);
@@ -356,7 +390,9 @@ impl<'a> Sender<'a> {
             }
             Ok(Heard::Refused(reason)) => fail!("{}: {reason}", self.addr),
             Ok(Heard::Closed(why)) => fail!("{}: {why} before confirming the transfer", self.addr),
-            Ok(Heard::Have(..)) => fail!("{}: an answer out of order", self.addr),
+            Ok(Heard::Have(..) | Heard::Signature(..)) => {
+                fail!("{}: an answer out of order", self.addr)
+            }
             Err(_) => Err(Error::TimedOut(format!(
                 "{}: timed out: no confirmation within {} s",
                 self.addr,
@@ -416,9 +452,15 @@ pub(super) fn greet(
 /// lines go straight to the observer); on ERR,
 /// shuts the socket so a blocked send returns at once.
 fn listen(reader: &mut Reader<TcpStream>, tx: &mpsc::Sender<Heard>, told: &dyn Observer) {
+    let mut signature = Signature::default();
     loop {
         let heard = match reader.next() {
             Ok(Some(Msg::Have { id, have })) => Heard::Have(id, have),
+            Ok(Some(Msg::Sig { id, last, chunks })) => match signature.decode_more(&chunks) {
+                Ok(()) if last => Heard::Signature(id, std::mem::take(&mut signature)),
+                Ok(()) => continue,
+                Err(e) => Heard::Closed(format!("sent a bad signature: {e}")),
+            },
             Ok(Some(Msg::Item(line))) => {
                 told.itemized(&line);
                 continue;
@@ -436,7 +478,7 @@ fn listen(reader: &mut Reader<TcpStream>, tx: &mpsc::Sender<Heard>, told: &dyn O
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => continue,
             Err(e) => Heard::Closed(e.to_string()),
         };
-        let last = !matches!(heard, Heard::Have(..));
+        let last = !matches!(heard, Heard::Have(..) | Heard::Signature(..));
         if tx.send(heard).is_err() || last {
             return;
         }

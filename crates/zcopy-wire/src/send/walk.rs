@@ -175,6 +175,7 @@ fn entry(path: Vec<u8>, kind: EntryKind, mode: u32, mtime: (i64, u32), size: Opt
         block: frame::BLOCK,
         ask: false,
         complete_ok: false,
+        delta: false,
         digest: None,
         path,
         target: Vec::new(),

@@ -26,6 +26,7 @@ use serde_json::Map;
 use zcopy::place::parent_dir;
 use zcopy::size;
 use zcopy::{Engine, EngineChoice, Rusage};
+use zcopy_wire::delta::Counts;
 use zcopy_wire::observe::Observer;
 use zcopy_wire::partial::{self, Root};
 use zcopy_wire::recv::{Receiver, RecvConfig};
@@ -35,7 +36,7 @@ use zcopy_wire::tls;
 use crate::flags;
 use crate::net;
 use crate::net::meter::{self, Drawing, Meter};
-use crate::summary::Summary;
+use crate::summary::{delta_json, delta_words, Summary};
 use admit::secure;
 
 /// Receive files from `zcopy send`, or raw bytes (--raw) from nc or the seed's clients
@@ -368,14 +369,18 @@ impl Job {
     fn handle(&self, stream: TcpStream, peer: SocketAddr) -> Result<()> {
         let started = Instant::now();
         let usage = Rusage::thread();
-        let (report, name, path, files) = if self.raw {
+        let (report, name, path, files, delta) = if self.raw {
             let (report, name, path) = self.receive_raw(&stream, peer)?;
-            (report, name, path, None)
+            (report, name, path, None, Counts::default())
         } else {
             match self.receiver.receive(stream, peer)? {
-                Some((report, files)) => {
-                    (report, String::new(), self.target.path_for(""), Some(files))
-                }
+                Some((report, files, delta)) => (
+                    report,
+                    String::new(),
+                    self.target.path_for(""),
+                    Some(files),
+                    delta,
+                ),
                 // A joining connection: its session reports for it.
                 None => return Ok(()),
             }
@@ -397,14 +402,18 @@ impl Job {
             if let Some(files) = files {
                 extra.insert("files".into(), files.into());
             }
+            if let Some(delta) = delta_json(&delta, true) {
+                extra.insert("delta".into(), delta);
+            }
             super::print_json(&summary.json(extra))?;
         } else if !self.quiet {
             match files {
                 Some(files) => eprintln!(
-                    "received {files} file{} into {} from {peer}: {}",
+                    "received {files} file{} into {} from {peer}: {}{}",
                     if files == 1 { "" } else { "s" },
                     path.display(),
-                    summary.line()
+                    summary.line(),
+                    delta_words(&delta, true)
                 ),
                 None => eprintln!(
                     "received {} from {peer}: {}",

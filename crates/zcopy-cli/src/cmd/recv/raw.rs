@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use tempfile::NamedTempFile;
-use zcopy::{Options, Transfer};
+use zcopy::Transfer;
 
 use crate::progress;
 
@@ -61,10 +61,7 @@ impl Job {
         len: Option<u64>,
         what: &str,
     ) -> Result<zcopy::Report> {
-        let options = Options {
-            len,
-            ..self.receiver.options()
-        };
+        let options = self.receiver.options().len(len);
         let mut transfer = Transfer::new(stream, file, options).context(what.to_string())?;
         progress::run(&mut transfer, len, self.progress)
             .map_err(zcopy_wire::Error::from)

@@ -29,7 +29,7 @@ use zcopy_wire::{signal, tls};
 
 use crate::flags;
 use crate::net::meter::{self, Meter};
-use crate::summary::Summary;
+use crate::summary::{delta_json, delta_words, Summary};
 
 /// Send files and directories to `zcopy recv` (framed, verified, resumable), or a
 /// file's bytes alone to any TCP peer (--raw)
@@ -60,6 +60,10 @@ pub struct Args {
     /// ones get only their missing blocks
     #[arg(long)]
     resume: bool,
+    /// Send changed files whole: without it, a file of more than 1 MiB that the
+    /// receiver holds in another version goes as a delta (only the chunks it lacks)
+    #[arg(short = 'W', long)]
+    whole_file: bool,
     /// Give up connecting after this many seconds
     #[arg(long, value_name = "S", default_value = "10")]
     connect_timeout: f64,
@@ -143,6 +147,7 @@ fn config(args: &Args, rules: &Rules) -> SendConfig {
     config.engine = args.engine;
     config.buffer = args.buffer;
     config.resume = args.resume;
+    config.whole_file = args.whole_file;
     config.compare = if args.checksum {
         Compare::Checksum
     } else if args.ignore_times {
@@ -334,15 +339,23 @@ fn transfer(
         if let [one] = items {
             extra.insert("file".into(), one.source.display().to_string().into());
         }
+        if let Some(delta) = delta_json(&sender.delta(), false) {
+            extra.insert("delta".into(), delta);
+        }
         super::print_json(&summary.json(extra))?;
     } else if !args.say.quiet {
+        let delta = delta_words(&sender.delta(), false);
         let dry = if args.dry_run { " (DRY RUN)" } else { "" };
         match items {
             [one] if one.entry.kind == EntryKind::File => {
-                eprintln!("sent {}: {}{dry}", one.source.display(), summary.line())
+                eprintln!(
+                    "sent {}: {}{delta}{dry}",
+                    one.source.display(),
+                    summary.line()
+                )
             }
             _ => eprintln!(
-                "sent {files} file{} to {addr}: {}{dry}",
+                "sent {files} file{} to {addr}: {}{delta}{dry}",
                 if files == 1 { "" } else { "s" },
                 summary.line()
             ),
