@@ -14,6 +14,17 @@ pub fn code(e: &anyhow::Error) -> u8 {
         if let Some(coded) = cause.downcast_ref::<Coded>() {
             return coded.code;
         }
+        if let Some(remote) = cause.downcast_ref::<zcopy_wire::remote::Error>() {
+            use zcopy_wire::remote::Error;
+            match remote {
+                Error::Usage(_) => return USAGE,
+                Error::NotFound { .. } => return NOT_FOUND,
+                Error::Ssh { .. } => return SSH,
+                // The remote zcopy's own code (it said why on stderr).
+                Error::Exited { code, .. } => return u8::try_from(*code).unwrap_or(FAILURE),
+                _ => continue,
+            }
+        }
         if let Some(zcopy_bench::Error::NoRows { .. }) = cause.downcast_ref() {
             return USAGE;
         }
@@ -207,8 +218,12 @@ pub const SSL_CACERT: u8 = 77;
 pub const SEND: u8 = 55;
 /// Receiving from the peer failed (the connection was reset).
 pub const RECEIVE: u8 = 56;
+/// send, recv over ssh: the remote shell did not find zcopy (as a shell says it).
+pub const NOT_FOUND: u8 = 127;
 /// Standard output was closed by its reader (128 + SIGPIPE, as a shell reports it).
 pub const STDOUT_CLOSED: u8 = 141;
+/// send, recv over ssh: ssh itself failed (ssh's own code).
+pub const SSH: u8 = 255;
 
 /// Every exit code and what it means, in code order: the man pages' EXIT STATUS
 /// section and the README's table are made from it (a test holds the README to it).
@@ -233,7 +248,9 @@ pub const TABLE: &[(u8, &str)] = &[
     (PEER_VERIFY, "send: the receiver's certificate is not the one whose fingerprint was given; get: the server's certificate is not trusted."),
     (AUTH, "send, recv: the secret was missing or wrong."),
     (SSL_CACERT, "get: the CA certificates (--cacert) cannot be read."),
+    (NOT_FOUND, "send, recv over ssh: the remote host has no zcopy on its PATH (give it with --zcopy-path)."),
     (STDOUT_CLOSED, "Standard output was closed by its reader (as for any program killed by SIGPIPE)."),
+    (SSH, "send, recv over ssh: ssh failed (connection, host key, authentication); a remote zcopy's own failure exits with its code."),
 ];
 
 /// The table as a man page section (roff).

@@ -5,6 +5,8 @@
 //! ([`tls`]), its keys handed to the kernel where it has kTLS ([`ktls`]). The
 //! sockets of a transfer ([`net`]), what it tells a watcher
 //! ([`observe`]) and its stop signals ([`signal`]).
+//! ssh as the way in: starting the other side and hearing where to connect
+//! ([`remote`]).
 //!
 //! No command-line types and no exit codes live here: errors are typed
 //! ([`Error`]), their text names the file or the rule that refused it, and the
@@ -26,6 +28,7 @@ pub mod observe;
 pub mod partial;
 pub mod peer_owner;
 pub mod recv;
+pub mod remote;
 pub mod send;
 // Signal masks, which rustix does not wrap.
 #[allow(unsafe_code)]

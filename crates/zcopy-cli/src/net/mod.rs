@@ -1,7 +1,8 @@
 //! Listening, shared by `send`, `recv`, `echo` and `serve`; the sockets of a
-//! transfer are `zcopy_wire::net`'s.
+//! transfer are `zcopy_wire::net`'s; the remote side's end of ssh ([`ssh`]).
 
 pub mod meter;
+pub mod ssh;
 
 use std::net::TcpListener;
 

@@ -18,7 +18,7 @@ use crate::observe::Observer;
 use crate::partial::hash_range;
 use crate::send::session::{greet, Answer, Sender};
 use crate::send::walk::Item;
-use crate::send::{dial, send_all};
+use crate::send::{answer, dial, send_all};
 
 impl Sender<'_> {
     /// A large file: asks what the receiver holds, then sends the missing blocks
@@ -169,7 +169,10 @@ impl Sender<'_> {
     /// Opens the extra connections of `-j N` (once), each joining this session.
     pub(super) fn join_streams(&mut self, streams: usize) -> Result<()> {
         while self.extra.len() + 1 < streams {
-            let stream = dial(self.addr, self.config, self.secure)?;
+            let stream = match (self.listener, self.secure) {
+                (Some(listener), Some(secure)) => answer(listener, self.config, secure)?,
+                _ => dial(self.addr, self.config, self.secure)?,
+            };
             greet(&stream, self.addr, self.session, self.timeout)?;
             self.extra.push(stream);
         }

@@ -15,7 +15,7 @@ mod mirror;
 mod session;
 pub mod walk;
 
-use std::net::TcpStream;
+use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
 use rustix::net::SendFlags;
@@ -129,6 +129,33 @@ pub fn dial(addr: &str, config: &SendConfig, secure: Option<&tls::Sender>) -> Re
     let inner = secure.connect(stream, addr)?;
     net::timeouts(&inner, config.timeout).with_context(|| format!("{addr}: socket options"))?;
     Ok(inner)
+}
+
+/// Connections a peer made to this sender's `listener` (a pull over ssh: the
+/// remote sender listens and the receiver connects): the next one whose far end
+/// is the pinned receiver and takes the secret's proof. Others (anyone who
+/// found the port) are dropped, up to a few, before giving up.
+pub fn answer(
+    listener: &TcpListener,
+    config: &SendConfig,
+    secure: &tls::Sender,
+) -> Result<TcpStream> {
+    let mut last = None;
+    for _ in 0..8 {
+        let (stream, peer) = listener.accept().context("accepting the receiver")?;
+        let peer = peer.to_string();
+        net::keep_alive(&stream, config.timeout)
+            .with_context(|| format!("{peer}: socket options"))?;
+        match secure.connect(stream, &peer) {
+            Ok(inner) => {
+                net::timeouts(&inner, config.timeout)
+                    .with_context(|| format!("{peer}: socket options"))?;
+                return Ok(inner);
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.expect("eight tries").into())
 }
 
 impl Sender<'_> {

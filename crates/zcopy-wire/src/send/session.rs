@@ -4,7 +4,7 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::net::{Shutdown, TcpStream};
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -53,6 +53,8 @@ pub struct Sender<'a> {
     pub(super) limiter: Option<Limiter>,
     /// The TLS side every connection of the session goes through, if any.
     pub(super) secure: Option<&'a tls::Sender>,
+    /// Where the extra connections come from when the receiver dials this sender.
+    pub(super) listener: Option<&'a TcpListener>,
     pub(super) report: Report,
     /// The receiver answers an old version with its signature (delta).
     delta: bool,
@@ -98,6 +100,7 @@ impl<'a> Sender<'a> {
             meter,
             limiter: config.limit_rate.map(Limiter::new),
             secure,
+            listener: None,
             report: Report::empty(Engine::ReadWrite),
             delta: greeting.caps & frame::CAP_DELTA != 0 && !config.whole_file,
             delta_counts: Counts::default(),
@@ -105,6 +108,13 @@ impl<'a> Sender<'a> {
             timeout,
             mirror_ok: greeting.caps & frame::CAP_MIRROR != 0,
         })
+    }
+
+    /// The extra connections of `-j N` are the receiver's, made to `listener`
+    /// ([`super::answer`]), instead of dialled: a pull over ssh.
+    pub fn answering(mut self, listener: &'a TcpListener) -> Sender<'a> {
+        self.listener = Some(listener);
+        self
     }
 
     pub(super) fn send(&mut self, item: &Item) -> Result<()> {

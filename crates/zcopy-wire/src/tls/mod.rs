@@ -147,6 +147,16 @@ impl Secret {
         Ok(Some(Secret(text.as_bytes().to_vec())))
     }
 
+    /// A secret told in a line (the one `zcopy` over ssh passes through the
+    /// encrypted ssh channel).
+    pub fn from_text(text: &str) -> Result<Secret> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(Error::Usage("the secret is empty".to_string()));
+        }
+        Ok(Secret(text.as_bytes().to_vec()))
+    }
+
     /// A one-time secret: 128 random bits as 32 hex digits.
     pub fn random() -> Result<(Secret, String)> {
         let mut bytes = [0u8; 16];

@@ -1,5 +1,6 @@
 //! `zcopy recv --listen ADDR`: receives files from `zcopy send`, or raw bytes from
-//! `nc` and the seed's Java clients, one thread per connection.
+//! `nc` and the seed's Java clients, one thread per connection. `zcopy recv
+//! [user@]host:PATH...` pulls: it starts the sender over ssh ([`ssh`]).
 //!
 //! Every file is written beside its target and put under its name only when it is
 //! complete (framed: every block and the file digest match, see
@@ -13,6 +14,7 @@
 
 mod admit;
 mod raw;
+mod ssh;
 
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
@@ -42,9 +44,12 @@ use admit::secure;
 /// With -v, each file as it is put in place, and what each sender proved.
 #[derive(clap::Args)]
 pub struct Args {
+    /// Files and directories to pull over ssh ([user@]host:PATH, all from one host)
+    #[arg(value_name = "[user@]host:PATH", conflicts_with = "listen")]
+    remote: Vec<std::ffi::OsString>,
     /// Address to listen on: HOST:PORT, :PORT or PORT (127.0.0.1 unless told)
     #[arg(long, value_name = "ADDR")]
-    listen: String,
+    listen: Option<String>,
     /// Where to write: a directory (framed), or a file path (raw, or framed with one
     /// file); default: the current directory, or stdout with --raw
     #[arg(short = 'o', long = "output", value_name = "PATH")]
@@ -82,6 +87,12 @@ pub struct Args {
     /// socket's owner is read (a fast `--raw` client)
     #[arg(long)]
     insecure: bool,
+    /// Pull: connections the remote sender spreads large files over [default: 4
+    /// for files of 256 MiB or more from another host, else 1]
+    #[arg(short = 'j', long = "streams", value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    streams: Option<u16>,
+    #[command(flatten)]
+    ssh: flags::Ssh,
 }
 
 /// Where received bytes go.
@@ -211,7 +222,34 @@ pub fn run(args: Args) -> Result<()> {
     {
         bail!("recv moves socket to file: engine {engine} needs a file as source (use read-write or splice)");
     }
-    let target = Target::from_args(&args)?;
+    if !args.remote.is_empty() {
+        return ssh::pull(&args);
+    }
+    if args.ssh.ssh_serve {
+        return ssh::serve(&args);
+    }
+    let Some(listen) = &args.listen else {
+        return Err(super::Usage(
+            "recv needs --listen ADDR, or [user@]host:PATH... to pull over ssh".into(),
+        )
+        .into());
+    };
+    let (target, root) = output(&args)?;
+    let listener = net::listen(listen)?;
+    let local = listener.local_addr().context("listen")?;
+    let tls = secure(&args, local)?.map(Arc::new);
+    let job = Job::new(&args, target, root, tls);
+    stop_on_signals();
+    if args.once {
+        return job.once(listener);
+    }
+    job.serve(listener);
+    Ok(())
+}
+
+/// Where received files go, and the framed receiver's root there.
+fn output(args: &Args) -> Result<(Target, Option<Root>)> {
+    let target = Target::from_args(args)?;
     let root = match (&target, args.raw) {
         (_, true) => None,
         (Target::Dir(dir), false) => {
@@ -229,33 +267,12 @@ pub fn run(args: Args) -> Result<()> {
         }
         _ => unreachable!("framed targets are directories or files"),
     };
-    let listener = net::listen(&args.listen)?;
-    let local = listener.local_addr().context("listen")?;
-    let tls = secure(&args, local)?.map(Arc::new);
-    let mut config = RecvConfig::default();
-    config.engine = args.engine;
-    config.buffer = args.buffer;
-    config.timeout = Duration::from_secs_f64(args.stall.timeout.max(0.0));
-    config.limit_rate = args.limit_rate;
-    config.raw = args.raw;
-    config.any_local_user = args.insecure;
-    let progress = args.once && !args.report.json && !args.say.quiet;
-    let watch = Watch {
-        verbose: args.say.verbose(),
-        progress,
-    };
-    let job = Job {
-        target,
-        receiver: Arc::new(Receiver::new(config, root, tls.clone(), Arc::new(watch))),
-        raw: args.raw,
-        json: args.report.json,
-        quiet: args.say.quiet,
-        verbose: args.say.verbose(),
-        progress,
-        tls,
-    };
-    // Partial files that can never resume are removed on SIGINT/SIGTERM; the
-    // resumable ones stay, with their manifests.
+    Ok((target, root))
+}
+
+/// Partial files that can never resume are removed on SIGINT/SIGTERM; the
+/// resumable ones stay, with their manifests.
+fn stop_on_signals() {
     signal::block_stop_signals();
     std::thread::spawn(|| {
         let sig = signal::wait_for_stop_signal();
@@ -263,10 +280,46 @@ pub fn run(args: Args) -> Result<()> {
         meter::clear_line();
         std::process::exit(128 + sig);
     });
-    if args.once {
+}
+
+impl Job {
+    fn new(
+        args: &Args,
+        target: Target,
+        root: Option<Root>,
+        tls: Option<Arc<tls::Receiver>>,
+    ) -> Job {
+        let mut config = RecvConfig::default();
+        config.engine = args.engine;
+        config.buffer = args.buffer;
+        config.timeout = Duration::from_secs_f64(args.stall.timeout.max(0.0));
+        config.limit_rate = args.limit_rate;
+        config.raw = args.raw;
+        config.any_local_user = args.insecure;
+        let progress =
+            (args.once || !args.remote.is_empty()) && !args.report.json && !args.say.quiet;
+        let watch = Watch {
+            verbose: args.say.verbose(),
+            progress,
+        };
+        Job {
+            target,
+            receiver: Arc::new(Receiver::new(config, root, tls.clone(), Arc::new(watch))),
+            raw: args.raw,
+            json: args.report.json,
+            quiet: args.say.quiet,
+            verbose: args.say.verbose(),
+            progress,
+            tls,
+        }
+    }
+
+    /// `--once`: the first admitted connection's session, with the joiners of
+    /// `send -j N`, then its status.
+    fn once(&self, listener: std::net::TcpListener) -> Result<()> {
         loop {
             let (stream, peer) = listener.accept().context("accept")?;
-            let stream = match job.admit(stream, peer) {
+            let stream = match self.admit(stream, peer) {
                 Ok(stream) => stream,
                 // A peer without the secret, or another local user, does not end
                 // a `--once` receiver: anyone could otherwise stop it.
@@ -275,22 +328,22 @@ pub fn run(args: Args) -> Result<()> {
                     continue;
                 }
             };
-            if !job.raw {
+            if !self.raw {
                 // Extra connections of this session (`send -j N`) keep arriving.
-                let joins = job.clone();
+                let joins = self.clone();
                 std::thread::spawn(move || joins.serve(listener));
             }
-            let result = job.handle(stream, peer);
-            // The TLS pump still holds the BYE that tells the sender all is in place.
-            tls::finish_pumps(Duration::from_secs(2));
-            return result;
+            return self.last(stream, peer);
         }
     }
-    job.serve(listener);
-    Ok(())
-}
 
-impl Job {
+    /// The session on `stream`, the last of this run: its status once the TLS
+    /// pump has passed on the BYE that tells the sender all is in place.
+    fn last(&self, stream: TcpStream, peer: SocketAddr) -> Result<()> {
+        let result = self.handle(stream, peer);
+        tls::finish_pumps(Duration::from_secs(2));
+        result
+    }
     fn serve(&self, listener: std::net::TcpListener) {
         for conn in listener.incoming() {
             match conn {

@@ -1,14 +1,16 @@
 //! `zcopy send PATH... HOST:PORT`: files, directories and standard input to
 //! `zcopy recv` over the framed protocol (the session is [`zcopy_wire::send`]'s),
 //! or one file's bytes alone (`--raw`), as `nc` or the seed's Java clients would
-//! send them.
+//! send them. `PATH... [user@]host:[DIR]` starts the receiver over ssh ([`ssh`]).
 
 mod filters;
 mod raw;
+mod ssh;
 
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::Write;
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,6 +22,8 @@ use zcopy::{EngineChoice, Rusage};
 use zcopy_wire::filter::{Filter, Rules};
 use zcopy_wire::frame::{self, EntryKind};
 use zcopy_wire::observe::Observer;
+use zcopy_wire::remote::Operand;
+use zcopy_wire::send::walk::Item;
 use zcopy_wire::send::{self, walk, Compare, SendConfig, Sender};
 use zcopy_wire::{signal, tls};
 
@@ -33,8 +37,10 @@ use crate::summary::{delta_json, delta_words, Summary};
 /// With -v, each entry as it is sent, and what the receiver's certificate proved.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Files and directories to send (`-`: standard input, with --name), then HOST:PORT
-    #[arg(value_name = "PATH... HOST:PORT", required = true)]
+    /// Files and directories to send (`-`: standard input, with --name), then
+    /// HOST:PORT (a receiver), or [user@]host:[DIR] (over ssh; `host:./8000` for a
+    /// directory named with digits)
+    #[arg(value_name = "PATH... HOST:PORT|[user@]host:[DIR]", required = true)]
     operands: Vec<PathBuf>,
     /// Engine: auto, read-write, mmap, sendfile, splice
     #[arg(long, default_value = "auto")]
@@ -118,6 +124,8 @@ pub struct Args {
     progress: bool,
     #[command(flatten)]
     filters: filters::Filters,
+    #[command(flatten)]
+    ssh: flags::Ssh,
 }
 
 /// With a secret, the TLS side that pins the receiver; without, plain TCP.
@@ -195,31 +203,45 @@ impl Observer for Watch {
     }
 }
 
+/// Where the session's connections come from.
+enum Way<'a> {
+    /// Dialled to the address (and `-j N` more), the usual way.
+    Dial,
+    /// One connection made already (`--ssh-data`'s relay), TLS done.
+    Made(TcpStream),
+    /// The receiver dials this sender's listener, this many times (a pull over ssh).
+    Answer(&'a TcpListener, usize),
+}
+
 pub fn run(args: Args) -> Result<()> {
-    let Some((addr, paths @ [_, ..])) = args.operands.split_last() else {
+    if args.ssh.ssh_serve {
+        return ssh::serve(&args);
+    }
+    let Some((dest, paths @ [_, ..])) = args.operands.split_last() else {
         clap::Error::raw(
             clap::error::ErrorKind::WrongNumberOfValues,
-            "send needs what to send and where: PATH... HOST:PORT\n",
+            "send needs what to send and where: PATH... HOST:PORT or [user@]host:[DIR]\n",
         )
         .exit();
     };
-    let addr = addr
+    if let Operand::Remote(remote) = Operand::parse(dest.as_os_str())? {
+        return ssh::push(&args, paths, &remote);
+    }
+    let addr = dest
         .to_str()
-        .with_context(|| format!("{}: not an address", addr.display()))?
+        .with_context(|| format!("{}: not an address", dest.display()))?
         .to_string();
     let secure = secure(&args)?;
     if args.raw {
         return raw::run_raw(&args, paths, &addr);
     }
-    // Ctrl-C clears the progress line; the receiver keeps what it verified.
-    signal::block_stop_signals();
-    std::thread::spawn(|| {
-        let sig = signal::wait_for_stop_signal();
-        meter::clear_line();
-        eprintln!("zcopy: interrupted; send again to resume where the receiver stopped");
-        std::process::exit(128 + sig);
-    });
-    if args.keep_setuid && secure.is_none() {
+    let items = items(&args, paths, secure.is_some())?;
+    transfer(&args, &items, &addr, secure.as_ref(), Way::Dial)
+}
+
+/// What `paths` hold, as the session sends it.
+fn items(args: &Args, paths: &[PathBuf], secure: bool) -> Result<Vec<Item>> {
+    if args.keep_setuid && !secure {
         return Err(super::Usage("--keep-setuid needs a secret (ZCOPY_SECRET or --secret-file, and --fingerprint): a receiver keeps those bits only for a sender that proved one".into()).into());
     }
     let rules = args.filters.rules()?;
@@ -236,17 +258,50 @@ pub fn run(args: Args) -> Result<()> {
             item.entry.mode &= frame::PERMISSION_BITS;
         }
     }
+    Ok(items)
+}
+
+/// The framed session: `items` to the receiver at `addr`, the way `way` says.
+fn transfer(
+    args: &Args,
+    items: &[Item],
+    addr: &str,
+    secure: Option<&tls::Sender>,
+    way: Way,
+) -> Result<()> {
+    // Ctrl-C clears the progress line; the receiver keeps what it verified.
+    signal::block_stop_signals();
+    std::thread::spawn(|| {
+        let sig = signal::wait_for_stop_signal();
+        meter::clear_line();
+        eprintln!("zcopy: interrupted; send again to resume where the receiver stopped");
+        std::process::exit(128 + sig);
+    });
     let started = Instant::now();
     let usage = Rusage::process();
     let total = items
         .iter()
         .map(|i| i.entry.size)
         .try_fold(0u64, |sum, s| s.map(|s| sum + s));
-    let streams = send::streams_for(args.streams.map(usize::from), &items, &addr);
     let meter = Meter::new(total, items.len() as u64);
-    let config = config(&args, &rules);
-    let stream = send::dial(&addr, &config, secure.as_ref())?;
-    if let Some(secure) = secure.as_ref().filter(|_| args.say.verbose()) {
+    let config = config(args, &args.filters.rules()?);
+    let (stream, streams, listener) = match way {
+        Way::Dial => (
+            send::dial(addr, &config, secure)?,
+            send::streams_for(args.streams.map(usize::from), items, addr),
+            None,
+        ),
+        Way::Made(stream) => (stream, 1, None),
+        Way::Answer(listener, streams) => {
+            let secure = secure.context("a pull over ssh is always secured")?;
+            (
+                send::answer(listener, &config, secure)?,
+                streams,
+                Some(listener),
+            )
+        }
+    };
+    if let Some(secure) = secure.filter(|_| args.say.verbose()) {
         eprintln!("{addr}: secret proven; TLS 1.3; {}", secure.record_layer());
     }
     let watch = Watch {
@@ -254,16 +309,12 @@ pub fn run(args: Args) -> Result<()> {
         verbose: args.say.verbose(),
         items_to_stderr: args.report.json,
     };
-    let mut sender = Sender::open(
-        &config,
-        &addr,
-        stream,
-        streams,
-        Arc::new(watch),
-        secure.as_ref(),
-    )?;
+    let mut sender = Sender::open(&config, addr, stream, streams, Arc::new(watch), secure)?;
+    if let Some(listener) = listener {
+        sender = sender.answering(listener);
+    }
     let drawing = meter.show(args.progress || !args.report.json && !args.say.quiet);
-    sender.send_items(&items)?;
+    sender.send_items(items)?;
     sender.finish()?;
     drop(drawing);
     let summary = Summary {
@@ -279,13 +330,13 @@ pub fn run(args: Args) -> Result<()> {
         let mut extra = Map::new();
         extra.insert("files".into(), files.into());
         extra.insert("streams".into(), streams.into());
-        extra.insert("peer".into(), addr.clone().into());
+        extra.insert("peer".into(), addr.into());
         extra.insert("encrypted".into(), secure.is_some().into());
         extra.insert("dry_run".into(), args.dry_run.into());
         if let Some(secure) = &secure {
             extra.insert("ktls".into(), secure.record_layer().into());
         }
-        if let [one] = &items[..] {
+        if let [one] = items {
             extra.insert("file".into(), one.source.display().to_string().into());
         }
         if let Some(delta) = delta_json(&sender.delta(), false) {
@@ -295,7 +346,7 @@ pub fn run(args: Args) -> Result<()> {
     } else if !args.say.quiet {
         let delta = delta_words(&sender.delta(), false);
         let dry = if args.dry_run { " (DRY RUN)" } else { "" };
-        match &items[..] {
+        match items {
             [one] if one.entry.kind == EntryKind::File => {
                 eprintln!(
                     "sent {}: {}{delta}{dry}",

@@ -1,0 +1,185 @@
+#!/usr/bin/env bash
+# Issue 23's goal: zcopy over ssh against the tools people use there, through a
+# throwaway sshd on 127.0.0.1 (its own host and user keys): `zcopy send` to
+# host:DIR, `rsync -a` over ssh, rsync to an `rsync --daemon`, `scp -r` and
+# `tar c | ssh tar x`. Each command is timed from its start to its exit, which
+# comes after the receiver's. Rows: a first copy of 20,000 files of 4 KiB and of
+# one 1 GiB file, a re-sync of the tree with nothing changed, and one after 100
+# files were touched and 100 deleted (with --delete; skipped where a tool has no
+# such thing, or zcopy's send has no --delete yet). Every run writes into a
+# freshly made ext4 image on a loop device (as bench-cp-tree.sh does); tools
+# rotate within each round; medians of wall ms (and the local process's CPU ms).
+# Root only (sshd, mkfs, mount).
+#   usage: scripts/bench-mirror.sh [ROUNDS] [WORK_DIR]    (default 5, /var/tmp)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds=${1:-5}
+[ "$(id -u)" = 0 ] || { echo "bench-mirror.sh: needs root (sshd, mkfs, mount)" >&2; exit 1; }
+for tool in /usr/sbin/sshd ssh scp rsync tar mkfs.ext4; do
+  command -v "$tool" > /dev/null || { echo "bench-mirror.sh: $tool is missing (scripts/test.sh installs it)" >&2; exit 1; }
+done
+work=$(mktemp -d "${2:-/var/tmp}/zcopy-bench-mirror.XXXXXX")
+mnt=$work/mnt
+cleanup() {
+  [ -n "${sshd_pid:-}" ] && kill "$sshd_pid" 2> /dev/null || true
+  [ -n "${rsyncd_pid:-}" ] && kill "$rsyncd_pid" 2> /dev/null || true
+  umount "$mnt" 2> /dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+cargo build --release -q
+zcopy=$PWD/target/release/zcopy
+. scripts/bench-lib.sh
+
+# The sshd, the -e command every tool uses, and the rsync daemon.
+ssh-keygen -q -t ed25519 -N '' -f "$work/host_key"
+ssh-keygen -q -t ed25519 -N '' -f "$work/user_key"
+cp "$work/user_key.pub" "$work/authorized_keys"
+mkdir -p /run/sshd "$mnt"
+port=$(free_port)
+cat > "$work/sshd_config" << CONF
+Port $port
+ListenAddress 127.0.0.1
+HostKey $work/host_key
+AuthorizedKeysFile $work/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+StrictModes no
+UsePAM no
+PidFile none
+Subsystem sftp internal-sftp
+CONF
+/usr/sbin/sshd -D -e -f "$work/sshd_config" 2> "$work/sshd.log" &
+sshd_pid=$!
+opts="-i $work/user_key -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR"
+rsh="ssh -p $port $opts"
+until $rsh 127.0.0.1 true 2> /dev/null; do sleep 0.1; done
+rport=$(free_port)
+cat > "$work/rsyncd.conf" << CONF
+use chroot = no
+[dst]
+path = $mnt/dst
+read only = no
+uid = root
+gid = root
+CONF
+rsync --daemon --no-detach --config="$work/rsyncd.conf" --port="$rport" --address=127.0.0.1 &
+rsyncd_pid=$!
+
+# The tree (200 directories of 100 files), the same tree after 100 files were
+# touched and 100 deleted, and the large file; cached before the first run.
+mkdir -p "$work/a/tree" "$work/b"
+for d in $(seq 0 199); do
+  mkdir -p "$work/a/tree/d$d"
+  for f in $(seq 0 99); do head -c 4096 /dev/urandom > "$work/a/tree/d$d/f$f"; done
+done
+cp -a "$work/a/tree" "$work/b/tree"
+for d in $(seq 0 99); do
+  touch -d '+1 hour' "$work/b/tree/d$d/f0"
+  rm "$work/b/tree/d$((d + 100))/f0"
+done
+mkdir -p "$work/c"
+head -c 1G /dev/urandom > "$work/c/big"
+sync
+cat "$work"/a/tree/*/* "$work"/b/tree/*/* "$work/c/big" > /dev/null
+truncate -s 3G "$work/ext4.img"
+
+fresh() {
+  umount "$mnt" 2> /dev/null || true
+  mkfs.ext4 -q -F "$work/ext4.img"
+  mount -o loop "$work/ext4.img" "$mnt"
+  mkdir "$mnt/dst"
+  sync
+}
+
+zdelete=no
+if "$zcopy" send --help | grep -q -- '--delete'; then zdelete=yes; fi
+zquick=--resume
+if "$zcopy" send --help | grep -q -- '--ignore-times'; then zquick=; fi
+
+# copy TOOL SRC: one copy of SRC (a directory or file) into $mnt/dst/ by TOOL.
+copy() {
+  local src=$2
+  case $1 in
+    zcopy) "$zcopy" send -q "$src" "127.0.0.1:$mnt/dst/" -e "$rsh" --zcopy-path "$zcopy" ;;
+    rsync-ssh) rsync -a -e "$rsh" "$src" "127.0.0.1:$mnt/dst/" ;;
+    rsyncd) rsync -a "$src" "rsync://127.0.0.1:$rport/dst/" ;;
+    scp) scp -q -r -P "$port" $opts "$src" "127.0.0.1:$mnt/dst/" ;;
+    tar) tar cf - -C "$(dirname "$src")" "$(basename "$src")" | $rsh 127.0.0.1 "tar xf - -C $mnt/dst" ;;
+  esac
+}
+
+# again TOOL SRC: SRC again into $mnt/dst/ (zcopy: with --resume where its
+# quick check is not the default yet, so that files in place are skipped).
+again() {
+  local src=$2
+  case $1 in
+    zcopy) "$zcopy" send -q $zquick "$src" "127.0.0.1:$mnt/dst/" -e "$rsh" --zcopy-path "$zcopy" ;;
+    rsync-ssh) rsync -a -e "$rsh" "$src" "127.0.0.1:$mnt/dst/" ;;
+    rsyncd) rsync -a "$src" "rsync://127.0.0.1:$rport/dst/" ;;
+  esac
+}
+
+# resync TOOL SRC: SRC again into $mnt/dst/, with --delete.
+resync() {
+  local src=$2
+  case $1 in
+    zcopy) "$zcopy" send -q --delete "$src" "127.0.0.1:$mnt/dst/" -e "$rsh" --zcopy-path "$zcopy" ;;
+    rsync-ssh) rsync -a --delete -e "$rsh" "$src" "127.0.0.1:$mnt/dst/" ;;
+    rsyncd) rsync -a --delete "$src" "rsync://127.0.0.1:$rport/dst/" ;;
+  esac
+}
+export -f copy again resync
+export zcopy zquick rsh rport port opts mnt
+
+tools=(zcopy rsync-ssh rsyncd scp tar)
+rows=(tree same changed big)
+for t in "${tools[@]}"; do for r in "${rows[@]}"; do : > "$work/times.$t.$r"; done; done
+checked=no
+for ((round = 0; round < rounds; round++)); do
+  for ((k = 0; k < ${#tools[@]}; k++)); do
+    t=${tools[$(((k + round) % ${#tools[@]}))]}
+    fresh
+    run bash -c "copy $t $work/a/tree" >> "$work/times.$t.tree"
+    if [ "$t" = zcopy ] || [ "$t" = rsync-ssh ] || [ "$t" = rsyncd ]; then
+      run bash -c "again $t $work/a/tree" >> "$work/times.$t.same"
+      if [ "$t" != zcopy ] || [ $zdelete = yes ]; then
+        run bash -c "resync $t $work/b/tree" >> "$work/times.$t.changed"
+        if [ $checked = no ] || [ "$t" = zcopy ]; then
+          diff -r "$work/b/tree" "$mnt/dst/tree" > /dev/null || { echo "bench-mirror.sh: $t: the trees differ after the re-sync" >&2; exit 1; }
+          checked=yes
+        fi
+      fi
+    fi
+    fresh
+    run bash -c "copy $t $work/c/big" >> "$work/times.$t.big"
+    cmp "$work/c/big" "$mnt/dst/big"
+  done
+done
+
+echo "zcopy over ssh and its peers through an sshd on 127.0.0.1, into a fresh ext4 image per run;"
+echo "$rounds rounds, tools rotating, medians of wall ms (local CPU ms); × rsync over ssh (> 1: zcopy faster)"
+echo "$(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
+echo
+echo "| row | zcopy send | rsync -a over ssh | rsync to rsyncd | scp -r | tar c \\| ssh tar x | zcopy × rsync over ssh |"
+echo "|---|---:|---:|---:|---:|---:|---:|"
+names=("first copy, 20,000 × 4 KiB" "re-sync, nothing changed" "re-sync, 100 touched + 100 deleted, --delete" "first copy, one 1 GiB file")
+for ((i = 0; i < ${#rows[@]}; i++)); do
+  r=${rows[$i]}
+  line="| ${names[$i]} |"
+  for t in "${tools[@]}"; do
+    if [ -s "$work/times.$t.$r" ]; then
+      line+=" $(column_median "$work/times.$t.$r" 1) ($(column_median "$work/times.$t.$r" 2)) |"
+    elif [ "$t" = zcopy ]; then
+      line+=" skipped: send has no --delete yet |"
+    else
+      line+=" — |"
+    fi
+  done
+  if [ -s "$work/times.zcopy.$r" ]; then
+    line+=" $(ratio "$(column_median "$work/times.rsync-ssh.$r" 1)" "$(column_median "$work/times.zcopy.$r" 1)") |"
+  else
+    line+=" — |"
+  fi
+  echo "$line"
+done
