@@ -9,6 +9,7 @@
 //! that do not know their size (pipes, `/proc`, `/sys`, devices) are read to
 //! their end.
 
+mod lane;
 mod large;
 mod session;
 pub mod walk;
@@ -53,6 +54,9 @@ pub struct SendConfig {
     pub timeout: Duration,
     /// At most this many bytes per second over all streams.
     pub limit_rate: Option<u64>,
+    /// Over TLS, a data connection carries at most this many records before a
+    /// fresh one takes over ([`tls::records`]).
+    pub records_per_connection: u64,
 }
 
 impl Default for SendConfig {
@@ -64,6 +68,7 @@ impl Default for SendConfig {
             connect_timeout: Duration::from_secs(10),
             timeout: Duration::from_secs(30),
             limit_rate: None,
+            records_per_connection: tls::records::RECORDS_PER_CONNECTION,
         }
     }
 }

@@ -156,6 +156,8 @@ struct Job {
     quiet: bool,
     verbose: bool,
     progress: bool,
+    /// `--timeout` for raw connections: no byte moved for this long ends one.
+    stall: Option<Duration>,
     /// Framed connections must prove the secret and speak TLS.
     tls: Option<Arc<tls::Receiver>>,
 }
@@ -235,6 +237,7 @@ pub fn run(args: Args) -> Result<()> {
     config.engine = args.engine;
     config.buffer = args.buffer;
     config.timeout = Duration::from_secs_f64(args.stall.timeout.max(0.0));
+    let stall = Some(config.timeout).filter(|t| !t.is_zero());
     config.limit_rate = args.limit_rate;
     config.raw = args.raw;
     config.any_local_user = args.insecure;
@@ -251,6 +254,7 @@ pub fn run(args: Args) -> Result<()> {
         quiet: args.say.quiet,
         verbose: args.say.verbose(),
         progress,
+        stall,
         tls,
     };
     // Partial files that can never resume are removed on SIGINT/SIGTERM; the
