@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Issue 12's benchmark: a 1 GiB page-cached file served by nginx (sendfile on, one
-# worker) over loopback, downloaded into a file on this disk by `zcopy get`
-# (splice, and its read-write engine for comparison), `curl -o` and `wget -O`.
-# Rounds alternate between the clients; each figure is the median of the rounds.
-# Then `--segments 4` against one connection on a 64 MiB file that nginx sends at
-# 16 MiB/s per connection (`limit_rate`, as a rate-limited link or a mirror would).
+# Issues 12 and 25's benchmark: a 1 GiB page-cached file served by nginx (sendfile
+# on, one worker) over loopback, downloaded into a file on this disk by `zcopy get`
+# (splice, and its read-write engine for comparison), `curl -o`, `wget -O` and
+# `aria2c` (one connection). Rounds alternate between the clients; each figure is
+# the median of the rounds, and the CPU of 1 GiB is the CPU per GiB.
+# Then `--segments 4` against one connection and against `aria2c -x4` on a 64 MiB
+# file that nginx sends at 16 MiB/s per connection (`limit_rate`, as a rate-limited
+# link or a mirror would).
 # Last, uploads: `curl -T` of the GiB into nginx (`dav_methods PUT`) and into
 # `zcopy serve --upload`, one worker each; the server's CPU time from /proc.
 # Wall time and the client's CPU time (user + system) come from GNU time; the
@@ -43,8 +45,9 @@ declare -A cmds=(
   [zcopy-get-read-write]="$zcopy get -q --engine read-write -o $work/out/f $url"
   [curl]="curl -s -o $work/out/f $url"
   [wget]="wget -q -O $work/out/f $url"
+  [aria2c]="aria2c -q --allow-overwrite=true --file-allocation=none -d $work/out -o f $url"
 )
-order=(zcopy-get curl wget zcopy-get-read-write)
+order=(zcopy-get curl wget aria2c zcopy-get-read-write)
 for ((r = 0; r < rounds; r++)); do
   for name in "${order[@]}"; do
     rm -f "$work/out/f"; sync
@@ -54,37 +57,51 @@ for ((r = 0; r < rounds; r++)); do
 done
 sed "s/^/run: /" "$work/times" >&2
 echo "1 GiB page-cached file from nginx over loopback into $(df -T "$work" | awk 'NR==2 {print $2}'), median of $rounds rounds"
-printf '%-22s %8s %10s %10s %10s %12s\n' client wall_s user_s sys_s cpu_s 'GiB/s'
+printf '%-22s %8s %10s %10s %12s %8s %14s %12s\n' client wall_s user_s sys_s 'cpu_s/GiB' 'GiB/s' 'rate/curl' 'cpu/curl'
 python3 - "$work/times" "${order[@]}" <<'PY'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
+med = {}
 for name in sys.argv[2:]:
     runs = [(float(w), float(u), float(s)) for n, w, u, s in rows if n == name]
-    wall = statistics.median(r[0] for r in runs)
-    user = statistics.median(r[1] for r in runs)
-    sys_ = statistics.median(r[2] for r in runs)
-    cpu = statistics.median(r[1] + r[2] for r in runs)
-    print(f"{name:22} {wall:8.3f} {user:10.3f} {sys_:10.3f} {cpu:10.3f} {1 / wall:12.2f}")
+    med[name] = (
+        statistics.median(r[0] for r in runs),
+        statistics.median(r[1] for r in runs),
+        statistics.median(r[2] for r in runs),
+        statistics.median(r[1] + r[2] for r in runs),
+    )
+curl_wall, curl_cpu = med["curl"][0], med["curl"][3]
+for name in sys.argv[2:]:
+    wall, user, sys_, cpu = med[name]
+    cpu_ratio = f"{cpu / curl_cpu:12.2f}" if curl_cpu else f"{'-':>12}"
+    print(f"{name:22} {wall:8.3f} {user:10.3f} {sys_:10.3f} {cpu:12.3f} {1 / wall:8.2f} {curl_wall / wall:14.2f} {cpu_ratio}")
 PY
 
 echo
 echo "64 MiB at 16 MiB/s per connection (nginx limit_rate), median of 3 rounds"
+slow="http://127.0.0.1:$port/slow/64m.bin"
+declare -A slow_cmds=(
+  [segments-1]="$zcopy get -q --segments 1 -o $work/out/f $slow"
+  [segments-4]="$zcopy get -q --segments 4 -o $work/out/f $slow"
+  [aria2c-x4]="aria2c -q -x4 -s4 --min-split-size=1M --allow-overwrite=true --file-allocation=none -d $work/out -o f $slow"
+)
 for ((r = 0; r < 3; r++)); do
-  for n in 1 4; do
+  for name in segments-1 segments-4 aria2c-x4; do
     rm -f "$work/out/f"; sync
-    /usr/bin/time -f "parallel-$n %e %U %S" -a -o "$work/times-slow" \
-      "$zcopy" get -q --segments "$n" -o "$work/out/f" "http://127.0.0.1:$port/slow/64m.bin"
+    /usr/bin/time -f "$name %e %U %S" -a -o "$work/times-slow" ${slow_cmds[$name]}
     cmp "$work/out/f" "$work/www/64m.bin"
   done
 done
-printf '%-22s %8s %10s\n' client wall_s 'MiB/s'
+sed "s/^/run: /" "$work/times-slow" >&2
+printf '%-24s %8s %10s %8s %14s\n' client wall_s 'MiB/s' cpu_s 'rate/aria2c'
 python3 - "$work/times-slow" <<'PY'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
-for name in ("parallel-1", "parallel-4"):
-    wall = statistics.median(float(w) for n, w, u, s in rows if n == name)
-    label = "zcopy get --segments " + name.split("-")[1]
-    print(f"{label:22} {wall:8.3f} {64 / wall:10.1f}")
+wall = {n: statistics.median(float(w) for m, w, u, s in rows if m == n) for n in ("segments-1", "segments-4", "aria2c-x4")}
+cpu = {n: statistics.median(float(u) + float(s) for m, w, u, s in rows if m == n) for n in wall}
+labels = {"segments-1": "zcopy get --segments 1", "segments-4": "zcopy get --segments 4", "aria2c-x4": "aria2c -x4 -s4"}
+for name, label in labels.items():
+    print(f"{label:24} {wall[name]:8.3f} {64 / wall[name]:10.1f} {cpu[name]:8.2f} {wall['aria2c-x4'] / wall[name]:14.2f}")
 PY
 
 "$zcopy" serve "$work/up-zcopy" --listen 127.0.0.1:0 --workers 1 --upload --max-upload 2GiB 2> "$work/zcopy.log" &

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs zcopy's whole test suite on a fresh machine: installs the real peers the
 # integration tests talk to (netcat, socat, Java, curl, xxhsum, mkfs for btrfs and
-# xfs, nginx, wrk, iperf3, aria2c, wget, zstd, tar, chromium for the bench report's screenshot) when they are
+# xfs, nginx, wrk, iperf3, aria2c, wget, zstd, tar, rsync, chromium for the bench report's screenshot) when they are
 # missing and we may install them, then runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,7 +11,7 @@ wanted=(nc:netcat-openbsd javac:openjdk-17-jdk-headless curl:curl xxhsum:xxhash
         b3sum:b3sum mkfs.btrfs:btrfs-progs mkfs.xfs:xfsprogs losetup:mount filefrag:e2fsprogs
         systemd-socket-activate:systemd dpkg:dpkg nginx:nginx-light
         nft:nftables ip:iproute2 tc:iproute2 wrk:wrk socat:socat iperf3:iperf3
-        chromium:chromium openssl:openssl aria2c:aria2 wget:wget zstd:zstd tar:tar)
+        chromium:chromium openssl:openssl aria2c:aria2 wget:wget zstd:zstd tar:tar rsync:rsync)
 missing=()
 for pair in "${wanted[@]}"; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")

@@ -207,10 +207,7 @@ fn send_rate(path: &Path, size: u64, volume: u64, engine: Engine) -> Result<f64>
     let drain = std::thread::spawn(move || -> Result<()> {
         let (stream, _) = listener.accept()?;
         let devnull = File::options().write(true).open("/dev/null")?;
-        let options = Options {
-            engine: EngineChoice::Only(Engine::Splice),
-            ..Options::default()
-        };
+        let options = Options::default().engine(EngineChoice::Only(Engine::Splice));
         Transfer::new(&stream, &devnull, options)?.run()?;
         Ok(())
     });
@@ -218,11 +215,9 @@ fn send_rate(path: &Path, size: u64, volume: u64, engine: Engine) -> Result<f64>
     let stream = TcpStream::connect(addr)?;
     for _ in 0..times {
         let file = File::open(path)?;
-        let options = Options {
-            engine: EngineChoice::Only(engine),
-            len: Some(size),
-            ..Options::default()
-        };
+        let options = Options::default()
+            .engine(EngineChoice::Only(engine))
+            .len(size);
         Transfer::new(&file, &stream, options)?.run()?;
     }
     stream.shutdown(Shutdown::Write)?;

@@ -155,7 +155,7 @@ mod tests {
         assert_eq!(engine, Engine::ReadWrite);
         assert_eq!(
             why,
-            "read-write: 1.6x sendfile on this machine for files up to 4 KiB, calibrated 2026-11-22"
+            "read-write: 1.6x sendfile on this machine for files up to 4.0 KiB, calibrated 2026-11-22"
         );
         assert!(
             profile.send_engine(8192).is_none(),

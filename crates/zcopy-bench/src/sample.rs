@@ -41,10 +41,7 @@ pub fn measure(row: &Row, files: &Files) -> Result<Sample> {
         }
         (Job::Send, How::SendZc { buffer }) => send(
             files,
-            Options {
-                send_zc: true,
-                ..options(Engine::IoUring, buffer, None)
-            },
+            options(Engine::IoUring, buffer, None).send_zc(true),
             1,
         ),
         (Job::Small, How::Transfer { engine, buffer }) => {
@@ -60,12 +57,10 @@ pub fn measure(row: &Row, files: &Files) -> Result<Sample> {
 }
 
 fn options(engine: Engine, buffer: usize, len: Option<u64>) -> Options {
-    Options {
-        engine: EngineChoice::Only(engine),
-        buffer,
-        len,
-        ..Options::default()
-    }
+    Options::default()
+        .engine(EngineChoice::Only(engine))
+        .buffer(buffer)
+        .len(len)
 }
 
 /// Drains a socket into /dev/null with splice, returning the thread's usage.
@@ -137,10 +132,7 @@ fn send(files: &Files, how: Options, count: u64) -> Result<Sample> {
             let mut syscalls = Syscalls::default();
             let mut zerocopy = ZeroCopy::default();
             for _ in 0..count {
-                let opts = Options {
-                    len: Some(len),
-                    ..how
-                };
+                let opts = how.len(len);
                 let mut t = Transfer::new(&file, &stream, opts)?;
                 t.run()?;
                 syscalls.add(&t.report().syscalls);

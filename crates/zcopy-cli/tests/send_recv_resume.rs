@@ -77,9 +77,10 @@ fn a_killed_sender_resumes_with_the_missing_blocks() {
     let server = recv(out.path());
     let mut dice = Dice::new();
     for run in 1..=10 {
-        let wait = 350 + dice.below(1000);
-        eprintln!("run {run}: kill -9 the sender after {wait} ms");
+        let wait = dice.below(1000);
+        eprintln!("run {run}: kill -9 the sender {wait} ms after the first blocks landed");
         let mut sender = slow_sender(&file, &server.addr);
+        await_part(out.path(), &mut sender);
         std::thread::sleep(Duration::from_millis(wait));
         let _ = sender.kill();
         let finished = sender.wait().unwrap().success();
@@ -100,15 +101,30 @@ fn a_killed_receiver_resumes_with_the_missing_blocks() {
     let mut dice = Dice::new();
     for run in 1..=10 {
         let mut server = recv(out.path());
-        let wait = 350 + dice.below(1000);
-        eprintln!("run {run}: kill -9 the receiver after {wait} ms");
+        let wait = dice.below(1000);
+        eprintln!("run {run}: kill -9 the receiver {wait} ms after the first blocks landed");
         let mut sender = slow_sender(&file, &server.addr);
+        await_part(out.path(), &mut sender);
         std::thread::sleep(Duration::from_millis(wait));
         server.child.kill().unwrap();
         server.child.wait().unwrap();
         let finished = sender.wait().unwrap().success();
         let server = recv(out.path());
         resume_completes(&file, &data, &server.addr, out.path(), run, finished);
+    }
+}
+
+/// Waits until the receiver's part file in `out` holds two 4 MiB blocks, so that a
+/// kill after it leaves something to resume however loaded the machine is (or
+/// until `sender` has ended).
+fn await_part(out: &Path, sender: &mut std::process::Child) {
+    let part = out.join(".data.bin.zcopy-part");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::fs::metadata(&part).map_or(0, |m| m.len()) < 8 << 20 {
+        if sender.try_wait().unwrap().is_some() || Instant::now() > deadline {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 

@@ -270,6 +270,32 @@ fn tar_ranges_resumes_and_validators() {
         );
         assert!(part == whole[start..=end], "{start}-{end}");
     }
+    // Several ranges: multipart/byteranges, each part the same bytes of the whole.
+    let (_, headers, body) = curl(&["-r", "0-99,5000-5999,700000-700010", &url]);
+    assert_eq!(status(&headers), 206);
+    assert_eq!(
+        header(&headers, "content-length"),
+        Some(&*body.len().to_string())
+    );
+    let kind = header(&headers, "content-type").unwrap();
+    let boundary = kind
+        .strip_prefix("multipart/byteranges; boundary=")
+        .unwrap();
+    let delimiter = format!("\r\n--{boundary}");
+    let mut body = [b"\r\n", &body[..]].concat();
+    for (start, end) in [(0, 99), (5000, 5999), (700_000, 700_010)] {
+        assert!(body.starts_with(delimiter.as_bytes()));
+        let head_end = body.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        let head = String::from_utf8_lossy(&body[..head_end]).to_string();
+        assert!(
+            head.contains(&format!("Content-Range: bytes {start}-{end}/{len}")),
+            "{head}"
+        );
+        let part = &body[head_end + 4..head_end + 4 + end + 1 - start];
+        assert!(part == &whole[start..=end]);
+        body.drain(..head_end + 4 + end + 1 - start);
+    }
+    assert_eq!(body, format!("{delimiter}--\r\n").as_bytes());
     // curl -C - goes on from the partial file's length.
     let work = tempfile::tempdir().unwrap();
     let partial = work.path().join("site.tar");
@@ -282,6 +308,30 @@ fn tar_ranges_resumes_and_validators() {
         .unwrap();
     assert!(o.success());
     assert!(std::fs::read(&partial).unwrap() == whole);
+    // So do wget -c and aria2c -c.
+    if have("wget", "tar_ranges_resumes_and_validators (wget)") {
+        std::fs::write(&partial, &whole[..len / 2]).unwrap();
+        let o = Command::new("wget")
+            .args(["-q", "-c", "-O"])
+            .arg(&partial)
+            .arg(&url)
+            .status()
+            .unwrap();
+        assert!(o.success());
+        assert!(std::fs::read(&partial).unwrap() == whole, "wget -c");
+    }
+    if have("aria2c", "tar_ranges_resumes_and_validators (aria2c)") {
+        let named = work.path().join("aria.tar");
+        std::fs::write(&named, &whole[..len / 4]).unwrap();
+        let o = Command::new("aria2c")
+            .args(["-q", "-c", "--file-allocation=none", "-d"])
+            .arg(work.path())
+            .args(["-o", "aria.tar", &url])
+            .status()
+            .unwrap();
+        assert!(o.success());
+        assert!(std::fs::read(&named).unwrap() == whole, "aria2c -c");
+    }
     // If-Range: the current tag gets the range; another gets the whole archive.
     let (_, headers, _) = curl(&["-r", "10-19", "-H", &format!("If-Range: {etag}"), &url]);
     assert_eq!(status(&headers), 206);

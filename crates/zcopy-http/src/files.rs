@@ -132,7 +132,7 @@ fn relative(target: &str, hidden: bool) -> Result<(&str, String, String), Refuse
     if !path.starts_with('/') {
         return Err(Refused::BadRequest);
     }
-    let Some(decoded) = percent_decode(path) else {
+    let Some(decoded) = crate::percent::decode(path) else {
         return Err(Refused::BadRequest);
     };
     if decoded.contains(&0) {
@@ -179,25 +179,6 @@ pub fn refused(e: rustix::io::Errno) -> Refused {
     }
 }
 
-/// `%XX` decoding; `None` for a malformed escape.
-pub fn percent_decode(s: &str) -> Option<Vec<u8>> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3)?;
-            let hex = std::str::from_utf8(hex).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    Some(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,12 +197,5 @@ mod tests {
             assert_eq!(servable(name, false), plain, "{name}");
             assert_eq!(servable(name, true), hidden, "{name} --hidden");
         }
-    }
-
-    #[test]
-    fn decoding() {
-        assert_eq!(percent_decode("/a%20b%2e%2E").unwrap(), b"/a b..");
-        assert!(percent_decode("/%zz").is_none());
-        assert!(percent_decode("/%2").is_none());
     }
 }

@@ -8,10 +8,11 @@
 //! [`range`]), from a request to its response in [`answer`], heads encoded in
 //! [`response`], the open-file cache with each file's prebuilt head in
 //! [`open_files`] (with the bodies [`compress`] makes on the fly), safe path
-//! resolution in [`files`], listings in [`listing`],
-//! folders as tar streams in [`archive`], uploads in [`upload`], who may upload in
-//! [`auth`], each HTTPS connection's TLS session in [`tls_server`], the access log
-//! in [`access_log`], and systemd's socket activation in [`listen_fds`].
+//! resolution in [`files`], listings in [`listing`], folders as tar streams in
+//! [`archive`], uploads in [`upload`], who may upload in [`auth`], each HTTPS
+//! connection's TLS session in [`tls_server`], the access log in [`access_log`],
+//! percent-coding in [`percent`], and systemd's socket activation in
+//! [`listen_fds`].
 //! [`digest`] is the `Repr-Digest` both the server and a client use.
 //!
 //! The client, in [`client`]: downloads spliced from the socket into a file placed
@@ -34,6 +35,7 @@ pub mod files;
 pub mod listen_fds;
 pub mod listing;
 pub mod open_files;
+pub mod percent;
 pub mod range;
 pub mod request;
 pub mod response;

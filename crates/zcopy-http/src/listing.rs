@@ -98,14 +98,14 @@ a{{text-decoration:none}}a:hover{{text-decoration:underline}}.link{{color:#777}}
     }
     for entry in entries {
         let slash = if entry.is_dir { "/" } else { "" };
-        let href = escape(&percent_encode(&entry.name));
+        let href = escape(&crate::percent::encode_segment(&entry.name));
         let size = if entry.is_dir {
             "<td class=\"size\"></td>".to_string()
         } else {
             format!(
                 "<td class=\"size\" title=\"{} bytes\">{}</td>",
                 entry.size,
-                human_size(entry.size)
+                zcopy::size::human(entry.size)
             )
         };
         let link = if entry.symlink {
@@ -147,25 +147,6 @@ pub fn json(entries: &[Entry], url_path: &str) -> Vec<u8> {
     body
 }
 
-/// `1536` → `1.5 KiB`; bytes below 1 KiB as they are.
-pub fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    let mut value = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if value < 10.0 {
-        format!("{value:.1} {}", UNITS[unit])
-    } else {
-        format!("{value:.0} {}", UNITS[unit])
-    }
-}
-
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -174,32 +155,15 @@ fn escape(s: &str) -> String {
         .replace('\'', "&#39;")
 }
 
-fn percent_encode(name: &str) -> String {
-    name.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn escaping_and_sizes() {
+    fn escaping() {
         assert_eq!(
             escape("<a href='x'>&</a>"),
             "&lt;a href=&#39;x&#39;&gt;&amp;&lt;/a&gt;"
         );
-        assert_eq!(percent_encode("a b#?"), "a%20b%23%3F");
-        assert_eq!(human_size(0), "0 B");
-        assert_eq!(human_size(1023), "1023 B");
-        assert_eq!(human_size(1536), "1.5 KiB");
-        assert_eq!(human_size(3 << 20), "3.0 MiB");
-        assert_eq!(human_size(200 << 30), "200 GiB");
     }
 }

@@ -185,14 +185,12 @@ pub(crate) fn file_transfer(
             Ok(transfer)
         }
         None => {
-            let options = Options {
-                engine,
-                offset: start,
-                len: Some(len),
-                pipe_size: PIPE_SIZE,
-                rusage: false,
-                ..Options::default()
-            };
+            let options = Options::default()
+                .engine(engine)
+                .offset(start)
+                .len(len)
+                .pipe_size(PIPE_SIZE)
+                .rusage(false);
             let state = TransferState::new(FdKind::File, FdKind::Socket, options)
                 .map_err(|e| e.to_string())?;
             Ok(slot.insert(Box::new(state)))

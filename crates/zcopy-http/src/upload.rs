@@ -62,7 +62,7 @@ pub fn start(root: &Root, target: &str, length: u64, max: u64, hidden: bool) -> 
     if !path.starts_with('/') {
         return Start::Refuse(Status::BadRequest, "malformed path");
     }
-    let Some(decoded) = files::percent_decode(path) else {
+    let Some(decoded) = crate::percent::decode(path) else {
         return Start::Refuse(Status::BadRequest, "malformed path");
     };
     if decoded.contains(&0) {
@@ -206,12 +206,10 @@ impl Upload {
         let transfer = match &mut self.transfer {
             Some(transfer) => transfer,
             None => {
-                let options = Options {
-                    engine: EngineChoice::Auto,
-                    len: Some(self.remaining),
-                    rusage: false,
-                    ..Options::default()
-                };
+                let options = Options::default()
+                    .engine(EngineChoice::Auto)
+                    .len(self.remaining)
+                    .rusage(false);
                 let state = TransferState::new(FdKind::Socket, FdKind::File, options)
                     .map_err(|e| e.to_string())?;
                 self.transfer.insert(state)

@@ -1,5 +1,6 @@
 //! GNU coreutils 9.1's `sha256sum` and siblings, as far as check files and
-//! messages go: its check-line rules and its shell-quoted names in messages.
+//! messages go: its check-line rules (names in messages are quoted by
+//! [`zcopy::quote`]).
 
 use crate::digest::Digest;
 use crate::line::{self, CheckLine};
@@ -83,102 +84,6 @@ fn tagged(rest: &[u8], digest: Digest) -> Option<(&[u8], &[u8])> {
     line::is_hex(hex, digest.hex_len()).then_some((hex, name))
 }
 
-/// `name` quoted for a message as GNU's `quotef` does: as it is when the shell
-/// would read it back unchanged, else in single quotes, with bytes that do not
-/// print written `$'\ooo'` outside them.
-pub fn quote(name: &[u8]) -> String {
-    let utf8_locale = ["LC_ALL", "LC_CTYPE", "LANG"]
-        .iter()
-        .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
-        .is_some_and(|v| {
-            let v = v.to_ascii_lowercase();
-            v.contains("utf-8") || v.contains("utf8")
-        });
-    let text = String::from_utf8_lossy(name);
-    let printable = |c: char| {
-        if c.is_ascii() {
-            !c.is_ascii_control()
-        } else {
-            utf8_locale && c != char::REPLACEMENT_CHARACTER && !c.is_control()
-        }
-    };
-    let safe = |i: usize, c: char| {
-        c.is_ascii_alphanumeric()
-            || "%+,-./]_@".contains(c)
-            || (i > 0 && "#~".contains(c))
-            || (!c.is_ascii() && printable(c))
-            || (name.len() > 1 && "{}".contains(c))
-    };
-    if !name.is_empty()
-        && text.chars().enumerate().all(|(i, c)| safe(i, c))
-        && !text.contains('\u{fffd}')
-    {
-        return text.into_owned();
-    }
-    let mut out = String::from("'");
-    // Whether the last thing written was a `$'\ooo'`, after which GNU opens no
-    // new pair of quotes.
-    let mut ended_escaped = false;
-    let mut rest = name;
-    while !rest.is_empty() {
-        let (valid, bad) = match std::str::from_utf8(rest) {
-            Ok(s) => (s, &[][..]),
-            Err(e) => {
-                let (ok, tail) = rest.split_at(e.valid_up_to());
-                let bad_len = e.error_len().unwrap_or(tail.len());
-                // `ok` is valid UTF-8: from_utf8 said so.
-                (
-                    std::str::from_utf8(ok).unwrap_or_default(),
-                    &tail[..bad_len],
-                )
-            }
-        };
-        for c in valid.chars() {
-            ended_escaped = !printable(c);
-            match c {
-                '\'' => out.push_str("'\\''"),
-                c if printable(c) => out.push(c),
-                c => {
-                    let mut buf = [0; 4];
-                    out.push_str("'$'");
-                    for b in c.encode_utf8(&mut buf).bytes() {
-                        out.push_str(&escape_byte(b));
-                    }
-                    out.push_str("''");
-                }
-            }
-        }
-        if !bad.is_empty() {
-            ended_escaped = true;
-            out.push_str("'$'");
-            for &b in bad {
-                out.push_str(&escape_byte(b));
-            }
-            out.push_str("''");
-        }
-        rest = &rest[valid.len() + bad.len()..];
-    }
-    if ended_escaped {
-        out.truncate(out.len() - 1);
-    } else {
-        out.push('\'');
-    }
-    out
-}
-
-fn escape_byte(b: u8) -> String {
-    match b {
-        b'\n' => "\\n".into(),
-        b'\t' => "\\t".into(),
-        b'\r' => "\\r".into(),
-        0x07 => "\\a".into(),
-        0x08 => "\\b".into(),
-        0x0b => "\\v".into(),
-        0x0c => "\\f".into(),
-        _ => format!("\\{b:03o}"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,15 +133,5 @@ mod tests {
         }
         let nul = format!("{}  h", "\0".repeat(64));
         assert_eq!(name(&nul, &mut None), None);
-    }
-
-    #[test]
-    fn names_quoted_as_gnu_quotes_them() {
-        assert_eq!(quote(b"plain/name.txt"), "plain/name.txt");
-        assert_eq!(quote(b"d e x"), "'d e x'");
-        assert_eq!(quote(b"it's"), "'it'\\''s'");
-        assert_eq!(quote(b"n\xffme"), "'n'$'\\377''me'");
-        assert_eq!(quote(b"a\nb"), "'a'$'\\n''b'");
-        assert_eq!(quote(b""), "''");
     }
 }

@@ -6,9 +6,10 @@ use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::os::unix::ffi::OsStrExt;
 
+use zcopy::quote::{quote, Style};
+
 use crate::config::{Config, Voice};
 use crate::digest::{self, Digest};
-use crate::gnu;
 use crate::hash::{hash, open};
 use crate::line;
 use crate::output::{strerror, Halt, Streams};
@@ -195,7 +196,7 @@ fn hash_error(name: &OsStr, e: &std::io::Error, config: &Config, io: &mut Stream
             io.err,
             "{}: {}: {}",
             config.prog,
-            gnu::quote(shown),
+            quote(shown, Style::Shell),
             strerror(e)
         ),
         Voice::Zcopy => io

@@ -2,9 +2,10 @@
 //! read, each line's result and each check file's counts, in the voice's words
 //! (GNU's warnings on stderr, xxhsum's counts on stdout, b3sum's one total).
 
+use zcopy::quote::{quote, Style};
+
 use crate::config::{Config, Voice};
 use crate::digest::Digest;
-use crate::gnu;
 use crate::line;
 use crate::output::{strerror, Halt, Streams};
 
@@ -66,13 +67,18 @@ pub(crate) fn check_file_error(
         }
         // GNU's getline failing says no more than this.
         Voice::Gnu if reading => {
-            writeln!(io.err, "{}: {}: read error", config.prog, gnu::quote(shown))
+            writeln!(
+                io.err,
+                "{}: {}: read error",
+                config.prog,
+                quote(shown, Style::Shell)
+            )
         }
         Voice::Gnu => writeln!(
             io.err,
             "{}: {}: {}",
             config.prog,
-            gnu::quote(shown),
+            quote(shown, Style::Shell),
             strerror(e)
         ),
         Voice::Zcopy => io
@@ -108,7 +114,7 @@ pub(crate) fn misformatted(
             io.err,
             "{}: {}: {number}: improperly formatted {} checksum line",
             config.prog,
-            gnu::quote(shown),
+            quote(shown, Style::Shell),
             config.digest.tag()
         ),
         Voice::Zcopy => {
@@ -184,7 +190,7 @@ pub(crate) fn report_line(
                 Voice::Gnu => io.say_line(format_args!(
                     "{}: {}: {}",
                     config.prog,
-                    gnu::quote(&entry.name),
+                    quote(&entry.name, Style::Shell),
                     strerror(e)
                 )),
                 _ => {
@@ -245,7 +251,7 @@ pub(crate) fn summary(
                 io.err,
                 "{}: {}: no properly formatted checksum lines found",
                 config.prog,
-                gnu::quote(shown)
+                quote(shown, Style::Shell)
             ),
             _ => io.err.write_all(
                 &[
@@ -295,7 +301,7 @@ pub(crate) fn summary(
             io.emit(&[shown, b": no file was verified\n"].concat())?;
         } else if !config.status {
             let quoted = match config.voice {
-                Voice::Gnu => gnu::quote(shown),
+                Voice::Gnu => quote(shown, Style::Shell),
                 _ => String::from_utf8_lossy(shown).into_owned(),
             };
             io.say_line(format_args!(

@@ -30,6 +30,9 @@ pub enum Error {
     /// An engine failed in a way that is not a plain I/O error.
     #[error(transparent)]
     Engine(zcopy::Error),
+    /// A filter rule could not be read.
+    #[error(transparent)]
+    Filter(#[from] crate::filter::Error),
     /// The authenticated session could not be set up or proven.
     #[error(transparent)]
     Tls(#[from] crate::tls::Error),

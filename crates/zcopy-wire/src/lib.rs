@@ -17,6 +17,7 @@
 
 pub mod delta;
 pub mod error;
+pub mod filter;
 pub mod frame;
 pub mod ktls;
 pub mod net;

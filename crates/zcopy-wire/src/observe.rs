@@ -15,6 +15,12 @@ pub trait Observer: Send + Sync {
         let _ = (index, name);
     }
 
+    /// The receiver changed (or in a dry run would change) what one line of
+    /// rsync's `--itemize-changes` says: `>f+++++++++ a/b`, `*deleting   a/c`.
+    fn itemized(&self, line: &[u8]) {
+        let _ = line;
+    }
+
     /// The receiver put the file `path` in place.
     fn landed(&self, path: &str) {
         let _ = path;

@@ -16,11 +16,9 @@ fn engines(c: &mut Criterion) {
         let mut group = c.benchmark_group(format!("{} KiB", size >> 10));
         group.throughput(Throughput::Bytes(size as u64));
         for engine in Engine::CHAIN {
-            let options = Options {
-                engine: EngineChoice::Only(engine),
-                len: Some(size as u64),
-                ..Options::default()
-            };
+            let options = Options::default()
+                .engine(EngineChoice::Only(engine))
+                .len(size as u64);
             group.bench_with_input(
                 BenchmarkId::from_parameter(engine),
                 &options,

@@ -125,13 +125,10 @@ async fn measure(
     };
     drop(sink);
     let (bytes, drained) = join(drain)?;
-    let cpu = Rusage::process().since(&before);
+    let mut cpu = Rusage::process().since(&before);
     let others = drained + helpers;
-    let cpu = Rusage {
-        user: cpu.user.saturating_sub(others.user),
-        system: cpu.system.saturating_sub(others.system),
-        ..cpu
-    };
+    cpu.user = cpu.user.saturating_sub(others.user);
+    cpu.system = cpu.system.saturating_sub(others.system);
     Ok((bytes, cpu, path))
 }
 

@@ -132,6 +132,7 @@ impl fmt::Display for Engine {
 
 /// The user's choice: one engine, or `auto`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum EngineChoice {
     /// The first engine of the chain that applies and works.
     #[default]
@@ -203,6 +204,7 @@ impl fmt::Display for EngineChoice {
 
 /// What a descriptor is, as far as the engines care.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FdKind {
     /// A regular file: positional, mappable.
     File,
@@ -249,6 +251,7 @@ impl fmt::Display for FdKind {
 
 /// Why an engine of the `auto` chain did not run, or stopped and handed over.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Skip {
     /// The engine that was passed over.
     pub engine: Engine,
@@ -265,6 +268,7 @@ impl fmt::Display for Skip {
 /// Why an engine was passed over, typed so a caller can act on it and a report can
 /// say it without formatting anything until it is shown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SkipReason {
     /// The engine cannot read this kind of source.
     Source(FdKind),

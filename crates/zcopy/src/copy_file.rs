@@ -31,6 +31,7 @@ use crate::{Engine, EngineChoice, Error, FdKind, Options, Status, Transfer};
 
 /// Whether to clone with `FICLONE`, as `cp --reflink=auto|always|never`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Reflink {
     /// Clone where the file system can, else copy.
     #[default]
@@ -43,6 +44,7 @@ pub enum Reflink {
 
 /// What to do with holes, as `cp --sparse=auto|always|never`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Sparse {
     /// Keep the source's holes (found with `SEEK_DATA`/`SEEK_HOLE`).
     #[default]
@@ -84,6 +86,7 @@ impl CopyOptions {
 
 /// How the bytes were moved.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Method {
     /// Cloned copy-on-write: no byte was read or written.
     Reflink,

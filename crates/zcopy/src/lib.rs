@@ -89,6 +89,7 @@ pub mod drive;
 pub mod engine;
 pub mod limit;
 pub mod place;
+pub mod quote;
 pub mod report;
 // Maps files and reads them in place, behind a SIGBUS guard.
 #[allow(unsafe_code)]
@@ -116,6 +117,7 @@ pub use transfer::{Options, Status, Transfer, TransferState};
 
 /// Why a transfer failed. The bytes already moved stay in [`Transfer::moved`].
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// A syscall failed while moving bytes.
     #[error("{syscall}: {cause}")]

@@ -14,6 +14,7 @@ use crate::sys;
 
 /// A syscall an engine issues, counted in [`Syscalls`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
 pub enum Syscall {
     /// `read(2)` on a stream.
     Read,
@@ -161,6 +162,7 @@ impl fmt::Display for Syscalls {
 /// (loopback and veth always copy; so does a NIC without scatter-gather or
 /// checksum offload).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ZeroCopy {
     /// Zero-copy sends issued (each `send` call or `SEND_ZC` operation that moved bytes).
     pub sends: u64,
@@ -192,6 +194,7 @@ impl fmt::Display for ZeroCopy {
 
 /// Resource usage of a thread or process, or the difference between two readings.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Rusage {
     /// CPU time in user mode.
     pub user: Duration,
@@ -278,6 +281,7 @@ impl std::ops::Add for Rusage {
 
 /// Everything measured about one transfer.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Report {
     /// The engine that moved the bytes (the last one, after any fallback).
     pub engine: Engine,

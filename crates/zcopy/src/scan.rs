@@ -73,6 +73,7 @@ impl fmt::Display for ScanEngine {
 
 /// The user's choice of scan engine.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ScanChoice {
     /// The pread pair for regular files of at least [`AUTO_PAIR_MIN`] bytes, read
     /// otherwise.
@@ -108,6 +109,7 @@ impl FromStr for ScanChoice {
 
 /// What a scan did.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct ScanReport {
     /// The engine that read the bytes.
     pub engine: ScanEngine,

@@ -63,21 +63,24 @@ pub fn parse_buffer(text: &str) -> Result<usize, String> {
     usize::try_from(n).map_err(|_| format!("'{text}' is too large for a buffer"))
 }
 
-/// Bytes in binary units for people: `1.5 GiB`, `64 KiB`, `12 B`.
+/// Bytes in binary units for people, as `ls -h` and `du -h` round them: one
+/// decimal below 10 of a unit, none from 10 up: `12 B`, `1.5 KiB`, `3.0 MiB`,
+/// `64 KiB`, `200 GiB`.
 pub fn human(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
+    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
     let mut unit = 0;
     while value >= 1024.0 && unit < UNITS.len() - 1 {
         value /= 1024.0;
         unit += 1;
     }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else if value.fract() == 0.0 {
-        format!("{value} {}", UNITS[unit])
-    } else {
+    if value < 10.0 {
         format!("{value:.1} {}", UNITS[unit])
+    } else {
+        format!("{value:.0} {}", UNITS[unit])
     }
 }
 
@@ -114,8 +117,14 @@ mod tests {
 
     #[test]
     fn human_sizes() {
+        assert_eq!(human(0), "0 B");
         assert_eq!(human(12), "12 B");
+        assert_eq!(human(1023), "1023 B");
+        assert_eq!(human(1536), "1.5 KiB");
+        assert_eq!(human(3 << 20), "3.0 MiB");
         assert_eq!(human(65536), "64 KiB");
         assert_eq!(human(3 << 29), "1.5 GiB");
+        assert_eq!(human(200 << 30), "200 GiB");
+        assert_eq!(human(u64::MAX), "16 EiB");
     }
 }

@@ -17,8 +17,9 @@ use crate::engine::{Cursor, Side, State, Step};
 use crate::report::{Report, Rusage, Syscall, Syscalls, ZeroCopy};
 use crate::Error;
 
-/// How to run a transfer.
+/// How to run a transfer; built from [`Options::default`] with the setters below.
 #[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub struct Options {
     /// Which engine, or `auto`.
     pub engine: EngineChoice,
@@ -82,10 +83,11 @@ impl Options {
         Options { offset, ..self }
     }
 
-    /// Sets [`Options::len`]: move exactly `len` bytes.
-    pub fn len(self, len: u64) -> Options {
+    /// Sets [`Options::len`]: move exactly `len` bytes (`Some(n)` or `n`), or
+    /// until the source ends (`None`).
+    pub fn len(self, len: impl Into<Option<u64>>) -> Options {
         Options {
-            len: Some(len),
+            len: len.into(),
             ..self
         }
     }

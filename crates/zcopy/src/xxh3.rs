@@ -38,6 +38,7 @@ const BUFFER: usize = 256;
 
 /// The SIMD level the long-input loop runs at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Level {
     /// Whatever the binary was built for (SSE2 on x86-64).
     Baseline,

@@ -41,11 +41,9 @@ fn pipe() -> (File, File) {
 }
 
 fn options(engine: Engine) -> Options {
-    Options {
-        engine: EngineChoice::Only(engine),
-        buffer: 4096,
-        ..Options::default()
-    }
+    Options::default()
+        .engine(EngineChoice::Only(engine))
+        .buffer(4096)
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -201,11 +199,7 @@ fn a_range_is_moved_exactly_and_growth_is_ignored() {
     for engine in FILE_ENGINES {
         let src = file_with(&data);
         let sink = tempfile::tempfile().unwrap();
-        let opts = Options {
-            offset: 1000,
-            len: Some(30_000),
-            ..options(engine)
-        };
+        let opts = options(engine).offset(1000).len(30_000);
         let mut t = Transfer::new(&src, &sink, opts).unwrap();
         // The file grows after the transfer is set up: exactly the range still goes.
         (&src).write_all(b"grown").unwrap();
@@ -225,10 +219,7 @@ fn a_source_that_shrinks_is_a_clean_error() {
         let data = pattern(1 << 20);
         let src = file_with(&data);
         let sink = tempfile::tempfile().unwrap();
-        let opts = Options {
-            len: Some(data.len() as u64),
-            ..options(engine)
-        };
+        let opts = options(engine).len(data.len() as u64);
         let mut t = Transfer::new(&src, &sink, opts).unwrap();
         assert_eq!(t.run_some(100_000).unwrap(), Status::More);
         src.set_len(200_000).unwrap();
@@ -323,10 +314,7 @@ fn mmap_survives_truncation_under_the_map() {
     let (a, b) = tcp_pair();
     rustix::net::sockopt::set_socket_send_buffer_size(&a, 8192).unwrap();
     a.set_nonblocking(true).unwrap();
-    let opts = Options {
-        len: Some(data.len() as u64),
-        ..options(Engine::Mmap)
-    };
+    let opts = options(Engine::Mmap).len(data.len() as u64);
     let mut t = Transfer::new(&src, &a, opts).unwrap();
     assert_eq!(t.run().unwrap(), Status::WouldBlock(Side::Sink));
     src.set_len(0).unwrap();
@@ -480,10 +468,7 @@ fn files_over_4_gib_through_every_stream_engine() {
                 }
             }
         });
-        let opts = Options {
-            buffer: 1 << 20,
-            ..options(engine)
-        };
+        let opts = options(engine).buffer(1 << 20);
         let mut t = Transfer::new(&src, &a, opts).unwrap();
         assert_eq!(t.run().unwrap(), Status::Done);
         let report = t.report();
@@ -505,10 +490,7 @@ fn file_to_file_past_4_gib() {
     let start = (4 << 30) - 10_000;
     for engine in FILE_ENGINES {
         let sink = tempfile::tempfile().unwrap();
-        let opts = Options {
-            offset: start,
-            ..options(engine)
-        };
+        let opts = options(engine).offset(start);
         let mut t = Transfer::new(&src, &sink, opts).unwrap();
         assert_eq!(t.run().unwrap(), Status::Done);
         assert_eq!(t.moved(), len - start, "{engine}");
@@ -526,10 +508,7 @@ fn the_report_counts_syscalls_and_names_the_engine() {
     let data = pattern(10 * 1024);
     let src = file_with(&data);
     let sink = tempfile::tempfile().unwrap();
-    let opts = Options {
-        buffer: 1024,
-        ..options(Engine::ReadWrite)
-    };
+    let opts = options(Engine::ReadWrite).buffer(1024);
     let mut t = Transfer::new(&src, &sink, opts).unwrap();
     t.run().unwrap();
     let r = t.report();
@@ -548,9 +527,6 @@ fn directories_and_offsets_on_streams_are_refused() {
         .unwrap();
     assert_eq!(err.to_string(), "the source is a directory");
     let (a, _b) = tcp_pair();
-    let opts = Options {
-        offset: 5,
-        ..Options::default()
-    };
+    let opts = Options::default().offset(5);
     assert!(Transfer::new(&a, &sink, opts).is_err());
 }

@@ -10,10 +10,7 @@ use std::process::Command;
 use zcopy::{Engine, EngineChoice, Options, Transfer};
 
 fn copy(src: &File, sink: &File, engine: EngineChoice) -> Result<zcopy::Report, zcopy::Error> {
-    let options = Options {
-        engine,
-        ..Options::default()
-    };
+    let options = Options::default().engine(engine);
     let mut transfer = Transfer::new(src, sink, options)?;
     transfer.run()?;
     Ok(transfer.report())

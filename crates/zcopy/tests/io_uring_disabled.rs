@@ -32,10 +32,7 @@ fn io_uring_disabled_falls_back_with_the_reason() {
     src.write_all(b"never sent").unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let sink = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-    let options = Options {
-        engine: EngineChoice::Only(Engine::IoUring),
-        ..Options::default()
-    };
+    let options = Options::default().engine(EngineChoice::Only(Engine::IoUring));
     let mut transfer = Transfer::new(&src, &sink, options).unwrap();
     let result = {
         let _restore = Restore(old.trim().to_string());

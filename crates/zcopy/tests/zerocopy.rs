@@ -13,10 +13,7 @@ use common::{file_with, pattern, tcp_pair};
 use zcopy::{Engine, EngineChoice, Options, Status, Syscall, Transfer};
 
 fn only(engine: Engine) -> Options {
-    Options {
-        engine: EngineChoice::Only(engine),
-        ..Options::default()
-    }
+    Options::default().engine(EngineChoice::Only(engine))
 }
 
 fn read_all(mut s: TcpStream) -> Vec<u8> {
@@ -132,10 +129,7 @@ fn io_uring_submits_several_splices_per_enter() {
 }
 
 fn send_zc() -> Options {
-    Options {
-        send_zc: true,
-        ..only(Engine::IoUring)
-    }
+    only(Engine::IoUring).send_zc(true)
 }
 
 /// io_uring's `SEND_ZC` from registered buffers, every size, from a file, a

@@ -99,10 +99,7 @@ pub fn send_sample(c: &Cmd, size: u64) -> Result<Sample> {
     let drain = std::thread::spawn(move || -> Result<u64> {
         let (stream, _) = listener.accept()?;
         let devnull = File::options().write(true).open("/dev/null")?;
-        let options = Options {
-            engine: EngineChoice::Only(Engine::Splice),
-            ..Options::default()
-        };
+        let options = Options::default().engine(EngineChoice::Only(Engine::Splice));
         let mut t = Transfer::new(&stream, &devnull, options)?;
         t.run()?;
         Ok(t.report().bytes)

@@ -35,11 +35,7 @@ pub fn run(args: Args) -> Result<()> {
         bail!("echo moves socket to socket: engine {engine} needs a file as source (use read-write or splice)");
     }
     let listener = net::listen(&args.listen)?;
-    let options = Options {
-        engine: args.engine,
-        buffer: args.buffer,
-        ..Options::default()
-    };
+    let options = Options::default().engine(args.engine).buffer(args.buffer);
     let verbose = args.say.verbose();
     for conn in listener.incoming() {
         match conn {

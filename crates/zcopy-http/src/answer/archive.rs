@@ -1,8 +1,7 @@
 //! `GET /DIR/?archive=tar`: the folder as one POSIX tar stream of known length
 //! ([`crate::archive`]), with a strong ETag, `Last-Modified` (its newest member),
-//! `Content-Disposition: attachment`, one range (`206`, `If-Range`), `304`s and
-//! HEAD. Several ranges get the whole archive (RFC 9110 §14.2 lets a server
-//! ignore `Range`).
+//! `Content-Disposition: attachment`, ranges (`206`, several as
+//! `multipart/byteranges`, `If-Range`), `304`s and HEAD.
 
 use std::os::unix::ffi::OsStrExt;
 use std::rc::Rc;
@@ -54,7 +53,7 @@ pub(super) fn archive(
             .map_or(&b"archive"[..], |name| name.as_bytes()),
     };
     let archive = match Archive::plan(&config.root, &relative, top, config.hidden) {
-        Ok(archive) => archive,
+        Ok(archive) => Rc::new(archive),
         Err(e) => {
             tracing::warn!(
                 "{}: cannot archive: {e}",
@@ -90,7 +89,8 @@ pub(super) fn archive(
         _ => req.range,
     };
     let (status, start, end) = match range::span(range, size) {
-        Span::Full | Span::Many(_) => (Status::Ok, 0, size),
+        Span::Full => (Status::Ok, 0, size),
+        Span::Many(parts) => return several(conn, cx, &archive, &parts, head_only),
         Span::Part { start, end } => (Status::PartialContent, start, end + 1),
         Span::Unsatisfiable => {
             let range = format!("bytes */{size}");
@@ -127,12 +127,56 @@ pub(super) fn archive(
     if head_only {
         return (status, 0);
     }
-    conn.body.push(Part::Archive(Box::new(Body::new(
-        Rc::new(archive),
-        start,
-        end,
-    ))));
+    conn.body
+        .push(Part::Archive(Box::new(Body::new(archive, start, end))));
     (status, end - start)
+}
+
+/// Several ranges of the archive as `multipart/byteranges`, each part's bytes
+/// sent as a single range's are.
+fn several(
+    conn: &mut Draft<'_>,
+    cx: &Context<'_>,
+    archive: &Rc<Archive>,
+    parts: &[(u64, u64)],
+    head_only: bool,
+) -> (Status, u64) {
+    let size = archive.len();
+    let boundary = format!("zcopy-{}", archive.etag().trim_matches('"'));
+    let mut length = 0;
+    let mut body = Vec::new();
+    for (i, &(start, end)) in parts.iter().enumerate() {
+        let lead = if i == 0 { "" } else { "\r\n" };
+        let part_head = format!(
+            "{lead}--{boundary}\r\nContent-Type: application/x-tar\r\nContent-Range: bytes {start}-{end}/{size}\r\n\r\n"
+        );
+        length += part_head.len() as u64 + end + 1 - start;
+        body.push(Part::Bytes(part_head.into_bytes()));
+        let part = Body::new(archive.clone(), start, end + 1);
+        body.push(Part::Archive(Box::new(part)));
+    }
+    let tail = format!("\r\n--{boundary}--\r\n");
+    length += tail.len() as u64;
+    body.push(Part::Bytes(tail.into_bytes()));
+    let out = &mut *conn.out;
+    response::start(
+        out,
+        Status::PartialContent,
+        cx.clock.date(),
+        conn.close_after,
+    );
+    response::header(out, "Content-Length", length);
+    let kind = format!("multipart/byteranges; boundary={boundary}");
+    response::header(out, "Content-Type", kind);
+    response::header(out, "ETag", archive.etag());
+    let modified = httpdate::fmt_http_date(archive.modified());
+    response::header(out, "Last-Modified", modified);
+    response::end(out);
+    if head_only {
+        return (Status::PartialContent, 0);
+    }
+    conn.body.extend(body);
+    (Status::PartialContent, length)
 }
 
 /// `attachment; filename="NAME.tar"`, the name's bytes outside printable ASCII

@@ -27,7 +27,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, SystemTime};
 
-use rustix::fs::{AtFlags, FileType};
+use rustix::fs::{Access, AtFlags, FileType, Mode, OFlags};
 
 use crate::files::{self, Root};
 use header::{header, padded, BLOCK};
@@ -63,6 +63,15 @@ struct Stat {
 }
 
 impl Stat {
+    fn of_raw(st: &rustix::fs::Stat) -> Stat {
+        Stat {
+            mode: st.st_mode,
+            size: st.st_size as u64,
+            ino: st.st_ino,
+            mtime: (st.st_mtime, st.st_mtime_nsec as i64),
+        }
+    }
+
     fn of(meta: &std::fs::Metadata) -> Stat {
         Stat {
             mode: meta.mode(),
@@ -104,9 +113,9 @@ pub struct Archive {
     modified: SystemTime,
 }
 
-/// A directory being walked: its descriptor, its path under the root, and its
-/// member name (ending in `/`).
-type Walked = (File, Vec<u8>, Vec<u8>, std::fs::Metadata);
+/// A directory being walked: its descriptor, its path under the root, its
+/// member name (ending in `/`), and its inode's times and mode.
+type Walked = (File, Vec<u8>, Vec<u8>, Stat);
 
 impl Archive {
     /// Plans the archive of the directory `relative` under `root` (`.` for the
@@ -117,11 +126,11 @@ impl Archive {
         let mut at = 0;
         let mut newest = (0, 0);
         let dir = files::open_beneath(root.dir(), relative)?;
-        let meta = dir.metadata()?;
+        let stat = Stat::of(&dir.metadata()?);
         let mut top_name = top.to_vec();
         top_name.push(b'/');
-        let mut stack: Vec<Walked> = vec![(dir, relative.as_bytes().to_vec(), top_name, meta)];
-        while let Some((dir, relative, name, meta)) = stack.pop() {
+        let mut stack: Vec<Walked> = vec![(dir, relative.as_bytes().to_vec(), top_name, stat)];
+        while let Some((dir, relative, name, stat)) = stack.pop() {
             let mut add =
                 |name: &[u8], kind: u8, link: &[u8], stat: Stat, path: Option<Vec<u8>>| {
                     let size = if kind == b'0' { stat.size } else { 0 };
@@ -141,7 +150,7 @@ impl Archive {
                         content: path.map(|path| Content { path, stat }),
                     });
                 };
-            add(&name, b'5', b"", Stat::of(&meta), None);
+            add(&name, b'5', b"", stat, None);
             let mut children = Vec::new();
             for item in rustix::fs::Dir::read_from(&dir)? {
                 let item = item?;
@@ -165,29 +174,35 @@ impl Archive {
                 let Ok(st) = rustix::fs::statat(&dir, child, AtFlags::SYMLINK_NOFOLLOW) else {
                     continue;
                 };
-                // Opened as a request would open it: what it cannot get, the archive leaves out.
-                let Ok(opened) = files::open_beneath(root.dir(), &path) else {
-                    continue;
-                };
-                let Ok(meta) = opened.metadata() else {
-                    continue;
-                };
-                if FileType::from_raw_mode(st.st_mode) == FileType::Symlink {
-                    let Ok(target) = rustix::fs::readlinkat(&dir, child, Vec::new()) else {
-                        continue;
-                    };
-                    let stat = Stat {
-                        mode: st.st_mode,
-                        size: 0,
-                        ino: st.st_ino,
-                        mtime: (st.st_mtime, st.st_mtime_nsec as i64),
-                    };
-                    add(&member, b'2', target.as_bytes(), stat, None);
-                } else if meta.is_dir() {
-                    member.push(b'/');
-                    subdirs.push((opened, path, member, meta));
-                } else if meta.is_file() {
-                    add(&member, b'0', b"", Stat::of(&meta), Some(path));
+                let stat = Stat::of_raw(&st);
+                // What a request could not open, the archive leaves out. A name that
+                // is not a symlink, in a folder beneath the root, is beneath it too.
+                match FileType::from_raw_mode(st.st_mode) {
+                    FileType::Symlink => {
+                        let target = files::open_beneath(root.dir(), &path)
+                            .ok()
+                            .and_then(|opened| opened.metadata().ok())
+                            .filter(|meta| meta.is_file() || meta.is_dir())
+                            .and_then(|_| rustix::fs::readlinkat(&dir, child, Vec::new()).ok());
+                        if let Some(target) = target {
+                            add(&member, b'2', target.as_bytes(), stat, None);
+                        }
+                    }
+                    FileType::Directory => {
+                        let flags =
+                            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+                        if let Ok(opened) = rustix::fs::openat(&dir, child, flags, Mode::empty()) {
+                            member.push(b'/');
+                            subdirs.push((File::from(opened), path, member, stat));
+                        }
+                    }
+                    FileType::RegularFile
+                        if rustix::fs::accessat(&dir, child, Access::READ_OK, AtFlags::EACCESS)
+                            .is_ok() =>
+                    {
+                        add(&member, b'0', b"", stat, Some(path));
+                    }
+                    _ => {}
                 }
             }
             // Popped in name order: each directory's subtrees follow its files.

@@ -52,7 +52,7 @@ pub fn receive(
         Framing::UntilClose => None,
         Framing::Chunked => return decode_chunked(stream, file, url, how.rate.map(Limiter::new)),
     };
-    let options = Options { len, ..how.options };
+    let options = how.options.len(len);
     let mut transfer =
         Transfer::new(stream, file, options).map_err(|e| Error::Write(format!("{url}: {e}")))?;
     let result = match how.rate {

@@ -113,10 +113,7 @@ impl Client {
         let proxies = Proxies::new(config.proxy.as_deref(), config.noproxy.as_deref())?;
         Ok(Client {
             receiving: Receiving {
-                options: Options {
-                    engine: config.engine,
-                    ..Options::default()
-                },
+                options: Options::default().engine(config.engine),
                 rate: config.limit_rate,
                 progress: config.progress,
             },

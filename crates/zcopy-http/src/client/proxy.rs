@@ -8,8 +8,8 @@ use std::net::IpAddr;
 
 use base64ct::Encoding;
 
-use super::url::percent_decode;
 use super::{Error, Url};
+use crate::percent;
 
 /// A proxy: where it listens, and the Basic credentials of `http://user:password@host`.
 pub struct Proxy {
@@ -123,7 +123,7 @@ fn proxy(text: &str) -> Result<Proxy, Error> {
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     let (credentials, authority) = match authority.rsplit_once('@') {
         Some((user, host)) => {
-            let user = percent_decode(user).ok_or_else(|| {
+            let user = percent::decode_utf8(user).ok_or_else(|| {
                 Error::UrlMalformed(format!("proxy {text}: bad %-escape in the user name"))
             })?;
             (Some(user), host)

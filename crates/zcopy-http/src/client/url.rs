@@ -135,7 +135,7 @@ impl Url {
     pub fn file_name(&self) -> Option<String> {
         let path = self.path.split('?').next().unwrap_or_default();
         let last = path.rsplit('/').next().unwrap_or_default();
-        let decoded = percent_decode(last)?;
+        let decoded = crate::percent::decode_utf8(last)?;
         let usable = !decoded.is_empty() && decoded != "." && decoded != "..";
         (usable && !decoded.contains(['/', '\0'])).then_some(decoded)
     }
@@ -175,24 +175,6 @@ fn remove_dot_segments(path: &str) -> String {
         joined.push_str(q);
     }
     joined
-}
-
-/// `%XX` escapes decoded; `None` for a bad escape or bytes that are not UTF-8.
-pub fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 #[cfg(test)]

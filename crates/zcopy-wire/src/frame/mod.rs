@@ -17,7 +17,9 @@
 //!
 //! The receiver answers a file sent with `ASK` with HAVE: the blocks it already holds
 //! from an interrupted transfer (or the whole file), so the sender sends only the
-//! rest. Any error ends the session with ERR and its reason, which the sender
+//! rest. A mirror's messages (MIRROR, NAMES, ITEM) are in [`Mirror`]'s module;
+//! a FILE sent with a digest (`send -c`) is complete in place only if the file
+//! there has that digest too. Any error ends the session with ERR and its reason, which the sender
 //! prints. The greeting's capability bits leave room for later steps (authentication
 //! will be one); a side ignores bits it does not know.
 
@@ -26,8 +28,10 @@ use std::io;
 use xxhash_rust::xxh3::xxh3_128;
 use zcopy::xxh3::Xxh3;
 
+mod mirror;
 mod reader;
 
+pub use mirror::{names_messages, Mirror};
 pub use reader::Reader;
 
 /// The first four bytes of every framed connection, both ways.
@@ -37,11 +41,13 @@ pub const MAGIC: &[u8; 4] = b"ZCPY";
 pub const VERSION: u8 = 2;
 
 /// The greeting's capability bits this implementation has.
-pub const CAPS: u32 = CAP_RESUME | CAP_STREAMS;
+pub const CAPS: u32 = CAP_RESUME | CAP_STREAMS | CAP_MIRROR;
 /// The receiver keeps partial files and answers ASK with HAVE.
 pub const CAP_RESUME: u32 = 1;
 /// The receiver accepts extra connections joining a session.
 pub const CAP_STREAMS: u32 = 2;
+/// The receiver takes MIRROR, NAMES and FILE digests, and answers ITEM.
+pub const CAP_MIRROR: u32 = 4;
 
 /// The reason a receiver that requires a secret gives a sender that has none.
 pub const NEEDS_SECRET: &str = "this receiver requires a secret: run send as the line `zcopy recv` printed says (ZCOPY_SECRET=... zcopy send --fingerprint ...)";
@@ -123,6 +129,10 @@ pub struct Entry {
     pub ask: bool,
     /// With `ask`: a file already in place with the same size and mtime is complete.
     pub complete_ok: bool,
+    /// With `ask` and `complete_ok`: the file's digest ([`file_digest`] of its
+    /// blocks), which a file in place must have too (`send -c`), not only its
+    /// size and mtime.
+    pub digest: Option<u128>,
     /// The path relative to the receiver's directory, `/`-separated: bytes, as
     /// Linux names are (see [`shown`] for messages).
     pub path: Vec<u8>,
@@ -173,6 +183,12 @@ pub enum Msg {
     Err { id: u32, reason: String },
     /// Receiver: every entry is in place; the session is over.
     Bye,
+    /// Sender, first: the session is a mirror ([`Mirror`]).
+    Mirror(Mirror),
+    /// Sender: names it will send, for a deletion before the transfer; empty: the last.
+    Names(Vec<Vec<u8>>),
+    /// Receiver: one `--itemize-changes` line (`>f+++++++++ a/b`).
+    Item(Vec<u8>),
 }
 
 impl Msg {
@@ -189,10 +205,18 @@ impl Msg {
                 out.extend_from_slice(&e.mtime.1.to_be_bytes());
                 out.extend_from_slice(&e.size.unwrap_or(u64::MAX).to_be_bytes());
                 out.extend_from_slice(&e.block.to_be_bytes());
-                out.push(u8::from(e.ask) | u8::from(e.complete_ok) << 1);
+                out.push(
+                    u8::from(e.ask)
+                        | u8::from(e.complete_ok) << 1
+                        | u8::from(e.digest.is_some()) << 2,
+                );
                 for text in [&e.path, &e.target] {
                     out.extend_from_slice(&(text.len() as u16).to_be_bytes());
                     out.extend_from_slice(text);
+                }
+                // After the names: a receiver without CAP_MIRROR ignores it.
+                if let Some(d) = e.digest {
+                    out.extend_from_slice(&d.to_be_bytes());
                 }
                 b'F'
             }
@@ -235,6 +259,18 @@ impl Msg {
                 b'X'
             }
             Msg::Bye => b'B',
+            Msg::Mirror(m) => {
+                m.encode(out);
+                b'M'
+            }
+            Msg::Names(list) => {
+                mirror::names(list, out);
+                b'N'
+            }
+            Msg::Item(line) => {
+                out.extend_from_slice(line);
+                b'I'
+            }
         };
         let body = (out.len() - start - 5) as u32;
         out[start] = kind;
@@ -260,6 +296,11 @@ impl Msg {
                 let flags = b.u8()?;
                 let path = b.name()?;
                 let target = b.name()?;
+                let digest = if flags & 4 != 0 {
+                    Some(b.u128()?)
+                } else {
+                    None
+                };
                 if !BLOCK_RANGE.contains(&block) {
                     return Err(invalid(&format!("block size {block} out of range")));
                 }
@@ -273,6 +314,7 @@ impl Msg {
                     block,
                     ask: flags & 1 != 0,
                     complete_ok: flags & 2 != 0,
+                    digest,
                     path,
                     target,
                 })
@@ -307,6 +349,12 @@ impl Msg {
                 reason: String::from_utf8_lossy(b.0).into_owned(),
             },
             b'B' => Msg::Bye,
+            b'M' => Msg::Mirror(Mirror::decode(&mut b)?),
+            b'N' => Msg::Names(mirror::decode_names(&mut b)?),
+            b'I' => {
+                mirror::check_item(b.0)?;
+                Msg::Item(b.0.to_vec())
+            }
             k => return Err(invalid(&format!("unknown message kind 0x{k:02x}"))),
         };
         Ok(msg)

@@ -21,6 +21,7 @@ fn messages_round_trip() {
         block: BLOCK,
         ask: true,
         complete_ok: true,
+        digest: Some(u128::MAX / 3),
         path: "a/b c/é".into(),
         target: "../x".into(),
     }));
@@ -51,6 +52,16 @@ fn messages_round_trip() {
         id: 0,
         reason: "No space left on device".into(),
     });
+    round_trip(Msg::Mirror(Mirror {
+        delete: true,
+        dry_run: true,
+        itemize: true,
+        rules: vec![b"- *.o".to_vec(), b":- .gitignore".to_vec()],
+        ..Mirror::default()
+    }));
+    round_trip(Msg::Names(vec![b"a".to_vec(), b"a/b\xff".to_vec()]));
+    round_trip(Msg::Names(Vec::new()));
+    round_trip(Msg::Item(b">f+++++++++ a/b".to_vec()));
     for m in [Msg::Done, Msg::Bye, Msg::Ok { id: 2 }] {
         round_trip(m);
     }
@@ -120,6 +131,7 @@ fn corrupted_sessions_never_panic() {
         block: BLOCK,
         ask: true,
         complete_ok: false,
+        digest: None,
         path: "d/a.txt".into(),
         target: Vec::new(),
     })

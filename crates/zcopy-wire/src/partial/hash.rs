@@ -30,3 +30,18 @@ pub fn hash_range(
     }
     Ok(h.digest128())
 }
+
+/// The protocol's digest of a whole file of `size` bytes ([`crate::frame::file_digest`]
+/// of its blocks of `block` bytes): what `send -c` and its receiver compare.
+pub fn file_digest_of(file: &File, size: u64, block: u32) -> io::Result<u128> {
+    let mut buf = zcopy::engine::direct::AlignedBuf::new(256 << 10, 4096);
+    let block = u64::from(block);
+    let mut digests = Vec::with_capacity(size.div_ceil(block) as usize);
+    let mut offset = 0;
+    while offset < size {
+        let len = block.min(size - offset);
+        digests.push(hash_range(file, offset, len, &mut buf)?);
+        offset += len;
+    }
+    Ok(crate::frame::file_digest(&digests))
+}

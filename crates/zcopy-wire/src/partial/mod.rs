@@ -23,8 +23,10 @@ use rustix::io::Errno;
 
 use crate::frame::{self, Entry, Have};
 
+mod in_place;
 mod root;
 
+pub use in_place::same_file_in_place;
 use root::times;
 pub use root::Root;
 
@@ -418,18 +420,6 @@ fn manifest_header(entry: &Entry) -> String {
     )
 }
 
-fn same_file_in_place(dir: &File, name: &[u8], entry: &Entry) -> bool {
-    match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
-        Ok(st) => {
-            rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::RegularFile
-                && Some(st.st_size as u64) == entry.size
-                && st.st_mtime == entry.mtime.0
-                && st.st_mtime_nsec as u32 == entry.mtime.1
-        }
-        Err(_) => false,
-    }
-}
-
 /// Block indexes and their digests.
 type HeldBlocks = Vec<(usize, u128)>;
 
@@ -493,4 +483,4 @@ fn resume(
 
 mod hash;
 
-pub use hash::hash_range;
+pub use hash::{file_digest_of, hash_range};

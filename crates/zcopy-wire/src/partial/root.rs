@@ -14,6 +14,7 @@ use crate::frame;
 /// The output directory, and the directories entries landed in last.
 pub struct Root {
     dir: File,
+    path: std::path::PathBuf,
     /// `-o FILE`: the one file of the transfer lands under this name.
     single: Option<Vec<u8>>,
     recent: Mutex<Vec<(Vec<u8>, Arc<File>)>>,
@@ -24,17 +25,44 @@ pub struct Root {
 const RECENT_DIRS: usize = 8;
 
 impl Root {
-    pub fn open(dir: &std::path::Path, single: Option<Vec<u8>>) -> io::Result<Root> {
+    pub fn open(dir_path: &std::path::Path, single: Option<Vec<u8>>) -> io::Result<Root> {
         let dir = rustix::fs::open(
-            dir,
+            dir_path,
             OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
         )?;
         Ok(Root {
             dir: File::from(dir),
+            path: dir_path.to_path_buf(),
             single,
             recent: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Closes the directories kept open: a deletion may have removed them.
+    pub fn forget_dirs(&self) {
+        self.recent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
+    /// Where the output directory is.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    /// The directory `rel` beneath the root, opened for reading through no
+    /// symlink at all: what `--delete` lists and removes entries of.
+    pub fn open_dir(&self, rel: &[u8]) -> io::Result<File> {
+        let dir = rustix::fs::openat2(
+            &self.dir,
+            rel,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
+        )?;
+        Ok(File::from(dir))
     }
 
     /// The directory `rel` lands in (opened beneath the root, never through a

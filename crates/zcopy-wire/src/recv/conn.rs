@@ -13,10 +13,11 @@ use zcopy::engine::direct::AlignedBuf;
 use zcopy::{Engine, EngineChoice, Report, Syscalls};
 
 use crate::error::{fail, Context, Error, Result};
-use crate::frame::{self, EntryKind, Greeting, Msg, Reader};
+use crate::frame::{self, EntryKind, Greeting, Have, Msg, Reader};
 use crate::net;
-use crate::partial::{Partial, Root};
+use crate::partial::{same_file_in_place, Partial, Root};
 
+use super::mirror::Mirror;
 use super::session::{peer_closed, Session, Small, LANES};
 use super::Receiver;
 
@@ -122,6 +123,8 @@ impl<'a> Conn<'a> {
     /// cost, and two directories fill in parallel).
     pub(super) fn control(&mut self, session: &Session) -> Result<u64> {
         let root = self.job.root.clone().expect("framed jobs have a root");
+        // Directories kept open by an earlier session may have gone since.
+        root.forget_dirs();
         let (landed_tx, landed) = mpsc::channel::<Result<(u32, String), String>>();
         std::thread::scope(|s| {
             let lanes: Vec<mpsc::SyncSender<Small>> = (0..LANES)
@@ -164,6 +167,7 @@ impl<'a> Conn<'a> {
         let mut pending: HashMap<u32, Small> = HashMap::new();
         let mut in_flight = 0u64;
         let mut announced = 0u64;
+        let mut mirror: Option<Mirror> = None;
         loop {
             while let Ok(result) = landed.try_recv() {
                 in_flight -= 1;
@@ -194,6 +198,40 @@ impl<'a> Conn<'a> {
                     }
                     announced += 1;
                     session.watching(|w| w.entry(announced, &path));
+                    if let Some(m) = &mut mirror {
+                        let (line, same) = m.entry(root, &entry)?;
+                        if let Some(line) = line {
+                            self.reply(Msg::Item(line), false)?;
+                        }
+                        let dry_run = m.settings.dry_run;
+                        if entry.kind == EntryKind::File && (dry_run || same && entry.ask) {
+                            if !entry.ask {
+                                fail!("{path}: a dry run's files come without content, asking");
+                            }
+                            self.reply(
+                                Msg::Have {
+                                    id: entry.id,
+                                    have: Have::Complete,
+                                },
+                                false,
+                            )?;
+                            files += 1;
+                            continue;
+                        }
+                        if dry_run {
+                            files += u64::from(entry.kind != EntryKind::Dir);
+                            continue;
+                        }
+                        // Looked at already: the answer is no.
+                        entry.complete_ok = false;
+                    }
+                    if entry.kind == EntryKind::File && entry.ask && Small::small(&entry) {
+                        if self.in_place(root, &entry)? {
+                            files += 1;
+                            continue;
+                        }
+                        entry.ask = false;
+                    }
                     match entry.kind {
                         EntryKind::Dir => {
                             root.mkdir(&entry.path)
@@ -291,6 +329,14 @@ impl<'a> Conn<'a> {
                         in_flight -= 1;
                         self.landed(result, &mut files)?;
                     }
+                    if let Some(m) = &mut mirror {
+                        for line in m.after(root)? {
+                            self.reply(Msg::Item(line), false)?;
+                        }
+                        if m.settings.dry_run {
+                            dirs.clear();
+                        }
+                    }
                     // Deepest first, so setting a child's mtime does not change its parent's after.
                     for d in dirs.iter().rev() {
                         root.finish_dir(&d.path, d.mode, d.mtime).with_context(|| {
@@ -300,9 +346,35 @@ impl<'a> Conn<'a> {
                     self.reply(Msg::Bye, true)?;
                     return Ok(files);
                 }
+                Msg::Mirror(settings) if announced == 0 && mirror.is_none() => {
+                    mirror = Some(Mirror::new(settings, root)?);
+                }
+                Msg::Names(list) => {
+                    let m = mirror.as_mut().context("NAMES without MIRROR")?;
+                    for line in m.listed(root, list)? {
+                        self.reply(Msg::Item(line), false)?;
+                    }
+                }
                 other => fail!("receiving from {}: unexpected message {other:?}", self.peer),
             }
         }
+    }
+
+    /// A small file that asks: answers whether it is in place already (size and
+    /// mtime, or its digest); if not, it is received in memory, as one that does
+    /// not ask.
+    fn in_place(&mut self, root: &Root, entry: &frame::Entry) -> Result<bool> {
+        let complete = entry.complete_ok
+            && root
+                .parent_of(&entry.path)
+                .is_ok_and(|(dir, name)| same_file_in_place(&dir, &name, entry));
+        let have = if complete {
+            Have::Complete
+        } else {
+            Have::Nothing
+        };
+        self.reply(Msg::Have { id: entry.id, have }, false)?;
+        Ok(complete)
     }
 
     /// A file is in place: count it, say so if asked, answer OK.

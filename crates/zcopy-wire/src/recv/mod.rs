@@ -19,6 +19,8 @@
 mod admit;
 mod blocks;
 mod conn;
+mod delete;
+mod mirror;
 mod session;
 
 use std::collections::HashMap;
@@ -95,11 +97,9 @@ impl Receiver {
         observer: Arc<dyn Observer>,
     ) -> Receiver {
         Receiver {
-            options: Options {
-                engine: config.engine,
-                buffer: config.buffer,
-                ..Options::default()
-            },
+            options: Options::default()
+                .engine(config.engine)
+                .buffer(config.buffer),
             limiter: config.limit_rate.map(Limiter::new),
             root: root.map(Arc::new),
             sessions: Mutex::default(),

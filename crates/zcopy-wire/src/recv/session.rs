@@ -35,10 +35,14 @@ pub(super) struct Small {
 
 impl Small {
     pub(super) fn fits(entry: &frame::Entry) -> bool {
-        !entry.ask
-            && entry
-                .size
-                .is_some_and(|s| s <= SMALL && s <= u64::from(entry.block))
+        !entry.ask && Small::small(entry)
+    }
+
+    /// Whether the file is received in memory once it is known not to be in place.
+    pub(super) fn small(entry: &frame::Entry) -> bool {
+        entry
+            .size
+            .is_some_and(|s| s <= SMALL && s <= u64::from(entry.block))
     }
 
     pub(super) fn new(entry: frame::Entry) -> Small {

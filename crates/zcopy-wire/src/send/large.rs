@@ -71,11 +71,9 @@ impl Sender<'_> {
             self.join_streams(streams)?;
         }
         let next = AtomicUsize::new(0);
-        let options = Options {
-            engine: self.config.engine,
-            buffer: self.config.buffer,
-            ..Options::default()
-        };
+        let options = Options::default()
+            .engine(self.config.engine)
+            .buffer(self.config.buffer);
         let limiter = self.limiter.as_ref();
         let meter = &*self.meter;
         let conns: Vec<&TcpStream> = std::iter::once(&self.stream)
@@ -271,11 +269,7 @@ fn send_block(
     }
     .encode(&mut head);
     send_all(conn, &head, SendFlags::MORE)?;
-    let options = Options {
-        offset,
-        len: Some(len),
-        ..options
-    };
+    let options = options.offset(offset).len(len);
     let mut transfer = Transfer::new(file, conn, options)?;
     let mut drive = Drive::new().step(16 << 20);
     if let Some(limiter) = limiter {

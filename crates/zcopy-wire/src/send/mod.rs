@@ -11,6 +11,7 @@
 
 mod lane;
 mod large;
+mod mirror;
 mod session;
 pub mod walk;
 
@@ -48,6 +49,11 @@ pub struct SendConfig {
     pub buffer: usize,
     /// Ask the receiver what it holds for every file, not only the large ones.
     pub resume: bool,
+    /// How a file already on the receiver is found to be the sender's (then it is
+    /// not sent): rsync's quick check by default.
+    pub compare: Compare,
+    /// A mirror's deletions, dry run and itemized changes (all off by default).
+    pub mirror: frame::Mirror,
     /// How long connecting may take.
     pub connect_timeout: Duration,
     /// A connection that makes no progress for this long ends (zero: never).
@@ -65,11 +71,39 @@ impl Default for SendConfig {
             engine: EngineChoice::Auto,
             buffer: 128 << 10,
             resume: false,
+            compare: Compare::SizeAndTime,
+            mirror: frame::Mirror::default(),
             connect_timeout: Duration::from_secs(10),
             timeout: Duration::from_secs(30),
             limit_rate: None,
             records_per_connection: tls::records::RECORDS_PER_CONNECTION,
         }
+    }
+}
+
+/// How the sender and the receiver decide that a file in place needs no sending.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Compare {
+    /// The same size and mtime (rsync's quick check).
+    SizeAndTime,
+    /// The same size and digest, whatever the mtime (`-c/--checksum`).
+    Checksum,
+    /// Never: every file is sent (`--ignore-times`).
+    Never,
+}
+
+impl SendConfig {
+    /// Whether the receiver is told of a mirror (MIRROR): deletions, a dry run
+    /// or itemized changes.
+    pub fn mirrors(&self) -> bool {
+        let m = &self.mirror;
+        m.delete || m.delete_before || m.dry_run || m.itemize
+    }
+
+    /// Whether every file asks the receiver what it holds.
+    fn asks(&self) -> bool {
+        self.resume || self.compare != Compare::Never || self.mirror.dry_run
     }
 }
 
@@ -103,7 +137,10 @@ impl Sender<'_> {
     pub fn send_items(&mut self, items: &[Item]) -> Result<()> {
         let mut index = 0;
         while index < items.len() {
-            let window = if self.config.resume {
+            if index == 0 {
+                self.announce(items)?;
+            }
+            let window = if self.config.asks() {
                 items[index..]
                     .iter()
                     .take(RESUME_WINDOW)

@@ -20,7 +20,7 @@ use crate::frame::{self, Entry, Greeting, Have, Msg, Reader};
 use crate::observe::Observer;
 use crate::send::lane::Lane;
 use crate::send::walk::{How, Item};
-use crate::send::{send_all, SendConfig, BATCH, SMALL};
+use crate::send::{send_all, Compare, SendConfig, BATCH, SMALL};
 use crate::tls;
 
 /// What the control connection's reading thread hears from the receiver.
@@ -52,6 +52,8 @@ pub struct Sender<'a> {
     pub(super) report: Report,
     pub(super) buf: AlignedBuf,
     pub(super) timeout: Duration,
+    /// The receiver takes a mirror's messages.
+    pub(super) mirror_ok: bool,
 }
 
 impl<'a> Sender<'a> {
@@ -69,7 +71,8 @@ impl<'a> Sender<'a> {
         let greeting = greet(&stream, addr, 0, timeout)?;
         let (tx, heard) = mpsc::channel();
         let mut reader = Reader::new(stream.try_clone().context("socket")?);
-        std::thread::spawn(move || listen(&mut reader, &tx));
+        let told = meter.clone();
+        std::thread::spawn(move || listen(&mut reader, &tx, &*told));
         Ok(Sender {
             config,
             addr,
@@ -90,6 +93,7 @@ impl<'a> Sender<'a> {
             report: Report::empty(Engine::ReadWrite),
             buf: AlignedBuf::new(256 << 10, 4096),
             timeout,
+            mirror_ok: greeting.caps & frame::CAP_MIRROR != 0,
         })
     }
 
@@ -103,13 +107,17 @@ impl<'a> Sender<'a> {
                 }
                 Ok(())
             }
+            How::Stream if self.config.mirror.dry_run => self.dry_run(entry),
             How::Stream => self.send_stream(item, entry),
             How::File => {
                 let size = entry.size.expect("regular files have a size");
-                entry.ask = self.config.resume || size > u64::from(entry.block);
-                entry.complete_ok = self.config.resume;
                 let file = File::open(&item.source)
                     .with_context(|| format!("cannot open {}", item.source.display()))?;
+                self.quick_check(item, &mut entry, &file)?;
+                entry.ask |= size > u64::from(entry.block);
+                if self.config.mirror.dry_run {
+                    return self.dry_run(entry);
+                }
                 if size <= SMALL && !entry.ask {
                     self.send_small(item, entry, &file, size)
                 } else {
@@ -125,8 +133,14 @@ impl<'a> Sender<'a> {
     pub(super) fn send_window(&mut self, window: &[Item]) -> Result<()> {
         for item in window {
             let mut entry = item.entry.clone();
+            if self.config.compare == Compare::Checksum {
+                let file = File::open(&item.source)
+                    .with_context(|| format!("cannot open {}", item.source.display()))?;
+                self.quick_check(item, &mut entry, &file)?;
+            } else {
+                entry.complete_ok = self.config.compare == Compare::SizeAndTime;
+            }
             entry.ask = true;
-            entry.complete_ok = true;
             Msg::File(entry).encode(&mut self.batch);
         }
         self.flush(false)?;
@@ -397,12 +411,17 @@ pub(super) fn greet(
     }
 }
 
-/// The control connection's reader: forwards what the receiver says; on ERR,
+/// The control connection's reader: forwards what the receiver says (ITEM
+/// lines go straight to the observer); on ERR,
 /// shuts the socket so a blocked send returns at once.
-fn listen(reader: &mut Reader<TcpStream>, tx: &mpsc::Sender<Heard>) {
+fn listen(reader: &mut Reader<TcpStream>, tx: &mpsc::Sender<Heard>, told: &dyn Observer) {
     loop {
         let heard = match reader.next() {
             Ok(Some(Msg::Have { id, have })) => Heard::Have(id, have),
+            Ok(Some(Msg::Item(line))) => {
+                told.itemized(&line);
+                continue;
+            }
             Ok(Some(Msg::Ok { .. })) => continue,
             Ok(Some(Msg::Bye)) => Heard::Bye,
             Ok(Some(Msg::Err { reason, .. })) => {

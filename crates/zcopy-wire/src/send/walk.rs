@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use zcopy::walk::{self as tree, Kind, Order, Visit};
 
 use crate::error::{Context, Error, Result};
+use crate::filter::Filter;
 use crate::frame::{self, Entry, EntryKind};
 
 /// One entry to send: where its bytes come from and what the receiver is told.
@@ -41,6 +42,17 @@ pub enum How {
 pub fn walk(
     paths: &[PathBuf],
     stdin_name: Option<&OsStr>,
+    skipped: &mut dyn FnMut(&Path),
+) -> Result<Vec<Item>> {
+    walk_filtered(paths, stdin_name, None, skipped)
+}
+
+/// [`walk`], leaving out what `filter` excludes (and all under an excluded
+/// directory), operands included, as rsync does.
+pub fn walk_filtered(
+    paths: &[PathBuf],
+    stdin_name: Option<&OsStr>,
+    mut filter: Option<&mut Filter>,
     skipped: &mut dyn FnMut(&Path),
 ) -> Result<Vec<Item>> {
     let mut items = Vec::new();
@@ -77,6 +89,7 @@ pub fn walk(
             items: &mut items,
             pseudo: &mut pseudo,
             skipped: &mut *skipped,
+            filter: filter.as_deref_mut(),
         };
         tree::walk(path, name.as_bytes(), meta, Order::Name, &mut lister)?;
     }
@@ -91,10 +104,17 @@ struct Lister<'a> {
     items: &'a mut Vec<Item>,
     pseudo: &'a mut Vec<(u64, bool)>,
     skipped: &'a mut dyn FnMut(&Path),
+    filter: Option<&'a mut Filter>,
 }
 
 impl Visit for Lister<'_> {
     type Error = Error;
+
+    fn keep(&mut self, found: &tree::Entry) -> bool {
+        self.filter
+            .as_deref_mut()
+            .is_none_or(|f| !f.excluded(&found.name, found.kind == Kind::Dir, &found.path))
+    }
 
     fn visit(&mut self, found: &tree::Entry) -> Result<bool> {
         let meta = &found.meta;
@@ -155,6 +175,7 @@ fn entry(path: Vec<u8>, kind: EntryKind, mode: u32, mtime: (i64, u32), size: Opt
         block: frame::BLOCK,
         ask: false,
         complete_ok: false,
+        digest: None,
         path,
         target: Vec::new(),
     }

@@ -143,6 +143,7 @@ impl Cursor {
 
 /// Which descriptor of a transfer was not ready.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Side {
     /// The source had nothing to read: wait until it is readable.
     Source,

@@ -1,8 +1,10 @@
 //! GNU cp's words: who is speaking (the prefix and the usage exit code), and
-//! names quoted as coreutils quotes them.
+//! names quoted as coreutils quotes them (by [`zcopy::quote`]).
 
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+
+use zcopy::quote::{quote, Style};
 
 /// Whose conventions cp speaks with: zcopy's own (`zcopy cp`: prefix `zcopy`,
 /// usage errors exit 2, as in every zcopy subcommand) or GNU cp's (run as `cp`
@@ -34,67 +36,9 @@ impl Program {
 }
 
 /// `path` as coreutils quotes a file name in a message (its shell-escape-always
-/// style): `'name'`; `"it's"` when the name holds a single quote and nothing a
-/// shell would expand in double quotes; otherwise single-quoted runs with
-/// `\'` and `$'\ooo'` for what cannot stand inside them.
+/// style): `'name'`, `"it's"`, `'a'$'\n''b'`.
 pub fn q(path: &Path) -> String {
-    let bytes = path.as_os_str().as_bytes();
-    let printable = |b: u8| (0x20..0x7f).contains(&b) || b >= 0x80;
-    let utf8 = std::str::from_utf8(bytes).ok();
-    match utf8 {
-        Some(s) if bytes.iter().all(|&b| printable(b)) && !s.contains('\'') => {
-            format!("'{s}'")
-        }
-        Some(s)
-            if bytes.iter().all(|&b| printable(b)) && !s.contains(['"', '$', '`', '\\', '!']) =>
-        {
-            format!("\"{s}\"")
-        }
-        _ => {
-            // Opened at once and closed around each escape, reopened for the
-            // next plain character, as quotearg does.
-            let mut out = String::from("'");
-            let mut quoted = true;
-            let escape = |out: &mut String, quoted: &mut bool, text: &str| {
-                if *quoted {
-                    out.push('\'');
-                    *quoted = false;
-                }
-                out.push_str(text);
-            };
-            for chunk in bytes.utf8_chunks() {
-                for c in chunk.valid().chars() {
-                    match c {
-                        '\'' => escape(&mut out, &mut quoted, "\\'"),
-                        '\x07' => escape(&mut out, &mut quoted, "$'\\a'"),
-                        '\x08' => escape(&mut out, &mut quoted, "$'\\b'"),
-                        '\t' => escape(&mut out, &mut quoted, "$'\\t'"),
-                        '\n' => escape(&mut out, &mut quoted, "$'\\n'"),
-                        '\x0b' => escape(&mut out, &mut quoted, "$'\\v'"),
-                        '\x0c' => escape(&mut out, &mut quoted, "$'\\f'"),
-                        '\r' => escape(&mut out, &mut quoted, "$'\\r'"),
-                        c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                            escape(&mut out, &mut quoted, &format!("$'\\{:03o}'", c as u32))
-                        }
-                        c => {
-                            if !quoted {
-                                out.push('\'');
-                                quoted = true;
-                            }
-                            out.push(c);
-                        }
-                    }
-                }
-                for &b in chunk.invalid() {
-                    escape(&mut out, &mut quoted, &format!("$'\\{b:03o}'"));
-                }
-            }
-            if quoted {
-                out.push('\'');
-            }
-            out
-        }
-    }
+    quote(path.as_os_str().as_bytes(), Style::ShellAlways)
 }
 
 /// The nine permission letters of `mode`, as `ls -l` (and GNU's questions)

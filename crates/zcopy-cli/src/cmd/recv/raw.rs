@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use tempfile::NamedTempFile;
-use zcopy::{Options, Transfer};
+use zcopy::Transfer;
 
 use crate::progress;
 
@@ -70,10 +70,7 @@ impl Job {
         len: Option<u64>,
         what: &str,
     ) -> Result<zcopy::Report> {
-        let options = Options {
-            len,
-            ..self.receiver.options()
-        };
+        let options = self.receiver.options().len(len);
         let mut transfer = Transfer::new(stream, file, options).context(what.to_string())?;
         progress::run_watched(&mut transfer, len, self.progress, self.stall)
             .map_err(zcopy_wire::Error::from)

@@ -3,10 +3,12 @@
 //! or one file's bytes alone (`--raw`), as `nc` or the seed's Java clients would
 //! send them.
 
+mod filters;
 mod raw;
 
 use std::ffi::OsString;
 use std::fs::File;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,9 +17,10 @@ use anyhow::{bail, Context, Result};
 use serde_json::Map;
 use zcopy::size;
 use zcopy::{EngineChoice, Rusage};
+use zcopy_wire::filter::{Filter, Rules};
 use zcopy_wire::frame::{self, EntryKind};
 use zcopy_wire::observe::Observer;
-use zcopy_wire::send::{self, walk, SendConfig, Sender};
+use zcopy_wire::send::{self, walk, Compare, SendConfig, Sender};
 use zcopy_wire::{signal, tls};
 
 use crate::flags;
@@ -76,6 +79,41 @@ pub struct Args {
     /// keeps them only for a sender that proved one); without it they are cleared
     #[arg(long)]
     keep_setuid: bool,
+    /// Recurse into directories (accepted for rsync and scp habits: send always does)
+    #[arg(short = 'r', long)]
+    recursive: bool,
+    /// Skip files in place by size and digest, not size and mtime (reads every
+    /// file on both sides)
+    #[arg(short = 'c', long, conflicts_with = "ignore_times")]
+    checksum: bool,
+    /// Send every file, even one in place with the same size and mtime
+    #[arg(short = 'I', long)]
+    ignore_times: bool,
+    /// Remove what the receiver's directories hold that the source does not
+    /// (after the transfer succeeded; files the filter rules exclude are kept)
+    #[arg(long)]
+    delete: bool,
+    /// Remove before the transfer, not after it (implies --delete)
+    #[arg(long, conflicts_with = "delete_after")]
+    delete_before: bool,
+    /// Remove after the transfer (the default of --delete; implies it)
+    #[arg(long)]
+    delete_after: bool,
+    /// Remove excluded files on the receiver too (implies --delete)
+    #[arg(long)]
+    delete_excluded: bool,
+    /// Write nothing: print what would be sent and deleted
+    #[arg(short = 'n', long)]
+    dry_run: bool,
+    /// Print what changes on the receiver, in rsync's letters (>f+++++++++ name,
+    /// *deleting   name)
+    #[arg(short = 'i', long)]
+    itemize_changes: bool,
+    /// Show the progress line (drawn on a terminal anyway)
+    #[arg(long)]
+    progress: bool,
+    #[command(flatten)]
+    filters: filters::Filters,
     /// Over TLS, the records a data connection carries before a fresh one takes
     /// over (tests set it low; the default stays below where rustls rekeys)
     #[arg(long, value_name = "N", hide = true, value_parser = clap::value_parser!(u64).range(1..))]
@@ -96,11 +134,27 @@ fn secure(args: &Args) -> Result<Option<tls::Sender>> {
 }
 
 /// The session's settings, from the flags.
-fn config(args: &Args) -> SendConfig {
+fn config(args: &Args, rules: &Rules) -> SendConfig {
     let mut config = SendConfig::default();
     config.engine = args.engine;
     config.buffer = args.buffer;
     config.resume = args.resume;
+    config.compare = if args.checksum {
+        Compare::Checksum
+    } else if args.ignore_times {
+        Compare::Never
+    } else {
+        Compare::SizeAndTime
+    };
+    config.mirror = frame::Mirror::default();
+    config.mirror.delete =
+        args.delete || args.delete_before || args.delete_after || args.delete_excluded;
+    config.mirror.delete_before = args.delete_before;
+    config.mirror.delete_excluded = args.delete_excluded;
+    config.mirror.dry_run = args.dry_run;
+    // A dry run says what it would do, as `rsync -n -i` does.
+    config.mirror.itemize = args.itemize_changes || args.dry_run;
+    config.mirror.rules = rules.lines();
     config.connect_timeout = secs(args.connect_timeout);
     config.timeout = secs(args.stall.timeout);
     config.limit_rate = args.limit_rate;
@@ -115,6 +169,8 @@ fn config(args: &Args) -> SendConfig {
 struct Watch {
     meter: Arc<Meter>,
     verbose: bool,
+    /// Itemized lines go to standard error (standard output has the JSON).
+    items_to_stderr: bool,
 }
 
 impl Observer for Watch {
@@ -133,6 +189,17 @@ impl Observer for Watch {
         if self.verbose {
             eprintln!("a fresh TLS connection takes over after {records} records (new keys)");
         }
+    }
+
+    fn itemized(&self, line: &[u8]) {
+        meter::clear_line();
+        let line = format!("{}\n", escaped(line));
+        // A closed standard output ends the session when it reports.
+        let _ = if self.items_to_stderr {
+            std::io::stderr().lock().write_all(line.as_bytes())
+        } else {
+            std::io::stdout().lock().write_all(line.as_bytes())
+        };
     }
 }
 
@@ -163,12 +230,15 @@ pub fn run(args: Args) -> Result<()> {
     if args.keep_setuid && secure.is_none() {
         return Err(super::Usage("--keep-setuid needs a secret (ZCOPY_SECRET or --secret-file, and --fingerprint): a receiver keeps those bits only for a sender that proved one".into()).into());
     }
-    let mut items = walk::walk(paths, args.name.as_deref(), &mut |path| {
-        eprintln!(
-            "zcopy: {}: skipped: not a file, directory or symlink",
-            path.display()
-        )
-    })?;
+    let rules = args.filters.rules()?;
+    let mut filter = (!rules.is_empty()).then(|| Filter::new(rules.clone()));
+    let mut items =
+        walk::walk_filtered(paths, args.name.as_deref(), filter.as_mut(), &mut |path| {
+            eprintln!(
+                "zcopy: {}: skipped: not a file, directory or symlink",
+                path.display()
+            )
+        })?;
     if !args.keep_setuid {
         for item in &mut items {
             item.entry.mode &= frame::PERMISSION_BITS;
@@ -182,7 +252,7 @@ pub fn run(args: Args) -> Result<()> {
         .try_fold(0u64, |sum, s| s.map(|s| sum + s));
     let streams = send::streams_for(args.streams.map(usize::from), &items, &addr);
     let meter = Meter::new(total, items.len() as u64);
-    let config = config(&args);
+    let config = config(&args, &rules);
     let stream = send::dial(&addr, &config, secure.as_ref())?;
     if let Some(secure) = secure.as_ref().filter(|_| args.say.verbose()) {
         eprintln!("{addr}: secret proven; TLS 1.3; {}", secure.record_layer());
@@ -190,6 +260,7 @@ pub fn run(args: Args) -> Result<()> {
     let watch = Watch {
         meter: meter.clone(),
         verbose: args.say.verbose(),
+        items_to_stderr: args.report.json,
     };
     let mut sender = Sender::open(
         &config,
@@ -199,7 +270,7 @@ pub fn run(args: Args) -> Result<()> {
         Arc::new(watch),
         secure.as_ref(),
     )?;
-    let drawing = meter.show(!args.report.json && !args.say.quiet);
+    let drawing = meter.show(args.progress || !args.report.json && !args.say.quiet);
     sender.send_items(&items)?;
     sender.finish()?;
     drop(drawing);
@@ -218,6 +289,7 @@ pub fn run(args: Args) -> Result<()> {
         extra.insert("streams".into(), streams.into());
         extra.insert("peer".into(), addr.clone().into());
         extra.insert("encrypted".into(), secure.is_some().into());
+        extra.insert("dry_run".into(), args.dry_run.into());
         if let Some(secure) = &secure {
             extra.insert("ktls".into(), secure.record_layer().into());
         }
@@ -226,18 +298,41 @@ pub fn run(args: Args) -> Result<()> {
         }
         super::print_json(&summary.json(extra))?;
     } else if !args.say.quiet {
+        let dry = if args.dry_run { " (DRY RUN)" } else { "" };
         match &items[..] {
             [one] if one.entry.kind == EntryKind::File => {
-                eprintln!("sent {}: {}", one.source.display(), summary.line())
+                eprintln!("sent {}: {}{dry}", one.source.display(), summary.line())
             }
             _ => eprintln!(
-                "sent {files} file{} to {addr}: {}",
+                "sent {files} file{} to {addr}: {}{dry}",
                 if files == 1 { "" } else { "s" },
                 summary.line()
             ),
         }
     }
     Ok(())
+}
+
+/// A name as rsync prints it: bytes that are not UTF-8, and control
+/// characters, as `\#ooo` (octal).
+fn escaped(name: &[u8]) -> String {
+    let mut out = String::with_capacity(name.len());
+    let octal = |out: &mut String, bytes: &[u8]| {
+        for b in bytes {
+            out.push_str(&format!("\\#{b:03o}"));
+        }
+    };
+    for chunk in name.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c.is_control() {
+                octal(&mut out, c.encode_utf8(&mut [0; 4]).as_bytes());
+            } else {
+                out.push(c);
+            }
+        }
+        octal(&mut out, chunk.invalid());
+    }
+    out
 }
 
 fn secs(s: f64) -> Duration {

@@ -55,14 +55,14 @@ pub(super) fn run_raw(args: &Args, paths: &[PathBuf], addr: &str) -> Result<()> 
         }
         _ => None,
     };
-    let options = Options {
-        engine: calibrated
-            .as_ref()
-            .map_or(args.engine, |(engine, _)| EngineChoice::Only(*engine)),
-        buffer: args.buffer,
-        len,
-        ..Options::default()
-    };
+    let options = Options::default()
+        .engine(
+            calibrated
+                .as_ref()
+                .map_or(args.engine, |(engine, _)| EngineChoice::Only(*engine)),
+        )
+        .buffer(args.buffer)
+        .len(len);
     let mut transfer = Transfer::new(&source, &stream, options)
         .with_context(|| format!("cannot send {}", path.display()))?;
     let show = !args.report.json && !args.say.quiet;
