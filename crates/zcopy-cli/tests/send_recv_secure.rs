@@ -551,3 +551,41 @@ fn an_identity_keeps_the_fingerprint_across_restarts() {
     assert_eq!(err.len(), 1, "{stderr}");
     assert!(err[0].contains("id.pem"), "{stderr}");
 }
+
+/// With the records per connection capped low (a hidden flag), the blocks of a
+/// file move to fresh connections, each with its own handshake and keys, as they
+/// would before rustls's KeyUpdate; the file arrives whole. Runs without kTLS.
+#[test]
+fn a_fresh_connection_takes_over_before_the_record_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let src = dir.path().join("big.bin");
+    let data = pattern(40 << 20);
+    std::fs::write(&src, &data).unwrap();
+    let secret = secret_file(dir.path(), "records-cap-secret");
+    let (mut server, ticket) = loopback_receiver(out.path(), &secret, &[]);
+    let o = send(
+        &[&src],
+        &server.addr,
+        &[],
+        &[
+            "--secret-file",
+            &secret,
+            "--fingerprint",
+            &ticket.fingerprint,
+            "-v",
+            "-j",
+            "1",
+            "--tls-records-per-connection",
+            "1000",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    let fresh = stderr.matches("a fresh TLS connection takes over").count();
+    println!("{fresh} fresh connections for 10 blocks under a cap of 1000 records");
+    assert!(fresh >= 3, "{stderr}");
+    let (status, _, rstderr) = server.wait();
+    assert!(status.success(), "{rstderr}");
+    assert!(std::fs::read(out.path().join("big.bin")).unwrap() == data);
+}

@@ -19,8 +19,8 @@
 //! hand-off makes a plain read fail with `EIO`. zcopy's receiver sends no session
 //! tickets and neither side sends close_notify after the hand-off (the protocol's
 //! own END and BYE end a session), so none arrive. Neither side updates keys
-//! either: AES-GCM's limit (2^24.5 records, about 370 GiB on one connection) is
-//! not enforced after the hand-off.
+//! either: a data connection stops below AES-GCM's limit and a fresh one takes
+//! over (see `tls::records`).
 //!
 //! # References
 //! - <https://docs.kernel.org/networking/tls.html>

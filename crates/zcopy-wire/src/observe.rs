@@ -32,6 +32,12 @@ pub trait Observer: Send + Sync {
         let _ = note;
     }
 
+    /// Over TLS, a fresh connection took over a data connection's blocks once it
+    /// carried up to `records` records ([`crate::tls::records`]).
+    fn took_over(&self, records: u64) {
+        let _ = records;
+    }
+
     /// A receiver's new session begins: what watches its bytes and entries, until
     /// it is dropped at the session's end.
     fn session(&self) -> Box<dyn Observer> {

@@ -5,6 +5,7 @@ use std::fs::File;
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use rustix::net::SendFlags;
 use zcopy::drive::Drive;
@@ -16,9 +17,11 @@ use crate::error::{Context, Error, Result};
 use crate::frame::{self, Entry, Have, Msg};
 use crate::observe::Observer;
 use crate::partial::hash_range;
+use crate::send::lane::Lane;
 use crate::send::session::{greet, Answer, Sender};
 use crate::send::walk::Item;
-use crate::send::{answer, dial, send_all};
+use crate::send::{answer, dial, send_all, SendConfig};
+use crate::tls;
 
 impl Sender<'_> {
     /// A large file: asks what the receiver holds, then sends the missing blocks
@@ -80,6 +83,20 @@ impl Sender<'_> {
             .chain(self.extra.iter())
             .take(streams)
             .collect();
+        // Plain TCP has no record limit: the lanes only count under TLS.
+        let cap = self.config.records_per_connection;
+        while self.secure.is_some() && self.lanes.len() < streams {
+            self.lanes.push(Lane::new(cap));
+        }
+        let mut lanes: Vec<Option<&mut Lane>> = self.lanes.iter_mut().map(Some).collect();
+        lanes.resize_with(streams, || None);
+        let (addr, config, secure, session, timeout) = (
+            self.addr,
+            self.config,
+            self.secure,
+            self.session,
+            self.timeout,
+        );
         // One stream: a thread hashes the blocks ahead of sendfile, on the other core.
         let (ahead_tx, ahead_rx) = std::sync::mpsc::sync_channel::<std::io::Result<u128>>(4);
         let mut ahead = (streams == 1).then_some(ahead_rx);
@@ -103,7 +120,8 @@ impl Sender<'_> {
             }
             let workers: Vec<_> = conns
                 .iter()
-                .map(|&conn| {
+                .zip(lanes)
+                .map(|(&base, mut lane)| {
                     let (next, todo, digests, holes) = (&next, &todo, &digests, &holes);
                     let ahead = ahead.take();
                     s.spawn(move || {
@@ -121,6 +139,16 @@ impl Sender<'_> {
                             let offset = i as u64 * block;
                             let len = block.min(size - offset);
                             let hole = in_hole(holes, offset, len);
+                            let conn = match lane.as_deref_mut() {
+                                Some(lane) => {
+                                    let join = || join(addr, config, secure, session, timeout);
+                                    if let Some(records) = lane.before_block(len, join)? {
+                                        meter.took_over(records);
+                                    }
+                                    lane.stream(base)
+                                }
+                                None => base,
+                            };
                             let (d, r) = send_block(
                                 conn,
                                 file,
@@ -134,6 +162,11 @@ impl Sender<'_> {
                                 meter,
                             )?;
                             digests.lock().unwrap_or_else(|p| p.into_inner())[i] = d;
+                            if let Some(lane) = lane.as_deref_mut() {
+                                let calls = r.as_ref().map_or(0, |r| r.syscalls.total());
+                                // The header and digest are one call each.
+                                lane.after_block(if hole { 0 } else { len }, calls + 2);
+                            }
                             if let Some(r) = r {
                                 match &mut report {
                                     Some(total) => total.absorb(&r),
@@ -178,6 +211,19 @@ impl Sender<'_> {
         }
         Ok(())
     }
+}
+
+/// A connection joining `session`: dialled, admitted and greeted.
+fn join(
+    addr: &str,
+    config: &SendConfig,
+    secure: Option<&tls::Sender>,
+    session: u64,
+    timeout: Duration,
+) -> Result<TcpStream> {
+    let stream = dial(addr, config, secure)?;
+    greet(&stream, addr, session, timeout)?;
+    Ok(stream)
 }
 
 /// Whether the block at `offset` lies wholly in a hole of a sparse file.

@@ -10,6 +10,7 @@
 //! their end.
 
 mod delta;
+mod lane;
 mod large;
 mod mirror;
 mod session;
@@ -63,6 +64,9 @@ pub struct SendConfig {
     /// Send changed files whole, never as a delta against the receiver's old
     /// version (rsync's `-W`).
     pub whole_file: bool,
+    /// Over TLS, a data connection carries at most this many records before a
+    /// fresh one takes over ([`tls::records`]).
+    pub records_per_connection: u64,
 }
 
 impl Default for SendConfig {
@@ -77,6 +81,7 @@ impl Default for SendConfig {
             timeout: Duration::from_secs(30),
             limit_rate: None,
             whole_file: false,
+            records_per_connection: tls::records::RECORDS_PER_CONNECTION,
         }
     }
 }

@@ -19,6 +19,7 @@ use crate::delta::{Counts, Signature};
 use crate::error::{fail, Context, Error, Result};
 use crate::frame::{self, Entry, Greeting, Have, Msg, Reader};
 use crate::observe::Observer;
+use crate::send::lane::Lane;
 use crate::send::walk::{How, Item};
 use crate::send::{send_all, Compare, SendConfig, BATCH, SMALL};
 use crate::tls;
@@ -45,6 +46,9 @@ pub struct Sender<'a> {
     pub(super) addr: &'a str,
     pub(super) stream: TcpStream,
     pub(super) extra: Vec<TcpStream>,
+    /// Over TLS, one per connection above (the control one first): its record
+    /// count, and the fresh connection that took over its blocks, if one did.
+    pub(super) lanes: Vec<Lane>,
     pub(super) streams: usize,
     pub(super) session: u64,
     pub(super) batch: Vec<u8>,
@@ -89,6 +93,7 @@ impl<'a> Sender<'a> {
             addr,
             stream,
             extra: Vec::new(),
+            lanes: Vec::new(),
             streams: if greeting.caps & frame::CAP_STREAMS != 0 {
                 streams
             } else {
@@ -377,7 +382,11 @@ impl<'a> Sender<'a> {
     pub fn finish(&mut self) -> Result<()> {
         Msg::Done.encode(&mut self.batch);
         self.flush(false)?;
-        for s in &self.extra {
+        let lanes = self
+            .lanes
+            .iter()
+            .flat_map(|l| l.fresh.iter().chain(&l.retired));
+        for s in self.extra.iter().chain(lanes) {
             let _ = s.shutdown(Shutdown::Write);
         }
         match self

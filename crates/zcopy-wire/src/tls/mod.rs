@@ -39,6 +39,7 @@ use crate::ktls;
 
 mod pin;
 mod pump;
+pub mod records;
 
 pub use pin::Pin;
 pub use pump::{finish_pumps, tunnel};

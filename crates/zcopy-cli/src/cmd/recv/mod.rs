@@ -168,6 +168,8 @@ struct Job {
     quiet: bool,
     verbose: bool,
     progress: bool,
+    /// `--timeout` for raw connections: no byte moved for this long ends one.
+    stall: Option<Duration>,
     /// Framed connections must prove the secret and speak TLS.
     tls: Option<Arc<tls::Receiver>>,
 }
@@ -293,6 +295,7 @@ impl Job {
         config.engine = args.engine;
         config.buffer = args.buffer;
         config.timeout = Duration::from_secs_f64(args.stall.timeout.max(0.0));
+        let stall = Some(config.timeout).filter(|t| !t.is_zero());
         config.limit_rate = args.limit_rate;
         config.raw = args.raw;
         config.any_local_user = args.insecure;
@@ -310,6 +313,7 @@ impl Job {
             quiet: args.say.quiet,
             verbose: args.say.verbose(),
             progress,
+            stall,
             tls,
         }
     }

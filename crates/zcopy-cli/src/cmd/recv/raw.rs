@@ -4,6 +4,7 @@
 use std::fs::File;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use tempfile::NamedTempFile;
@@ -12,7 +13,11 @@ use zcopy::Transfer;
 use crate::progress;
 
 use super::{Job, Target};
+use zcopy_wire::net;
 use zcopy_wire::recv::refuse_framed_sender;
+
+/// How often a stalled receive looks at its watchdog.
+const TICK: Duration = Duration::from_millis(250);
 
 impl Job {
     pub(super) fn receive_raw(
@@ -22,12 +27,16 @@ impl Job {
     ) -> Result<(zcopy::Report, String, PathBuf)> {
         let what = format!("receiving from {peer}");
         refuse_framed_sender(stream, peer)?;
+        // The socket timeout is only a tick for the watchdog in `progress`: as the
+        // limit itself, each partial receive would restart it.
+        let tick = self.stall.map_or(Duration::ZERO, |s| s.min(TICK));
+        net::timeouts(stream, tick).with_context(|| format!("{peer}: socket options"))?;
         if let Target::Stdout(lock) = &self.target {
             let _one_at_a_time = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             let stdout = std::io::stdout();
             let mut transfer =
                 Transfer::new(stream, &stdout, self.receiver.options()).context(what.clone())?;
-            match progress::run(&mut transfer, None, false) {
+            match progress::run_watched(&mut transfer, None, false, self.stall) {
                 Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
                     return Err(crate::cmd::StdoutClosed.into())
                 }
@@ -63,7 +72,7 @@ impl Job {
     ) -> Result<zcopy::Report> {
         let options = self.receiver.options().len(len);
         let mut transfer = Transfer::new(stream, file, options).context(what.to_string())?;
-        progress::run(&mut transfer, len, self.progress)
+        progress::run_watched(&mut transfer, len, self.progress, self.stall)
             .map_err(zcopy_wire::Error::from)
             .with_context(|| {
                 format!(

@@ -126,6 +126,10 @@ pub struct Args {
     filters: filters::Filters,
     #[command(flatten)]
     ssh: flags::Ssh,
+    /// Over TLS, the records a data connection carries before a fresh one takes
+    /// over (tests set it low; the default stays below where rustls rekeys)
+    #[arg(long, value_name = "N", hide = true, value_parser = clap::value_parser!(u64).range(1..))]
+    tls_records_per_connection: Option<u64>,
 }
 
 /// With a secret, the TLS side that pins the receiver; without, plain TCP.
@@ -167,6 +171,9 @@ fn config(args: &Args, rules: &Rules) -> SendConfig {
     config.connect_timeout = secs(args.connect_timeout);
     config.timeout = secs(args.stall.timeout);
     config.limit_rate = args.limit_rate;
+    if let Some(records) = args.tls_records_per_connection {
+        config.records_per_connection = records;
+    }
     config
 }
 
@@ -188,6 +195,12 @@ impl Observer for Watch {
         self.meter.entry(index, name);
         if self.verbose {
             eprintln!("{name}");
+        }
+    }
+
+    fn took_over(&self, records: u64) {
+        if self.verbose {
+            eprintln!("a fresh TLS connection takes over after {records} records (new keys)");
         }
     }
 
