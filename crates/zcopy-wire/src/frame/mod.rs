@@ -26,11 +26,15 @@
 use std::io;
 
 mod digest;
+mod greeting;
 mod mirror;
+mod path;
 mod reader;
 
 pub use digest::{file_digest, zeros_digest};
+pub use greeting::Greeting;
 pub use mirror::{names_messages, Mirror};
+pub use path::{check_path, shown};
 pub use reader::Reader;
 
 /// The first four bytes of every framed connection, both ways.
@@ -66,46 +70,6 @@ const MAX_BODY: u32 = 1 << 20;
 
 /// The longest relative path accepted, as Linux's `PATH_MAX`.
 pub const MAX_PATH: usize = 4096;
-
-/// The greeting, the same shape both ways.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Greeting {
-    /// The protocol version the side speaks.
-    pub version: u8,
-    /// The capability bits the side offers.
-    pub caps: u32,
-    /// 0 from a sender opening a session; the session's number otherwise.
-    pub session: u64,
-}
-
-impl Greeting {
-    /// Its length on the wire: magic (4), version (1), caps (4), session (8).
-    pub const LEN: usize = 17;
-
-    /// The greeting as it goes on the wire.
-    pub fn encode(&self) -> [u8; Greeting::LEN] {
-        let mut out = [0u8; Greeting::LEN];
-        out[..4].copy_from_slice(MAGIC);
-        out[4] = self.version;
-        out[5..9].copy_from_slice(&self.caps.to_be_bytes());
-        out[9..].copy_from_slice(&self.session.to_be_bytes());
-        out
-    }
-
-    /// A greeting from the wire; an error when the magic is not zcopy's.
-    pub fn decode(bytes: &[u8; Greeting::LEN]) -> io::Result<Greeting> {
-        if &bytes[..4] != MAGIC {
-            return Err(invalid(
-                "not a zcopy sender (bad magic; use --raw for plain bytes)",
-            ));
-        }
-        Ok(Greeting {
-            version: bytes[4],
-            caps: u32::from_be_bytes(bytes[5..9].try_into().expect("4 bytes")),
-            session: u64::from_be_bytes(bytes[9..].try_into().expect("8 bytes")),
-        })
-    }
-}
 
 /// What an entry is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -513,32 +477,6 @@ impl Body<'_> {
         self.0 = rest;
         Ok(text.to_vec())
     }
-}
-
-/// Refuses paths that would leave the receiver's directory or cannot be paths:
-/// absolute, empty components, `.` or `..`, NUL, over `PATH_MAX` or `NAME_MAX`.
-pub fn check_path(path: &[u8]) -> io::Result<()> {
-    let refuse = || {
-        invalid(&format!(
-            "refused file name {:?}: it must be a relative path without . or ..",
-            shown(path)
-        ))
-    };
-    if path.is_empty() || path.len() > MAX_PATH || path.starts_with(b"/") || path.contains(&0) {
-        return Err(refuse());
-    }
-    for part in path.split(|&b| b == b'/') {
-        if part.is_empty() || part == b"." || part == b".." || part.len() > 255 {
-            return Err(refuse());
-        }
-    }
-    Ok(())
-}
-
-/// A name for a message: its bytes as text, each byte that is not UTF-8 shown as
-/// U+FFFD (the name itself travels and lands as the bytes it is).
-pub fn shown(name: &[u8]) -> std::borrow::Cow<'_, str> {
-    String::from_utf8_lossy(name)
 }
 
 fn invalid(why: &str) -> io::Error {
