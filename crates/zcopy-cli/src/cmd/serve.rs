@@ -15,12 +15,6 @@ use zcopy_http::access_log::LogFormat;
 use zcopy_http::server::{Config, Listener, Server};
 use zcopy_wire::signal;
 
-/// Under `auto`, files up to this size go out from memory with their head, in one
-/// send. Measured with wrk on loopback (docs/benchmarks.md, "serve"): at 4 KiB that costs about
-/// 10% less CPU per request than a head and sendfile; at 8 KiB the two are level;
-/// at 16 KiB sendfile costs 20% less.
-const MEMORY_BODY_MAX: u64 = 4 << 10;
-
 /// Serve files over HTTP/1.1 with sendfile (GET, HEAD, ranges, conditional requests; PUT with --upload)
 ///
 /// With -v, every request is logged on stderr (method, path, status, bytes, duration; see
@@ -208,28 +202,26 @@ pub fn run(args: Args) -> Result<()> {
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
-    let config = Config {
-        root: zcopy_http::files::Root::open(root.clone())
+    let mut config = Config::new(
+        zcopy_http::files::Root::open(root.clone())
             .with_context(|| format!("cannot serve {}", root.display()))?,
-        engine: args.engine,
-        max_connections: args.max_connections,
-        header_timeout: Duration::from_secs(args.header_timeout),
-        idle_timeout: Duration::from_secs(args.idle_timeout),
-        max_upload: args.upload.then_some(args.max_upload),
-        uploaders,
-        digests: (!args.no_digest).then(zcopy_http::digest::Cache::default),
-        cache_control: args.cache_control.clone(),
-        hidden: args.hidden,
-        precompressed: !args.no_precompressed,
-        compress: !args.no_compress,
-        memory_body_max: if args.no_memory_bodies {
-            0
-        } else {
-            MEMORY_BODY_MAX
-        },
-        log: args.say.verbose().then_some(args.log_format.into()),
-        tls,
-    };
+    );
+    config.engine = args.engine;
+    config.max_connections = args.max_connections;
+    config.header_timeout = Duration::from_secs(args.header_timeout);
+    config.idle_timeout = Duration::from_secs(args.idle_timeout);
+    config.max_upload = args.upload.then_some(args.max_upload);
+    config.uploaders = uploaders;
+    config.digests = (!args.no_digest).then(zcopy_http::digest::Cache::default);
+    config.cache_control = args.cache_control.clone();
+    config.hidden = args.hidden;
+    config.precompressed = !args.no_precompressed;
+    config.compress = !args.no_compress;
+    if args.no_memory_bodies {
+        config.memory_body_max = 0;
+    }
+    config.log = args.say.verbose().then_some(args.log_format.into());
+    config.tls = tls;
     signal::block_stop_signals();
     let handle = Server {
         config,

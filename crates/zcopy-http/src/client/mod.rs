@@ -46,8 +46,10 @@ pub use head::{Framing, Head};
 pub use url::Url;
 
 /// What a [`Client`] does with each download: plain values, decided by the
-/// command from its flags.
+/// command from its flags ([`Config::default`] is curl's behaviour without flags,
+/// with wget's `Last-Modified` time).
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Config {
     /// Where a download without its own output file goes (else here).
     pub directory: Option<PathBuf>,
@@ -92,6 +94,34 @@ pub struct Config {
     pub engine: EngineChoice,
     /// Whether [`Events::drive`] is asked for progress on a whole body.
     pub progress: bool,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            directory: None,
+            create_dirs: false,
+            resume: false,
+            segments: 1,
+            headers: Vec::new(),
+            proxy: None,
+            noproxy: None,
+            head_only: false,
+            range: None,
+            retries: 0,
+            retry_delay: None,
+            retry_max_time: None,
+            retry_all_errors: false,
+            remote_time: true,
+            connect_timeout: Duration::from_secs(10),
+            timeout: Duration::from_secs(60),
+            cacert: None,
+            insecure: false,
+            limit_rate: None,
+            engine: EngineChoice::Auto,
+            progress: false,
+        }
+    }
 }
 
 /// One URL, and the file it goes to (else its last path segment, in

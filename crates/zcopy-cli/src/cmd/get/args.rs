@@ -288,31 +288,31 @@ impl Args {
             .collect();
         // Bars of several downloads at once would overwrite each other.
         let progress = !self.report.json && !silent && parallel.min(downloads.len()) == 1;
+        let mut client = client::Config::default();
+        client.directory = self.directory;
+        client.create_dirs = self.create_dirs;
+        client.resume = self.resume;
+        client.segments = segments.unwrap_or(1);
+        client.headers = headers;
+        client.proxy = self.proxy;
+        client.noproxy = self.noproxy;
+        client.head_only = self.head;
+        client.range = self.range;
+        client.retries = self.retry;
+        client.retry_delay = self.retry_delay.map(Duration::from_secs_f64);
+        client.retry_max_time = self.retry_max_time.map(Duration::from_secs_f64);
+        client.retry_all_errors = self.retry_all_errors;
+        client.remote_time = !self.no_remote_time;
+        client.connect_timeout = Duration::from_secs_f64(self.connect_timeout);
+        client.timeout = Duration::from_secs_f64(self.timeout);
+        client.cacert = self.cacert;
+        client.insecure = self.insecure;
+        client.limit_rate = self.limit_rate;
+        client.engine = engine;
+        client.progress = progress;
         Ok(Config {
             downloads,
-            client: client::Config {
-                directory: self.directory,
-                create_dirs: self.create_dirs,
-                resume: self.resume,
-                segments: segments.unwrap_or(1),
-                headers,
-                proxy: self.proxy,
-                noproxy: self.noproxy,
-                head_only: self.head,
-                range: self.range,
-                retries: self.retry,
-                retry_delay: self.retry_delay.map(Duration::from_secs_f64),
-                retry_max_time: self.retry_max_time.map(Duration::from_secs_f64),
-                retry_all_errors: self.retry_all_errors,
-                remote_time: !self.no_remote_time,
-                connect_timeout: Duration::from_secs_f64(self.connect_timeout),
-                timeout: Duration::from_secs_f64(self.timeout),
-                cacert: self.cacert,
-                insecure: self.insecure,
-                limit_rate: self.limit_rate,
-                engine,
-                progress,
-            },
+            client,
             parallel,
             json: self.report.json,
             write_out: self.write_out,
