@@ -3,7 +3,7 @@
 use std::io::IsTerminal;
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use zcopy::drive::Drive;
 use zcopy::{Status, Transfer};
 
@@ -36,21 +36,24 @@ pub fn run_watched(
     if !(show && big && std::io::stderr().is_terminal()) {
         return finish(drive.run(transfer, |_| {}), stall);
     }
-    let bar = match total {
-        Some(total) => ProgressBar::new(total).with_style(
-            ProgressStyle::with_template(
-                "{bytes}/{total_bytes} {wide_bar} {binary_bytes_per_sec} eta {eta}",
-            )
-            .expect("a valid template"),
-        ),
-        None => ProgressBar::new_spinner().with_style(
-            ProgressStyle::with_template("{spinner} {bytes} {binary_bytes_per_sec}")
-                .expect("a valid template"),
-        ),
-    };
+    let bar = bar(total, ProgressDrawTarget::stderr());
     let result = drive.step(STEP).run(transfer, |n| bar.inc(n));
     bar.finish_and_clear();
     finish(result, stall)
+}
+
+/// The one look of every progress line zcopy draws: `{prefix}{msg}` (send's file
+/// count and name, else empty), then bytes, a bar when the total is known, the rate
+/// and the time left.
+pub fn bar(total: Option<u64>, target: ProgressDrawTarget) -> ProgressBar {
+    let template = match total {
+        Some(_) => {
+            "{prefix}{msg} {bytes}/{total_bytes} {wide_bar} {binary_bytes_per_sec} eta {eta}"
+        }
+        None => "{prefix}{msg} {spinner} {bytes} {binary_bytes_per_sec}",
+    };
+    ProgressBar::with_draw_target(total, target)
+        .with_style(ProgressStyle::with_template(template).expect("a valid template"))
 }
 
 fn finish(
