@@ -29,36 +29,13 @@ fn site() -> tempfile::TempDir {
 }
 
 fn serve(dir: &Path, extra: &[&str]) -> Server {
-    let root = dir.join("www");
-    let mut args = vec![
-        "serve",
-        root.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-        "--workers",
-        "2",
-    ];
-    args.extend_from_slice(extra);
-    Server::start(&args)
+    Server::serve(&dir.join("www"), 2, extra)
 }
 
 /// curl ARGS; returns (HTTP status, headers, body).
 fn curl(args: &[&str]) -> (u16, String, Vec<u8>) {
-    let dir = tempfile::tempdir().unwrap();
-    let headers = dir.path().join("h");
-    let o = Command::new("curl")
-        .args(["-s", "-D"])
-        .arg(&headers)
-        .args(args)
-        .output()
-        .unwrap();
-    let headers = std::fs::read_to_string(&headers).unwrap_or_default();
-    let status = headers
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, headers, o.stdout)
+    let got = common::curl(args);
+    (got.status, got.headers, got.body)
 }
 
 /// The parts of a `multipart/byteranges` body: (Content-Range, bytes) each; checks

@@ -14,30 +14,13 @@ use std::process::Command;
 use common::{have, pattern, test_ca, Server};
 
 fn serve(root: &Path, extra: &[&str]) -> Server {
-    let mut args = vec![
-        "serve",
-        root.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-        "--workers",
-        "1",
-    ];
-    args.extend_from_slice(extra);
-    Server::start(&args)
+    Server::serve(root, 1, extra)
 }
 
 /// curl ARGS; returns (exit code, headers, body).
 fn curl(args: &[&str]) -> (i32, String, Vec<u8>) {
-    let dir = tempfile::tempdir().unwrap();
-    let headers = dir.path().join("h");
-    let o = Command::new("curl")
-        .args(["-s", "-D"])
-        .arg(&headers)
-        .args(args)
-        .output()
-        .unwrap();
-    let headers = std::fs::read_to_string(&headers).unwrap_or_default();
-    (o.status.code().unwrap_or(-1), headers, o.stdout)
+    let got = common::curl(args);
+    (got.code, got.headers, got.body)
 }
 
 fn status(headers: &str) -> u16 {

@@ -314,14 +314,7 @@ const SIZE: usize = (8 << 20) + 4321;
 /// The same folder served by `zcopy serve` with one worker, so that the
 /// resumption meets the worker's open-file cache of the first request.
 fn serve(root: &Path) -> Server {
-    Server::start(&[
-        "serve",
-        root.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-        "--workers",
-        "1",
-    ])
+    Server::serve(root, 1, &[])
 }
 
 /// A file time a few seconds ago, `millis` into its second: both versions of a

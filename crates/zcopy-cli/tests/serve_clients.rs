@@ -10,14 +10,7 @@ use std::process::Command;
 use common::{have, pattern, Server};
 
 fn serve(root: &Path) -> Server {
-    Server::start(&[
-        "serve",
-        root.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-        "--workers",
-        "2",
-    ])
+    Server::serve(root, 2, &[])
 }
 
 /// Runs a client in `dir`; panics with its stderr when it fails.

@@ -11,35 +11,13 @@ use std::process::{Command, Stdio};
 use common::{have, Server};
 
 fn serve(root: &Path, extra: &[&str]) -> Server {
-    let mut args = vec![
-        "serve",
-        root.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-        "--workers",
-        "1",
-    ];
-    args.extend_from_slice(extra);
-    Server::start(&args)
+    Server::serve(root, 1, extra)
 }
 
-/// curl -s ARGS; returns (HTTP status, headers, body).
+/// curl ARGS; returns (HTTP status, headers, body).
 fn curl(args: &[&str]) -> (u16, String, Vec<u8>) {
-    let dir = tempfile::tempdir().unwrap();
-    let headers = dir.path().join("h");
-    let o = Command::new("curl")
-        .args(["-s", "-D"])
-        .arg(&headers)
-        .args(args)
-        .output()
-        .unwrap();
-    let headers = std::fs::read_to_string(&headers).unwrap_or_default();
-    let status = headers
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, headers, o.stdout)
+    let got = common::curl(args);
+    (got.status, got.headers, got.body)
 }
 
 fn header<'a>(headers: &'a str, name: &str) -> Option<&'a str> {

@@ -70,6 +70,21 @@ impl Server {
         Server::start_in(args, None)
     }
 
+    /// `zcopy serve ROOT --listen 127.0.0.1:0 --workers N`, then `extra`.
+    pub fn serve(root: &std::path::Path, workers: u32, extra: &[&str]) -> Server {
+        let workers = workers.to_string();
+        let mut args = vec![
+            "serve",
+            root.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--workers",
+            &workers,
+        ];
+        args.extend_from_slice(extra);
+        Server::start(&args)
+    }
+
     /// `zcopy recv --once --listen 127.0.0.1:0 -o OUT`, then `extra`.
     pub fn recv_once(out: &std::path::Path, extra: &[&str]) -> Server {
         let out = out.to_str().unwrap();
@@ -331,5 +346,41 @@ impl Drop for LoopMount {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg(self.path()).status();
         let _ = Command::new("losetup").args(["-d", &self.device]).status();
+    }
+}
+
+/// What `curl -s -D HEADERS ARGS` gave.
+pub struct Fetched {
+    /// curl's exit code.
+    pub code: i32,
+    /// The HTTP status of the first response head (0: none).
+    pub status: u16,
+    /// The response heads as curl wrote them.
+    pub headers: String,
+    /// The body on stdout.
+    pub body: Vec<u8>,
+}
+
+/// Runs `curl -s -D HEADERS ARGS`.
+pub fn curl(args: &[&str]) -> Fetched {
+    let dir = tempfile::tempdir().unwrap();
+    let headers = dir.path().join("h");
+    let o = Command::new("curl")
+        .args(["-s", "-D"])
+        .arg(&headers)
+        .args(args)
+        .output()
+        .unwrap();
+    let headers = std::fs::read_to_string(&headers).unwrap_or_default();
+    let status = headers
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    Fetched {
+        code: o.status.code().unwrap_or(-1),
+        status,
+        headers,
+        body: o.stdout,
     }
 }
