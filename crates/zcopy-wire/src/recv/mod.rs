@@ -60,6 +60,9 @@ pub struct RecvConfig {
     pub raw: bool,
     /// Any local user may connect over loopback (`--insecure`).
     pub any_local_user: bool,
+    /// The protocol version greeted with (a lower one speaks as an older
+    /// receiver would, for tests of old peers).
+    pub protocol: u8,
 }
 
 impl Default for RecvConfig {
@@ -71,6 +74,7 @@ impl Default for RecvConfig {
             limit_rate: None,
             raw: false,
             any_local_user: false,
+            protocol: frame::VERSION,
         }
     }
 }
@@ -135,11 +139,12 @@ impl Receiver {
                 return Err(e);
             }
         };
-        if greeting.version < frame::VERSION {
+        if frame::negotiate(self.config.protocol, greeting.version).is_none() {
             let e = Error::Failed(format!(
-                "{peer} speaks zcopy protocol {}, this receiver {} (update the sender)",
+                "{peer} speaks zcopy protocol {}, this receiver {} to {} (update the sender)",
                 greeting.version,
-                frame::VERSION
+                frame::MIN_VERSION,
+                self.config.protocol
             ));
             conn.refuse(&e);
             return Err(e);

@@ -67,6 +67,9 @@ pub struct SendConfig {
     /// Over TLS, a data connection carries at most this many records before a
     /// fresh one takes over ([`tls::records`]).
     pub records_per_connection: u64,
+    /// The protocol version greeted with (a lower one speaks as an older
+    /// sender would, for tests of old peers).
+    pub protocol: u8,
 }
 
 impl Default for SendConfig {
@@ -82,6 +85,7 @@ impl Default for SendConfig {
             limit_rate: None,
             whole_file: false,
             records_per_connection: tls::records::RECORDS_PER_CONNECTION,
+            protocol: frame::VERSION,
         }
     }
 }
