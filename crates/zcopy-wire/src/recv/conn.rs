@@ -35,7 +35,7 @@ pub(super) struct Conn<'a> {
     pub(super) syscalls: Syscalls,
     pub(super) started: Instant,
     /// The peer is a local user other than root (read from the kernel's TCP
-    /// table): nothing it sends lands with root's privileges.
+    /// table when it was admitted): nothing it sends lands with root's privileges.
     local_peer_not_root: bool,
 }
 
@@ -70,10 +70,11 @@ impl<'a> Conn<'a> {
             engine,
             syscalls: Syscalls::default(),
             started: Instant::now(),
-            local_peer_not_root: stream
-                .local_addr()
-                .ok()
-                .and_then(|local| crate::peer_owner::uid(local, peer))
+            local_peer_not_root: job
+                .local_peers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&peer)
                 .is_some_and(|uid| uid != 0),
         })
     }

@@ -91,6 +91,8 @@ pub struct Receiver {
     /// Framed connections must prove the secret and speak TLS.
     tls: Option<Arc<tls::Receiver>>,
     observer: Arc<dyn Observer>,
+    /// The owners of admitted loopback peers' sockets, until their session reads them.
+    local_peers: Mutex<HashMap<SocketAddr, u32>>,
 }
 
 impl Receiver {
@@ -111,6 +113,7 @@ impl Receiver {
             sessions: Mutex::default(),
             tls,
             observer,
+            local_peers: Mutex::default(),
             config,
         }
     }
