@@ -107,13 +107,11 @@ pub fn lookup(what: Lookup<'_>) -> Option<(u32, Vec<u8>)> {
                         _ => unreachable!("a user id lookup has a name"),
                     }
                 };
-                // SAFETY: on success with an entry, `pw_name` is a NUL-terminated
-                // string in `buf`.
                 found = (rc == 0 && !out.is_null()).then(|| {
-                    (
-                        pw.pw_uid,
-                        unsafe { CStr::from_ptr(pw.pw_name) }.to_bytes().to_vec(),
-                    )
+                    // SAFETY: on success with an entry, `pw_name` is a
+                    // NUL-terminated string in `buf`.
+                    let name = unsafe { CStr::from_ptr(pw.pw_name) };
+                    (pw.pw_uid, name.to_bytes().to_vec())
                 });
             }
             Lookup::GroupName(_) | Lookup::GroupId(_) => {
@@ -136,13 +134,11 @@ pub fn lookup(what: Lookup<'_>) -> Option<(u32, Vec<u8>)> {
                         _ => unreachable!("a group id lookup has a name"),
                     }
                 };
-                // SAFETY: on success with an entry, `gr_name` is a NUL-terminated
-                // string in `buf`.
                 found = (rc == 0 && !out.is_null()).then(|| {
-                    (
-                        gr.gr_gid,
-                        unsafe { CStr::from_ptr(gr.gr_name) }.to_bytes().to_vec(),
-                    )
+                    // SAFETY: on success with an entry, `gr_name` is a
+                    // NUL-terminated string in `buf`.
+                    let name = unsafe { CStr::from_ptr(gr.gr_name) };
+                    (gr.gr_gid, name.to_bytes().to_vec())
                 });
             }
         }

@@ -101,18 +101,16 @@ impl Landing {
     fn mode(&self, entry: &Entry, dir: bool, uid: u32, gid: u32) -> u32 {
         let a = &entry.attrs;
         let mut mode = entry.mode & 0o7777;
-        if !a
-            .owner
+        if a.owner
             .as_ref()
-            .is_some_and(|o| self.ids.local(false, o) == uid)
+            .is_none_or(|o| self.ids.local(false, o) != uid)
         {
             mode &= !0o4000;
         }
         if !dir
-            && !a
-                .group
+            && a.group
                 .as_ref()
-                .is_some_and(|g| self.ids.local(true, g) == gid)
+                .is_none_or(|g| self.ids.local(true, g) != gid)
         {
             mode &= !0o2000;
         }

@@ -168,8 +168,8 @@ pub struct Entry {
     /// link's first name.
     pub target: Vec<u8>,
     /// Owner, group, xattrs, ACLs, a device's number: what the sender was asked
-    /// to keep (version 3; empty otherwise).
-    pub attrs: Attrs,
+    /// to keep (version 3; empty otherwise). Boxed: most entries carry none.
+    pub attrs: Box<Attrs>,
 }
 
 /// How much of a file the receiver already holds.
@@ -431,9 +431,9 @@ impl Msg {
                     None
                 };
                 let attrs = if flags & 16 != 0 {
-                    Attrs::decode(&mut b)?
+                    Box::new(Attrs::decode(&mut b)?)
                 } else {
-                    Attrs::default()
+                    Box::default()
                 };
                 if !BLOCK_RANGE.contains(&block) {
                     return Err(invalid(&format!("block size {block} out of range")));

@@ -25,7 +25,7 @@ fn messages_round_trip() {
         digest: Some(u128::MAX / 3),
         path: "a/b c/é".into(),
         target: "../x".into(),
-        attrs: Attrs::default(),
+        attrs: Box::default(),
     }));
     round_trip(Msg::File(Entry {
         id: 8,
@@ -40,7 +40,7 @@ fn messages_round_trip() {
         digest: None,
         path: b"dev/bad\xffnull".to_vec(),
         target: Vec::new(),
-        attrs: Attrs {
+        attrs: Box::new(Attrs {
             owner: Some(Id {
                 id: 1000,
                 name: b"al\xffice".to_vec(),
@@ -70,7 +70,7 @@ fn messages_round_trip() {
                 },
             ]),
             default_acl: Some(Vec::new()),
-        },
+        }),
     }));
     round_trip(Msg::Data {
         id: 1,
@@ -198,7 +198,7 @@ fn corrupted_sessions_never_panic() {
         digest: None,
         path: "d/a.txt".into(),
         target: Vec::new(),
-        attrs: Attrs::default(),
+        attrs: Box::default(),
     })
     .encode(&mut session);
     Msg::Data {
@@ -267,7 +267,7 @@ fn a_hard_link_to_a_path_that_leaves_the_directory_is_refused() {
         digest: None,
         path: b"a".to_vec(),
         target: b"../etc/passwd".to_vec(),
-        attrs: Attrs::default(),
+        attrs: Box::default(),
     })
     .encode(&mut bytes);
     let err = Reader::new(&bytes[..]).next().unwrap_err();

@@ -222,7 +222,7 @@ impl<'a> Sender<'a> {
                 self.addr
             ));
         }
-        entry.attrs = frame::Attrs::default();
+        *entry.attrs = frame::Attrs::default();
         !entry.kind.is_special()
     }
 

@@ -225,7 +225,7 @@ impl Visit for Lister<'_> {
             }
         }
         if let Some(item) = self.items.get_mut(before) {
-            item.entry.attrs = attrs;
+            *item.entry.attrs = attrs;
         }
         frame::check_path(&found.name)
             .with_context(|| format!("cannot send {}", path.display()))?;
@@ -247,7 +247,7 @@ fn entry(path: Vec<u8>, kind: EntryKind, mode: u32, mtime: (i64, u32), size: Opt
         digest: None,
         path,
         target: Vec::new(),
-        attrs: frame::Attrs::default(),
+        attrs: Box::default(),
     }
 }
 

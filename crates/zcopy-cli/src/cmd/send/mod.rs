@@ -287,7 +287,8 @@ fn items(args: &Args, paths: &[PathBuf], secure: bool) -> Result<Vec<Item>> {
         },
     )?;
     // -p and -a keep them where a secret lets the receiver keep them.
-    if !args.keep_setuid && !(secure && args.attributes.special_bits()) {
+    let special_bits = args.keep_setuid || secure && args.attributes.special_bits();
+    if !special_bits {
         for item in &mut items {
             item.entry.mode &= frame::PERMISSION_BITS;
         }
