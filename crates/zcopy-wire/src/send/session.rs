@@ -175,11 +175,16 @@ impl<'a> Sender<'a> {
         }
     }
 
-    /// `--resume` for a run of small files: their entries leave together, each
-    /// asking; then the answers are read in order and only the files not already in
-    /// place are sent. One round trip per window instead of one per file.
+    /// `--resume` for a run of small files (and the directories and symlinks
+    /// among them, sent as they are): their entries leave together, each file
+    /// asking; then the answers are read in order and only the files not already
+    /// in place are sent. One round trip per window instead of one per file.
     pub(super) fn send_window(&mut self, window: &[Item]) -> Result<()> {
         for item in window {
+            if item.how != How::File {
+                self.send(item)?;
+                continue;
+            }
             let mut entry = item.entry.clone();
             self.fits(&mut entry);
             if self.config.compare == Compare::Checksum {
@@ -194,7 +199,7 @@ impl<'a> Sender<'a> {
         }
         self.flush(false)?;
         let mut missing = Vec::new();
-        for item in window {
+        for item in window.iter().filter(|i| i.how == How::File) {
             match self.await_have(item.entry.id, &frame::shown(&item.entry.path))? {
                 Have::Complete => self.meter.moved(item.entry.size.unwrap_or(0)),
                 _ => missing.push(item),
