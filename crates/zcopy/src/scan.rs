@@ -425,7 +425,9 @@ fn mmap(
             std::io::Error::other("too many mapped scans at once"),
         ));
     };
-    let windows = (0..len).step_by(SCAN_WINDOW).map(|at| at..len.min(at + SCAN_WINDOW));
+    let windows = (0..len)
+        .step_by(SCAN_WINDOW)
+        .map(|at| at..len.min(at + SCAN_WINDOW));
     let mut result = Ok(());
     let mut read_window = |window: std::ops::Range<usize>, syscalls: &mut Syscalls| {
         consume(&map[window.clone()]);

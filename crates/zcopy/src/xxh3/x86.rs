@@ -12,6 +12,24 @@ const HI_TO_LO: i32 = 0b00_11_00_01;
 /// The two 64-bit lanes of each 128 bits swapped.
 const SWAP_64: i32 = 0b01_00_11_10;
 
+/// Whether the CPU splits each 512-bit operation into two 256-bit halves, as
+/// AMD's cores before Zen 5 (CPU family 0x1A) do: AuthenticAMD, family below 0x1A.
+pub fn halves_512_bit_ops() -> bool {
+    // `__cpuid` is an unsafe fn in the Rust 1.89 of the workspace's rust-version
+    // and safe in later ones, which would call this block unused.
+    #[allow(unused_unsafe)]
+    // SAFETY: every x86-64 CPU has the CPUID instruction and leaves 0 and 1.
+    let (vendor, eax) = unsafe { (__cpuid(0), __cpuid(1).eax) };
+    let amd = (vendor.ebx, vendor.edx, vendor.ecx) == (0x6874_7541, 0x6974_6E65, 0x444D_4163);
+    let base = (eax >> 8) & 0xF;
+    let family = if base == 0xF {
+        base + ((eax >> 20) & 0xFF)
+    } else {
+        base
+    };
+    amd && family < 0x1A
+}
+
 #[derive(Clone, Copy)]
 pub struct Sse2([__m128i; 4]);
 
