@@ -5,15 +5,16 @@
 //! |---|---|---|
 //! | [`ScanEngine::Read`] | `read` into a page-aligned buffer (1 KiB is the seed's `FileReader`); from 1 MiB up, a helper thread reads the next buffer while the consumer works | page cache → buffer |
 //! | [`ScanEngine::Pread`] | two threads taking turns: each `pread`s a 256 KiB chunk into its own page-aligned buffer and consumes it in file order (see `pread`) | page cache → buffer, on both cores |
-//! | [`ScanEngine::Mmap`] | map the page cache, `MADV_SEQUENTIAL` | none: the consumer reads the cache |
+//! | [`ScanEngine::Mmap`] | map the whole file, `MADV_SEQUENTIAL`; a helper thread fills the page tables of the next 16 MiB (`MADV_POPULATE_READ`) while the consumer reads this window, then drops it (`MADV_DONTNEED`) | none: the consumer reads the cache |
 //! | [`ScanEngine::Direct`] | `O_DIRECT` into an aligned buffer | device → buffer, no page cache |
 //!
 //! `auto` reads regular files of [`AUTO_PAIR_MIN`] bytes or more through the pread
-//! pair and everything else with `read`. Measured on the 2-core VM this was tuned
-//! on (docs/guide.md, scan), the pair beats mmap: a mapping costs a page fault
-//! per 4 KiB (or per fault-around batch) and a single-threaded `munmap`, more than
-//! the copy it saves, while the pair's copies and digests share both cores. Below
-//! 1 MiB a second thread costs more than it overlaps.
+//! pair and everything else with `read`. Measured on the 2-core VMs this was tuned
+//! on (docs/benchmarks.md, scan), the pair beats mmap or ties with it: filling the
+//! page tables and dropping them costs, per GiB of 4 KiB–1 MiB page-cache folios,
+//! about the copy it saves (the populate walks every page; dropping them sends the
+//! other core a TLB shootdown), while the pair's copies and digests share both
+//! cores. Below 1 MiB a second thread costs more than it overlaps.
 //!
 //! A mapped file that shrinks raises SIGBUS on the next read of a lost page. The
 //! mmap reader guards each window (see `sys::SigbusGuard`): the fault is survived and
