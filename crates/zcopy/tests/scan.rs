@@ -102,7 +102,7 @@ fn buffers_handed_to_the_kernel_are_page_aligned() {
             let mut chunks = 0;
             scan(&file, ScanChoice::Only(engine), buffer, &mut |chunk| {
                 chunks += 1;
-                misaligned += usize::from(chunk.as_ptr() as usize % page != 0);
+                misaligned += usize::from(!(chunk.as_ptr() as usize).is_multiple_of(page));
             })
             .unwrap();
             assert!(chunks > 0);
