@@ -6,7 +6,7 @@
 //! sockets of a transfer ([`net`]), what it tells a watcher
 //! ([`observe`]) and its stop signals ([`signal`]).
 //! ssh as the way in: starting the other side and hearing where to connect
-//! ([`remote`]).
+//! ([`remote`]). Blocks compressed on the wire (`send -z`, [`compress`]).
 //!
 //! No command-line types and no exit codes live here: errors are typed
 //! ([`Error`]), their text names the file or the rule that refused it, and the
@@ -18,6 +18,7 @@
     clippy::undocumented_unsafe_blocks
 )]
 
+pub mod compress;
 pub mod delta;
 pub mod error;
 pub mod filter;

@@ -13,7 +13,9 @@
 //! the block digests in block order; the receiver checks every block as it arrives
 //! and the file digest at END, then renames the file into place and answers OK.
 //! Extra connections of a session (`-j N`) send a greeting with the session number
-//! the first connection was given, and carry only DATA and HOLE messages.
+//! the first connection was given, and carry only DATA, PACKED and HOLE messages.
+//! With `send -z`, a block that compresses goes as PACKED instead of DATA (and a
+//! delta's chunk instead of LITERAL), to a receiver with [`CAP_COMPRESS`] only.
 //!
 //! The receiver answers a file sent with `ASK` with HAVE: the blocks it already holds
 //! from an interrupted transfer (or the whole file), so the sender sends only the
@@ -44,7 +46,7 @@ pub const MAGIC: &[u8; 4] = b"ZCPY";
 pub const VERSION: u8 = 2;
 
 /// The greeting's capability bits this implementation has.
-pub const CAPS: u32 = CAP_RESUME | CAP_STREAMS | CAP_MIRROR | CAP_DELTA;
+pub const CAPS: u32 = CAP_RESUME | CAP_STREAMS | CAP_MIRROR | CAP_DELTA | CAP_COMPRESS;
 /// The receiver keeps partial files and answers ASK with HAVE.
 pub const CAP_RESUME: u32 = 1;
 /// The receiver accepts extra connections joining a session.
@@ -54,6 +56,9 @@ pub const CAP_MIRROR: u32 = 4;
 /// The receiver answers a FILE sent with `delta` and held in an older version
 /// with SIG, and builds the file from COPY and LITERAL (see [`crate::delta`]).
 pub const CAP_DELTA: u32 = 8;
+/// The receiver takes PACKED: a DATA block or a LITERAL chunk compressed with
+/// zstd (see [`crate::compress`]).
+pub const CAP_COMPRESS: u32 = 16;
 
 /// The reason a receiver that requires a secret gives a sender that has none.
 pub const NEEDS_SECRET: &str = "this receiver requires a secret: run send as the line `zcopy recv` printed says (ZCOPY_SECRET=... zcopy send --fingerprint ...)";
@@ -215,6 +220,21 @@ pub enum Msg {
         /// Bytes that follow.
         len: u32,
     },
+    /// Sender (to a receiver with [`CAP_COMPRESS`]): a DATA block or a LITERAL
+    /// chunk of `len` bytes at `offset`, compressed: `packed` bytes of one zstd
+    /// frame follow, then for a block the XXH3-128 of its `len` bytes.
+    Packed {
+        /// The entry's number.
+        id: u32,
+        /// Where the bytes go in the file.
+        offset: u64,
+        /// How many bytes they decompress to.
+        len: u32,
+        /// How many compressed bytes follow (fewer than `len`).
+        packed: u32,
+        /// A delta's literal chunk (no digest follows), not a DATA block.
+        literal: bool,
+    },
     /// Receiver: the file is verified and under its real name.
     Ok {
         /// The entry's number.
@@ -314,6 +334,20 @@ impl Msg {
                 out.extend_from_slice(&offset.to_be_bytes());
                 out.extend_from_slice(&len.to_be_bytes());
                 b'L'
+            }
+            Msg::Packed {
+                id,
+                offset,
+                len,
+                packed,
+                literal,
+            } => {
+                out.extend_from_slice(&id.to_be_bytes());
+                out.extend_from_slice(&offset.to_be_bytes());
+                out.extend_from_slice(&len.to_be_bytes());
+                out.extend_from_slice(&packed.to_be_bytes());
+                out.push(u8::from(*literal));
+                b'P'
             }
             Msg::Ok { id } => {
                 out.extend_from_slice(&id.to_be_bytes());
@@ -425,6 +459,13 @@ impl Msg {
                 id: b.u32()?,
                 offset: b.u64()?,
                 len: b.u32()?,
+            },
+            b'P' => Msg::Packed {
+                id: b.u32()?,
+                offset: b.u64()?,
+                len: b.u32()?,
+                packed: b.u32()?,
+                literal: b.u8()? != 0,
             },
             b'K' => Msg::Ok { id: b.u32()? },
             b'X' => Msg::Err {

@@ -31,6 +31,20 @@ fn messages_round_trip() {
         offset: 5 << 32,
         len: 9,
     });
+    round_trip(Msg::Packed {
+        id: 2,
+        offset: 4 << 20,
+        len: 4 << 20,
+        packed: 1234,
+        literal: false,
+    });
+    round_trip(Msg::Packed {
+        id: 9,
+        offset: 77,
+        len: 65536,
+        packed: 3,
+        literal: true,
+    });
     round_trip(Msg::Hole {
         id: 1,
         offset: 0,

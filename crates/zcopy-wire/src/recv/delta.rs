@@ -93,6 +93,18 @@ impl Incoming {
         offset: u64,
         len: u32,
     ) -> io::Result<()> {
+        self.check_literal(offset, len)?;
+        self.buf.resize(len as usize, 0);
+        from.read_exact(&mut self.buf)?;
+        let bytes = std::mem::take(&mut self.buf);
+        let written = self.apply.literal(offset, &bytes);
+        self.buf = bytes;
+        written
+    }
+
+    /// Whether a literal chunk of `len` bytes at `offset` fits the file (before
+    /// its bytes are read).
+    pub(super) fn check_literal(&self, offset: u64, len: u32) -> io::Result<()> {
         if len > crate::delta::chunk::MAX
             || self
                 .entry
@@ -104,12 +116,12 @@ impl Incoming {
                 format!("a LITERAL of {len} bytes at {offset} does not fit the file"),
             ));
         }
-        self.buf.resize(len as usize, 0);
-        from.read_exact(&mut self.buf)?;
-        let bytes = std::mem::take(&mut self.buf);
-        let written = self.apply.literal(offset, &bytes);
-        self.buf = bytes;
-        written
+        Ok(())
+    }
+
+    /// Writes a literal chunk (checked by [`Incoming::check_literal`]) at `offset`.
+    pub(super) fn write_literal(&mut self, offset: u64, bytes: &[u8]) -> io::Result<()> {
+        self.apply.literal(offset, bytes)
     }
 
     /// Checks the new file against the sender's digest, gives it its mode and

@@ -22,6 +22,7 @@ use std::time::Duration;
 use rustix::net::SendFlags;
 use zcopy::EngineChoice;
 
+use crate::compress::Compress;
 use crate::error::{Context, Result};
 use crate::{frame, net, tls};
 
@@ -67,6 +68,8 @@ pub struct SendConfig {
     /// Over TLS, a data connection carries at most this many records before a
     /// fresh one takes over ([`tls::records`]).
     pub records_per_connection: u64,
+    /// Compress blocks that shrink (`-z`), to a receiver that takes them.
+    pub compress: Compress,
 }
 
 impl Default for SendConfig {
@@ -82,6 +85,7 @@ impl Default for SendConfig {
             limit_rate: None,
             whole_file: false,
             records_per_connection: tls::records::RECORDS_PER_CONNECTION,
+            compress: Compress::Off,
         }
     }
 }

@@ -15,6 +15,7 @@ use zcopy::engine::direct::AlignedBuf;
 use zcopy::limit::Limiter;
 use zcopy::{Engine, Report, Syscall};
 
+use crate::compress::{self, Compress, Packer};
 use crate::delta::{Counts, Signature};
 use crate::error::{fail, Context, Error, Result};
 use crate::frame::{self, Entry, Greeting, Have, Msg, Reader};
@@ -69,6 +70,11 @@ pub struct Sender<'a> {
     pub(super) timeout: Duration,
     /// The receiver takes a mirror's messages.
     pub(super) mirror_ok: bool,
+    /// How blocks are compressed: as asked, or off for a receiver that cannot
+    /// decompress.
+    pub(super) compress: Compress,
+    /// With compression, one compressor per connection (the control one first).
+    pub(super) packers: Vec<Packer>,
 }
 
 impl<'a> Sender<'a> {
@@ -88,6 +94,12 @@ impl<'a> Sender<'a> {
         let mut reader = Reader::new(stream.try_clone().context("socket")?);
         let told = meter.clone();
         std::thread::spawn(move || listen(&mut reader, &tx, &*told));
+        // An older receiver cannot decompress: it gets the blocks as they are.
+        let compress = if greeting.caps & frame::CAP_COMPRESS != 0 {
+            config.compress
+        } else {
+            Compress::Off
+        };
         Ok(Sender {
             config,
             addr,
@@ -112,6 +124,8 @@ impl<'a> Sender<'a> {
             buf: AlignedBuf::new(256 << 10, 4096),
             timeout,
             mirror_ok: greeting.caps & frame::CAP_MIRROR != 0,
+            compress,
+            packers: Packer::new(compress).context("zstd")?.into_iter().collect(),
         })
     }
 
@@ -208,6 +222,7 @@ impl<'a> Sender<'a> {
         mut file: &File,
         size: u64,
     ) -> Result<()> {
+        let head = self.batch.len();
         Msg::Data {
             id,
             offset: 0,
@@ -232,6 +247,22 @@ impl<'a> Sender<'a> {
             self.report.syscalls.count(Syscall::Read);
         }
         let digest = xxh3_128(&self.batch[start..]);
+        if let Some(packed) = self
+            .packers
+            .first_mut()
+            .and_then(|p| p.pack(&self.batch[start..]))
+        {
+            self.batch.truncate(head);
+            Msg::Packed {
+                id,
+                offset: 0,
+                len: size as u32,
+                packed: packed.len() as u32,
+                literal: false,
+            }
+            .encode(&mut self.batch);
+            self.batch.extend_from_slice(packed);
+        }
         self.batch.extend_from_slice(&digest.to_be_bytes());
         Msg::End {
             id,
@@ -285,25 +316,22 @@ impl<'a> Sender<'a> {
             }
             let bytes = buf.filled(got);
             let digest = xxh3_128(bytes);
-            Msg::Data {
-                id,
-                offset: size,
-                len: got as u32,
-            }
-            .encode(&mut self.batch);
             self.flush(true)?;
-            let sent = send_all(&self.stream, bytes, SendFlags::MORE)
-                .and_then(|()| send_all(&self.stream, &digest.to_be_bytes(), SendFlags::empty()));
-            if let Err(e) = sent {
-                return Err(self.why(Error::from(e), &frame::shown(&item.entry.path)));
-            }
+            let sent = match self.packers.first_mut() {
+                Some(packer) => send_bytes(&self.stream, id, size, bytes, digest, packer),
+                None => send_data(&self.stream, id, size, bytes, digest).map(|()| got as u64),
+            };
+            let wire = match sent {
+                Ok(wire) => wire,
+                Err(e) => return Err(self.why(Error::from(e), &frame::shown(&item.entry.path))),
+            };
             self.report.syscalls.count(Syscall::Write);
             digests.push(digest);
             size += got as u64;
             self.report.bytes += got as u64;
             self.meter.moved(got as u64);
             if let Some(l) = &self.limiter {
-                l.pace(got as u64);
+                l.pace(wire);
             }
             if got < block {
                 break;
@@ -357,8 +385,12 @@ impl<'a> Sender<'a> {
         } else {
             SendFlags::empty()
         };
+        let started = Instant::now();
         if let Err(e) = send_all(&self.stream, &self.batch, flags) {
             return Err(self.why(Error::from(e), "the entries"));
+        }
+        if let Some(packer) = self.packers.first_mut() {
+            packer.waited(started.elapsed());
         }
         self.report.syscalls.count(Syscall::Write);
         if let Some(l) = &self.limiter {
@@ -376,6 +408,19 @@ impl<'a> Sender<'a> {
     /// The bytes of files sent as deltas, literal and referenced.
     pub fn delta(&self) -> Counts {
         self.delta_counts
+    }
+
+    /// What compression did on every connection; `None` when blocks go as they
+    /// are (not asked, or a receiver that cannot decompress).
+    pub fn compressed(&self) -> Option<compress::Counts> {
+        if self.compress == Compress::Off {
+            return None;
+        }
+        let mut total = compress::Counts::default();
+        for p in &self.packers {
+            total.add(p.counts());
+        }
+        Some(total)
     }
 
     /// DONE, then waits for the receiver to confirm everything is in place.
@@ -426,6 +471,64 @@ impl<'a> Sender<'a> {
         }
         e.context(format!("sending {what} to {}", self.addr))
     }
+}
+
+/// DATA for `bytes` at `offset`, the bytes, then their `digest`, on `conn`.
+pub(super) fn send_data(
+    conn: &TcpStream,
+    id: u32,
+    offset: u64,
+    bytes: &[u8],
+    digest: u128,
+) -> std::io::Result<()> {
+    let mut head = Vec::with_capacity(32);
+    Msg::Data {
+        id,
+        offset,
+        len: bytes.len() as u32,
+    }
+    .encode(&mut head);
+    send_all(conn, &head, SendFlags::MORE)?;
+    send_all(conn, bytes, SendFlags::MORE)?;
+    send_all(conn, &digest.to_be_bytes(), SendFlags::empty())
+}
+
+/// The same, as PACKED when `packer` shrinks the bytes; the time the sends
+/// waited goes to the packer's level. Returns the bytes the block took on the wire.
+pub(super) fn send_bytes(
+    conn: &TcpStream,
+    id: u32,
+    offset: u64,
+    bytes: &[u8],
+    digest: u128,
+    packer: &mut Packer,
+) -> std::io::Result<u64> {
+    let started;
+    let wire = match packer.pack(bytes) {
+        Some(packed) => {
+            let mut head = Vec::with_capacity(32);
+            Msg::Packed {
+                id,
+                offset,
+                len: bytes.len() as u32,
+                packed: packed.len() as u32,
+                literal: false,
+            }
+            .encode(&mut head);
+            started = Instant::now();
+            send_all(conn, &head, SendFlags::MORE)?;
+            send_all(conn, packed, SendFlags::MORE)?;
+            send_all(conn, &digest.to_be_bytes(), SendFlags::empty())?;
+            packed.len()
+        }
+        None => {
+            started = Instant::now();
+            send_data(conn, id, offset, bytes, digest)?;
+            bytes.len()
+        }
+    };
+    packer.waited(started.elapsed());
+    Ok(wire as u64)
 }
 
 /// Sends a greeting and reads the answer; explains a peer that does not speak

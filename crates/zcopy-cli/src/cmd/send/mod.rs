@@ -24,12 +24,13 @@ use zcopy_wire::frame::{self, EntryKind};
 use zcopy_wire::observe::Observer;
 use zcopy_wire::remote::Operand;
 use zcopy_wire::send::walk::Item;
+use zcopy_wire::compress::Compress;
 use zcopy_wire::send::{self, walk, Compare, SendConfig, Sender};
 use zcopy_wire::{signal, tls};
 
 use crate::flags;
 use crate::net::meter::{self, Meter};
-use crate::summary::{delta_json, delta_words, Summary};
+use crate::summary::{compressed_json, compressed_words, delta_json, delta_words, Summary};
 
 /// Send files and directories to `zcopy recv` (framed, verified, resumable), or a
 /// file's bytes alone to any TCP peer (--raw)
@@ -64,6 +65,15 @@ pub struct Args {
     /// receiver holds in another version goes as a delta (only the chunks it lacks)
     #[arg(short = 'W', long)]
     whole_file: bool,
+    /// Compress with zstd each block that shrinks by 3% or more, at a level that
+    /// follows the link (for slow links; the receiver checks the blocks'
+    /// digests after decompressing; an older receiver gets them uncompressed)
+    #[arg(short = 'z', long)]
+    compress: bool,
+    /// With -z, compress at this zstd level (-5 fastest .. 19 smallest) instead
+    /// of adapting it to the link (implies -z)
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = clap::value_parser!(i32).range(-5..=19))]
+    compress_level: Option<i32>,
     /// Give up connecting after this many seconds
     #[arg(long, value_name = "S", default_value = "10")]
     connect_timeout: f64,
@@ -152,6 +162,11 @@ fn config(args: &Args, rules: &Rules) -> SendConfig {
     config.buffer = args.buffer;
     config.resume = args.resume;
     config.whole_file = args.whole_file;
+    config.compress = match (args.compress_level, args.compress) {
+        (Some(level), _) => Compress::Level(level),
+        (None, true) => Compress::Adaptive,
+        (None, false) => Compress::Off,
+    };
     config.compare = if args.checksum {
         Compare::Checksum
     } else if args.ignore_times {
@@ -326,6 +341,9 @@ fn transfer(
     if let Some(listener) = listener {
         sender = sender.answering(listener);
     }
+    if config.compress != Compress::Off && sender.compressed().is_none() && !args.say.quiet {
+        eprintln!("zcopy: {addr}: the receiver cannot decompress (an older zcopy): sending uncompressed");
+    }
     let drawing = meter.show(args.progress || !args.report.json && !args.say.quiet);
     sender.send_items(items)?;
     sender.finish()?;
@@ -355,9 +373,15 @@ fn transfer(
         if let Some(delta) = delta_json(&sender.delta(), false) {
             extra.insert("delta".into(), delta);
         }
+        if let Some(compressed) = sender.compressed() {
+            extra.insert("compressed".into(), compressed_json(&compressed));
+        }
         super::print_json(&summary.json(extra))?;
     } else if !args.say.quiet {
-        let delta = delta_words(&sender.delta(), false);
+        let delta = delta_words(&sender.delta(), false)
+            + &sender
+                .compressed()
+                .map_or_else(String::new, |c| compressed_words(&c));
         let dry = if args.dry_run { " (DRY RUN)" } else { "" };
         match items {
             [one] if one.entry.kind == EntryKind::File => {
