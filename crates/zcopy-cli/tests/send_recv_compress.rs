@@ -21,8 +21,22 @@ use xxhash_rust::xxh3::xxh3_128;
 /// shrinks about four times.
 fn text(len: usize, seed: u64) -> Vec<u8> {
     const WORDS: [&str; 16] = [
-        "fn", "let", "mut", "self", "impl", "match", "return", "struct", "pub", "use",
-        "buffer", "offset", "len", "digest", "Result<()>", "Option<u64>",
+        "fn",
+        "let",
+        "mut",
+        "self",
+        "impl",
+        "match",
+        "return",
+        "struct",
+        "pub",
+        "use",
+        "buffer",
+        "offset",
+        "len",
+        "digest",
+        "Result<()>",
+        "Option<u64>",
     ];
     let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
     let mut out = Vec::with_capacity(len + 64);
@@ -56,7 +70,12 @@ fn send_json(paths: &[&Path], addr: &str, extra: &[&str]) -> serde_json::Value {
 }
 
 fn same_tree(a: &Path, b: &Path) {
-    let o = Command::new("diff").arg("-r").arg(a).arg(b).output().unwrap();
+    let o = Command::new("diff")
+        .arg("-r")
+        .arg(a)
+        .arg(b)
+        .output()
+        .unwrap();
     assert!(
         o.status.success(),
         "trees differ: {}",
@@ -96,7 +115,10 @@ fn a_text_tree_travels_compressed_and_arrives_whole() {
         let json = send_json(&[src.path()], &server.addr, &["-z", "-j", streams]);
         let (status, _, stderr) = server.wait();
         assert!(status.success(), "{stderr}");
-        same_tree(src.path(), &out.path().join(src.path().file_name().unwrap()));
+        same_tree(
+            src.path(),
+            &out.path().join(src.path().file_name().unwrap()),
+        );
         let c = &json["compressed"];
         eprintln!("-j {streams}: {c}");
         let n = |k: &str| c[k].as_u64().unwrap();
@@ -206,7 +228,10 @@ fn compressed_over_tls() {
         {
             break fp.to_string();
         }
-        assert!(std::time::Instant::now() < deadline, "no fingerprint: {said}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no fingerprint: {said}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     };
     let json = send_json(
@@ -226,7 +251,10 @@ fn compressed_over_tls() {
     assert!(status.success(), "{stderr}");
     assert_eq!(json["encrypted"], true);
     assert_eq!(json["compressed"]["tried"].as_u64(), Some(total), "{json}");
-    assert!(json["compressed"]["bytes"].as_u64().unwrap() > 9 << 20, "{json}");
+    assert!(
+        json["compressed"]["bytes"].as_u64().unwrap() > 9 << 20,
+        "{json}"
+    );
     same_tree(&src, &out.path().join("t"));
 }
 
@@ -273,7 +301,10 @@ fn recv_once_against(session: Vec<u8>) -> (bool, String, Vec<String>) {
 
 #[test]
 fn a_corrupted_compressed_block_is_refused_and_writes_nothing() {
-    if !have("zstd", "a_corrupted_compressed_block_is_refused_and_writes_nothing") {
+    if !have(
+        "zstd",
+        "a_corrupted_compressed_block_is_refused_and_writes_nothing",
+    ) {
         return;
     }
     let content = text(200_000, 5);
@@ -288,7 +319,11 @@ fn a_corrupted_compressed_block_is_refused_and_writes_nothing() {
     let mut cut = good.clone();
     cut.truncate(good.len() - 40);
     for (name, packed, why) in [
-        ("garbage.txt", b"definitely not zstd".to_vec(), "does not decompress"),
+        (
+            "garbage.txt",
+            b"definitely not zstd".to_vec(),
+            "does not decompress",
+        ),
         ("cut.txt", cut, "does not decompress"),
         // Bytes that still decompress, to other bytes: the digest catches them.
         ("flipped.txt", flipped, ""),
@@ -368,7 +403,11 @@ fn a_receiver_without_the_capability_gets_blocks_as_they_are() {
     let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(json.get("compressed").is_none(), "{json}");
     let (kinds, received) = peer.join().unwrap();
-    assert!(!kinds.contains(&b'P'), "{:?}", String::from_utf8_lossy(&kinds));
+    assert!(
+        !kinds.contains(&b'P'),
+        "{:?}",
+        String::from_utf8_lossy(&kinds)
+    );
     assert!(kinds.contains(&b'D'));
     assert!(received == content);
 }

@@ -248,7 +248,9 @@ mod tests {
     use super::*;
 
     fn text(len: usize) -> Vec<u8> {
-        let words = ["fn ", "let ", "mut ", "self", ".len()", " = ", ";\n", "    "];
+        let words = [
+            "fn ", "let ", "mut ", "self", ".len()", " = ", ";\n", "    ",
+        ];
         let mut out = Vec::with_capacity(len);
         let mut x = 7u32;
         while out.len() < len {

@@ -116,6 +116,10 @@ pub struct Entry {
     pub digest: Option<u128>,
     /// With `ask`: an older version in place may be answered with SIG (delta).
     pub delta: bool,
+    /// With `delta`: rewrite the old version in place rather than build the new
+    /// file beside it (`--inplace`; the plan only references bytes at or after
+    /// their new place).
+    pub inplace: bool,
     /// The path relative to the receiver's directory, `/`-separated: bytes, as
     /// Linux names are (see [`shown`] for messages).
     pub path: Vec<u8>,
@@ -275,7 +279,8 @@ impl Msg {
                     u8::from(e.ask)
                         | u8::from(e.complete_ok) << 1
                         | u8::from(e.digest.is_some()) << 2
-                        | u8::from(e.delta) << 3,
+                        | u8::from(e.delta) << 3
+                        | u8::from(e.inplace) << 4,
                 );
                 for text in [&e.path, &e.target] {
                     out.extend_from_slice(&(text.len() as u16).to_be_bytes());
@@ -416,6 +421,7 @@ impl Msg {
                     complete_ok: flags & 2 != 0,
                     digest,
                     delta: flags & 8 != 0,
+                    inplace: flags & 16 != 0,
                     path,
                     target,
                 })

@@ -84,7 +84,9 @@ impl Conn<'_> {
     ) -> Result<()> {
         let path = frame::shown(&small.entry.path).into_owned();
         if offset != 0 || Some(u64::from(len)) != small.entry.size || !small.digests.is_empty() {
-            fail!("{path}: compressed block at {offset} of {len} bytes is not the file's one block");
+            fail!(
+                "{path}: compressed block at {offset} of {len} bytes is not the file's one block"
+            );
         }
         let bytes = match self.unpack(packed, len) {
             Ok(bytes) => bytes,

@@ -312,9 +312,9 @@ impl<'a> Conn<'a> {
                     packed,
                     literal: true,
                 } => {
-                    let incoming = deltas
-                        .get_mut(&id)
-                        .with_context(|| format!("a PACKED LITERAL for file {id}, which is no delta"))?;
+                    let incoming = deltas.get_mut(&id).with_context(|| {
+                        format!("a PACKED LITERAL for file {id}, which is no delta")
+                    })?;
                     let what = format!(
                         "{}: receiving from {}",
                         frame::shown(incoming.path()),
@@ -324,7 +324,9 @@ impl<'a> Conn<'a> {
                         .check_literal(offset, len)
                         .with_context(|| what.clone())?;
                     let bytes = self.unpack(packed, len).with_context(|| what.clone())?;
-                    incoming.write_literal(offset, bytes).with_context(|| what)?;
+                    incoming
+                        .write_literal(offset, bytes)
+                        .with_context(|| what)?;
                     session.received(len);
                 }
                 Msg::Packed {

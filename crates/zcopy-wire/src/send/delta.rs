@@ -54,7 +54,8 @@ impl Sender<'_> {
         file: &File,
         old: &Signature,
     ) -> Result<()> {
-        let mut planner = Planner::new(old, false);
+        // An in-place plan suits a receiver that builds a new file too.
+        let mut planner = Planner::new(old, self.config.inplace);
         let mut digests = BlockDigests {
             block: u64::from(item.entry.block),
             current: Xxh3::new(),

@@ -162,8 +162,7 @@ impl Sender<'_> {
                             };
                             let (d, r) = match packer.as_deref_mut() {
                                 Some(packer) if !hole => send_packed_block(
-                                    conn, file, id, offset, len, packer, &mut plain, limiter,
-                                    meter,
+                                    conn, file, id, offset, len, packer, &mut plain, limiter, meter,
                                 )?,
                                 _ => send_block(
                                     conn,

@@ -70,6 +70,9 @@ pub struct SendConfig {
     pub records_per_connection: u64,
     /// Compress blocks that shrink (`-z`), to a receiver that takes them.
     pub compress: Compress,
+    /// Deltas rewrite the receiver's old file in place (`--inplace`: no second
+    /// copy on disk, and not crash-safe).
+    pub inplace: bool,
 }
 
 impl Default for SendConfig {
@@ -86,6 +89,7 @@ impl Default for SendConfig {
             whole_file: false,
             records_per_connection: tls::records::RECORDS_PER_CONNECTION,
             compress: Compress::Off,
+            inplace: false,
         }
     }
 }

@@ -158,6 +158,7 @@ impl<'a> Sender<'a> {
                     return self.dry_run(entry);
                 }
                 entry.delta = self.delta && size > SMALL;
+                entry.inplace = entry.delta && self.config.inplace;
                 entry.ask |= entry.delta;
                 if size <= SMALL && !entry.ask {
                     self.send_small(item, entry, &file, size)

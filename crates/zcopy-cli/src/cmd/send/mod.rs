@@ -19,12 +19,12 @@ use anyhow::{bail, Context, Result};
 use serde_json::Map;
 use zcopy::size;
 use zcopy::{EngineChoice, Rusage};
+use zcopy_wire::compress::Compress;
 use zcopy_wire::filter::{Filter, Rules};
 use zcopy_wire::frame::{self, EntryKind};
 use zcopy_wire::observe::Observer;
 use zcopy_wire::remote::Operand;
 use zcopy_wire::send::walk::Item;
-use zcopy_wire::compress::Compress;
 use zcopy_wire::send::{self, walk, Compare, SendConfig, Sender};
 use zcopy_wire::{signal, tls};
 
@@ -70,6 +70,12 @@ pub struct Args {
     /// digests after decompressing; an older receiver gets them uncompressed)
     #[arg(short = 'z', long)]
     compress: bool,
+    /// A delta rewrites the receiver's old file in place instead of building the
+    /// new one beside it (rsync's --inplace): no second copy on disk, hard links
+    /// see the change, but not crash-safe: a transfer cut off leaves the file part
+    /// old, part new
+    #[arg(long)]
+    inplace: bool,
     /// With -z, compress at this zstd level (-5 fastest .. 19 smallest) instead
     /// of adapting it to the link (implies -z)
     #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = clap::value_parser!(i32).range(-5..=19))]
@@ -162,6 +168,7 @@ fn config(args: &Args, rules: &Rules) -> SendConfig {
     config.buffer = args.buffer;
     config.resume = args.resume;
     config.whole_file = args.whole_file;
+    config.inplace = args.inplace;
     config.compress = match (args.compress_level, args.compress) {
         (Some(level), _) => Compress::Level(level),
         (None, true) => Compress::Adaptive,
@@ -342,7 +349,9 @@ fn transfer(
         sender = sender.answering(listener);
     }
     if config.compress != Compress::Off && sender.compressed().is_none() && !args.say.quiet {
-        eprintln!("zcopy: {addr}: the receiver cannot decompress (an older zcopy): sending uncompressed");
+        eprintln!(
+            "zcopy: {addr}: the receiver cannot decompress (an older zcopy): sending uncompressed"
+        );
     }
     let drawing = meter.show(args.progress || !args.report.json && !args.say.quiet);
     sender.send_items(items)?;
