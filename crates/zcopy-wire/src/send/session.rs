@@ -169,10 +169,9 @@ impl<'a> Sender<'a> {
         }
     }
 
-    /// `--resume` for a run of small files: their entries leave together, each
-    /// asking; then the answers are read in order and only the files not already in
-    /// place are sent. One round trip per window instead of one per file.
-    pub(super) fn send_window(&mut self, window: &[Item]) -> Result<()> {
+    /// The questions about a run of small files: their entries leave together,
+    /// each asking. One round trip per window instead of one per file.
+    pub(super) fn ask_window(&mut self, window: &[Item]) -> Result<()> {
         for item in window {
             let mut entry = item.entry.clone();
             if self.config.compare == Compare::Checksum {
@@ -185,7 +184,12 @@ impl<'a> Sender<'a> {
             entry.ask = true;
             Msg::File(entry).encode(&mut self.batch);
         }
-        self.flush(false)?;
+        self.flush(false)
+    }
+
+    /// The content of a window asked about ([`Sender::ask_window`]): the answers
+    /// are read in order and only the files not already in place are sent.
+    pub(super) fn send_window(&mut self, window: &[Item]) -> Result<()> {
         let mut missing = Vec::new();
         for item in window {
             match self.await_have(item.entry.id, &frame::shown(&item.entry.path))? {
@@ -386,12 +390,8 @@ impl<'a> Sender<'a> {
         } else {
             SendFlags::empty()
         };
-        let started = Instant::now();
         if let Err(e) = send_all(&self.stream, &self.batch, flags) {
             return Err(self.why(Error::from(e), "the entries"));
-        }
-        if let Some(packer) = self.packers.first_mut() {
-            packer.waited(started.elapsed());
         }
         self.report.syscalls.count(Syscall::Write);
         if let Some(l) = &self.limiter {
@@ -494,8 +494,8 @@ pub(super) fn send_data(
     send_all(conn, &digest.to_be_bytes(), SendFlags::empty())
 }
 
-/// The same, as PACKED when `packer` shrinks the bytes; the time the sends
-/// waited goes to the packer's level. Returns the bytes the block took on the wire.
+/// The same, as PACKED when `packer` shrinks the bytes. Returns the bytes the
+/// block took on the wire.
 pub(super) fn send_bytes(
     conn: &TcpStream,
     id: u32,
@@ -504,7 +504,6 @@ pub(super) fn send_bytes(
     digest: u128,
     packer: &mut Packer,
 ) -> std::io::Result<u64> {
-    let started;
     let wire = match packer.pack(bytes) {
         Some(packed) => {
             let mut head = Vec::with_capacity(32);
@@ -516,19 +515,16 @@ pub(super) fn send_bytes(
                 literal: false,
             }
             .encode(&mut head);
-            started = Instant::now();
             send_all(conn, &head, SendFlags::MORE)?;
             send_all(conn, packed, SendFlags::MORE)?;
             send_all(conn, &digest.to_be_bytes(), SendFlags::empty())?;
             packed.len()
         }
         None => {
-            started = Instant::now();
             send_data(conn, id, offset, bytes, digest)?;
             bytes.len()
         }
     };
-    packer.waited(started.elapsed());
     Ok(wire as u64)
 }
 
