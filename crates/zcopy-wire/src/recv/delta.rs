@@ -10,12 +10,13 @@
 
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::sync::Arc;
 
 use rustix::fs::{AtFlags, Mode, OFlags};
 use rustix::io::Errno;
 
+use crate::attrs::Landing;
 use crate::delta::{Apply, Copy, Counts, Signature};
 use crate::frame::Entry;
 use crate::partial::{same_file_in_place, times, Root};
@@ -37,7 +38,7 @@ pub(super) struct Incoming {
 pub(super) fn open(root: &Root, entry: &Entry) -> io::Result<Option<(Incoming, Signature)>> {
     let (dir, name) = root.parent_of(&entry.path)?;
     // The quick check's complete file is answered by the whole-file path: HAVE complete.
-    if entry.complete_ok && same_file_in_place(&dir, &name, entry) {
+    if entry.complete_ok && same_file_in_place(&dir, &name, entry, Some(&root.landing)) {
         return Ok(None);
     }
     let access = if entry.inplace {
@@ -160,12 +161,13 @@ impl Incoming {
         self.apply.literal(offset, bytes)
     }
 
-    /// Checks the new file against the sender's digest, gives it its mode and
-    /// mtime and renames it over the old one (in place: it is there already).
-    pub(super) fn finish(self, size: u64, digest: u128) -> io::Result<Counts> {
+    /// Checks the new file against the sender's digest, gives it the attributes
+    /// `landing` may set, its mode and mtime, and renames it over the old one (in
+    /// place: it is there already).
+    pub(super) fn finish(self, landing: &Landing, size: u64, digest: u128) -> io::Result<Counts> {
         let counts = self.apply.finish(size, self.entry.block, digest)?;
         let file = self.apply.file();
-        rustix::fs::fchmod(file, Mode::from_raw_mode(self.entry.mode & 0o7777))?;
+        landing.apply(file.as_fd(), &self.entry)?;
         rustix::fs::futimens(file, &times(self.entry.mtime))?;
         if self.inplace {
             return Ok(counts);

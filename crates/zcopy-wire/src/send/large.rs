@@ -222,7 +222,13 @@ impl Sender<'_> {
                 (Some(listener), Some(secure)) => answer(listener, self.config, secure)?,
                 _ => dial(self.addr, self.config, self.secure)?,
             };
-            greet(&stream, self.addr, self.session, self.timeout)?;
+            greet(
+                &stream,
+                self.addr,
+                self.session,
+                self.timeout,
+                self.config.protocol,
+            )?;
             self.extra.push(stream);
         }
         Ok(())
@@ -238,7 +244,7 @@ fn join(
     timeout: Duration,
 ) -> Result<TcpStream> {
     let stream = dial(addr, config, secure)?;
-    greet(&stream, addr, session, timeout)?;
+    greet(&stream, addr, session, timeout, config.protocol)?;
     Ok(stream)
 }
 

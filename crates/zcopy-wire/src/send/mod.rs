@@ -78,6 +78,9 @@ pub struct SendConfig {
     /// Deltas rewrite the receiver's old file in place (`--inplace`: no second
     /// copy on disk, and not crash-safe).
     pub inplace: bool,
+    /// The protocol version greeted with (a lower one speaks as an older
+    /// sender would, for tests of old peers).
+    pub protocol: u8,
 }
 
 impl Default for SendConfig {
@@ -95,6 +98,7 @@ impl Default for SendConfig {
             records_per_connection: tls::records::RECORDS_PER_CONNECTION,
             compress: Compress::Off,
             inplace: false,
+            protocol: frame::VERSION,
         }
     }
 }

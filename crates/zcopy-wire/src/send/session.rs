@@ -70,6 +70,10 @@ pub struct Sender<'a> {
     pub(super) timeout: Duration,
     /// The receiver takes a mirror's messages.
     pub(super) mirror_ok: bool,
+    /// The session speaks version 3: entries carry their attributes.
+    pub(super) attrs_ok: bool,
+    /// Said once that the receiver takes no attributes.
+    pub(super) warned: bool,
     /// How blocks are compressed: as asked, or off for a receiver that cannot
     /// decompress.
     pub(super) compress: Compress,
@@ -89,13 +93,16 @@ impl<'a> Sender<'a> {
         secure: Option<&'a tls::Sender>,
     ) -> Result<Sender<'a>> {
         let timeout = config.timeout;
-        let greeting = greet(&stream, addr, 0, timeout)?;
+        let greeting = greet(&stream, addr, 0, timeout, config.protocol)?;
         let (tx, heard) = mpsc::channel();
         let mut reader = Reader::new(stream.try_clone().context("socket")?);
         let told = meter.clone();
         std::thread::spawn(move || listen(&mut reader, &tx, &*told));
-        // An older receiver cannot decompress: it gets the blocks as they are.
-        let compress = if greeting.caps & frame::CAP_COMPRESS != 0 {
+        // An older receiver cannot decompress: it gets the blocks as they are
+        // (and a sender told to speak 2 speaks as one from before -z).
+        let compress = if greeting.caps & frame::CAP_COMPRESS != 0
+            && frame::negotiate(config.protocol, greeting.version).is_some_and(|v| v >= 3)
+        {
             config.compress
         } else {
             Compress::Off
@@ -124,6 +131,9 @@ impl<'a> Sender<'a> {
             buf: AlignedBuf::new(256 << 10, 4096),
             timeout,
             mirror_ok: greeting.caps & frame::CAP_MIRROR != 0,
+            attrs_ok: greeting.caps & frame::CAP_ATTRS != 0
+                && frame::negotiate(config.protocol, greeting.version).is_some_and(|v| v >= 3),
+            warned: false,
             compress,
             packers: Packer::new(compress).context("zstd")?.into_iter().collect(),
         })
@@ -138,6 +148,20 @@ impl<'a> Sender<'a> {
 
     pub(super) fn send(&mut self, item: &Item) -> Result<()> {
         let mut entry = item.entry.clone();
+        if !self.fits(&mut entry) {
+            return Ok(());
+        }
+        if entry.kind == frame::EntryKind::HardLink && !self.attrs_ok {
+            // An older receiver gets the other name as a copy of its own.
+            entry.kind = frame::EntryKind::File;
+            entry.target.clear();
+            let copy = Item {
+                source: item.source.clone(),
+                how: How::File,
+                entry,
+            };
+            return self.send(&copy);
+        }
         match item.how {
             How::Entry => {
                 Msg::File(entry).encode(&mut self.batch);
@@ -174,6 +198,7 @@ impl<'a> Sender<'a> {
     pub(super) fn ask_window(&mut self, window: &[Item]) -> Result<()> {
         for item in window {
             let mut entry = item.entry.clone();
+            self.fits(&mut entry);
             if self.config.compare == Compare::Checksum {
                 let file = File::open(&item.source)
                     .with_context(|| format!("cannot open {}", item.source.display()))?;
@@ -204,6 +229,23 @@ impl<'a> Sender<'a> {
             self.small_content(item, item.entry.id, &file, size)?;
         }
         Ok(())
+    }
+
+    /// Fits `entry` to a receiver of version 2, which takes no attributes and
+    /// no FIFOs, sockets or devices (said once): whether it is still sent.
+    pub(super) fn fits(&mut self, entry: &mut Entry) -> bool {
+        if self.attrs_ok || entry.attrs.is_empty() && !entry.kind.is_special() {
+            return true;
+        }
+        if !self.warned {
+            self.warned = true;
+            self.meter.warning(&format!(
+                "{}: the receiver speaks zcopy protocol 2: owners, groups, xattrs, ACLs, devices and FIFOs are not kept (update zcopy there)",
+                self.addr
+            ));
+        }
+        *entry.attrs = frame::Attrs::default();
+        !entry.kind.is_special()
     }
 
     /// A small file: header, content, digest and END into the shared buffer.
@@ -535,18 +577,19 @@ pub(super) fn greet(
     addr: &str,
     session: u64,
     timeout: Duration,
+    protocol: u8,
 ) -> Result<Greeting> {
     let hello = Greeting {
-        version: frame::VERSION,
-        caps: frame::CAPS,
+        version: protocol,
+        caps: frame::caps_of(protocol),
         session,
     };
     send_all(stream, &hello.encode(), SendFlags::empty())
         .with_context(|| format!("sending to {addr}"))?;
     let mut reader = Reader::new(stream);
     match reader.greeting_or_refusal() {
-        Ok(Ok(g)) if g.version >= frame::VERSION => Ok(g),
-        Ok(Ok(g)) => fail!("{addr} speaks zcopy protocol {}, this sender {} (update the receiver)", g.version, frame::VERSION),
+        Ok(Ok(g)) if frame::negotiate(protocol, g.version).is_some() => Ok(g),
+        Ok(Ok(g)) => fail!("{addr} speaks zcopy protocol {}, this sender {} to {protocol} (update the receiver)", g.version, frame::MIN_VERSION),
         Ok(Err(reason)) if reason == frame::NEEDS_SECRET => Err(Error::Auth(format!("{addr}: {reason}"))),
         Ok(Err(reason)) => fail!("{addr}: {reason}"),
         Err(e) if e.kind() == std::io::ErrorKind::TimedOut => Err(Error::TimedOut(format!(

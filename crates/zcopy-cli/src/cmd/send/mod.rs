@@ -108,6 +108,14 @@ pub struct Args {
     /// Recurse into directories (accepted for rsync and scp habits: send always does)
     #[arg(short = 'r', long)]
     recursive: bool,
+    /// Keep the owner, by name (where the receiver is root; else files are the
+    /// receiving user's)
+    #[arg(short = 'o', long)]
+    owner: bool,
+    #[command(flatten)]
+    attributes: flags::Attributes,
+    #[command(flatten)]
+    protocol: flags::Protocol,
     /// Skip files in place by size and digest, not size and mtime (reads every
     /// file on both sides)
     #[arg(short = 'c', long, conflicts_with = "ignore_times")]
@@ -196,6 +204,7 @@ fn config(args: &Args, rules: &Rules) -> SendConfig {
     if let Some(records) = args.tls_records_per_connection {
         config.records_per_connection = records;
     }
+    config.protocol = args.protocol.protocol;
     config
 }
 
@@ -218,6 +227,11 @@ impl Observer for Watch {
         if self.verbose {
             eprintln!("{name}");
         }
+    }
+
+    fn warning(&self, text: &str) {
+        meter::clear_line();
+        eprintln!("zcopy: warning: {text}");
     }
 
     fn took_over(&self, records: u64) {
@@ -281,14 +295,22 @@ fn items(args: &Args, paths: &[PathBuf], secure: bool) -> Result<Vec<Item>> {
     }
     let rules = args.filters.rules()?;
     let mut filter = (!rules.is_empty()).then(|| Filter::new(rules.clone()));
-    let mut items =
-        walk::walk_filtered(paths, args.name.as_deref(), filter.as_mut(), &mut |path| {
+    let keep = args.attributes.keep(args.owner);
+    let mut items = walk::walk_filtered(
+        paths,
+        args.name.as_deref(),
+        filter.as_mut(),
+        &keep,
+        &mut |path| {
             eprintln!(
-                "zcopy: {}: skipped: not a file, directory or symlink",
+                "zcopy: {}: skipped: not a file, directory or symlink (-D sends devices, FIFOs and sockets)",
                 path.display()
             )
-        })?;
-    if !args.keep_setuid {
+        },
+    )?;
+    // -p and -a keep them where a secret lets the receiver keep them.
+    let special_bits = args.keep_setuid || secure && args.attributes.special_bits();
+    if !special_bits {
         for item in &mut items {
             item.entry.mode &= frame::PERMISSION_BITS;
         }
