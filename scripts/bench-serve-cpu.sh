@@ -36,7 +36,7 @@ start_zcopy() { # name, extra args...
   local name=$1; shift
   target/release/zcopy serve "$work/www" --listen 127.0.0.1:0 --workers "$workers" --no-digest "$@" 2> "$work/$name.log" &
   pids+=($!); pid[$name]=$!
-  until grep -q 'listening on' "$work/$name.log"; do sleep 0.05; done
+  until grep -qs 'listening on' "$work/$name.log"; do sleep 0.05; done
   port[$name]=$(sed -n 's/^listening on .*://p' "$work/$name.log")
 }
 start_zcopy zcopy
