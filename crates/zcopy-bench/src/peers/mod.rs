@@ -142,8 +142,9 @@ const SCAN_GOALS: [(&str, f64, &str); 2] = [
 ];
 
 impl Peers {
-    /// One line for each scan row below its goal, with the measured reason.
-    pub fn notes(&self) -> Vec<String> {
+    /// One line for each scan row below its goal, with the reason measured on the
+    /// EPYC VM (`notes` gives this run's reason where a peer wins outright).
+    pub fn goal_notes(&self) -> Vec<String> {
         let mut notes = Vec::new();
         for g in self.groups.iter().filter(|g| g.job == "scan") {
             let Some(ours) = g.rows.first().filter(|r| r.error.is_none()) else {
@@ -330,7 +331,7 @@ mod tests {
             ],
             missing: Vec::new(),
         };
-        let notes = peers.notes();
+        let notes = peers.goal_notes();
         assert_eq!(notes.len(), 1, "{notes:?}");
         assert!(notes[0].starts_with("scan against xxhsum -H3: 1.50x, below the 1.8x goal: "));
     }
