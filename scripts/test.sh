@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs zcopy's whole test suite on a fresh machine: installs the real peers the
 # integration tests talk to (netcat, socat, Java, curl, xxhsum, mkfs for btrfs and
-# xfs, nginx, wrk, iperf3, aria2c, wget, zstd, tar, rsync, chromium for the bench
+# xfs, nginx, wrk, iperf3, aria2c, wget, zstd, tar, rsync, setfacl, chromium for the bench
 # report's screenshot, sshd and ssh for the transfers over ssh) when they are
 # missing and we may install them, then runs every test.
 set -euo pipefail
@@ -13,7 +13,8 @@ wanted=(nc:netcat-openbsd javac:openjdk-17-jdk-headless curl:curl xxhsum:xxhash
         systemd-socket-activate:systemd dpkg:dpkg nginx:nginx-light
         nft:nftables ip:iproute2 tc:iproute2 wrk:wrk socat:socat iperf3:iperf3
         chromium:chromium openssl:openssl aria2c:aria2 wget:wget zstd:zstd tar:tar rsync:rsync
-        sshd:openssh-server ssh:openssh-client scp:openssh-client)
+        sshd:openssh-server ssh:openssh-client scp:openssh-client
+        setfacl:acl getfattr:attr)
 missing=()
 for pair in "${wanted[@]}"; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")

@@ -72,3 +72,102 @@ pub struct Ssh {
     #[arg(long, hide = true)]
     pub ssh_serve: bool,
 }
+
+/// rsync's attribute flags (`-a -p -t -l -g -H -X -A -D --numeric-ids`): what
+/// `send` keeps, and what a pull over ssh asks the remote sender to keep.
+/// `-o/--owner` is each command's own (`recv -o` is its output).
+#[derive(clap::Args, Clone, Copy, Debug, Default)]
+pub struct Attributes {
+    /// Archive mode, as rsync's -a: -rlptgoD (add -H -X -A for hard links,
+    /// xattrs and ACLs)
+    #[arg(short = 'a', long)]
+    pub archive: bool,
+    /// Keep the set-uid, set-gid and sticky bits too, where the session has a
+    /// secret (modes travel anyway; -a implies it)
+    #[arg(short = 'p', long)]
+    pub perms: bool,
+    /// Keep modification times (accepted for rsync habits: they always travel)
+    #[arg(short = 't', long)]
+    pub times: bool,
+    /// Copy symlinks as symlinks (accepted for rsync habits: they always are)
+    #[arg(short = 'l', long)]
+    pub links: bool,
+    /// Keep the group, by name (as root any group; else one the receiving
+    /// user is in)
+    #[arg(short = 'g', long)]
+    pub group: bool,
+    /// Owners and groups by number, not by name
+    #[arg(long)]
+    pub numeric_ids: bool,
+    /// Names of one file arrive as hard links of one another, the file sent once
+    #[arg(short = 'H', long)]
+    pub hard_links: bool,
+    /// Keep extended attributes (user.*, and trusted.* and security.* as root)
+    #[arg(short = 'X', long)]
+    pub xattrs: bool,
+    /// Keep POSIX ACLs, named users and groups mapped by name
+    #[arg(short = 'A', long)]
+    pub acls: bool,
+    /// Keep devices (made where the receiver is root) and FIFOs and sockets:
+    /// --devices --specials
+    #[arg(short = 'D')]
+    pub devices_and_specials: bool,
+    /// Keep block and character devices
+    #[arg(long)]
+    pub devices: bool,
+    /// Keep FIFOs and sockets
+    #[arg(long)]
+    pub specials: bool,
+}
+
+impl Attributes {
+    /// What the sender keeps, with `owner` (`-o/--owner`) given or not.
+    pub fn keep(&self, owner: bool) -> zcopy_wire::attrs::Keep {
+        let mut keep = zcopy_wire::attrs::Keep::default();
+        keep.owner = owner || self.archive;
+        keep.group = self.group || self.archive;
+        keep.numeric_ids = self.numeric_ids;
+        keep.hard_links = self.hard_links;
+        keep.xattrs = self.xattrs;
+        keep.acls = self.acls;
+        keep.devices = self.devices || self.devices_and_specials || self.archive;
+        keep.specials = self.specials || self.devices_and_specials || self.archive;
+        keep
+    }
+
+    /// Whether the set-uid, set-gid and sticky bits are kept (`-p`, `-a`).
+    pub fn special_bits(&self) -> bool {
+        self.perms || self.archive
+    }
+
+    /// The flags that say the same to a remote `zcopy send`.
+    pub fn remote_args(&self, owner: bool) -> Vec<OsString> {
+        let keep = self.keep(owner);
+        let flags = [
+            (keep.owner, "--owner"),
+            (keep.group, "--group"),
+            (keep.numeric_ids, "--numeric-ids"),
+            (keep.hard_links, "--hard-links"),
+            (keep.xattrs, "--xattrs"),
+            (keep.acls, "--acls"),
+            (keep.devices, "--devices"),
+            (keep.specials, "--specials"),
+            (self.special_bits(), "--perms"),
+        ];
+        flags
+            .into_iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, flag)| OsString::from(flag))
+            .collect()
+    }
+}
+
+/// `--protocol N`: speak an older framed protocol, as an older zcopy would
+/// (tests of mixed versions).
+#[derive(clap::Args, Clone, Copy, Debug)]
+pub struct Protocol {
+    /// The framed protocol version to greet with (2 or 3)
+    #[arg(long, hide = true, default_value_t = zcopy_wire::frame::VERSION,
+          value_parser = clap::value_parser!(u8).range(i64::from(zcopy_wire::frame::MIN_VERSION)..=i64::from(zcopy_wire::frame::VERSION)))]
+    pub protocol: u8,
+}

@@ -5,6 +5,7 @@ use serde_json::{json, Map, Value};
 use zcopy::{Report, Rusage};
 
 use zcopy::size::human;
+use zcopy_wire::compress;
 use zcopy_wire::delta::Counts;
 
 /// A finished transfer: the engine's report, the whole job's wall time (with
@@ -126,5 +127,35 @@ pub fn delta_words(counts: &Counts, cloned: bool) -> String {
         "; delta: {} literal, {} referenced{cloned}",
         human(counts.literal),
         human(counts.referenced)
+    )
+}
+
+/// What `-z` did, for `--json`: `tried` (bytes offered to zstd), `bytes` (of
+/// those, the bytes that went compressed), `wire` (what those took on the wire),
+/// `saved` (`bytes - wire`) and the zstd `levels` used (lowest, highest).
+pub fn compressed_json(c: &compress::Counts) -> Value {
+    let mut out = json!({
+        "tried": c.tried,
+        "bytes": c.packed,
+        "wire": c.wire,
+        "saved": c.saved(),
+    });
+    if let Some((lo, hi)) = c.levels {
+        out["levels"] = json!([lo, hi]);
+    }
+    out
+}
+
+/// The same for the summary line: "; compressed: 190 MiB into 41 MiB (zstd 3..9)".
+pub fn compressed_words(c: &compress::Counts) -> String {
+    let levels = match c.levels {
+        Some((lo, hi)) if lo == hi => format!(" (zstd {lo})"),
+        Some((lo, hi)) => format!(" (zstd {lo}..{hi})"),
+        None => String::new(),
+    };
+    format!(
+        "; compressed: {} into {}{levels}",
+        human(c.packed),
+        human(c.wire)
     )
 }

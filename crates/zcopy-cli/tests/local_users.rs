@@ -1,7 +1,8 @@
 //! Another local user against a receiver or server on loopback: every local account
 //! reaches 127.0.0.1, so without a secret (or `--auth-file`) only the receiver's own
 //! user and root are let in, and no set-uid, set-gid or sticky bit lands unless a
-//! sender that proved the secret asked for it (`send --keep-setuid`). The other user
+//! sender that proved the secret asked for it (`send --keep-setuid`), and a set-uid
+//! bit only on a file that keeps its owner (`-o`) and is not root's. The other user
 //! is `nobody`, through `setpriv`; those tests need root and skip without it.
 
 mod common;
@@ -160,8 +161,19 @@ fn with_a_secret_another_user_sends_but_special_bits_need_keep_setuid() {
     };
     send(&[]);
     assert_eq!(mode_of(&out.path().join("prog")), 0o755);
+    // Its owner not kept, the program would be root's: the bits do not land.
     send(&["--keep-setuid"]);
+    assert_eq!(mode_of(&out.path().join("prog")), 0o755);
+    // Root's own set-uid program, from another user: not root's again here.
+    send(&["--keep-setuid", "-og"]);
+    assert_eq!(mode_of(&out.path().join("prog")), 0o755);
+    // The sender's own program, its owner kept: the bits land, on nobody's file.
+    std::os::unix::fs::chown(&prog, Some(65534), Some(65534)).unwrap();
+    std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o6755)).unwrap();
+    send(&["--keep-setuid", "-og"]);
+    let landed = std::fs::metadata(out.path().join("prog")).unwrap();
     assert_eq!(mode_of(&out.path().join("prog")), 0o6755);
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&landed), 65534);
 }
 
 #[test]

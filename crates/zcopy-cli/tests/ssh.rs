@@ -278,3 +278,39 @@ fn a_remote_receiver_out_of_space_fails_and_leaves_no_file_under_its_name() {
         names_in(&small)
     );
 }
+
+#[test]
+fn attribute_flags_reach_the_remote_side_both_ways() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(sshd) = Sshd::start(dir.path(), "ssh attributes") else {
+        return;
+    };
+    let src = tree(dir.path());
+    std::fs::hard_link(src.join("small"), src.join("sub/small-again")).unwrap();
+    let xattr = rustix::fs::XattrFlags::empty();
+    rustix::fs::setxattr(src.join("small").as_path(), "user.k", b"v", xattr).unwrap();
+    let linked = |root: &Path| {
+        use std::os::unix::fs::MetadataExt;
+        let a = std::fs::metadata(root.join("small")).unwrap();
+        let b = std::fs::metadata(root.join("sub/small-again")).unwrap();
+        let mut v = [0u8; 8];
+        let n = rustix::fs::getxattr(root.join("small").as_path(), "user.k", &mut v[..]).unwrap();
+        assert_eq!(&v[..n], b"v");
+        assert_eq!(a.ino(), b.ino());
+    };
+    let pushed = dir.path().join("pushed");
+    let dest = os(&[b"127.0.0.1:", pushed.as_os_str().as_encoded_bytes(), b"/"]);
+    ok(&over(
+        &sshd,
+        &["send".into(), "-aHX".into(), src.clone().into(), dest],
+    ));
+    linked(&pushed.join("src"));
+    let pulled = dir.path().join("pulled");
+    let from = os(&[b"127.0.0.1:", src.as_os_str().as_encoded_bytes()]);
+    let to = os(&[pulled.as_os_str().as_encoded_bytes(), b"/"]);
+    ok(&over(
+        &sshd,
+        &["recv".into(), "-aHX".into(), from, "-o".into(), to],
+    ));
+    linked(&pulled.join("src"));
+}

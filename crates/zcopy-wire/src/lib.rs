@@ -6,7 +6,8 @@
 //! sockets of a transfer ([`net`]), what it tells a watcher
 //! ([`observe`]) and its stop signals ([`signal`]).
 //! ssh as the way in: starting the other side and hearing where to connect
-//! ([`remote`]).
+//! ([`remote`]). Owners, groups, xattrs, ACLs read and set ([`attrs`]).
+//! Blocks compressed on the wire (`send -z`, [`compress`]).
 //!
 //! No command-line types and no exit codes live here: errors are typed
 //! ([`Error`]), their text names the file or the rule that refused it, and the
@@ -18,6 +19,8 @@
     clippy::undocumented_unsafe_blocks
 )]
 
+pub mod attrs;
+pub mod compress;
 pub mod delta;
 pub mod error;
 pub mod filter;
@@ -33,7 +36,7 @@ pub mod send;
 // Signal masks, which rustix does not wrap.
 #[allow(unsafe_code)]
 pub mod signal;
-// setsockopt for kTLS, which rustix does not wrap.
+// setsockopt for kTLS and the user and group databases, which rustix does not wrap.
 #[allow(unsafe_code)]
 mod sys;
 pub mod tls;

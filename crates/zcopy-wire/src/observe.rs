@@ -21,6 +21,12 @@ pub trait Observer: Send + Sync {
         let _ = line;
     }
 
+    /// Something the user should know that does not stop the session, one line
+    /// (a receiver too old for the attributes asked for).
+    fn warning(&self, text: &str) {
+        let _ = text;
+    }
+
     /// The receiver put the file `path` in place.
     fn landed(&self, path: &str) {
         let _ = path;

@@ -32,6 +32,18 @@ pub fn admit(local: SocketAddr, peer: SocketAddr) -> io::Result<()> {
     }
 }
 
+/// The uid that owns the socket of `peer`, connected to our `local` address
+/// over loopback; `None` off loopback or where the kernel does not say.
+pub fn uid(local: SocketAddr, peer: SocketAddr) -> Option<u32> {
+    if !plain(peer.ip()).is_loopback() {
+        return None;
+    }
+    match owner(local, peer) {
+        Ok(Owner::Uid(uid)) => Some(uid),
+        _ => None,
+    }
+}
+
 /// What the kernel's TCP tables say about the peer's socket.
 #[derive(Debug, PartialEq, Eq)]
 enum Owner {

@@ -1,4 +1,4 @@
-//! The framed protocol of `send` and `recv` (without `--raw`), version 2.
+//! The framed protocol of `send` and `recv` (without `--raw`), version 3.
 //!
 //! ```text
 //! sender → receiver   greeting  "ZCPY" version:u8 caps:u32 session:u64
@@ -13,7 +13,9 @@
 //! the block digests in block order; the receiver checks every block as it arrives
 //! and the file digest at END, then renames the file into place and answers OK.
 //! Extra connections of a session (`-j N`) send a greeting with the session number
-//! the first connection was given, and carry only DATA and HOLE messages.
+//! the first connection was given, and carry only DATA, PACKED and HOLE messages.
+//! With `send -z`, a block that compresses goes as PACKED instead of DATA (and a
+//! delta's chunk instead of LITERAL), to a receiver with [`CAP_COMPRESS`] only.
 //!
 //! The receiver answers a file sent with `ASK` with HAVE: the blocks it already holds
 //! from an interrupted transfer (or the whole file), so the sender sends only the
@@ -22,15 +24,23 @@
 //! there has that digest too. Any error ends the session with ERR and its reason, which the sender
 //! prints. The greeting's capability bits leave room for later steps (authentication
 //! will be one); a side ignores bits it does not know.
+//!
+//! Versions: each side greets with the highest it speaks, and the session speaks
+//! the lower of the two ([`negotiate`]), down to [`MIN_VERSION`]. Version 3 adds
+//! an entry's attributes ([`Attrs`]: owner, group, xattrs, ACLs, a device's
+//! number) and the entry kinds of FIFOs, sockets, devices and hard links; a
+//! version 2 peer gets none of them (the sender says so once).
 
 use std::io;
 
+mod attrs;
 mod digest;
 mod greeting;
 mod mirror;
 mod path;
 mod reader;
 
+pub use attrs::{AclEntry, Attrs, Id, ACL_GROUP, ACL_USER};
 pub use digest::{file_digest, zeros_digest};
 pub use greeting::Greeting;
 pub use mirror::{names_messages, Mirror};
@@ -41,10 +51,29 @@ pub use reader::Reader;
 pub const MAGIC: &[u8; 4] = b"ZCPY";
 
 /// This protocol's version; the receiver answers with the version it speaks.
-pub const VERSION: u8 = 2;
+pub const VERSION: u8 = 3;
+
+/// The oldest version this implementation still speaks.
+pub const MIN_VERSION: u8 = 2;
+
+/// The version a session between a side speaking `ours` and one speaking
+/// `theirs` speaks: the lower one, `None` below [`MIN_VERSION`].
+pub fn negotiate(ours: u8, theirs: u8) -> Option<u8> {
+    Some(ours.min(theirs)).filter(|&v| v >= MIN_VERSION)
+}
 
 /// The greeting's capability bits this implementation has.
-pub const CAPS: u32 = CAP_RESUME | CAP_STREAMS | CAP_MIRROR | CAP_DELTA;
+pub const CAPS: u32 = CAP_RESUME | CAP_STREAMS | CAP_MIRROR | CAP_DELTA | CAP_ATTRS | CAP_COMPRESS;
+
+/// The capability bits of `version` (a side speaking 2 has no [`CAP_ATTRS`],
+/// nor [`CAP_COMPRESS`], which came with 3).
+pub fn caps_of(version: u8) -> u32 {
+    if version >= 3 {
+        CAPS
+    } else {
+        CAPS & !CAP_ATTRS & !CAP_COMPRESS
+    }
+}
 /// The receiver keeps partial files and answers ASK with HAVE.
 pub const CAP_RESUME: u32 = 1;
 /// The receiver accepts extra connections joining a session.
@@ -54,6 +83,12 @@ pub const CAP_MIRROR: u32 = 4;
 /// The receiver answers a FILE sent with `delta` and held in an older version
 /// with SIG, and builds the file from COPY and LITERAL (see [`crate::delta`]).
 pub const CAP_DELTA: u32 = 8;
+/// Version 3: the receiver takes [`Attrs`] and the entry kinds beyond file,
+/// directory and symlink.
+pub const CAP_ATTRS: u32 = 16;
+/// The receiver takes PACKED: a DATA block or a LITERAL chunk compressed with
+/// zstd (see [`crate::compress`]).
+pub const CAP_COMPRESS: u32 = 32;
 
 /// The reason a receiver that requires a secret gives a sender that has none.
 pub const NEEDS_SECRET: &str = "this receiver requires a secret: run send as the line `zcopy recv` printed says (ZCOPY_SECRET=... zcopy send --fingerprint ...)";
@@ -80,6 +115,27 @@ pub enum EntryKind {
     Dir = 1,
     /// A symbolic link: its target is in the entry.
     Symlink = 2,
+    /// A FIFO (`-D`, version 3).
+    Fifo = 3,
+    /// A Unix socket (`-D`, version 3).
+    Socket = 4,
+    /// A character device, its number in [`Attrs::rdev`] (`-D`, version 3).
+    CharDevice = 5,
+    /// A block device, its number in [`Attrs::rdev`] (`-D`, version 3).
+    BlockDevice = 6,
+    /// Another name of a file sent before (`-H`, version 3): `target` is that
+    /// file's path.
+    HardLink = 7,
+}
+
+impl EntryKind {
+    /// A FIFO, a socket or a device: made with mknod, no content.
+    pub fn is_special(self) -> bool {
+        matches!(
+            self,
+            EntryKind::Fifo | EntryKind::Socket | EntryKind::CharDevice | EntryKind::BlockDevice
+        )
+    }
 }
 
 /// The read, write and execute bits of a mode: what an entry keeps unless its
@@ -111,11 +167,19 @@ pub struct Entry {
     pub digest: Option<u128>,
     /// With `ask`: an older version in place may be answered with SIG (delta).
     pub delta: bool,
+    /// With `delta`: rewrite the old version in place rather than build the new
+    /// file beside it (`--inplace`; the plan only references bytes at or after
+    /// their new place).
+    pub inplace: bool,
     /// The path relative to the receiver's directory, `/`-separated: bytes, as
     /// Linux names are (see [`shown`] for messages).
     pub path: Vec<u8>,
-    /// A symlink's target, as it is (never followed by the receiver).
+    /// A symlink's target, as it is (never followed by the receiver); a hard
+    /// link's first name.
     pub target: Vec<u8>,
+    /// Owner, group, xattrs, ACLs, a device's number: what the sender was asked
+    /// to keep (version 3; empty otherwise). Boxed: most entries carry none.
+    pub attrs: Box<Attrs>,
 }
 
 /// How much of a file the receiver already holds.
@@ -215,6 +279,21 @@ pub enum Msg {
         /// Bytes that follow.
         len: u32,
     },
+    /// Sender (to a receiver with [`CAP_COMPRESS`]): a DATA block or a LITERAL
+    /// chunk of `len` bytes at `offset`, compressed: `packed` bytes of one zstd
+    /// frame follow, then for a block the XXH3-128 of its `len` bytes.
+    Packed {
+        /// The entry's number.
+        id: u32,
+        /// Where the bytes go in the file.
+        offset: u64,
+        /// How many bytes they decompress to.
+        len: u32,
+        /// How many compressed bytes follow (fewer than `len`).
+        packed: u32,
+        /// A delta's literal chunk (no digest follows), not a DATA block.
+        literal: bool,
+    },
     /// Receiver: the file is verified and under its real name.
     Ok {
         /// The entry's number.
@@ -255,7 +334,9 @@ impl Msg {
                     u8::from(e.ask)
                         | u8::from(e.complete_ok) << 1
                         | u8::from(e.digest.is_some()) << 2
-                        | u8::from(e.delta) << 3,
+                        | u8::from(e.delta) << 3
+                        | u8::from(!e.attrs.is_empty()) << 4
+                        | u8::from(e.inplace) << 5,
                 );
                 for text in [&e.path, &e.target] {
                     out.extend_from_slice(&(text.len() as u16).to_be_bytes());
@@ -264,6 +345,9 @@ impl Msg {
                 // After the names: a receiver without CAP_MIRROR ignores it.
                 if let Some(d) = e.digest {
                     out.extend_from_slice(&d.to_be_bytes());
+                }
+                if !e.attrs.is_empty() {
+                    e.attrs.encode(out);
                 }
                 b'F'
             }
@@ -315,6 +399,20 @@ impl Msg {
                 out.extend_from_slice(&len.to_be_bytes());
                 b'L'
             }
+            Msg::Packed {
+                id,
+                offset,
+                len,
+                packed,
+                literal,
+            } => {
+                out.extend_from_slice(&id.to_be_bytes());
+                out.extend_from_slice(&offset.to_be_bytes());
+                out.extend_from_slice(&len.to_be_bytes());
+                out.extend_from_slice(&packed.to_be_bytes());
+                out.push(u8::from(*literal));
+                b'P'
+            }
             Msg::Ok { id } => {
                 out.extend_from_slice(&id.to_be_bytes());
                 b'K'
@@ -353,6 +451,11 @@ impl Msg {
                     0 => EntryKind::File,
                     1 => EntryKind::Dir,
                     2 => EntryKind::Symlink,
+                    3 => EntryKind::Fifo,
+                    4 => EntryKind::Socket,
+                    5 => EntryKind::CharDevice,
+                    6 => EntryKind::BlockDevice,
+                    7 => EntryKind::HardLink,
                     k => return Err(invalid(&format!("unknown entry kind {k}"))),
                 };
                 let mode = b.u32()?;
@@ -367,10 +470,18 @@ impl Msg {
                 } else {
                     None
                 };
+                let attrs = if flags & 16 != 0 {
+                    Box::new(Attrs::decode(&mut b)?)
+                } else {
+                    Box::default()
+                };
                 if !BLOCK_RANGE.contains(&block) {
                     return Err(invalid(&format!("block size {block} out of range")));
                 }
                 check_path(&path)?;
+                if kind == EntryKind::HardLink {
+                    check_path(&target)?;
+                }
                 Msg::File(Entry {
                     id,
                     kind,
@@ -382,8 +493,10 @@ impl Msg {
                     complete_ok: flags & 2 != 0,
                     digest,
                     delta: flags & 8 != 0,
+                    inplace: flags & 32 != 0,
                     path,
                     target,
+                    attrs,
                 })
             }
             b'D' | b'Z' => {
@@ -425,6 +538,13 @@ impl Msg {
                 id: b.u32()?,
                 offset: b.u64()?,
                 len: b.u32()?,
+            },
+            b'P' => Msg::Packed {
+                id: b.u32()?,
+                offset: b.u64()?,
+                len: b.u32()?,
+                packed: b.u32()?,
+                literal: b.u8()? != 0,
             },
             b'K' => Msg::Ok { id: b.u32()? },
             b'X' => Msg::Err {

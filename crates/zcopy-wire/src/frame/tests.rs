@@ -22,14 +22,76 @@ fn messages_round_trip() {
         ask: true,
         complete_ok: true,
         delta: true,
+        inplace: true,
         digest: Some(u128::MAX / 3),
         path: "a/b c/é".into(),
         target: "../x".into(),
+        attrs: Box::default(),
+    }));
+    round_trip(Msg::File(Entry {
+        id: 8,
+        kind: EntryKind::CharDevice,
+        mode: 0o4755,
+        mtime: (1, 2),
+        size: None,
+        block: BLOCK,
+        ask: false,
+        complete_ok: false,
+        delta: false,
+        inplace: false,
+        digest: None,
+        path: b"dev/bad\xffnull".to_vec(),
+        target: Vec::new(),
+        attrs: Box::new(Attrs {
+            owner: Some(Id {
+                id: 1000,
+                name: b"al\xffice".to_vec(),
+            }),
+            group: Some(Id {
+                id: 7,
+                name: Vec::new(),
+            }),
+            rdev: Some(0x0103),
+            xattrs: Some(vec![
+                (b"user.a".to_vec(), vec![0, 1, 2]),
+                (b"user.b".to_vec(), Vec::new()),
+            ]),
+            acl: Some(vec![
+                AclEntry {
+                    tag: 1,
+                    perm: 7,
+                    who: None,
+                },
+                AclEntry {
+                    tag: ACL_USER,
+                    perm: 5,
+                    who: Some(Id {
+                        id: 1,
+                        name: b"daemon".to_vec(),
+                    }),
+                },
+            ]),
+            default_acl: Some(Vec::new()),
+        }),
     }));
     round_trip(Msg::Data {
         id: 1,
         offset: 5 << 32,
         len: 9,
+    });
+    round_trip(Msg::Packed {
+        id: 2,
+        offset: 4 << 20,
+        len: 4 << 20,
+        packed: 1234,
+        literal: false,
+    });
+    round_trip(Msg::Packed {
+        id: 9,
+        offset: 77,
+        len: 65536,
+        packed: 3,
+        literal: true,
     });
     round_trip(Msg::Hole {
         id: 1,
@@ -149,9 +211,11 @@ fn corrupted_sessions_never_panic() {
         ask: true,
         complete_ok: false,
         delta: false,
+        inplace: false,
         digest: None,
         path: "d/a.txt".into(),
         target: Vec::new(),
+        attrs: Box::default(),
     })
     .encode(&mut session);
     Msg::Data {
@@ -192,4 +256,38 @@ fn have_bits() {
     let h = Have::Blocks(vec![0b1000_0001, 0b1]);
     assert!(h.holds(0) && h.holds(7) && h.holds(8));
     assert!(!h.holds(1) && !h.holds(9) && !h.holds(100));
+}
+
+#[test]
+fn the_lower_version_wins_down_to_the_oldest_spoken() {
+    assert_eq!(negotiate(VERSION, 2), Some(2));
+    assert_eq!(negotiate(2, VERSION), Some(2));
+    assert_eq!(negotiate(VERSION, VERSION + 5), Some(VERSION));
+    assert_eq!(negotiate(VERSION, 1), None);
+    assert_eq!(caps_of(2) & CAP_ATTRS, 0);
+    assert_ne!(caps_of(VERSION) & CAP_ATTRS, 0);
+}
+
+#[test]
+fn a_hard_link_to_a_path_that_leaves_the_directory_is_refused() {
+    let mut bytes = Vec::new();
+    Msg::File(Entry {
+        id: 1,
+        kind: EntryKind::HardLink,
+        mode: 0o644,
+        mtime: (0, 0),
+        size: None,
+        block: BLOCK,
+        ask: false,
+        complete_ok: false,
+        delta: false,
+        inplace: false,
+        digest: None,
+        path: b"a".to_vec(),
+        target: b"../etc/passwd".to_vec(),
+        attrs: Box::default(),
+    })
+    .encode(&mut bytes);
+    let err = Reader::new(&bytes[..]).next().unwrap_err();
+    assert!(err.to_string().contains("refused file name"), "{err}");
 }

@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
@@ -21,6 +21,7 @@ use std::time::Duration;
 use rustix::fs::{AtFlags, Mode, OFlags};
 use rustix::io::Errno;
 
+use crate::attrs::Landing;
 use crate::frame::{self, Entry, Have};
 
 mod in_place;
@@ -98,7 +99,10 @@ impl Partial {
             ));
         }
         let nblocks = nblocks as usize;
-        if entry.ask && entry.complete_ok && same_file_in_place(&dir, &name, &entry) {
+        if entry.ask
+            && entry.complete_ok
+            && same_file_in_place(&dir, &name, &entry, Some(&root.landing))
+        {
             let file = File::from(rustix::fs::openat(
                 &*dir,
                 name.as_slice(),
@@ -209,7 +213,7 @@ impl Partial {
                 ),
             )
         };
-        if offset % block != 0 || u64::from(len) > block || len == 0 {
+        if !offset.is_multiple_of(block) || u64::from(len) > block || len == 0 {
             return Err(bad("is not a block"));
         }
         if let Some(size) = self.entry.size {
@@ -250,8 +254,15 @@ impl Partial {
 
     /// Waits until every block of a `size`-byte file is verified (blocks of one
     /// file may arrive on several connections), then checks the file digest, sets
-    /// mode and mtime and renames the file into place.
-    pub fn finish(&self, size: u64, digest: u128, wait: Duration) -> io::Result<()> {
+    /// the attributes `landing` may set, mode and mtime, and renames the file
+    /// into place.
+    pub fn finish(
+        &self,
+        landing: &Landing,
+        size: u64,
+        digest: u128,
+        wait: Duration,
+    ) -> io::Result<()> {
         let block = u64::from(self.entry.block);
         let nblocks = size.div_ceil(block) as usize;
         if self.entry.size.is_some_and(|s| s != size) {
@@ -294,7 +305,7 @@ impl Partial {
         if self.set_len.load(Ordering::Relaxed) {
             self.file.set_len(size)?;
         }
-        rustix::fs::fchmod(&self.file, Mode::from_raw_mode(self.entry.mode & 0o7777))?;
+        landing.apply(self.file.as_fd(), &self.entry)?;
         rustix::fs::futimens(&self.file, &times(self.entry.mtime))?;
         if !self.named {
             let fd = format!("/proc/self/fd/{}", self.file.as_raw_fd());

@@ -5,11 +5,14 @@ use std::fs::File;
 use std::io;
 use std::sync::{Arc, Mutex};
 
-use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags, Timespec, Timestamps};
+use std::os::fd::AsFd;
+
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags, Timespec, Timestamps};
 use rustix::io::Errno;
 
 use super::part_name;
-use crate::frame;
+use crate::attrs::Landing;
+use crate::frame::{self, Entry, EntryKind};
 
 /// The output directory, and the directories entries landed in last.
 pub struct Root {
@@ -18,6 +21,8 @@ pub struct Root {
     /// `-o FILE`: the one file of the transfer lands under this name.
     single: Option<Vec<u8>>,
     recent: Mutex<Vec<(Vec<u8>, Arc<File>)>>,
+    /// What this receiver may set of an entry's attributes.
+    pub landing: Landing,
 }
 
 /// Directories kept open for the entries that follow (trees arrive directory by
@@ -38,6 +43,7 @@ impl Root {
             path: dir_path.to_path_buf(),
             single,
             recent: Mutex::new(Vec::new()),
+            landing: Landing::new(),
         })
     }
 
@@ -131,39 +137,100 @@ impl Root {
         }
     }
 
-    /// Sets a directory's mode and mtime, after its content arrived (adding entries
-    /// changes a directory's mtime).
-    pub fn finish_dir(&self, rel: &[u8], mode: u32, mtime: (i64, u32)) -> io::Result<()> {
-        let (dir, name) = self.parent_of(rel)?;
-        rustix::fs::chmodat(
+    /// Sets a directory's attributes, mode and mtime, after its content arrived
+    /// (adding entries changes a directory's mtime).
+    pub fn finish_dir(&self, entry: &Entry) -> io::Result<()> {
+        let (dir, name) = self.parent_of(&entry.path)?;
+        let fd = rustix::fs::openat(
             &*dir,
             name.as_slice(),
-            Mode::from_raw_mode(mode & 0o7777),
-            AtFlags::empty(),
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
         )?;
-        rustix::fs::utimensat(
-            &*dir,
-            name.as_slice(),
-            &times(mtime),
-            AtFlags::SYMLINK_NOFOLLOW,
-        )?;
+        self.landing.apply(fd.as_fd(), entry)?;
+        rustix::fs::futimens(&fd, &times(entry.mtime))?;
         Ok(())
     }
 
-    /// Creates symlink `rel` pointing at `target` (replacing what was there, atomically).
-    pub fn symlink(&self, rel: &[u8], target: &[u8], mtime: (i64, u32)) -> io::Result<()> {
-        let (dir, name) = self.parent_of(rel)?;
+    /// Creates symlink `entry.path` pointing at `entry.target`, with its owner
+    /// and mtime (replacing what was there, atomically).
+    pub fn symlink(&self, entry: &Entry) -> io::Result<()> {
+        let (dir, name) = self.parent_of(&entry.path)?;
         let temp = part_name(&name, "link");
         let _ = rustix::fs::unlinkat(&*dir, temp.as_slice(), AtFlags::empty());
-        rustix::fs::symlinkat(target, &*dir, temp.as_slice())?;
-        rustix::fs::utimensat(
+        rustix::fs::symlinkat(entry.target.as_slice(), &*dir, temp.as_slice())?;
+        self.settle_temp(&dir, &temp, &name, entry)
+    }
+
+    /// Makes the FIFO, socket or device `entry` (`-D`), with its attributes,
+    /// under a temporary name, then renames it over what was there.
+    pub fn special(&self, entry: &Entry) -> io::Result<()> {
+        let (dir, name) = self.parent_of(&entry.path)?;
+        let kind = match entry.kind {
+            EntryKind::Fifo => FileType::Fifo,
+            EntryKind::Socket => FileType::Socket,
+            EntryKind::CharDevice => FileType::CharacterDevice,
+            _ => FileType::BlockDevice,
+        };
+        let temp = part_name(&name, "special");
+        let _ = rustix::fs::unlinkat(&*dir, temp.as_slice(), AtFlags::empty());
+        let rdev = entry.attrs.rdev.unwrap_or(0);
+        rustix::fs::mknodat(
             &*dir,
             temp.as_slice(),
-            &times(mtime),
-            AtFlags::SYMLINK_NOFOLLOW,
+            kind,
+            Mode::from_raw_mode(0o600),
+            rdev,
         )?;
-        rustix::fs::renameat(&*dir, temp.as_slice(), &*dir, name.as_slice())?;
-        Ok(())
+        self.settle_temp(&dir, &temp, &name, entry)
+    }
+
+    /// A symlink or a special file made under `temp`: its attributes and
+    /// mtime, then its real name (removed if any of it fails).
+    fn settle_temp(&self, dir: &File, temp: &[u8], name: &[u8], entry: &Entry) -> io::Result<()> {
+        let settled = (|| {
+            let fd = rustix::fs::openat(
+                dir,
+                temp,
+                OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?;
+            self.landing.apply(fd.as_fd(), entry)?;
+            rustix::fs::utimensat(dir, temp, &times(entry.mtime), AtFlags::SYMLINK_NOFOLLOW)?;
+            rustix::fs::renameat(dir, temp, dir, name)?;
+            Ok(())
+        })();
+        if settled.is_err() {
+            let _ = rustix::fs::unlinkat(dir, temp, AtFlags::empty());
+        }
+        settled
+    }
+
+    /// Makes `entry.path` another name of `entry.target` (`-H`), unless it is
+    /// one already; returns whether it was made.
+    pub fn hard_link(&self, entry: &Entry) -> io::Result<bool> {
+        let (to_dir, to_name) = self.parent_of(&entry.target)?;
+        let (dir, name) = self.parent_of(&entry.path)?;
+        let first = rustix::fs::statat(&*to_dir, to_name.as_slice(), AtFlags::SYMLINK_NOFOLLOW)?;
+        if let Ok(st) = rustix::fs::statat(&*dir, name.as_slice(), AtFlags::SYMLINK_NOFOLLOW) {
+            if (st.st_dev, st.st_ino) == (first.st_dev, first.st_ino) {
+                return Ok(false);
+            }
+        }
+        let temp = part_name(&name, "link");
+        let _ = rustix::fs::unlinkat(&*dir, temp.as_slice(), AtFlags::empty());
+        rustix::fs::linkat(
+            &*to_dir,
+            to_name.as_slice(),
+            &*dir,
+            temp.as_slice(),
+            AtFlags::empty(),
+        )?;
+        if let Err(e) = rustix::fs::renameat(&*dir, temp.as_slice(), &*dir, name.as_slice()) {
+            let _ = rustix::fs::unlinkat(&*dir, temp.as_slice(), AtFlags::empty());
+            return Err(e.into());
+        }
+        Ok(true)
     }
 }
 

@@ -18,6 +18,18 @@ impl Receiver {
     /// loopback peer must be this user or root ([`peer_owner`]).
     pub fn admit(&self, stream: TcpStream, peer: SocketAddr) -> Result<TcpStream> {
         let tls = self.tls.as_ref().filter(|_| !self.config.raw);
+        // Read now, from the TCP socket: over TLS the session may read a pump's.
+        if let Some(uid) = stream
+            .local_addr()
+            .ok()
+            .filter(|_| !self.config.raw)
+            .and_then(|local| peer_owner::uid(local, peer))
+        {
+            self.local_peers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(peer, uid);
+        }
         // First of all: a peer that sends and closes at once leaves no owner to read.
         if tls.is_none() && !self.config.any_local_user {
             self.refuse_other_user(&stream, peer)?;

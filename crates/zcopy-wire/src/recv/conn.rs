@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use zcopy::engine::direct::AlignedBuf;
 use zcopy::{Engine, EngineChoice, Report, Syscalls};
 
+use crate::compress::Unpacker;
 use crate::error::{fail, Context, Error, Result};
 use crate::frame::{self, EntryKind, Greeting, Have, Msg, Reader};
 use crate::net;
@@ -34,6 +35,11 @@ pub(super) struct Conn<'a> {
     pub(super) engine: Engine,
     pub(super) syscalls: Syscalls,
     pub(super) started: Instant,
+    /// The peer is a local user other than root (read from the kernel's TCP
+    /// table when it was admitted): nothing it sends lands with root's privileges.
+    local_peer_not_root: bool,
+    /// Made at the first PACKED message.
+    unpacker: Option<Unpacker>,
 }
 
 impl<'a> Conn<'a> {
@@ -67,13 +73,32 @@ impl<'a> Conn<'a> {
             engine,
             syscalls: Syscalls::default(),
             started: Instant::now(),
+            local_peer_not_root: job
+                .local_peers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&peer)
+                .is_some_and(|uid| uid != 0),
+            unpacker: None,
         })
     }
 
+    /// The bytes of a PACKED message: its `packed` bytes read and decompressed
+    /// into the `len` bytes they stand for.
+    pub(super) fn unpack(&mut self, packed: u32, len: u32) -> std::io::Result<&[u8]> {
+        if self.unpacker.is_none() {
+            self.unpacker = Some(Unpacker::new()?);
+        }
+        let unpacker = self.unpacker.as_mut().expect("made above");
+        self.syscalls.count(zcopy::Syscall::Read);
+        unpacker.unpack(&mut self.reader, packed, len)
+    }
+
     pub(super) fn send_greeting(&mut self, session: u64) -> Result<()> {
+        let version = self.job.config.protocol;
         let g = Greeting {
-            version: frame::VERSION,
-            caps: frame::CAPS,
+            version,
+            caps: frame::caps_of(version),
             session,
         };
         (&*self.stream)
@@ -165,6 +190,8 @@ impl<'a> Conn<'a> {
     ) -> Result<u64> {
         let mut files = 0u64;
         let mut dirs = Vec::new();
+        // Hard links are made once every file has landed: their first name is there.
+        let mut links = Vec::new();
         let mut pending: HashMap<u32, Small> = HashMap::new();
         let mut deltas: HashMap<u32, Incoming> = HashMap::new();
         let mut in_flight = 0u64;
@@ -193,6 +220,9 @@ impl<'a> Conn<'a> {
                     // secret: any local user reaches a loopback receiver.
                     if self.job.tls.is_none() {
                         entry.mode &= frame::PERMISSION_BITS;
+                    }
+                    if self.local_peer_not_root && root.landing.is_root() {
+                        no_root_privileges(&mut entry, &root.landing.ids);
                     }
                     let path = frame::shown(&entry.path).into_owned();
                     if root.is_single() && (announced > 0 || entry.kind != EntryKind::File) {
@@ -241,8 +271,25 @@ impl<'a> Conn<'a> {
                             dirs.push(entry);
                         }
                         EntryKind::Symlink => {
-                            root.symlink(&entry.path, &entry.target, entry.mtime)
+                            root.symlink(&entry)
                                 .with_context(|| format!("{path}: cannot create the symlink"))?;
+                            files += 1;
+                        }
+                        EntryKind::HardLink => links.push(entry),
+                        // As rsync: only root makes devices; others skip them.
+                        EntryKind::CharDevice | EntryKind::BlockDevice
+                            if !root.landing.is_root() =>
+                        {
+                            self.job.observer.warning(&format!(
+                                "skipping non-regular file {path:?}: only root makes devices"
+                            ));
+                        }
+                        EntryKind::CharDevice
+                        | EntryKind::BlockDevice
+                        | EntryKind::Fifo
+                        | EntryKind::Socket => {
+                            root.special(&entry)
+                                .with_context(|| format!("{path}: cannot create it"))?;
                             files += 1;
                         }
                         EntryKind::File if Small::fits(&entry) => {
@@ -290,11 +337,53 @@ impl<'a> Conn<'a> {
                         })?;
                     session.received(len);
                 }
+                Msg::Packed {
+                    id,
+                    offset,
+                    len,
+                    packed,
+                    literal: true,
+                } => {
+                    let incoming = deltas.get_mut(&id).with_context(|| {
+                        format!("a PACKED LITERAL for file {id}, which is no delta")
+                    })?;
+                    let what = format!(
+                        "{}: receiving from {}",
+                        frame::shown(incoming.path()),
+                        self.peer
+                    );
+                    incoming
+                        .check_literal(offset, len)
+                        .with_context(|| what.clone())?;
+                    let bytes = self.unpack(packed, len).with_context(|| what.clone())?;
+                    incoming
+                        .write_literal(offset, bytes)
+                        .with_context(|| what)?;
+                    session.received(len);
+                }
+                Msg::Packed {
+                    id,
+                    offset,
+                    len,
+                    packed,
+                    ..
+                } if pending.contains_key(&id) => {
+                    let small = pending.get_mut(&id).expect("checked above");
+                    self.small_packed(small, offset, len, packed)?;
+                    session.received(len);
+                }
+                Msg::Packed {
+                    id,
+                    offset,
+                    len,
+                    packed,
+                    ..
+                } => self.packed_block(session, id, offset, len, packed)?,
                 Msg::End { id, size, digest } if deltas.contains_key(&id) => {
                     let incoming = deltas.remove(&id).expect("checked above");
                     let path = frame::shown(incoming.path()).into_owned();
                     let counts = incoming
-                        .finish(size, digest)
+                        .finish(&root.landing, size, digest)
                         .with_context(|| format!("{path}: not written"))?;
                     session
                         .delta
@@ -340,6 +429,7 @@ impl<'a> Conn<'a> {
                     let path = frame::shown(&partial.entry.path).into_owned();
                     partial
                         .finish(
+                            &root.landing,
                             size,
                             digest,
                             self.job.config.timeout.max(Duration::from_secs(1)),
@@ -360,6 +450,20 @@ impl<'a> Conn<'a> {
                         in_flight -= 1;
                         self.landed(result, &mut files)?;
                     }
+                    for link in &links {
+                        let path = frame::shown(&link.path);
+                        let made = root.hard_link(link).with_context(|| {
+                            format!("{path}: cannot link it to {}", frame::shown(&link.target))
+                        })?;
+                        files += 1;
+                        if made && mirror.as_ref().is_some_and(|m| m.settings.itemize) {
+                            let mut line = b"hf+++++++++ ".to_vec();
+                            line.extend_from_slice(&link.path);
+                            line.extend_from_slice(b" => ");
+                            line.extend_from_slice(&link.target);
+                            self.reply(Msg::Item(line), false)?;
+                        }
+                    }
                     if let Some(m) = &mut mirror {
                         for line in m.after(root)? {
                             self.reply(Msg::Item(line), false)?;
@@ -370,8 +474,8 @@ impl<'a> Conn<'a> {
                     }
                     // Deepest first, so setting a child's mtime does not change its parent's after.
                     for d in dirs.iter().rev() {
-                        root.finish_dir(&d.path, d.mode, d.mtime).with_context(|| {
-                            format!("{}: cannot set mode and mtime", frame::shown(&d.path))
+                        root.finish_dir(d).with_context(|| {
+                            format!("{}: cannot set its attributes", frame::shown(&d.path))
                         })?;
                     }
                     self.reply(Msg::Bye, true)?;
@@ -444,9 +548,9 @@ impl<'a> Conn<'a> {
     /// not ask.
     fn in_place(&mut self, root: &Root, entry: &frame::Entry) -> Result<bool> {
         let complete = entry.complete_ok
-            && root
-                .parent_of(&entry.path)
-                .is_ok_and(|(dir, name)| same_file_in_place(&dir, &name, entry));
+            && root.parent_of(&entry.path).is_ok_and(|(dir, name)| {
+                same_file_in_place(&dir, &name, entry, Some(&root.landing))
+            });
         let have = if complete {
             Have::Complete
         } else {
@@ -462,5 +566,21 @@ impl<'a> Conn<'a> {
         *files += 1;
         self.job.observer.landed(&path);
         self.reply(Msg::Ok { id }, false)
+    }
+}
+
+/// What a local user other than root sends to a root receiver: no set-uid bit
+/// on a file that would be root's, no set-gid bit on one of root's group, no
+/// file capabilities.
+fn no_root_privileges(entry: &mut frame::Entry, ids: &crate::attrs::Ids) {
+    let a = &mut entry.attrs;
+    if a.owner.as_ref().is_none_or(|o| ids.local(false, o) == 0) {
+        entry.mode &= !0o4000;
+        if let Some(x) = &mut a.xattrs {
+            x.retain(|(name, _)| name != b"security.capability");
+        }
+    }
+    if a.group.as_ref().is_none_or(|g| ids.local(true, g) == 0) && entry.kind != EntryKind::Dir {
+        entry.mode &= !0o2000;
     }
 }

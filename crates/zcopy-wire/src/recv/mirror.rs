@@ -72,7 +72,11 @@ impl Mirror {
         if self.names.insert(entry.path.clone(), is_dir).is_none() && is_dir {
             self.dirs.push(entry.path.clone());
         }
-        let (line, same) = itemize(root, entry)?;
+        if entry.kind == EntryKind::HardLink {
+            // Itemized when it is made, after every file landed.
+            return Ok((None, false));
+        }
+        let (line, same) = itemize(root, entry, !self.settings.dry_run)?;
         Ok((line.filter(|_| self.settings.itemize), same))
     }
 
@@ -119,8 +123,9 @@ impl Mirror {
 }
 
 /// rsync's `--itemize-changes` line for `entry` against what is in place
-/// (`None`: nothing changes), and whether a file in place is already it.
-fn itemize(root: &Root, entry: &Entry) -> Result<(Option<Vec<u8>>, bool)> {
+/// (`None`: nothing changes), and whether a file in place is already it (then,
+/// with `settle`, given the attributes that differ).
+fn itemize(root: &Root, entry: &Entry, settle: bool) -> Result<(Option<Vec<u8>>, bool)> {
     let path = frame::shown(&entry.path).into_owned();
     let (dir, name) = match root.parent_of(&entry.path) {
         Ok(found) => found,
@@ -137,27 +142,45 @@ fn itemize(root: &Root, entry: &Entry) -> Result<(Option<Vec<u8>>, bool)> {
     };
     let kind = FileType::from_raw_mode(st.st_mode);
     let wanted = match entry.kind {
-        EntryKind::File => FileType::RegularFile,
+        EntryKind::File | EntryKind::HardLink => FileType::RegularFile,
         EntryKind::Dir => FileType::Directory,
         EntryKind::Symlink => FileType::Symlink,
+        EntryKind::Fifo => FileType::Fifo,
+        EntryKind::Socket => FileType::Socket,
+        EntryKind::CharDevice => FileType::CharacterDevice,
+        EntryKind::BlockDevice => FileType::BlockDevice,
     };
-    if kind != wanted {
+    let new_device = entry.attrs.rdev.is_some_and(|r| r != st.st_rdev);
+    if kind != wanted || new_device {
         return Ok((Some(line(entry, b"+++++++++")), false));
     }
     let time = st.st_mtime != entry.mtime.0 || st.st_mtime_nsec as u32 != entry.mtime.1;
-    let perms = st.st_mode & 0o7777 != entry.mode & 0o7777;
+    let attrs = root
+        .landing
+        .changes_at(&dir, &name, entry)
+        .with_context(|| format!("{path}: cannot look at its attributes"))?;
     let flag = |on: bool, c: u8| if on { c } else { b'.' };
+    let rest = [
+        flag(attrs.owner, b'o'),
+        flag(attrs.group, b'g'),
+        b'.',
+        flag(attrs.acl, b'a'),
+        flag(attrs.xattrs, b'x'),
+    ];
     let changes = match entry.kind {
         EntryKind::File => {
-            let same = entry.complete_ok && same_file_in_place(&dir, &name, entry);
-            if same && perms {
-                // Only its mode changes (rsync's `.f...p.....`).
-                let mut only = line(entry, b"...p.....");
+            let settle = settle.then_some(&root.landing);
+            let same = entry.complete_ok && same_file_in_place(&dir, &name, entry, settle);
+            if same {
+                if !attrs.any() {
+                    return Ok((None, true));
+                }
+                // Only its attributes change (rsync's `.f...p.....`).
+                let mut letters = vec![b'.', b'.', b'.', flag(attrs.perms, b'p')];
+                letters.extend_from_slice(&rest);
+                let mut only = line(entry, &letters);
                 only[0] = b'.';
                 return Ok((Some(only), true));
-            }
-            if same {
-                return Ok((None, true));
             }
             let size = Some(st.st_size as u64) != entry.size;
             let sum = entry.digest.is_some() && !size;
@@ -165,31 +188,33 @@ fn itemize(root: &Root, entry: &Entry) -> Result<(Option<Vec<u8>>, bool)> {
                 flag(sum, b'c'),
                 flag(size, b's'),
                 flag(time, b't'),
-                flag(perms, b'p'),
+                flag(attrs.perms, b'p'),
             ]
         }
-        EntryKind::Dir => [b'.', b'.', flag(time, b't'), flag(perms, b'p')],
         EntryKind::Symlink => {
             let target = rustix::fs::readlinkat(&*dir, name.as_slice(), Vec::new())
                 .map(|t| t.into_bytes())
                 .unwrap_or_default();
             [flag(target != entry.target, b'c'), b'.', b'.', b'.']
         }
+        _ => [b'.', b'.', flag(time, b't'), flag(attrs.perms, b'p')],
     };
-    if changes == [b'.'; 4] {
+    let mut letters = changes.to_vec();
+    letters.extend_from_slice(&rest);
+    if letters.iter().all(|&c| c == b'.') {
         return Ok((None, false));
     }
-    let mut letters = changes.to_vec();
-    letters.extend_from_slice(b".....");
     Ok((Some(line(entry, &letters)), false))
 }
 
 /// `YX` and the nine change letters, then the name as rsync prints it.
 fn line(entry: &Entry, letters: &[u8]) -> Vec<u8> {
     let (y, x) = match entry.kind {
-        EntryKind::File => (b'>', b'f'),
+        EntryKind::File | EntryKind::HardLink => (b'>', b'f'),
         EntryKind::Dir => (b'c', b'd'),
         EntryKind::Symlink => (b'c', b'L'),
+        EntryKind::CharDevice | EntryKind::BlockDevice => (b'c', b'D'),
+        EntryKind::Fifo | EntryKind::Socket => (b'c', b'S'),
     };
     // An existing directory's or symlink's changes start with '.', not 'c'.
     let y = if letters[0] != b'+' && entry.kind != EntryKind::File {
@@ -207,7 +232,7 @@ fn line(entry: &Entry, letters: &[u8]) -> Vec<u8> {
             out.extend_from_slice(b" -> ");
             out.extend_from_slice(&entry.target);
         }
-        EntryKind::File => {}
+        _ => {}
     }
     out
 }

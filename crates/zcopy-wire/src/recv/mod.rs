@@ -60,6 +60,9 @@ pub struct RecvConfig {
     pub raw: bool,
     /// Any local user may connect over loopback (`--insecure`).
     pub any_local_user: bool,
+    /// The protocol version greeted with (a lower one speaks as an older
+    /// receiver would, for tests of old peers).
+    pub protocol: u8,
 }
 
 impl Default for RecvConfig {
@@ -71,6 +74,7 @@ impl Default for RecvConfig {
             limit_rate: None,
             raw: false,
             any_local_user: false,
+            protocol: frame::VERSION,
         }
     }
 }
@@ -87,6 +91,8 @@ pub struct Receiver {
     /// Framed connections must prove the secret and speak TLS.
     tls: Option<Arc<tls::Receiver>>,
     observer: Arc<dyn Observer>,
+    /// The owners of admitted loopback peers' sockets, until their session reads them.
+    local_peers: Mutex<HashMap<SocketAddr, u32>>,
 }
 
 impl Receiver {
@@ -107,6 +113,7 @@ impl Receiver {
             sessions: Mutex::default(),
             tls,
             observer,
+            local_peers: Mutex::default(),
             config,
         }
     }
@@ -135,11 +142,12 @@ impl Receiver {
                 return Err(e);
             }
         };
-        if greeting.version < frame::VERSION {
+        if frame::negotiate(self.config.protocol, greeting.version).is_none() {
             let e = Error::Failed(format!(
-                "{peer} speaks zcopy protocol {}, this receiver {} (update the sender)",
+                "{peer} speaks zcopy protocol {}, this receiver {} to {} (update the sender)",
                 greeting.version,
-                frame::VERSION
+                frame::MIN_VERSION,
+                self.config.protocol
             ));
             conn.refuse(&e);
             return Err(e);

@@ -64,7 +64,7 @@ impl Small {
         for (i, d) in self.digests.iter().enumerate() {
             partial.verified(i, *d, false)?;
         }
-        let result = partial.finish(size, digest, Duration::ZERO);
+        let result = partial.finish(&root.landing, size, digest, Duration::ZERO);
         if result.is_err() {
             partial.abandon();
         }

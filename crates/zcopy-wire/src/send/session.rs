@@ -15,6 +15,7 @@ use zcopy::engine::direct::AlignedBuf;
 use zcopy::limit::Limiter;
 use zcopy::{Engine, Report, Syscall};
 
+use crate::compress::{self, Compress, Packer};
 use crate::delta::{Counts, Signature};
 use crate::error::{fail, Context, Error, Result};
 use crate::frame::{self, Entry, Greeting, Have, Msg, Reader};
@@ -69,6 +70,15 @@ pub struct Sender<'a> {
     pub(super) timeout: Duration,
     /// The receiver takes a mirror's messages.
     pub(super) mirror_ok: bool,
+    /// The session speaks version 3: entries carry their attributes.
+    pub(super) attrs_ok: bool,
+    /// Said once that the receiver takes no attributes.
+    pub(super) warned: bool,
+    /// How blocks are compressed: as asked, or off for a receiver that cannot
+    /// decompress.
+    pub(super) compress: Compress,
+    /// With compression, one compressor per connection (the control one first).
+    pub(super) packers: Vec<Packer>,
 }
 
 impl<'a> Sender<'a> {
@@ -83,11 +93,20 @@ impl<'a> Sender<'a> {
         secure: Option<&'a tls::Sender>,
     ) -> Result<Sender<'a>> {
         let timeout = config.timeout;
-        let greeting = greet(&stream, addr, 0, timeout)?;
+        let greeting = greet(&stream, addr, 0, timeout, config.protocol)?;
         let (tx, heard) = mpsc::channel();
         let mut reader = Reader::new(stream.try_clone().context("socket")?);
         let told = meter.clone();
         std::thread::spawn(move || listen(&mut reader, &tx, &*told));
+        // An older receiver cannot decompress: it gets the blocks as they are
+        // (and a sender told to speak 2 speaks as one from before -z).
+        let compress = if greeting.caps & frame::CAP_COMPRESS != 0
+            && frame::negotiate(config.protocol, greeting.version).is_some_and(|v| v >= 3)
+        {
+            config.compress
+        } else {
+            Compress::Off
+        };
         Ok(Sender {
             config,
             addr,
@@ -112,6 +131,11 @@ impl<'a> Sender<'a> {
             buf: AlignedBuf::new(256 << 10, 4096),
             timeout,
             mirror_ok: greeting.caps & frame::CAP_MIRROR != 0,
+            attrs_ok: greeting.caps & frame::CAP_ATTRS != 0
+                && frame::negotiate(config.protocol, greeting.version).is_some_and(|v| v >= 3),
+            warned: false,
+            compress,
+            packers: Packer::new(compress).context("zstd")?.into_iter().collect(),
         })
     }
 
@@ -124,6 +148,20 @@ impl<'a> Sender<'a> {
 
     pub(super) fn send(&mut self, item: &Item) -> Result<()> {
         let mut entry = item.entry.clone();
+        if !self.fits(&mut entry) {
+            return Ok(());
+        }
+        if entry.kind == frame::EntryKind::HardLink && !self.attrs_ok {
+            // An older receiver gets the other name as a copy of its own.
+            entry.kind = frame::EntryKind::File;
+            entry.target.clear();
+            let copy = Item {
+                source: item.source.clone(),
+                how: How::File,
+                entry,
+            };
+            return self.send(&copy);
+        }
         match item.how {
             How::Entry => {
                 Msg::File(entry).encode(&mut self.batch);
@@ -144,6 +182,7 @@ impl<'a> Sender<'a> {
                     return self.dry_run(entry);
                 }
                 entry.delta = self.delta && size > SMALL;
+                entry.inplace = entry.delta && self.config.inplace;
                 entry.ask |= entry.delta;
                 if size <= SMALL && !entry.ask {
                     self.send_small(item, entry, &file, size)
@@ -154,12 +193,12 @@ impl<'a> Sender<'a> {
         }
     }
 
-    /// `--resume` for a run of small files: their entries leave together, each
-    /// asking; then the answers are read in order and only the files not already in
-    /// place are sent. One round trip per window instead of one per file.
-    pub(super) fn send_window(&mut self, window: &[Item]) -> Result<()> {
+    /// The questions about a run of small files: their entries leave together,
+    /// each asking. One round trip per window instead of one per file.
+    pub(super) fn ask_window(&mut self, window: &[Item]) -> Result<()> {
         for item in window {
             let mut entry = item.entry.clone();
+            self.fits(&mut entry);
             if self.config.compare == Compare::Checksum {
                 let file = File::open(&item.source)
                     .with_context(|| format!("cannot open {}", item.source.display()))?;
@@ -170,7 +209,12 @@ impl<'a> Sender<'a> {
             entry.ask = true;
             Msg::File(entry).encode(&mut self.batch);
         }
-        self.flush(false)?;
+        self.flush(false)
+    }
+
+    /// The content of a window asked about ([`Sender::ask_window`]): the answers
+    /// are read in order and only the files not already in place are sent.
+    pub(super) fn send_window(&mut self, window: &[Item]) -> Result<()> {
         let mut missing = Vec::new();
         for item in window {
             match self.await_have(item.entry.id, &frame::shown(&item.entry.path))? {
@@ -185,6 +229,23 @@ impl<'a> Sender<'a> {
             self.small_content(item, item.entry.id, &file, size)?;
         }
         Ok(())
+    }
+
+    /// Fits `entry` to a receiver of version 2, which takes no attributes and
+    /// no FIFOs, sockets or devices (said once): whether it is still sent.
+    pub(super) fn fits(&mut self, entry: &mut Entry) -> bool {
+        if self.attrs_ok || entry.attrs.is_empty() && !entry.kind.is_special() {
+            return true;
+        }
+        if !self.warned {
+            self.warned = true;
+            self.meter.warning(&format!(
+                "{}: the receiver speaks zcopy protocol 2: owners, groups, xattrs, ACLs, devices and FIFOs are not kept (update zcopy there)",
+                self.addr
+            ));
+        }
+        *entry.attrs = frame::Attrs::default();
+        !entry.kind.is_special()
     }
 
     /// A small file: header, content, digest and END into the shared buffer.
@@ -208,6 +269,7 @@ impl<'a> Sender<'a> {
         mut file: &File,
         size: u64,
     ) -> Result<()> {
+        let head = self.batch.len();
         Msg::Data {
             id,
             offset: 0,
@@ -232,6 +294,22 @@ impl<'a> Sender<'a> {
             self.report.syscalls.count(Syscall::Read);
         }
         let digest = xxh3_128(&self.batch[start..]);
+        if let Some(packed) = self
+            .packers
+            .first_mut()
+            .and_then(|p| p.pack(&self.batch[start..]))
+        {
+            self.batch.truncate(head);
+            Msg::Packed {
+                id,
+                offset: 0,
+                len: size as u32,
+                packed: packed.len() as u32,
+                literal: false,
+            }
+            .encode(&mut self.batch);
+            self.batch.extend_from_slice(packed);
+        }
         self.batch.extend_from_slice(&digest.to_be_bytes());
         Msg::End {
             id,
@@ -285,25 +363,22 @@ impl<'a> Sender<'a> {
             }
             let bytes = buf.filled(got);
             let digest = xxh3_128(bytes);
-            Msg::Data {
-                id,
-                offset: size,
-                len: got as u32,
-            }
-            .encode(&mut self.batch);
             self.flush(true)?;
-            let sent = send_all(&self.stream, bytes, SendFlags::MORE)
-                .and_then(|()| send_all(&self.stream, &digest.to_be_bytes(), SendFlags::empty()));
-            if let Err(e) = sent {
-                return Err(self.why(Error::from(e), &frame::shown(&item.entry.path)));
-            }
+            let sent = match self.packers.first_mut() {
+                Some(packer) => send_bytes(&self.stream, id, size, bytes, digest, packer),
+                None => send_data(&self.stream, id, size, bytes, digest).map(|()| got as u64),
+            };
+            let wire = match sent {
+                Ok(wire) => wire,
+                Err(e) => return Err(self.why(Error::from(e), &frame::shown(&item.entry.path))),
+            };
             self.report.syscalls.count(Syscall::Write);
             digests.push(digest);
             size += got as u64;
             self.report.bytes += got as u64;
             self.meter.moved(got as u64);
             if let Some(l) = &self.limiter {
-                l.pace(got as u64);
+                l.pace(wire);
             }
             if got < block {
                 break;
@@ -378,6 +453,19 @@ impl<'a> Sender<'a> {
         self.delta_counts
     }
 
+    /// What compression did on every connection; `None` when blocks go as they
+    /// are (not asked, or a receiver that cannot decompress).
+    pub fn compressed(&self) -> Option<compress::Counts> {
+        if self.compress == Compress::Off {
+            return None;
+        }
+        let mut total = compress::Counts::default();
+        for p in &self.packers {
+            total.add(p.counts());
+        }
+        Some(total)
+    }
+
     /// DONE, then waits for the receiver to confirm everything is in place.
     pub fn finish(&mut self) -> Result<()> {
         Msg::Done.encode(&mut self.batch);
@@ -428,6 +516,60 @@ impl<'a> Sender<'a> {
     }
 }
 
+/// DATA for `bytes` at `offset`, the bytes, then their `digest`, on `conn`.
+pub(super) fn send_data(
+    conn: &TcpStream,
+    id: u32,
+    offset: u64,
+    bytes: &[u8],
+    digest: u128,
+) -> std::io::Result<()> {
+    let mut head = Vec::with_capacity(32);
+    Msg::Data {
+        id,
+        offset,
+        len: bytes.len() as u32,
+    }
+    .encode(&mut head);
+    send_all(conn, &head, SendFlags::MORE)?;
+    send_all(conn, bytes, SendFlags::MORE)?;
+    send_all(conn, &digest.to_be_bytes(), SendFlags::empty())
+}
+
+/// The same, as PACKED when `packer` shrinks the bytes. Returns the bytes the
+/// block took on the wire.
+pub(super) fn send_bytes(
+    conn: &TcpStream,
+    id: u32,
+    offset: u64,
+    bytes: &[u8],
+    digest: u128,
+    packer: &mut Packer,
+) -> std::io::Result<u64> {
+    let wire = match packer.pack(bytes) {
+        Some(packed) => {
+            let mut head = Vec::with_capacity(32);
+            Msg::Packed {
+                id,
+                offset,
+                len: bytes.len() as u32,
+                packed: packed.len() as u32,
+                literal: false,
+            }
+            .encode(&mut head);
+            send_all(conn, &head, SendFlags::MORE)?;
+            send_all(conn, packed, SendFlags::MORE)?;
+            send_all(conn, &digest.to_be_bytes(), SendFlags::empty())?;
+            packed.len()
+        }
+        None => {
+            send_data(conn, id, offset, bytes, digest)?;
+            bytes.len()
+        }
+    };
+    Ok(wire as u64)
+}
+
 /// Sends a greeting and reads the answer; explains a peer that does not speak
 /// the protocol.
 pub(super) fn greet(
@@ -435,18 +577,19 @@ pub(super) fn greet(
     addr: &str,
     session: u64,
     timeout: Duration,
+    protocol: u8,
 ) -> Result<Greeting> {
     let hello = Greeting {
-        version: frame::VERSION,
-        caps: frame::CAPS,
+        version: protocol,
+        caps: frame::caps_of(protocol),
         session,
     };
     send_all(stream, &hello.encode(), SendFlags::empty())
         .with_context(|| format!("sending to {addr}"))?;
     let mut reader = Reader::new(stream);
     match reader.greeting_or_refusal() {
-        Ok(Ok(g)) if g.version >= frame::VERSION => Ok(g),
-        Ok(Ok(g)) => fail!("{addr} speaks zcopy protocol {}, this sender {} (update the receiver)", g.version, frame::VERSION),
+        Ok(Ok(g)) if frame::negotiate(protocol, g.version).is_some() => Ok(g),
+        Ok(Ok(g)) => fail!("{addr} speaks zcopy protocol {}, this sender {} to {protocol} (update the receiver)", g.version, frame::MIN_VERSION),
         Ok(Err(reason)) if reason == frame::NEEDS_SECRET => Err(Error::Auth(format!("{addr}: {reason}"))),
         Ok(Err(reason)) => fail!("{addr}: {reason}"),
         Err(e) if e.kind() == std::io::ErrorKind::TimedOut => Err(Error::TimedOut(format!(

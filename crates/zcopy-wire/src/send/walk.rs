@@ -1,14 +1,20 @@
 //! What `send PATH...` sends: the entries of the trees named, walked by
 //! [`zcopy::walk`] (depth first, by name, symlinks not followed), each with its
-//! name (bytes), mode, mtime and how its content is read.
+//! name (bytes), mode, mtime, the attributes asked for ([`Keep`]) and how its
+//! content is read. With `-H`, a file met again under another name (the same
+//! device and inode) is sent once: its other names as hard links to the first.
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use std::collections::HashMap;
+use std::os::unix::fs::FileTypeExt;
+
 use zcopy::walk::{self as tree, Kind, Order, Visit};
 
+use crate::attrs::{self, Ids, Keep};
 use crate::error::{Context, Error, Result};
 use crate::filter::Filter;
 use crate::frame::{self, Entry, EntryKind};
@@ -31,7 +37,8 @@ pub enum How {
     /// A source read to its end: a pipe, standard input, a device, a file on a
     /// pseudo file system that reports a size it does not have (`/proc`, `/sys`).
     Stream,
-    /// A directory or a symlink: the entry is all there is.
+    /// A directory, a symlink, a FIFO, a device, a hard link: the entry is
+    /// all there is.
     Entry,
 }
 
@@ -44,19 +51,23 @@ pub fn walk(
     stdin_name: Option<&OsStr>,
     skipped: &mut dyn FnMut(&Path),
 ) -> Result<Vec<Item>> {
-    walk_filtered(paths, stdin_name, None, skipped)
+    walk_filtered(paths, stdin_name, None, &Keep::default(), skipped)
 }
 
 /// [`walk`], leaving out what `filter` excludes (and all under an excluded
-/// directory), operands included, as rsync does.
+/// directory), operands included, as rsync does, each entry with the
+/// attributes `keep` asks for.
 pub fn walk_filtered(
     paths: &[PathBuf],
     stdin_name: Option<&OsStr>,
     mut filter: Option<&mut Filter>,
+    keep: &Keep,
     skipped: &mut dyn FnMut(&Path),
 ) -> Result<Vec<Item>> {
     let mut items = Vec::new();
     let mut pseudo = Vec::new();
+    let ids = Ids::default();
+    let mut inodes = HashMap::new();
     for path in paths {
         if path.as_os_str() == "-" {
             let name = stdin_name.context("-: standard input needs --name NAME")?;
@@ -90,6 +101,9 @@ pub fn walk_filtered(
             pseudo: &mut pseudo,
             skipped: &mut *skipped,
             filter: filter.as_deref_mut(),
+            keep,
+            ids: &ids,
+            inodes: &mut inodes,
         };
         tree::walk(path, name.as_bytes(), meta, Order::Name, &mut lister)?;
     }
@@ -105,6 +119,10 @@ struct Lister<'a> {
     pseudo: &'a mut Vec<(u64, bool)>,
     skipped: &'a mut dyn FnMut(&Path),
     filter: Option<&'a mut Filter>,
+    keep: &'a Keep,
+    ids: &'a Ids,
+    /// `-H`: the first name of each file with more than one link, by device and inode.
+    inodes: &'a mut HashMap<(u64, u64), Vec<u8>>,
 }
 
 impl Visit for Lister<'_> {
@@ -122,7 +140,54 @@ impl Visit for Lister<'_> {
         let mtime = (meta.mtime(), meta.mtime_nsec() as u32);
         let name = found.name.clone();
         let path = &found.path;
+        let t = meta.file_type();
+        let special = match found.kind {
+            Kind::Other if self.keep.devices && t.is_char_device() => Some(EntryKind::CharDevice),
+            Kind::Other if self.keep.devices && t.is_block_device() => Some(EntryKind::BlockDevice),
+            Kind::Other if self.keep.specials && t.is_fifo() => Some(EntryKind::Fifo),
+            Kind::Other if self.keep.specials && t.is_socket() => Some(EntryKind::Socket),
+            _ => None,
+        };
+        let first = (self.keep.hard_links && found.kind == Kind::File && meta.nlink() > 1)
+            .then(|| self.inodes.get(&(meta.dev(), meta.ino())).cloned())
+            .flatten();
+        if let Some(first) = first {
+            let mut e = entry(name, EntryKind::HardLink, mode, mtime, Some(meta.len()));
+            e.target = first;
+            self.items.push(Item {
+                source: path.clone(),
+                how: How::Entry,
+                entry: e,
+            });
+            frame::check_path(&found.name)
+                .with_context(|| format!("cannot send {}", path.display()))?;
+            return Ok(true);
+        }
+        if self.keep.hard_links && found.kind == Kind::File && meta.nlink() > 1 {
+            self.inodes.insert((meta.dev(), meta.ino()), name.clone());
+        }
+        let kind = match (found.kind, special) {
+            (_, Some(kind)) => kind,
+            (Kind::Dir, _) => EntryKind::Dir,
+            (Kind::Symlink, _) => EntryKind::Symlink,
+            _ => EntryKind::File,
+        };
+        let attrs = if self.keep.any() && (found.kind != Kind::Other || special.is_some()) {
+            attrs::read(path, meta, kind, self.keep, self.ids)
+                .with_context(|| format!("cannot read the attributes of {}", path.display()))?
+        } else {
+            frame::Attrs::default()
+        };
+        let before = self.items.len();
+        if let Some(kind) = special {
+            self.items.push(Item {
+                source: path.clone(),
+                how: How::Entry,
+                entry: entry(name.clone(), kind, mode, mtime, None),
+            });
+        }
         match found.kind {
+            _ if special.is_some() => {}
             Kind::Dir => self.items.push(Item {
                 source: path.clone(),
                 how: How::Entry,
@@ -159,6 +224,9 @@ impl Visit for Lister<'_> {
                 return Ok(false);
             }
         }
+        if let Some(item) = self.items.get_mut(before) {
+            *item.entry.attrs = attrs;
+        }
         frame::check_path(&found.name)
             .with_context(|| format!("cannot send {}", path.display()))?;
         Ok(true)
@@ -176,9 +244,11 @@ fn entry(path: Vec<u8>, kind: EntryKind, mode: u32, mtime: (i64, u32), size: Opt
         ask: false,
         complete_ok: false,
         delta: false,
+        inplace: false,
         digest: None,
         path,
         target: Vec::new(),
+        attrs: Box::default(),
     }
 }
 

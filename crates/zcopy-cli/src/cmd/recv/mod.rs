@@ -93,6 +93,14 @@ pub struct Args {
     streams: Option<u16>,
     #[command(flatten)]
     ssh: flags::Ssh,
+    /// Pull: keep the owner, by name (where this receiver is root)
+    #[arg(long)]
+    owner: bool,
+    /// Pull: what the remote sender keeps (a sender decides what it sends)
+    #[command(flatten)]
+    attributes: flags::Attributes,
+    #[command(flatten)]
+    protocol: flags::Protocol,
 }
 
 /// Where received bytes go.
@@ -190,6 +198,10 @@ impl Observer for Watch {
 
     fn kept(&self, note: &str) {
         eprintln!("zcopy: {note}");
+    }
+
+    fn warning(&self, text: &str) {
+        eprintln!("zcopy: {text}");
     }
 
     fn session(&self) -> Box<dyn Observer> {
@@ -299,6 +311,7 @@ impl Job {
         config.limit_rate = args.limit_rate;
         config.raw = args.raw;
         config.any_local_user = args.insecure;
+        config.protocol = args.protocol.protocol;
         let progress =
             (args.once || !args.remote.is_empty()) && !args.report.json && !args.say.quiet;
         let watch = Watch {

@@ -64,6 +64,7 @@ pub(super) fn pull(args: &Args) -> Result<()> {
         line.push("-j".into());
         line.push(n.to_string().into());
     }
+    line.extend(args.attributes.remote_args(args.owner));
     for r in &remotes {
         line.push(if r.path.is_empty() {
             OsString::from(".")
