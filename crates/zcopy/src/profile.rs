@@ -11,7 +11,7 @@
 //!
 //! The file is JSON, `"version": 1`; this module reads its `calibrated` date and its
 //! `send_small` and `send_large` entries, each a size and the MiB/s of each engine
-//! (`send_large` also names its destination). The scan entries are `zcopy scan`'s,
+//! (`send_large` also names its destination and its `reader`, `copy` or `splice`). The scan entries are `zcopy scan`'s,
 //! read by zcopy-bench.
 //!
 //! [`EngineChoice::Auto`]: crate::EngineChoice::Auto
