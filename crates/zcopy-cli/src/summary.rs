@@ -5,6 +5,7 @@ use serde_json::{json, Map, Value};
 use zcopy::{Report, Rusage};
 
 use zcopy::size::human;
+use zcopy_wire::compress;
 use zcopy_wire::delta::Counts;
 
 /// A finished transfer: the engine's report, the whole job's wall time (with
@@ -17,7 +18,8 @@ pub struct Summary<'a> {
 
 impl Summary<'_> {
     /// The `--json` object: `bytes seconds engine syscalls cpu_user_s cpu_sys_s
-    /// ctx_switches` and the rest of the report, plus `extra` fields of the command.
+    /// ctx_switches` and the rest of the report (`engine_reason` when `auto` ordered
+    /// its chain for the destination), plus `extra` fields of the command.
     pub fn json(&self, extra: Map<String, Value>) -> Value {
         let r = self.report;
         let syscalls: Map<String, Value> = r
@@ -57,8 +59,20 @@ impl Summary<'_> {
                 }),
             );
         }
+        if let Some(why) = &r.preference {
+            object.insert("engine_reason".into(), format!("auto: {why}").into());
+        }
         object.extend(extra);
         out
+    }
+
+    /// For `-v`: why `auto` tried its first engine first ("auto: sendfile first
+    /// into a pipe: ..."), when the destination was known.
+    pub fn engine_reason(&self) -> Option<String> {
+        self.report
+            .preference
+            .as_ref()
+            .map(|why| format!("auto: {why}"))
     }
 
     /// "1.0 GiB in 0.412 s (2.4 GiB/s) with sendfile [sendfile=2]", and what the
@@ -113,5 +127,35 @@ pub fn delta_words(counts: &Counts, cloned: bool) -> String {
         "; delta: {} literal, {} referenced{cloned}",
         human(counts.literal),
         human(counts.referenced)
+    )
+}
+
+/// What `-z` did, for `--json`: `tried` (bytes offered to zstd), `bytes` (of
+/// those, the bytes that went compressed), `wire` (what those took on the wire),
+/// `saved` (`bytes - wire`) and the zstd `levels` used (lowest, highest).
+pub fn compressed_json(c: &compress::Counts) -> Value {
+    let mut out = json!({
+        "tried": c.tried,
+        "bytes": c.packed,
+        "wire": c.wire,
+        "saved": c.saved(),
+    });
+    if let Some((lo, hi)) = c.levels {
+        out["levels"] = json!([lo, hi]);
+    }
+    out
+}
+
+/// The same for the summary line: "; compressed: 190 MiB into 41 MiB (zstd 3..9)".
+pub fn compressed_words(c: &compress::Counts) -> String {
+    let levels = match c.levels {
+        Some((lo, hi)) if lo == hi => format!(" (zstd {lo})"),
+        Some((lo, hi)) => format!(" (zstd {lo}..{hi})"),
+        None => String::new(),
+    };
+    format!(
+        "; compressed: {} into {}{levels}",
+        human(c.packed),
+        human(c.wire)
     )
 }

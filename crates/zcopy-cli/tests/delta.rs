@@ -92,6 +92,63 @@ fn a_changed_file_travels_as_its_missing_chunks() {
     assert!(std::fs::read(out.path().join(name)).unwrap() == old);
 }
 
+/// `--inplace` rewrites the old file itself: the same inode, seen through a hard
+/// link, byte for byte the new version; without it the new file replaces the old
+/// one and the link keeps the old content.
+#[test]
+fn inplace_rewrites_the_old_file() {
+    use std::os::unix::fs::MetadataExt;
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join(OsStr::from_bytes(b"in\xffplace.img"));
+    let old = pattern(16 << 20);
+    std::fs::write(&file, &old).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let server = recv(out.path());
+    send(&file, &server.addr, &[]);
+    let target = out.path().join(file.file_name().unwrap());
+    let link = out.path().join("link");
+    std::fs::hard_link(&target, &link).unwrap();
+    let inode = std::fs::metadata(&target).unwrap().ino();
+
+    // An overwrite and a deletion (what follows it moves towards the front,
+    // which a front-to-back rewrite can copy; after an insertion it could not:
+    // those bytes would be overwritten before they are read, and are sent).
+    let mut new = old.clone();
+    new[5 << 20..(5 << 20) + (64 << 10)].fill(1);
+    new.drain(11 << 20..(11 << 20) + 100);
+    std::fs::write(&file, &new).unwrap();
+    let json = send_json(&file, &server.addr, &["--inplace"]);
+    eprintln!("{}", json["delta"]);
+    let literal = json["delta"]["literal"].as_u64().unwrap();
+    assert!(literal * 20 < new.len() as u64, "{json}");
+    assert_eq!(
+        json["delta"]["referenced"].as_u64().unwrap() + literal,
+        new.len() as u64
+    );
+    assert!(std::fs::read(&target).unwrap() == new);
+    assert!(std::fs::read(&link).unwrap() == new, "not the same file");
+    assert_eq!(std::fs::metadata(&target).unwrap().ino(), inode);
+    let mtime = std::fs::metadata(&file).unwrap().mtime();
+    assert_eq!(std::fs::metadata(&target).unwrap().mtime(), mtime);
+    let mut names = names_in(out.path());
+    names.sort();
+    assert_eq!(names.len(), 2, "{names:?}");
+
+    // A second edit, in place again: from the file just rewritten.
+    let mut newer = new.clone();
+    newer[1 << 20..(1 << 20) + 1000].fill(7);
+    std::fs::write(&file, &newer).unwrap();
+    send_json(&file, &server.addr, &["--inplace", "-z"]);
+    assert!(std::fs::read(&link).unwrap() == newer);
+
+    // Without --inplace the new version is a new file; the link keeps the old.
+    std::fs::write(&file, &old).unwrap();
+    send_json(&file, &server.addr, &[]);
+    assert!(std::fs::read(&target).unwrap() == old);
+    assert!(std::fs::read(&link).unwrap() == newer);
+    assert_ne!(std::fs::metadata(&target).unwrap().ino(), inode);
+}
+
 /// Kills one side at a random moment of a slow delta, ten times: the target is
 /// then the old file or the new one, whole, and nothing else is in the directory;
 /// a delta sent again completes.

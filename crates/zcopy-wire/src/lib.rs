@@ -7,6 +7,7 @@
 //! ([`observe`]) and its stop signals ([`signal`]).
 //! ssh as the way in: starting the other side and hearing where to connect
 //! ([`remote`]). Owners, groups, xattrs, ACLs read and set ([`attrs`]).
+//! Blocks compressed on the wire (`send -z`, [`compress`]).
 //!
 //! No command-line types and no exit codes live here: errors are typed
 //! ([`Error`]), their text names the file or the rule that refused it, and the
@@ -19,6 +20,7 @@
 )]
 
 pub mod attrs;
+pub mod compress;
 pub mod delta;
 pub mod error;
 pub mod filter;

@@ -69,6 +69,19 @@ pub fn data(id: u32, offset: u64, content: &[u8], digest: Option<u128>) -> Vec<u
     m
 }
 
+/// PACKED: a block of `len` bytes at `offset` as `packed`, zstd's bytes (the
+/// block's digest is the caller's to add).
+pub fn packed(id: u32, offset: u64, len: u32, packed: &[u8]) -> Vec<u8> {
+    let mut b = id.to_be_bytes().to_vec();
+    b.extend_from_slice(&offset.to_be_bytes());
+    b.extend_from_slice(&len.to_be_bytes());
+    b.extend_from_slice(&(packed.len() as u32).to_be_bytes());
+    b.push(0);
+    let mut m = msg(b'P', &b);
+    m.extend_from_slice(packed);
+    m
+}
+
 /// END with the digest of the block digests.
 pub fn end(id: u32, size: u64, blocks: &[&[u8]]) -> Vec<u8> {
     let mut list = Vec::new();

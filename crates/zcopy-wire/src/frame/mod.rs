@@ -13,7 +13,9 @@
 //! the block digests in block order; the receiver checks every block as it arrives
 //! and the file digest at END, then renames the file into place and answers OK.
 //! Extra connections of a session (`-j N`) send a greeting with the session number
-//! the first connection was given, and carry only DATA and HOLE messages.
+//! the first connection was given, and carry only DATA, PACKED and HOLE messages.
+//! With `send -z`, a block that compresses goes as PACKED instead of DATA (and a
+//! delta's chunk instead of LITERAL), to a receiver with [`CAP_COMPRESS`] only.
 //!
 //! The receiver answers a file sent with `ASK` with HAVE: the blocks it already holds
 //! from an interrupted transfer (or the whole file), so the sender sends only the
@@ -61,14 +63,15 @@ pub fn negotiate(ours: u8, theirs: u8) -> Option<u8> {
 }
 
 /// The greeting's capability bits this implementation has.
-pub const CAPS: u32 = CAP_RESUME | CAP_STREAMS | CAP_MIRROR | CAP_DELTA | CAP_ATTRS;
+pub const CAPS: u32 = CAP_RESUME | CAP_STREAMS | CAP_MIRROR | CAP_DELTA | CAP_ATTRS | CAP_COMPRESS;
 
-/// The capability bits of `version` (a side speaking 2 has no [`CAP_ATTRS`]).
+/// The capability bits of `version` (a side speaking 2 has no [`CAP_ATTRS`],
+/// nor [`CAP_COMPRESS`], which came with 3).
 pub fn caps_of(version: u8) -> u32 {
     if version >= 3 {
         CAPS
     } else {
-        CAPS & !CAP_ATTRS
+        CAPS & !CAP_ATTRS & !CAP_COMPRESS
     }
 }
 /// The receiver keeps partial files and answers ASK with HAVE.
@@ -83,6 +86,9 @@ pub const CAP_DELTA: u32 = 8;
 /// Version 3: the receiver takes [`Attrs`] and the entry kinds beyond file,
 /// directory and symlink.
 pub const CAP_ATTRS: u32 = 16;
+/// The receiver takes PACKED: a DATA block or a LITERAL chunk compressed with
+/// zstd (see [`crate::compress`]).
+pub const CAP_COMPRESS: u32 = 32;
 
 /// The reason a receiver that requires a secret gives a sender that has none.
 pub const NEEDS_SECRET: &str = "this receiver requires a secret: run send as the line `zcopy recv` printed says (ZCOPY_SECRET=... zcopy send --fingerprint ...)";
@@ -161,6 +167,10 @@ pub struct Entry {
     pub digest: Option<u128>,
     /// With `ask`: an older version in place may be answered with SIG (delta).
     pub delta: bool,
+    /// With `delta`: rewrite the old version in place rather than build the new
+    /// file beside it (`--inplace`; the plan only references bytes at or after
+    /// their new place).
+    pub inplace: bool,
     /// The path relative to the receiver's directory, `/`-separated: bytes, as
     /// Linux names are (see [`shown`] for messages).
     pub path: Vec<u8>,
@@ -269,6 +279,21 @@ pub enum Msg {
         /// Bytes that follow.
         len: u32,
     },
+    /// Sender (to a receiver with [`CAP_COMPRESS`]): a DATA block or a LITERAL
+    /// chunk of `len` bytes at `offset`, compressed: `packed` bytes of one zstd
+    /// frame follow, then for a block the XXH3-128 of its `len` bytes.
+    Packed {
+        /// The entry's number.
+        id: u32,
+        /// Where the bytes go in the file.
+        offset: u64,
+        /// How many bytes they decompress to.
+        len: u32,
+        /// How many compressed bytes follow (fewer than `len`).
+        packed: u32,
+        /// A delta's literal chunk (no digest follows), not a DATA block.
+        literal: bool,
+    },
     /// Receiver: the file is verified and under its real name.
     Ok {
         /// The entry's number.
@@ -310,7 +335,8 @@ impl Msg {
                         | u8::from(e.complete_ok) << 1
                         | u8::from(e.digest.is_some()) << 2
                         | u8::from(e.delta) << 3
-                        | u8::from(!e.attrs.is_empty()) << 4,
+                        | u8::from(!e.attrs.is_empty()) << 4
+                        | u8::from(e.inplace) << 5,
                 );
                 for text in [&e.path, &e.target] {
                     out.extend_from_slice(&(text.len() as u16).to_be_bytes());
@@ -372,6 +398,20 @@ impl Msg {
                 out.extend_from_slice(&offset.to_be_bytes());
                 out.extend_from_slice(&len.to_be_bytes());
                 b'L'
+            }
+            Msg::Packed {
+                id,
+                offset,
+                len,
+                packed,
+                literal,
+            } => {
+                out.extend_from_slice(&id.to_be_bytes());
+                out.extend_from_slice(&offset.to_be_bytes());
+                out.extend_from_slice(&len.to_be_bytes());
+                out.extend_from_slice(&packed.to_be_bytes());
+                out.push(u8::from(*literal));
+                b'P'
             }
             Msg::Ok { id } => {
                 out.extend_from_slice(&id.to_be_bytes());
@@ -453,6 +493,7 @@ impl Msg {
                     complete_ok: flags & 2 != 0,
                     digest,
                     delta: flags & 8 != 0,
+                    inplace: flags & 32 != 0,
                     path,
                     target,
                     attrs,
@@ -497,6 +538,13 @@ impl Msg {
                 id: b.u32()?,
                 offset: b.u64()?,
                 len: b.u32()?,
+            },
+            b'P' => Msg::Packed {
+                id: b.u32()?,
+                offset: b.u64()?,
+                len: b.u32()?,
+                packed: b.u32()?,
+                literal: b.u8()? != 0,
             },
             b'K' => Msg::Ok { id: b.u32()? },
             b'X' => Msg::Err {

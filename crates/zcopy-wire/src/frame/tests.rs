@@ -22,6 +22,7 @@ fn messages_round_trip() {
         ask: true,
         complete_ok: true,
         delta: true,
+        inplace: true,
         digest: Some(u128::MAX / 3),
         path: "a/b c/é".into(),
         target: "../x".into(),
@@ -37,6 +38,7 @@ fn messages_round_trip() {
         ask: false,
         complete_ok: false,
         delta: false,
+        inplace: false,
         digest: None,
         path: b"dev/bad\xffnull".to_vec(),
         target: Vec::new(),
@@ -76,6 +78,20 @@ fn messages_round_trip() {
         id: 1,
         offset: 5 << 32,
         len: 9,
+    });
+    round_trip(Msg::Packed {
+        id: 2,
+        offset: 4 << 20,
+        len: 4 << 20,
+        packed: 1234,
+        literal: false,
+    });
+    round_trip(Msg::Packed {
+        id: 9,
+        offset: 77,
+        len: 65536,
+        packed: 3,
+        literal: true,
     });
     round_trip(Msg::Hole {
         id: 1,
@@ -195,6 +211,7 @@ fn corrupted_sessions_never_panic() {
         ask: true,
         complete_ok: false,
         delta: false,
+        inplace: false,
         digest: None,
         path: "d/a.txt".into(),
         target: Vec::new(),
@@ -264,6 +281,7 @@ fn a_hard_link_to_a_path_that_leaves_the_directory_is_refused() {
         ask: false,
         complete_ok: false,
         delta: false,
+        inplace: false,
         digest: None,
         path: b"a".to_vec(),
         target: b"../etc/passwd".to_vec(),

@@ -73,6 +73,108 @@ impl Conn<'_> {
         Ok(())
     }
 
+    /// The one block of a small file, compressed: decompressed into memory and
+    /// checked against its digest.
+    pub(super) fn small_packed(
+        &mut self,
+        small: &mut Small,
+        offset: u64,
+        len: u32,
+        packed: u32,
+    ) -> Result<()> {
+        let path = frame::shown(&small.entry.path).into_owned();
+        if offset != 0 || Some(u64::from(len)) != small.entry.size || !small.digests.is_empty() {
+            fail!(
+                "{path}: compressed block at {offset} of {len} bytes is not the file's one block"
+            );
+        }
+        let bytes = match self.unpack(packed, len) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                let what = format!("{path}: receiving the block at 0 from {}", self.peer);
+                return Err(self.unpack_error(e, what));
+            }
+        };
+        small.content.clear();
+        small.content.extend_from_slice(bytes);
+        let got = xxhash_rust::xxh3::xxh3_128(&small.content);
+        self.check_digest(&path, 0, got)?;
+        if let Some(l) = &self.job.limiter {
+            l.pace(u64::from(packed));
+        }
+        small.digests.push(got);
+        Ok(())
+    }
+
+    /// A block that came compressed: decompressed, written at its offset, checked
+    /// against the digest that follows it.
+    pub(super) fn packed_block(
+        &mut self,
+        session: &Session,
+        id: u32,
+        offset: u64,
+        len: u32,
+        packed: u32,
+    ) -> Result<()> {
+        let partial = session.file(id, self.job.config.timeout.max(Duration::from_secs(1)))?;
+        let index = partial.check_block(offset, len)?;
+        let path = frame::shown(&partial.entry.path).into_owned();
+        let got = match self.unpack(packed, len) {
+            Ok(bytes) => {
+                let got = xxhash_rust::xxh3::xxh3_128(bytes);
+                partial
+                    .file
+                    .write_all_at(bytes, offset)
+                    .with_context(|| format!("{path}: cannot write"))?;
+                got
+            }
+            Err(e) => {
+                let what = format!("{path}: receiving the block at {offset} from {}", self.peer);
+                return Err(self.unpack_error(e, what));
+            }
+        };
+        self.syscalls.count(Syscall::Write);
+        self.check_digest(&path, offset, got)?;
+        if let Some(l) = &self.job.limiter {
+            l.pace(u64::from(packed));
+        }
+        session.received(len);
+        Ok(partial.verified(index, got, session.joined())?)
+    }
+
+    /// A PACKED message's bytes that could not be had: the sender closed, or
+    /// they do not decompress.
+    fn unpack_error(&self, e: std::io::Error, what: String) -> crate::Error {
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            return peer_closed(format!(
+                "{what}: the sender closed the connection inside the compressed block"
+            ));
+        }
+        crate::Error::from(e).context(what)
+    }
+
+    /// Reads the digest that follows a block's bytes and compares it with `got`,
+    /// the digest of what arrived.
+    fn check_digest(&mut self, path: &str, offset: u64, got: u128) -> Result<()> {
+        let mut sent = [0u8; 16];
+        if let Err(e) = self.reader.read_exact(&mut sent) {
+            if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                return Err(peer_closed(format!(
+                    "{path}: the sender closed the connection inside the block at {offset}"
+                )));
+            }
+            return Err(e).with_context(|| format!("{path}: in the block at {offset}"));
+        }
+        let sent = u128::from_be_bytes(sent);
+        if got != sent {
+            fail!(
+                "{path}: digest mismatch in the block at {offset} from {} (sent {sent:032x}, received {got:032x})",
+                self.peer
+            );
+        }
+        Ok(())
+    }
+
     /// An extra connection of a session: blocks only, until the sender closes it.
     pub(super) fn blocks_only(&mut self, session: &Session) -> Result<()> {
         while let Some(msg) = self
@@ -83,6 +185,13 @@ impl Conn<'_> {
             match msg {
                 Msg::Data { id, offset, len } => self.block(session, id, offset, len, false)?,
                 Msg::Hole { id, offset, len } => self.block(session, id, offset, len, true)?,
+                Msg::Packed {
+                    id,
+                    offset,
+                    len,
+                    packed,
+                    literal: false,
+                } => self.packed_block(session, id, offset, len, packed)?,
                 other => fail!(
                     "receiving from {}: unexpected message {other:?} on a joined connection",
                     self.peer
@@ -125,22 +234,7 @@ impl Conn<'_> {
             }
             Err(e) => return Err(e).with_context(what),
         };
-        let mut sent = [0u8; 16];
-        if let Err(e) = self.reader.read_exact(&mut sent) {
-            if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                return Err(peer_closed(format!(
-                    "{path}: the sender closed the connection inside the block at {offset}"
-                )));
-            }
-            return Err(e).with_context(|| format!("{path}: in the block at {offset}"));
-        }
-        let sent = u128::from_be_bytes(sent);
-        if got != sent {
-            fail!(
-                "{path}: digest mismatch in the block at {offset} from {} (sent {sent:032x}, received {got:032x})",
-                self.peer
-            );
-        }
+        self.check_digest(&path, offset, got)?;
         session.received(len);
         Ok(partial.verified(index, got, session.joined())?)
     }

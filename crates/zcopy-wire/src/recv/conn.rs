@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use zcopy::engine::direct::AlignedBuf;
 use zcopy::{Engine, EngineChoice, Report, Syscalls};
 
+use crate::compress::Unpacker;
 use crate::error::{fail, Context, Error, Result};
 use crate::frame::{self, EntryKind, Greeting, Have, Msg, Reader};
 use crate::net;
@@ -37,6 +38,8 @@ pub(super) struct Conn<'a> {
     /// The peer is a local user other than root (read from the kernel's TCP
     /// table when it was admitted): nothing it sends lands with root's privileges.
     local_peer_not_root: bool,
+    /// Made at the first PACKED message.
+    unpacker: Option<Unpacker>,
 }
 
 impl<'a> Conn<'a> {
@@ -76,7 +79,19 @@ impl<'a> Conn<'a> {
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(&peer)
                 .is_some_and(|uid| uid != 0),
+            unpacker: None,
         })
+    }
+
+    /// The bytes of a PACKED message: its `packed` bytes read and decompressed
+    /// into the `len` bytes they stand for.
+    pub(super) fn unpack(&mut self, packed: u32, len: u32) -> std::io::Result<&[u8]> {
+        if self.unpacker.is_none() {
+            self.unpacker = Some(Unpacker::new()?);
+        }
+        let unpacker = self.unpacker.as_mut().expect("made above");
+        self.syscalls.count(zcopy::Syscall::Read);
+        unpacker.unpack(&mut self.reader, packed, len)
     }
 
     pub(super) fn send_greeting(&mut self, session: u64) -> Result<()> {
@@ -352,6 +367,48 @@ impl<'a> Conn<'a> {
                         })?;
                     session.received(len);
                 }
+                Msg::Packed {
+                    id,
+                    offset,
+                    len,
+                    packed,
+                    literal: true,
+                } => {
+                    let incoming = deltas.get_mut(&id).with_context(|| {
+                        format!("a PACKED LITERAL for file {id}, which is no delta")
+                    })?;
+                    let what = format!(
+                        "{}: receiving from {}",
+                        frame::shown(incoming.path()),
+                        self.peer
+                    );
+                    incoming
+                        .check_literal(offset, len)
+                        .with_context(|| what.clone())?;
+                    let bytes = self.unpack(packed, len).with_context(|| what.clone())?;
+                    incoming
+                        .write_literal(offset, bytes)
+                        .with_context(|| what)?;
+                    session.received(len);
+                }
+                Msg::Packed {
+                    id,
+                    offset,
+                    len,
+                    packed,
+                    ..
+                } if pending.contains_key(&id) => {
+                    let small = pending.get_mut(&id).expect("checked above");
+                    self.small_packed(small, offset, len, packed)?;
+                    session.received(len);
+                }
+                Msg::Packed {
+                    id,
+                    offset,
+                    len,
+                    packed,
+                    ..
+                } => self.packed_block(session, id, offset, len, packed)?,
                 Msg::End { id, size, digest } if deltas.contains_key(&id) => {
                     let incoming = deltas.remove(&id).expect("checked above");
                     let path = frame::shown(incoming.path()).into_owned();

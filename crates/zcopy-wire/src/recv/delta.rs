@@ -2,6 +2,11 @@
 //! signature answers the FILE, then COPY and LITERAL build the new version in an
 //! unnamed file beside it, which replaces the old one only once its digest matched
 //! (a receiver killed before that leaves the old file as it was, and nothing else).
+//!
+//! A FILE flagged INPLACE (`send --inplace`) rewrites the old file itself, front
+//! to back, as rsync's `--inplace` does: no second copy on disk and hard links
+//! see the new content, but it is not crash-safe: a transfer cut off, or one whose
+//! digest does not match, leaves the file part old, part new.
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -23,6 +28,8 @@ pub(super) struct Incoming {
     entry: Entry,
     apply: Apply,
     buf: Vec<u8>,
+    /// The old file is being rewritten: nothing to rename at the end.
+    inplace: bool,
 }
 
 /// The older version of `entry`'s file, when a regular, non-empty one is in place,
@@ -34,16 +41,44 @@ pub(super) fn open(root: &Root, entry: &Entry) -> io::Result<Option<(Incoming, S
     if entry.complete_ok && same_file_in_place(&dir, &name, entry, Some(&root.landing)) {
         return Ok(None);
     }
-    let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW;
+    let access = if entry.inplace {
+        OFlags::RDWR
+    } else {
+        OFlags::RDONLY
+    };
+    // NONBLOCK: a FIFO under the name must not hang the open (it is replaced;
+    // regular files ignore the flag).
+    let flags = access | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK;
     let old = match rustix::fs::openat(&*dir, name.as_slice(), flags, Mode::empty()) {
         Ok(fd) => File::from(fd),
         // Nothing in place, or a symlink, which is replaced, never followed.
         Err(Errno::NOENT | Errno::LOOP) => return Ok(None),
+        // EACCES, EROFS, ETXTBSY: not writable in place (a read-only file, a
+        // running program): built beside it instead (the in-place plan suits both).
+        Err(Errno::ACCESS | Errno::ROFS | Errno::TXTBSY) if entry.inplace => {
+            let beside = Entry {
+                inplace: false,
+                ..entry.clone()
+            };
+            return open(root, &beside);
+        }
         Err(e) => return Err(e.into()),
     };
     let meta = old.metadata()?;
     if !meta.is_file() || meta.len() == 0 {
         return Ok(None);
+    }
+    if entry.inplace {
+        let signature = Signature::of(&old)?;
+        let incoming = Incoming {
+            dir,
+            name,
+            entry: entry.clone(),
+            apply: Apply::inplace(old)?,
+            buf: Vec::new(),
+            inplace: true,
+        };
+        return Ok(Some((incoming, signature)));
     }
     let unnamed = rustix::fs::openat(
         &*dir,
@@ -64,6 +99,7 @@ pub(super) fn open(root: &Root, entry: &Entry) -> io::Result<Option<(Incoming, S
         entry: entry.clone(),
         apply: Apply::new(old, out)?,
         buf: Vec::new(),
+        inplace: false,
     };
     Ok(Some((incoming, signature)))
 }
@@ -94,6 +130,18 @@ impl Incoming {
         offset: u64,
         len: u32,
     ) -> io::Result<()> {
+        self.check_literal(offset, len)?;
+        self.buf.resize(len as usize, 0);
+        from.read_exact(&mut self.buf)?;
+        let bytes = std::mem::take(&mut self.buf);
+        let written = self.apply.literal(offset, &bytes);
+        self.buf = bytes;
+        written
+    }
+
+    /// Whether a literal chunk of `len` bytes at `offset` fits the file (before
+    /// its bytes are read).
+    pub(super) fn check_literal(&self, offset: u64, len: u32) -> io::Result<()> {
         if len > crate::delta::chunk::MAX
             || self
                 .entry
@@ -105,21 +153,25 @@ impl Incoming {
                 format!("a LITERAL of {len} bytes at {offset} does not fit the file"),
             ));
         }
-        self.buf.resize(len as usize, 0);
-        from.read_exact(&mut self.buf)?;
-        let bytes = std::mem::take(&mut self.buf);
-        let written = self.apply.literal(offset, &bytes);
-        self.buf = bytes;
-        written
+        Ok(())
+    }
+
+    /// Writes a literal chunk (checked by [`Incoming::check_literal`]) at `offset`.
+    pub(super) fn write_literal(&mut self, offset: u64, bytes: &[u8]) -> io::Result<()> {
+        self.apply.literal(offset, bytes)
     }
 
     /// Checks the new file against the sender's digest, gives it the attributes
-    /// `landing` may set, its mode and mtime, and renames it over the old one.
+    /// `landing` may set, its mode and mtime, and renames it over the old one (in
+    /// place: it is there already).
     pub(super) fn finish(self, landing: &Landing, size: u64, digest: u128) -> io::Result<Counts> {
         let counts = self.apply.finish(size, self.entry.block, digest)?;
         let file = self.apply.file();
         landing.apply(file.as_fd(), &self.entry)?;
         rustix::fs::futimens(file, &times(self.entry.mtime))?;
+        if self.inplace {
+            return Ok(counts);
+        }
         let mut part = b".".to_vec();
         part.extend_from_slice(&self.name);
         part.extend_from_slice(b".zcopy-delta");

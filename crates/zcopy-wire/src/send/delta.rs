@@ -1,5 +1,6 @@
 //! A file the receiver holds in an older version, sent as a delta: its chunks the
-//! old version has as COPY, the others as LITERAL, then END with the digest of the
+//! old version has as COPY, the others as LITERAL (PACKED with `-z` when they
+//! shrink), then END with the digest of the
 //! whole new file (see [`crate::delta`]).
 
 use std::fs::File;
@@ -53,7 +54,8 @@ impl Sender<'_> {
         file: &File,
         old: &Signature,
     ) -> Result<()> {
-        let mut planner = Planner::new(old, false);
+        // An in-place plan suits a receiver that builds a new file too.
+        let mut planner = Planner::new(old, self.config.inplace);
         let mut digests = BlockDigests {
             block: u64::from(item.entry.block),
             current: Xxh3::new(),
@@ -105,13 +107,28 @@ impl Sender<'_> {
                 c.len
             }
             Op::Literal(c) => {
-                Msg::Literal {
-                    id,
-                    offset: c.offset,
-                    len: c.len,
+                match self.packers.first_mut().and_then(|p| p.pack(bytes)) {
+                    Some(packed) => {
+                        Msg::Packed {
+                            id,
+                            offset: c.offset,
+                            len: c.len,
+                            packed: packed.len() as u32,
+                            literal: true,
+                        }
+                        .encode(&mut self.batch);
+                        self.batch.extend_from_slice(packed);
+                    }
+                    None => {
+                        Msg::Literal {
+                            id,
+                            offset: c.offset,
+                            len: c.len,
+                        }
+                        .encode(&mut self.batch);
+                        self.batch.extend_from_slice(bytes);
+                    }
                 }
-                .encode(&mut self.batch);
-                self.batch.extend_from_slice(bytes);
                 self.report.bytes += bytes.len() as u64;
                 self.delta_counts.literal += bytes.len() as u64;
                 bytes.len() as u64

@@ -3,6 +3,7 @@
 
 use std::fs::File;
 use std::net::TcpStream;
+use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -11,14 +12,15 @@ use rustix::net::SendFlags;
 use zcopy::drive::Drive;
 use zcopy::engine::direct::AlignedBuf;
 use zcopy::limit::Limiter;
-use zcopy::{Engine, Options, Report, Status, Transfer};
+use zcopy::{Engine, Options, Report, Status, Syscall, Transfer};
 
+use crate::compress::{Compress, Packer};
 use crate::error::{Context, Error, Result};
 use crate::frame::{self, Entry, Have, Msg};
 use crate::observe::Observer;
 use crate::partial::hash_range;
 use crate::send::lane::Lane;
-use crate::send::session::{greet, Answer, Sender};
+use crate::send::session::{greet, send_bytes, Answer, Sender};
 use crate::send::walk::Item;
 use crate::send::{answer, dial, send_all, SendConfig};
 use crate::tls;
@@ -90,6 +92,12 @@ impl Sender<'_> {
         }
         let mut lanes: Vec<Option<&mut Lane>> = self.lanes.iter_mut().map(Some).collect();
         lanes.resize_with(streams, || None);
+        while self.compress != Compress::Off && self.packers.len() < streams {
+            let packer = Packer::new(self.compress).context("zstd")?;
+            self.packers.extend(packer);
+        }
+        let mut packers: Vec<Option<&mut Packer>> = self.packers.iter_mut().map(Some).collect();
+        packers.resize_with(streams, || None);
         let (addr, config, secure, session, timeout) = (
             self.addr,
             self.config,
@@ -97,9 +105,10 @@ impl Sender<'_> {
             self.session,
             self.timeout,
         );
-        // One stream: a thread hashes the blocks ahead of sendfile, on the other core.
+        // One stream: a thread hashes the blocks ahead of sendfile, on the other
+        // core (compressed blocks are read into memory and hashed there).
         let (ahead_tx, ahead_rx) = std::sync::mpsc::sync_channel::<std::io::Result<u128>>(4);
-        let mut ahead = (streams == 1).then_some(ahead_rx);
+        let mut ahead = (streams == 1 && self.compress == Compress::Off).then_some(ahead_rx);
         let results: Vec<Result<Report>> = std::thread::scope(|s| {
             if ahead.is_some() {
                 let (todo, holes) = (&todo, &holes);
@@ -121,11 +130,13 @@ impl Sender<'_> {
             let workers: Vec<_> = conns
                 .iter()
                 .zip(lanes)
-                .map(|(&base, mut lane)| {
+                .zip(packers)
+                .map(|((&base, mut lane), mut packer)| {
                     let (next, todo, digests, holes) = (&next, &todo, &digests, &holes);
                     let ahead = ahead.take();
                     s.spawn(move || {
                         let mut buf = AlignedBuf::new(256 << 10, 4096);
+                        let mut plain = Vec::new();
                         let mut digest = |offset, len| match &ahead {
                             Some(rx) => rx.recv().unwrap_or_else(|_| {
                                 Err(std::io::Error::other("the hashing thread stopped"))
@@ -149,18 +160,23 @@ impl Sender<'_> {
                                 }
                                 None => base,
                             };
-                            let (d, r) = send_block(
-                                conn,
-                                file,
-                                id,
-                                offset,
-                                len,
-                                hole,
-                                options,
-                                &mut digest,
-                                limiter,
-                                meter,
-                            )?;
+                            let (d, r) = match packer.as_deref_mut() {
+                                Some(packer) if !hole => send_packed_block(
+                                    conn, file, id, offset, len, packer, &mut plain, limiter, meter,
+                                )?,
+                                _ => send_block(
+                                    conn,
+                                    file,
+                                    id,
+                                    offset,
+                                    len,
+                                    hole,
+                                    options,
+                                    &mut digest,
+                                    limiter,
+                                    meter,
+                                )?,
+                            };
                             digests.lock().unwrap_or_else(|p| p.into_inner())[i] = d;
                             if let Some(lane) = lane.as_deref_mut() {
                                 let calls = r.as_ref().map_or(0, |r| r.syscalls.total());
@@ -239,6 +255,37 @@ fn in_hole(holes: &Option<Vec<std::ops::Range<u64>>>, offset: u64, len: u64) -> 
             .iter()
             .any(|d| d.start < offset + len && d.end > offset)
     })
+}
+
+/// One block read into memory, hashed there and sent as PACKED if it shrinks
+/// (else DATA), on one connection.
+#[allow(clippy::too_many_arguments)]
+fn send_packed_block(
+    conn: &TcpStream,
+    file: &File,
+    id: u32,
+    offset: u64,
+    len: u64,
+    packer: &mut Packer,
+    plain: &mut Vec<u8>,
+    limiter: Option<&Limiter>,
+    meter: &dyn Observer,
+) -> Result<(u128, Option<Report>)> {
+    let started = std::time::Instant::now();
+    plain.resize(len as usize, 0);
+    file.read_exact_at(plain, offset)?;
+    let digest = xxhash_rust::xxh3::xxh3_128(plain);
+    let wire = send_bytes(conn, id, offset, plain, digest, packer)?;
+    if let Some(limiter) = limiter {
+        limiter.pace(wire);
+    }
+    meter.moved(len);
+    let mut report = Report::empty(Engine::ReadWrite);
+    report.bytes = len;
+    report.elapsed = started.elapsed();
+    report.syscalls.count(Syscall::Pread);
+    report.syscalls.count(Syscall::Write);
+    Ok((digest, Some(report)))
 }
 
 /// One block on one connection: DATA, the bytes through the engine, then their

@@ -22,6 +22,7 @@ use std::time::Duration;
 use rustix::net::SendFlags;
 use zcopy::EngineChoice;
 
+use crate::compress::Compress;
 use crate::error::{Context, Result};
 use crate::{frame, net, tls};
 
@@ -37,6 +38,11 @@ const BATCH: usize = 1 << 20;
 /// How many entries (small files, and the directories and symlinks among them)
 /// a resuming session sends, asking, before it waits for the answers.
 const RESUME_WINDOW: usize = 256;
+
+/// How many windows are asked about before the first of them is sent: their
+/// answers come back while the windows before them travel (one ahead left the
+/// link idle a tenth of the time over a 100 Mbit/s link with `-z`).
+const WINDOWS_AHEAD: usize = 2;
 
 /// Files this large to a host that is not this one get 4 streams by default.
 const MANY_STREAMS_FROM: u64 = 256 << 20;
@@ -68,6 +74,11 @@ pub struct SendConfig {
     /// Over TLS, a data connection carries at most this many records before a
     /// fresh one takes over ([`tls::records`]).
     pub records_per_connection: u64,
+    /// Compress blocks that shrink (`-z`), to a receiver that takes them.
+    pub compress: Compress,
+    /// Deltas rewrite the receiver's old file in place (`--inplace`: no second
+    /// copy on disk, and not crash-safe).
+    pub inplace: bool,
     /// The protocol version greeted with (a lower one speaks as an older
     /// sender would, for tests of old peers).
     pub protocol: u8,
@@ -86,6 +97,8 @@ impl Default for SendConfig {
             limit_rate: None,
             whole_file: false,
             records_per_connection: tls::records::RECORDS_PER_CONNECTION,
+            compress: Compress::Off,
+            inplace: false,
             protocol: frame::VERSION,
         }
     }
@@ -184,9 +197,12 @@ fn in_window(item: &Item) -> bool {
 
 impl Sender<'_> {
     /// Sends `items` in order, telling the observer each entry as it starts;
-    /// a resuming session asks about small files a window at a time.
+    /// a resuming session asks about small files a window at a time, the next
+    /// windows' questions leaving before this one's content, so that their
+    /// answers travel while it is sent and the link never waits for a round trip.
     pub fn send_items(&mut self, items: &[Item]) -> Result<()> {
         let mut index = 0;
+        let mut asked: std::collections::VecDeque<&[Item]> = Default::default();
         while index < items.len() {
             if index == 0 {
                 self.announce(items)?;
@@ -211,11 +227,23 @@ impl Sender<'_> {
                     .entry((index + n) as u64 + 1, &frame::shown(&item.entry.path));
             }
             if window > 0 {
-                self.send_window(&items[index..index + window])?;
+                let this = &items[index..index + window];
+                self.ask_window(this)?;
+                asked.push_back(this);
+                if asked.len() > WINDOWS_AHEAD {
+                    let first = asked.pop_front().expect("more than none");
+                    self.send_window(first)?;
+                }
             } else {
+                for before in asked.drain(..) {
+                    self.send_window(before)?;
+                }
                 self.send(&items[index])?;
             }
             index += run;
+        }
+        for last in asked {
+            self.send_window(last)?;
         }
         Ok(())
     }

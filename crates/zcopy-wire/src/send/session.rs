@@ -15,6 +15,7 @@ use zcopy::engine::direct::AlignedBuf;
 use zcopy::limit::Limiter;
 use zcopy::{Engine, Report, Syscall};
 
+use crate::compress::{self, Compress, Packer};
 use crate::delta::{Counts, Signature};
 use crate::error::{fail, Context, Error, Result};
 use crate::frame::{self, Entry, Greeting, Have, Msg, Reader};
@@ -73,6 +74,11 @@ pub struct Sender<'a> {
     pub(super) attrs_ok: bool,
     /// Said once that the receiver takes no attributes.
     pub(super) warned: bool,
+    /// How blocks are compressed: as asked, or off for a receiver that cannot
+    /// decompress.
+    pub(super) compress: Compress,
+    /// With compression, one compressor per connection (the control one first).
+    pub(super) packers: Vec<Packer>,
 }
 
 impl<'a> Sender<'a> {
@@ -92,6 +98,15 @@ impl<'a> Sender<'a> {
         let mut reader = Reader::new(stream.try_clone().context("socket")?);
         let told = meter.clone();
         std::thread::spawn(move || listen(&mut reader, &tx, &*told));
+        // An older receiver cannot decompress: it gets the blocks as they are
+        // (and a sender told to speak 2 speaks as one from before -z).
+        let compress = if greeting.caps & frame::CAP_COMPRESS != 0
+            && frame::negotiate(config.protocol, greeting.version).is_some_and(|v| v >= 3)
+        {
+            config.compress
+        } else {
+            Compress::Off
+        };
         Ok(Sender {
             config,
             addr,
@@ -119,6 +134,8 @@ impl<'a> Sender<'a> {
             attrs_ok: greeting.caps & frame::CAP_ATTRS != 0
                 && frame::negotiate(config.protocol, greeting.version).is_some_and(|v| v >= 3),
             warned: false,
+            compress,
+            packers: Packer::new(compress).context("zstd")?.into_iter().collect(),
         })
     }
 
@@ -165,6 +182,7 @@ impl<'a> Sender<'a> {
                     return self.dry_run(entry);
                 }
                 entry.delta = self.delta && size > SMALL;
+                entry.inplace = entry.delta && self.config.inplace;
                 entry.ask |= entry.delta;
                 if size <= SMALL && !entry.ask {
                     self.send_small(item, entry, &file, size)
@@ -175,11 +193,10 @@ impl<'a> Sender<'a> {
         }
     }
 
-    /// `--resume` for a run of small files (and the directories and symlinks
-    /// among them, sent as they are): their entries leave together, each file
-    /// asking; then the answers are read in order and only the files not already
-    /// in place are sent. One round trip per window instead of one per file.
-    pub(super) fn send_window(&mut self, window: &[Item]) -> Result<()> {
+    /// The questions about a run of small files (and the directories and
+    /// symlinks among them, sent as they are): their entries leave together,
+    /// each file asking. One round trip per window instead of one per file.
+    pub(super) fn ask_window(&mut self, window: &[Item]) -> Result<()> {
         for item in window {
             if item.how != How::File {
                 self.send(item)?;
@@ -197,7 +214,12 @@ impl<'a> Sender<'a> {
             entry.ask = true;
             Msg::File(entry).encode(&mut self.batch);
         }
-        self.flush(false)?;
+        self.flush(false)
+    }
+
+    /// The content of a window asked about ([`Sender::ask_window`]): its files'
+    /// answers are read in order and only the files not already in place are sent.
+    pub(super) fn send_window(&mut self, window: &[Item]) -> Result<()> {
         let mut missing = Vec::new();
         for item in window.iter().filter(|i| i.how == How::File) {
             match self.await_have(item.entry.id, &frame::shown(&item.entry.path))? {
@@ -252,6 +274,7 @@ impl<'a> Sender<'a> {
         mut file: &File,
         size: u64,
     ) -> Result<()> {
+        let head = self.batch.len();
         Msg::Data {
             id,
             offset: 0,
@@ -276,6 +299,22 @@ impl<'a> Sender<'a> {
             self.report.syscalls.count(Syscall::Read);
         }
         let digest = xxh3_128(&self.batch[start..]);
+        if let Some(packed) = self
+            .packers
+            .first_mut()
+            .and_then(|p| p.pack(&self.batch[start..]))
+        {
+            self.batch.truncate(head);
+            Msg::Packed {
+                id,
+                offset: 0,
+                len: size as u32,
+                packed: packed.len() as u32,
+                literal: false,
+            }
+            .encode(&mut self.batch);
+            self.batch.extend_from_slice(packed);
+        }
         self.batch.extend_from_slice(&digest.to_be_bytes());
         Msg::End {
             id,
@@ -329,25 +368,22 @@ impl<'a> Sender<'a> {
             }
             let bytes = buf.filled(got);
             let digest = xxh3_128(bytes);
-            Msg::Data {
-                id,
-                offset: size,
-                len: got as u32,
-            }
-            .encode(&mut self.batch);
             self.flush(true)?;
-            let sent = send_all(&self.stream, bytes, SendFlags::MORE)
-                .and_then(|()| send_all(&self.stream, &digest.to_be_bytes(), SendFlags::empty()));
-            if let Err(e) = sent {
-                return Err(self.why(Error::from(e), &frame::shown(&item.entry.path)));
-            }
+            let sent = match self.packers.first_mut() {
+                Some(packer) => send_bytes(&self.stream, id, size, bytes, digest, packer),
+                None => send_data(&self.stream, id, size, bytes, digest).map(|()| got as u64),
+            };
+            let wire = match sent {
+                Ok(wire) => wire,
+                Err(e) => return Err(self.why(Error::from(e), &frame::shown(&item.entry.path))),
+            };
             self.report.syscalls.count(Syscall::Write);
             digests.push(digest);
             size += got as u64;
             self.report.bytes += got as u64;
             self.meter.moved(got as u64);
             if let Some(l) = &self.limiter {
-                l.pace(got as u64);
+                l.pace(wire);
             }
             if got < block {
                 break;
@@ -422,6 +458,19 @@ impl<'a> Sender<'a> {
         self.delta_counts
     }
 
+    /// What compression did on every connection; `None` when blocks go as they
+    /// are (not asked, or a receiver that cannot decompress).
+    pub fn compressed(&self) -> Option<compress::Counts> {
+        if self.compress == Compress::Off {
+            return None;
+        }
+        let mut total = compress::Counts::default();
+        for p in &self.packers {
+            total.add(p.counts());
+        }
+        Some(total)
+    }
+
     /// DONE, then waits for the receiver to confirm everything is in place.
     pub fn finish(&mut self) -> Result<()> {
         Msg::Done.encode(&mut self.batch);
@@ -470,6 +519,60 @@ impl<'a> Sender<'a> {
         }
         e.context(format!("sending {what} to {}", self.addr))
     }
+}
+
+/// DATA for `bytes` at `offset`, the bytes, then their `digest`, on `conn`.
+pub(super) fn send_data(
+    conn: &TcpStream,
+    id: u32,
+    offset: u64,
+    bytes: &[u8],
+    digest: u128,
+) -> std::io::Result<()> {
+    let mut head = Vec::with_capacity(32);
+    Msg::Data {
+        id,
+        offset,
+        len: bytes.len() as u32,
+    }
+    .encode(&mut head);
+    send_all(conn, &head, SendFlags::MORE)?;
+    send_all(conn, bytes, SendFlags::MORE)?;
+    send_all(conn, &digest.to_be_bytes(), SendFlags::empty())
+}
+
+/// The same, as PACKED when `packer` shrinks the bytes. Returns the bytes the
+/// block took on the wire.
+pub(super) fn send_bytes(
+    conn: &TcpStream,
+    id: u32,
+    offset: u64,
+    bytes: &[u8],
+    digest: u128,
+    packer: &mut Packer,
+) -> std::io::Result<u64> {
+    let wire = match packer.pack(bytes) {
+        Some(packed) => {
+            let mut head = Vec::with_capacity(32);
+            Msg::Packed {
+                id,
+                offset,
+                len: bytes.len() as u32,
+                packed: packed.len() as u32,
+                literal: false,
+            }
+            .encode(&mut head);
+            send_all(conn, &head, SendFlags::MORE)?;
+            send_all(conn, packed, SendFlags::MORE)?;
+            send_all(conn, &digest.to_be_bytes(), SendFlags::empty())?;
+            packed.len()
+        }
+        None => {
+            send_data(conn, id, offset, bytes, digest)?;
+            bytes.len()
+        }
+    };
+    Ok(wire as u64)
 }
 
 /// Sends a greeting and reads the answer; explains a peer that does not speak

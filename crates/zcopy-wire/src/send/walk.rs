@@ -244,6 +244,7 @@ fn entry(path: Vec<u8>, kind: EntryKind, mode: u32, mtime: (i64, u32), size: Opt
         ask: false,
         complete_ok: false,
         delta: false,
+        inplace: false,
         digest: None,
         path,
         target: Vec::new(),

@@ -19,6 +19,7 @@ use anyhow::{bail, Context, Result};
 use serde_json::Map;
 use zcopy::size;
 use zcopy::{EngineChoice, Rusage};
+use zcopy_wire::compress::Compress;
 use zcopy_wire::filter::{Filter, Rules};
 use zcopy_wire::frame::{self, EntryKind};
 use zcopy_wire::observe::Observer;
@@ -29,7 +30,7 @@ use zcopy_wire::{signal, tls};
 
 use crate::flags;
 use crate::net::meter::{self, Meter};
-use crate::summary::{delta_json, delta_words, Summary};
+use crate::summary::{compressed_json, compressed_words, delta_json, delta_words, Summary};
 
 /// Send files and directories to `zcopy recv` (framed, verified, resumable), or a
 /// file's bytes alone to any TCP peer (--raw)
@@ -64,6 +65,21 @@ pub struct Args {
     /// receiver holds in another version goes as a delta (only the chunks it lacks)
     #[arg(short = 'W', long)]
     whole_file: bool,
+    /// Compress with zstd each block that shrinks by 3% or more, at a level that
+    /// follows the link (for slow links; the receiver checks the blocks'
+    /// digests after decompressing; an older receiver gets them uncompressed)
+    #[arg(short = 'z', long)]
+    compress: bool,
+    /// A delta rewrites the receiver's old file in place instead of building the
+    /// new one beside it (rsync's --inplace): no second copy on disk, hard links
+    /// see the change, but not crash-safe: a transfer cut off leaves the file part
+    /// old, part new
+    #[arg(long)]
+    inplace: bool,
+    /// With -z, compress at this zstd level (-5 fastest .. 19 smallest) instead
+    /// of adapting it to the link (implies -z)
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = clap::value_parser!(i32).range(-5..=19))]
+    compress_level: Option<i32>,
     /// Give up connecting after this many seconds
     #[arg(long, value_name = "S", default_value = "10")]
     connect_timeout: f64,
@@ -160,6 +176,12 @@ fn config(args: &Args, rules: &Rules) -> SendConfig {
     config.buffer = args.buffer;
     config.resume = args.resume;
     config.whole_file = args.whole_file;
+    config.inplace = args.inplace;
+    config.compress = match (args.compress_level, args.compress) {
+        (Some(level), _) => Compress::Level(level),
+        (None, true) => Compress::Adaptive,
+        (None, false) => Compress::Off,
+    };
     config.compare = if args.checksum {
         Compare::Checksum
     } else if args.ignore_times {
@@ -348,6 +370,11 @@ fn transfer(
     if let Some(listener) = listener {
         sender = sender.answering(listener);
     }
+    if config.compress != Compress::Off && sender.compressed().is_none() && !args.say.quiet {
+        eprintln!(
+            "zcopy: {addr}: the receiver cannot decompress (an older zcopy): sending uncompressed"
+        );
+    }
     let drawing = meter.show(args.progress || !args.report.json && !args.say.quiet);
     sender.send_items(items)?;
     sender.finish()?;
@@ -377,9 +404,15 @@ fn transfer(
         if let Some(delta) = delta_json(&sender.delta(), false) {
             extra.insert("delta".into(), delta);
         }
+        if let Some(compressed) = sender.compressed() {
+            extra.insert("compressed".into(), compressed_json(&compressed));
+        }
         super::print_json(&summary.json(extra))?;
     } else if !args.say.quiet {
-        let delta = delta_words(&sender.delta(), false);
+        let delta = delta_words(&sender.delta(), false)
+            + &sender
+                .compressed()
+                .map_or_else(String::new, |c| compressed_words(&c));
         let dry = if args.dry_run { " (DRY RUN)" } else { "" };
         match items {
             [one] if one.entry.kind == EntryKind::File => {
@@ -394,6 +427,9 @@ fn transfer(
                 if files == 1 { "" } else { "s" },
                 summary.line()
             ),
+        }
+        if let Some(why) = summary.engine_reason().filter(|_| args.say.verbose()) {
+            eprintln!("  {why}");
         }
     }
     Ok(())
