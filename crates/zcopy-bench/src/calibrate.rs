@@ -4,20 +4,29 @@
 //! Measured: which scan engine (read with 128 KiB, the pread pair, mmap) hashes a
 //! page-cached file fastest at 64 KiB, 1 MiB, 16 MiB and 64 MiB, and whether
 //! sendfile or read-write moves a 4 KiB, 64 KiB or 1 MiB file into a loopback socket
-//! faster. Not measured, and said so in the profile: the splice pipe size (the
+//! faster; and which of sendfile, splice and read-write sends a large file (the
+//! bench's size, at most 64 MiB) fastest into each destination a sender can tell
+//! apart (`zcopy::Destination`): a TCP peer on this host read by copying (16 KiB
+//! reads, as nc) and by splicing (as `zcopy recv`), a Unix socket and a pipe read
+//! by copying (128 KiB reads, as cat). `auto` reads these (`zcopy::profile`). Not
+//! measured, and said so in the profile: a TCP peer across a NIC (loopback has no
+//! DMA), the splice pipe size (the
 //! library sets it, it has no knob to try) and the size where MSG_ZEROCOPY pays
 //! off, which needs a NIC: loopback copies a zero-copy send anyway.
 
 use std::fs::File;
 use std::net::{Shutdown, TcpListener, TcpStream};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{anyhow, Context, Result};
 use serde_json::{json, Value};
+use zcopy::profile::Reader;
 use zcopy::size;
 use zcopy::xxh3::Xxh3;
-use zcopy::{Engine, EngineChoice, Options, ScanChoice, ScanEngine, Transfer};
+use zcopy::{Destination, Engine, EngineChoice, Options, ScanChoice, ScanEngine, Transfer};
 
 use crate::error::Error;
 use crate::measured::MIB;
@@ -27,6 +36,15 @@ use crate::table::wrap;
 
 const SCAN_SIZES: [u64; 4] = [64 << 10, 1 << 20, 16 << 20, 64 << 20];
 const SEND_SIZES: [u64; 3] = [4 << 10, 64 << 10, 1 << 20];
+/// The engines `auto` may put first for a large file into a socket or pipe.
+const LARGE_ENGINES: [Engine; 3] = [Engine::Sendfile, Engine::Splice, Engine::ReadWrite];
+/// The destinations and readers of the large sends.
+const LARGE: [(Destination, Reader); 4] = [
+    (Destination::LocalTcp, Reader::Copy),
+    (Destination::LocalTcp, Reader::Splice),
+    (Destination::Unix, Reader::Copy),
+    (Destination::Pipe, Reader::Copy),
+];
 /// Bytes scanned or sent per sample at most, whatever the file's size, so that
 /// every sample lasts long enough to time.
 const PER_SAMPLE: u64 = 64 << 20;
@@ -60,8 +78,16 @@ impl Calibration {
     pub fn table(&self, width: usize) -> String {
         let mut out = String::from("calibration (MiB/s, median):\n");
         let p = &self.profile;
-        for (key, what) in [("scan", "scan"), ("send_small", "send one file")] {
+        for (key, what) in [
+            ("scan", "scan"),
+            ("send_small", "send one file"),
+            ("send_large", "send a large file"),
+        ] {
             for e in p[key].as_array().into_iter().flatten() {
+                let into = match (e["destination"].as_str(), e["reader"].as_str()) {
+                    (Some(d), Some(r)) => format!(" into {d}, {r} reader"),
+                    _ => String::new(),
+                };
                 let rates: Vec<String> = e["mib_s"]
                     .as_object()
                     .into_iter()
@@ -70,7 +96,7 @@ impl Calibration {
                     .collect();
                 out.push_str(&wrap(
                     &format!(
-                        "{what}, {}: {} -> {}",
+                        "{what}{into}, {}: {} -> {}",
                         size::human(e["size"].as_u64().unwrap_or(0)),
                         rates.join(", "),
                         e["best"].as_str().unwrap_or("?")
@@ -81,12 +107,16 @@ impl Calibration {
                 ));
             }
         }
-        for key in ["splice_pipe_size_note", "msg_zerocopy_note"] {
+        for key in [
+            "network_tcp_note",
+            "splice_pipe_size_note",
+            "msg_zerocopy_note",
+        ] {
             out.push_str(&wrap(p[key].as_str().unwrap_or(""), width, "  ", "    "));
         }
         out.push_str(&wrap(
             &format!(
-                "written to {}; zcopy scan and zcopy send --raw use it under --engine auto",
+                "written to {}; zcopy scan, send and cp use it under --engine auto",
                 profile_path().map_or_else(|| "?".into(), |p| p.display().to_string())
             ),
             width,
@@ -127,6 +157,22 @@ pub fn measure(dir: &Path, repeat: u32, volume: u64) -> Result<Calibration> {
         send.push(entry(size, SEND_ENGINES.map(Engine::name), rates));
         std::fs::remove_file(&path)?;
     }
+    let path = dir.join("calibrate-large.dat");
+    write_file(&path, volume)?;
+    let mut large = Vec::new();
+    for (destination, reader) in LARGE {
+        let mut rates = vec![Vec::new(); LARGE_ENGINES.len()];
+        for _ in 0..repeat {
+            for (i, engine) in LARGE_ENGINES.into_iter().enumerate() {
+                rates[i].push(large_rate(&path, volume, destination, reader, engine)?);
+            }
+        }
+        let mut e = entry(volume, LARGE_ENGINES.map(Engine::name), rates);
+        e["destination"] = destination.name().into();
+        e["reader"] = reader.name().into();
+        large.push(e);
+    }
+    std::fs::remove_file(&path)?;
     let uname = rustix::system::uname();
     Ok(Calibration {
         profile: json!({
@@ -135,6 +181,8 @@ pub fn measure(dir: &Path, repeat: u32, volume: u64) -> Result<Calibration> {
             "kernel": uname.release().to_string_lossy(),
             "scan": scan,
             "send_small": send,
+            "send_large": large,
+            "network_tcp_note": "a TCP peer on the network: not calibrated, loopback has no NIC; auto keeps sendfile first",
             "splice_pipe_size": null,
             "splice_pipe_size_note": "splice pipe size: not calibrated, the library sets it and has no knob to try others",
             "msg_zerocopy_min": null,
@@ -225,6 +273,76 @@ fn send_rate(path: &Path, size: u64, volume: u64, engine: Engine) -> Result<f64>
         .join()
         .map_err(|_| anyhow!("the receiver panicked"))??;
     Ok((times * size) as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Bytes per second sending all of `path` (`size` bytes) with `engine` into a
+/// `destination` whose other end `reader` drains into /dev/null, from the start
+/// until the reader has taken the last byte.
+fn large_rate(
+    path: &Path,
+    size: u64,
+    destination: Destination,
+    reader: Reader,
+    engine: Engine,
+) -> Result<f64> {
+    let file = File::open(path)?;
+    let send = |sink: &dyn AsFd| -> Result<()> {
+        let options = Options::default()
+            .engine(EngineChoice::Only(engine))
+            .len(size);
+        Transfer::new(&file, &sink.as_fd(), options)?.run()?;
+        Ok(())
+    };
+    let started = Instant::now();
+    match destination {
+        Destination::LocalTcp => {
+            let listener =
+                TcpListener::bind("127.0.0.1:0").context("cannot listen on 127.0.0.1")?;
+            let addr = listener.local_addr()?;
+            let drain = std::thread::spawn(move || drain(listener.accept()?.0.into(), reader));
+            let stream = TcpStream::connect(addr)?;
+            send(&stream)?;
+            stream.shutdown(Shutdown::Write)?;
+            join(drain)?;
+        }
+        Destination::Unix => {
+            let (ours, theirs) = UnixStream::pair()?;
+            let drain = std::thread::spawn(move || drain(theirs.into(), reader));
+            send(&ours)?;
+            ours.shutdown(Shutdown::Write)?;
+            join(drain)?;
+        }
+        Destination::Pipe => {
+            let (theirs, ours) = rustix::pipe::pipe()?;
+            let drain = std::thread::spawn(move || drain(theirs, reader));
+            send(&ours)?;
+            drop(ours);
+            join(drain)?;
+        }
+        other => return Err(anyhow!("cannot calibrate sends into {other}")),
+    }
+    Ok(size as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Reads `src` to its end into /dev/null as `reader` does: 16 KiB reads (nc's) out
+/// of a socket, 128 KiB (cat's) out of a pipe, or splice.
+fn drain(src: OwnedFd, reader: Reader) -> Result<()> {
+    let devnull = File::options().write(true).open("/dev/null")?;
+    let options = match reader {
+        Reader::Splice => Options::default().engine(EngineChoice::Only(Engine::Splice)),
+        _ => {
+            let socket = zcopy::FdKind::of(&src)? == zcopy::FdKind::Socket;
+            Options::default()
+                .engine(EngineChoice::Only(Engine::ReadWrite))
+                .buffer(if socket { 16 << 10 } else { 128 << 10 })
+        }
+    };
+    Transfer::new(&src, &devnull, options)?.run()?;
+    Ok(())
+}
+
+fn join(drain: std::thread::JoinHandle<Result<()>>) -> Result<()> {
+    drain.join().map_err(|_| anyhow!("the receiver panicked"))?
 }
 
 /// Today's date, UTC, as YYYY-MM-DD.

@@ -2,13 +2,12 @@
 //! else `~/.cache/zcopy/calibration.json`), which `zcopy bench --calibrate`
 //! writes.
 //!
-//! The library's `auto` has no hook for a profile, so the command line applies it:
-//! `zcopy scan` under `auto` asks [`Profile::scan_engine`] and `zcopy send --raw`
-//! asks [`Profile::send_engine`] (the framed protocol batches small files its own way); when the profile has an answer for the file's size,
-//! the command uses that engine and cites the measurement. The reader lives beside
-//! the writer, which defines the format.
+//! Here, the scan side: `zcopy scan` under `auto` asks [`Profile::scan_engine`];
+//! when the profile has an answer for the file's size, the command uses that engine
+//! and cites the measurement. The send side (`send_small`, `send_large`) is read by
+//! the library itself, `zcopy::profile`, whose `auto` orders its chain by it.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde_json::Value;
 use zcopy::size;
@@ -19,15 +18,11 @@ pub const SCAN_ENGINES: [ScanEngine; 3] = [ScanEngine::Read, ScanEngine::Pread, 
 /// The engines calibrated for sending one file into a socket.
 pub const SEND_ENGINES: [Engine; 2] = [Engine::ReadWrite, Engine::Sendfile];
 /// A calibrated engine replaces `auto`'s default only when it was this much faster.
-const MARGIN: f64 = 0.05;
+const MARGIN: f64 = zcopy::profile::MARGIN;
 
-/// Where the profile lives.
+/// Where the profile lives (`zcopy::profile::path`).
 pub fn profile_path() -> Option<PathBuf> {
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))?;
-    Some(cache.join("zcopy").join("calibration.json"))
+    zcopy::profile::path()
 }
 
 /// A calibration profile read back, for `auto`.
@@ -77,33 +72,6 @@ impl Profile {
     }
 }
 
-impl Profile {
-    /// The engine measured faster than sendfile (auto's first choice for a file into
-    /// a socket) for a file of `size` bytes, with the reason in words; `None` when
-    /// sendfile won, when nothing won by more than 5%, or when the file is larger
-    /// than any calibrated size.
-    pub fn send_engine(&self, size: u64) -> Option<(Engine, String)> {
-        let entries = self.doc["send_small"].as_array()?;
-        let e = entries
-            .iter()
-            .find(|e| e["size"].as_u64().is_some_and(|s| s >= size))?;
-        let rates = e["mib_s"].as_object()?;
-        let read_write = rates.get(Engine::ReadWrite.name())?.as_f64()?;
-        let sendfile = rates.get(Engine::Sendfile.name())?.as_f64()?;
-        let ratio = read_write / sendfile.max(f64::MIN_POSITIVE);
-        (ratio >= 1.0 + MARGIN).then(|| {
-            (
-                Engine::ReadWrite,
-                format!(
-                    "read-write: {ratio:.1}x sendfile on this machine for files up to {}, calibrated {}",
-                    size::human(e["size"].as_u64().unwrap_or(0)),
-                    self.doc["calibrated"].as_str().unwrap_or("?")
-                ),
-            )
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -137,33 +105,5 @@ mod tests {
             }),
         };
         assert!(close.scan_engine(1 << 20).is_none(), "2% decides nothing");
-    }
-
-    #[test]
-    fn profile_picks_read_write_for_small_sends_only_where_it_won() {
-        let profile = Profile {
-            doc: json!({
-                "version": 1,
-                "calibrated": "2026-11-22",
-                "send_small": [
-                    { "size": 4096, "mib_s": { "read-write": 800.0, "sendfile": 500.0 }, "best": "read-write" },
-                    { "size": 65536, "mib_s": { "read-write": 900.0, "sendfile": 1900.0 }, "best": "sendfile" },
-                ],
-            }),
-        };
-        let (engine, why) = profile.send_engine(1000).unwrap();
-        assert_eq!(engine, Engine::ReadWrite);
-        assert_eq!(
-            why,
-            "read-write: 1.6x sendfile on this machine for files up to 4.0 KiB, calibrated 2026-11-22"
-        );
-        assert!(
-            profile.send_engine(8192).is_none(),
-            "sendfile won at 64 KiB"
-        );
-        assert!(
-            profile.send_engine(1 << 20).is_none(),
-            "larger than calibrated"
-        );
     }
 }

@@ -134,6 +134,9 @@ pub fn run(config: &Config, progress: &mut dyn Progress) -> Result<Report, Error
             .push("skb copy bytes n/a in some rows: the sampling ring buffer overflowed".into()),
         Ok(_) => {}
     }
+    if let Some(peers) = &peers {
+        notes.extend(peers.notes());
+    }
     notes.push(
         "loopback has no DMA: the seeds' DMA copies do not happen here, and a receiver that reads into user space still copies"
             .into(),

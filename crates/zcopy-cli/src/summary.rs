@@ -18,7 +18,8 @@ pub struct Summary<'a> {
 
 impl Summary<'_> {
     /// The `--json` object: `bytes seconds engine syscalls cpu_user_s cpu_sys_s
-    /// ctx_switches` and the rest of the report, plus `extra` fields of the command.
+    /// ctx_switches` and the rest of the report (`engine_reason` when `auto` ordered
+    /// its chain for the destination), plus `extra` fields of the command.
     pub fn json(&self, extra: Map<String, Value>) -> Value {
         let r = self.report;
         let syscalls: Map<String, Value> = r
@@ -58,8 +59,20 @@ impl Summary<'_> {
                 }),
             );
         }
+        if let Some(why) = &r.preference {
+            object.insert("engine_reason".into(), format!("auto: {why}").into());
+        }
         object.extend(extra);
         out
+    }
+
+    /// For `-v`: why `auto` tried its first engine first ("auto: sendfile first
+    /// into a pipe: ..."), when the destination was known.
+    pub fn engine_reason(&self) -> Option<String> {
+        self.report
+            .preference
+            .as_ref()
+            .map(|why| format!("auto: {why}"))
     }
 
     /// "1.0 GiB in 0.412 s (2.4 GiB/s) with sendfile [sendfile=2]", and what the

@@ -472,6 +472,7 @@ fn calibrate_writes_a_profile_that_scan_cites() {
     assert_eq!(profile["version"], 1);
     assert_eq!(profile["scan"].as_array().unwrap().len(), 4);
     assert_eq!(profile["send_small"].as_array().unwrap().len(), 3);
+    assert_eq!(profile["send_large"].as_array().unwrap().len(), 4);
     assert!(profile["msg_zerocopy_note"]
         .as_str()
         .unwrap()

@@ -913,3 +913,77 @@ fn raw_send_to_a_peer_that_never_reads_times_out() {
     done.send(()).unwrap();
     holder.join().unwrap();
 }
+
+/// `send --raw --json` of `file` into a drain on 127.0.0.1, with `cache` as
+/// XDG_CACHE_HOME: the JSON and stderr.
+fn raw_send_json(
+    file: &std::path::Path,
+    cache: &std::path::Path,
+    flag: &str,
+) -> (serde_json::Value, String) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let drain = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        std::io::copy(&mut stream, &mut std::io::sink()).unwrap()
+    });
+    let o = zcopy()
+        .args(["send", "--raw", flag])
+        .arg(file)
+        .arg(&addr)
+        .env("XDG_CACHE_HOME", cache)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{err}");
+    assert_eq!(
+        drain.join().unwrap(),
+        std::fs::metadata(file).unwrap().len()
+    );
+    let json = if flag == "--json" {
+        serde_json::from_slice(&o.stdout).unwrap()
+    } else {
+        serde_json::Value::Null
+    };
+    (json, err)
+}
+
+#[test]
+fn auto_names_the_engine_it_chose_for_the_destination_and_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("big.bin");
+    std::fs::write(&file, pattern(3 << 20)).unwrap();
+
+    // No profile: the chain's default, said to be one.
+    let (json, _) = raw_send_json(&file, &dir.path().join("none"), "--json");
+    assert_eq!(json["engine"], "sendfile", "{json}");
+    let why = json["engine_reason"].as_str().unwrap();
+    assert!(
+        why.starts_with("auto: sendfile first into a TCP peer on this host: the default"),
+        "{why}"
+    );
+
+    // A profile in which read-write wins into a copying reader on this host.
+    let cache = dir.path().join("cache");
+    std::fs::create_dir_all(cache.join("zcopy")).unwrap();
+    let profile = serde_json::json!({
+        "version": 1,
+        "calibrated": "2026-12-02",
+        "send_large": [{ "destination": "local-tcp", "reader": "copy", "size": 67108864,
+            "mib_s": { "sendfile": 1500.0, "splice": 1500.0, "read-write": 1875.0 } }],
+    });
+    std::fs::write(cache.join("zcopy/calibration.json"), profile.to_string()).unwrap();
+    let (json, _) = raw_send_json(&file, &cache, "--json");
+    assert_eq!(json["engine"], "read-write", "{json}");
+    assert_eq!(
+        json["engine_reason"],
+        "auto: read-write first into a TCP peer on this host: 1.25x sendfile into a copying \
+         reader in this machine's calibration of 2026-12-02"
+    );
+    let (_, err) = raw_send_json(&file, &cache, "-v");
+    assert!(err.contains("with read-write"), "{err}");
+    assert!(
+        err.contains("  auto: read-write first into a TCP peer on this host: 1.25x"),
+        "{err}"
+    );
+}

@@ -198,7 +198,7 @@ pub fn is_hex(text: &[u8], len: usize) -> bool {
 
 /// The bytes hex digits (either case) stand for, in reverse order if `reversed`.
 pub fn unhex(hex: &[u8], reversed: bool) -> Option<Vec<u8>> {
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return None;
     }
     let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);

@@ -16,6 +16,8 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use rustix::fs::FileType;
 use rustix::io::Errno;
 
+use crate::profile::{Profile, Reader, MARGIN};
+
 /// One technique for moving bytes, named after its syscall.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Engine {
@@ -143,8 +145,46 @@ pub enum EngineChoice {
 
 impl EngineChoice {
     /// The engines to try for `src` → `sink`, with the reasons the others were
-    /// passed over. An `Only` choice that does not apply is an error.
+    /// passed over, in the chain's own order. An `Only` choice that does not apply
+    /// is an error.
     pub fn plan(self, src: FdKind, sink: FdKind) -> io::Result<(Vec<Engine>, Vec<Skip>)> {
+        self.plan_for(src, sink, None, None)
+            .map(|plan| (plan.engines, plan.skipped))
+    }
+
+    /// [`EngineChoice::plan`] for a sink known to be a `destination`: under `auto`,
+    /// the engine the `profile` measured fastest into that kind of destination is
+    /// tried first when it beat the chain's first by [`MARGIN`] into a copying
+    /// reader and lost by no more than that into any other reader measured, and the
+    /// plan's [`Preference`] says which engine went first and why (the figures, or
+    /// the default). The other engines keep their order and their fallbacks.
+    pub fn plan_for(
+        self,
+        src: FdKind,
+        sink: FdKind,
+        destination: Option<Destination>,
+        profile: Option<&Profile>,
+    ) -> io::Result<Plan> {
+        let (mut engines, skipped) = self.chain(src, sink)?;
+        let preference = match (self, destination, engines.first()) {
+            (EngineChoice::Auto, Some(destination), Some(&first)) => {
+                let preference = Preference::choose(destination, first, &engines, profile);
+                if let Some(at) = engines.iter().position(|e| *e == preference.engine) {
+                    let engine = engines.remove(at);
+                    engines.insert(0, engine);
+                }
+                Some(preference)
+            }
+            _ => None,
+        };
+        Ok(Plan {
+            engines,
+            skipped,
+            preference,
+        })
+    }
+
+    fn chain(self, src: FdKind, sink: FdKind) -> io::Result<(Vec<Engine>, Vec<Skip>)> {
         match self {
             EngineChoice::Only(engine) => match engine.accepts(src, sink) {
                 Ok(()) => Ok((vec![engine], Vec::new())),
@@ -198,6 +238,254 @@ impl fmt::Display for EngineChoice {
         match self {
             EngineChoice::Auto => f.write_str("auto"),
             EngineChoice::Only(e) => e.fmt(f),
+        }
+    }
+}
+
+/// The engines a transfer will try, in order, with the reasons the others were
+/// passed over and, under `auto` for a known destination, why the first is first.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Plan {
+    /// The engines to try, in order.
+    pub engines: Vec<Engine>,
+    /// The engines passed over, each with its reason.
+    pub skipped: Vec<Skip>,
+    /// Why `engines[0]` goes first, when the destination was known.
+    pub preference: Option<Preference>,
+}
+
+/// What kind of reader a file is sent to, as far as the fastest engine depends on
+/// it: a peer on this host and one across a NIC cost different things, and so do
+/// pipes and Unix sockets (docs/engines.md has the measurements).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Destination {
+    /// A TCP peer on this host: a loopback address, or the socket's own address
+    /// (which the kernel routes over `lo` too). No DMA; the receiver's read copies.
+    LocalTcp,
+    /// A TCP peer at another address: a NIC, or a veth pair into another network
+    /// namespace, which `getpeername` cannot tell apart.
+    NetworkTcp,
+    /// A Unix stream socket.
+    Unix,
+    /// A pipe or FIFO.
+    Pipe,
+}
+
+impl Destination {
+    /// Every destination, in the calibration's order.
+    pub const ALL: [Destination; 4] = [
+        Destination::LocalTcp,
+        Destination::Unix,
+        Destination::Pipe,
+        Destination::NetworkTcp,
+    ];
+
+    /// The name a profile gives it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Destination::LocalTcp => "local-tcp",
+            Destination::NetworkTcp => "network-tcp",
+            Destination::Unix => "unix",
+            Destination::Pipe => "pipe",
+        }
+    }
+
+    /// What `sink` (of kind `kind`) is: for a socket, its family and, for TCP,
+    /// whether `getpeername` names this host (`getsockname`'s address or a
+    /// loopback one). `None` for files, devices and sockets it cannot place.
+    pub fn of(sink: impl AsFd, kind: FdKind) -> Option<Destination> {
+        match kind {
+            FdKind::Pipe => Some(Destination::Pipe),
+            FdKind::Socket => {
+                let ours = rustix::net::getsockname(&sink).ok()?;
+                if ours.address_family() == rustix::net::AddressFamily::UNIX {
+                    return Some(Destination::Unix);
+                }
+                let ours = std::net::SocketAddr::try_from(ours)
+                    .ok()?
+                    .ip()
+                    .to_canonical();
+                let peer = rustix::net::getpeername(&sink).ok()??;
+                let peer = std::net::SocketAddr::try_from(peer)
+                    .ok()?
+                    .ip()
+                    .to_canonical();
+                Some(if peer.is_loopback() || peer == ours {
+                    Destination::LocalTcp
+                } else {
+                    Destination::NetworkTcp
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+impl FromStr for Destination {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Destination::ALL
+            .into_iter()
+            .find(|d| d.name() == s)
+            .ok_or_else(|| format!("unknown destination '{s}'"))
+    }
+}
+
+impl fmt::Display for Destination {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Destination::LocalTcp => "a TCP peer on this host",
+            Destination::NetworkTcp => "a TCP peer on the network",
+            Destination::Unix => "a Unix socket",
+            Destination::Pipe => "a pipe",
+        })
+    }
+}
+
+/// Why `auto` tried an engine first for a destination.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Preference {
+    /// The destination the sink was found to be.
+    pub destination: Destination,
+    /// The engine tried first.
+    pub engine: Engine,
+    /// What put it first.
+    pub basis: Basis,
+}
+
+/// What put an engine first: this machine's calibration, or the default.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Basis {
+    /// The calibration of `date` measured it `ratio` times as fast as `over`, the
+    /// engine the chain would have tried first.
+    Calibrated {
+        /// The engine it beat.
+        over: Engine,
+        /// Its rate over `over`'s.
+        ratio: f64,
+        /// When the calibration ran.
+        date: String,
+    },
+    /// The calibration of `date` measured `faster` `ratio` times as fast into a
+    /// copying reader, but only `there` times as fast into `reader`: the chain's
+    /// first stays first, since the sender cannot tell which reader it has.
+    Held {
+        /// The engine faster into a copying reader.
+        faster: Engine,
+        /// Its rate over the chain's first into a copying reader.
+        ratio: f64,
+        /// The reader it was slower into.
+        reader: Reader,
+        /// Its rate over the chain's first into `reader` (below 1).
+        there: f64,
+        /// When the calibration ran.
+        date: String,
+    },
+    /// The calibration of `date` measured nothing at least 5% faster than the
+    /// chain's first, which stays first.
+    Level {
+        /// When the calibration ran.
+        date: String,
+    },
+    /// No calibration of this destination: the chain's order, which this
+    /// project's measurements justify (docs/engines.md).
+    Default,
+}
+
+impl Preference {
+    /// Which of `usable` (the chain's order, `first` its head) goes first into
+    /// `destination`, and why.
+    fn choose(
+        destination: Destination,
+        first: Engine,
+        usable: &[Engine],
+        profile: Option<&Profile>,
+    ) -> Preference {
+        let default = Preference {
+            destination,
+            engine: first,
+            basis: Basis::Default,
+        };
+        let Some(profile) = profile else {
+            return default;
+        };
+        let rate = |reader, engine| profile.large_rate(destination, reader, engine);
+        let Some(own) = rate(Reader::Copy, first) else {
+            return default;
+        };
+        let date = profile.calibrated.clone();
+        let fastest = usable
+            .iter()
+            .filter_map(|&e| Some((e, rate(Reader::Copy, e)?)))
+            .max_by(|a, b| a.1.total_cmp(&b.1));
+        let Some((engine, best)) = fastest.filter(|(_, best)| *best >= own * (1.0 + MARGIN)) else {
+            return Preference {
+                basis: Basis::Level { date },
+                ..default
+            };
+        };
+        let ratio = best / own;
+        // The sender cannot tell how its peer reads: a winner into copying readers
+        // that loses into another measured reader does not replace the default.
+        for reader in Reader::ALL.into_iter().filter(|r| *r != Reader::Copy) {
+            if let (Some(theirs), Some(ours)) = (rate(reader, engine), rate(reader, first)) {
+                if theirs < ours * (1.0 - MARGIN) {
+                    return Preference {
+                        basis: Basis::Held {
+                            faster: engine,
+                            ratio,
+                            reader,
+                            there: theirs / ours,
+                            date,
+                        },
+                        ..default
+                    };
+                }
+            }
+        }
+        Preference {
+            destination,
+            engine,
+            basis: Basis::Calibrated {
+                over: first,
+                ratio,
+                date,
+            },
+        }
+    }
+}
+
+impl fmt::Display for Preference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} first into {}: ", self.engine, self.destination)?;
+        match &self.basis {
+            Basis::Calibrated { over, ratio, date } => write!(
+                f,
+                "{ratio:.2}x {over} into a copying reader in this machine's calibration of {date}"
+            ),
+            Basis::Held {
+                faster,
+                ratio,
+                reader,
+                there,
+                date,
+            } => write!(
+                f,
+                "the default; this machine's calibration of {date} measured {faster} at \
+                 {ratio:.2}x into a copying reader but {there:.2}x into {reader}"
+            ),
+            Basis::Level { date } => write!(
+                f,
+                "the default; this machine's calibration of {date} found no engine 5% faster"
+            ),
+            Basis::Default => f.write_str(
+                "the default, without a calibration of this destination (zcopy bench --calibrate)",
+            ),
         }
     }
 }
@@ -404,6 +692,157 @@ mod tests {
             "{reasons:?}"
         );
         assert!(reasons.contains(&"copy-file-range: source is a pipe".to_string()));
+    }
+
+    fn profile(json: &str) -> Profile {
+        Profile::parse(json.as_bytes()).unwrap()
+    }
+
+    const COPY_WINS: &str = r#"{ "version": 1, "calibrated": "2026-12-02", "send_large": [
+        { "destination": "local-tcp", "size": 1, "mib_s": { "sendfile": 1500.0, "splice": 1520.0, "read-write": 1880.0 } },
+        { "destination": "pipe", "size": 1, "mib_s": { "sendfile": 1300.0, "splice": 1320.0, "read-write": 960.0 } }
+    ] }"#;
+
+    #[test]
+    fn auto_tries_the_calibrated_winner_first_and_says_why() {
+        let p = profile(COPY_WINS);
+        let plan = EngineChoice::Auto
+            .plan_for(
+                FdKind::File,
+                FdKind::Socket,
+                Some(Destination::LocalTcp),
+                Some(&p),
+            )
+            .unwrap();
+        assert_eq!(
+            plan.engines,
+            [
+                Engine::ReadWrite,
+                Engine::Sendfile,
+                Engine::Splice,
+                Engine::Mmap
+            ],
+            "the winner first, the rest in the chain's order"
+        );
+        let why = plan.preference.unwrap();
+        assert_eq!(why.engine, Engine::ReadWrite);
+        assert_eq!(
+            why.to_string(),
+            "read-write first into a TCP peer on this host: 1.25x sendfile into a copying \
+             reader in this machine's calibration of 2026-12-02"
+        );
+        let pipe = EngineChoice::Auto
+            .plan_for(
+                FdKind::File,
+                FdKind::Pipe,
+                Some(Destination::Pipe),
+                Some(&p),
+            )
+            .unwrap();
+        assert_eq!(
+            pipe.engines[0],
+            Engine::Sendfile,
+            "splice's 2% decides nothing"
+        );
+        assert_eq!(
+            pipe.preference.unwrap().basis,
+            Basis::Level {
+                date: "2026-12-02".into()
+            }
+        );
+    }
+
+    #[test]
+    fn a_winner_that_loses_into_a_splice_reader_does_not_go_first() {
+        let p = profile(
+            r#"{ "version": 1, "calibrated": "2026-12-02", "send_large": [
+            { "destination": "local-tcp", "reader": "copy", "size": 1, "mib_s": { "sendfile": 1500.0, "read-write": 1880.0 } },
+            { "destination": "local-tcp", "reader": "splice", "size": 1, "mib_s": { "sendfile": 3800.0, "read-write": 2200.0 } }
+        ] }"#,
+        );
+        let plan = EngineChoice::Auto
+            .plan_for(
+                FdKind::File,
+                FdKind::Socket,
+                Some(Destination::LocalTcp),
+                Some(&p),
+            )
+            .unwrap();
+        assert_eq!(plan.engines[0], Engine::Sendfile);
+        let why = plan.preference.unwrap().to_string();
+        assert!(
+            why.ends_with(
+                "measured read-write at 1.25x into a copying reader but 0.58x into a splice reader"
+            ),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn without_a_profile_or_a_destination_the_chain_stands() {
+        let p = profile(COPY_WINS);
+        let unmeasured = EngineChoice::Auto
+            .plan_for(
+                FdKind::File,
+                FdKind::Socket,
+                Some(Destination::NetworkTcp),
+                Some(&p),
+            )
+            .unwrap();
+        assert_eq!(unmeasured.engines[0], Engine::Sendfile);
+        assert_eq!(unmeasured.preference.unwrap().basis, Basis::Default);
+        let none = EngineChoice::Auto
+            .plan_for(
+                FdKind::File,
+                FdKind::Socket,
+                Some(Destination::LocalTcp),
+                None,
+            )
+            .unwrap();
+        assert_eq!(none.engines[0], Engine::Sendfile);
+        assert!(none
+            .preference
+            .unwrap()
+            .to_string()
+            .contains("without a calibration"));
+        let unknown = EngineChoice::Auto
+            .plan_for(FdKind::File, FdKind::Socket, None, Some(&p))
+            .unwrap();
+        assert_eq!(
+            (unknown.engines[0], unknown.preference),
+            (Engine::Sendfile, None)
+        );
+        let only = EngineChoice::Only(Engine::Splice)
+            .plan_for(
+                FdKind::File,
+                FdKind::Socket,
+                Some(Destination::LocalTcp),
+                Some(&p),
+            )
+            .unwrap();
+        assert_eq!(
+            (only.engines, only.preference),
+            (vec![Engine::Splice], None)
+        );
+    }
+
+    #[test]
+    fn destinations_of_real_descriptors() {
+        let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+        assert_eq!(Destination::of(&a, FdKind::Socket), Some(Destination::Unix));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let tcp = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        assert_eq!(
+            Destination::of(&tcp, FdKind::Socket),
+            Some(Destination::LocalTcp)
+        );
+        let (r, _w) = rustix::pipe::pipe().unwrap();
+        assert_eq!(Destination::of(&r, FdKind::Pipe), Some(Destination::Pipe));
+        let file = tempfile::tempfile().unwrap();
+        assert_eq!(Destination::of(&file, FdKind::File), None);
+        for d in Destination::ALL {
+            assert_eq!(d.name().parse(), Ok(d));
+        }
     }
 
     #[test]

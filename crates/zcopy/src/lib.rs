@@ -24,7 +24,11 @@
 //! a NIC with scatter-gather DMA for sends of tens of kilobytes and more.
 //!
 //! A [`Transfer`] runs one engine, or the `auto` chain, and returns a [`Report`]:
-//! bytes, time, syscalls by kind and the thread's resource usage.
+//! bytes, time, syscalls by kind and the thread's resource usage. Under `auto`, a
+//! file sent into a socket or a pipe tries first the engine that this machine's
+//! calibration ([`profile`]) measured fastest into that kind of [`Destination`]
+//! (a TCP peer on this host or across a network, a Unix socket, a pipe), and the
+//! report's [`Preference`] says which and why.
 //!
 //! [`copy()`] is `std::io::copy` for descriptors: the fastest path the kernel
 //! offers between them, and a report of the path taken.
@@ -89,6 +93,7 @@ pub mod drive;
 pub mod engine;
 pub mod limit;
 pub mod place;
+pub mod profile;
 pub mod quote;
 pub mod report;
 // Maps files and reads them in place, behind a SIGBUS guard.
@@ -106,7 +111,7 @@ pub mod walk;
 #[allow(unsafe_code)]
 pub mod xxh3;
 
-pub use choice::{Engine, EngineChoice, FdKind};
+pub use choice::{Basis, Destination, Engine, EngineChoice, FdKind, Plan, Preference};
 pub use choice::{Skip, SkipReason};
 pub use copy::copy;
 pub use copy_file::{copy_contents, copy_file, Copied, CopyOptions, Method, Reflink, Sparse};

@@ -9,7 +9,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::choice::{Engine, Skip};
+use crate::choice::{Engine, Preference, Skip};
 use crate::sys;
 
 /// A syscall an engine issues, counted in [`Syscalls`].
@@ -287,6 +287,9 @@ pub struct Report {
     pub engine: Engine,
     /// Engines passed over before `engine`, each with its reason.
     pub skipped: Vec<Skip>,
+    /// Under `auto`, for a sink whose destination was known: which engine went
+    /// first and why (this machine's calibration, or the default).
+    pub preference: Option<Preference>,
     /// Bytes written to the sink.
     pub bytes: u64,
     /// Wall-clock time spent inside the engine calls.
@@ -307,6 +310,7 @@ impl Report {
         Report {
             engine,
             skipped: Vec::new(),
+            preference: None,
             bytes: 0,
             elapsed: Duration::ZERO,
             syscalls: Syscalls::default(),
@@ -317,13 +321,16 @@ impl Report {
 
     /// Adds another run's report to this one: bytes, time, syscalls, zero-copy
     /// counts and usage add up; the engine becomes the last one that moved bytes,
-    /// and the first run's skips are kept (later runs skip the same engines).
+    /// and the first run's skips and preference are kept (later runs skip the same engines).
     pub fn absorb(&mut self, other: &Report) {
         if other.bytes > 0 {
             self.engine = other.engine;
         }
         if self.skipped.is_empty() {
             self.skipped = other.skipped.clone();
+        }
+        if self.preference.is_none() {
+            self.preference = other.preference.clone();
         }
         self.bytes += other.bytes;
         self.elapsed += other.elapsed;

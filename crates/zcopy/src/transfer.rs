@@ -11,9 +11,10 @@ use std::collections::VecDeque;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
-use crate::choice::{Engine, EngineChoice, FdKind};
-use crate::choice::{Skip, SkipReason};
+use crate::choice::{Destination, Engine, EngineChoice, FdKind};
+use crate::choice::{Preference, Skip, SkipReason};
 use crate::engine::{Cursor, Side, State, Step};
+use crate::profile::Profile;
 use crate::report::{Report, Rusage, Syscall, Syscalls, ZeroCopy};
 use crate::Error;
 
@@ -39,6 +40,13 @@ pub struct Options {
     /// Whether to read the thread's resource usage around every run (two
     /// `getrusage` calls); a server answering small requests turns it off.
     pub rusage: bool,
+    /// What the sink is, for `auto`'s order ([`EngineChoice::plan_for`]):
+    /// [`Transfer::new`] finds out for a file sent into a socket or pipe when this
+    /// is `None`; [`Transfer::with_kinds`] and [`TransferState::new`] take it as given.
+    pub destination: Option<Destination>,
+    /// Whether `auto` reads this machine's calibration profile
+    /// ([`Profile::cached`]) to order its chain for the destination.
+    pub calibrated: bool,
 }
 
 impl Default for Options {
@@ -51,6 +59,8 @@ impl Default for Options {
             offset: 0,
             len: None,
             rusage: true,
+            destination: None,
+            calibrated: true,
         }
     }
 }
@@ -96,6 +106,19 @@ impl Options {
     pub fn rusage(self, rusage: bool) -> Options {
         Options { rusage, ..self }
     }
+
+    /// Sets [`Options::destination`].
+    pub fn destination(self, destination: impl Into<Option<Destination>>) -> Options {
+        Options {
+            destination: destination.into(),
+            ..self
+        }
+    }
+
+    /// Sets [`Options::calibrated`].
+    pub fn calibrated(self, calibrated: bool) -> Options {
+        Options { calibrated, ..self }
+    }
 }
 
 /// What [`Transfer::run`] or [`Transfer::run_some`] left behind.
@@ -132,6 +155,7 @@ pub struct TransferState {
     engine_start: u64,
     cursor: Cursor,
     skipped: Vec<Skip>,
+    preference: Option<Preference>,
     elapsed: Duration,
     rusage: Rusage,
 }
@@ -139,14 +163,22 @@ pub struct TransferState {
 impl<'a> Transfer<'a> {
     /// Prepares to move bytes from `src` to `sink`, which is written at its current
     /// offset. Fails if either is a directory, if an `offset` is given for a stream,
-    /// or if the chosen engine cannot handle these kinds of descriptor.
+    /// or if the chosen engine cannot handle these kinds of descriptor. Under `auto`,
+    /// a file sent into a socket or pipe is ordered for its [`Destination`]
+    /// (`getsockname` and `getpeername` for a socket), unless the options name one.
     pub fn new(
         src: &'a impl AsFd,
         sink: &'a impl AsFd,
-        options: Options,
+        mut options: Options,
     ) -> Result<Transfer<'a>, Error> {
         let src_kind = FdKind::of(src).map_err(Error::Setup)?;
         let sink_kind = FdKind::of(sink).map_err(Error::Setup)?;
+        if options.engine == EngineChoice::Auto
+            && options.destination.is_none()
+            && matches!(src_kind, FdKind::File | FdKind::BlockDevice)
+        {
+            options.destination = Destination::of(sink, sink_kind);
+        }
         Transfer::with_kinds(src, src_kind, sink, sink_kind, options)
     }
 
@@ -217,15 +249,16 @@ impl TransferState {
                 format!("an offset needs a file as source, not {src_kind}"),
             )));
         }
-        let (engines, skipped) = options
+        let profile = options.calibrated.then(Profile::cached).flatten();
+        let plan = options
             .engine
-            .plan(src_kind, sink_kind)
+            .plan_for(src_kind, sink_kind, options.destination, profile)
             .map_err(Error::Setup)?;
         Ok(TransferState {
             src_kind,
             sink_kind,
             options,
-            engines: engines.into(),
+            engines: plan.engines.into(),
             state: None,
             engine_start: 0,
             cursor: Cursor {
@@ -237,7 +270,8 @@ impl TransferState {
                 syscalls: Syscalls::default(),
                 zerocopy: ZeroCopy::default(),
             },
-            skipped,
+            skipped: plan.skipped,
+            preference: plan.preference,
             elapsed: Duration::ZERO,
             rusage: Rusage::default(),
         })
@@ -426,6 +460,7 @@ impl TransferState {
         Report {
             engine: self.engines.front().copied().unwrap_or(Engine::ReadWrite),
             skipped: self.skipped.clone(),
+            preference: self.preference.clone(),
             bytes: self.cursor.moved,
             elapsed: self.elapsed,
             syscalls: self.cursor.syscalls,

@@ -45,6 +45,8 @@ fn every_scan_engine_sees_the_same_bytes() {
         chunk + 1,
         8 * chunk,
         (8 << 20) + 3,
+        // More than two of the mmap engine's 16 MiB windows: a helper populates.
+        (40 << 20) + 3,
     ] {
         let data = pattern(size);
         let file = file_with(&data);
@@ -100,7 +102,7 @@ fn buffers_handed_to_the_kernel_are_page_aligned() {
             let mut chunks = 0;
             scan(&file, ScanChoice::Only(engine), buffer, &mut |chunk| {
                 chunks += 1;
-                misaligned += usize::from(chunk.as_ptr() as usize % page != 0);
+                misaligned += usize::from(!(chunk.as_ptr() as usize).is_multiple_of(page));
             })
             .unwrap();
             assert!(chunks > 0);
@@ -116,24 +118,29 @@ fn buffers_handed_to_the_kernel_are_page_aligned() {
 /// survives it, and reports the shrink instead of a checksum of zeros.
 #[test]
 fn a_file_that_shrinks_under_the_map_is_an_error_not_a_crash() {
-    let data = pattern(8 << 20);
-    let file = file_with(&data);
-    let mut first = true;
-    let mut sum = 0u64;
-    let err = scan(
-        &file,
-        ScanChoice::Only(ScanEngine::Mmap),
-        4096,
-        &mut |chunk| {
-            if first {
-                file.set_len(4096).unwrap();
-                first = false;
-            }
-            sum += chunk.iter().map(|&b| u64::from(b)).sum::<u64>();
-        },
-    )
-    .unwrap_err();
-    assert!(matches!(err, Error::SourceShrank { size: 4096 }), "{err}");
+    // One window, read inline; and several, populated ahead by a helper.
+    for len in [8 << 20, 40 << 20] {
+        let file = file_with(&pattern(len));
+        let mut first = true;
+        let mut sum = 0u64;
+        let err = scan(
+            &file,
+            ScanChoice::Only(ScanEngine::Mmap),
+            4096,
+            &mut |chunk| {
+                if first {
+                    file.set_len(4096).unwrap();
+                    first = false;
+                }
+                sum += chunk.iter().map(|&b| u64::from(b)).sum::<u64>();
+            },
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, Error::SourceShrank { size: 4096 }),
+            "{len}: {err}"
+        );
+    }
     // The process is alive and mapping still works afterwards.
     let again = file_with(&pattern(3 << 20));
     assert_eq!(
@@ -179,24 +186,22 @@ fn direct_leaves_the_page_cache_as_it_found_it() {
     );
 }
 
-/// A consumer that panics mid-file unwinds out of the pread pair; the helper
-/// thread is stopped rather than left parked with the scope waiting for it.
+/// A consumer that panics mid-file unwinds out of the pread pair and out of the
+/// mmap engine; the helper thread is stopped rather than left parked (or blocked
+/// handing over its next window) with the scope waiting for it.
 #[test]
 fn a_panicking_consumer_does_not_hang_the_pair() {
-    let file = file_with(&pattern(4 << 20));
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let mut chunks = 0;
-        scan(
-            &file,
-            ScanChoice::Only(ScanEngine::Pread),
-            4096,
-            &mut |_| {
+    let file = file_with(&pattern(40 << 20));
+    for engine in [ScanEngine::Pread, ScanEngine::Mmap] {
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut chunks = 0;
+            scan(&file, ScanChoice::Only(engine), 4096, &mut |_| {
                 chunks += 1;
-                assert!(chunks < 3, "the consumer gives up");
-            },
-        )
-    }));
-    assert!(result.is_err());
+                assert!(chunks < 2, "the consumer gives up");
+            })
+        }));
+        assert!(result.is_err(), "{engine}");
+    }
 }
 
 /// procfs and sysfs files report a size of 0 or 4096 whatever they hold, and sysfs

@@ -38,9 +38,17 @@ impl PeerRow {
         self.median(|s| s.rate)
     }
 
+    /// The slowest and fastest sample's rate.
+    fn range(&self) -> (f64, f64) {
+        let rates = self.samples.iter().map(|s| s.rate);
+        (
+            rates.clone().fold(f64::MAX, f64::min),
+            rates.fold(f64::MIN, f64::max),
+        )
+    }
+
     fn spread(&self) -> f64 {
-        let max = self.samples.iter().map(|s| s.rate).fold(f64::MIN, f64::max);
-        let min = self.samples.iter().map(|s| s.rate).fold(f64::MAX, f64::min);
+        let (min, max) = self.range();
         (max - min) / self.rate()
     }
 

@@ -66,6 +66,72 @@ impl Peers {
         out
     }
 
+    /// One line for every row where a peer beat zcopy's command, with the reason
+    /// this run's figures give: the rates' spreads overlap (noise, not a measured
+    /// difference), or which side spent less CPU per unit of work.
+    pub fn notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        for g in &self.groups {
+            let Some(ours) = g
+                .rows
+                .first()
+                .filter(|r| r.error.is_none() && !r.samples.is_empty())
+            else {
+                continue;
+            };
+            let (unit, per) = if g.requests {
+                ("req/s", "CPU-s per 1000 requests")
+            } else {
+                ("MiB/s", "CPU-s per GiB")
+            };
+            let scale = if g.requests { 1.0 } else { MIB };
+            let work = if g.requests {
+                1000.0
+            } else {
+                (1u64 << 30) as f64
+            };
+            for r in g.rows.iter().skip(1) {
+                if r.error.is_some() || r.samples.is_empty() || r.rate() <= ours.rate() {
+                    continue;
+                }
+                let (lo, hi) = r.range();
+                let (our_lo, our_hi) = ours.range();
+                let theirs = r.cpu_per_work() * work;
+                let mine = ours.cpu_per_work() * work;
+                let why = if lo <= our_hi {
+                    format!(
+                        "within this run's spread (zcopy {:.0}-{:.0} {unit}, the peer {:.0}-{:.0}): not a measured difference",
+                        our_lo / scale,
+                        our_hi / scale,
+                        lo / scale,
+                        hi / scale
+                    )
+                } else if theirs < mine {
+                    format!(
+                        "it spent {theirs:.3} {per} against zcopy's {mine:.3}: less work per byte"
+                    )
+                } else {
+                    format!(
+                        "it spent more CPU ({theirs:.3} {per} against zcopy's {mine:.3}): more work in parallel"
+                    )
+                };
+                let source = if r.name.starts_with("iperf3") {
+                    "; iperf3 sends one buffer from memory, no file"
+                } else {
+                    ""
+                };
+                notes.push(format!(
+                    "{} row '{}' beat '{}' at {:.2}x: {why}{source}",
+                    g.job,
+                    r.name,
+                    ours.name,
+                    r.rate() / ours.rate()
+                ));
+            }
+        }
+        notes
+    }
+
     pub fn json(&self) -> Value {
         let groups: Vec<Value> = self
             .groups
@@ -91,5 +157,57 @@ impl Peers {
             })
             .collect();
         json!({ "groups": groups, "missing": self.missing })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Group, Sample};
+    use super::*;
+
+    fn row(name: &str, rates: &[f64], cpu_per_gib: f64) -> PeerRow {
+        let gib = (1u64 << 30) as f64;
+        PeerRow {
+            name: name.into(),
+            samples: rates
+                .iter()
+                .map(|r| Sample {
+                    rate: r * MIB,
+                    cpu: cpu_per_gib,
+                    work: gib,
+                })
+                .collect(),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn a_note_for_every_peer_that_wins_with_its_measured_reason() {
+        let peers = Peers {
+            groups: vec![Group {
+                job: "send",
+                requests: false,
+                rows: vec![
+                    row("zcopy send --raw", &[800.0, 850.0, 900.0], 0.5),
+                    row("nc -N", &[880.0, 890.0, 950.0], 0.7),
+                    row("iperf3", &[1000.0, 1100.0, 1200.0], 0.4),
+                    row("slow", &[100.0], 1.0),
+                ],
+            }],
+            missing: Vec::new(),
+        };
+        let notes = peers.notes();
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert_eq!(
+            notes[0],
+            "send row 'nc -N' beat 'zcopy send --raw' at 1.05x: within this run's spread \
+             (zcopy 800-900 MiB/s, the peer 880-950): not a measured difference"
+        );
+        assert_eq!(
+            notes[1],
+            "send row 'iperf3' beat 'zcopy send --raw' at 1.29x: it spent 0.400 CPU-s per \
+             GiB against zcopy's 0.500: less work per byte; iperf3 sends one buffer from \
+             memory, no file"
+        );
     }
 }

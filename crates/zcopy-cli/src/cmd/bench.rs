@@ -44,7 +44,7 @@ pub struct Args {
     #[arg(long)]
     peers: bool,
     /// Measure only this machine's crossovers and write them to the calibration
-    /// profile that `scan --engine auto` reads ($XDG_CACHE_HOME/zcopy/calibration.json)
+    /// profile that `auto` reads in scan, send and cp ($XDG_CACHE_HOME/zcopy/calibration.json)
     #[arg(long)]
     calibrate: bool,
     /// Show every column (peer CPU, context switches, faults, perf counters, the model)

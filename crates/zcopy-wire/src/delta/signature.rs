@@ -45,7 +45,7 @@ impl Signature {
     /// Appends the chunks encoded in `bytes` after the ones already held; never
     /// panics on hostile bytes.
     pub fn decode_more(&mut self, bytes: &[u8]) -> io::Result<()> {
-        if bytes.len() % ENCODED_CHUNK != 0 {
+        if !bytes.len().is_multiple_of(ENCODED_CHUNK) {
             return Err(invalid(
                 "a signature's length is not a whole number of chunks",
             ));

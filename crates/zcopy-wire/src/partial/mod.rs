@@ -213,7 +213,7 @@ impl Partial {
                 ),
             )
         };
-        if offset % block != 0 || u64::from(len) > block || len == 0 {
+        if !offset.is_multiple_of(block) || u64::from(len) > block || len == 0 {
             return Err(bad("is not a block"));
         }
         if let Some(size) = self.entry.size {

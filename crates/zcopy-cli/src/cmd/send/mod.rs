@@ -428,6 +428,9 @@ fn transfer(
                 summary.line()
             ),
         }
+        if let Some(why) = summary.engine_reason().filter(|_| args.say.verbose()) {
+            eprintln!("  {why}");
+        }
     }
     Ok(())
 }

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use serde_json::Map;
-use zcopy::{EngineChoice, Options, Rusage, Transfer};
+use zcopy::profile::Profile;
+use zcopy::{Engine, EngineChoice, Options, Rusage, Transfer};
 use zcopy_wire::frame::{Msg, Reader};
 
 use crate::cmd::send::{open_source, secs, Args};
@@ -50,9 +51,17 @@ pub(super) fn run_raw(args: &Args, paths: &[PathBuf], addr: &str) -> Result<()> 
     let started = Instant::now();
     let usage = Rusage::process();
     let calibrated = match (args.engine, len) {
-        (EngineChoice::Auto, Some(len)) => {
-            zcopy_bench::Profile::load().and_then(|p| p.send_engine(len))
-        }
+        (EngineChoice::Auto, Some(len)) => Profile::cached().and_then(|p| {
+            let (size, ratio) = p.small_read_write(len)?;
+            Some((
+                Engine::ReadWrite,
+                format!(
+                    "read-write: {ratio:.1}x sendfile on this machine for files up to {}, calibrated {}",
+                    zcopy::size::human(size),
+                    p.calibrated
+                ),
+            ))
+        }),
         _ => None,
     };
     let options = Options::default()
@@ -103,6 +112,9 @@ pub(super) fn run_raw(args: &Args, paths: &[PathBuf], addr: &str) -> Result<()> 
             format!(" (auto, calibrated: {why})")
         });
         eprintln!("sent {}: {}{why}", path.display(), summary.line());
+        if let Some(why) = summary.engine_reason().filter(|_| args.say.verbose()) {
+            eprintln!("  {why}");
+        }
     }
     Ok(())
 }
