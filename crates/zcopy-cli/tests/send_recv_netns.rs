@@ -1,17 +1,21 @@
 //! `send`/`recv` over a real link with trouble on it: two network namespaces and
 //! a veth pair made by the test, random loss by nftables (`numgen random`), a
-//! rate limit by the `tbf` qdisc, the link set down for 5 s mid-transfer. (No
-//! netem: the kernels this runs on may lack it.) Needs root, `ip`, `tc`, `nft`;
-//! skips with the reason otherwise.
+//! rate limit by the `tbf` qdisc, the link set down for 5 s mid-transfer (no
+//! netem: the kernels this runs on may lack it); and ssh as the way in across
+//! the pair, the throwaway sshd inside a namespace. Needs root, `ip`, `tc`,
+//! `nft` (and sshd for the ssh test); skips with the reason otherwise.
 
 mod common;
 
+use std::ffi::{OsStr, OsString};
 use std::io::{BufRead, BufReader};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use common::sshd::Sshd;
 use common::{have, pattern};
 
 fn can_run(test: &str) -> bool {
@@ -380,4 +384,101 @@ fn the_pasted_line_over_a_real_link() {
     assert!(recv.wait().unwrap().success());
     assert!(std::fs::read(out.path().join("data.bin")).unwrap() == data);
     eprintln!("TLS, -j 4, 1% loss: {secs:.2} s");
+}
+
+/// `zcopy ARGS...` run in namespace `ns` over `sshd`, its `--json` report.
+fn over_ssh(ns: &str, sshd: &Sshd, args: &[OsString], what: &str) -> serde_json::Value {
+    let o = Command::new("ip")
+        .args(["netns", "exec", ns, env!("CARGO_BIN_EXE_zcopy")])
+        .args(args)
+        .arg("-e")
+        .arg(sshd.rsh(sshd.port))
+        .arg("--zcopy-path")
+        .arg(env!("CARGO_BIN_EXE_zcopy"))
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+fn same_tree(a: &Path, b: &Path, what: &str) {
+    let diff = Command::new("diff")
+        .arg("-r")
+        .arg(a)
+        .arg(b)
+        .output()
+        .unwrap();
+    assert!(
+        diff.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&diff.stdout)
+    );
+}
+
+/// ssh across the veth pair: the throwaway sshd in `b` (10.77.0.2), the local
+/// side in `a`. A push and a pull of a tree with a name that is not UTF-8: the
+/// data goes over direct TCP to the address the ssh connection arrived on (the
+/// veth's), and with `--ssh-data` inside the ssh channel instead.
+#[test]
+fn ssh_across_the_veth_pair_push_and_pull() {
+    let test = "ssh_across_the_veth_pair_push_and_pull";
+    if !can_run(test) {
+        return;
+    }
+    let link = Link::new();
+    let dir = tempfile::tempdir().unwrap();
+    let Some(sshd) = Sshd::start_in(dir.path(), test, Some(&link.b), "10.77.0.2") else {
+        return;
+    };
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(src.join("sub")).unwrap();
+    std::fs::write(src.join("small"), b"hello\n").unwrap();
+    std::fs::write(src.join("sub/big"), pattern(6 << 20)).unwrap();
+    std::fs::write(src.join(OsStr::from_bytes(b"bad\xffname")), b"odd\n").unwrap();
+    let remote = |path: &Path, slash: &[u8]| {
+        OsString::from_vec([b"10.77.0.2:", path.as_os_str().as_bytes(), slash].concat())
+    };
+    for (way, extra) in [
+        ("direct TCP", vec![]),
+        ("--ssh-data", vec!["--ssh-data".into()]),
+    ] {
+        let direct = extra.is_empty();
+        let pushed = dir.path().join(format!("pushed-{}", extra.len()));
+        let args = [
+            vec!["send".into(), src.clone().into(), remote(&pushed, b"/")],
+            extra.clone(),
+        ]
+        .concat();
+        let json = over_ssh(&link.a, &sshd, &args, way);
+        same_tree(&src, &pushed.join("src"), way);
+        let pushed_to = json["peer"].as_str().unwrap().to_string();
+        let pulled = dir.path().join(format!("pulled-{}", extra.len()));
+        let args = [
+            vec![
+                "recv".into(),
+                remote(&src, b""),
+                "-o".into(),
+                pulled.join("").into(),
+            ],
+            extra,
+        ]
+        .concat();
+        let json = over_ssh(&link.a, &sshd, &args, way);
+        same_tree(&src, &pulled.join("src"), way);
+        let pulled_from = json["peer"].as_str().unwrap().to_string();
+        eprintln!("{way}: pushed to {pushed_to}, pulled from {pulled_from}");
+        // Direct: the remote side listened on the veth address, on a port of its
+        // own; inside the channel there is no such address.
+        let veth = |peer: &str| {
+            peer.strip_prefix("10.77.0.2:")
+                .is_some_and(|port| port != sshd.port.to_string())
+        };
+        assert_eq!(veth(&pushed_to), direct, "{way}: {pushed_to}");
+        assert_eq!(veth(&pulled_from), direct, "{way}: {pulled_from}");
+    }
 }

@@ -6,85 +6,13 @@
 mod common;
 
 use std::ffi::OsString;
-use std::net::TcpStream;
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use common::sshd::Sshd;
 use common::{free_port, names_in, pattern, zcopy, Tmpfs};
-
-/// An sshd of this test's own, in the foreground, killed when dropped.
-struct Sshd {
-    child: Child,
-    port: u16,
-    key: PathBuf,
-}
-
-impl Sshd {
-    fn start(dir: &Path, test: &str) -> Option<Sshd> {
-        let sshd = Path::new("/usr/sbin/sshd");
-        if !sshd.exists() || !common::have("ssh-keygen", test) {
-            eprintln!(
-                "SKIP {test}: sshd is not installed (scripts/test.sh installs openssh-server)"
-            );
-            return None;
-        }
-        for name in ["host_key", "user_key"] {
-            let made = Command::new("ssh-keygen")
-                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-                .arg(dir.join(name))
-                .status()
-                .unwrap();
-            assert!(made.success());
-        }
-        std::fs::copy(dir.join("user_key.pub"), dir.join("authorized_keys")).unwrap();
-        // Privilege separation wants its empty directory.
-        let _ = std::fs::create_dir_all("/run/sshd");
-        let port = free_port();
-        let config = format!(
-            "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nAuthorizedKeysFile {d}/authorized_keys\n\
-             PermitRootLogin prohibit-password\nPasswordAuthentication no\nStrictModes no\nUsePAM no\nPidFile none\n",
-            d = dir.display()
-        );
-        std::fs::write(dir.join("sshd_config"), config).unwrap();
-        let child = Command::new(sshd)
-            .args(["-D", "-e", "-f"])
-            .arg(dir.join("sshd_config"))
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut sshd = Sshd {
-            child,
-            port,
-            key: dir.join("user_key"),
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline || sshd.child.try_wait().unwrap().is_some() {
-                eprintln!("SKIP {test}: sshd did not start on 127.0.0.1:{port}");
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Some(sshd)
-    }
-
-    /// The `-e` command for this sshd, on `port` (another one to see ssh fail).
-    fn rsh(&self, port: u16) -> String {
-        format!(
-            "ssh -p {port} -i {} -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR",
-            self.key.display()
-        )
-    }
-}
-
-impl Drop for Sshd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// `zcopy ARGS... -e RSH --zcopy-path THIS-BINARY`, its output.
 fn over(sshd: &Sshd, args: &[OsString]) -> Output {
@@ -313,4 +241,190 @@ fn attribute_flags_reach_the_remote_side_both_ways() {
         &["recv".into(), "-aHX".into(), from, "-o".into(), to],
     ));
     linked(&pulled.join("src"));
+}
+
+/// A tree that a rate-limited push is caught in the middle of: 200 files of
+/// about 4 KiB in `a/`, a 16 MiB file, 200 more in `z/` (sent in that order).
+fn tree_to_interrupt(root: &Path) -> PathBuf {
+    let src = root.join("src");
+    for d in ["a", "z"] {
+        std::fs::create_dir_all(src.join(d)).unwrap();
+        for i in 0..200 {
+            std::fs::write(src.join(format!("{d}/f{i:03}")), pattern(4000 + i)).unwrap();
+        }
+    }
+    std::fs::write(src.join("m-big"), pattern(16 << 20)).unwrap();
+    src
+}
+
+/// The regular files under `dir` by their names relative to it, and apart from
+/// them the partial files of interrupted transfers (`.NAME.zcopy-part`,
+/// `.NAME.zcopy-manifest`).
+fn files_in(dir: &Path) -> (Vec<PathBuf>, Vec<PathBuf>) {
+    fn walk(root: &Path, rel: &Path, out: &mut (Vec<PathBuf>, Vec<PathBuf>)) {
+        let Ok(entries) = std::fs::read_dir(root.join(rel)) else {
+            return;
+        };
+        for entry in entries {
+            let entry = entry.unwrap();
+            let name = rel.join(entry.file_name());
+            let text = entry.file_name().to_string_lossy().into_owned();
+            if entry.file_type().unwrap().is_dir() {
+                walk(root, &name, out);
+            } else if text.ends_with(".zcopy-part") || text.ends_with(".zcopy-manifest") {
+                out.1.push(name);
+            } else {
+                out.0.push(name);
+            }
+        }
+    }
+    let mut found = (Vec::new(), Vec::new());
+    walk(dir, Path::new(""), &mut found);
+    found.0.sort();
+    found
+}
+
+/// A `--zcopy-path` program that writes its pid to `dir/remote.pid` and then
+/// becomes the zcopy under test, so that the test can kill the remote side.
+fn pid_telling_zcopy(dir: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let program = dir.join("remote-zcopy");
+    let script = format!(
+        "#!/bin/sh\necho $$ > {}\nexec {} \"$@\"\n",
+        dir.join("remote.pid").display(),
+        env!("CARGO_BIN_EXE_zcopy")
+    );
+    std::fs::write(&program, script).unwrap();
+    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+    program
+}
+
+/// Which side of a push `kill -9` ends.
+#[derive(Clone, Copy, Debug)]
+enum Victim {
+    LocalSender,
+    RemoteReceiver,
+}
+
+/// Pushes a tree over ssh at 8 MB/s, kills `victim` with SIGKILL once the large
+/// file in the middle is half there, then pushes again: every file under a real
+/// name was whole after the kill, the second push sends exactly the files that
+/// were missing (its `-i` lines) and no more bytes than they hold, and the trees
+/// end equal with no partial file left.
+fn killed_then_pushed_again(victim: Victim) {
+    let test = format!("ssh kill -9 {victim:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let Some(sshd) = Sshd::start(dir.path(), &test) else {
+        return;
+    };
+    let src = tree_to_interrupt(dir.path());
+    let pushed = dir.path().join("pushed");
+    let dest = os(&[b"127.0.0.1:", pushed.as_os_str().as_encoded_bytes(), b"/"]);
+    let mut sender = zcopy()
+        .arg("send")
+        .arg(&src)
+        .arg(&dest)
+        .args(["--limit-rate", "8M", "-q", "-e"])
+        .arg(sshd.rsh(sshd.port))
+        .arg("--zcopy-path")
+        .arg(pid_telling_zcopy(dir.path()))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let part = pushed.join("src/.m-big.zcopy-part");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::fs::metadata(&part).map_or(0, |m| m.len()) < 8 << 20 {
+        let ended = sender.try_wait().unwrap().is_some();
+        assert!(
+            !ended && Instant::now() < deadline,
+            "{test}: no part file grew"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let remote = std::fs::read_to_string(dir.path().join("remote.pid")).unwrap();
+    let remote = rustix::process::Pid::from_raw(remote.trim().parse().unwrap()).unwrap();
+    match victim {
+        Victim::LocalSender => sender.kill().unwrap(),
+        Victim::RemoteReceiver => {
+            rustix::process::kill_process(remote, rustix::process::Signal::KILL).unwrap()
+        }
+    }
+    assert!(!sender.wait().unwrap().success(), "{test}");
+    // The remote side of a killed sender ends when its ssh channel closes; the
+    // next push must not meet it.
+    let proc = PathBuf::from(format!("/proc/{}", remote.as_raw_nonzero()));
+    while proc.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "{test}: the remote zcopy lives on"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let (landed, partial) = files_in(&pushed.join("src"));
+    for name in &landed {
+        let whole = std::fs::read(src.join(name)).unwrap();
+        assert!(
+            std::fs::read(pushed.join("src").join(name)).unwrap() == whole,
+            "{test}: {name:?} is under its name but not whole"
+        );
+    }
+    let (all, _) = files_in(&src);
+    let missing: Vec<&PathBuf> = all.iter().filter(|n| !landed.contains(n)).collect();
+    let missing_bytes: u64 = missing
+        .iter()
+        .map(|n| std::fs::metadata(src.join(n)).unwrap().len())
+        .sum();
+    eprintln!(
+        "{test}: {} files landed, {} missing ({missing_bytes} bytes), partial {partial:?}",
+        landed.len(),
+        missing.len()
+    );
+    assert!(
+        !missing.is_empty() && landed.len() >= 200,
+        "{test}: not mid-way"
+    );
+
+    let again = over(
+        &sshd,
+        &[
+            "send".into(),
+            "-i".into(),
+            "--json".into(),
+            src.clone().into(),
+            dest,
+        ],
+    );
+    ok(&again);
+    let json: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    let bytes = json["bytes"].as_u64().unwrap();
+    let mut sent: Vec<PathBuf> = String::from_utf8_lossy(&again.stderr)
+        .lines()
+        .filter_map(|l| l.strip_prefix(">f"))
+        .filter_map(|l| l.split_once(" src/"))
+        .map(|(_, name)| PathBuf::from(name))
+        .collect();
+    sent.sort();
+    eprintln!(
+        "{test}: the second push sent {} files, {bytes} bytes",
+        sent.len()
+    );
+    assert_eq!(sent.iter().collect::<Vec<_>>(), missing, "{test}");
+    assert!(bytes <= missing_bytes, "{test}: sent {bytes} bytes");
+    // The large file's verified blocks stayed: it is not sent whole again.
+    if partial.iter().any(|p| p.ends_with(".m-big.zcopy-part")) {
+        assert!(bytes < missing_bytes, "{test}: m-big was sent whole again");
+    }
+    same_tree(&src, &pushed.join("src"));
+    let (_, partial) = files_in(&pushed.join("src"));
+    assert!(partial.is_empty(), "{test}: left {partial:?}");
+}
+
+#[test]
+fn a_push_whose_sender_was_killed_sends_only_what_is_missing() {
+    killed_then_pushed_again(Victim::LocalSender);
+}
+
+#[test]
+fn a_push_whose_remote_receiver_was_killed_sends_only_what_is_missing() {
+    killed_then_pushed_again(Victim::RemoteReceiver);
 }

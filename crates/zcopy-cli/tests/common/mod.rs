@@ -2,6 +2,8 @@
 //! data, and skipping with a printed reason when a peer program is missing.
 #![allow(dead_code)] // each test file uses its own part of this module
 
+pub mod sshd;
+
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};

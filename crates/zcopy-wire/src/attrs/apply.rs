@@ -179,7 +179,8 @@ impl Landing {
             uid.filter(|&u| u != st.st_uid),
             gid.filter(|&g| g != st.st_gid),
         );
-        if uid.is_some() || gid.is_some() {
+        let chowned = uid.is_some() || gid.is_some();
+        if chowned {
             rustix::fs::chownat(
                 fd,
                 "",
@@ -211,15 +212,27 @@ impl Landing {
         }
         let mode = self.mode(entry, dir, uid, gid);
         // After a chown or an ACL, the mode in place may have changed: look again.
-        if rustix::fs::fstat(fd)?.st_mode & 0o7777 != mode {
-            // An O_PATH descriptor takes no fchmod; its /proc name reaches the file.
-            let proc = format!("/proc/self/fd/{}", fd.as_raw_fd());
-            rustix::fs::chmodat(
-                CWD,
-                proc.as_str(),
-                Mode::from_raw_mode(mode),
-                AtFlags::empty(),
-            )?;
+        let acl = entry.attrs.acl.is_some() || entry.attrs.default_acl.is_some();
+        let now = if chowned || acl {
+            rustix::fs::fstat(fd)?.st_mode
+        } else {
+            st.st_mode
+        };
+        if now & 0o7777 != mode {
+            match rustix::fs::fchmod(fd, Mode::from_raw_mode(mode)) {
+                Ok(()) => {}
+                // An O_PATH descriptor takes no fchmod; its /proc name reaches the file.
+                Err(Errno::BADF) => {
+                    let proc = format!("/proc/self/fd/{}", fd.as_raw_fd());
+                    rustix::fs::chmodat(
+                        CWD,
+                        proc.as_str(),
+                        Mode::from_raw_mode(mode),
+                        AtFlags::empty(),
+                    )?;
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
         Ok(())
     }

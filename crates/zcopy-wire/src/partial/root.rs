@@ -115,17 +115,18 @@ impl Root {
         self.single.is_some()
     }
 
-    /// Creates directory `rel` (an existing directory is fine).
-    pub fn mkdir(&self, rel: &[u8]) -> io::Result<()> {
+    /// Creates directory `rel` (an existing directory is fine); whether it made
+    /// it (then nothing of the sender's can be in place in it).
+    pub fn mkdir(&self, rel: &[u8]) -> io::Result<bool> {
         let (dir, name) = self.parent_of(rel)?;
         match rustix::fs::mkdirat(&*dir, name.as_slice(), Mode::from_raw_mode(0o700)) {
-            Ok(()) => Ok(()),
+            Ok(()) => Ok(true),
             Err(Errno::EXIST) => {
                 let st = rustix::fs::statat(&*dir, name.as_slice(), AtFlags::SYMLINK_NOFOLLOW)?;
                 if rustix::fs::FileType::from_raw_mode(st.st_mode)
                     == rustix::fs::FileType::Directory
                 {
-                    Ok(())
+                    Ok(false)
                 } else {
                     Err(io::Error::new(
                         io::ErrorKind::AlreadyExists,

@@ -1,7 +1,7 @@
 //! One framed connection of a session: its reading side, its replies, and on
 //! the first connection the control loop over entries, blocks and ENDs.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::Ordering;
@@ -125,6 +125,14 @@ impl<'a> Conn<'a> {
     fn reply(&mut self, msg: Msg, now: bool) -> Result<()> {
         msg.encode(&mut self.replies);
         if now || self.replies.len() >= 4096 || !self.reader.has_buffered() {
+            self.send_replies()?;
+        }
+        Ok(())
+    }
+
+    /// Writes out the replies held back while more input was buffered.
+    fn send_replies(&mut self) -> Result<()> {
+        if !self.replies.is_empty() {
             (&*self.stream)
                 .write_all(&self.replies)
                 .with_context(|| format!("{}: cannot answer", self.peer))?;
@@ -153,12 +161,12 @@ impl<'a> Conn<'a> {
         root.forget_dirs();
         let (landed_tx, landed) = mpsc::channel::<Result<(u32, String), String>>();
         std::thread::scope(|s| {
-            let lanes: Vec<mpsc::SyncSender<Small>> = (0..LANES)
+            let lanes: Vec<Lane> = (0..LANES)
                 .map(|_| {
-                    let (tx, rx) = mpsc::sync_channel::<Small>(64);
+                    let (tx, rx) = mpsc::sync_channel::<Vec<Small>>(LANE_BATCHES);
                     let (root, landed_tx) = (&root, landed_tx.clone());
                     s.spawn(move || {
-                        for small in rx {
+                        for small in rx.into_iter().flatten() {
                             let id = small.entry.id;
                             let path = frame::shown(&small.entry.path).into_owned();
                             let result = small
@@ -173,11 +181,15 @@ impl<'a> Conn<'a> {
                             }
                         }
                     });
-                    tx
+                    Lane {
+                        tx,
+                        batch: Vec::new(),
+                        bytes: 0,
+                    }
                 })
                 .collect();
             drop(landed_tx);
-            self.control_loop(session, &root, &lanes, &landed)
+            self.control_loop(session, &root, lanes, &landed)
         })
     }
 
@@ -185,13 +197,15 @@ impl<'a> Conn<'a> {
         &mut self,
         session: &Session,
         root: &Root,
-        lanes: &[mpsc::SyncSender<Small>],
+        mut lanes: Vec<Lane>,
         landed: &mpsc::Receiver<Result<(u32, String), String>>,
     ) -> Result<u64> {
         let mut files = 0u64;
         let mut dirs = Vec::new();
         // Hard links are made once every file has landed: their first name is there.
         let mut links = Vec::new();
+        // Directories this session made: no file in them is in place, none is looked for.
+        let mut made_dirs: HashSet<Vec<u8>> = HashSet::new();
         let mut pending: HashMap<u32, Small> = HashMap::new();
         let mut deltas: HashMap<u32, Incoming> = HashMap::new();
         let mut in_flight = 0u64;
@@ -201,6 +215,15 @@ impl<'a> Conn<'a> {
             while let Ok(result) = landed.try_recv() {
                 in_flight -= 1;
                 self.landed(result, &mut files)?;
+            }
+            // Before this side waits for input, the answers held back leave (a
+            // message that is not answered may end what was buffered) and the
+            // landing threads get the files batched so far.
+            if !self.reader.has_buffered() {
+                self.send_replies()?;
+                for lane in &mut lanes {
+                    lane.hand_over(session)?;
+                }
             }
             let msg = self.reader.next();
             if let Some(reason) = session.failure() {
@@ -258,7 +281,10 @@ impl<'a> Conn<'a> {
                         entry.complete_ok = false;
                     }
                     if entry.kind == EntryKind::File && entry.ask && Small::small(&entry) {
-                        if self.in_place(root, &entry)? {
+                        let parent =
+                            &entry.path[..entry.path.iter().rposition(|&b| b == b'/').unwrap_or(0)];
+                        let fresh = made_dirs.contains(parent);
+                        if self.in_place(root, &entry, fresh)? {
                             files += 1;
                             continue;
                         }
@@ -266,8 +292,12 @@ impl<'a> Conn<'a> {
                     }
                     match entry.kind {
                         EntryKind::Dir => {
-                            root.mkdir(&entry.path)
+                            let made = root
+                                .mkdir(&entry.path)
                                 .with_context(|| format!("{path}: cannot create the directory"))?;
+                            if made {
+                                made_dirs.insert(entry.path.clone());
+                            }
                             dirs.push(entry);
                         }
                         EntryKind::Symlink => {
@@ -409,14 +439,7 @@ impl<'a> Conn<'a> {
                     let path = &small.entry.path;
                     let parent = &path[..path.iter().rposition(|&b| b == b'/').unwrap_or(0)];
                     let lane = xxhash_rust::xxh3::xxh3_64(parent) as usize % lanes.len();
-                    if lanes[lane].send(small).is_err() {
-                        fail!(
-                            "{}",
-                            session
-                                .failure()
-                                .unwrap_or_else(|| "a landing thread stopped".into())
-                        );
-                    }
+                    lanes[lane].push(small, session)?;
                     in_flight += 1;
                 }
                 Msg::End { id, size, digest } => {
@@ -444,6 +467,9 @@ impl<'a> Conn<'a> {
                     self.landed(Ok((id, path)), &mut files)?;
                 }
                 Msg::Done => {
+                    for lane in &mut lanes {
+                        lane.hand_over(session)?;
+                    }
                     while in_flight > 0 {
                         let result = landed
                             .recv()
@@ -545,10 +571,11 @@ impl<'a> Conn<'a> {
     }
 
     /// A small file that asks: answers whether it is in place already (size and
-    /// mtime, or its digest); if not, it is received in memory, as one that does
-    /// not ask.
-    fn in_place(&mut self, root: &Root, entry: &frame::Entry) -> Result<bool> {
+    /// mtime, or its digest; never in a directory `fresh`ly made); if not, it is
+    /// received in memory, as one that does not ask.
+    fn in_place(&mut self, root: &Root, entry: &frame::Entry, fresh: bool) -> Result<bool> {
         let complete = entry.complete_ok
+            && !fresh
             && root.parent_of(&entry.path).is_ok_and(|(dir, name)| {
                 same_file_in_place(&dir, &name, entry, Some(&root.landing))
             });
@@ -573,6 +600,48 @@ impl<'a> Conn<'a> {
 /// What a local user other than root sends to a root receiver: no set-uid bit
 /// on a file that would be root's, no set-gid bit on one of root's group, no
 /// file capabilities.
+/// A landing thread is handed this many small files at a time, or fewer that
+/// hold this many bytes; at most this many batches wait for it.
+const LANE_BATCH_FILES: usize = 32;
+const LANE_BATCH_BYTES: usize = 1 << 20;
+const LANE_BATCHES: usize = 4;
+
+/// A landing thread's queue: small files are handed over in batches (full, or
+/// when the input runs dry), so that the thread is woken once per batch, not
+/// once per file.
+struct Lane {
+    tx: mpsc::SyncSender<Vec<Small>>,
+    batch: Vec<Small>,
+    bytes: usize,
+}
+
+impl Lane {
+    fn push(&mut self, small: Small, session: &Session) -> Result<()> {
+        self.bytes += small.content.len();
+        self.batch.push(small);
+        if self.batch.len() >= LANE_BATCH_FILES || self.bytes >= LANE_BATCH_BYTES {
+            self.hand_over(session)?;
+        }
+        Ok(())
+    }
+
+    fn hand_over(&mut self, session: &Session) -> Result<()> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        self.bytes = 0;
+        if self.tx.send(std::mem::take(&mut self.batch)).is_err() {
+            fail!(
+                "{}",
+                session
+                    .failure()
+                    .unwrap_or_else(|| "a landing thread stopped".into())
+            );
+        }
+        Ok(())
+    }
+}
+
 fn no_root_privileges(entry: &mut frame::Entry, ids: &crate::attrs::Ids) {
     let a = &mut entry.attrs;
     if a.owner.as_ref().is_none_or(|o| ids.local(false, o) == 0) {

@@ -35,7 +35,8 @@ const SMALL: u64 = 1 << 20;
 /// The shared write buffer is flushed when it holds this much.
 const BATCH: usize = 1 << 20;
 
-/// How many small files a resuming session asks about before it waits for the answers.
+/// How many entries (small files, and the directories and symlinks among them)
+/// a resuming session sends, asking, before it waits for the answers.
 const RESUME_WINDOW: usize = 256;
 
 /// How many windows are asked about before the first of them is sent: their
@@ -180,6 +181,20 @@ pub fn answer(
     Err(last.expect("eight tries").into())
 }
 
+/// Whether `item` goes in a window of asks: a small file, or a directory or
+/// symlink between them (an entry alone, answered by nothing), so that a tree
+/// costs one round trip per window, not one per directory.
+fn in_window(item: &Item) -> bool {
+    match item.how {
+        How::File => item.entry.size.is_some_and(|s| s <= SMALL),
+        How::Entry => matches!(
+            item.entry.kind,
+            frame::EntryKind::Dir | frame::EntryKind::Symlink
+        ),
+        How::Stream => false,
+    }
+}
+
 impl Sender<'_> {
     /// Sends `items` in order, telling the observer each entry as it starts;
     /// a resuming session asks about small files a window at a time, the next
@@ -192,15 +207,20 @@ impl Sender<'_> {
             if index == 0 {
                 self.announce(items)?;
             }
-            let window = if self.config.asks() {
+            let mut window = if self.config.asks() {
                 items[index..]
                     .iter()
                     .take(RESUME_WINDOW)
-                    .take_while(|i| i.how == How::File && i.entry.size.is_some_and(|s| s <= SMALL))
+                    .take_while(|i| in_window(i))
                     .count()
             } else {
                 0
             };
+            // A window ends with a file that asks: a receiver answers once its input
+            // runs dry, and an older one only after a message it answers.
+            while window > 0 && items[index + window - 1].how != How::File {
+                window -= 1;
+            }
             let run = window.max(1);
             for (n, item) in items[index..index + run].iter().enumerate() {
                 self.meter

@@ -193,10 +193,15 @@ impl<'a> Sender<'a> {
         }
     }
 
-    /// The questions about a run of small files: their entries leave together,
-    /// each asking. One round trip per window instead of one per file.
+    /// The questions about a run of small files (and the directories and
+    /// symlinks among them, sent as they are): their entries leave together,
+    /// each file asking. One round trip per window instead of one per file.
     pub(super) fn ask_window(&mut self, window: &[Item]) -> Result<()> {
         for item in window {
+            if item.how != How::File {
+                self.send(item)?;
+                continue;
+            }
             let mut entry = item.entry.clone();
             self.fits(&mut entry);
             if self.config.compare == Compare::Checksum {
@@ -212,11 +217,11 @@ impl<'a> Sender<'a> {
         self.flush(false)
     }
 
-    /// The content of a window asked about ([`Sender::ask_window`]): the answers
-    /// are read in order and only the files not already in place are sent.
+    /// The content of a window asked about ([`Sender::ask_window`]): its files'
+    /// answers are read in order and only the files not already in place are sent.
     pub(super) fn send_window(&mut self, window: &[Item]) -> Result<()> {
         let mut missing = Vec::new();
-        for item in window {
+        for item in window.iter().filter(|i| i.how == How::File) {
             match self.await_have(item.entry.id, &frame::shown(&item.entry.path))? {
                 Have::Complete => self.meter.moved(item.entry.size.unwrap_or(0)),
                 _ => missing.push(item),
