@@ -100,7 +100,8 @@ impl Summary<'_> {
 }
 
 /// What the files sent as deltas moved, for `--json` (`None` when there were
-/// none); `cloned` only where it is known (the receiver).
+/// none); `cloned` and `signature_cached` (bytes of old versions whose signature
+/// came from the cache) only where they are known (the receiver).
 pub fn delta_json(counts: &Counts, cloned: bool) -> Option<Value> {
     if counts.literal + counts.referenced == 0 {
         return None;
@@ -108,6 +109,7 @@ pub fn delta_json(counts: &Counts, cloned: bool) -> Option<Value> {
     let mut out = json!({ "literal": counts.literal, "referenced": counts.referenced });
     if cloned {
         out["cloned"] = counts.cloned.into();
+        out["signature_cached"] = counts.cached.into();
     }
     Some(out)
 }
@@ -118,7 +120,13 @@ pub fn delta_words(counts: &Counts, cloned: bool) -> String {
     if counts.literal + counts.referenced == 0 {
         return String::new();
     }
-    let cloned = if cloned {
+    let cloned = if cloned && counts.cached > 0 {
+        format!(
+            " ({} cloned; signature of {} from the cache)",
+            human(counts.cloned),
+            human(counts.cached)
+        )
+    } else if cloned {
         format!(" ({} cloned)", human(counts.cloned))
     } else {
         String::new()

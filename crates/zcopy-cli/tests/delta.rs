@@ -288,3 +288,54 @@ fn a_delta_on_btrfs_shares_the_old_files_extents() {
         shared * 100.0
     );
 }
+
+/// The receiver keeps the signature of a file it built from a delta: the next
+/// delta to it reads no old file (`signature_cached` counts it), until the file
+/// changes on the receiver (then it is read again); `--no-signature-cache` keeps none.
+#[test]
+fn a_kept_signature_spares_the_next_delta_a_read() {
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("disk.img");
+    let out = tempfile::tempdir().unwrap();
+    let target = out.path().join("disk.img");
+    // One delta: the receiver's `delta` in its --json.
+    let delta = |version: &[u8], extra: &[&str]| {
+        std::fs::write(&file, version).unwrap();
+        let mut args = vec!["--json"];
+        args.extend_from_slice(extra);
+        let mut server = Server::recv_once(out.path(), &args);
+        send_json(&file, &server.addr, &[]);
+        let (status, stdout, stderr) = server.wait();
+        assert!(status.success(), "{stderr}");
+        assert!(std::fs::read(&target).unwrap() == version);
+        let json: serde_json::Value = serde_json::from_slice(&stdout).unwrap();
+        json["delta"].clone()
+    };
+    let mut version = pattern(12 << 20);
+    delta(&version, &[]);
+    let edit = |v: &mut Vec<u8>, at: usize| {
+        v[at..at + 5000].fill(at as u8);
+        v.splice(at / 2..at / 2, [9u8; 77]);
+    };
+    // Came whole: its old version is read.
+    edit(&mut version, 3 << 20);
+    let d = delta(&version, &[]);
+    assert_eq!(d["signature_cached"], 0, "{d}");
+    // Built from a delta: its signature was kept, and it is still that file.
+    let before = version.len() as u64;
+    edit(&mut version, 7 << 20);
+    let d = delta(&version, &[]);
+    assert_eq!(d["signature_cached"].as_u64(), Some(before), "{d}");
+    assert!(d["literal"].as_u64().unwrap() < 1 << 20, "{d}");
+    // Changed on the receiver (a new mtime, so a new ctime): read again.
+    let f = std::fs::File::options().write(true).open(&target).unwrap();
+    f.set_modified(std::time::SystemTime::now()).unwrap();
+    drop(f);
+    edit(&mut version, 9 << 20);
+    let d = delta(&version, &[]);
+    assert_eq!(d["signature_cached"], 0, "{d}");
+    // Kept again by that delta, but not used without the cache.
+    edit(&mut version, 5 << 20);
+    let d = delta(&version, &["--no-signature-cache"]);
+    assert_eq!(d["signature_cached"], 0, "{d}");
+}

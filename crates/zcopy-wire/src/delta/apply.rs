@@ -21,6 +21,9 @@ pub struct Counts {
     pub referenced: u64,
     /// Of those, bytes shared with the old file by `FICLONERANGE` (no data copied).
     pub cloned: u64,
+    /// Bytes of old versions whose signature came from the receiver's cache
+    /// ([`super::SignatureCache`]) instead of a read.
+    pub cached: u64,
 }
 
 impl Counts {
@@ -29,6 +32,7 @@ impl Counts {
         self.literal += other.literal;
         self.referenced += other.referenced;
         self.cloned += other.cloned;
+        self.cached += other.cached;
     }
 }
 

@@ -46,6 +46,7 @@
 //! collision only spoils its own file, and the whole file's digest is checked.
 
 pub mod apply;
+pub mod cache;
 pub mod chunk;
 pub mod plan;
 pub mod signature;
@@ -57,6 +58,7 @@ use std::fs::File;
 use std::io;
 
 pub use apply::{Apply, Counts};
+pub use cache::SignatureCache;
 pub use chunk::{chunks, Chunk};
 pub use plan::{Copy, Op, Planner};
 pub use signature::Signature;

@@ -326,7 +326,8 @@ impl<'a> Conn<'a> {
                             pending.insert(entry.id, Small::new(entry));
                         }
                         EntryKind::File if entry.ask && entry.delta => {
-                            let found = delta::open(root, &entry)
+                            let cache = self.job.config.signatures.as_ref();
+                            let found = delta::open(root, &entry, cache)
                                 .with_context(|| format!("{path}: cannot read the old version"))?;
                             if let Some((incoming, signature)) = found {
                                 self.signature(entry.id, &signature)?;

@@ -17,7 +17,7 @@ use rustix::fs::{AtFlags, Mode, OFlags};
 use rustix::io::Errno;
 
 use crate::attrs::Landing;
-use crate::delta::{Apply, Copy, Counts, Signature};
+use crate::delta::{chunk, Apply, Chunk, Copy, Counts, Signature, SignatureCache};
 use crate::frame::Entry;
 use crate::partial::{same_file_in_place, times, Root};
 
@@ -30,12 +30,26 @@ pub(super) struct Incoming {
     buf: Vec<u8>,
     /// The old file is being rewritten: nothing to rename at the end.
     inplace: bool,
+    /// The old version's signature (what answered the FILE).
+    old: Signature,
+    /// The old version, as it was: its cache entry goes when it is replaced.
+    old_stat: rustix::fs::Stat,
+    /// Its signature came from the cache, not from a read.
+    cached: bool,
+    /// The new file's chunks, as the COPYs and LITERALs reveal them; `None` once
+    /// they do not (a reference that does not fall on old chunks' bounds).
+    new: Option<Signature>,
+    cache: Option<SignatureCache>,
 }
 
 /// The older version of `entry`'s file, when a regular, non-empty one is in place,
 /// is not complete by the quick check, and an unnamed file can be made beside it:
-/// its signature, and the new file.
-pub(super) fn open(root: &Root, entry: &Entry) -> io::Result<Option<(Incoming, Signature)>> {
+/// its signature (from `cache` while it holds the file's), and the new file.
+pub(super) fn open(
+    root: &Root,
+    entry: &Entry,
+    cache: Option<&SignatureCache>,
+) -> io::Result<Option<(Incoming, Signature)>> {
     let (dir, name) = root.parent_of(&entry.path)?;
     // The quick check's complete file is answered by the whole-file path: HAVE complete.
     if entry.complete_ok && same_file_in_place(&dir, &name, entry, Some(&root.landing)) {
@@ -60,7 +74,7 @@ pub(super) fn open(root: &Root, entry: &Entry) -> io::Result<Option<(Incoming, S
                 inplace: false,
                 ..entry.clone()
             };
-            return open(root, &beside);
+            return open(root, &beside, cache);
         }
         Err(e) => return Err(e.into()),
     };
@@ -68,16 +82,28 @@ pub(super) fn open(root: &Root, entry: &Entry) -> io::Result<Option<(Incoming, S
     if !meta.is_file() || meta.len() == 0 {
         return Ok(None);
     }
+    let old_stat = rustix::fs::fstat(&old)?;
+    let kept = cache.and_then(|c| c.load(&old));
+    let cached = kept.is_some();
+    let signature = match kept {
+        Some(sig) => sig,
+        None => Signature::of(&old)?,
+    };
+    let incoming = |apply, inplace| Incoming {
+        dir: dir.clone(),
+        name,
+        entry: entry.clone(),
+        apply,
+        buf: Vec::new(),
+        inplace,
+        old: signature.clone(),
+        old_stat,
+        cached,
+        new: Some(Signature::default()),
+        cache: cache.cloned(),
+    };
     if entry.inplace {
-        let signature = Signature::of(&old)?;
-        let incoming = Incoming {
-            dir,
-            name,
-            entry: entry.clone(),
-            apply: Apply::inplace(old)?,
-            buf: Vec::new(),
-            inplace: true,
-        };
+        let incoming = incoming(Apply::inplace(old)?, true);
         return Ok(Some((incoming, signature)));
     }
     let unnamed = rustix::fs::openat(
@@ -92,15 +118,7 @@ pub(super) fn open(root: &Root, entry: &Entry) -> io::Result<Option<(Incoming, S
         Err(Errno::OPNOTSUPP | Errno::ISDIR) => return Ok(None),
         Err(e) => return Err(e.into()),
     };
-    let signature = Signature::of(&old)?;
-    let incoming = Incoming {
-        dir,
-        name,
-        entry: entry.clone(),
-        apply: Apply::new(old, out)?,
-        buf: Vec::new(),
-        inplace: false,
-    };
+    let incoming = incoming(Apply::new(old, out)?, false);
     Ok(Some((incoming, signature)))
 }
 
@@ -120,7 +138,46 @@ impl Incoming {
                 "a COPY past the end of the file",
             ));
         }
+        self.follow_copy(copy);
         self.apply.copy(copy)
+    }
+
+    /// The old chunks a COPY takes, as the new file's next chunks.
+    fn follow_copy(&mut self, copy: Copy) {
+        let Some(new) = &mut self.new else { return };
+        let old = &self.old.chunks;
+        let mut at = old.binary_search_by_key(&copy.old, |c| c.offset).ok();
+        let mut left = copy.len;
+        while left > 0 {
+            match at.and_then(|i| old.get(i)) {
+                Some(c)
+                    if new.size() == copy.new + (copy.len - left) && u64::from(c.len) <= left =>
+                {
+                    new.chunks.push(Chunk {
+                        offset: new.size(),
+                        ..*c
+                    });
+                    left -= u64::from(c.len);
+                    at = at.map(|i| i + 1);
+                }
+                _ => {
+                    self.new = None;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// A LITERAL's bytes, as the new file's next chunk.
+    fn follow_literal(&mut self, offset: u64, bytes: &[u8]) {
+        match &mut self.new {
+            Some(new) if new.size() == offset && !bytes.is_empty() => new.chunks.push(Chunk {
+                offset,
+                len: bytes.len() as u32,
+                digest: chunk::digest(bytes),
+            }),
+            _ => self.new = None,
+        }
     }
 
     /// Reads a literal chunk of `len` bytes from `from` and writes it at `offset`.
@@ -134,6 +191,7 @@ impl Incoming {
         self.buf.resize(len as usize, 0);
         from.read_exact(&mut self.buf)?;
         let bytes = std::mem::take(&mut self.buf);
+        self.follow_literal(offset, &bytes);
         let written = self.apply.literal(offset, &bytes);
         self.buf = bytes;
         written
@@ -158,6 +216,7 @@ impl Incoming {
 
     /// Writes a literal chunk (checked by [`Incoming::check_literal`]) at `offset`.
     pub(super) fn write_literal(&mut self, offset: u64, bytes: &[u8]) -> io::Result<()> {
+        self.follow_literal(offset, bytes);
         self.apply.literal(offset, bytes)
     }
 
@@ -165,11 +224,15 @@ impl Incoming {
     /// `landing` may set, its mode and mtime, and renames it over the old one (in
     /// place: it is there already).
     pub(super) fn finish(self, landing: &Landing, size: u64, digest: u128) -> io::Result<Counts> {
-        let counts = self.apply.finish(size, self.entry.block, digest)?;
+        let mut counts = self.apply.finish(size, self.entry.block, digest)?;
+        if self.cached {
+            counts.cached = self.old.size();
+        }
         let file = self.apply.file();
         landing.apply(file.as_fd(), &self.entry)?;
         rustix::fs::futimens(file, &times(self.entry.mtime))?;
         if self.inplace {
+            self.keep_signature();
             return Ok(counts);
         }
         let mut part = b".".to_vec();
@@ -189,6 +252,18 @@ impl Incoming {
             &*self.dir,
             self.name.as_slice(),
         )?;
+        if let Some(cache) = &self.cache {
+            cache.forget(&self.old_stat);
+        }
+        self.keep_signature();
         Ok(counts)
+    }
+
+    /// Keeps the new file's signature for its next delta (after the rename,
+    /// which changes its ctime); a cache that cannot be written is no error.
+    fn keep_signature(&self) {
+        if let (Some(cache), Some(sig)) = (&self.cache, &self.new) {
+            let _ = cache.store(self.apply.file(), sig);
+        }
     }
 }

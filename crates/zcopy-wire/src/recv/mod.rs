@@ -60,6 +60,9 @@ pub struct RecvConfig {
     pub raw: bool,
     /// Any local user may connect over loopback (`--insecure`).
     pub any_local_user: bool,
+    /// Where the signatures of files built from deltas are kept for their next
+    /// delta (`None`: every old version is read again).
+    pub signatures: Option<crate::delta::SignatureCache>,
     /// The protocol version greeted with (a lower one speaks as an older
     /// receiver would, for tests of old peers).
     pub protocol: u8,
@@ -74,6 +77,7 @@ impl Default for RecvConfig {
             limit_rate: None,
             raw: false,
             any_local_user: false,
+            signatures: None,
             protocol: frame::VERSION,
         }
     }

@@ -26,7 +26,7 @@ use serde_json::Map;
 use zcopy::place::parent_dir;
 use zcopy::size;
 use zcopy::{Engine, EngineChoice, Rusage};
-use zcopy_wire::delta::Counts;
+use zcopy_wire::delta::{Counts, SignatureCache};
 use zcopy_wire::observe::Observer;
 use zcopy_wire::partial::{self, Root};
 use zcopy_wire::recv::{Receiver, RecvConfig};
@@ -87,6 +87,11 @@ pub struct Args {
     /// socket's owner is read (a fast `--raw` client)
     #[arg(long)]
     insecure: bool,
+    /// Keep no signatures of the files built from deltas (kept, by default, in
+    /// $XDG_CACHE_HOME/zcopy/signatures, so that the next delta to an unchanged
+    /// file need not read it): every old version is read again
+    #[arg(long)]
+    no_signature_cache: bool,
     /// Pull: connections the remote sender spreads large files over [default: 4
     /// for files of 256 MiB or more from another host, else 1]
     #[arg(short = 'j', long = "streams", value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
@@ -311,6 +316,11 @@ impl Job {
         config.limit_rate = args.limit_rate;
         config.raw = args.raw;
         config.any_local_user = args.insecure;
+        config.signatures = if args.no_signature_cache {
+            None
+        } else {
+            SignatureCache::users()
+        };
         config.protocol = args.protocol.protocol;
         let progress =
             (args.once || !args.remote.is_empty()) && !args.report.json && !args.say.quiet;
